@@ -1,0 +1,129 @@
+import { z } from 'zod';
+import { appConfigSchema } from './app-config.ts';
+import { appNameSchema, hostIdSchema } from './names.ts';
+
+/**
+ * What crosses NATS. Every payload is versioned (`v`) and parsed with these schemas on receipt:
+ * `msg.json()` only casts.
+ *
+ *   API ──apps.<app>──────────────▶ workers          (stream APPS: latest per app always kept)
+ *   workers ──results.<app>.<host>─▶ notifier        (stream RESULTS)
+ *   workers ──hosts.<host>─────────▶ notifier        (stream HOSTS: heartbeats)
+ */
+
+export const APP_ACTIONS = ['create', 'update', 'stop', 'start', 'restart', 'roll', 'pull', 'rollback', 'delete'] as const;
+export const appActionSchema = z.enum(APP_ACTIONS);
+export type AppAction = z.infer<typeof appActionSchema>;
+
+/**
+ * One revision of one app. Workers order messages of an app by (incarnation, revision): an app that
+ * is deleted and created again gets a new, larger incarnation, so it is never mistaken for its
+ * predecessor even though its revision (`app_id`) starts again at 1.
+ */
+export const appMessageSchema = z.object({
+  v: z.literal(1),
+  app: appNameSchema,
+  /** Id of this incarnation of the app; never reused, grows with every create. */
+  incarnation: z.number().int().positive(),
+  /** The app's `app_id`: 1 at create, +1 per change. */
+  revision: z.number().int().positive(),
+  action: appActionSchema,
+  config: appConfigSchema,
+  rollout_id: z.string().min(1),
+  created_at: z.iso.datetime(),
+  /** Who made the change (user name), for history and logs. */
+  actor: z.string().optional(),
+});
+export type AppMessage = z.infer<typeof appMessageSchema>;
+
+/** True when `a` is a newer revision of the app than `b`. */
+export function isNewer(a: { incarnation: number; revision: number }, b: { incarnation: number; revision: number }): boolean {
+  return a.incarnation > b.incarnation || (a.incarnation === b.incarnation && a.revision > b.revision);
+}
+
+export const containerStateSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  state: z.string(),
+  health: z.string().optional(),
+  image: z.string().optional(),
+});
+export type ContainerState = z.infer<typeof containerStateSchema>;
+
+export const RESULT_STATUSES = ['applied', 'failed', 'superseded'] as const;
+export const resultSchema = z.object({
+  v: z.literal(1),
+  app: appNameSchema,
+  host: hostIdSchema,
+  incarnation: z.number().int().positive(),
+  revision: z.number().int().positive(),
+  rollout_id: z.string().min(1),
+  action: appActionSchema,
+  status: z.enum(RESULT_STATUSES),
+  error: z.string().nullable(),
+  image_digest: z.string().nullable(),
+  containers: z.array(containerStateSchema),
+  durations_ms: z.object({ pull: z.number().min(0), apply: z.number().min(0) }),
+  at: z.iso.datetime(),
+});
+export type Result = z.infer<typeof resultSchema>;
+
+export const heartbeatSchema = z.object({
+  v: z.literal(1),
+  host: hostIdSchema,
+  apps: z.array(
+    z.object({
+      app: appNameSchema,
+      incarnation: z.number().int().positive().nullable(),
+      revision: z.number().int().positive().nullable(),
+      containers: z.array(containerStateSchema),
+    }),
+  ),
+  cores: z.number().int().positive(),
+  memory_mb: z.number().int().positive(),
+  worker_version: z.string(),
+  /** Seconds until the next heartbeat; the notifier marks a host offline after a few missed ones. */
+  interval_seconds: z.number().positive(),
+  at: z.iso.datetime(),
+});
+export type Heartbeat = z.infer<typeof heartbeatSchema>;
+
+export const subjects = {
+  app: (app: string) => `apps.${app}`,
+  allApps: 'apps.>',
+  result: (app: string, host: string) => `results.${app}.${host}`,
+  allResults: 'results.>',
+  heartbeat: (host: string) => `hosts.${host}`,
+  allHeartbeats: 'hosts.>',
+} as const;
+
+/**
+ * Stream settings, as plain data (this lib does not depend on the NATS client). Each service ensures
+ * the streams it publishes to exist with these settings at start.
+ */
+export const streams = {
+  apps: {
+    name: 'APPS',
+    subjects: [subjects.allApps],
+    /** Enough history for a worker that was away to see every revision; the newest is always kept. */
+    max_msgs_per_subject: 64,
+    duplicate_window_ms: 10 * 60_000,
+  },
+  results: {
+    name: 'RESULTS',
+    subjects: [subjects.allResults],
+    max_age_ms: 7 * 24 * 3_600_000,
+    duplicate_window_ms: 2 * 60_000,
+  },
+  hosts: {
+    name: 'HOSTS',
+    subjects: [subjects.allHeartbeats],
+    max_msgs_per_subject: 1,
+    max_age_ms: 24 * 3_600_000,
+  },
+} as const;
+
+/** JetStream message id of a revision: publishing it twice stores it once. */
+export function appMessageId(m: Pick<AppMessage, 'app' | 'incarnation' | 'revision'>): string {
+  return `${m.app}:${m.incarnation}:${m.revision}`;
+}

@@ -1,0 +1,25 @@
+import { z } from 'zod';
+
+/**
+ * App names end up in NATS subjects (`apps.<name>`), consumer names and container names
+ * (`<name>-<i>`), so no dots, wildcards, spaces or slashes.
+ */
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
+
+export const appNameSchema = z
+  .string()
+  .regex(NAME_PATTERN, 'must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$ (letters, digits, "_" and "-"; no dots, spaces, slashes or wildcards)');
+
+/** Host ids appear in subjects (`results.<app>.<host>`, `hosts.<host>`) and consumer names. */
+export const hostIdSchema = z
+  .string()
+  .regex(NAME_PATTERN, 'must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$ (letters, digits, "_" and "-")');
+
+export type AppName = z.infer<typeof appNameSchema>;
+export type HostId = z.infer<typeof hostIdSchema>;
+
+/** Turns a machine hostname (which may be an FQDN) into a valid host id. */
+export function hostIdFromHostname(hostname: string): string {
+  const cleaned = hostname.replace(/[^A-Za-z0-9_-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 63);
+  return cleaned.length > 0 ? cleaned : 'host';
+}

@@ -1,0 +1,74 @@
+import type { z } from 'zod';
+import { ConfigError, loadEnv } from './env.ts';
+import { createLogger, type Logger } from './logger.ts';
+
+/**
+ * The lifecycle every service entry point shares:
+ *
+ *   parse env ──fail──▶ log which variable, exit 2
+ *      │
+ *   start(env) ──fail──▶ log, exit 1
+ *      │
+ *   running ──SIGTERM/SIGINT──▶ stop() (stop taking work, finish what is in flight) ──▶ exit 0
+ *                               a second signal, or stop() taking longer than the grace period: exit 1
+ */
+export interface RunningService {
+  stop(): Promise<void>;
+}
+
+export interface ServiceDefinition<S extends z.ZodObject> {
+  name: string;
+  env: S;
+  /** Read from the parsed env; defaults to LOG_LEVEL when the schema has it. */
+  logLevel?: (env: z.output<S>) => string;
+  start(env: z.output<S>, log: Logger): Promise<RunningService>;
+  shutdownGraceMs?: number;
+}
+
+export async function runService<S extends z.ZodObject>(def: ServiceDefinition<S>): Promise<void> {
+  let env: z.output<S>;
+  try {
+    env = loadEnv(def.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      createLogger(def.name).fatal({ variables: err.variables }, err.message);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const level = def.logLevel?.(env) ?? (env as { LOG_LEVEL?: string }).LOG_LEVEL ?? 'info';
+  const log = createLogger(def.name, level);
+  let running: RunningService;
+  try {
+    running = await def.start(env, log);
+  } catch (err) {
+    log.fatal({ err }, `${def.name} failed to start`);
+    process.exit(1);
+  }
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    const timer = setTimeout(() => {
+      log.error('shutdown took too long: exiting');
+      process.exit(1);
+    }, def.shutdownGraceMs ?? 30_000);
+    timer.unref();
+    running.stop().then(
+      () => {
+        log.info('stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.error({ err }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}

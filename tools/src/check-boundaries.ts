@@ -1,0 +1,151 @@
+/**
+ * Module boundaries, checked from the source: exits 1 listing every violation.
+ *
+ * - Projects are the folders with a project.json (libs/*, services/*, tools); their `tags` say
+ *   `type:lib|service|tool` and `scope:*`.
+ * - A lib may import only libs; a service may import libs, never another service.
+ * - `@nebula/<lib>` is imported by its name only (no deep imports), and relative imports stay inside
+ *   their project.
+ * - Every `@nebula/*` import is declared in the project's package.json.
+ * - Outside packages live where they belong (PACKAGE_RULES).
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+
+export interface PackageRule {
+  pkg: string;
+  /** Path prefixes (relative to the repo root, with "/") where the package may be imported. */
+  allowedIn: string[];
+  why: string;
+}
+
+export const PACKAGE_RULES: PackageRule[] = [
+  { pkg: 'dockerode', allowedIn: ['services/worker/src/runtime/', 'services/worker/test/', 'tools/test/'], why: 'dockerode only in the worker\'s runtime adapter' },
+  { pkg: 'kysely', allowedIn: ['services/api/src/db/', 'services/notifier/src/db/', 'services/api/test/', 'services/notifier/test/'], why: 'kysely only in the data layer of the API and the notifier' },
+  { pkg: 'pg', allowedIn: ['services/api/src/db/', 'services/notifier/src/db/', 'services/api/test/', 'services/notifier/test/'], why: 'pg only in the data layer of the API and the notifier' },
+  { pkg: '@trpc/server', allowedIn: ['services/api/'], why: '@trpc/server only in the API' },
+];
+
+interface Project {
+  name: string;
+  root: string;
+  tags: string[];
+  packageName: string | null;
+  declared: Set<string>;
+}
+
+export interface Violation {
+  file: string;
+  line: number;
+  message: string;
+}
+
+function listFiles(dir: string, out: string[] = []): string[] {
+  for (const e of readdirSync(dir)) {
+    if (e === 'node_modules' || e.startsWith('.')) continue;
+    const full = join(dir, e);
+    if (statSync(full).isDirectory()) listFiles(full, out);
+    else if (/\.(ts|mts|js|mjs)$/.test(e)) out.push(full);
+  }
+  return out;
+}
+
+function loadProjects(root: string): Project[] {
+  const dirs = ['libs', 'services']
+    .filter((d) => existsSync(join(root, d)))
+    .flatMap((d) => readdirSync(join(root, d)).map((x) => join(d, x)));
+  dirs.push('tools');
+  const projects: Project[] = [];
+  for (const d of dirs) {
+    const pj = join(root, d, 'project.json');
+    if (!existsSync(pj)) continue;
+    const project = JSON.parse(readFileSync(pj, 'utf8')) as { name: string; tags?: string[] };
+    const pkgPath = join(root, d, 'package.json');
+    const pkg = existsSync(pkgPath)
+      ? (JSON.parse(readFileSync(pkgPath, 'utf8')) as { name?: string; dependencies?: Record<string, string>; devDependencies?: Record<string, string> })
+      : {};
+    projects.push({
+      name: project.name,
+      root: d.split(sep).join('/'),
+      tags: project.tags ?? [],
+      packageName: pkg.name ?? null,
+      declared: new Set([...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.devDependencies ?? {})]),
+    });
+  }
+  return projects;
+}
+
+// Static imports and re-exports start a line; dynamic imports may stand anywhere.
+const IMPORT_RE = /(?:^[ \t]*import\s+(?:type\s+)?(?:[^'";]*?\sfrom\s+)?|^[ \t]*export\s+[^'";]*?\sfrom\s+|\bimport\s*\(\s*)['"]([^'"]+)['"]/gm;
+
+export function importsOf(source: string): Array<{ spec: string; line: number }> {
+  const out: Array<{ spec: string; line: number }> = [];
+  for (const m of source.matchAll(IMPORT_RE)) {
+    out.push({ spec: m[1]!, line: source.slice(0, m.index).split('\n').length });
+  }
+  return out;
+}
+
+function tag(p: Project, prefix: string): string | undefined {
+  return p.tags.find((t) => t.startsWith(prefix))?.slice(prefix.length);
+}
+
+function packageOf(spec: string): string {
+  const parts = spec.split('/');
+  return spec.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!;
+}
+
+export function checkBoundaries(root: string): Violation[] {
+  const projects = loadProjects(root);
+  const byPackage = new Map(projects.filter((p) => p.packageName).map((p) => [p.packageName!, p]));
+  const violations: Violation[] = [];
+  for (const p of projects) {
+    if (!tag(p, 'type:') || !tag(p, 'scope:')) {
+      violations.push({ file: `${p.root}/project.json`, line: 1, message: 'project needs a type:* and a scope:* tag' });
+    }
+    for (const file of listFiles(join(root, p.root))) {
+      const rel = relative(root, file).split(sep).join('/');
+      const source = readFileSync(file, 'utf8');
+      for (const { spec, line } of importsOf(source)) {
+        const at = (message: string) => violations.push({ file: rel, line, message });
+        if (spec.startsWith('.')) {
+          const target = relative(root, resolve(dirname(file), spec)).split(sep).join('/');
+          if (!target.startsWith(`${p.root}/`)) at(`relative import "${spec}" leaves project ${p.name}: import the package by name`);
+          continue;
+        }
+        if (spec.startsWith('node:')) continue;
+        const pkg = packageOf(spec);
+        const target = byPackage.get(pkg);
+        if (target) {
+          if (spec !== pkg) at(`deep import "${spec}": import "${pkg}" (its src/index.ts) instead`);
+          if (target === p) at(`project imports itself by package name "${pkg}"`);
+          if (!p.declared.has(pkg)) at(`"${pkg}" is not declared in ${p.root}/package.json`);
+          const from = tag(p, 'type:');
+          const to = tag(target, 'type:');
+          if (from === 'lib' && to !== 'lib') at(`lib ${p.name} must not depend on ${to} ${target.name}`);
+          if (from === 'service' && to === 'service') at(`service ${p.name} must not depend on service ${target.name}`);
+          const targetScope = tag(target, 'scope:');
+          if (targetScope && targetScope !== 'shared' && targetScope !== tag(p, 'scope:')) {
+            at(`${p.name} (scope:${tag(p, 'scope:')}) must not depend on ${target.name} (scope:${targetScope})`);
+          }
+          continue;
+        }
+        for (const rule of PACKAGE_RULES) {
+          if (pkg === rule.pkg && !rule.allowedIn.some((prefix) => rel.startsWith(prefix))) at(`"${spec}": ${rule.why}`);
+        }
+      }
+    }
+  }
+  return violations;
+}
+
+if (import.meta.main) {
+  const root = process.argv[2] ?? join(import.meta.dirname, '..', '..');
+  const violations = checkBoundaries(root);
+  for (const v of violations) console.error(`${v.file}:${v.line}: ${v.message}`);
+  if (violations.length > 0) {
+    console.error(`${violations.length} module boundary violation(s)`);
+    process.exit(1);
+  }
+  console.log('module boundaries: ok');
+}

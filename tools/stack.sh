@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# The local stack: PostgreSQL, NATS with JetStream, the Docker engine and a registry on 127.0.0.1:5000.
+#
+#   tools/stack.sh up       install what is missing, start what is not running, wait until each answers
+#   tools/stack.sh down     stop what this script started (PostgreSQL's Debian cluster included)
+#   tools/stack.sh status   one line per component; exit 1 if any is down
+#
+# Idempotent: a component that already answers is left alone. State lives in .stack/ (git-ignored).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE="${NEBULA_STACK_DIR:-$ROOT/.stack}"
+PG_VERSION=15
+PG_CLUSTER=main
+NATS_PORT="${NEBULA_NATS_PORT:-4222}"
+NATS_MONITOR_PORT="${NEBULA_NATS_MONITOR_PORT:-8222}"
+REGISTRY_ADDR="127.0.0.1:5000"
+
+log() { printf '[stack] %s\n' "$*" >&2; }
+die() { printf '[stack] ERROR: %s\n' "$*" >&2; exit 1; }
+
+apt_install() {
+  local missing=()
+  for spec in "$@"; do
+    local pkg="${spec%%:*}" bin="${spec#*:}"
+    command -v "$bin" >/dev/null 2>&1 || [ -x "$bin" ] || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing Debian packages: ${missing[*]}"
+  [ "$(id -u)" = 0 ] || die "installing ${missing[*]} needs root"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+install_all() {
+  apt_install \
+    "docker.io:dockerd" \
+    "postgresql:/usr/lib/postgresql/$PG_VERSION/bin/postgres" \
+    "nats-server:nats-server" \
+    "docker-registry:docker-registry" \
+    "busybox-static:/bin/busybox" \
+    "iproute2:ip" \
+    "curl:curl" \
+    "procps:pgrep"
+}
+
+wait_for() { # name tries command...
+  local name="$1" tries="$2"; shift 2
+  for _ in $(seq 1 "$tries"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.5; done
+  return 1
+}
+
+# --- probes -----------------------------------------------------------------------------------
+pg_ok()       { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
+nats_ok()     { curl -fsS "http://127.0.0.1:$NATS_MONITOR_PORT/healthz?js-enabled-only=true" >/dev/null 2>&1; }
+docker_ok()   { docker info >/dev/null 2>&1; }
+registry_ok() { curl -fsS "http://$REGISTRY_ADDR/v2/" >/dev/null 2>&1; }
+
+# --- PostgreSQL ------------------------------------------------------------------------------
+pg_up() {
+  if ! pg_ok; then
+    if ! pg_lsclusters -h 2>/dev/null | awk '{print $1" "$2}' | grep -qx "$PG_VERSION $PG_CLUSTER"; then
+      pg_createcluster "$PG_VERSION" "$PG_CLUSTER" >/dev/null
+    fi
+    pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" start || true
+  fi
+  wait_for postgresql 60 pg_ok || die "postgresql did not answer on 127.0.0.1:5432 (see /var/log/postgresql/)"
+  # The nebula role and database; the role may create databases so tests can make throwaway ones.
+  su postgres -c "psql -qtAX -c \"DO \\\$\\\$ BEGIN
+      IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'nebula') THEN
+        CREATE ROLE nebula LOGIN CREATEDB PASSWORD 'nebula';
+      END IF; END \\\$\\\$;\"" >/dev/null
+  if [ "$(su postgres -c "psql -qtAX -c \"SELECT 1 FROM pg_database WHERE datname = 'nebula'\"")" != 1 ]; then
+    su postgres -c "createdb -O nebula nebula"
+  fi
+}
+pg_down() { pg_ok && pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" stop || true; }
+
+# --- NATS ------------------------------------------------------------------------------------
+nats_up() {
+  if ! nats_ok; then
+    mkdir -p "$STATE/nats"
+    nohup nats-server -js -a 127.0.0.1 -p "$NATS_PORT" -m "$NATS_MONITOR_PORT" -sd "$STATE/nats" \
+      >"$STATE/nats.log" 2>&1 </dev/null &
+    echo $! >"$STATE/nats.pid"
+  fi
+  wait_for nats 60 nats_ok || die "nats-server did not answer on 127.0.0.1:$NATS_PORT (see $STATE/nats.log)"
+}
+
+# --- Docker engine ---------------------------------------------------------------------------
+docker_up() {
+  if ! docker_ok; then
+    [ -z "${DOCKER_HOST:-}" ] || die "docker engine at DOCKER_HOST=$DOCKER_HOST does not answer"
+    nohup dockerd >"$STATE/dockerd.log" 2>&1 </dev/null &
+    echo $! >"$STATE/dockerd.pid"
+  fi
+  wait_for docker 120 docker_ok || die "the docker engine did not answer (see $STATE/dockerd.log)"
+}
+
+# --- registry --------------------------------------------------------------------------------
+registry_up() {
+  if ! registry_ok; then
+    mkdir -p "$STATE/registry"
+    cat >"$STATE/registry.yml" <<YAML
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $STATE/registry
+  delete:
+    enabled: true
+http:
+  addr: $REGISTRY_ADDR
+YAML
+    nohup docker-registry serve "$STATE/registry.yml" >"$STATE/registry.log" 2>&1 </dev/null &
+    echo $! >"$STATE/registry.pid"
+  fi
+  wait_for registry 60 registry_ok || die "the registry did not answer on $REGISTRY_ADDR (see $STATE/registry.log)"
+}
+
+stop_pidfile() {
+  local f="$STATE/$1.pid"
+  [ -f "$f" ] || return 0
+  local pid; pid="$(cat "$f")"
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+  fi
+  rm -f "$f"
+}
+
+line() { if "$2"; then printf '%-11s up    %s\n' "$1" "$3"; else printf '%-11s down  %s\n' "$1" "$3"; return 1; fi; }
+
+case "${1:-}" in
+  up)
+    mkdir -p "$STATE"
+    install_all
+    pg_up; nats_up; docker_up; registry_up
+    log "up: postgresql 127.0.0.1:5432, nats 127.0.0.1:$NATS_PORT, docker, registry $REGISTRY_ADDR"
+    ;;
+  down)
+    stop_pidfile registry; stop_pidfile nats; stop_pidfile dockerd; pg_down
+    log "down"
+    ;;
+  status)
+    rc=0
+    line postgresql pg_ok "127.0.0.1:5432" || rc=1
+    line nats nats_ok "127.0.0.1:$NATS_PORT" || rc=1
+    line docker docker_ok "${DOCKER_HOST:-unix:///var/run/docker.sock}" || rc=1
+    line registry registry_ok "$REGISTRY_ADDR" || rc=1
+    exit $rc
+    ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,70 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { checkBoundaries, importsOf } from '../src/check-boundaries.ts';
+import { parseUvuSummary } from '../src/run-tests.ts';
+
+function write(root: string, path: string, text: string) {
+  mkdirSync(dirname(join(root, path)), { recursive: true });
+  writeFileSync(join(root, path), text);
+}
+
+function fixture(files: Record<string, string>): string {
+  const root = mkdtempSync(join(tmpdir(), 'boundaries-'));
+  const project = (dir: string, name: string, tags: string[], deps: Record<string, string> = {}) => {
+    write(root, `${dir}/project.json`, JSON.stringify({ name, tags }));
+    write(root, `${dir}/package.json`, JSON.stringify({ name: `@nebula/${name}`, dependencies: deps }));
+  };
+  project('libs/contracts', 'contracts', ['scope:shared', 'type:lib']);
+  project('services/api', 'api', ['scope:api', 'type:service'], { '@nebula/contracts': '0.1.0' });
+  project('services/worker', 'worker', ['scope:worker', 'type:service'], { '@nebula/contracts': '0.1.0' });
+  project('tools', 'tools', ['scope:tools', 'type:tool']);
+  for (const [p, t] of Object.entries(files)) write(root, p, t);
+  return root;
+}
+
+test('a clean tree has no violations', () => {
+  const root = fixture({
+    'services/worker/src/runtime/docker.ts': "import Docker from 'dockerode';",
+    'services/api/src/db/db.ts': "import { Kysely } from 'kysely';\nimport pg from 'pg';",
+    'services/api/src/router.ts': "import { initTRPC } from '@trpc/server';\nimport { x } from '@nebula/contracts';",
+  });
+  assert.equal(checkBoundaries(root), []);
+});
+
+test('each rule fails the check when broken', () => {
+  const root = fixture({
+    'services/worker/src/main.ts': "import Docker from 'dockerode';\nimport { initTRPC } from '@trpc/server';",
+    'services/api/src/routers/apps.ts': "import { sql } from 'kysely';\nimport { x } from '@nebula/contracts/src/app.ts';",
+    'services/api/src/bad.ts': "import { y } from '../../worker/src/main.ts';\nimport { z } from '@nebula/worker';",
+    'libs/contracts/src/index.ts': "export * from '@nebula/api';",
+  });
+  const messages = checkBoundaries(root).map((v) => `${v.file}:${v.line} ${v.message}`);
+  const expect = [
+    /worker\/src\/main.ts:1 .*dockerode only/,
+    /worker\/src\/main.ts:2 .*@trpc\/server only in the API/,
+    /api\/src\/routers\/apps.ts:1 .*kysely only/,
+    /api\/src\/routers\/apps.ts:2 deep import/,
+    /api\/src\/bad.ts:1 relative import .* leaves project/,
+    /api\/src\/bad.ts:2 .*not declared/,
+    /api\/src\/bad.ts:2 service api must not depend on service worker/,
+    /contracts\/src\/index.ts:1 lib contracts must not depend on service api/,
+  ];
+  for (const re of expect) assert.ok(messages.some((m) => re.test(m)), `expected ${re} in\n${messages.join('\n')}`);
+});
+
+test('import specifiers are found in every syntax', () => {
+  const src = "import a from 'a';\nimport type { B } from 'b';\nexport { c } from 'c';\nconst d = await import('d');\nimport 'e';";
+  assert.equal(importsOf(src).map((i) => i.spec), ['a', 'b', 'c', 'd', 'e']);
+});
+
+test('uvu summaries are summed; crashes and odd exits count as failures', () => {
+  const out = 'Total:     3\n  Passed:    2\n  Skipped:   1\n ... Total: 2\n Passed: 2\n Skipped: 0';
+  assert.equal(parseUvuSummary(out, 1), { passed: 4, failed: 1, skipped: 1 });
+  assert.equal(parseUvuSummary('Error: boom', 1), { passed: 0, failed: 1, skipped: 0 });
+  assert.equal(parseUvuSummary('Total: 1\nPassed: 1\nSkipped: 0', 7), { passed: 1, failed: 1, skipped: 0 });
+});
+
+test.run();
