@@ -7,6 +7,7 @@
  * - `@nebula/<lib>` is imported by its name only (no deep imports), and relative imports stay inside
  *   their project.
  * - Every `@nebula/*` import is declared in the project's package.json.
+ * - Scopes: `scope:shared` libs serve everyone, others only their own scope and SCOPE_USERS.
  * - Outside packages live where they belong (PACKAGE_RULES).
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -21,10 +22,15 @@ export interface PackageRule {
 
 export const PACKAGE_RULES: PackageRule[] = [
   { pkg: 'dockerode', allowedIn: ['services/worker/src/runtime/', 'services/worker/test/', 'tools/test/'], why: 'dockerode only in the worker\'s runtime adapter' },
-  { pkg: 'kysely', allowedIn: ['services/api/src/db/', 'services/notifier/src/db/', 'services/api/test/', 'services/notifier/test/'], why: 'kysely only in the data layer of the API and the notifier' },
-  { pkg: 'pg', allowedIn: ['services/api/src/db/', 'services/notifier/src/db/', 'services/api/test/', 'services/notifier/test/'], why: 'pg only in the data layer of the API and the notifier' },
+  { pkg: 'kysely', allowedIn: ['libs/db/', 'services/api/src/db/', 'services/notifier/src/db/'], why: 'kysely only in the data layer (libs/db, services/{api,notifier}/src/db)' },
+  { pkg: 'pg', allowedIn: ['libs/db/', 'services/api/src/db/', 'services/notifier/src/db/'], why: 'pg only in the data layer (libs/db, services/{api,notifier}/src/db)' },
   { pkg: '@trpc/server', allowedIn: ['services/api/'], why: '@trpc/server only in the API' },
 ];
+
+/** Scopes other than `shared` that may be used from other scopes. */
+export const SCOPE_USERS: Record<string, string[]> = {
+  data: ['api', 'notifier'],
+};
 
 interface Project {
   name: string;
@@ -125,7 +131,8 @@ export function checkBoundaries(root: string): Violation[] {
           if (from === 'lib' && to !== 'lib') at(`lib ${p.name} must not depend on ${to} ${target.name}`);
           if (from === 'service' && to === 'service') at(`service ${p.name} must not depend on service ${target.name}`);
           const targetScope = tag(target, 'scope:');
-          if (targetScope && targetScope !== 'shared' && targetScope !== tag(p, 'scope:')) {
+          const fromScope = tag(p, 'scope:') ?? '';
+          if (targetScope && targetScope !== 'shared' && targetScope !== fromScope && !SCOPE_USERS[targetScope]?.includes(fromScope)) {
             at(`${p.name} (scope:${tag(p, 'scope:')}) must not depend on ${target.name} (scope:${targetScope})`);
           }
           continue;

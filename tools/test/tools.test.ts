@@ -18,8 +18,9 @@ function fixture(files: Record<string, string>): string {
     write(root, `${dir}/package.json`, JSON.stringify({ name: `@nebula/${name}`, dependencies: deps }));
   };
   project('libs/contracts', 'contracts', ['scope:shared', 'type:lib']);
-  project('services/api', 'api', ['scope:api', 'type:service'], { '@nebula/contracts': '0.1.0' });
-  project('services/worker', 'worker', ['scope:worker', 'type:service'], { '@nebula/contracts': '0.1.0' });
+  project('libs/db', 'db', ['scope:data', 'type:lib']);
+  project('services/api', 'api', ['scope:api', 'type:service'], { '@nebula/contracts': '0.1.0', '@nebula/db': '0.1.0' });
+  project('services/worker', 'worker', ['scope:worker', 'type:service'], { '@nebula/contracts': '0.1.0', '@nebula/db': '0.1.0' });
   project('tools', 'tools', ['scope:tools', 'type:tool']);
   for (const [p, t] of Object.entries(files)) write(root, p, t);
   return root;
@@ -29,6 +30,8 @@ test('a clean tree has no violations', () => {
   const root = fixture({
     'services/worker/src/runtime/docker.ts': "import Docker from 'dockerode';",
     'services/api/src/db/db.ts': "import { Kysely } from 'kysely';\nimport pg from 'pg';",
+    'libs/db/src/index.ts': "import { Kysely } from 'kysely';",
+    'services/api/src/main.ts': "import { createDb } from '@nebula/db';",
     'services/api/src/router.ts': "import { initTRPC } from '@trpc/server';\nimport { x } from '@nebula/contracts';",
   });
   assert.equal(checkBoundaries(root), []);
@@ -40,6 +43,7 @@ test('each rule fails the check when broken', () => {
     'services/api/src/routers/apps.ts': "import { sql } from 'kysely';\nimport { x } from '@nebula/contracts/src/app.ts';",
     'services/api/src/bad.ts': "import { y } from '../../worker/src/main.ts';\nimport { z } from '@nebula/worker';",
     'libs/contracts/src/index.ts': "export * from '@nebula/api';",
+    'services/worker/src/state.ts': "import { createDb } from '@nebula/db';",
   });
   const messages = checkBoundaries(root).map((v) => `${v.file}:${v.line} ${v.message}`);
   const expect = [
@@ -51,6 +55,7 @@ test('each rule fails the check when broken', () => {
     /api\/src\/bad.ts:2 .*not declared/,
     /api\/src\/bad.ts:2 service api must not depend on service worker/,
     /contracts\/src\/index.ts:1 lib contracts must not depend on service api/,
+    /worker\/src\/state.ts:1 worker \(scope:worker\) must not depend on db \(scope:data\)/,
   ];
   for (const re of expect) assert.ok(messages.some((m) => re.test(m)), `expected ${re} in\n${messages.join('\n')}`);
 });

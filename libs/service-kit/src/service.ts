@@ -10,7 +10,10 @@ import { createLogger, type Logger } from './logger.ts';
  *   start(env) ──fail──▶ log, exit 1
  *      │
  *   running ──SIGTERM/SIGINT──▶ stop() (stop taking work, finish what is in flight) ──▶ exit 0
- *                               a second signal, or stop() taking longer than the grace period: exit 1
+ *                               stop() taking longer than the grace period: exit 1
+ *
+ * Further signals while stopping are ignored: a terminal's Ctrl-C reaches every process of the group
+ * and `npm start` forwards a SIGTERM as well, so two signals are the normal case.
  */
 export interface RunningService {
   stop(): Promise<void>;
@@ -47,10 +50,7 @@ export async function runService<S extends z.ZodObject>(def: ServiceDefinition<S
   }
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      log.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
+    if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
     const timer = setTimeout(() => {

@@ -2,13 +2,14 @@ import { createServer } from 'node:http';
 import { connect } from '@nats-io/transport-node';
 import { createMetricsRegistry, handleOpsRequest, runService } from '@nebula/service-kit';
 import { apiEnvSchema } from './config.ts';
-import { createDb, pingDb } from './db/database.ts';
+import { createDb, migrateToLatest, pingDb } from '@nebula/db';
 
 await runService({
   name: 'api',
   env: apiEnvSchema,
   async start(env, log) {
     const db = createDb(env.DATABASE_URL);
+    await migrateToLatest(db);
     const nc = await connect({ servers: env.NATS_URL, name: 'nebula-api', maxReconnectAttempts: -1 });
     const registry = createMetricsRegistry('api');
     const health = async () => {

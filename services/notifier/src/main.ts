@@ -1,13 +1,14 @@
 import { connect } from '@nats-io/transport-node';
 import { createMetricsRegistry, runService, startOpsServer } from '@nebula/service-kit';
 import { notifierEnvSchema } from './config.ts';
-import { createDb, pingDb } from './db/database.ts';
+import { createDb, migrateToLatest, pingDb } from '@nebula/db';
 
 await runService({
   name: 'notifier',
   env: notifierEnvSchema,
   async start(env, log) {
     const db = createDb(env.DATABASE_URL);
+    await migrateToLatest(db);
     const nc = await connect({ servers: env.NATS_URL, name: 'nebula-notifier', maxReconnectAttempts: -1 });
     const registry = createMetricsRegistry('notifier');
     const ops = await startOpsServer({

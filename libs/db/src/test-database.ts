@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import pg from 'pg';
+import { createDb } from './database.ts';
 
-export const ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://nebula:nebula@127.0.0.1:5432/nebula';
+const ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://nebula:nebula@127.0.0.1:5432/nebula';
 
-/** A throwaway database on the real PostgreSQL of the local stack, dropped by `drop()`. */
+/** For tests: a throwaway database on the real PostgreSQL of the local stack, dropped by `drop()`. */
 export async function createTestDatabase(): Promise<{ url: string; name: string; drop(): Promise<void> }> {
   const name = `nebula_test_${randomBytes(5).toString('hex')}`;
   const admin = new pg.Client({ connectionString: ADMIN_URL });
@@ -26,7 +27,7 @@ export async function createTestDatabase(): Promise<{ url: string; name: string;
 }
 
 export function kyselyFor<DB = unknown>(url: string): Kysely<DB> {
-  return new Kysely<DB>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 5 }) }) });
+  return createDb<DB>(url, 5);
 }
 
 export async function tableExists(db: Kysely<unknown>, table: string): Promise<boolean> {

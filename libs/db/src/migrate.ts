@@ -23,7 +23,7 @@ export async function migrateToLatest<DB>(db: Kysely<DB>, set: Record<string, Mi
   return db.connection().execute(async (conn) => {
     await sql`select pg_advisory_lock(${MIGRATION_LOCK_ID})`.execute(conn);
     try {
-      const migrator = new Migrator({ db: conn, provider: { getMigrations: async () => set } });
+      const migrator = new Migrator({ db: conn, provider: { getMigrations: async () => set }, allowUnorderedMigrations: true });
       const result = await migrator.migrateToLatest();
       check(result);
       return (result.results ?? []).map((r) => r.migrationName);
@@ -35,7 +35,7 @@ export async function migrateToLatest<DB>(db: Kysely<DB>, set: Record<string, Mi
 
 /** Rolls back the newest applied migration. */
 export async function migrateDown<DB>(db: Kysely<DB>, set: Record<string, Migration> = migrations): Promise<string[]> {
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => set } });
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => set }, allowUnorderedMigrations: true });
   const result = await migrator.migrateDown();
   check(result);
   return (result.results ?? []).map((r) => r.migrationName);

@@ -1,8 +1,7 @@
 import { type Kysely, type Migration, sql } from 'kysely';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { migrateDown, migrateToLatest } from '../src/db/migrate.ts';
-import { createTestDatabase, kyselyFor, tableExists } from './pg.ts';
+import { createTestDatabase, kyselyFor, migrateDown, migrateToLatest, tableExists } from '../src/index.ts';
 
 const set: Record<string, Migration> = {
   '20260101000000_widgets': {

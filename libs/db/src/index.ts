@@ -1,0 +1,5 @@
+export * from './database.ts';
+export * from './migrate.ts';
+export { migrations } from './migrations/index.ts';
+export * from './test-database.ts';
+export { sql, type Kysely, type Transaction, type Selectable, type Insertable, type Updateable } from 'kysely';
