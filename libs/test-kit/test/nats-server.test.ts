@@ -1,0 +1,30 @@
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { startNatsServer } from '../src/index.ts';
+
+test('a test nats-server keeps its JetStream data across stop and start', async () => {
+  const server = await startNatsServer();
+  try {
+    let nc = await connect({ servers: server.url });
+    await (await jetstreamManager(nc)).streams.add({ name: 'S', subjects: ['s.>'] });
+    await jetstream(nc).publish('s.a', 'hello');
+    await nc.close();
+    await server.stop();
+    const refused = await connect({ servers: server.url, reconnect: false, timeout: 500 }).then(
+      async (c) => (await c.close(), false),
+      () => true,
+    );
+    assert.ok(refused, 'stopped server refuses connections');
+    await server.start();
+    nc = await connect({ servers: server.url });
+    const msg = await (await jetstreamManager(nc)).streams.getMessage('S', { last_by_subj: 's.a' });
+    assert.is(msg?.string(), 'hello');
+    await nc.close();
+  } finally {
+    await server.cleanup();
+  }
+});
+
+test.run();
