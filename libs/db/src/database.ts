@@ -1,12 +1,93 @@
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { type ColumnType, type Generated, Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type Json<T> = ColumnType<T, string, string>;
+
+/** One row per incarnation of an app (written by the API). `config` is the current revision's. */
+export interface AppsTable {
+  incarnation: Generated<string>; // bigserial: pg returns int8 as string
+  name: string;
+  revision: number;
+  config: Json<unknown>;
+  created_at: Generated<Date>;
+  updated_at: Timestamp;
+  deleted_at: Date | null;
+}
+
+/** Immutable: one row per revision of an incarnation (written by the API). */
+export interface AppRevisionsTable {
+  incarnation: string;
+  revision: number;
+  action: string;
+  config: Json<unknown>;
+  actor: string | null;
+  rollout_id: string;
+  created_at: Generated<Date>;
+}
+
+/** One per published revision (written by the API). */
+export interface RolloutsTable {
+  id: string;
+  app: string;
+  incarnation: string;
+  revision: number;
+  action: string;
+  /** Online hosts serving the app when the rollout was created. */
+  expected_hosts: ColumnType<string[], string[] | undefined, string[]>;
+  created_at: Generated<Date>;
+  published_at: Date | null;
+}
+
+/** Messages committed with a change, published to JetStream by the relay (written by the API). */
+export interface OutboxTable {
+  id: Generated<string>;
+  subject: string;
+  msg_id: string;
+  payload: Json<unknown>;
+  created_at: Generated<Date>;
+  published_at: Date | null;
+}
+
+/** Hosts, from their heartbeats (written by the notifier). */
+export interface HostsTable {
+  id: string;
+  apps: ColumnType<string[], string[], string[]>;
+  /** Per app: incarnation and revision running, container states (from the heartbeat). */
+  running: Json<unknown>;
+  cores: number;
+  memory_mb: number;
+  worker_version: string;
+  heartbeat_interval_seconds: number;
+  first_seen: Generated<Date>;
+  last_seen: Timestamp;
+}
+
+/** One host's result for one rollout (written by the notifier). */
+export interface RolloutHostsTable {
+  rollout_id: string;
+  host: string;
+  status: string;
+  error: string | null;
+  image_digest: string | null;
+  containers: Json<unknown>;
+  pull_ms: number;
+  apply_ms: number;
+  reported_at: Timestamp;
+}
+
 /**
- * The whole PostgreSQL schema, one table interface per table. The API and the notifier share one
- * database; each table has one writer (noted on its interface).
+ * The whole PostgreSQL schema. The API and the notifier share one database; each table has one
+ * writer (noted on its interface).
  */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
-export interface Database {}
+export interface Database {
+  apps: AppsTable;
+  app_revisions: AppRevisionsTable;
+  rollouts: RolloutsTable;
+  outbox: OutboxTable;
+  hosts: HostsTable;
+  rollout_hosts: RolloutHostsTable;
+}
 
 export function createDb<DB = Database>(url: string, max = 10): Kysely<DB> {
   return new Kysely<DB>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max }) }) });

@@ -1,7 +1,7 @@
 import { type Kysely, type Migration, sql } from 'kysely';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createTestDatabase, kyselyFor, migrateDown, migrateToLatest, tableExists } from '../src/index.ts';
+import { createTestDatabase, kyselyFor, migrateDown, migrateToLatest, migrations, tableExists } from '../src/index.ts';
 
 const set: Record<string, Migration> = {
   '20260101000000_widgets': {
@@ -38,6 +38,21 @@ test('replicas migrating at once apply each migration exactly once', async () =>
     assert.equal(applied.flat(), ['20260101000000_widgets']);
   } finally {
     await Promise.all(dbs.map((db) => db.destroy()));
+    await tdb.drop();
+  }
+});
+
+test("the schema's own migrations apply and roll back completely", async () => {
+  const tdb = await createTestDatabase();
+  const db = kyselyFor(tdb.url);
+  try {
+    const names = await migrateToLatest(db);
+    assert.equal(names, Object.keys(migrations).sort());
+    for (const t of ['apps', 'app_revisions', 'rollouts', 'outbox', 'hosts', 'rollout_hosts']) assert.ok(await tableExists(db, t), t);
+    for (let i = 0; i < names.length; i++) await migrateDown(db);
+    for (const t of ['apps', 'outbox', 'hosts']) assert.not.ok(await tableExists(db, t), t);
+  } finally {
+    await db.destroy();
     await tdb.drop();
   }
 });

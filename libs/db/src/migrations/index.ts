@@ -1,7 +1,12 @@
 import type { Migration } from 'kysely';
+import * as appsRevisionsOutbox from './20261128010000_apps_revisions_outbox.ts';
+import * as hostsResults from './20261128010100_hosts_results.ts';
 
 /**
  * Every migration of the schema, by timestamped name `YYYYMMDDHHMMSS_what` (applied in name order;
  * one that lands late with an older name is still applied).
  */
-export const migrations: Record<string, Migration> = {};
+export const migrations: Record<string, Migration> = {
+  '20261128010000_apps_revisions_outbox': appsRevisionsOutbox,
+  '20261128010100_hosts_results': hostsResults,
+};
