@@ -127,3 +127,9 @@ export const streams = {
 export function appMessageId(m: Pick<AppMessage, 'app' | 'incarnation' | 'revision'>): string {
   return `${m.app}:${m.incarnation}:${m.revision}`;
 }
+
+/**
+ * A host is offline once this many heartbeats in a row are missing (its own announced interval
+ * each). The default for the notifier's and the API's `HOST_OFFLINE_AFTER_MISSED_HEARTBEATS`.
+ */
+export const DEFAULT_OFFLINE_AFTER_MISSED_HEARTBEATS = 3;
