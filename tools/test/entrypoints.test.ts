@@ -1,0 +1,73 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { freePort, waitFor } from '@nebula/test-kit';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+
+function run(entry: string, env: Record<string, string>): { proc: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  const proc = spawn(process.execPath, [join(ROOT, entry)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  return { proc, output: () => out, exited };
+}
+
+for (const [service, variable, bad] of [
+  ['api', 'API_PORT', 'not-a-port'],
+  ['worker', 'APP_NAME', 'web,bad.name'],
+  ['notifier', 'NATS_URL', 'not a url'],
+] as const) {
+  test(`${service}: a wrong ${variable} stops it with a message naming the variable`, async () => {
+    const r = run(`services/${service}/src/main.ts`, { [variable]: bad });
+    assert.is(await r.exited, 2);
+    const line = JSON.parse(r.output().trim().split('\n').pop()!) as { level: number; variables: string[]; msg: string };
+    assert.is(line.level, 60, 'a fatal JSON log line');
+    assert.equal(line.variables, [variable]);
+    assert.match(line.msg, variable);
+  });
+}
+
+for (const [service, portVar, extra] of [
+  ['api', 'API_PORT', { API_HOST: '127.0.0.1', AUTH_ENABLED: 'false' }],
+  ['worker', 'METRICS_PORT', { APP_NAME: '', HOST_ID: 'entrypoint-test' }],
+  ['notifier', 'METRICS_PORT', {}],
+] as const) {
+  test(`${service}: health and metrics answer, SIGTERM stops it cleanly`, async () => {
+    const port = await freePort();
+    const r = run(`services/${service}/src/main.ts`, { [portVar]: String(port), LOG_LEVEL: 'info', ...extra });
+    try {
+      const health = await waitFor(`${service} /health`, async () => {
+        const res = await fetch(`http://127.0.0.1:${port}/health`);
+        return res.status === 200 ? ((await res.json()) as { ok: boolean }) : undefined;
+      }, 20_000);
+      assert.is(health.ok, true);
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      assert.match(metrics, `process_cpu_user_seconds_total{service="${service}"}`);
+      r.proc.kill('SIGTERM');
+      assert.is(await r.exited, 0, r.output());
+      const lines = r.output().trim().split('\n').map((l) => JSON.parse(l) as { msg: string });
+      assert.ok(lines.every((l) => typeof l.msg === 'string'), 'every line is JSON');
+      assert.ok(lines.some((l) => l.msg === 'stopped'));
+    } finally {
+      r.proc.kill('SIGKILL');
+    }
+  });
+}
+
+test('stack: status reports every component up, and up again starts nothing twice', () => {
+  // The process behind each address must be the same one after a second `up`.
+  const owner = (port: number) => execFileSync('sh', ['-c', `ss -ltnpH 'sport = :${port}' | grep -o 'pid=[0-9]*' | head -1`]).toString().trim();
+  const dockerd = () => execFileSync('sh', ['-c', 'cat /var/run/docker.pid 2>/dev/null || true']).toString().trim();
+  const snapshot = () => ({ postgres: owner(5432), nats: owner(4222), registry: owner(5000), dockerd: dockerd() });
+  const before = snapshot();
+  assert.ok(Object.values(before).every((v) => v !== ''), JSON.stringify(before));
+  execFileSync('bash', [join(ROOT, 'tools/stack.sh'), 'up'], { stdio: 'pipe' });
+  assert.equal(snapshot(), before);
+  const status = execFileSync('bash', [join(ROOT, 'tools/stack.sh'), 'status']).toString();
+  for (const c of ['postgresql', 'nats', 'docker', 'registry']) assert.match(status, new RegExp(`^${c}\\s+up`, 'm'));
+});
+
+test.run();
