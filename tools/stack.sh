@@ -41,6 +41,7 @@ install_all() {
     "docker-registry:docker-registry" \
     "busybox-static:/bin/busybox" \
     "iproute2:ip" \
+    "socat:socat" \
     "curl:curl" \
     "procps:pgrep"
 }
