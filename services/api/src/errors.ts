@@ -76,16 +76,20 @@ export class InvalidConfigError extends ApiError {
  * zod issues as `{ field: [messages] }`: one entry per wrong field (dotted path), and one per unknown
  * field, so a client sees every problem at once.
  */
-export function fieldErrors(issues: readonly z.core.$ZodIssue[]): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
+export function fieldErrors(issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[] = [], out: Record<string, string[]> = {}): Record<string, string[]> {
   const add = (key: string, message: string) => (out[key] ??= []).push(message);
   for (const issue of issues) {
-    const base = issue.path.map(String).join('.');
+    const path = [...prefix, ...issue.path];
+    const base = path.map(String).join('.');
     if (issue.code === 'unrecognized_keys') {
       for (const k of issue.keys) add(base ? `${base}.${k}` : k, 'unknown field');
-    } else if (issue.code === 'invalid_union') {
-      // Union errors list every branch; the first branch's own message reads best.
-      add(base || '(body)', issue.message === 'Invalid input' ? 'invalid value' : issue.message);
+    } else if (issue.code === 'invalid_union' && issue.errors.length > 0) {
+      // Each branch's issues; report the branch that got furthest (not a bare type mismatch).
+      const bare = (b: z.core.$ZodIssue[]) => b.length === 1 && b[0]!.code === 'invalid_type' && b[0]!.path.length === 0;
+      const branch = issue.errors.find((b) => !bare(b)) ?? issue.errors[0]!;
+      fieldErrors(branch, path, out);
+    } else if (issue.code === 'invalid_key' && issue.issues.length > 0) {
+      fieldErrors(issue.issues, path, out);
     } else {
       add(base || '(body)', issue.message);
     }

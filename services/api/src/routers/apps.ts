@@ -10,6 +10,10 @@ import { authedProcedure, type Context, router } from '../trpc.ts';
  * pull, rollback and history. Every change is a new revision (`app_id`) published to workers.
  * REST paths are the original's under /api/v2; see ../http/v2-routes.ts for the exact status codes
  * and bodies of those.
+ *
+ * trpc-to-openapi makes number/boolean fields of the input of each procedure it serves coercing (it
+ * sets `coerce` on the schema objects themselves). The procedures it serves (roll, pull, rollback,
+ * history, rollouts.get) therefore take no shared number/boolean schema from @nebula/contracts.
  */
 const nameInput = z.strictObject({ name: appNameSchema });
 
@@ -145,7 +149,8 @@ export const appsRouter = router({
       },
       successStatus: 202,
     })
-    .input(z.strictObject({ name: appNameSchema, revision: z.number().int().positive() }))
+    // The pipe keeps trpc-to-openapi from coercing the body's "1" or true into a number.
+    .input(z.strictObject({ name: appNameSchema, revision: z.number().int().positive().pipe(z.number()) }))
     .output(appDocSchema)
     .mutation(async ({ ctx, input }) => {
       // The target revision is read inside the change's transaction, under the app's row lock.
