@@ -125,3 +125,50 @@ export async function http(base: string, method: string, path: string, opts: { b
   if (/\bat .*\.(ts|js):\d+/.test(text)) throw new Error(`${method} ${path}: body carries a stack trace: ${text.slice(0, 300)}`);
   return { status: res.status, headers: res.headers, body: parsed, text };
 }
+
+export interface ApiProcess {
+  url: string;
+  port: number;
+  proc: import('node:child_process').ChildProcess;
+  output(): string;
+  /** SIGTERM and wait for the exit code. */
+  stop(): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+const MAIN = new URL('../src/main.ts', import.meta.url).pathname;
+
+/** The API as a real process (`node services/api/src/main.ts`), on a free port. */
+export async function spawnApi(vars: Record<string, string>, opts: { waitHealthy?: boolean } = {}): Promise<ApiProcess> {
+  const { spawn } = await import('node:child_process');
+  const { freePort } = await import('@nebula/test-kit');
+  const port = await freePort();
+  const proc = spawn(process.execPath, [MAIN], {
+    env: { PATH: process.env.PATH ?? '', API_PORT: String(port), API_HOST: '127.0.0.1', LOG_LEVEL: 'info', ...vars },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const url = `http://127.0.0.1:${port}`;
+  const p: ApiProcess = {
+    url,
+    port,
+    proc,
+    output: () => out,
+    exited,
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      return exited;
+    },
+  };
+  if (opts.waitHealthy !== false) {
+    const { waitFor } = await import('@nebula/test-kit');
+    await waitFor(`api process on ${port} healthy`, async () => {
+      if (proc.exitCode !== null) throw new Error(`api exited ${proc.exitCode}: ${out}`);
+      return (await fetch(`${url}/health`)).status === 200;
+    }, 20_000, 100);
+  }
+  return p;
+}

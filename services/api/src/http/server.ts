@@ -5,6 +5,7 @@ import { type Database, type Kysely, migrateToLatest, pingDb } from '@nebula/db'
 import { createMetricsRegistry, handleOpsRequest, type Logger } from '@nebula/service-kit';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import type { TRPCError } from '@trpc/server';
+import { Gauge } from 'prom-client';
 import { createOpenApiNodeHttpHandler } from 'trpc-to-openapi';
 import { authenticate, type AuthSettings, type Identity, WWW_AUTHENTICATE } from '../auth.ts';
 import { OutboxRelay } from '../db/outbox-relay.ts';
@@ -100,6 +101,22 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   const publisher = jetStreamPublisher(opts.nc);
   const relay = new OutboxRelay({ databaseUrl: opts.databaseUrl, publisher, log, ...opts.relay });
   const registry = createMetricsRegistry('api');
+  new Gauge({
+    name: 'nebula_api_outbox_relay_active',
+    help: '1 while this replica holds the outbox relay lock and publishes',
+    registers: [registry],
+    collect() {
+      this.set(relay.state === 'active' ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'nebula_api_outbox_published',
+    help: 'Outbox rows this replica published since it started',
+    registers: [registry],
+    collect() {
+      this.set(relay.published);
+    },
+  });
   const health = async () => {
     const checks = { postgres: await pingDb(db), nats: !opts.nc.isClosed() };
     return { ok: Object.values(checks).every(Boolean), checks };
