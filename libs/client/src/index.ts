@@ -40,6 +40,19 @@ export function createNebulaClient(opts: NebulaClientOptions): NebulaClient {
 
 export { TRPCClientError };
 
+/** A failed call: `err.data.httpStatus`, and the original's body through `nebulaErrorBody(err)`. */
+export type NebulaClientError = TRPCClientError<AppRouter>;
+
+export function isNebulaClientError(err: unknown): err is NebulaClientError {
+  return err instanceof TRPCClientError;
+}
+
+/** HTTP status of a failed call, also for answers that are not tRPC's (401 from the auth layer). */
+export function httpStatusOf(err: unknown): number | undefined {
+  if (!isNebulaClientError(err)) return undefined;
+  return err.data?.httpStatus ?? (err.meta?.response as { status?: number } | undefined)?.status;
+}
+
 /** The compat body of a failed call (`{"app_exists": false}`, `{"errors": {...}}`...), if any. */
 export function nebulaErrorBody(err: unknown): Record<string, unknown> | null {
   if (!(err instanceof TRPCClientError)) return null;

@@ -131,6 +131,12 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
       return sendJson(res, 405, { error: 'method not allowed' }, { allow: 'GET' });
     }
     const identity = authenticate(auth, req.headers.authorization);
+    // One debug line per request: never headers or query (credentials, tRPC inputs), only the path.
+    const started = Date.now();
+    res.once('finish', () => {
+      const fields = { method, path, status: res.statusCode, ms: Date.now() - started, user: identity?.name, credentials: identity ? undefined : req.headers.authorization === undefined ? 'none' : 'rejected' };
+      log.debug(fields, 'request');
+    });
     if (identity === null) {
       return sendJson(res, 401, { error: 'unauthorized', message: 'basic or bearer credentials are required' }, { 'www-authenticate': WWW_AUTHENTICATE });
     }
