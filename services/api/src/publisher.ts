@@ -14,10 +14,14 @@ export class PublishError extends Error {
  * The APPS stream is ensured before the first publish and again after any failure, so a JetStream
  * that came back empty gets its stream back.
  */
-export function jetStreamPublisher(nc: NatsConnection, timeoutMs = 2000): Publisher {
+export function jetStreamPublisher(nc: NatsConnection, timeoutMs = 2000): Publisher & { ensure(): Promise<void> } {
   const js = jetstream(nc, { timeout: timeoutMs });
   let ensured = false;
   return {
+    async ensure() {
+      await ensureStream(await jetstreamManager(nc, { timeout: timeoutMs }), 'apps');
+      ensured = true;
+    },
     async publish(subject, payload, msgId) {
       try {
         if (!ensured) {

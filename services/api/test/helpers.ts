@@ -15,7 +15,8 @@ export interface TestEnv {
   nats: TestNatsServer;
   nc: NatsConnection;
   apis: ApiServer[];
-  startApi(opts?: { auth?: AuthSettings; maxBodyBytes?: number }): Promise<ApiServer>;
+  /** `ownDb`: the instance gets a pool of its own (returned as `db`), e.g. to break it. */
+  startApi(opts?: { auth?: AuthSettings; maxBodyBytes?: number; ownDb?: boolean }): Promise<ApiServer & { db: Kysely<Database> }>;
   close(): Promise<void>;
 }
 
@@ -47,8 +48,9 @@ export async function startEnv(): Promise<TestEnv> {
       // Each instance has a connection of its own, as separate replicas would.
       const own = await natsConnect(nats.url);
       conns.push(own);
+      const apiDb = opts.ownDb ? createDb(tdb.url, 2) : db;
       const api = await createApiServer({
-        db,
+        db: apiDb,
         databaseUrl: tdb.url,
         nc: own,
         log: silentLog,
@@ -57,7 +59,7 @@ export async function startEnv(): Promise<TestEnv> {
         relay: { lockPollMs: 100, pollMs: 200, maxBackoffMs: 300 },
       });
       apis.push(api);
-      return api;
+      return { ...api, db: apiDb };
     },
     async close() {
       for (const a of apis) await a.close().catch(() => undefined);

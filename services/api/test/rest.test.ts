@@ -200,7 +200,8 @@ test('update with bad input: 400, stored state unchanged', async () => {
     ['POST', { docker_image: 'nginx', starting_ports: [70000] }, (b) => assert.ok('starting_ports.0' in (b.errors as object))],
     ['PUT', '', (b) => assert.is(b.missing_parameters, true)],
     ['PATCH', '{bad', (b) => assert.is(b.missing_parameters, true)],
-    ['PUT', {}, (b) => assert.ok('errors' in b)],
+    ['PUT', {}, (b) => assert.is(b.missing_parameters, true)],
+    ['PATCH', { app_name: name }, (b) => assert.is(b.missing_parameters, true)],
     ['PUT', { bogus: 1 }, (b) => assert.ok('bogus' in (b.errors as object))],
     ['PATCH', { running: 'no' }, (b) => assert.ok('running' in (b.errors as object))],
     ['PATCH', { starting_ports: [8080, 8080] }, (b) => assert.match(JSON.stringify(b.errors), /used twice/)],
@@ -236,6 +237,8 @@ test('unknown paths 404, wrong methods 405: JSON', async () => {
     ['GET', '/api/v2/apps/x/roll', 405],
     ['POST', '/openapi.json', 405],
     ['GET', '/trpc/nope.nothing', 404],
+    ['GET', '/trpc/apps.create', 405],
+    ['PUT', '/trpc/apps.get', 415],
   ] as const) {
     const r = await req(method, path);
     assert.is(r.status, status, `${method} ${path}: ${r.text}`);
@@ -330,6 +333,21 @@ test('errors name the field inside unions (env_vars, ports)', async () => {
   const errors = (r.body as { errors: Record<string, string[]> }).errors;
   assert.match(JSON.stringify(errors), /invalid environment variable name/);
   assert.ok(Object.keys(errors).some((k) => k.startsWith('starting_ports.0')), JSON.stringify(errors));
+});
+
+test('unexpected failures: 500 JSON without internals, on every kind of route', async () => {
+  const broken = await env.startApi({ ownDb: true });
+  await broken.db.destroy(); // every query now fails
+  for (const [method, path, body] of [
+    ['GET', '/api/v2/apps', undefined],
+    ['POST', `/api/v2/apps/${uniqueName()}`, { docker_image: 'nginx' }],
+    ['POST', `/api/v2/apps/${uniqueName()}/roll`, undefined],
+    ['GET', '/trpc/apps.list', undefined],
+  ] as const) {
+    const r = await http(broken.url, method, path, body ? { body } : {});
+    assert.is(r.status, 500, `${method} ${path}: ${r.text}`);
+    assert.not.match(r.text, /destroyed|kysely|driver/i);
+  }
 });
 
 test.run();

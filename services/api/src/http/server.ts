@@ -99,6 +99,12 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   });
 
   const publisher = jetStreamPublisher(opts.nc);
+  try {
+    await publisher.ensure();
+  } catch (err) {
+    // Not fatal: the relay ensures the stream again before it publishes.
+    log.warn({ err }, 'could not ensure the APPS stream at start; will retry before publishing');
+  }
   const relay = new OutboxRelay({ databaseUrl: opts.databaseUrl, publisher, log, ...opts.relay });
   const registry = createMetricsRegistry('api');
   new Gauge({
@@ -161,6 +167,9 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
 
     if (path === '/trpc' || path.startsWith('/trpc/')) {
       (req as IncomingMessage & { body?: unknown }).body = body.raw === '' ? undefined : body.raw;
+      // tRPC labels some of its JSON error bodies text/plain (415...): every answer here is JSON.
+      const setHeader = res.setHeader.bind(res);
+      res.setHeader = (name, value) => setHeader(name, name.toLowerCase() === 'content-type' ? 'application/json' : value);
       return trpcHandler(req, res);
     }
 

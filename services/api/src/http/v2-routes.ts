@@ -44,6 +44,7 @@ function configBody(name: string, body: JsonBody, missing: true | string[]): { o
     return { ok: false, res: { status: 400, body: { errors: { app_name: ['must match the app name in the URL'] } } } };
   }
   if ('name' in rest) return { ok: false, res: { status: 400, body: { errors: { name: ['unknown field'] } } } };
+  if (missing === true && Object.keys(rest).length === 0) return bad({ '(body)': ['nothing to update: give at least one field'] });
   return { ok: true, value: rest };
 }
 
