@@ -77,7 +77,6 @@ test('concurrent writes through two replicas, the publishing one killed: no loss
     assert.ok(app.revision >= 1 + 2 * 2 + 3, `${name} took the writes (${app.revision})`);
   }
   assert.ok(failed <= apps.length * 3, `failed: ${failed}`);
-  if (process.env.TEST_VERBOSE) console.log({ failed });
 });
 
 test.run();
