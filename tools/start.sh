@@ -8,6 +8,34 @@ cd "$NEBULA_ROOT"
 bash tools/stack.sh up
 bash tools/images/build.sh
 
+# Auth of the API (AUTH_ENABLED defaults to true). The API refuses to start with auth on and no
+# credential at all, so when none is given `npm start` makes a local admin: user "admin" with a random
+# password kept in .stack/api-admin-password (git-ignored, mode 600) and printed below.
+auth_enabled="$(printf '%s' "${AUTH_ENABLED:-true}" | tr '[:upper:]' '[:lower:]')"
+case "$auth_enabled" in
+  false|0|no)
+    auth_note="disabled (AUTH_ENABLED=$AUTH_ENABLED): anyone who can reach the API can change apps" ;;
+  *)
+    if [ -z "${BASIC_AUTH_USER:-}${BASIC_AUTH_PASSWORD:-}${AUTH_TOKEN:-}" ]; then
+      secret_file=.stack/api-admin-password
+      if [ ! -s "$secret_file" ]; then
+        mkdir -p .stack
+        (umask 077 && head -c 24 /dev/urandom | base64 | tr -d '/+=\n' >"$secret_file")
+      fi
+      export BASIC_AUTH_USER=admin
+      BASIC_AUTH_PASSWORD="$(cat "$secret_file")"
+      export BASIC_AUTH_PASSWORD
+      auth_note="basic, local admin (none was configured): user admin, password $BASIC_AUTH_PASSWORD
+               (kept in $secret_file; set BASIC_AUTH_USER/BASIC_AUTH_PASSWORD or AUTH_TOKEN to choose your own)
+               e.g. curl -u admin:$BASIC_AUTH_PASSWORD http://127.0.0.1:${API_PORT:-8080}/api/v2/apps"
+    else
+      auth_note=""
+      [ -n "${BASIC_AUTH_USER:-}" ] && auth_note="basic (user ${BASIC_AUTH_USER}, password from BASIC_AUTH_PASSWORD)"
+      [ -n "${AUTH_TOKEN:-}" ] && auth_note="${auth_note:+$auth_note + }bearer token (from AUTH_TOKEN)"
+      [ -z "$auth_note" ] && auth_note="incomplete: BASIC_AUTH_USER and BASIC_AUTH_PASSWORD must be set together (the API will say so)"
+    fi ;;
+esac
+
 pids=()
 stop_all() {
   trap - INT TERM
@@ -29,7 +57,8 @@ done
 cat >&2 <<TEXT
 
   Nebula is running.
-    API:       http://127.0.0.1:$API_PORT   (health: /health, metrics: /metrics)
+    API:       http://127.0.0.1:$API_PORT   (health: /health, metrics: /metrics, OpenAPI: /openapi.json)
+    API auth:  $auth_note
     worker:    host ${HOST_ID:-$(hostname)}, apps: ${APP_NAME:-none (set APP_NAME=a,b)}
     stack:     bash tools/stack.sh status
   Ctrl-C stops the services (the stack keeps running; bash tools/stack.sh down stops it).

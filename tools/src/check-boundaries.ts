@@ -9,6 +9,9 @@
  * - Every `@nebula/*` import is declared in the project's package.json.
  * - Scopes: `scope:shared` libs serve everyone, others only their own scope and SCOPE_USERS.
  * - Outside packages live where they belong (PACKAGE_RULES).
+ * - The one exception to "libs never import services": TYPE_ONLY_EXCEPTIONS, type-only imports
+ *   (`import type ...` / `export type ... from`, erased before run time) of a named service from a
+ *   named lib, so a typed client can follow a service's API without loading any of its code.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
@@ -25,6 +28,17 @@ export const PACKAGE_RULES: PackageRule[] = [
   { pkg: 'kysely', allowedIn: ['libs/db/', 'services/api/src/db/', 'services/notifier/src/db/'], why: 'kysely only in the data layer (libs/db, services/{api,notifier}/src/db)' },
   { pkg: 'pg', allowedIn: ['libs/db/', 'services/api/src/db/', 'services/notifier/src/db/'], why: 'pg only in the data layer (libs/db, services/{api,notifier}/src/db)' },
   { pkg: '@trpc/server', allowedIn: ['services/api/'], why: '@trpc/server only in the API' },
+];
+
+export interface TypeOnlyException {
+  /** Path prefix of the importing files (relative to the repo root, with "/"). */
+  from: string;
+  pkg: string;
+  why: string;
+}
+
+export const TYPE_ONLY_EXCEPTIONS: TypeOnlyException[] = [
+  { from: 'libs/client/', pkg: '@nebula/api', why: 'the typed client takes the API router\'s type (AppRouter)' },
 ];
 
 /** Scopes other than `shared` that may be used from other scopes. */
@@ -83,11 +97,13 @@ function loadProjects(root: string): Project[] {
 
 // Static imports and re-exports start a line; dynamic imports may stand anywhere.
 const IMPORT_RE = /(?:^[ \t]*import\s+(?:type\s+)?(?:[^'";]*?\sfrom\s+)?|^[ \t]*export\s+[^'";]*?\sfrom\s+|\bimport\s*\(\s*)['"]([^'"]+)['"]/gm;
+// Whole-statement type imports only: `import { type X }` keeps a run-time import under verbatimModuleSyntax.
+const TYPE_ONLY_RE = /^[ \t]*(?:import|export)\s+type\s/;
 
-export function importsOf(source: string): Array<{ spec: string; line: number }> {
-  const out: Array<{ spec: string; line: number }> = [];
+export function importsOf(source: string): Array<{ spec: string; line: number; typeOnly: boolean }> {
+  const out: Array<{ spec: string; line: number; typeOnly: boolean }> = [];
   for (const m of source.matchAll(IMPORT_RE)) {
-    out.push({ spec: m[1]!, line: source.slice(0, m.index).split('\n').length });
+    out.push({ spec: m[1]!, line: source.slice(0, m.index).split('\n').length, typeOnly: TYPE_ONLY_RE.test(m[0]) });
   }
   return out;
 }
@@ -112,7 +128,7 @@ export function checkBoundaries(root: string): Violation[] {
     for (const file of listFiles(join(root, p.root))) {
       const rel = relative(root, file).split(sep).join('/');
       const source = readFileSync(file, 'utf8');
-      for (const { spec, line } of importsOf(source)) {
+      for (const { spec, line, typeOnly } of importsOf(source)) {
         const at = (message: string) => violations.push({ file: rel, line, message });
         if (spec.startsWith('.')) {
           const target = relative(root, resolve(dirname(file), spec)).split(sep).join('/');
@@ -126,6 +142,7 @@ export function checkBoundaries(root: string): Violation[] {
           if (spec !== pkg) at(`deep import "${spec}": import "${pkg}" (its src/index.ts) instead`);
           if (target === p) at(`project imports itself by package name "${pkg}"`);
           if (!p.declared.has(pkg)) at(`"${pkg}" is not declared in ${p.root}/package.json`);
+          if (typeOnly && TYPE_ONLY_EXCEPTIONS.some((e) => e.pkg === pkg && rel.startsWith(e.from))) continue;
           const from = tag(p, 'type:');
           const to = tag(target, 'type:');
           if (from === 'lib' && to !== 'lib') at(`lib ${p.name} must not depend on ${to} ${target.name}`);

@@ -60,9 +60,35 @@ test('each rule fails the check when broken', () => {
   for (const re of expect) assert.ok(messages.some((m) => re.test(m)), `expected ${re} in\n${messages.join('\n')}`);
 });
 
+test('libs/client may import @nebula/api type-only; a value import is still refused', () => {
+  const files = (client: string) => ({
+    'libs/client/project.json': JSON.stringify({ name: 'client', tags: ['scope:shared', 'type:lib'] }),
+    'libs/client/package.json': JSON.stringify({ name: '@nebula/client', devDependencies: { '@nebula/api': '0.1.0' } }),
+    'libs/client/src/index.ts': client,
+  });
+  const ok = fixture(files("import type { AppRouter } from '@nebula/api';\nexport type { AppRouter as R } from '@nebula/api';"));
+  assert.equal(checkBoundaries(ok), []);
+  for (const bad of [
+    "import { createApiServer } from '@nebula/api';",
+    "import { type AppRouter } from '@nebula/api';", // kept as a run-time import under verbatimModuleSyntax
+    "const api = await import(\x27@nebula/api\x27);", // (escaped so this file's own scan does not see it)
+    "export * from '@nebula/api';",
+  ]) {
+    const messages = checkBoundaries(fixture(files(bad))).map((v) => `${v.file}:${v.line} ${v.message}`);
+    assert.ok(messages.some((m) => /client\/src\/index.ts:1 lib client must not depend on service api/.test(m)), `${bad}\n${messages.join('\n')}`);
+  }
+  // The exception is for libs/client only.
+  const other = fixture({
+    'libs/contracts/package.json': JSON.stringify({ name: '@nebula/contracts', dependencies: { '@nebula/api': '0.1.0' } }),
+    'libs/contracts/src/index.ts': "import type { AppRouter } from '@nebula/api';",
+  });
+  assert.ok(checkBoundaries(other).some((v) => v.message === 'lib contracts must not depend on service api'));
+});
+
 test('import specifiers are found in every syntax', () => {
   const src = "import a from 'a';\nimport type { B } from 'b';\nexport { c } from 'c';\nconst d = await import('d');\nimport 'e';";
   assert.equal(importsOf(src).map((i) => i.spec), ['a', 'b', 'c', 'd', 'e']);
+  assert.equal(importsOf(src).map((i) => i.typeOnly), [false, true, false, false, false]);
 });
 
 test('uvu summaries are summed; crashes and odd exits count as failures', () => {

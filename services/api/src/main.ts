@@ -1,33 +1,35 @@
-import { createServer } from 'node:http';
 import { connect } from '@nats-io/transport-node';
-import { createMetricsRegistry, handleOpsRequest, runService } from '@nebula/service-kit';
+import { createDb } from '@nebula/db';
+import { runService } from '@nebula/service-kit';
+import { authSettings, describeAuth } from './auth.ts';
 import { apiEnvSchema } from './config.ts';
-import { createDb, migrateToLatest, pingDb } from '@nebula/db';
+import { createApiServer } from './http/server.ts';
 
 await runService({
   name: 'api',
   env: apiEnvSchema,
   async start(env, log) {
+    // Refuses to start (naming the variables) when auth is on but no credential is set.
+    const auth = authSettings(env);
+    log.info({ auth: describeAuth(auth) }, `auth: ${describeAuth(auth)}`);
     const db = createDb(env.DATABASE_URL);
-    await migrateToLatest(db);
-    const nc = await connect({ servers: env.NATS_URL, name: 'nebula-api', maxReconnectAttempts: -1 });
-    const registry = createMetricsRegistry('api');
-    const health = async () => {
-      const checks = { postgres: await pingDb(db), nats: !nc.isClosed() };
-      return { ok: Object.values(checks).every(Boolean), checks };
-    };
-    const server = createServer((req, res) => {
-      if (handleOpsRequest(req, res, { registry, health })) return;
-      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'not found' }));
+    // waitOnFirstConnect: a NATS that is not up yet is waited for, not a failed start.
+    const nc = await connect({ servers: env.NATS_URL, name: 'nebula-api', maxReconnectAttempts: -1, waitOnFirstConnect: true });
+    const api = await createApiServer({
+      db,
+      databaseUrl: env.DATABASE_URL,
+      nc,
+      log,
+      auth,
+      port: env.API_PORT,
+      host: env.API_HOST,
+      maxBodyBytes: env.API_MAX_BODY_BYTES,
+      offlineAfterMissedHeartbeats: env.HOST_OFFLINE_AFTER_MISSED_HEARTBEATS,
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(env.API_PORT, env.API_HOST, resolve);
-    });
-    log.info({ port: env.API_PORT }, `api listening on http://${env.API_HOST}:${env.API_PORT}`);
+    log.info({ port: api.port }, `api listening on http://${env.API_HOST}:${api.port}`);
     return {
       async stop() {
-        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await api.close();
         await nc.drain();
         await db.destroy();
       },

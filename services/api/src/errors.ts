@@ -1,0 +1,98 @@
+import type { z } from 'zod';
+
+/**
+ * Expected failures of the API's procedures. Each carries the tRPC code it maps to and the JSON body
+ * the original Nebula answered with (`{"app_exists": false}`...), which REST clients and SDKs match on.
+ * None is worth retrying as is. Anything else that is thrown is unexpected: logged once, answered 500.
+ */
+export type ApiErrorCode = 'BAD_REQUEST' | 'FORBIDDEN';
+
+export abstract class ApiError extends Error {
+  abstract readonly code: ApiErrorCode;
+  abstract readonly body: Record<string, unknown>;
+  readonly retryable = false;
+}
+
+export class AppNotFoundError extends ApiError {
+  override name = 'AppNotFoundError';
+  readonly code = 'FORBIDDEN';
+  readonly body = { app_exists: false };
+  constructor(app: string) {
+    super(`app "${app}" does not exist`);
+  }
+}
+
+export class AppExistsError extends ApiError {
+  override name = 'AppExistsError';
+  readonly code = 'FORBIDDEN';
+  readonly body = { app_exists: true };
+  constructor(app: string, options?: ErrorOptions) {
+    super(`app "${app}" already exists`, options);
+  }
+}
+
+/** Restart (and roll) only make sense for a running app, as in the original. */
+export class NotRunningError extends ApiError {
+  override name = 'NotRunningError';
+  readonly code = 'FORBIDDEN';
+  readonly body = { running_before_restart: false };
+  constructor(app: string) {
+    super(`app "${app}" is stopped: start it instead`);
+  }
+}
+
+export class RevisionNotFoundError extends ApiError {
+  override name = 'RevisionNotFoundError';
+  readonly code = 'FORBIDDEN';
+  readonly body = { revision_exists: false };
+  constructor(app: string, revision: number) {
+    super(`app "${app}" has no revision ${revision}`);
+  }
+}
+
+export class RolloutNotFoundError extends ApiError {
+  override name = 'RolloutNotFoundError';
+  readonly code = 'FORBIDDEN';
+  readonly body = { rollout_exists: false };
+  constructor(id: string) {
+    super(`rollout "${id}" does not exist`);
+  }
+}
+
+/** A config that is wrong as a whole (e.g. after merging a PATCH into the current one). */
+export class InvalidConfigError extends ApiError {
+  override name = 'InvalidConfigError';
+  readonly code = 'BAD_REQUEST';
+  readonly body: Record<string, unknown>;
+  readonly issues: z.core.$ZodIssue[];
+  constructor(issues: z.core.$ZodIssue[], options?: ErrorOptions) {
+    super('invalid app config', options);
+    this.issues = issues;
+    this.body = { errors: fieldErrors(issues) };
+  }
+}
+
+/**
+ * zod issues as `{ field: [messages] }`: one entry per wrong field (dotted path), and one per unknown
+ * field, so a client sees every problem at once.
+ */
+export function fieldErrors(issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[] = [], out: Record<string, string[]> = {}): Record<string, string[]> {
+  const add = (key: string, message: string) => (out[key] ??= []).push(message);
+  for (const issue of issues) {
+    const path = [...prefix, ...issue.path];
+    const base = path.map(String).join('.');
+    if (issue.code === 'unrecognized_keys') {
+      for (const k of issue.keys) add(base ? `${base}.${k}` : k, 'unknown field');
+    } else if (issue.code === 'invalid_union' && issue.errors.length > 0) {
+      // Each branch's issues; report the branch that got furthest (not a bare type mismatch).
+      const bare = (b: z.core.$ZodIssue[]) => b.length === 1 && b[0]!.code === 'invalid_type' && b[0]!.path.length === 0;
+      const branch = issue.errors.find((b) => !bare(b)) ?? issue.errors[0]!;
+      fieldErrors(branch, path, out);
+    } else if (issue.code === 'invalid_key' && issue.issues.length > 0) {
+      fieldErrors(issue.issues, path, out);
+    } else {
+      add(base || '(body)', issue.message);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,145 @@
+import { TRPCError } from '@trpc/server';
+import { ZodError } from 'zod';
+import { ApiError, fieldErrors } from '../errors.ts';
+import type { appRouter } from '../routers/_app.ts';
+import { isPlainObject, type JsonBody } from './body.ts';
+
+/**
+ * The original Nebula's REST routes under /api/v2, with its exact status codes and bodies (create 200,
+ * actions 202, delete 200 `{}`, 403 `{"app_exists": ...}`, 400 `{"missing_parameters": [...]}`).
+ * The generic REST handler cannot answer those shapes, so this thin adapter calls the same tRPC
+ * procedures (createCaller) and maps their results; it holds no logic of its own.
+ *
+ * Routes of ours (roll, pull, rollback, history, rollouts) are served by the generated handler; this
+ * table knows them only to answer 405 for a wrong method.
+ */
+type Caller = ReturnType<typeof appRouter.createCaller>;
+
+export interface V2Response {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
+type Handler = (caller: Caller, name: string, body: JsonBody) => Promise<V2Response>;
+
+/** 'generated': served by trpc-to-openapi. */
+type RouteMethods = Record<string, Handler | 'generated'>;
+
+const ROLLOUT_HEADER = 'x-nebula-rollout-id';
+
+function withRollout(status: number, doc: { rollout_id: string }): V2Response {
+  return { status, body: doc, headers: { [ROLLOUT_HEADER]: doc.rollout_id } };
+}
+
+/** Body checks the procedures cannot make: the name comes from the URL, not the body. */
+function configBody(name: string, body: JsonBody, missing: true | string[]): { ok: true; value: Record<string, unknown> } | { ok: false; res: V2Response } {
+  const bad = (errors: Record<string, string[]>) => ({ ok: false as const, res: { status: 400, body: { missing_parameters: missing, errors } } });
+  if (body.kind === 'empty') return bad({ '(body)': ['a JSON object is required'] });
+  if (body.kind === 'malformed') return bad({ '(body)': [body.reason] });
+  if (!isPlainObject(body.value)) return bad({ '(body)': ['must be a JSON object'] });
+  const { app_name, ...rest } = body.value;
+  // Clients (drone-nebula, scripts that PUT back a GET) send app_name: accepted when it matches.
+  if (app_name !== undefined && app_name !== name) {
+    return { ok: false, res: { status: 400, body: { errors: { app_name: ['must match the app name in the URL'] } } } };
+  }
+  if ('name' in rest) return { ok: false, res: { status: 400, body: { errors: { name: ['unknown field'] } } } };
+  if (missing === true && Object.keys(rest).length === 0) return bad({ '(body)': ['nothing to update: give at least one field'] });
+  return { ok: true, value: rest };
+}
+
+const actions: Record<'stop' | 'start' | 'restart', Handler> = {
+  stop: async (c, name) => withRollout(202, await c.apps.stop({ name })),
+  start: async (c, name) => withRollout(202, await c.apps.start({ name })),
+  restart: async (c, name) => withRollout(202, await c.apps.restart({ name })),
+};
+
+function route(segments: string[]): { methods: RouteMethods; name: string } | null {
+  const [a, b, c, ...more] = segments;
+  if (more.length > 0) return null;
+  if (a === 'status' && b === undefined) return { name: '', methods: { GET: async (caller) => ({ status: 200, body: await caller.status.get() }) } };
+  if (a === 'rollouts' && b !== undefined && c === undefined) return { name: b, methods: { GET: 'generated' } };
+  if (a !== 'apps') return null;
+  if (b === undefined) return { name: '', methods: { GET: async (caller) => ({ status: 200, body: await caller.apps.list() }) } };
+  if (c === undefined) {
+    return {
+      name: b,
+      methods: {
+        GET: async (caller, name) => ({ status: 200, body: await caller.apps.get({ name }) }),
+        POST: async (caller, name, body) => {
+          const cfg = configBody(name, body, ['docker_image']);
+          if (!cfg.ok) return cfg.res;
+          return withRollout(200, await caller.apps.create({ ...(cfg.value as { docker_image: string }), name }));
+        },
+        DELETE: async (caller, name) => {
+          const r = await caller.apps.delete({ name });
+          return { status: 200, body: {}, headers: { [ROLLOUT_HEADER]: r.rollout_id } };
+        },
+      },
+    };
+  }
+  if (c === 'stop' || c === 'start' || c === 'restart') return { name: b, methods: { POST: actions[c] } };
+  if (c === 'update') {
+    const patch: Handler = async (caller, name, body) => {
+      const cfg = configBody(name, body, true);
+      if (!cfg.ok) return cfg.res;
+      return withRollout(202, await caller.apps.patch({ ...cfg.value, name }));
+    };
+    return {
+      name: b,
+      methods: {
+        POST: async (caller, name, body) => {
+          const cfg = configBody(name, body, ['docker_image']);
+          if (!cfg.ok) return cfg.res;
+          return withRollout(202, await caller.apps.update({ ...(cfg.value as { docker_image: string }), name }));
+        },
+        PUT: patch,
+        PATCH: patch,
+      },
+    };
+  }
+  if (c === 'roll' || c === 'pull' || c === 'rollback') return { name: b, methods: { POST: 'generated' } };
+  if (c === 'history') return { name: b, methods: { GET: 'generated' } };
+  return null;
+}
+
+/** The compat answer for a procedure's failure; null for an unexpected one (the caller answers 500). */
+export function v2ErrorResponse(err: unknown, input: unknown): V2Response | null {
+  if (!(err instanceof TRPCError)) return null;
+  const cause = err.cause;
+  if (cause instanceof ApiError) return { status: cause.code === 'FORBIDDEN' ? 403 : 400, body: cause.body };
+  if (cause instanceof ZodError) {
+    const body: Record<string, unknown> = {};
+    if (isPlainObject(input) && input.docker_image === undefined && cause.issues.some((i) => i.path[0] === 'docker_image')) {
+      body.missing_parameters = ['docker_image'];
+    }
+    body.errors = fieldErrors(cause.issues);
+    return { status: 400, body };
+  }
+  if (err.code === 'UNAUTHORIZED') return { status: 401, body: { error: 'unauthorized' } };
+  return null;
+}
+
+export type V2Match = { kind: 'handled'; response: V2Response } | { kind: 'generated' } | { kind: 'none' };
+
+/**
+ * Answers an original route; says 'generated' for ours, 'none' for an unknown path. `segments` are
+ * the decoded path segments after /api/v2.
+ */
+export async function handleV2(method: string, segments: string[], body: JsonBody, caller: Caller): Promise<V2Match> {
+  const r = route(segments);
+  if (!r) return { kind: 'none' };
+  const h = r.methods[method === 'HEAD' ? 'GET' : method];
+  if (h === undefined) {
+    return { kind: 'handled', response: { status: 405, body: { error: 'method not allowed', allowed: Object.keys(r.methods) }, headers: { allow: Object.keys(r.methods).join(', ') } } };
+  }
+  if (h === 'generated') return { kind: 'generated' };
+  try {
+    return { kind: 'handled', response: await h(caller, r.name, body) };
+  } catch (err) {
+    const input = body.kind === 'json' ? body.value : undefined;
+    const mapped = v2ErrorResponse(err, input);
+    if (mapped) return { kind: 'handled', response: mapped };
+    throw err;
+  }
+}

@@ -1,0 +1,203 @@
+import { appConfigPatchSchema, appConfigSchema, appNameSchema, envVarsSchema } from '@nebula/contracts';
+import { z } from 'zod';
+import { type ChangeRequest, diffConfigs, planChange } from '../changes.ts';
+import { type AppState, changeApp, createApp, deleteApp, findLiveApp, getRevisionConfig, listLiveAppNames, listRevisions } from '../db/apps.ts';
+import { AppNotFoundError, RevisionNotFoundError } from '../errors.ts';
+import { authedProcedure, type Context, router } from '../trpc.ts';
+
+/**
+ * Apps: the original's routes (list, get, create, delete, stop, start, restart, update) plus roll,
+ * pull, rollback and history. Every change is a new revision (`app_id`) published to workers.
+ * REST paths are the original's under /api/v2; see ../http/v2-routes.ts for the exact status codes
+ * and bodies of those.
+ *
+ * trpc-to-openapi makes number/boolean fields of the input of each procedure it serves coercing (it
+ * sets `coerce` on the schema objects themselves). The procedures it serves (roll, pull, rollback,
+ * history, rollouts.get) therefore take no shared number/boolean schema from @nebula/contracts.
+ */
+const nameInput = z.strictObject({ name: appNameSchema });
+
+/** An app as the original returns it (config fields, app_name, app_id), plus incarnation and rollout_id. */
+export const appDocSchema = appConfigSchema.safeExtend({
+  app_name: z.string(),
+  app_id: z.number().int().positive(),
+  incarnation: z.number().int().positive(),
+  rollout_id: z.string(),
+});
+export type AppDoc = z.output<typeof appDocSchema>;
+
+export function toDoc(app: AppState): AppDoc {
+  return { app_name: app.name, app_id: app.revision, incarnation: app.incarnation, rollout_id: app.rolloutId, ...app.config };
+}
+
+function opts(ctx: Context & { identity: { name: string } }) {
+  return { actor: ctx.identity.name, offlineAfterMissedHeartbeats: ctx.settings.offlineAfterMissedHeartbeats };
+}
+
+const FORBIDDEN_MISSING = { 403: 'the app does not exist: {"app_exists": false}' };
+
+function action(kind: 'stop' | 'start' | 'restart' | 'roll' | 'pull', summary: string, extraErrors: Record<number, string> = {}) {
+  return authedProcedure
+    .meta({ openapi: { method: 'POST', path: `/api/v2/apps/{name}/${kind}`, tags: ['apps'], summary, errorResponses: { ...FORBIDDEN_MISSING, ...extraErrors } }, successStatus: 202 })
+    .input(nameInput)
+    .output(appDocSchema)
+    .mutation(async ({ ctx, input }) => {
+      const req: ChangeRequest = { kind };
+      const r = await changeApp(ctx.db, input.name, (current) => planChange(input.name, current, req), opts(ctx));
+      return toDoc(r.app);
+    });
+}
+
+const notRunning = { 403: 'the app does not exist ({"app_exists": false}) or is stopped ({"running_before_restart": false})' };
+
+export const appsRouter = router({
+  list: authedProcedure
+    .meta({ openapi: { method: 'GET', path: '/api/v2/apps', tags: ['apps'], summary: 'Names of all apps' } })
+    .input(z.void())
+    .output(z.object({ apps: z.array(z.string()) }))
+    .query(async ({ ctx }) => ({ apps: await listLiveAppNames(ctx.db) })),
+
+  get: authedProcedure
+    .meta({ openapi: { method: 'GET', path: '/api/v2/apps/{name}', tags: ['apps'], summary: 'One app', errorResponses: FORBIDDEN_MISSING } })
+    .input(nameInput)
+    .output(appDocSchema)
+    .query(async ({ ctx, input }) => {
+      const app = await findLiveApp(ctx.db, input.name);
+      if (!app) throw new AppNotFoundError(input.name);
+      return toDoc(app);
+    }),
+
+  create: authedProcedure
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/api/v2/apps/{name}',
+        tags: ['apps'],
+        summary: 'Create an app (only docker_image is required); revision 1 of a new incarnation',
+        errorResponses: { 400: 'invalid config: {"missing_parameters": ["docker_image"], "errors": {...}}', 403: 'exists already: {"app_exists": true}' },
+      },
+    })
+    .input(appConfigSchema.safeExtend({ name: appNameSchema }))
+    .output(appDocSchema)
+    .mutation(async ({ ctx, input }) => {
+      const { name, ...config } = input;
+      const r = await createApp(ctx.db, name, config, opts(ctx));
+      return toDoc(r.app);
+    }),
+
+  delete: authedProcedure
+    .meta({ openapi: { method: 'DELETE', path: '/api/v2/apps/{name}', tags: ['apps'], summary: 'Delete an app: workers remove its containers', errorResponses: FORBIDDEN_MISSING } })
+    .input(nameInput)
+    .output(z.object({ rollout_id: z.string() }))
+    .mutation(async ({ ctx, input }) => {
+      const r = await deleteApp(ctx.db, input.name, opts(ctx));
+      return { rollout_id: r.rolloutId };
+    }),
+
+  stop: action('stop', 'Stop the app (running: false)'),
+  start: action('start', 'Start the app (running: true)'),
+  restart: action('restart', 'Restart every container (re-pulls the image)', notRunning),
+  roll: action('roll', 'Rolling restart, one container at a time', notRunning),
+  pull: action('pull', 'Re-pull the image; replace containers whose image changed'),
+
+  update: authedProcedure
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/api/v2/apps/{name}/update',
+        tags: ['apps'],
+        summary: 'Replace the whole config (omitted fields take their defaults; env_vars defaults to [])',
+        errorResponses: { 400: 'invalid config', ...FORBIDDEN_MISSING },
+      },
+      successStatus: 202,
+    })
+    .input(appConfigSchema.safeExtend({ name: appNameSchema, env_vars: envVarsSchema.default(() => []) }))
+    .output(appDocSchema)
+    .mutation(async ({ ctx, input }) => {
+      const { name, ...config } = input;
+      const r = await changeApp(ctx.db, name, (current) => planChange(name, current, { kind: 'update', config }), opts(ctx));
+      return toDoc(r.app);
+    }),
+
+  patch: authedProcedure
+    .meta({
+      openapi: {
+        method: 'PATCH',
+        path: '/api/v2/apps/{name}/update',
+        tags: ['apps'],
+        summary: 'Merge a partial config into the current one (PUT does the same)',
+        errorResponses: { 400: 'invalid or empty config', ...FORBIDDEN_MISSING },
+      },
+      successStatus: 202,
+    })
+    .input(appConfigPatchSchema.safeExtend({ name: appNameSchema }).refine((v) => Object.keys(v).length > 1, 'nothing to update: give at least one field'))
+    .output(appDocSchema)
+    .mutation(async ({ ctx, input }) => {
+      const { name, ...patch } = input;
+      const r = await changeApp(ctx.db, name, (current) => planChange(name, current, { kind: 'patch', patch }), opts(ctx));
+      return toDoc(r.app);
+    }),
+
+  rollback: authedProcedure
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/api/v2/apps/{name}/rollback',
+        tags: ['apps'],
+        summary: 'A new revision with the config of revision N',
+        errorResponses: { 403: 'no such app ({"app_exists": false}) or revision ({"revision_exists": false})' },
+      },
+      successStatus: 202,
+    })
+    // The pipe keeps trpc-to-openapi from coercing the body's "1" or true into a number.
+    .input(z.strictObject({ name: appNameSchema, revision: z.number().int().positive().pipe(z.number()) }))
+    .output(appDocSchema)
+    .mutation(async ({ ctx, input }) => {
+      // The target revision is read inside the change's transaction, under the app's row lock.
+      const r = await changeApp(
+        ctx.db,
+        input.name,
+        async (current, state, trx) => {
+          const to = await getRevisionConfig(trx, state.incarnation, input.revision);
+          if (to === null) throw new RevisionNotFoundError(input.name, input.revision);
+          return planChange(input.name, current, { kind: 'rollback', to });
+        },
+        opts(ctx),
+      );
+      return toDoc(r.app);
+    }),
+
+  history: authedProcedure
+    .meta({ openapi: { method: 'GET', path: '/api/v2/apps/{name}/history', tags: ['apps'], summary: 'Revisions, newest first: who, when, action, and what changed', errorResponses: FORBIDDEN_MISSING } })
+    .input(z.strictObject({ name: appNameSchema, limit: z.coerce.number().int().min(1).max(1000).default(50) }))
+    .output(
+      z.object({
+        app_name: z.string(),
+        incarnation: z.number().int(),
+        revisions: z.array(
+          z.object({
+            app_id: z.number().int(),
+            action: z.string(),
+            actor: z.string().nullable(),
+            created_at: z.string(),
+            rollout_id: z.string(),
+            changes: z.array(z.object({ field: z.string(), from: z.unknown().optional(), to: z.unknown().optional() })),
+          }),
+        ),
+      }),
+    )
+    .query(async ({ ctx, input }) => {
+      const app = await findLiveApp(ctx.db, input.name);
+      if (!app) throw new AppNotFoundError(input.name);
+      const rows = await listRevisions(ctx.db, app.incarnation, input.limit);
+      const revisions = rows.slice(0, input.limit).map((r, i) => ({
+        app_id: r.revision,
+        action: r.action,
+        actor: r.actor,
+        created_at: r.createdAt.toISOString(),
+        rollout_id: r.rolloutId,
+        changes: diffConfigs(rows[i + 1]?.config ?? null, r.config),
+      }));
+      return { app_name: app.name, incarnation: app.incarnation, revisions };
+    }),
+});

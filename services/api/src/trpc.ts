@@ -1,0 +1,74 @@
+import { initTRPC, TRPCError } from '@trpc/server';
+import type { Database, Kysely } from '@nebula/db';
+import type { Logger } from '@nebula/service-kit';
+import type { OpenApiMeta } from 'trpc-to-openapi';
+import { ZodError } from 'zod';
+import type { Identity } from './auth.ts';
+import { ApiError, fieldErrors } from './errors.ts';
+
+/**
+ * The one tRPC instance. Procedures write to PostgreSQL only (the outbox relay publishes), so the
+ * context carries the database, not the NATS connection.
+ */
+export interface Context {
+  db: Kysely<Database>;
+  log: Logger;
+  /** Who is calling; null when not authenticated. */
+  identity: Identity | null;
+  settings: { offlineAfterMissedHeartbeats: number };
+}
+
+export type Meta = OpenApiMeta & {
+  /** REST status on success (202 for actions, as the original answers them). */
+  successStatus?: number;
+};
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+const t = initTRPC
+  .context<Context>()
+  .meta<Meta>()
+  .create({
+    // Never stack traces in error bodies, whatever NODE_ENV says.
+    isDev: false,
+    errorFormatter({ shape, error, input }) {
+      const cause = error.cause;
+      let extra: Record<string, unknown> = {};
+      if (cause instanceof ApiError) extra = { ...cause.body };
+      else if (cause instanceof ZodError) {
+        extra = { errors: fieldErrors(cause.issues) };
+        // The original's answer for a missing image, which its SDK and scripts look for.
+        if (isObject(input) && input.docker_image === undefined && cause.issues.some((i) => i.path[0] === 'docker_image')) {
+          extra.missing_parameters = ['docker_image'];
+        }
+      }
+      return {
+        message: error.code === 'INTERNAL_SERVER_ERROR' ? 'internal server error' : shape.message,
+        code: shape.code,
+        data: { code: shape.data.code, httpStatus: shape.data.httpStatus, path: shape.data.path },
+        ...extra,
+      };
+    },
+  });
+
+export const router = t.router;
+export const createCallerFactory = t.createCallerFactory;
+
+/** Expected failures become their tRPC codes here, in one place; the body comes from errorFormatter. */
+const mapErrors = t.middleware(async ({ next }) => {
+  const result = await next();
+  if (!result.ok) {
+    const cause = result.error.cause;
+    if (cause instanceof ApiError) throw new TRPCError({ code: cause.code, message: cause.message, cause });
+  }
+  return result;
+});
+
+export const publicProcedure = t.procedure.use(mapErrors);
+
+export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
+  if (ctx.identity === null) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'authentication required' });
+  return next({ ctx: { ...ctx, identity: ctx.identity } });
+});

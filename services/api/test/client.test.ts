@@ -1,0 +1,64 @@
+import { createNebulaClient, httpStatusOf, type NebulaClientError, nebulaErrorBody, TRPCClientError } from '@nebula/client';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { ApiServer } from '../src/index.ts';
+import { ADMIN, startEnv, type TestEnv, TOKEN, uniqueName } from './helpers.ts';
+
+/** The typed client (@nebula/client) against a running API. */
+const test = suite('client');
+let env: TestEnv;
+let api: ApiServer;
+
+test.before(async () => {
+  env = await startEnv();
+  api = await env.startApi();
+});
+test.after(async () => env.close());
+
+async function failure(p: Promise<unknown>): Promise<NebulaClientError> {
+  try {
+    await p;
+  } catch (err) {
+    assert.instance(err, TRPCClientError);
+    return err as NebulaClientError;
+  }
+  throw new Error('expected the call to fail');
+}
+
+test('basic auth: the whole app lifecycle, typed', async () => {
+  const nebula = createNebulaClient({ url: api.url + '/', username: ADMIN.user, password: ADMIN.password });
+  assert.equal(await nebula.status.get.query(), { api_available: true });
+  const name = uniqueName();
+  const created = await nebula.apps.create.mutate({ name, docker_image: 'nginx:1', starting_ports: [8080] });
+  assert.is(created.app_id, 1);
+  const patched = await nebula.apps.patch.mutate({ name, env_vars: { MODE: 'prod' } });
+  assert.equal(patched.env_vars, { MODE: 'prod' });
+  assert.is((await nebula.apps.stop.mutate({ name })).running, false);
+  assert.is((await nebula.apps.rollback.mutate({ name, revision: 1 })).app_id, 4);
+  const history = await nebula.apps.history.query({ name });
+  assert.equal(history.revisions.map((r) => r.action), ['rollback', 'stop', 'update', 'create']);
+  const rollout = await nebula.rollouts.get.query({ id: created.rollout_id });
+  assert.is(rollout.app_name, name);
+  assert.ok((await nebula.apps.list.query()).apps.includes(name));
+  await nebula.apps.delete.mutate({ name });
+  const gone = await failure(nebula.apps.get.query({ name }));
+  assert.is(gone.data?.httpStatus, 403);
+  assert.equal(nebulaErrorBody(gone), { app_exists: false });
+});
+
+test('bearer token; errors carry the field-by-field body', async () => {
+  const nebula = createNebulaClient({ url: api.url, token: TOKEN });
+  const err = await failure(nebula.apps.create.mutate({ name: 'bad.name', docker_image: 'nginx', starting_ports: [70000] }));
+  assert.is(err.data?.httpStatus, 400);
+  const body = nebulaErrorBody(err) as { errors: Record<string, string[]> };
+  assert.equal(Object.keys(body.errors).sort(), ['name', 'starting_ports.0']);
+});
+
+test('wrong or missing credentials: 401', async () => {
+  for (const opts of [{}, { token: 'nope' }, { username: ADMIN.user, password: 'nope' }]) {
+    const err = await failure(createNebulaClient({ url: api.url, ...opts }).status.get.query());
+    assert.is(httpStatusOf(err), 401);
+  }
+});
+
+test.run();
