@@ -29,6 +29,8 @@ export class FakeRuntime implements ContainerRuntime {
   onStart: (spec: ContainerSpec) => { state: string; health?: HealthStatus } = (spec) => ({ state: 'running', health: spec.healthcheck ? 'healthy' : undefined });
   /** Every mutating call, in order: for tests that check what was (not) touched. */
   readonly calls: Array<{ op: string; id?: string; name?: string; image?: string }> = [];
+  /** Pull attempts, failed ones included. */
+  pullAttempts = 0;
   private seq = 0;
 
   /** Adds a container directly (e.g. one that is not ours), in the given state. */
@@ -136,6 +138,7 @@ export class FakeRuntime implements ContainerRuntime {
 
   async pull(image: string): Promise<void> {
     this.check();
+    this.pullAttempts += 1;
     if (this.registryDown) throw new RegistryUnavailableError(`registry of ${image} does not answer`);
     const id = this.registry.get(image);
     if (id === undefined) throw new ImageNotFoundError(`manifest for ${image} not found`);
