@@ -40,8 +40,8 @@ function isPullNotFound(msg: string): boolean {
 }
 
 function createError(msg: string, status: number | undefined): WorkerError {
-  if (status === 409 || /already in use/i.test(msg)) return new NameConflictError(msg);
   if (/port is already allocated|address already in use/i.test(msg)) return new PortConflictError(msg);
+  if (status === 409 || /name .* is already in use/i.test(msg)) return new NameConflictError(msg);
   if (status === 404 && /no such image/i.test(msg)) return new ImageNotFoundError(msg);
   if (status !== undefined && status >= 500 && /connection refused|timeout|i\/o/i.test(msg)) return new EngineUnavailableError(msg);
   return new ContainerConfigError(msg);
