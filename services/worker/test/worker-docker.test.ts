@@ -43,8 +43,18 @@ test.after(async () => {
   await nc.close();
   await nats.cleanup();
   for (const h of hosts) await removeHostContainers(h);
-  for (const i of images) await dockerCli('rmi', '-f', i).catch(() => undefined);
+  for (const i of images) await removeImage(i);
 });
+
+/** Removes a test image by id, or every local reference (tags and digests) of a test repository. */
+async function removeImage(ref: string): Promise<void> {
+  const refs = ref.startsWith('sha256:')
+    ? [ref]
+    : (await dockerCli('images', '--digests', '--filter', `reference=${ref}`, '--format', '{{.Repository}}:{{.Tag}} {{.Repository}}@{{.Digest}}').catch(() => ''))
+        .split(/\s+/)
+        .filter((r) => r !== '' && !r.endsWith(':<none>') && !r.endsWith('@<none>'));
+  for (const r of refs) await dockerCli('rmi', r).catch(() => undefined);
+}
 
 test('create, update, count up and down, stop, start, restart, roll, delete: env and ports seen from outside', async () => {
   const host = newHost();
@@ -138,8 +148,8 @@ test('create, update, count up and down, stop, start, restart, roll, delete: env
 test('pull after the same tag is pushed again with new content: containers replaced, new content served', async () => {
   const host = newHost();
   const app = `pull-${suffix()}`;
-  const ref = `${REGISTRY}/nebula-test-${suffix()}/echo:1`;
-  images.push(ref);
+  const repo = `${REGISTRY}/nebula-test-${suffix()}/echo`;
+  const ref = `${repo}:1`;
   await dockerCli('tag', ECHO, ref);
   await dockerCli('push', ref);
   const port = await freePortRange(2);
@@ -165,7 +175,7 @@ test('pull after the same tag is pushed again with new content: containers repla
   assert.is(built.status, 0, built.stderr);
   await dockerCli('push', ref);
   const newId = await dockerCli('image', 'inspect', '-f', '{{.Id}}', ref);
-  images.push(newId);
+  images.push(repo, newId);
   await dockerCli('tag', oldId, ref);
 
   await publishApp(nc, envelope(app, 3, 'pull', cfg));
