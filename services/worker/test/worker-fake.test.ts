@@ -172,4 +172,18 @@ test('an unhealthy container is restarted', async () => {
   results.stop();
 });
 
+test('a nats-server restart does not stop the consumer loops', async () => {
+  const app = `nats-${suffix()}`;
+  const rt = runtime();
+  await startWorker('h1', [app], rt);
+  await nats.stop();
+  await nats.start();
+  const results = collectResults(nc, app);
+  await waitFor('the client to reconnect', () => !nc.isClosed() && nc.info !== undefined);
+  await waitFor('the revision to be published', () => publishApp(nc, envelope(app, 1, 'create', { docker_image: 'img:1' })).then(() => true), 15_000, 250);
+  assert.is((await results.waitFor(1, undefined, 20_000)).status, 'applied');
+  assert.is(appContainers(rt, app).length, 1);
+  results.stop();
+});
+
 test.run();
