@@ -1,4 +1,4 @@
-import { AckPolicy, type ConsumerMessages, DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg, JetStreamApiError } from '@nats-io/jetstream';
+import { AckPolicy, type Consumer, type ConsumerMessages, DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg, JetStreamApiError } from '@nats-io/jetstream';
 import { type AppMessage, appMessageSchema, isNewer, stableHash, streams, subjects } from '@nebula/contracts';
 import { decode, InvalidMessageError } from '@nebula/messaging';
 import type { Logger } from '@nebula/service-kit';
@@ -132,14 +132,13 @@ export class AppRunner {
 
   private async run(): Promise<void> {
     let failures = 0;
-    let consumerReady = false;
+    let consumer: Consumer | null = null;
     while (!this.stopping) {
       try {
-        if (!consumerReady) {
+        if (consumer === null) {
           await this.ensureConsumer();
-          consumerReady = true;
+          consumer = await this.js.consumers.get(streams.apps.name, consumerName(this.hostId, this.app));
         }
-        const consumer = await this.js.consumers.get(streams.apps.name, consumerName(this.hostId, this.app));
         const batch = await consumer.fetch({ max_messages: 1, expires: this.opts.fetchExpiresMs });
         this.batch = batch;
         for await (const m of batch) {
@@ -155,7 +154,7 @@ export class AppRunner {
         this.batch = null;
         if (this.stopping) break;
         failures += 1;
-        consumerReady = false; // it may have been deleted: check again
+        consumer = null; // it may have been deleted (or forgotten): check again
         const delay = Math.min(this.opts.retryMaxMs, this.opts.retryBaseMs * 2 ** Math.min(failures - 1, 10));
         this.log.warn({ err, delayMs: delay }, 'consuming failed: retrying');
         await this.sleep(delay);

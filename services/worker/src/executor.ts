@@ -103,13 +103,17 @@ export async function applyAppPlan(runtime: ContainerRuntime, plan: AppPlan, opt
     return count(plan.steps);
   }
 
+  // A container of ours that goes and holds a name about to be reused goes first.
+  const names = new Set(news.map((s) => s.spec.name));
+  const early = removes.filter((s) => names.has(s.current.name));
+  await settleAll(early.map((s) => stopAndRemove(runtime, s.current, opts)));
   for (const step of [...news].sort((a, b) => a.index - b.index)) {
     if (step.kind === 'replace') await stopAndRemove(runtime, step.current, opts);
     progress();
     const id = await createAndStart(runtime, step.spec);
     await waitUp(runtime, id, step.spec, opts, progress);
   }
-  await settleAll(removes.map((s) => stopAndRemove(runtime, s.current, opts)));
+  await settleAll(removes.filter((s) => !early.includes(s)).map((s) => stopAndRemove(runtime, s.current, opts)));
   return count(plan.steps);
 }
 

@@ -200,6 +200,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       for (const app of apps) runners.set(app, new AppRunner({ app, hostId, js, jsm, ctx, opts, log }));
       await Promise.all([...runners.values()].map(adopt));
       await removeUnserved();
+      if (state !== 'starting') return; // stopped while adopting
       state = 'running';
       for (const r of runners.values()) r.start();
       every(opts.heartbeatIntervalMs, 'heartbeat', heartbeat);
@@ -209,6 +210,10 @@ export function createWorker(deps: WorkerDeps): Worker {
     },
     async stop() {
       if (state === 'stopped' || state === 'draining') return;
+      if (state === 'created') {
+        state = 'stopped';
+        return;
+      }
       state = 'draining';
       for (const t of timers) clearInterval(t);
       await Promise.all([...runners.values()].map((r) => r.stop()));

@@ -23,6 +23,8 @@ const containerArb = fc.record({
   app: fc.constantFrom(...APPS, undefined),
   index: fc.oneof(fc.integer({ min: 0, max: 6 }).map(String), fc.constantFrom('x', undefined)),
   nameMatches: fc.boolean(),
+  /** A name of the app whose index differs from the label's (a name the planner will reuse). */
+  nameIndex: fc.option(fc.integer({ min: 1, max: 4 }).map(String), { nil: undefined }),
   hash: fc.constantFrom('stale', undefined),
   incarnation: fc.constantFrom('1', '2', undefined),
   revision: fc.constantFrom('1', '3', '9'),
@@ -76,7 +78,8 @@ const seedsArb: fc.Arbitrary<Array<ContainerSpec & { state: string }>> = fc
       // Names are unique per engine: a name taken by a container that is not ours is a (permanent)
       // conflict the planner cannot solve, so only our own containers may hold the app's names.
       const ours = c.owner === 'nebula' && c.host === HOST.hostId;
-      const name = ours && c.nameMatches && c.app !== undefined && c.index !== undefined ? `${c.app}-${c.index}` : `other-${i}`;
+      const nameIndex = c.nameIndex ?? c.index;
+      const name = ours && c.nameMatches && c.app !== undefined && nameIndex !== undefined ? `${c.app}-${nameIndex}` : `other-${i}`;
       return { name, image: c.image, env: {}, ports: [], volumes: [], devices: [], privileged: false, networks: ['bridge'], command: null, entrypoint: null, labels, memoryLimitMb: null, cpuLimit: null, healthcheck: null, state: c.state };
     }),
   )
