@@ -130,6 +130,25 @@ test('an unreachable registry is retried until it answers; an unknown image fail
   results.stop();
 });
 
+test('an engine that does not answer is retried; the other app on the host is not held up', async () => {
+  const [a, b] = [`eng-${suffix()}`, `eng2-${suffix()}`];
+  const rt = runtime();
+  const ra = collectResults(nc, a);
+  const rb = collectResults(nc, b);
+  await startWorker('h1', [a, b], rt);
+  rt.engineDown = true;
+  await publishApp(nc, envelope(a, 1, 'create', { docker_image: 'img:1' }));
+  const jsm = await jetstreamManager(nc);
+  await waitFor('the revision to be delivered again', async () => (await jsm.consumers.info(streams.apps.name, consumerName('h1', a))).num_redelivered >= 1);
+  assert.is(ra.all.length, 0, 'no result while retrying');
+  rt.engineDown = false;
+  await publishApp(nc, envelope(b, 1, 'create', { docker_image: 'img:1' }));
+  assert.is((await ra.waitFor(1)).status, 'applied');
+  assert.is((await rb.waitFor(1)).status, 'applied');
+  ra.stop();
+  rb.stop();
+});
+
 test('at start: matching containers adopted, stale ones replaced, unserved apps removed; other hosts untouched', async () => {
   const [a, b, gone] = [`a-${suffix()}`, `b-${suffix()}`, `gone-${suffix()}`];
   const rt = runtime();

@@ -45,8 +45,14 @@ export class FakeRuntime implements ContainerRuntime {
     return `fake${this.seq.toString(16).padStart(12, '0')}`;
   }
 
+  /** Calls refused while `engineDown`. */
+  refused = 0;
+
   private check(): void {
-    if (this.engineDown) throw new EngineUnavailableError('fake engine is down');
+    if (this.engineDown) {
+      this.refused += 1;
+      throw new EngineUnavailableError('fake engine is down');
+    }
   }
 
   async ping(): Promise<boolean> {
