@@ -1,7 +1,11 @@
+import { availableParallelism, totalmem } from 'node:os';
 import { connect } from '@nats-io/transport-node';
 import { createMetricsRegistry, runService, startOpsServer } from '@nebula/service-kit';
 import { workerEnvSchema } from './config.ts';
 import { createDockerClient, pingDocker } from './runtime/docker-client.ts';
+import { DockerRuntime } from './runtime/docker-runtime.ts';
+import { registryAuthResolver } from './runtime/registry-auth.ts';
+import { createWorker } from './worker.ts';
 
 await runService({
   name: 'worker',
@@ -9,19 +13,47 @@ await runService({
   async start(env, log) {
     const docker = createDockerClient(env.DOCKER_HOST);
     if (!(await pingDocker(docker))) throw new Error(`docker engine at ${env.DOCKER_HOST} does not answer`);
-    const nc = await connect({ servers: env.NATS_URL, name: `nebula-worker-${env.HOST_ID}`, maxReconnectAttempts: -1 });
+    const nc = await connect({
+      servers: env.NATS_URL,
+      name: `nebula-worker-${env.HOST_ID}`,
+      maxReconnectAttempts: -1,
+      ...(env.NATS_USER !== undefined ? { user: env.NATS_USER, pass: env.NATS_PASSWORD ?? '' } : {}),
+      ...(env.NATS_TOKEN !== undefined ? { token: env.NATS_TOKEN } : {}),
+    });
+    const runtime = new DockerRuntime(docker, {
+      auth: registryAuthResolver({ user: env.REGISTRY_AUTH_USER, password: env.REGISTRY_AUTH_PASSWORD, host: env.REGISTRY_HOST }),
+    });
+    const worker = createWorker({
+      hostId: env.HOST_ID,
+      apps: env.APP_NAME,
+      nc,
+      runtime,
+      hostFacts: { cores: availableParallelism(), memory_mb: Math.floor(totalmem() / 1024 / 1024) },
+      log,
+      options: {
+        heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_SECONDS * 1000,
+        inactiveThresholdMs: env.CONSUMER_INACTIVE_THRESHOLD_HOURS * 3_600_000,
+        stopTimeoutSeconds: env.STOP_TIMEOUT_SECONDS,
+        maxRestartWaitSeconds: env.MAX_RESTART_WAIT_IN_SECONDS,
+        ackWaitMs: env.ACK_WAIT_SECONDS * 1000,
+        healthCheckIntervalMs: env.HEALTH_CHECK_INTERVAL_SECONDS * 1000,
+        rollSettleMs: env.ROLL_SETTLE_SECONDS * 1000,
+      },
+    });
+    await worker.start();
     const registry = createMetricsRegistry('worker');
     const ops = await startOpsServer({
       port: env.METRICS_PORT,
       registry,
       health: async () => {
-        const checks = { docker: await pingDocker(docker), nats: !nc.isClosed() };
+        const checks = { docker: await pingDocker(docker), nats: !nc.isClosed(), worker: worker.state === 'running' };
         return { ok: Object.values(checks).every(Boolean), checks };
       },
     });
     log.info({ host: env.HOST_ID, apps: env.APP_NAME, port: ops.port }, 'worker started');
     return {
       async stop() {
+        await worker.stop();
         await ops.close();
         await nc.drain();
       },

@@ -1,0 +1,278 @@
+import { AckPolicy, type Consumer, type ConsumerMessages, DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg, JetStreamApiError } from '@nats-io/jetstream';
+import { type AppMessage, appMessageSchema, isNewer, stableHash, streams, subjects } from '@nebula/contracts';
+import { decode, InvalidMessageError } from '@nebula/messaging';
+import type { Logger } from '@nebula/service-kit';
+import { z } from 'zod';
+import { type ConvergeContext, convergeApp } from './converge.ts';
+import { errorText, isRetryable } from './errors.ts';
+import { buildResult, publishResult } from './reporting.ts';
+
+/**
+ * One app on one host: a durable pull consumer on `apps.<app>` and a loop that handles one message
+ * at a time (apps run in parallel, each in its own runner).
+ *
+ *   fetch 1 ──▶ decode ──invalid──▶ failed result, term
+ *                 │
+ *                 ├─ a newer revision is waiting, or already applied ──▶ superseded result, ack
+ *                 │
+ *                 └─ converge (working() while it runs)
+ *                      ├─ ok ─────────▶ applied result, ack
+ *                      ├─ retryable ──▶ nak(backoff)            (engine/registry unreachable)
+ *                      └─ permanent ──▶ failed result, term     (unknown image, port taken...)
+ *
+ * stop(): no new fetch; the message in hand is finished (acked or nak'd) before it resolves.
+ */
+export interface RunnerOptions {
+  ackWaitMs: number;
+  maxAckPending: number;
+  inactiveThresholdMs: number;
+  fetchExpiresMs: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  maxRestartWaitSeconds: number;
+}
+
+export interface AppState {
+  /** The newest revision applied on this host, as (incarnation, revision). */
+  applied: { incarnation: number; revision: number } | null;
+  busy: boolean;
+}
+
+const NS_PER_MS = 1_000_000;
+
+/** A durable name per host and app; the hash keeps `a_b`+`c` and `a`+`b_c` apart. */
+export function consumerName(hostId: string, app: string): string {
+  return `w_${hostId}_${app}_${stableHash([hostId, app]).slice(0, 8)}`;
+}
+
+/** Enough of a message to report on it when the whole does not parse. */
+const reportableSchema = z.object({
+  app: z.string(),
+  incarnation: z.number().int().positive(),
+  revision: z.number().int().positive(),
+  rollout_id: z.string().min(1),
+  action: appMessageSchema.shape.action,
+});
+
+const RESTARTING = new Set(['create', 'update', 'restart', 'roll', 'pull', 'rollback']);
+
+export class AppRunner {
+  readonly app: string;
+  readonly state: AppState = { applied: null, busy: false };
+  private readonly hostId: string;
+  private readonly js: JetStreamClient;
+  private readonly jsm: JetStreamManager;
+  private readonly ctx: ConvergeContext;
+  private readonly opts: RunnerOptions;
+  private readonly log: Logger;
+  private stopping = false;
+  private batch: ConsumerMessages | null = null;
+  private loop: Promise<void> | null = null;
+  private wake: (() => void) | null = null;
+
+  constructor(args: { app: string; hostId: string; js: JetStreamClient; jsm: JetStreamManager; ctx: ConvergeContext; opts: RunnerOptions; log: Logger }) {
+    this.app = args.app;
+    this.hostId = args.hostId;
+    this.js = args.js;
+    this.jsm = args.jsm;
+    this.ctx = args.ctx;
+    this.opts = args.opts;
+    this.log = args.log.child({ app: args.app });
+  }
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wake?.();
+    await this.batch?.close().catch(() => undefined);
+    await this.loop;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.wake = null;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        this.wake = null;
+        resolve();
+      };
+    });
+  }
+
+  /** Creates the consumer when missing (first start, or forgotten after the inactivity threshold). */
+  async ensureConsumer(): Promise<void> {
+    const name = consumerName(this.hostId, this.app);
+    const tuning = { ack_wait: this.opts.ackWaitMs * NS_PER_MS, max_ack_pending: this.opts.maxAckPending, inactive_threshold: this.opts.inactiveThresholdMs * NS_PER_MS };
+    try {
+      const info = await this.jsm.consumers.info(streams.apps.name, name);
+      const c = info.config;
+      if (c.ack_wait !== tuning.ack_wait || c.max_ack_pending !== tuning.max_ack_pending || c.inactive_threshold !== tuning.inactive_threshold) {
+        await this.jsm.consumers.update(streams.apps.name, name, tuning);
+      }
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError && err.code === 10014)) throw err; // 10014: consumer not found
+      await this.jsm.consumers.add(streams.apps.name, {
+        durable_name: name,
+        filter_subject: subjects.app(this.app),
+        ack_policy: AckPolicy.Explicit,
+        // A new host starts from the app's current revision, not from its history.
+        deliver_policy: DeliverPolicy.LastPerSubject,
+        max_deliver: -1,
+        ...tuning,
+      });
+      this.log.info({ consumer: name }, 'consumer created');
+    }
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    let consumer: Consumer | null = null;
+    while (!this.stopping) {
+      try {
+        if (consumer === null) {
+          await this.ensureConsumer();
+          consumer = await this.js.consumers.get(streams.apps.name, consumerName(this.hostId, this.app));
+        }
+        const batch = await consumer.fetch({ max_messages: 1, expires: this.opts.fetchExpiresMs });
+        this.batch = batch;
+        for await (const m of batch) {
+          if (this.stopping) {
+            m.nak();
+            continue;
+          }
+          await this.handle(m);
+        }
+        this.batch = null;
+        failures = 0;
+      } catch (err) {
+        this.batch = null;
+        if (this.stopping) break;
+        failures += 1;
+        consumer = null; // it may have been deleted (or forgotten): check again
+        const delay = Math.min(this.opts.retryMaxMs, this.opts.retryBaseMs * 2 ** Math.min(failures - 1, 10));
+        this.log.warn({ err, delayMs: delay }, 'consuming failed: retrying');
+        await this.sleep(delay);
+      }
+    }
+  }
+
+  /** The newest revision of the app in the stream, when other messages are waiting behind `m`. */
+  private async newestWaiting(m: JsMsg): Promise<AppMessage | null> {
+    if (m.info.pending === 0) return null;
+    try {
+      const last = await this.jsm.streams.getMessage(streams.apps.name, { last_by_subj: subjects.app(this.app) });
+      return last === null ? null : decode(appMessageSchema, last.data, last.subject);
+    } catch (err) {
+      this.log.debug({ err }, 'could not read the newest revision');
+      return null;
+    }
+  }
+
+  private backoff(m: JsMsg): number {
+    const n = Math.max(1, m.info.deliveryCount);
+    const base = Math.min(this.opts.retryMaxMs, this.opts.retryBaseMs * 2 ** Math.min(n - 1, 16));
+    return Math.round(base * (0.75 + Math.random() * 0.5));
+  }
+
+  /** Handles one message to the end: acked, nak'd or terminated. Never throws. */
+  async handle(m: JsMsg): Promise<void> {
+    let msg: AppMessage;
+    try {
+      msg = decode(appMessageSchema, m.data, m.subject);
+      if (msg.app !== this.app) throw new InvalidMessageError(`message for app ${msg.app} on ${m.subject}`);
+    } catch (err) {
+      await this.reject(m, err);
+      return;
+    }
+    const log = this.log.child({ incarnation: msg.incarnation, revision: msg.revision, action: msg.action });
+    const newest = await this.newestWaiting(m);
+    const applied = this.state.applied;
+    if ((newest !== null && isNewer(newest, msg)) || (applied !== null && isNewer(applied, msg))) {
+      log.info({ newest: newest ? `${newest.incarnation}/${newest.revision}` : null }, 'superseded by a newer revision');
+      await this.finish(m, 'ack', buildResult({ message: msg, host: this.hostId, status: 'superseded' }), log);
+      return;
+    }
+    this.state.busy = true;
+    let lastWorking = Date.now();
+    const working = () => {
+      // Keeps the message ours while a long pull or roll runs (ack_wait restarts at each call).
+      if (Date.now() - lastWorking > this.opts.ackWaitMs / 4) {
+        lastWorking = Date.now();
+        m.working();
+      }
+    };
+    const timer = setInterval(() => {
+      lastWorking = Date.now();
+      m.working();
+    }, Math.max(100, this.opts.ackWaitMs / 3));
+    try {
+      if (this.opts.maxRestartWaitSeconds > 0 && RESTARTING.has(msg.action) && !m.info.redelivered) {
+        // Spreads the restarts of a fleet over time, as the original did.
+        await new Promise((r) => setTimeout(r, Math.random() * this.opts.maxRestartWaitSeconds * 1000));
+      }
+      const out = await convergeApp(this.ctx, msg, { progress: working });
+      this.state.applied = { incarnation: msg.incarnation, revision: msg.revision };
+      log.info({ ...out.outcome, pullMs: Math.round(out.pullMs), applyMs: Math.round(out.applyMs) }, 'applied');
+      const result = buildResult({ message: msg, host: this.hostId, status: 'applied', imageDigest: out.imageDigest, containers: out.containers, pullMs: out.pullMs, applyMs: out.applyMs });
+      await this.finish(m, 'ack', result, log);
+    } catch (err) {
+      if (isRetryable(err)) {
+        const delay = this.backoff(m);
+        log.warn({ err, delayMs: delay, deliveries: m.info.deliveryCount }, 'action failed: will retry');
+        m.nak(delay);
+      } else {
+        log.error({ err }, 'action failed');
+        const containers = await this.ctx.runtime
+          .listContainers(this.hostId)
+          .then((all) => all.filter((c) => c.labels['io.nebula.app'] === this.app))
+          .catch(() => []);
+        const result = buildResult({
+          message: msg,
+          host: this.hostId,
+          status: 'failed',
+          error: errorText(err),
+          containers: containers.map((c) => ({ id: c.id, name: c.name, state: c.state, ...(c.health ? { health: c.health } : {}), image: c.imageId })),
+        });
+        await this.finish(m, 'term', result, log);
+      }
+    } finally {
+      clearInterval(timer);
+      this.state.busy = false;
+    }
+  }
+
+  /** Reports, then acks or terminates. When the report cannot be published, the message comes back. */
+  private async finish(m: JsMsg, how: 'ack' | 'term', result: ReturnType<typeof buildResult>, log: Logger): Promise<void> {
+    try {
+      await publishResult(this.js, result);
+    } catch (err) {
+      log.warn({ err }, 'could not publish the result: the message will be handled again');
+      m.nak(this.backoff(m));
+      return;
+    }
+    if (how === 'term') m.term(result.error ?? undefined);
+    else await m.ackAck().catch((err: unknown) => log.warn({ err }, 'ack not confirmed'));
+  }
+
+  private async reject(m: JsMsg, err: unknown): Promise<void> {
+    this.log.error({ err, subject: m.subject, seq: m.seq }, 'invalid message: terminated');
+    let raw: unknown;
+    try {
+      raw = m.json();
+    } catch {
+      raw = null;
+    }
+    const partial = reportableSchema.safeParse(raw);
+    if (partial.success && partial.data.app === this.app) {
+      await this.finish(m, 'term', buildResult({ message: partial.data, host: this.hostId, status: 'failed', error: errorText(err) }), this.log);
+    } else {
+      m.term(errorText(err).slice(0, 200));
+    }
+  }
+}

@@ -1,0 +1,78 @@
+import type { AppMessage, ContainerState } from '@nebula/contracts';
+import type { Logger } from '@nebula/service-kit';
+import { isRetryable } from './errors.ts';
+import { type ApplyOutcome, applyAppPlan, type ExecutorOptions } from './executor.ts';
+import { actionPulls, desiredFromMessage, type HostContext, isEmptyPlan, planHost } from './planner/plan-host.ts';
+import type { ContainerRuntime } from './runtime/container-runtime.ts';
+import { containerStates } from './reporting.ts';
+
+export interface ConvergeContext {
+  runtime: ContainerRuntime;
+  host: HostContext;
+  exec: ExecutorOptions;
+  log: Logger;
+}
+
+export interface ConvergeOutcome {
+  imageDigest: string | null;
+  pullMs: number;
+  applyMs: number;
+  outcome: ApplyOutcome;
+  containers: ContainerState[];
+}
+
+/**
+ * Brings one app on this host to what a message asks: pull (when the action pulls, or the image
+ * is missing), observe, plan, apply. `adopt` is the start-up mode: keep what matches, no re-pull.
+ */
+export async function convergeApp(ctx: ConvergeContext, m: AppMessage, opts: { adopt?: boolean; progress?: () => void } = {}): Promise<ConvergeOutcome> {
+  const { runtime, log } = ctx;
+  const progress = opts.progress ?? (() => undefined);
+  const image = m.config.docker_image;
+  const needsImage = m.action !== 'delete' && m.action !== 'stop' && m.config.running;
+  let pullMs = 0;
+  let imageId: string | null = null;
+  let imageDigest: string | null = null;
+  if (needsImage) {
+    const t0 = performance.now();
+    const forcePull = opts.adopt !== true && actionPulls(m.action);
+    if (forcePull || (await runtime.imageInfo(image)) === null) {
+      try {
+        await runtime.pull(image);
+      } catch (err) {
+        // A tag that cannot be re-pulled but is present locally still serves, except for `pull`,
+        // whose whole point is the registry's current content.
+        const local = m.action === 'pull' ? null : await runtime.imageInfo(image);
+        if (local === null) throw err;
+        log.warn({ app: m.app, image, err, retryable: isRetryable(err) }, 'pull failed: using the local image');
+      }
+    }
+    pullMs = performance.now() - t0;
+    progress();
+    const info = await runtime.imageInfo(image);
+    imageId = info?.id ?? null;
+    imageDigest = info?.digest ?? info?.id ?? null;
+  }
+  const t1 = performance.now();
+  const want = desiredFromMessage(m, { imageId, adopt: opts.adopt === true });
+  const plan = planHost([want], await runtime.listContainers(ctx.host.hostId), ctx.host);
+  const appPlan = plan.apps[0];
+  let outcome: ApplyOutcome = { created: 0, replaced: 0, removed: 0, kept: 0 };
+  if (appPlan !== undefined) {
+    if (!isEmptyPlan(appPlan)) {
+      log.info(
+        {
+          app: m.app,
+          revision: m.revision,
+          action: m.action,
+          strategy: appPlan.strategy,
+          steps: appPlan.steps.filter((s) => s.kind !== 'keep').map((s) => `${s.kind} ${'spec' in s ? s.spec.name : s.current.name}: ${s.reason}`),
+        },
+        'applying plan',
+      );
+    }
+    outcome = await applyAppPlan(runtime, appPlan, ctx.exec, progress);
+  }
+  const containers = containerStates(await runtime.listContainers(ctx.host.hostId), m.app);
+  return { imageDigest, pullMs, applyMs: performance.now() - t1, outcome, containers };
+}

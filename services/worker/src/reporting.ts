@@ -1,0 +1,55 @@
+import type { JetStreamClient } from '@nats-io/jetstream';
+import { type AppMessage, type ContainerState, type Heartbeat, type Result, resultSchema, heartbeatSchema, subjects } from '@nebula/contracts';
+import { encode } from '@nebula/messaging';
+import { LABELS, type ObservedContainer } from './runtime/container-runtime.ts';
+
+/** What a result says about the containers of an app. */
+export function containerStates(observed: readonly ObservedContainer[], app: string): ContainerState[] {
+  return observed
+    .filter((c) => c.labels[LABELS.app] === app)
+    .sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }))
+    .map((c) => ({ id: c.id, name: c.name, state: c.state, ...(c.health ? { health: c.health } : {}), image: c.imageId }));
+}
+
+export interface ResultInput {
+  message: Pick<AppMessage, 'app' | 'incarnation' | 'revision' | 'rollout_id' | 'action'>;
+  host: string;
+  status: Result['status'];
+  error?: string | null;
+  imageDigest?: string | null;
+  containers?: ContainerState[];
+  pullMs?: number;
+  applyMs?: number;
+}
+
+export function buildResult(r: ResultInput): Result {
+  return resultSchema.parse({
+    v: 1,
+    app: r.message.app,
+    host: r.host,
+    incarnation: r.message.incarnation,
+    revision: r.message.revision,
+    rollout_id: r.message.rollout_id,
+    action: r.message.action,
+    status: r.status,
+    error: r.error ?? null,
+    image_digest: r.imageDigest ?? null,
+    containers: r.containers ?? [],
+    durations_ms: { pull: Math.max(0, Math.round(r.pullMs ?? 0)), apply: Math.max(0, Math.round(r.applyMs ?? 0)) },
+    at: new Date().toISOString(),
+  });
+}
+
+/**
+ * One result per host, app, revision and status: the JetStream message id makes a re-publish (after
+ * a redelivery) a duplicate the server drops.
+ */
+export async function publishResult(js: JetStreamClient, result: Result): Promise<void> {
+  await js.publish(subjects.result(result.app, result.host), encode(result), {
+    msgID: `${result.host}:${result.app}:${result.incarnation}:${result.revision}:${result.status}`,
+  });
+}
+
+export async function publishHeartbeat(js: JetStreamClient, hb: Heartbeat): Promise<void> {
+  await js.publish(subjects.heartbeat(hb.host), encode(heartbeatSchema.parse(hb)));
+}

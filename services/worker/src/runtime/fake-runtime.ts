@@ -1,0 +1,165 @@
+import { ContainerConfigError, EngineUnavailableError, ImageNotFoundError, NameConflictError, PortConflictError, RegistryUnavailableError } from '../errors.ts';
+import type { ContainerDetails, ContainerRuntime, ContainerSpec, HealthStatus, ImageInfo, ObservedContainer } from './container-runtime.ts';
+
+interface FakeContainer {
+  id: string;
+  spec: ContainerSpec;
+  state: string;
+  health: HealthStatus;
+  imageId: string;
+  restartCount: number;
+}
+
+/**
+ * An in-memory container engine behind the ContainerRuntime interface: for planner and executor
+ * unit tests, and cheap enough to simulate thousands of hosts in one process (no timers, no I/O).
+ * The "registry" is a map of image references to ids that tests change to simulate a re-push.
+ */
+export class FakeRuntime implements ContainerRuntime {
+  readonly containers = new Map<string, FakeContainer>();
+  /** What a pull would fetch: reference -> image id. */
+  readonly registry = new Map<string, string>();
+  /** Images present locally: reference -> image id. */
+  readonly images = new Map<string, string>();
+  readonly networks = new Set<string>(['bridge', 'host', 'none']);
+  /** Set to simulate an engine or registry that does not answer. */
+  engineDown = false;
+  registryDown = false;
+  /** Decides the state of a container when it starts (default: running, healthy when checked). */
+  onStart: (spec: ContainerSpec) => { state: string; health?: HealthStatus } = (spec) => ({ state: 'running', health: spec.healthcheck ? 'healthy' : undefined });
+  /** Every mutating call, in order: for tests that check what was (not) touched. */
+  readonly calls: Array<{ op: string; id?: string; name?: string; image?: string }> = [];
+  /** Pull attempts, failed ones included. */
+  pullAttempts = 0;
+  private seq = 0;
+
+  /** Adds a container directly (e.g. one that is not ours), in the given state. */
+  seed(spec: ContainerSpec, state = 'running', imageId = 'sha256:seed'): string {
+    const id = this.nextId();
+    this.containers.set(id, { id, spec, state, health: undefined, imageId, restartCount: 0 });
+    return id;
+  }
+
+  private nextId(): string {
+    this.seq += 1;
+    return `fake${this.seq.toString(16).padStart(12, '0')}`;
+  }
+
+  /** Calls refused while `engineDown`. */
+  refused = 0;
+
+  private check(): void {
+    if (this.engineDown) {
+      this.refused += 1;
+      throw new EngineUnavailableError('fake engine is down');
+    }
+  }
+
+  async ping(): Promise<boolean> {
+    return !this.engineDown;
+  }
+
+  async listContainers(hostId: string): Promise<ObservedContainer[]> {
+    this.check();
+    const out: ObservedContainer[] = [];
+    for (const c of this.containers.values()) {
+      if (c.spec.labels['io.nebula.owner'] !== 'nebula' || c.spec.labels['io.nebula.host'] !== hostId) continue;
+      out.push(this.observe(c));
+    }
+    return out;
+  }
+
+  /** Every container, ours or not (tests). */
+  all(): ObservedContainer[] {
+    return [...this.containers.values()].map((c) => this.observe(c));
+  }
+
+  private observe(c: FakeContainer): ObservedContainer {
+    return { id: c.id, name: c.spec.name, labels: { ...c.spec.labels }, state: c.state, health: c.health, imageId: c.imageId };
+  }
+
+  async create(spec: ContainerSpec): Promise<string> {
+    this.check();
+    const imageId = this.images.get(spec.image);
+    if (imageId === undefined) throw new ImageNotFoundError(`no such image: ${spec.image}`);
+    for (const c of this.containers.values()) {
+      if (c.spec.name === spec.name) throw new NameConflictError(`container name ${spec.name} is already in use by ${c.id}`);
+    }
+    for (const n of spec.networks) if (!this.networks.has(n)) throw new ContainerConfigError(`network ${n} not found`);
+    const id = this.nextId();
+    this.containers.set(id, { id, spec, state: 'created', health: undefined, imageId, restartCount: 0 });
+    this.calls.push({ op: 'create', id, name: spec.name });
+    return id;
+  }
+
+  async start(id: string): Promise<void> {
+    this.check();
+    const c = this.containers.get(id);
+    if (c === undefined) throw new ContainerConfigError(`no such container ${id}`);
+    for (const other of this.containers.values()) {
+      if (other === c || other.state !== 'running') continue;
+      const taken = other.spec.ports.find((p) => c.spec.ports.some((q) => q.host === p.host));
+      if (taken) throw new PortConflictError(`port ${taken.host} is already allocated`);
+    }
+    const r = this.onStart(c.spec);
+    c.state = r.state;
+    c.health = r.health;
+    this.calls.push({ op: 'start', id, name: c.spec.name });
+  }
+
+  async stop(id: string): Promise<void> {
+    this.check();
+    const c = this.containers.get(id);
+    if (c === undefined) return;
+    c.state = 'exited';
+    c.health = undefined;
+    this.calls.push({ op: 'stop', id, name: c.spec.name });
+  }
+
+  async remove(id: string): Promise<void> {
+    this.check();
+    const c = this.containers.get(id);
+    if (c === undefined) return;
+    this.containers.delete(id);
+    this.calls.push({ op: 'remove', id, name: c.spec.name });
+  }
+
+  async restart(id: string): Promise<void> {
+    this.check();
+    const c = this.containers.get(id);
+    if (c === undefined) return;
+    const r = this.onStart(c.spec);
+    c.state = r.state;
+    c.health = r.health;
+    c.restartCount += 1;
+    this.calls.push({ op: 'restart', id, name: c.spec.name });
+  }
+
+  async inspect(id: string): Promise<ContainerDetails | null> {
+    this.check();
+    const c = this.containers.get(id);
+    if (c === undefined) return null;
+    return { ...this.observe(c), restarting: c.state === 'restarting', restartCount: c.restartCount, exitCode: c.state === 'exited' ? 0 : null };
+  }
+
+  async pull(image: string): Promise<void> {
+    this.check();
+    this.pullAttempts += 1;
+    if (this.registryDown) throw new RegistryUnavailableError(`registry of ${image} does not answer`);
+    const id = this.registry.get(image);
+    if (id === undefined) throw new ImageNotFoundError(`manifest for ${image} not found`);
+    this.images.set(image, id);
+    this.calls.push({ op: 'pull', image });
+  }
+
+  async imageInfo(image: string): Promise<ImageInfo | null> {
+    this.check();
+    const id = this.images.get(image);
+    return id === undefined ? null : { id, digest: `${image.replace(/:[^/:]*$/, '')}@${id}` };
+  }
+
+  async ensureNetwork(name: string): Promise<void> {
+    this.check();
+    this.networks.add(name);
+  }
+}

@@ -1,0 +1,66 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '@nebula/test-kit';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { EngineUnavailableError, ImageNotFoundError, isRetryable, RegistryUnavailableError } from '../src/errors.ts';
+import { createDockerClient } from '../src/runtime/docker-client.ts';
+import { DockerRuntime } from '../src/runtime/docker-runtime.ts';
+import { registryAuthResolver } from '../src/runtime/registry-auth.ts';
+import { docker, ECHO, REGISTRY } from './docker-helpers.ts';
+import { suffix } from './helpers.ts';
+
+/** How the real runtime names what goes wrong: retryable or not decides nak or term. */
+const runtime = new DockerRuntime(docker);
+
+async function rejection(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a rejection');
+}
+
+test('an engine that does not answer is retryable', async () => {
+  const gone = new DockerRuntime(createDockerClient(`unix://${join(tmpdir(), `no-docker-${suffix()}.sock`)}`));
+  const err = await rejection(gone.listContainers('h'));
+  assert.instance(err, EngineUnavailableError);
+  assert.ok(isRetryable(err));
+  assert.is(await gone.ping(), false);
+});
+
+test('pull: an unknown repository is permanent, an unreachable registry is retryable', async () => {
+  const missing = await rejection(runtime.pull(`${REGISTRY}/nebula-missing-${suffix()}/echo:1`));
+  assert.instance(missing, ImageNotFoundError);
+  assert.not.ok(isRetryable(missing));
+  const down = await rejection(runtime.pull(`127.0.0.1:${await freePort()}/nebula/echo:1`));
+  assert.instance(down, RegistryUnavailableError);
+  assert.ok(isRetryable(down));
+});
+
+test('image info of a local image; null for a missing one; the nebula network is ensured idempotently', async () => {
+  const info = await runtime.imageInfo(ECHO);
+  assert.match(info?.id ?? '', /^sha256:/);
+  assert.is(await runtime.imageInfo(`nebula/missing-${suffix()}:1`), null);
+  await Promise.all([runtime.ensureNetwork('nebula'), runtime.ensureNetwork('nebula')]);
+  const nets = await docker.listNetworks({ filters: { name: ['nebula'] } });
+  assert.is(nets.filter((n) => n.Name === 'nebula').length, 1);
+});
+
+test('registry credentials: from the environment for their registry, else from the Docker config file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nebula-auth-'));
+  const path = join(dir, 'config.json');
+  writeFileSync(path, JSON.stringify({ auths: { 'registry.example.com': { auth: Buffer.from('u1:p:1').toString('base64') }, 'https://index.docker.io/v1/': { auth: Buffer.from('hub:pw').toString('base64') } } }));
+  const fileOnly = registryAuthResolver({ dockerConfigPath: path });
+  assert.equal(fileOnly('registry.example.com'), { username: 'u1', password: 'p:1', serveraddress: 'registry.example.com' });
+  assert.is(fileOnly('docker.io')?.username, 'hub');
+  assert.is(fileOnly('other.example.com'), undefined);
+  const env = registryAuthResolver({ user: 'me', password: 'secret', host: 'registry.example.com', dockerConfigPath: path });
+  assert.is(env('registry.example.com')?.username, 'me');
+  assert.is(env('docker.io')?.username, 'hub');
+  assert.is(registryAuthResolver({ user: 'me', password: 'x', dockerConfigPath: join(dir, 'none.json') })('docker.io')?.serveraddress, 'https://index.docker.io/v1/');
+});
+
+test.run();

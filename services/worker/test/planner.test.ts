@@ -1,0 +1,179 @@
+import { type AppAction, type AppMessage, appConfigSchema, type AppConfigInput } from '@nebula/contracts';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ContainerFailedError, PortConflictError } from '../src/errors.ts';
+import { applyAppPlan, type ExecutorOptions } from '../src/executor.ts';
+import { containerSpec } from '../src/planner/container-spec.ts';
+import { desiredFromMessage, type HostContext, isEmptyPlan, planHost, unservedApps } from '../src/planner/plan-host.ts';
+import { LABELS } from '../src/runtime/container-runtime.ts';
+import { FakeRuntime } from '../src/runtime/fake-runtime.ts';
+
+const HOST: HostContext = { hostId: 'h1', cores: 4, memory_mb: 8192 };
+const EXEC: ExecutorOptions = { stopTimeoutSeconds: 1, rollSettleMs: 0, rollTimeoutMs: 1000, pollMs: 1, ownNetwork: 'nebula' };
+
+function message(app: string, revision: number, action: AppAction, config: AppConfigInput, incarnation = 1): AppMessage {
+  return { v: 1, app, incarnation, revision, action, config: appConfigSchema.parse(config), rollout_id: `r${revision}`, created_at: new Date().toISOString() };
+}
+
+function fakeWithImages(): FakeRuntime {
+  const rt = new FakeRuntime();
+  for (const [ref, id] of [['img:1', 'sha256:aaa'], ['img:2', 'sha256:bbb']] as const) {
+    rt.registry.set(ref, id);
+    rt.images.set(ref, id);
+  }
+  return rt;
+}
+
+/** Plans the message against the fake, applies the plan, and returns the plan. */
+async function converge(rt: FakeRuntime, m: AppMessage, host = HOST) {
+  const imageId = (await rt.imageInfo(m.config.docker_image))?.id ?? null;
+  const want = desiredFromMessage(m, { imageId });
+  const plan = planHost([want], await rt.listContainers(host.hostId), host);
+  for (const app of plan.apps) await applyAppPlan(rt, app, EXEC);
+  const again = planHost([want], await rt.listContainers(host.hostId), host);
+  assert.ok(isEmptyPlan(again), `nothing left to do after applying: ${JSON.stringify(again.apps.map((a) => a.steps.map((s) => [s.kind, s.reason])))}`);
+  return plan;
+}
+
+const names = (rt: FakeRuntime, app: string) =>
+  rt
+    .all()
+    .filter((c) => c.labels[LABELS.app] === app)
+    .map((c) => c.name)
+    .sort();
+
+test('create: <app>-1..N with our labels, env and per-container host ports', async () => {
+  const rt = fakeWithImages();
+  const plan = await converge(rt, message('web', 1, 'create', { docker_image: 'img:1', containers_per: { server: 3 }, starting_ports: [8000, { '9000': '80' }], env_vars: { A: 'x' } }));
+  assert.equal(plan.apps[0]?.steps.map((s) => s.kind), ['create', 'create', 'create']);
+  assert.equal(names(rt, 'web'), ['web-1', 'web-2', 'web-3']);
+  const c2 = [...rt.containers.values()].find((c) => c.spec.name === 'web-2');
+  assert.equal(c2?.spec.ports, [
+    { host: 8001, container: 8000 },
+    { host: 9001, container: 80 },
+  ]);
+  assert.equal(c2?.spec.env, { A: 'x' });
+  for (const [k, v] of Object.entries({ [LABELS.owner]: 'nebula', [LABELS.host]: 'h1', [LABELS.app]: 'web', [LABELS.revision]: '1', [LABELS.incarnation]: '1', [LABELS.index]: '2' })) {
+    assert.is(c2?.spec.labels[k], v, k);
+  }
+  assert.ok(rt.networks.has('nebula'), 'the nebula bridge is created when missing');
+});
+
+test('containers_per: cpu times cores, memory divided, at least one', () => {
+  const count = (per: AppConfigInput['containers_per']) =>
+    planHost([desiredFromMessage(message('a', 1, 'create', { docker_image: 'img:1', containers_per: per }), { imageId: null })], [], HOST).apps[0]?.steps.length;
+  assert.is(count({ cpu: 2 }), 8);
+  assert.is(count({ cpu: 0.1 }), 1);
+  assert.is(count({ memory: 1000 }), 8);
+  assert.is(count({ server: 0 }), 0);
+});
+
+test('update: same config keeps containers; env change replaces all; count changes add or remove only the difference', async () => {
+  const rt = fakeWithImages();
+  const base = { docker_image: 'img:1', containers_per: { server: 2 }, env_vars: { A: '1' } };
+  await converge(rt, message('web', 1, 'create', base));
+  const ids = rt.all().map((c) => c.id).sort();
+  let plan = await converge(rt, message('web', 2, 'update', base));
+  assert.equal(plan.apps[0]?.steps.map((s) => s.kind), ['keep', 'keep']);
+  plan = await converge(rt, message('web', 3, 'update', { ...base, containers_per: { server: 4 } }));
+  assert.equal(plan.apps[0]?.steps.map((s) => s.kind), ['keep', 'keep', 'create', 'create']);
+  assert.ok(ids.every((id) => rt.containers.has(id)), 'the first two were not touched');
+  plan = await converge(rt, message('web', 4, 'update', { ...base, containers_per: { server: 1 } }));
+  assert.equal(plan.apps[0]?.steps.map((s) => s.kind).sort(), ['keep', 'remove', 'remove', 'remove']);
+  assert.equal(names(rt, 'web'), ['web-1']);
+  plan = await converge(rt, message('web', 5, 'update', { ...base, containers_per: { server: 1 }, env_vars: { A: '2' } }));
+  assert.equal(plan.apps[0]?.steps.map((s) => [s.kind, s.reason]), [['replace', 'config changed']]);
+});
+
+test('restart and roll replace containers of older revisions even when nothing changed', async () => {
+  const rt = fakeWithImages();
+  const cfg = { docker_image: 'img:1', containers_per: { server: 2 } };
+  await converge(rt, message('web', 1, 'create', cfg));
+  let plan = await converge(rt, message('web', 2, 'restart', cfg));
+  assert.equal(plan.apps[0]?.steps.map((s) => s.kind), ['replace', 'replace']);
+  assert.is(plan.apps[0]?.strategy, 'all-at-once');
+  plan = await converge(rt, message('web', 3, 'roll', cfg));
+  assert.equal(plan.apps[0]?.steps.map((s) => s.kind), ['replace', 'replace']);
+  assert.is(plan.apps[0]?.strategy, 'one-at-a-time');
+  // Start-up adoption keeps containers that match whatever revision made them.
+  const adopt = planHost([desiredFromMessage(message('web', 4, 'restart', cfg), { imageId: null, adopt: true })], await rt.listContainers('h1'), HOST);
+  assert.ok(isEmptyPlan(adopt));
+});
+
+test('pull replaces only containers whose image changed', async () => {
+  const rt = fakeWithImages();
+  const cfg = { docker_image: 'img:1', containers_per: { server: 2 } };
+  await converge(rt, message('web', 1, 'create', cfg));
+  let plan = await converge(rt, message('web', 2, 'pull', cfg));
+  assert.equal(plan.apps[0]?.steps.map((s) => s.kind), ['keep', 'keep']);
+  rt.images.set('img:1', 'sha256:new'); // the tag was re-pushed and pulled
+  plan = await converge(rt, message('web', 3, 'pull', cfg));
+  assert.equal(plan.apps[0]?.steps.map((s) => [s.kind, s.reason]), [
+    ['replace', 'image changed'],
+    ['replace', 'image changed'],
+  ]);
+});
+
+test('stop and delete remove the app only; other apps, other hosts and foreign containers stay', async () => {
+  const rt = fakeWithImages();
+  const cfg = { docker_image: 'img:1', containers_per: { server: 2 } };
+  await converge(rt, message('web', 1, 'create', cfg));
+  await converge(rt, message('db', 1, 'create', cfg));
+  const full = appConfigSchema.parse(cfg);
+  const otherHost = rt.seed({ ...containerSpec(full, { hostId: 'h2', app: 'web', incarnation: 1, revision: 1 }, 1), name: 'h2-web-1' });
+  const foreign = rt.seed({ ...containerSpec(full, { hostId: 'h1', app: 'web', incarnation: 1, revision: 1 }, 9), labels: { [LABELS.app]: 'web' } });
+  const before = rt.all().length;
+  let plan = await converge(rt, message('web', 2, 'stop', { ...cfg, running: false }));
+  assert.equal(plan.apps[0]?.steps.map((s) => s.kind), ['remove', 'remove']);
+  assert.is(rt.all().length, before - 2);
+  await converge(rt, message('web', 3, 'start', cfg));
+  plan = await converge(rt, message('web', 4, 'delete', cfg));
+  assert.equal(plan.apps[0]?.steps.map((s) => s.kind), ['remove', 'remove']);
+  assert.equal(names(rt, 'db'), ['db-1', 'db-2']);
+  for (const id of [foreign, otherHost]) {
+    assert.ok(rt.containers.has(id));
+    assert.ok(rt.calls.every((c) => c.id !== id));
+  }
+  assert.equal(unservedApps(await rt.listContainers('h1'), ['web'], 'h1'), ['db']);
+});
+
+test('a new incarnation of an app replaces containers of the old one', async () => {
+  const rt = fakeWithImages();
+  const cfg = { docker_image: 'img:1' };
+  await converge(rt, message('web', 5, 'create', cfg, 1));
+  const plan = await converge(rt, message('web', 1, 'create', cfg, 2));
+  assert.equal(plan.apps[0]?.steps.map((s) => s.kind), ['replace']);
+});
+
+test('a roll stops at the first container that does not come up; the rest keep serving', async () => {
+  const rt = fakeWithImages();
+  const cfg = { docker_image: 'img:1', containers_per: { server: 3 } };
+  await converge(rt, message('web', 1, 'create', cfg));
+  const old3 = rt.all().find((c) => c.name === 'web-3')?.id;
+  rt.onStart = (spec) => ({ state: spec.name === 'web-2' ? 'exited' : 'running' });
+  const want = desiredFromMessage(message('web', 2, 'roll', cfg), { imageId: 'sha256:aaa' });
+  const plan = planHost([want], await rt.listContainers('h1'), HOST);
+  await applyAppPlan(rt, plan.apps[0]!, EXEC).then(
+    () => assert.unreachable('should fail'),
+    (err: unknown) => assert.instance(err, ContainerFailedError),
+  );
+  const byName = new Map(rt.all().map((c) => [c.name, c]));
+  assert.is(byName.get('web-1')?.labels[LABELS.revision], '2');
+  assert.is(byName.get('web-2')?.state, 'exited');
+  assert.is(byName.get('web-3')?.id, old3, 'web-3 untouched');
+  assert.is(byName.get('web-3')?.state, 'running');
+});
+
+test('a taken port fails the action and leaves no half-made container', async () => {
+  const rt = fakeWithImages();
+  const cfg = appConfigSchema.parse({ docker_image: 'img:1', starting_ports: [7000] });
+  rt.seed({ ...containerSpec(cfg, { hostId: 'x', app: 'other', incarnation: 1, revision: 1 }, 1), labels: {} });
+  const plan = planHost([desiredFromMessage(message('web', 1, 'create', cfg), { imageId: null })], [], HOST);
+  await applyAppPlan(rt, plan.apps[0]!, EXEC).then(
+    () => assert.unreachable('should fail'),
+    (err: unknown) => assert.instance(err, PortConflictError),
+  );
+  assert.equal(names(rt, 'web'), []);
+});
+
+test.run();
