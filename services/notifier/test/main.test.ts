@@ -74,13 +74,19 @@ test('its metrics count what it wrote', async () => {
     await publishHeartbeat(fleet.js, heartbeat(h, [app]));
     const r = await createRollout(fleet.db, app, [h]);
     await publishResult(fleet.js, result(r, h));
-    const text = await waitFor('counted', async () => {
-      const t = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-      return /notifier_messages_written_total\{stream="results",service="notifier"\} [1-9]/.test(t) ? t : undefined;
+    const wanted = [
+      /notifier_messages_written_total\{stream="results",service="notifier"\} [1-9]/,
+      /notifier_messages_written_total\{stream="heartbeats",service="notifier"\} [1-9]/,
+      /notifier_batch_size_count\{service="notifier",stream="results"\} [1-9]/,
+      /notifier_hosts\{status="online",service="notifier"\} [1-9]/,
+    ];
+    let text = '';
+    await waitFor('counted', async () => {
+      text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      return wanted.every((re) => re.test(text));
+    }).catch((err) => {
+      throw new Error(`metrics missing: ${wanted.filter((re) => !re.test(text)).join(', ')}`, { cause: err });
     });
-    assert.match(text, /notifier_messages_written_total\{stream="heartbeats",service="notifier"\} [1-9]/);
-    assert.match(text, /notifier_batch_size_count\{service="notifier",stream="results"\} [1-9]/);
-    assert.match(text, /notifier_hosts\{status="online",service="notifier"\} [1-9]/);
     svc.proc.kill('SIGTERM');
     assert.is(await svc.exited, 0);
   } finally {
