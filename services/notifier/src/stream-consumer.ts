@@ -1,4 +1,4 @@
-import { AckPolicy, type ConsumerMessages, DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import type { Logger } from '@nebula/service-kit';
 import { InvalidMessageError } from '@nebula/messaging';
 import { Batcher } from './batcher.ts';
@@ -15,9 +15,9 @@ import type { CompiledOptions } from './options.ts';
  *                      │                       └─ ok ─▶ batch ─▶ write (one transaction)
  *                      │                                   ├─ committed ─▶ ack each
  *                      │                                   └─ failed ─▶ retry one by one; still failing ─▶ nak(delay)
- *                      │ consume() ended on its own (consumer deleted, heartbeats missed): re-bind after a pause
+ *                      │ pulling failed (consumer deleted, server away): bind again after a pause
  *                      ▼
- *                    stop(): stop pulling ─▶ process what was already delivered ─▶ last flush ─▶ acks flushed ─▶ stopped
+ *                    stop(): no new pull ─▶ the open one ends (≤ 1 s), its messages processed ─▶ last flush ─▶ stopped
  */
 export interface StreamConsumerSpec<T> {
   label: StreamLabel;
@@ -30,6 +30,9 @@ export interface StreamConsumerSpec<T> {
   write(items: T[]): Promise<number>;
 }
 
+/** How long one pull request waits for messages; also the longest stop() waits for the last one. */
+const PULL_EXPIRES_MS = 1000;
+
 interface Entry<T> {
   msg: JsMsg;
   item: T;
@@ -41,7 +44,6 @@ export class StreamConsumer<T> {
   readonly #log: Logger;
   readonly #metrics: NotifierMetrics;
   readonly #batcher: Batcher<Entry<T>>;
-  #messages: ConsumerMessages | null = null;
   #stopping = false;
   #loop: Promise<void> | null = null;
   #wake: (() => void) | null = null;
@@ -78,18 +80,16 @@ export class StreamConsumer<T> {
         if (!bound) await this.#ensureConsumer(jsm);
         bound = false;
         const consumer = await js.consumers.get(this.#spec.stream, this.#spec.durable);
-        const messages = await consumer.consume({ max_messages: this.#opts.batchSize });
-        this.#messages = messages;
-        if (this.#stopping) messages.stop();
-        // After stop() the iterator still yields what was delivered before it, then ends.
-        for await (const msg of messages) await this.#accept(msg);
-        if (!this.#stopping) this.#log.warn('consume ended; binding again');
+        while (!this.#stopping) {
+          // One pull request at a time, never cancelled: a request cancelled on the client while the
+          // server still holds it would have messages delivered to nobody, stuck until ack_wait.
+          // Messages are handed over as they arrive; the batcher's timer writes partial batches.
+          const batch = await consumer.fetch({ max_messages: this.#opts.batchSize, expires: PULL_EXPIRES_MS });
+          for await (const msg of batch) await this.#accept(msg);
+        }
       } catch (err) {
         if (this.#stopping) break;
         this.#log.error({ err }, 'consumer failed; binding again');
-      } finally {
-        this.#messages?.stop();
-        this.#messages = null;
       }
       if (!this.#stopping) await this.#pause(this.#opts.retryDelayMs);
     }
@@ -149,7 +149,6 @@ export class StreamConsumer<T> {
   /** Stops pulling, writes and acks what was already delivered; resolves when nothing is in flight. */
   async stop(): Promise<void> {
     this.#stopping = true;
-    this.#messages?.stop();
     this.#wake?.();
     await this.#loop;
     await this.#batcher.flush();
