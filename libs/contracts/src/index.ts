@@ -3,3 +3,4 @@ export * from './image-ref.ts';
 export * from './app-config.ts';
 export * from './messages.ts';
 export * from './hash.ts';
+export * from './progress.ts';

@@ -1,7 +1,8 @@
 import { connect } from '@nats-io/transport-node';
-import { createMetricsRegistry, runService, startOpsServer } from '@nebula/service-kit';
-import { notifierEnvSchema } from './config.ts';
 import { createDb, migrateToLatest, pingDb } from '@nebula/db';
+import { createMetricsRegistry, runService, startOpsServer } from '@nebula/service-kit';
+import { notifierEnvSchema, optionsFromEnv } from './config.ts';
+import { createNotifier } from './notifier.ts';
 
 await runService({
   name: 'notifier',
@@ -11,17 +12,21 @@ await runService({
     await migrateToLatest(db);
     const nc = await connect({ servers: env.NATS_URL, name: 'nebula-notifier', maxReconnectAttempts: -1 });
     const registry = createMetricsRegistry('notifier');
+    const notifier = createNotifier({ db, nc, log, registry, options: optionsFromEnv(env) });
+    await notifier.start();
     const ops = await startOpsServer({
       port: env.METRICS_PORT,
       registry,
       health: async () => {
-        const checks = { postgres: await pingDb(db), nats: !nc.isClosed() };
+        const checks = { postgres: await pingDb(db), nats: !nc.isClosed(), consuming: notifier.state === 'running' };
         return { ok: Object.values(checks).every(Boolean), checks };
       },
     });
     log.info({ port: ops.port }, 'notifier started');
     return {
       async stop() {
+        // Stop pulling and write what was delivered first; acks need NATS and PostgreSQL still open.
+        await notifier.stop();
         await ops.close();
         await nc.drain();
         await db.destroy();

@@ -1,0 +1,117 @@
+import { z } from 'zod';
+import { appActionSchema, containerStateSchema, RESULT_STATUSES } from './messages.ts';
+import { appNameSchema, hostIdSchema } from './names.ts';
+
+/**
+ * What the notifier's data tells readers (the API, the CLI): rollout progress and hosts. These are
+ * the shapes the data layer's queries return (timestamps as ISO strings, so they travel as JSON
+ * unchanged) and the API's output schemas.
+ */
+
+/** A host's state within one rollout: its reported result, or `pending`/`offline` while it has none. */
+export const ROLLOUT_HOST_STATES = [...RESULT_STATUSES, 'pending', 'offline'] as const;
+export const rolloutHostStateSchema = z.enum(ROLLOUT_HOST_STATES);
+export type RolloutHostState = z.infer<typeof rolloutHostStateSchema>;
+
+const isoTime = z.iso.datetime({ offset: true });
+
+export const rolloutSummarySchema = z.object({
+  id: z.string(),
+  app: appNameSchema,
+  incarnation: z.number().int().positive(),
+  revision: z.number().int().positive(),
+  action: appActionSchema,
+  created_at: isoTime,
+  published_at: isoTime.nullable(),
+  /** Hosts serving the app (and online) when the rollout was created. */
+  expected: z.number().int().min(0),
+  /** Hosts with a result, expected or not. */
+  reported: z.number().int().min(0),
+  applied: z.number().int().min(0),
+  failed: z.number().int().min(0),
+  superseded: z.number().int().min(0),
+  /** Expected hosts without a result that are online: still to come. */
+  pending: z.number().int().min(0),
+  /** Expected hosts without a result that are offline now: not waited for. */
+  offline: z.number().int().min(0),
+  /** Hosts that reported without being expected (joined or came back after the rollout was created). */
+  joined: z.number().int().min(0),
+  /** Every expected host that is online has reported (pending is 0). */
+  complete: z.boolean(),
+  /** The newest later rollout of the same app (same or newer incarnation), when there is one. */
+  superseded_by: z.string().nullable(),
+  first_result_at: isoTime.nullable(),
+  last_result_at: isoTime.nullable(),
+  /** Apply durations of the hosts that applied it (ms; nearest-rank percentiles), null without any. */
+  apply_ms: z.object({ p50: z.number().nullable(), p99: z.number().nullable() }),
+});
+export type RolloutSummary = z.infer<typeof rolloutSummarySchema>;
+
+export const rolloutHostSchema = z.object({
+  host: hostIdSchema,
+  state: rolloutHostStateSchema,
+  expected: z.boolean(),
+  /** Whether the host is online now (from its heartbeats). */
+  online: z.boolean(),
+  error: z.string().nullable(),
+  image_digest: z.string().nullable(),
+  durations_ms: z.object({ pull: z.number(), apply: z.number() }).nullable(),
+  reported_at: isoTime.nullable(),
+});
+export type RolloutHost = z.infer<typeof rolloutHostSchema>;
+
+export const rolloutFailureSchema = z.object({ host: hostIdSchema, error: z.string().nullable(), at: isoTime });
+export type RolloutFailure = z.infer<typeof rolloutFailureSchema>;
+
+export const rolloutProgressSchema = rolloutSummarySchema.extend({
+  /** Failed hosts, oldest failure first (at most the query's `failuresLimit`; `failed` has the count). */
+  failures: z.array(rolloutFailureSchema),
+  /** One page of hosts, by host id. */
+  hosts: z.array(rolloutHostSchema),
+  /** Pass as `hostsAfter` for the next page; null on the last one. */
+  hosts_next: z.string().nullable(),
+});
+export type RolloutProgress = z.infer<typeof rolloutProgressSchema>;
+
+export const rolloutListSchema = z.object({
+  rollouts: z.array(rolloutSummarySchema),
+  /** Pass as `before` for the next (older) page; null on the last one. */
+  next: z.string().nullable(),
+});
+export type RolloutList = z.infer<typeof rolloutListSchema>;
+
+export const HOST_STATUSES = ['online', 'offline'] as const;
+export const hostStatusSchema = z.enum(HOST_STATUSES);
+export type HostStatus = z.infer<typeof hostStatusSchema>;
+
+export const hostSchema = z.object({
+  id: hostIdSchema,
+  status: hostStatusSchema,
+  /** Apps the host's worker serves. */
+  apps: z.array(appNameSchema),
+  /** Per app: the incarnation and revision running and the containers' states (last heartbeat). */
+  running: z.array(
+    z.object({
+      app: appNameSchema,
+      incarnation: z.number().int().positive().nullable(),
+      revision: z.number().int().positive().nullable(),
+      containers: z.array(containerStateSchema),
+    }),
+  ),
+  cores: z.number().int(),
+  memory_mb: z.number().int(),
+  worker_version: z.string(),
+  heartbeat_interval_seconds: z.number(),
+  first_seen: isoTime,
+  last_seen: isoTime,
+  /** When the host counts (or counted) as offline unless another heartbeat comes. */
+  offline_after: isoTime,
+});
+export type Host = z.infer<typeof hostSchema>;
+
+export const hostListSchema = z.object({
+  hosts: z.array(hostSchema),
+  /** Pass as `after` for the next page; null on the last one. */
+  next: z.string().nullable(),
+});
+export type HostList = z.infer<typeof hostListSchema>;

@@ -1,0 +1,216 @@
+import type { AppAction, RolloutFailure, RolloutHost, RolloutHostState, RolloutList, RolloutProgress, RolloutSummary } from '@nebula/contracts';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
+import type { Database } from './database.ts';
+import { checkOnline, clampLimit, iso, isoOrNull, isUuid, onlineSql, type OnlineOptions, QueryInputError } from './query-input.ts';
+
+/**
+ * Rollout progress, computed when asked from three tables: the rollout (its expected hosts, written
+ * by the API), the hosts' results (rollout_hosts) and the hosts' heartbeats (hosts), both written by
+ * the notifier. Nothing is stored per rollout, so a host's state is always judged against its latest
+ * heartbeat:
+ *
+ *   host in expected ∪ reported ──has a result──▶ applied | failed | superseded
+ *          │ no result
+ *          ├── online now  ──▶ pending   (waited for: the rollout is not complete)
+ *          └── offline now ──▶ offline   (not waited for; counts again once it reports)
+ */
+
+type Online = { n: number; now: Date };
+
+/**
+ * One row per host of rollout `r`: the expected hosts joined with every host that reported (a host
+ * that was not expected, e.g. one that joined later, counts once it reports).
+ */
+function rolloutHostsSql(r: string, o: Online): RawBuilder<unknown> {
+  const ref = sql.ref;
+  return sql`
+    select coalesce(e.host, rh.host) as host,
+           e.host is not null as expected,
+           rh.status, rh.error, rh.image_digest, rh.pull_ms, rh.apply_ms, rh.reported_at,
+           ${onlineSql('h', o)} as online
+      from (select distinct unnest(${ref(`${r}.expected_hosts`)}) as host) e
+      full join (select * from rollout_hosts where rollout_id = ${ref(`${r}.id`)}) rh on rh.host = e.host
+      left join hosts h on h.id = coalesce(e.host, rh.host)`;
+}
+
+interface SummaryRow {
+  id: string;
+  app: string;
+  incarnation: string;
+  revision: number;
+  action: string;
+  created_at: Date;
+  published_at: Date | null;
+  expected: number;
+  reported: number;
+  applied: number;
+  failed: number;
+  superseded: number;
+  pending: number;
+  offline: number;
+  joined: number;
+  first_result_at: Date | null;
+  last_result_at: Date | null;
+  p50: number | null;
+  p99: number | null;
+  superseded_by: string | null;
+}
+
+/**
+ * Summaries of the rollouts `r` that `where` selects, ordered by `orderBy`. Percentiles are
+ * nearest-rank (`percentile_disc`): always a duration some host really took.
+ */
+function summariesSql(where: RawBuilder<unknown>, o: Online, tail: RawBuilder<unknown> = sql``): RawBuilder<SummaryRow> {
+  return sql<SummaryRow>`
+    select r.id::text as id, r.app, r.incarnation::text as incarnation, r.revision, r.action, r.created_at, r.published_at,
+           c.expected, c.reported, c.applied, c.failed, c.superseded, c.pending, c.offline, c.joined,
+           c.first_result_at, c.last_result_at, c.p50, c.p99, s.id::text as superseded_by
+      from rollouts r
+     cross join lateral (
+       select count(*) filter (where x.expected)::int as expected,
+              count(x.status)::int as reported,
+              count(*) filter (where x.status = 'applied')::int as applied,
+              count(*) filter (where x.status = 'failed')::int as failed,
+              count(*) filter (where x.status = 'superseded')::int as superseded,
+              count(*) filter (where x.status is null and x.online)::int as pending,
+              count(*) filter (where x.status is null and not x.online)::int as offline,
+              count(*) filter (where x.status is not null and not x.expected)::int as joined,
+              min(x.reported_at) as first_result_at,
+              max(x.reported_at) as last_result_at,
+              percentile_disc(0.5) within group (order by x.apply_ms) filter (where x.status = 'applied') as p50,
+              percentile_disc(0.99) within group (order by x.apply_ms) filter (where x.status = 'applied') as p99
+         from (${rolloutHostsSql('r', o)}) x
+     ) c
+      left join lateral (
+        -- The newest later revision of the app, across incarnations (a re-created app supersedes too).
+        select n.id from rollouts n
+         where n.app = r.app
+           and (n.incarnation > r.incarnation or (n.incarnation = r.incarnation and n.revision > r.revision))
+         order by n.incarnation desc, n.revision desc, n.created_at desc
+         limit 1
+      ) s on true
+     where ${where}
+     ${tail}`;
+}
+
+function toSummary(row: SummaryRow): RolloutSummary {
+  return {
+    id: row.id,
+    app: row.app,
+    incarnation: Number(row.incarnation),
+    revision: row.revision,
+    action: row.action as AppAction,
+    created_at: iso(row.created_at),
+    published_at: isoOrNull(row.published_at),
+    expected: row.expected,
+    reported: row.reported,
+    applied: row.applied,
+    failed: row.failed,
+    superseded: row.superseded,
+    pending: row.pending,
+    offline: row.offline,
+    joined: row.joined,
+    complete: row.pending === 0,
+    superseded_by: row.superseded_by,
+    first_result_at: isoOrNull(row.first_result_at),
+    last_result_at: isoOrNull(row.last_result_at),
+    apply_ms: { p50: row.p50 === null ? null : Number(row.p50), p99: row.p99 === null ? null : Number(row.p99) },
+  };
+}
+
+export interface RolloutProgressOptions extends OnlineOptions {
+  /** Hosts per page (default 100, at most 1000), by host id. */
+  hostsLimit?: number;
+  /** The `hosts_next` of the previous page. */
+  hostsAfter?: string;
+  /** Only hosts in this state. */
+  hostState?: RolloutHostState;
+  /** At most this many failures in `failures` (default 100, at most 1000). */
+  failuresLimit?: number;
+}
+
+/** The progress of one rollout, or null when there is no such rollout. */
+export async function getRolloutProgress(db: Kysely<Database>, rolloutId: string, opts: RolloutProgressOptions): Promise<RolloutProgress | null> {
+  if (!isUuid(rolloutId)) return null;
+  const o = checkOnline(opts);
+  const hostsLimit = clampLimit(opts.hostsLimit, 100, 1000);
+  const failuresLimit = clampLimit(opts.failuresLimit, 100, 1000);
+
+  const summaries = await summariesSql(sql`r.id = ${rolloutId}::uuid`, o).execute(db);
+  const row = summaries.rows[0];
+  if (!row) return null;
+
+  const stateSql = sql`coalesce(x.status, case when x.online then 'pending' else 'offline' end)`;
+  const hostRows = await sql<{
+    host: string;
+    state: RolloutHostState;
+    expected: boolean;
+    online: boolean;
+    error: string | null;
+    image_digest: string | null;
+    pull_ms: number | null;
+    apply_ms: number | null;
+    reported_at: Date | null;
+  }>`
+    select x.host, ${stateSql} as state, x.expected, x.online, x.error, x.image_digest, x.pull_ms, x.apply_ms, x.reported_at
+      from rollouts r
+     cross join lateral (${rolloutHostsSql('r', o)}) x
+     where r.id = ${rolloutId}::uuid
+       ${opts.hostsAfter === undefined ? sql`` : sql`and x.host > ${opts.hostsAfter}`}
+       ${opts.hostState === undefined ? sql`` : sql`and ${stateSql} = ${opts.hostState}`}
+     order by x.host
+     limit ${hostsLimit + 1}`.execute(db);
+  const page = hostRows.rows.slice(0, hostsLimit);
+  const hosts: RolloutHost[] = page.map((h) => ({
+    host: h.host,
+    state: h.state,
+    expected: h.expected,
+    online: h.online,
+    error: h.error,
+    image_digest: h.image_digest,
+    durations_ms: h.reported_at === null ? null : { pull: h.pull_ms ?? 0, apply: h.apply_ms ?? 0 },
+    reported_at: isoOrNull(h.reported_at),
+  }));
+
+  const failureRows = await db
+    .selectFrom('rollout_hosts')
+    .select(['host', 'error', 'reported_at'])
+    .where('rollout_id', '=', rolloutId)
+    .where('status', '=', 'failed')
+    .orderBy('reported_at')
+    .orderBy('host')
+    .limit(failuresLimit)
+    .execute();
+  const failures: RolloutFailure[] = failureRows.map((f) => ({ host: f.host, error: f.error, at: iso(f.reported_at) }));
+
+  return {
+    ...toSummary(row),
+    failures,
+    hosts,
+    hosts_next: hostRows.rows.length > hostsLimit ? (page.at(-1)?.host ?? null) : null,
+  };
+}
+
+export interface ListRolloutsOptions extends OnlineOptions {
+  /** Rollouts per page (default 20, at most 100). */
+  limit?: number;
+  /** The `next` of the previous page: only rollouts older than this one. */
+  before?: string;
+}
+
+/** An app's rollouts, newest first, each with its summary. */
+export async function listRollouts(db: Kysely<Database>, app: string, opts: ListRolloutsOptions): Promise<RolloutList> {
+  const o = checkOnline(opts);
+  const limit = clampLimit(opts.limit, 20, 100);
+  if (opts.before !== undefined && !isUuid(opts.before)) throw new QueryInputError('before', 'must be a rollout id (uuid)');
+  const cursor =
+    opts.before === undefined
+      ? sql``
+      : sql`and (r.created_at, r.id) < (select b.created_at, b.id from rollouts b where b.id = ${opts.before}::uuid)`;
+  const result = await summariesSql(sql`r.app = ${app} ${cursor}`, o, sql`order by r.created_at desc, r.id desc limit ${limit + 1}`).execute(db);
+  const rows = result.rows.slice(0, limit);
+  return {
+    rollouts: rows.map(toSummary),
+    next: result.rows.length > limit ? (rows.at(-1)?.id ?? null) : null,
+  };
+}

@@ -1,0 +1,59 @@
+import type { Result } from '@nebula/contracts';
+import type { Database, Kysely } from '@nebula/db';
+
+const key = (r: Result) => `${r.rollout_id}\u0000${r.host}`;
+
+/**
+ * Of several results for one (rollout, host), the one that counts: the newest by the worker's `at`;
+ * on a tie, the one seen first (a redelivered copy changes nothing).
+ */
+export function newestResults(results: Result[]): Result[] {
+  const byKey = new Map<string, Result>();
+  for (const r of results) {
+    const seen = byKey.get(key(r));
+    if (!seen || Date.parse(r.at) > Date.parse(seen.at)) byKey.set(key(r), r);
+  }
+  // A stable order over keys: replicas writing overlapping batches lock rows in the same order.
+  return [...byKey.values()].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+}
+
+/**
+ * Upserts one batch of results in one transaction: one row per (rollout, host). A row is replaced
+ * only by a strictly newer result (`reported_at` = the result's `at`), so redelivered or late, older
+ * results never count twice or undo a newer one. Returns the rows inserted or changed.
+ */
+export async function writeResults(db: Kysely<Database>, results: Result[]): Promise<number> {
+  const rows = newestResults(results).map((r) => ({
+    rollout_id: r.rollout_id,
+    host: r.host,
+    status: r.status,
+    error: r.error,
+    image_digest: r.image_digest,
+    containers: JSON.stringify(r.containers),
+    pull_ms: Math.round(r.durations_ms.pull),
+    apply_ms: Math.round(r.durations_ms.apply),
+    reported_at: r.at,
+  }));
+  if (rows.length === 0) return 0;
+  return db.transaction().execute(async (trx) => {
+    const res = await trx
+      .insertInto('rollout_hosts')
+      .values(rows)
+      .onConflict((oc) =>
+        oc
+          .columns(['rollout_id', 'host'])
+          .doUpdateSet((eb) => ({
+            status: eb.ref('excluded.status'),
+            error: eb.ref('excluded.error'),
+            image_digest: eb.ref('excluded.image_digest'),
+            containers: eb.ref('excluded.containers'),
+            pull_ms: eb.ref('excluded.pull_ms'),
+            apply_ms: eb.ref('excluded.apply_ms'),
+            reported_at: eb.ref('excluded.reported_at'),
+          }))
+          .where('rollout_hosts.reported_at', '<', (eb) => eb.ref('excluded.reported_at')),
+      )
+      .executeTakeFirst();
+    return Number(res.numInsertedOrUpdatedRows ?? 0n);
+  });
+}

@@ -1,0 +1,6 @@
+export * from './notifier.ts';
+export * from './options.ts';
+export * from './batcher.ts';
+export type { ConsumerStats, StreamLabel } from './metrics.ts';
+export { newestResults, writeResults } from './db/write-results.ts';
+export { newestHeartbeats, writeHeartbeats } from './db/write-heartbeats.ts';

@@ -1,0 +1,70 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+export type StreamLabel = 'results' | 'heartbeats';
+
+/** Plain totals, per consumer, for tests and benchmarks (the same numbers as the Prometheus series). */
+export interface ConsumerStats {
+  /** Messages whose batch was committed and acked. */
+  written: number;
+  /** Rows inserted or changed (duplicates and stale messages change nothing). */
+  rowsChanged: number;
+  /** Messages that can never be processed (invalid payload), terminated. */
+  rejected: number;
+  /** Messages whose write failed, nak'ed for redelivery. */
+  retried: number;
+  batches: number;
+}
+
+export interface NotifierMetrics {
+  stats: Record<StreamLabel, ConsumerStats>;
+  batch(stream: StreamLabel, size: number, seconds: number, rowsChanged: number): void;
+  rejected(stream: StreamLabel): void;
+  retried(stream: StreamLabel, n: number): void;
+}
+
+const emptyStats = (): ConsumerStats => ({ written: 0, rowsChanged: 0, rejected: 0, retried: 0, batches: 0 });
+
+export function createNotifierMetrics(registry: Registry, hostCounts: () => Promise<{ online: number; offline: number }>): NotifierMetrics {
+  const written = new Counter({ name: 'notifier_messages_written_total', help: 'Messages written to PostgreSQL and acked', labelNames: ['stream'], registers: [registry] });
+  const rows = new Counter({ name: 'notifier_rows_changed_total', help: 'Rows inserted or changed', labelNames: ['stream'], registers: [registry] });
+  const rejected = new Counter({ name: 'notifier_messages_rejected_total', help: 'Invalid messages, terminated', labelNames: ['stream'], registers: [registry] });
+  const retried = new Counter({ name: 'notifier_messages_retried_total', help: 'Messages nak\'ed after a failed write', labelNames: ['stream'], registers: [registry] });
+  const size = new Histogram({ name: 'notifier_batch_size', help: 'Messages per written batch', labelNames: ['stream'], buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000], registers: [registry] });
+  const seconds = new Histogram({ name: 'notifier_batch_write_seconds', help: 'Time to write one batch', labelNames: ['stream'], registers: [registry] });
+  new Gauge({
+    name: 'notifier_hosts',
+    help: 'Known hosts by status (from heartbeats)',
+    labelNames: ['status'],
+    registers: [registry],
+    async collect() {
+      try {
+        const c = await hostCounts();
+        this.set({ status: 'online' }, c.online);
+        this.set({ status: 'offline' }, c.offline);
+      } catch {
+        // PostgreSQL unreachable: /health says so; keep the last values.
+      }
+    },
+  });
+  const stats = { results: emptyStats(), heartbeats: emptyStats() };
+  return {
+    stats,
+    batch(stream, n, secs, changed) {
+      stats[stream].written += n;
+      stats[stream].rowsChanged += changed;
+      stats[stream].batches += 1;
+      written.inc({ stream }, n);
+      rows.inc({ stream }, changed);
+      size.observe({ stream }, n);
+      seconds.observe({ stream }, secs);
+    },
+    rejected(stream) {
+      stats[stream].rejected += 1;
+      rejected.inc({ stream });
+    },
+    retried(stream, n) {
+      stats[stream].retried += n;
+      retried.inc({ stream }, n);
+    },
+  };
+}

@@ -1,0 +1,149 @@
+import { jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { type Heartbeat, heartbeatSchema, type Result, resultSchema, streams, subjects } from '@nebula/contracts';
+import { countHosts, type Database, isUuid, type Kysely } from '@nebula/db';
+import { decode, ensureStream, InvalidMessageError } from '@nebula/messaging';
+import type { Logger } from '@nebula/service-kit';
+import { Registry } from 'prom-client';
+import { writeHeartbeats } from './db/write-heartbeats.ts';
+import { writeResults } from './db/write-results.ts';
+import { createNotifierMetrics, type ConsumerStats, type StreamLabel } from './metrics.ts';
+import { type CompiledOptions, compileOptions, type NotifierOptions } from './options.ts';
+import { StreamConsumer } from './stream-consumer.ts';
+
+/**
+ * The notifier: workers' results and heartbeats from JetStream into PostgreSQL.
+ *
+ *   new ──start()──▶ starting (streams RESULTS and HOSTS ensured, durables bound) ──▶ running
+ *                        │ failure: stopped (start() rejects)
+ *   running ──stop()──▶ stopping (stop pulling, write and ack what was delivered) ──▶ stopped
+ *
+ * Replicas share the two durables, so each message is written by one of them; the writes are
+ * idempotent upserts, so a redelivery (crash before ack, ack lost) changes nothing. The notifier
+ * does not own `db` or `nc`: the caller closes them after stop().
+ */
+export type NotifierState = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+export interface NotifierDeps {
+  db: Kysely<Database>;
+  nc: NatsConnection;
+  log: Logger;
+  options?: NotifierOptions;
+  /** Where to register the metrics (default: a registry of its own, see `registry`). */
+  registry?: Registry;
+}
+
+export interface Notifier {
+  readonly state: NotifierState;
+  readonly options: CompiledOptions;
+  readonly registry: Registry;
+  /** Totals per consumer since start. */
+  readonly stats: Record<StreamLabel, ConsumerStats>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** start() on a notifier that was already started or stopped: a programming error. */
+export class NotifierStateError extends Error {
+  override name = 'NotifierStateError';
+  readonly retryable = false;
+}
+
+function subjectParts(subject: string): string[] {
+  return subject.split('.');
+}
+
+/** A result must come from the host and app its subject names, and name a rollout id that can exist. */
+export function decodeResult(msg: Pick<JsMsg, 'data' | 'subject'>): Result {
+  const r = decode(resultSchema, msg.data, msg.subject);
+  const [, app, host] = subjectParts(msg.subject);
+  if (app !== r.app || host !== r.host) throw new InvalidMessageError(`result on ${msg.subject} is for ${r.app} on ${r.host}`);
+  if (!isUuid(r.rollout_id)) throw new InvalidMessageError(`result on ${msg.subject}: rollout_id ${JSON.stringify(r.rollout_id.slice(0, 64))} is not a rollout id`);
+  return r;
+}
+
+export function decodeHeartbeat(msg: Pick<JsMsg, 'data' | 'subject'>): Heartbeat {
+  const h = decode(heartbeatSchema, msg.data, msg.subject);
+  if (subjectParts(msg.subject)[1] !== h.host) throw new InvalidMessageError(`heartbeat on ${msg.subject} is for ${h.host}`);
+  return h;
+}
+
+export function createNotifier(deps: NotifierDeps): Notifier {
+  const options = compileOptions(deps.options);
+  const { db, nc } = deps;
+  const log = deps.log.child({ component: 'notifier' });
+  const registry = deps.registry ?? new Registry();
+  const metrics = createNotifierMetrics(registry, () => countHosts(db, { offlineAfterMissed: options.offlineAfterMissed }));
+  const consumers = [
+    new StreamConsumer<Result>(
+      {
+        label: 'results',
+        stream: streams.results.name,
+        durable: options.durables.results,
+        filterSubject: subjects.allResults,
+        decode: decodeResult,
+        write: (items) => writeResults(db, items),
+      },
+      options,
+      log,
+      metrics,
+    ),
+    new StreamConsumer<Heartbeat>(
+      {
+        label: 'heartbeats',
+        stream: streams.hosts.name,
+        durable: options.durables.heartbeats,
+        filterSubject: subjects.allHeartbeats,
+        decode: decodeHeartbeat,
+        write: (items) => writeHeartbeats(db, items),
+      },
+      options,
+      log,
+      metrics,
+    ),
+  ];
+  let state: NotifierState = 'new';
+  let stopped: Promise<void> | null = null;
+
+  return {
+    get state() {
+      return state;
+    },
+    options,
+    registry,
+    stats: metrics.stats,
+    async start() {
+      if (state !== 'new') throw new NotifierStateError(`notifier cannot start when ${state}`);
+      state = 'starting';
+      try {
+        const jsm = await jetstreamManager(nc);
+        await ensureStream(jsm, 'results');
+        await ensureStream(jsm, 'hosts');
+        const js = jetstream(nc);
+        for (const c of consumers) await c.start(js, jsm);
+        state = 'running';
+        log.info({ batchSize: options.batchSize, flushIntervalMs: options.flushIntervalMs, durables: options.durables }, 'consuming results and heartbeats');
+      } catch (err) {
+        await Promise.all(consumers.map((c) => c.stop()));
+        state = 'stopped';
+        throw err;
+      }
+    },
+    stop() {
+      if (stopped) return stopped;
+      if (state === 'new') {
+        state = 'stopped';
+        return (stopped = Promise.resolve());
+      }
+      state = 'stopping';
+      stopped = (async () => {
+        await Promise.all(consumers.map((c) => c.stop()));
+        // Acks are fire-and-forget publishes: make sure they reached the server before saying "stopped".
+        if (!nc.isClosed()) await nc.flush().catch(() => undefined);
+        state = 'stopped';
+        log.info({ stats: metrics.stats }, 'notifier stopped');
+      })();
+      return stopped;
+    },
+  };
+}

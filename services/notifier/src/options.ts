@@ -1,0 +1,44 @@
+import { DEFAULT_OFFLINE_AFTER_MISSED_HEARTBEATS } from '@nebula/contracts';
+
+export interface NotifierOptions {
+  /** Messages per batch, and per pull from JetStream (default 256, at most 5000). */
+  batchSize?: number;
+  /** A batch that is not full is written this long after its first message (default 200 ms). */
+  flushIntervalMs?: number;
+  /** How long JetStream waits for an ack before redelivering (default 30 s). */
+  ackWaitMs?: number;
+  /** Unacked messages per consumer, across replicas (default 20 × batchSize, at least 1000). */
+  maxAckPending?: number;
+  /** Delay before a message whose write failed is redelivered (default 1 s). */
+  retryDelayMs?: number;
+  /** Missed heartbeats before a host counts as offline (for the hosts gauge; default from contracts). */
+  offlineAfterMissed?: number;
+  /** Durable consumer names; every replica uses the same ones so they share the work. */
+  durables?: { results?: string; heartbeats?: string };
+}
+
+export type CompiledOptions = Required<Omit<NotifierOptions, 'durables'>> & { durables: { results: string; heartbeats: string } };
+
+export class NotifierOptionsError extends Error {
+  override name = 'NotifierOptionsError';
+  readonly retryable = false;
+}
+
+function check(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (!Number.isFinite(value) || value < min || value > max) throw new NotifierOptionsError(`${name} must be between ${min} and ${max} (got ${value})`);
+  return value;
+}
+
+/** Applies defaults and validates, once, before anything starts. */
+export function compileOptions(o: NotifierOptions = {}): CompiledOptions {
+  const batchSize = Math.trunc(check('batchSize', o.batchSize ?? 256, 1, 5000));
+  return {
+    batchSize,
+    flushIntervalMs: check('flushIntervalMs', o.flushIntervalMs ?? 200, 1, 60_000),
+    ackWaitMs: check('ackWaitMs', o.ackWaitMs ?? 30_000, 1000),
+    maxAckPending: Math.trunc(check('maxAckPending', o.maxAckPending ?? Math.max(1000, 20 * batchSize), batchSize)),
+    retryDelayMs: check('retryDelayMs', o.retryDelayMs ?? 1000, 0),
+    offlineAfterMissed: check('offlineAfterMissed', o.offlineAfterMissed ?? DEFAULT_OFFLINE_AFTER_MISSED_HEARTBEATS, 1),
+    durables: { results: o.durables?.results ?? 'notifier-results', heartbeats: o.durables?.heartbeats ?? 'notifier-hosts' },
+  };
+}

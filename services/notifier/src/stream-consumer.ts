@@ -1,0 +1,156 @@
+import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import type { Logger } from '@nebula/service-kit';
+import { InvalidMessageError } from '@nebula/messaging';
+import { Batcher } from './batcher.ts';
+import type { NotifierMetrics, StreamLabel } from './metrics.ts';
+import type { CompiledOptions } from './options.ts';
+
+/**
+ * One durable pull consumer feeding batched writes. Every notifier replica binds the same durable,
+ * so JetStream hands each message to one of them; a message is acked only after the transaction that
+ * wrote it committed, so a crash before that means a redelivery (the writes are idempotent), never a
+ * loss.
+ *
+ *   new ──start()──▶ running: pull ─▶ decode ─┬─ invalid ─▶ term (never retried)
+ *                      │                       └─ ok ─▶ batch ─▶ write (one transaction)
+ *                      │                                   ├─ committed ─▶ ack each
+ *                      │                                   └─ failed ─▶ retry one by one; still failing ─▶ nak(delay)
+ *                      │ pulling failed (consumer deleted, server away): bind again after a pause
+ *                      ▼
+ *                    stop(): no new pull ─▶ the open one ends (≤ 1 s), its messages processed ─▶ last flush ─▶ stopped
+ */
+export interface StreamConsumerSpec<T> {
+  label: StreamLabel;
+  stream: string;
+  durable: string;
+  filterSubject: string;
+  /** Parses and checks one message; throws InvalidMessageError for one that can never be processed. */
+  decode(msg: JsMsg): T;
+  /** Writes a batch in one transaction; returns the rows inserted or changed. */
+  write(items: T[]): Promise<number>;
+}
+
+/** How long one pull request waits for messages; also the longest stop() waits for the last one. */
+const PULL_EXPIRES_MS = 1000;
+
+interface Entry<T> {
+  msg: JsMsg;
+  item: T;
+}
+
+export class StreamConsumer<T> {
+  readonly #spec: StreamConsumerSpec<T>;
+  readonly #opts: CompiledOptions;
+  readonly #log: Logger;
+  readonly #metrics: NotifierMetrics;
+  readonly #batcher: Batcher<Entry<T>>;
+  #stopping = false;
+  #loop: Promise<void> | null = null;
+  #wake: (() => void) | null = null;
+
+  constructor(spec: StreamConsumerSpec<T>, opts: CompiledOptions, log: Logger, metrics: NotifierMetrics) {
+    this.#spec = spec;
+    this.#opts = opts;
+    this.#log = log.child({ stream: spec.stream, durable: spec.durable });
+    this.#metrics = metrics;
+    this.#batcher = new Batcher<Entry<T>>({ maxSize: opts.batchSize, maxWaitMs: opts.flushIntervalMs, write: (entries) => this.#write(entries) });
+  }
+
+  /** Creates or updates the durable (an upsert on NATS 2.9), then starts pulling in the background. */
+  async start(js: JetStreamClient, jsm: JetStreamManager): Promise<void> {
+    await this.#ensureConsumer(jsm);
+    this.#loop = this.#run(js, jsm);
+  }
+
+  async #ensureConsumer(jsm: JetStreamManager): Promise<void> {
+    await jsm.consumers.add(this.#spec.stream, {
+      durable_name: this.#spec.durable,
+      filter_subject: this.#spec.filterSubject,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: this.#opts.ackWaitMs * 1_000_000,
+      max_ack_pending: this.#opts.maxAckPending,
+    });
+  }
+
+  async #run(js: JetStreamClient, jsm: JetStreamManager): Promise<void> {
+    let bound = true; // start() has just ensured the consumer
+    while (!this.#stopping) {
+      try {
+        if (!bound) await this.#ensureConsumer(jsm);
+        bound = false;
+        const consumer = await js.consumers.get(this.#spec.stream, this.#spec.durable);
+        while (!this.#stopping) {
+          // One pull request at a time, never cancelled: a request cancelled on the client while the
+          // server still holds it would have messages delivered to nobody, stuck until ack_wait.
+          // Messages are handed over as they arrive; the batcher's timer writes partial batches.
+          const batch = await consumer.fetch({ max_messages: this.#opts.batchSize, expires: PULL_EXPIRES_MS });
+          for await (const msg of batch) await this.#accept(msg);
+        }
+      } catch (err) {
+        if (this.#stopping) break;
+        this.#log.error({ err }, 'consumer failed; binding again');
+      }
+      if (!this.#stopping) await this.#pause(this.#opts.retryDelayMs);
+    }
+    await this.#batcher.flush();
+  }
+
+  #pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.#wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
+
+  async #accept(msg: JsMsg): Promise<void> {
+    let item: T;
+    try {
+      item = this.#spec.decode(msg);
+    } catch (err) {
+      if (!(err instanceof InvalidMessageError)) throw err;
+      this.#log.warn({ err, subject: msg.subject, seq: msg.seq }, 'invalid message terminated');
+      // No reason text: NATS 2.9 does not understand `+TERM <reason>` and would redeliver the message.
+      msg.term();
+      this.#metrics.rejected(this.#spec.label);
+      return;
+    }
+    await this.#batcher.add({ msg, item });
+  }
+
+  async #write(entries: Entry<T>[]): Promise<void> {
+    const started = performance.now();
+    try {
+      const changed = await this.#spec.write(entries.map((e) => e.item));
+      for (const e of entries) e.msg.ack();
+      this.#metrics.batch(this.#spec.label, entries.length, (performance.now() - started) / 1000, changed);
+      return;
+    } catch (err) {
+      this.#log.error({ err, size: entries.length }, 'batch write failed');
+    }
+    // One bad message must not hold back the others: write them one by one; nak only what still fails.
+    for (const e of entries) {
+      const t = performance.now();
+      try {
+        const changed = await this.#spec.write([e.item]);
+        e.msg.ack();
+        this.#metrics.batch(this.#spec.label, 1, (performance.now() - t) / 1000, changed);
+      } catch (err) {
+        this.#log.warn({ err, subject: e.msg.subject, seq: e.msg.seq }, 'write failed; will be redelivered');
+        e.msg.nak(this.#opts.retryDelayMs);
+        this.#metrics.retried(this.#spec.label, 1);
+      }
+    }
+  }
+
+  /** Stops pulling, writes and acks what was already delivered; resolves when nothing is in flight. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    this.#wake?.();
+    await this.#loop;
+    await this.#batcher.flush();
+  }
+}

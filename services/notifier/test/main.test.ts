@@ -1,0 +1,101 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { streams } from '@nebula/contracts';
+import { freePort, waitFor } from '@nebula/test-kit';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createRollout, hostIds, heartbeat, publishHeartbeat, publishResult, result, startFleet, suffix } from './fleet.ts';
+
+// The service as it runs: main.ts in its own process, configured by environment variables.
+const MAIN = join(import.meta.dirname, '..', 'src', 'main.ts');
+const fleet = await startFleet();
+
+function run(env: Record<string, string>): { proc: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  const proc = spawn(process.execPath, [MAIN], {
+    env: { ...process.env, DATABASE_URL: fleet.dbUrl, NATS_URL: fleet.server.url, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  proc.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  return { proc, output: () => output, exited };
+}
+
+test('a wrong variable stops it with exit code 2 and names the variable', async () => {
+  const { exited, output } = run({ NOTIFIER_BATCH_SIZE: '0', METRICS_PORT: String(await freePort()) });
+  assert.is(await exited, 2);
+  assert.match(output(), /NOTIFIER_BATCH_SIZE/);
+});
+
+test('serves /health and /metrics; on SIGTERM it writes and acks what it holds, then exits 0', async () => {
+  const port = await freePort();
+  // Batches that never fill and a flush interval longer than the test: only the stop can write them.
+  const svc = run({ METRICS_PORT: String(port), NOTIFIER_BATCH_SIZE: '1000', NOTIFIER_FLUSH_INTERVAL_MS: '60000' });
+  try {
+    const health = await waitFor('healthy', async () => {
+      const res = await fetch(`http://127.0.0.1:${port}/health`);
+      return res.status === 200 ? ((await res.json()) as { checks: Record<string, boolean> }) : undefined;
+    });
+    assert.equal(health.checks, { postgres: true, nats: true, consuming: true });
+
+    const app = `proc-${suffix()}`;
+    const hosts = hostIds(5, app);
+    for (const h of hosts) await publishHeartbeat(fleet.js, heartbeat(h, [app]));
+    const r = await createRollout(fleet.db, app, hosts);
+    for (const h of hosts) await publishResult(fleet.js, result(r, h));
+    await waitFor('all results delivered to the notifier, none acked yet', async () => {
+      const info = await fleet.jsm.consumers.info(streams.results.name, 'notifier-results');
+      return info.num_pending === 0 && info.num_ack_pending === 5;
+    });
+    const before = await fleet.db.selectFrom('rollout_hosts').select('host').where('rollout_id', '=', r.id).execute();
+    assert.is(before.length, 0, 'held in a batch that is not due');
+
+    svc.proc.kill('SIGTERM');
+    assert.is(await svc.exited, 0, svc.output());
+    const after = await fleet.db.selectFrom('rollout_hosts').select('host').where('rollout_id', '=', r.id).execute();
+    assert.is(after.length, 5);
+    const info = await fleet.jsm.consumers.info(streams.results.name, 'notifier-results');
+    assert.is(info.num_ack_pending, 0, 'acked before exiting');
+    const hostsInfo = await fleet.jsm.consumers.info(streams.hosts.name, 'notifier-hosts');
+    assert.is(hostsInfo.num_ack_pending + hostsInfo.num_pending, 0);
+  } finally {
+    if (svc.proc.exitCode === null) svc.proc.kill('SIGKILL');
+  }
+});
+
+test('its metrics count what it wrote', async () => {
+  const port = await freePort();
+  const svc = run({ METRICS_PORT: String(port), NOTIFIER_FLUSH_INTERVAL_MS: '10' });
+  try {
+    await waitFor('healthy', async () => (await fetch(`http://127.0.0.1:${port}/health`)).status === 200);
+    const app = `m-${suffix()}`;
+    const [h] = hostIds(1, app) as [string];
+    await publishHeartbeat(fleet.js, heartbeat(h, [app]));
+    const r = await createRollout(fleet.db, app, [h]);
+    await publishResult(fleet.js, result(r, h));
+    const wanted = [
+      /notifier_messages_written_total\{stream="results",service="notifier"\} [1-9]/,
+      /notifier_messages_written_total\{stream="heartbeats",service="notifier"\} [1-9]/,
+      /notifier_batch_size_count\{service="notifier",stream="results"\} [1-9]/,
+      /notifier_hosts\{status="online",service="notifier"\} [1-9]/,
+    ];
+    let text = '';
+    await waitFor('counted', async () => {
+      text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      return wanted.every((re) => re.test(text));
+    }).catch((err) => {
+      throw new Error(`metrics missing: ${wanted.filter((re) => !re.test(text)).join(', ')}`, { cause: err });
+    });
+    svc.proc.kill('SIGTERM');
+    assert.is(await svc.exited, 0);
+  } finally {
+    if (svc.proc.exitCode === null) svc.proc.kill('SIGKILL');
+  }
+});
+
+test.after(async () => {
+  await fleet.close();
+});
+
+test.run();
