@@ -38,7 +38,8 @@ test('basic auth: the whole app lifecycle, typed', async () => {
   const history = await nebula.apps.history.query({ name });
   assert.equal(history.revisions.map((r) => r.action), ['rollback', 'stop', 'update', 'create']);
   const rollout = await nebula.rollouts.get.query({ id: created.rollout_id });
-  assert.is(rollout.app_name, name);
+  assert.is(rollout.app, name);
+  assert.is(rollout.revision, 1);
   assert.ok((await nebula.apps.list.query()).apps.includes(name));
   await nebula.apps.delete.mutate({ name });
   const gone = await failure(nebula.apps.get.query({ name }));
