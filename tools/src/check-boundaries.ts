@@ -43,7 +43,9 @@ export const TYPE_ONLY_EXCEPTIONS: TypeOnlyException[] = [
 
 /** Scopes other than `shared` that may be used from other scopes. */
 export const SCOPE_USERS: Record<string, string[]> = {
-  data: ['api', 'notifier'],
+  data: ['api', 'notifier', 'tools'],
+  // The benchmarks (tools/bench) run the real worker code with an in-memory runtime, many per process.
+  worker: ['tools'],
 };
 
 interface Project {
