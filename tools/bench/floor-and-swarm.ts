@@ -17,7 +17,7 @@ const SWARM_FILTER = `label=com.docker.swarm.service.name=${SERVICE}`;
 export async function floorSetup(image: string, count: number, basePort: number): Promise<void> {
   await floorCleanup();
   await Promise.all(Array.from({ length: count }, (_, i) => runFloor(image, i, basePort, '0')));
-  await waitAllAnswer(async () => floorUrls(count, basePort), count, 'V', '0');
+  await waitAllAnswer(async () => floorUrls(count, basePort), count, 'V', '0', 120_000, true);
 }
 
 const floorUrls = (count: number, basePort: number) => Array.from({ length: count }, (_, i) => `http://127.0.0.1:${basePort + i}/`);
@@ -35,7 +35,7 @@ export async function floorReplace(image: string, count: number, basePort: numbe
       await runFloor(image, i, basePort, value);
     }),
   );
-  await waitAllAnswer(async () => floorUrls(count, basePort), count, 'V', value);
+  await waitAllAnswer(async () => floorUrls(count, basePort), count, 'V', value, 120_000, true);
   return performance.now() - t0;
 }
 

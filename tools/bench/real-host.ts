@@ -15,11 +15,12 @@
  * Runs are interleaved side by side (run i of every side before run i+1), after one warm-up run.
  */
 import { createServer } from 'node:net';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { benchContainersCleanup, floorCleanup, floorReplace, floorSetup, swarmCleanup, swarmSetup, swarmUpdate } from './floor-and-swarm.ts';
 import { waitAllAnswer } from './http-check.ts';
 import { csv, type Cell, mdTable, type PartResult, ratio } from './report.ts';
 import { type BenchStack, startBenchStack, startWorkerProcess, suffix } from './services.ts';
-import { fmtSeconds, summarize, type Summary } from './stats.ts';
+import { fmtMs, fmtSeconds, summarize, type Summary } from './stats.ts';
 import { barChart } from './svg.ts';
 
 /** The same image, from the local registry, on every side: Nebula pulls it (a digest check), Swarm resolves it. */
@@ -55,22 +56,51 @@ export async function freeRange(count: number): Promise<number> {
 
 const urls = (count: number, base: number) => async () => Array.from({ length: count }, (_, i) => `http://127.0.0.1:${base + i}/`);
 
-async function nebulaUpdate(stack: BenchStack, app: string, count: number, base: number, value: string, rolling: boolean): Promise<number> {
+/** What the worker reported per rollout: when its result arrived, and its own pull and apply times. */
+type Reported = Map<string, { at: number; pull: number; apply: number }>;
+
+function watchResults(nc: NatsConnection, app: string): Reported {
+  const seen: Reported = new Map();
+  nc.subscribe(`results.${app}.>`, {
+    callback: (_err, m) => {
+      const r = m.json<{ rollout_id: string; durations_ms: { pull: number; apply: number } }>();
+      seen.set(r.rollout_id, { at: performance.now(), pull: r.durations_ms.pull, apply: r.durations_ms.apply });
+    },
+  });
+  return seen;
+}
+
+interface NebulaTiming {
+  ms: number;
+  /** From the call until the worker's result arrived, and the worker's own pull and apply times. */
+  resultMs: number;
+  pullMs: number;
+  applyMs: number;
+}
+
+async function nebulaUpdate(stack: BenchStack, reported: Reported, app: string, count: number, base: number, value: string, rolling: boolean): Promise<NebulaTiming> {
   const t0 = performance.now();
-  const r = await stack.client.call('PUT', `/api/v2/apps/${app}/update`, { env_vars: { V: value }, rolling_restart: rolling });
+  const r = await stack.client.call<{ rollout_id: string }>('PUT', `/api/v2/apps/${app}/update`, { env_vars: { V: value }, rolling_restart: rolling });
   if (r.status !== 202) throw new Error(`update ${app}: ${r.status} ${JSON.stringify(r.body)}`);
-  await waitAllAnswer(urls(count, base), count, 'V', value);
-  return performance.now() - t0;
+  await waitAllAnswer(urls(count, base), count, 'V', value, 120_000, true);
+  const ms = performance.now() - t0;
+  const deadline = Date.now() + 30_000;
+  while (!reported.has(r.body.rollout_id) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 10));
+  const rep = reported.get(r.body.rollout_id);
+  return { ms, resultMs: rep ? rep.at - t0 : Number.NaN, pullMs: rep?.pull ?? Number.NaN, applyMs: rep?.apply ?? Number.NaN };
 }
 
 interface CountResult {
   count: number;
   bySide: Record<Side, Summary>;
+  /** Nebula's sides: the worker's apply time, and the time until its result arrived. */
+  nebula: Record<'nebula restart' | 'nebula rolling', { apply: Summary; result: Summary; pull: Summary }>;
   rows: Array<Record<string, Cell>>;
 }
 
-async function measureCount(stack: BenchStack, count: number, opts: RealHostOptions, hostIds: string[]): Promise<CountResult> {
+async function measureCount(stack: BenchStack, nc: NatsConnection, count: number, opts: RealHostOptions, hostIds: string[]): Promise<CountResult> {
   const app = `rh${count}-${suffix()}`;
+  const reported = watchResults(nc, app);
   const nebulaBase = await freeRange(count);
   const floorBase = await freeRange(count);
   const hostId = `bench-${suffix()}`;
@@ -81,49 +111,61 @@ async function measureCount(stack: BenchStack, count: number, opts: RealHostOpti
     starting_ports: [{ [String(nebulaBase)]: '80' }],
     containers_per: { server: count },
     env_vars: { V: '0' },
+    // The same networking as the floor's and Swarm's containers (the default adds the `nebula` network).
+    networks: ['bridge'],
   });
   if (created.status !== 200) throw new Error(`create ${app}: ${created.status} ${JSON.stringify(created.body)}`);
-  await waitAllAnswer(urls(count, nebulaBase), count, 'V', '0');
+  await waitAllAnswer(urls(count, nebulaBase), count, 'V', '0', 120_000, true);
   await floorSetup(IMAGE, count, floorBase);
   await swarmSetup(IMAGE, count, STOP_GRACE_SECONDS);
   opts.log(`  ${count} containers up on every side`);
 
   const samples: Record<Side, number[]> = Object.fromEntries(SIDES.map((s) => [s, []])) as unknown as Record<Side, number[]>;
   const rows: Array<Record<string, Cell>> = [];
-  const measure: Record<Side, (value: string) => Promise<number>> = {
-    floor: (v) => floorReplace(IMAGE, count, floorBase, v),
-    'swarm par=count': (v) => swarmUpdate(count, count, v),
-    'swarm par=1': (v) => swarmUpdate(count, 1, v),
-    'nebula restart': (v) => nebulaUpdate(stack, app, count, nebulaBase, v, false),
-    'nebula rolling': (v) => nebulaUpdate(stack, app, count, nebulaBase, v, true),
+  const timings: Record<'nebula restart' | 'nebula rolling', NebulaTiming[]> = { 'nebula restart': [], 'nebula rolling': [] };
+  const asTiming = (p: Promise<number>) => p.then((ms): NebulaTiming => ({ ms, resultMs: Number.NaN, pullMs: Number.NaN, applyMs: Number.NaN }));
+  const measure: Record<Side, (value: string) => Promise<NebulaTiming>> = {
+    floor: (v) => asTiming(floorReplace(IMAGE, count, floorBase, v)),
+    'swarm par=count': (v) => asTiming(swarmUpdate(count, count, v)),
+    'swarm par=1': (v) => asTiming(swarmUpdate(count, 1, v)),
+    'nebula restart': (v) => nebulaUpdate(stack, reported, app, count, nebulaBase, v, false),
+    'nebula rolling': (v) => nebulaUpdate(stack, reported, app, count, nebulaBase, v, true),
   };
   for (let run = 0; run <= opts.runs; run++) {
     const line: string[] = [];
     for (const side of SIDES) {
-      const ms = await measure[side](`${side.replace(/\W+/g, '-')}-${run}`);
-      line.push(`${side} ${(ms / 1000).toFixed(2)} s`);
+      const t = await measure[side](`${side.replace(/\W+/g, '-')}-${run}`);
+      line.push(`${side} ${(t.ms / 1000).toFixed(2)} s`);
       if (run > 0) {
-        samples[side].push(ms);
-        rows.push({ containers: count, run, side, ms });
+        samples[side].push(t.ms);
+        if (side === 'nebula restart' || side === 'nebula rolling') timings[side].push(t);
+        rows.push({ containers: count, run, side, ms: t.ms, worker_result_ms: t.resultMs, worker_pull_ms: t.pullMs, worker_apply_ms: t.applyMs });
       }
     }
     opts.log(`  ${count} containers, run ${run}${run === 0 ? ' (warm-up)' : ''}: ${line.join(', ')}`);
   }
   await stack.client.call('DELETE', `/api/v2/apps/${app}`);
   await floorCleanup();
-  return { count, bySide: Object.fromEntries(SIDES.map((s) => [s, summarize(samples[s])])) as Record<Side, Summary>, rows };
+  const nebula = (side: 'nebula restart' | 'nebula rolling') => ({
+    apply: summarize(timings[side].map((t) => t.applyMs)),
+    result: summarize(timings[side].map((t) => t.resultMs)),
+    pull: summarize(timings[side].map((t) => t.pullMs)),
+  });
+  return { count, bySide: Object.fromEntries(SIDES.map((s) => [s, summarize(samples[s])])) as Record<Side, Summary>, nebula: { 'nebula restart': nebula('nebula restart'), 'nebula rolling': nebula('nebula rolling') }, rows };
 }
 
 export async function runRealHost(opts: RealHostOptions): Promise<PartResult> {
   const stack = await startBenchStack();
+  const nc = await connect({ servers: stack.nats.url, name: 'bench' });
   const results: CountResult[] = [];
   const hostIds: string[] = [];
   try {
     for (const count of opts.counts) {
       opts.log(`real-host: ${count} containers`);
-      results.push(await measureCount(stack, count, opts, hostIds));
+      results.push(await measureCount(stack, nc, count, opts, hostIds));
     }
   } finally {
+    await nc.close().catch(() => undefined);
     await swarmCleanup().catch((err: unknown) => opts.log(`swarm cleanup failed: ${String(err)}`));
     await stack.stop();
     await benchContainersCleanup(hostIds).catch((err: unknown) => opts.log(`container cleanup failed: ${String(err)}`));
@@ -134,6 +176,10 @@ export async function runRealHost(opts: RealHostOptions): Promise<PartResult> {
       const m = (s: Side) => r.bySide[s].median;
       return [r.count, ...SIDES.map((s) => fmtSeconds(r.bySide[s])), ratio(m('nebula restart'), m('floor')), ratio(m('nebula rolling'), m('floor')), ratio(m('swarm par=count'), m('floor')), ratio(m('swarm par=1'), m('floor')), ratio(m('nebula restart'), m('swarm par=count')), ratio(m('nebula rolling'), m('swarm par=1'))];
     }),
+  );
+  const breakdown = mdTable(
+    ['containers', 'side', 'call until all answer', 'call until the worker reported', 'worker: pull (registry check)', 'worker: apply (stop, remove, create, start)'],
+    results.flatMap((r) => (['nebula restart', 'nebula rolling'] as const).map((side) => [r.count, side, fmtMs(r.bySide[side]), fmtMs(r.nebula[side].result), fmtMs(r.nebula[side].pull), fmtMs(r.nebula[side].apply)])),
   );
   const chart = barChart({
     title: 'Real host: call until every container answers with the new env (median, min-max)',
@@ -154,6 +200,10 @@ export async function runRealHost(opts: RealHostOptions): Promise<PartResult> {
     table,
     '',
     '![real host](real-host.svg)',
+    '',
+    "Where Nebula's time goes (the worker's own durations, from its results):",
+    '',
+    breakdown,
     '',
     'Raw runs: [real-host.csv](real-host.csv).',
   ].join('\n');

@@ -8,11 +8,12 @@
  *   startWorkerProcess(...) ─▶ worker process with DockerRuntime   ─▶ /health answers
  *   stop() ─▶ SIGTERM every process (SIGKILL after 10 s) ─▶ drop database ─▶ nats-server cleanup
  *
- * `BENCH_PROFILE=<dir>` starts every process with `--cpu-prof` writing into that folder.
+ * `BENCH_PROFILE=<dir>` starts every process with `--cpu-prof` writing into that folder;
+ * `BENCH_LOG_DIR=<dir>` keeps each process's log there (`BENCH_LOG_LEVEL`, default warn).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createTestDatabase } from '@nebula/db';
 import { freePort, startNatsServer, type TestNatsServer, waitFor } from '@nebula/test-kit';
@@ -39,7 +40,7 @@ function profileArgs(name: string): string[] {
 export async function startService(name: string, script: string, env: Record<string, string>, port: number): Promise<ServiceProcess> {
   const proc = spawn(process.execPath, [...profileArgs(name), join(ROOT, script)], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', LOG_LEVEL: 'warn', ...env },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -48,6 +49,12 @@ export async function startService(name: string, script: string, env: Record<str
   };
   proc.stdout?.on('data', keep);
   proc.stderr?.on('data', keep);
+  if (process.env.BENCH_LOG_DIR) {
+    mkdirSync(process.env.BENCH_LOG_DIR, { recursive: true });
+    const file = createWriteStream(join(process.env.BENCH_LOG_DIR, `${name}-${proc.pid}.log`));
+    proc.stdout?.pipe(file);
+    proc.stderr?.pipe(file);
+  }
   const svc: ServiceProcess = {
     name,
     proc,
