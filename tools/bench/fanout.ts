@@ -14,6 +14,7 @@
  * query. Hosts are spread over a few child processes so that a 2-core machine can hold them.
  */
 import { type ChildProcess, fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
@@ -31,6 +32,8 @@ const HOST_OPTIONS = { heartbeatIntervalMs: 30_000 };
 
 export interface FanoutOptions {
   sizes: number[];
+  /** After the last size, double N up to this while the machine holds (see `machineHolds`). */
+  extendTo?: number;
   runs: number;
   log: (s: string) => void;
 }
@@ -48,6 +51,10 @@ interface SizeResult {
   natsIdleCpu: number;
   natsCpuStartMs: number;
   natsCpuPerRollout: Summary;
+  /** CPU ms per rollout of the other processes: the simulated hosts (all), the notifier, the API. */
+  hostsCpuPerRollout: Summary;
+  notifierCpuPerRollout: Summary;
+  apiCpuPerRollout: Summary;
   rows: Array<Record<string, Cell>>;
 }
 
@@ -165,11 +172,14 @@ async function measureSize(n: number, opts: FanoutOptions): Promise<SizeResult> 
     const complete: number[] = [];
     const calls: number[] = [];
     const cpu: number[] = [];
+    const otherCpu = { hosts: [] as number[], notifier: [] as number[], api: [] as number[] };
+    const others = () => ({ hosts: children.reduce((a, c) => a + sampleProc(c.proc.pid!).cpuMs, 0), notifier: sampleProc(stack.notifier.pid).cpuMs, api: sampleProc(stack.api.pid).cpuMs });
     let peak = idle1.rss;
     const timeoutMs = 60_000 + n * 20;
     // Run 0 warms up (JIT, connection pools) and is not counted.
     for (let run = 0; run <= opts.runs; run++) {
       const s0 = sampleProc(natsPid);
+      const o0 = others();
       const tCall = performance.now();
       const res = await stack.client.call<{ rollout_id: string }>('PUT', `/api/v2/apps/${app}/update`, { env_vars: { V: `r${run}` } });
       const tReturned = performance.now();
@@ -181,13 +191,17 @@ async function measureSize(n: number, opts: FanoutOptions): Promise<SizeResult> 
         return at ? at : undefined;
       }, timeoutMs, 5);
       const s1 = sampleProc(natsPid);
+      const o1 = others();
       peak = Math.max(peak, s1.rss);
       if (run > 0) {
+        otherCpu.hosts.push(o1.hosts - o0.hosts);
+        otherCpu.notifier.push(o1.notifier - o0.notifier);
+        otherCpu.api.push(o1.api - o0.api);
         applied.push(tApplied - tReturned);
         complete.push(tComplete - tReturned);
         calls.push(tReturned - tCall);
         cpu.push(s1.cpuMs - s0.cpuMs);
-        rows.push({ hosts: n, run, api_call_ms: tReturned - tCall, all_applied_ms: tApplied - tReturned, api_complete_ms: tComplete - tReturned, nats_cpu_ms: s1.cpuMs - s0.cpuMs, nats_rss_mb: mb(s1.rss) });
+        rows.push({ hosts: n, run, api_call_ms: tReturned - tCall, all_applied_ms: tApplied - tReturned, api_complete_ms: tComplete - tReturned, nats_cpu_ms: s1.cpuMs - s0.cpuMs, hosts_cpu_ms: o1.hosts - o0.hosts, notifier_cpu_ms: o1.notifier - o0.notifier, api_cpu_ms: o1.api - o0.api, nats_rss_mb: mb(s1.rss) });
       }
       opts.log(`  N=${n} run ${run}${run === 0 ? ' (warm-up)' : ''}: applied ${(tApplied - tReturned).toFixed(0)} ms, complete ${(tComplete - tReturned).toFixed(0)} ms`);
       await sleep(300);
@@ -206,6 +220,9 @@ async function measureSize(n: number, opts: FanoutOptions): Promise<SizeResult> 
       natsIdleCpu: cpuShare(idle0, idle1),
       natsCpuStartMs: afterStart.cpuMs - base.cpuMs,
       natsCpuPerRollout: summarize(cpu),
+      hostsCpuPerRollout: summarize(otherCpu.hosts),
+      notifierCpuPerRollout: summarize(otherCpu.notifier),
+      apiCpuPerRollout: summarize(otherCpu.api),
       rows,
     };
   } finally {
@@ -215,11 +232,31 @@ async function measureSize(n: number, opts: FanoutOptions): Promise<SizeResult> 
   }
 }
 
+function memAvailableBytes(): number {
+  return Number(/MemAvailable:\s+(\d+)/.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0) * 1024;
+}
+
+/**
+ * Whether doubling N looks safe after `r`: its hosts started within a minute, its rollouts completed
+ * within 10 s, and memory for twice as many hosts is available (measured: a few hundred kB per host
+ * in nats-server and as much again in the simulators).
+ */
+function machineHolds(r: SizeResult): boolean {
+  return r.startMs < 60_000 && r.complete.median < 10_000 && memAvailableBytes() > 8 * 2 ** 30;
+}
+
 export async function runFanout(opts: FanoutOptions): Promise<PartResult> {
   const results: SizeResult[] = [];
-  for (const n of opts.sizes) {
+  const sizes = [...opts.sizes];
+  for (let i = 0; i < sizes.length; i++) {
+    const n = sizes[i]!;
     opts.log(`fanout: N=${n}`);
-    results.push(await measureSize(n, opts));
+    const r = await measureSize(n, opts);
+    results.push(r);
+    if (i === sizes.length - 1 && opts.extendTo !== undefined && n * 2 <= opts.extendTo) {
+      if (machineHolds(r)) sizes.push(n * 2);
+      else opts.log(`fanout: stopping at N=${n}: the machine would not hold twice as many`);
+    }
   }
   const one = results.find((r) => r.n === 1);
   const perK = (r: SizeResult, v: number) => v / Math.max(r.n / 1000, 0.001);
@@ -239,6 +276,13 @@ export async function runFanout(opts: FanoutOptions): Promise<PartResult> {
       r.n >= 100 ? fixed(perK(r, r.natsCpuPerRollout.median), 0) : 'n/a',
       fixed(r.natsCpuStartMs / 1000, 1),
     ]),
+  );
+  const cpuTable = mdTable(
+    ['hosts', 'nats-server', 'simulated hosts (all)', 'notifier', 'API (incl. the 20 ms polls)', 'sum', 'sum / 2 cores vs (b)'],
+    results.map((r) => {
+      const sum = r.natsCpuPerRollout.median + r.hostsCpuPerRollout.median + r.notifierCpuPerRollout.median + r.apiCpuPerRollout.median;
+      return [r.n, fixed(r.natsCpuPerRollout.median, 0), fixed(r.hostsCpuPerRollout.median, 0), fixed(r.notifierCpuPerRollout.median, 0), fixed(r.apiCpuPerRollout.median, 0), fixed(sum, 0), `${fixed(sum / 2, 0)} ms vs ${fixed(r.complete.median, 0)} ms`];
+    }),
   );
   const chart = lineChart({
     title: 'Fan-out: time from the API call to N hosts (median)',
@@ -276,6 +320,10 @@ export async function runFanout(opts: FanoutOptions): Promise<PartResult> {
     'NATS server (read from `/proc/<pid>` of the dedicated nats-server):',
     '',
     natsTable,
+    '',
+    'CPU time per rollout (ms, median; read from `/proc` of each process; PostgreSQL not included). When the sum over two cores approaches the rollout time, the machine itself is the bound:',
+    '',
+    cpuTable,
     '',
     'Raw runs: [fanout.csv](fanout.csv).',
   ].join('\n');

@@ -107,7 +107,7 @@ for (const part of parts) {
   log(`part ${part} (${quick ? 'quick' : 'full'}, ${runs} runs)`);
   try {
     const result =
-      part === 'fanout' ? await runFanout({ sizes: hostSizes, runs, log })
+      part === 'fanout' ? await runFanout({ sizes: hostSizes, runs, log, ...(values.hosts || quick ? {} : { extendTo: 10_000 }) })
       : part === 'real-host' ? await runRealHost({ counts: quick ? [4] : [4, 16], runs, log })
       : part === 'api' ? await runApiLoad({ runs, durationSeconds: quick ? 3 : 5, log })
       : await runWorkerFootprint({ runs, idleWindowSeconds: quick ? 3 : 10, log });
