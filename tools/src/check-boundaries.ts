@@ -60,7 +60,9 @@ export const TEST_IMPORT_EXCEPTIONS: TestImportException[] = [
 
 /** Scopes other than `shared` that may be used from other scopes. */
 export const SCOPE_USERS: Record<string, string[]> = {
-  data: ['api', 'notifier'],
+  data: ['api', 'notifier', 'tools'],
+  // The benchmarks (tools/bench) run the real worker code with an in-memory runtime, many per process.
+  worker: ['tools'],
 };
 
 interface Project {

@@ -1,0 +1,82 @@
+/**
+ * A child process holding a share of the simulated hosts of the fan-out benchmark: each host is the
+ * real worker (`createWorker`) with its own NATS connection, its own durable consumer and an
+ * in-memory `FakeRuntime`. Driven by the parent over IPC:
+ *
+ *   child ──ready (modules loaded)──▶ parent
+ *   parent ──start {hosts, app, natsUrl}──▶ connect + createWorker + start, `concurrency` at a time
+ *          ◀──started {ms, failed}──────────
+ *   parent ──stop──▶ stop every worker, close every connection ──▶ stopped ──▶ exit
+ */
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { createLogger } from '@nebula/service-kit';
+import { createWorker, FakeRuntime, type Worker, type WorkerOptions } from '@nebula/worker';
+
+export interface StartCommand {
+  type: 'start';
+  hosts: string[];
+  app: string;
+  image: string;
+  natsUrl: string;
+  concurrency: number;
+  options: Partial<WorkerOptions>;
+}
+export type HostsCommand = StartCommand | { type: 'stop' };
+export type HostsReply = { type: 'ready' } | { type: 'started'; ms: number; failed: number; errors: string[] } | { type: 'stopped' } | { type: 'error'; error: string };
+
+const log = createLogger('bench-host', process.env.BENCH_HOST_LOG ?? 'error');
+const hosts: Array<{ w: Worker; nc: NatsConnection }> = [];
+
+function send(m: HostsReply): void {
+  process.send?.(m);
+}
+
+async function startOne(c: StartCommand, hostId: string): Promise<void> {
+  // A start refused under load (JetStream API timeouts with thousands of hosts starting) is tried again.
+  for (let attempt = 1; ; attempt++) {
+    const nc = await connect({ servers: c.natsUrl, name: hostId, maxReconnectAttempts: -1 });
+    const rt = new FakeRuntime();
+    rt.registry.set(c.image, 'sha256:0123456789abcdef');
+    const w = createWorker({ hostId, apps: [c.app], nc, runtime: rt, hostFacts: { cores: 2, memory_mb: 2048 }, log, options: c.options });
+    try {
+      await w.start();
+      hosts.push({ w, nc });
+      return;
+    } catch (err) {
+      await w.stop().catch(() => undefined);
+      await nc.close().catch(() => undefined);
+      if (attempt >= 5) throw err;
+      await new Promise((r) => setTimeout(r, 200 * attempt));
+    }
+  }
+}
+
+async function start(c: StartCommand): Promise<void> {
+  const t0 = performance.now();
+  const queue = [...c.hosts];
+  const errors: string[] = [];
+  await Promise.all(
+    Array.from({ length: Math.min(c.concurrency, queue.length) }, async () => {
+      for (let h = queue.shift(); h !== undefined; h = queue.shift()) {
+        await startOne(c, h).catch((err: unknown) => errors.push(`${h}: ${String(err)}`));
+      }
+    }),
+  );
+  send({ type: 'started', ms: performance.now() - t0, failed: errors.length, errors: errors.slice(0, 5) });
+}
+
+async function stop(): Promise<void> {
+  await Promise.all(hosts.map(async ({ w, nc }) => {
+    await w.stop().catch(() => undefined);
+    await nc.close().catch(() => undefined);
+  }));
+  send({ type: 'stopped' });
+  process.exit(0);
+}
+
+process.on('message', (m: HostsCommand) => {
+  const run = m.type === 'start' ? start(m) : stop();
+  run.catch((err: unknown) => send({ type: 'error', error: String(err) }));
+});
+process.on('disconnect', () => process.exit(0));
+send({ type: 'ready' });
