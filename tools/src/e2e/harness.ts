@@ -1,0 +1,269 @@
+/**
+ * The whole system, started for real, for end-to-end tests:
+ *
+ *   testcontainers ─ PostgreSQL (nebula/postgres:15)     NATS JetStream (nebula/nats:2.9)
+ *                          │      ╲                   ╱        │
+ *   processes      api-1, api-2 (REST + tRPC)   notifier      │
+ *                                                             │
+ *   fleet          host-1 ─ dockerd + worker-host-1 ──────────┤
+ *                  host-2 ─ dockerd + worker-host-2 ──────────┤   (each host: own network namespace,
+ *                  host-3 ─ dockerd + worker-host-3 ──────────┘    address, engine and APP_NAME list)
+ *
+ * Lifecycle: startHarness() ─▶ tests (may stop, kill, pause, restart any part) ─▶ close().
+ * start cleans up what crashed earlier runs left behind (fleets, containers, child processes); close
+ * removes everything this run made, whatever state the parts are in. Logs of every process go to
+ * .stack/e2e/<run>/.
+ */
+import { execFile } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { createNebulaClient, type NebulaClient } from '@nebula/client';
+import { cleanupStaleFleets, type Fleet, freePort, startFleet, type TestHost, waitFor } from '@nebula/test-kit';
+import { type InfraContainer, removeStaleInfra, startNats, startPostgres } from './infra.ts';
+import { type ReadyCheck, REPO_ROOT, ServiceProcess } from './processes.ts';
+import { RestClient } from './rest.ts';
+
+const exec = promisify(execFile);
+
+export const E2E_DIR = join(REPO_ROOT, '.stack', 'e2e');
+const PIDS_DIR = join(E2E_DIR, 'pids');
+
+export interface HarnessOptions {
+  hosts?: number;
+  /** The apps (APP_NAME) the worker of host `index` (0-based) serves. */
+  apps: (index: number) => string[];
+  /** Local images loaded into every host's engine at start. */
+  images?: string[];
+  /** Extra worker environment (applied to every worker). */
+  workerEnv?: Record<string, string>;
+}
+
+export interface Auth {
+  user: string;
+  password: string;
+  token: string;
+}
+
+export interface Harness {
+  runId: string;
+  logDir: string;
+  auth: Auth;
+  postgres: InfraContainer & { url: string };
+  nats: InfraContainer & { url: string };
+  apis: ServiceProcess[];
+  apiUrls: string[];
+  notifier: ServiceProcess;
+  fleet: Fleet;
+  hosts: TestHost[];
+  workers: ServiceProcess[];
+  /** The worker of a host, by host name. */
+  worker(host: string): ServiceProcess;
+  /** REST over plain HTTP, as curl would (round robin over the running API replicas). */
+  rest: RestClient;
+  /** The typed tRPC client (`@nebula/client`) of replica `i`. */
+  client(i?: number): NebulaClient;
+  /** Hosts online, as the notifier's gauge counts them. */
+  onlineHosts(): Promise<number>;
+  close(): Promise<void>;
+}
+
+const WORKER_DEFAULTS: Record<string, string> = {
+  STOP_TIMEOUT_SECONDS: '1',
+  ACK_WAIT_SECONDS: '5',
+  ROLL_SETTLE_SECONDS: '0.5',
+  HEARTBEAT_INTERVAL_SECONDS: '1',
+  HEALTH_CHECK_INTERVAL_SECONDS: '2',
+  LOG_LEVEL: 'info',
+};
+
+/** Missed heartbeats (of 1 s) before a host is offline; a little slack for a loaded machine. */
+const OFFLINE_AFTER = '5';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Kills the service processes of earlier runs whose test process is gone (they would run forever). */
+function killStaleProcesses(): void {
+  mkdirSync(PIDS_DIR, { recursive: true });
+  for (const file of readdirSync(PIDS_DIR)) {
+    const owner = Number(/p(\d+)$/.exec(file)?.[1]);
+    if (Number.isInteger(owner) && alive(owner)) continue;
+    for (const line of readFileSync(join(PIDS_DIR, file), 'utf8').split('\n').filter(Boolean)) {
+      const [pid, main] = line.split(' ');
+      try {
+        // Only a process that still is what we started (pids get reused).
+        const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        if (main && cmdline.includes(main)) process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    rmSync(join(PIDS_DIR, file), { force: true });
+  }
+}
+
+async function metric(url: string, re: RegExp): Promise<number | undefined> {
+  const text = await (await fetch(url, { signal: AbortSignal.timeout(2000) })).text();
+  const m = re.exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** Like Promise.all, but lets every start finish (or fail) before throwing, so cleanup sees them all. */
+async function allOrFirstError(ps: Array<Promise<unknown>>): Promise<void> {
+  const failed = (await Promise.allSettled(ps)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+export async function startHarness(opts: HarnessOptions): Promise<Harness> {
+  const runId = `${Math.random().toString(36).slice(2, 7)}p${process.pid}`;
+  const logDir = join(E2E_DIR, runId);
+  mkdirSync(logDir, { recursive: true });
+  killStaleProcesses();
+  await Promise.all([cleanupStaleFleets(), removeStaleInfra()]);
+  // Old runs' logs: keep the last few.
+  const old = readdirSync(E2E_DIR).filter((d) => /^[a-z0-9]+p\d+$/.test(d) && d !== runId).sort();
+  for (const d of old.slice(0, Math.max(0, old.length - 6))) rmSync(join(E2E_DIR, d), { recursive: true, force: true });
+
+  const auth: Auth = { user: 'admin', password: `pw-${runId}`, token: `tok-${runId}-${Math.random().toString(36).slice(2)}` };
+  const pidFile = join(PIDS_DIR, runId);
+  const procs: ServiceProcess[] = [];
+  const infra: InfraContainer[] = [];
+  let fleet: Fleet | null = null;
+
+  const trackPids = () => writeFileSync(pidFile, procs.filter((p) => p.pid !== undefined).map((p) => `${p.pid} ${p.main}`).join('\n') + '\n');
+  // A test process that ends without close() (an exception, Ctrl-C) takes its children with it.
+  const killAll = () => {
+    for (const p of procs) if (p.pid !== undefined && p.running()) process.kill(p.pid, 'SIGKILL');
+  };
+  const onSignal = () => {
+    killAll();
+    process.exit(130);
+  };
+  process.on('exit', killAll);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  const close = async () => {
+    await Promise.allSettled(procs.map((p) => p.dispose()));
+    await Promise.allSettled([fleet?.cleanup(), ...infra.map((c) => c.remove())]);
+    rmSync(pidFile, { force: true });
+    process.off('exit', killAll);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+
+  try {
+    const pg = startPostgres(runId).then((c) => (infra.push(c), c));
+    const nt = startNats(runId).then((c) => (infra.push(c), c));
+    const fl = startFleet({ hosts: opts.hosts ?? 3, images: opts.images ?? [] }).then((f) => (fleet = f));
+    await allOrFirstError([pg, nt, fl]);
+    const [postgres, nats, startedFleet] = [await pg, await nt, await fl];
+    const hosts = startedFleet.hosts;
+
+    const service = (name: string, main: string, env: Record<string, string> | (() => Promise<Record<string, string>>), ready: ReadyCheck) => {
+      const p = new ServiceProcess({ name, main, env, ready, logDir, onStart: trackPids });
+      procs.push(p);
+      return p;
+    };
+
+    const apiPorts = [await freePort(), await freePort()];
+    const apiUrls = apiPorts.map((p) => `http://127.0.0.1:${p}`);
+    const apis = apiPorts.map((port, i) =>
+      service(
+        `api-${i + 1}`,
+        'services/api/src/main.ts',
+        {
+          API_PORT: String(port),
+          API_HOST: '127.0.0.1',
+          DATABASE_URL: postgres.url,
+          NATS_URL: nats.url,
+          BASIC_AUTH_USER: auth.user,
+          BASIC_AUTH_PASSWORD: auth.password,
+          AUTH_TOKEN: auth.token,
+          HOST_OFFLINE_AFTER_MISSED_HEARTBEATS: OFFLINE_AFTER,
+          LOG_LEVEL: 'info',
+        },
+        async () => (await fetch(`${apiUrls[i]}/health`, { signal: AbortSignal.timeout(2000) })).status === 200,
+      ),
+    );
+    const notifier = service(
+      'notifier',
+      'services/notifier/src/main.ts',
+      async () => ({
+        DATABASE_URL: postgres.url,
+        NATS_URL: nats.url,
+        METRICS_PORT: String(await freePort()),
+        HOST_OFFLINE_AFTER_MISSED_HEARTBEATS: OFFLINE_AFTER,
+        NOTIFIER_FLUSH_INTERVAL_MS: '50',
+        NOTIFIER_ACK_WAIT_MS: '5000',
+        LOG_LEVEL: 'info',
+      }),
+      (out) => out.includes('"notifier started"'),
+    );
+    const workers = hosts.map((h, i) =>
+      service(
+        `worker-${h.name}`,
+        'services/worker/src/main.ts',
+        async () => ({
+          ...WORKER_DEFAULTS,
+          ...opts.workerEnv,
+          APP_NAME: opts.apps(i).join(','),
+          HOST_ID: h.name,
+          DOCKER_HOST: h.dockerHost,
+          NATS_URL: nats.url,
+          METRICS_PORT: String(await freePort()),
+        }),
+        (out) => out.includes('"worker started"'),
+      ),
+    );
+
+    // The API replicas run the migrations under an advisory lock: they may start together.
+    await allOrFirstError([...apis, notifier].map((p) => p.start()));
+    await allOrFirstError(workers.map((w) => w.start()));
+
+    const onlineHosts = async () => (await metric(`http://127.0.0.1:${notifier.env.METRICS_PORT}/metrics`, /^notifier_hosts\{[^}]*status="online"[^}]*\} (\d+)$/m)) ?? 0;
+    // Rollouts expect the hosts that are online: start testing once every host is.
+    await waitFor('every host online', async () => (await onlineHosts()) === hosts.length, 30_000, 200);
+
+    const harness: Harness = {
+      runId,
+      logDir,
+      auth,
+      postgres,
+      nats,
+      apis,
+      apiUrls,
+      notifier,
+      fleet: startedFleet,
+      hosts,
+      workers,
+      worker(host) {
+        const w = workers[hosts.findIndex((h) => h.name === host)];
+        if (!w) throw new Error(`no host ${host}`);
+        return w;
+      },
+      rest: new RestClient(apiUrls, auth, () => apis.map((a) => a.running())),
+      client: (i = 0) => createNebulaClient({ url: apiUrls[i]!, username: auth.user, password: auth.password }),
+      onlineHosts,
+      close,
+    };
+    return harness;
+  } catch (err) {
+    console.error(`e2e harness did not start (logs in ${logDir}):`, err);
+    await close();
+    throw err;
+  }
+}
+
+/** Runs a command inside a host's network namespace (iptables, ss...). */
+export async function inHost(host: TestHost, cmd: string, args: string[]): Promise<string> {
+  const { stdout } = await exec('nsenter', [`--net=/var/run/netns/${host.netns}`, cmd, ...args]);
+  return stdout;
+}
