@@ -41,6 +41,23 @@ export const TYPE_ONLY_EXCEPTIONS: TypeOnlyException[] = [
   { from: 'libs/client/', pkg: '@nebula/api', why: 'the typed client takes the API router\'s type (AppRouter)' },
 ];
 
+/**
+ * Tests that run several services together in one process (the API with a notifier and workers
+ * doing a real rollout; the CLI against a running API). Only files under these `test/` folders, only
+ * these packages, and still only when declared (as devDependencies): the services' own code stays
+ * apart.
+ */
+export interface TestImportException {
+  from: string;
+  pkgs: string[];
+  why: string;
+}
+
+export const TEST_IMPORT_EXCEPTIONS: TestImportException[] = [
+  { from: 'services/api/test/', pkgs: ['@nebula/notifier', '@nebula/worker'], why: 'rollouts.watch followed through a real rollout' },
+  { from: 'services/cli/test/', pkgs: ['@nebula/api', '@nebula/notifier', '@nebula/worker'], why: 'the CLI run against a running API and fleet' },
+];
+
 /** Scopes other than `shared` that may be used from other scopes. */
 export const SCOPE_USERS: Record<string, string[]> = {
   data: ['api', 'notifier'],
@@ -143,6 +160,7 @@ export function checkBoundaries(root: string): Violation[] {
           if (target === p) at(`project imports itself by package name "${pkg}"`);
           if (!p.declared.has(pkg)) at(`"${pkg}" is not declared in ${p.root}/package.json`);
           if (typeOnly && TYPE_ONLY_EXCEPTIONS.some((e) => e.pkg === pkg && rel.startsWith(e.from))) continue;
+          if (TEST_IMPORT_EXCEPTIONS.some((e) => e.pkgs.includes(pkg) && rel.startsWith(e.from))) continue;
           const from = tag(p, 'type:');
           const to = tag(target, 'type:');
           if (from === 'lib' && to !== 'lib') at(`lib ${p.name} must not depend on ${to} ${target.name}`);

@@ -85,6 +85,19 @@ test('libs/client may import @nebula/api type-only; a value import is still refu
   assert.ok(checkBoundaries(other).some((v) => v.message === 'lib contracts must not depend on service api'));
 });
 
+test('named test folders may import named services; their source and other tests may not', () => {
+  const root = fixture({
+    'services/api/package.json': JSON.stringify({ name: '@nebula/api', dependencies: { '@nebula/contracts': '0.1.0' }, devDependencies: { '@nebula/worker': '0.1.0' } }),
+    'services/api/test/watch.test.ts': "import { createWorker } from '@nebula/worker';",
+    'services/api/src/leak.ts': "import { createWorker } from '@nebula/worker';",
+    'services/worker/test/x.test.ts': "import { createApiServer } from '@nebula/api';",
+  });
+  const messages = checkBoundaries(root).map((v) => `${v.file}:${v.line} ${v.message}`);
+  assert.not.ok(messages.some((m) => m.startsWith('services/api/test/')), messages.join('\n'));
+  assert.ok(messages.some((m) => /api\/src\/leak.ts:1 service api must not depend on service worker/.test(m)), messages.join('\n'));
+  assert.ok(messages.some((m) => /worker\/test\/x.test.ts:1 service worker must not depend on service api/.test(m)), messages.join('\n'));
+});
+
 test('import specifiers are found in every syntax', () => {
   const src = "import a from 'a';\nimport type { B } from 'b';\nexport { c } from 'c';\nconst d = await import('d');\nimport 'e';";
   assert.equal(importsOf(src).map((i) => i.spec), ['a', 'b', 'c', 'd', 'e']);

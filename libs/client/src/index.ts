@@ -1,11 +1,17 @@
-import { createTRPCClient, httpLink, TRPCClientError } from '@trpc/client';
+import { createTRPCClient, httpLink, httpSubscriptionLink, splitLink, TRPCClientError } from '@trpc/client';
 import type { AppRouter } from '@nebula/api';
+import { EventSource } from 'eventsource';
 
 /**
  * A typed client for the Nebula API, for other TypeScript services and scripts:
  *
  *   const nebula = createNebulaClient({ url: 'http://127.0.0.1:8080', username, password });
  *   const app = await nebula.apps.create.mutate({ name: 'web', docker_image: 'nginx:1.27' });
+ *   nebula.rollouts.watch.subscribe({ id: app.rollout_id }, { onData: (p) => ..., onComplete: () => ... });
+ *
+ * Queries and mutations go over plain HTTP (httpLink); subscriptions over server-sent events
+ * (httpSubscriptionLink). Node has no EventSource of its own, and the browser's cannot send headers,
+ * so SSE uses the `eventsource` package with a fetch that adds the same Authorization header.
  *
  * Types come from the API's router (a type-only import: nothing of the API is loaded at run time).
  * Failures are TRPCClientError; the original's JSON body (`{"app_exists": false}`...) is on
@@ -33,10 +39,35 @@ export function authorizationHeader(opts: Pick<NebulaClientOptions, 'username' |
 export function createNebulaClient(opts: NebulaClientOptions): NebulaClient {
   const auth = authorizationHeader(opts);
   const headers: Record<string, string> = { ...opts.headers, ...(auth ? { authorization: auth } : {}) };
+  const url = `${opts.url.replace(/\/+$/, '')}/trpc`;
   return createTRPCClient<AppRouter>({
-    links: [httpLink({ url: `${opts.url.replace(/\/+$/, '')}/trpc`, headers })],
+    links: [
+      splitLink({
+        condition: (op) => op.type === 'subscription',
+        true: httpSubscriptionLink({
+          url,
+          EventSource,
+          eventSourceOptions: () => ({
+            fetch: (input, init) => fetch(input, { ...init, headers: { ...init.headers, ...headers } }),
+          }),
+        }),
+        false: httpLink({ url, headers }),
+      }),
+    ],
   });
 }
+
+type Answer<F extends (...args: never[]) => Promise<unknown>> = Awaited<ReturnType<F>>;
+/** What the procedures answer (inferred from the router through the client). */
+export type RolloutProgress = Answer<NebulaClient['rollouts']['get']['query']>;
+export type RolloutList = Answer<NebulaClient['rollouts']['list']['query']>;
+export type RolloutSummary = RolloutList['rollouts'][number];
+export type Host = Answer<NebulaClient['hosts']['get']['query']>;
+export type HostList = Answer<NebulaClient['hosts']['list']['query']>;
+/** An app with its latest rollout, as `apps.get` answers it. */
+export type AppWithRollout = Answer<NebulaClient['apps']['get']['query']>;
+/** An app as the actions answer it. */
+export type AppDoc = Answer<NebulaClient['apps']['stop']['mutate']>;
 
 export { TRPCClientError };
 
@@ -60,4 +91,48 @@ export function nebulaErrorBody(err: unknown): Record<string, unknown> | null {
   if (typeof shape !== 'object' || shape === null) return null;
   const { message: _m, code: _c, data: _d, ...rest } = shape as Record<string, unknown>;
   return rest;
+}
+
+/**
+ * Follows a rollout until it is complete: `onProgress` gets every change, the promise the last
+ * progress. Rejects with the API's error (unknown rollout, credentials refused) or when `signal`
+ * aborts. Connection losses are retried by the link (the server sends the current state again).
+ */
+export function watchRollout(nebula: NebulaClient, id: string, onProgress: (p: RolloutProgress) => void = () => undefined, signal?: AbortSignal): Promise<RolloutProgress> {
+  return new Promise((resolve, reject) => {
+    let last: RolloutProgress | null = null;
+    const sub = nebula.rollouts.watch.subscribe(
+      { id },
+      {
+        onData(p) {
+          last = p;
+          onProgress(p);
+        },
+        onError(err) {
+          signal?.removeEventListener('abort', abort);
+          reject(err);
+        },
+        onComplete() {
+          signal?.removeEventListener('abort', abort);
+          if (last?.complete) resolve(last);
+          else reject(new WatchEndedError(id));
+        },
+      },
+    );
+    function abort() {
+      sub.unsubscribe();
+      reject(signal?.reason ?? new Error('aborted'));
+    }
+    if (signal?.aborted) abort();
+    else signal?.addEventListener('abort', abort, { once: true });
+  });
+}
+
+/** The server ended a watch before the rollout was complete (it is shutting down): watch again. */
+export class WatchEndedError extends Error {
+  override name = 'WatchEndedError';
+  readonly retryable = true;
+  constructor(id: string) {
+    super(`the watch of rollout ${id} ended before the rollout was complete (server stopping?)`);
+  }
 }

@@ -59,6 +59,26 @@ export class RolloutNotFoundError extends ApiError {
   }
 }
 
+export class HostNotFoundError extends ApiError {
+  override name = 'HostNotFoundError';
+  readonly code = 'FORBIDDEN';
+  readonly body = { host_exists: false };
+  constructor(id: string) {
+    super(`host "${id}" is not known (it never sent a heartbeat)`);
+  }
+}
+
+/** A query argument the data layer cannot use (e.g. a paging cursor that is not a rollout id). */
+export class InvalidQueryError extends ApiError {
+  override name = 'InvalidQueryError';
+  readonly code = 'BAD_REQUEST';
+  readonly body: Record<string, unknown>;
+  constructor(field: string, message: string, options?: ErrorOptions) {
+    super(`${field}: ${message}`, options);
+    this.body = { errors: { [field]: [message] } };
+  }
+}
+
 /** A config that is wrong as a whole (e.g. after merging a PATCH into the current one). */
 export class InvalidConfigError extends ApiError {
   override name = 'InvalidConfigError';

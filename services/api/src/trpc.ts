@@ -1,10 +1,10 @@
 import { initTRPC, TRPCError } from '@trpc/server';
-import type { Database, Kysely } from '@nebula/db';
+import { type Database, type Kysely, QueryInputError } from '@nebula/db';
 import type { Logger } from '@nebula/service-kit';
 import type { OpenApiMeta } from 'trpc-to-openapi';
 import { ZodError } from 'zod';
 import type { Identity } from './auth.ts';
-import { ApiError, fieldErrors } from './errors.ts';
+import { ApiError, fieldErrors, InvalidQueryError } from './errors.ts';
 
 /**
  * The one tRPC instance. Procedures write to PostgreSQL only (the outbox relay publishes), so the
@@ -15,7 +15,13 @@ export interface Context {
   log: Logger;
   /** Who is calling; null when not authenticated. */
   identity: Identity | null;
-  settings: { offlineAfterMissedHeartbeats: number };
+  settings: {
+    offlineAfterMissedHeartbeats: number;
+    /** How often a `rollouts.watch` re-reads the progress (default 500 ms). */
+    watchPollMs?: number;
+  };
+  /** Aborted when the server shuts down: open subscriptions end. */
+  stopping?: AbortSignal;
 }
 
 export type Meta = OpenApiMeta & {
@@ -60,7 +66,8 @@ export const createCallerFactory = t.createCallerFactory;
 const mapErrors = t.middleware(async ({ next }) => {
   const result = await next();
   if (!result.ok) {
-    const cause = result.error.cause;
+    let cause = result.error.cause;
+    if (cause instanceof QueryInputError) cause = new InvalidQueryError(cause.field, cause.message.replace(`${cause.field}: `, ''), { cause });
     if (cause instanceof ApiError) throw new TRPCError({ code: cause.code, message: cause.message, cause });
   }
   return result;

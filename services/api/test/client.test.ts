@@ -1,4 +1,4 @@
-import { createNebulaClient, httpStatusOf, type NebulaClientError, nebulaErrorBody, TRPCClientError } from '@nebula/client';
+import { createNebulaClient, httpStatusOf, type NebulaClientError, nebulaErrorBody, type RolloutProgress, TRPCClientError, watchRollout } from '@nebula/client';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ApiServer } from '../src/index.ts';
@@ -38,7 +38,8 @@ test('basic auth: the whole app lifecycle, typed', async () => {
   const history = await nebula.apps.history.query({ name });
   assert.equal(history.revisions.map((r) => r.action), ['rollback', 'stop', 'update', 'create']);
   const rollout = await nebula.rollouts.get.query({ id: created.rollout_id });
-  assert.is(rollout.app_name, name);
+  assert.is(rollout.app, name);
+  assert.is(rollout.revision, 1);
   assert.ok((await nebula.apps.list.query()).apps.includes(name));
   await nebula.apps.delete.mutate({ name });
   const gone = await failure(nebula.apps.get.query({ name }));
@@ -59,6 +60,38 @@ test('wrong or missing credentials: 401', async () => {
     const err = await failure(createNebulaClient({ url: api.url, ...opts }).status.get.query());
     assert.is(httpStatusOf(err), 401);
   }
+});
+
+test('rollouts.watch over server-sent events, with either credential: pushes progress, ends when complete', async () => {
+  for (const creds of [{ username: ADMIN.user, password: ADMIN.password }, { token: TOKEN }]) {
+    const nebula = createNebulaClient({ url: api.url, ...creds });
+    const name = uniqueName();
+    const hostId = `h-${name}`;
+    // A host serving the app, online: the rollout waits for it.
+    await env.db.insertInto('hosts').values({ id: hostId, apps: [name], running: '[]', cores: 1, memory_mb: 1, worker_version: 't', heartbeat_interval_seconds: 60, last_seen: new Date() }).execute();
+    const created = await nebula.apps.create.mutate({ name, docker_image: 'nginx' });
+    const seen: RolloutProgress[] = [];
+    const done = watchRollout(nebula, created.rollout_id, (p) => {
+      seen.push(p);
+      if (seen.length === 1) {
+        void env.db.insertInto('rollout_hosts').values({ rollout_id: created.rollout_id, host: hostId, status: 'failed', error: 'no such image', containers: '[]', pull_ms: 1, apply_ms: 0, reported_at: new Date() }).execute();
+      }
+    });
+    const last = await done;
+    assert.equal(seen.map((p) => [p.pending, p.failed, p.complete]), [[1, 0, false], [0, 1, true]]);
+    assert.equal(last.failures.map((f) => [f.host, f.error]), [[hostId, 'no such image']]);
+  }
+});
+
+test('rollouts.watch: an unknown rollout or refused credentials end in an error, not a retry loop', async () => {
+  const nebula = createNebulaClient({ url: api.url, token: TOKEN });
+  const unknown = await failure(watchRollout(nebula, '00000000-0000-4000-8000-000000000000'));
+  assert.is(unknown.data?.code, 'FORBIDDEN');
+  assert.match(unknown.message, /does not exist/);
+  const bad = await failure(watchRollout(nebula, 'not-a-uuid'));
+  assert.is(bad.data?.code, 'BAD_REQUEST');
+  const refused = await failure(watchRollout(createNebulaClient({ url: api.url, token: 'wrong' }), '00000000-0000-4000-8000-000000000000'));
+  assert.match(refused.message, /401/);
 });
 
 test.run();

@@ -53,7 +53,9 @@ test('status, create, get, list: the stored app with defaults, app_id 1', async 
   assert.equal(doc.env_vars, {});
   assert.equal(doc.networks, ['nebula', 'bridge']);
   assert.is(doc.running, true);
-  assert.equal(await c.apps.get({ name }), doc);
+  const { rollout, ...got } = await c.apps.get({ name });
+  assert.equal(got, doc);
+  assert.equal([rollout?.id, rollout?.action, rollout?.expected, rollout?.complete], [doc.rollout_id, 'create', 0, true]);
   assert.ok((await c.apps.list()).apps.includes(name));
 });
 
@@ -201,16 +203,68 @@ test('rollouts: expected hosts are the online hosts serving the app; get shows p
     .execute();
   const doc = await caller().apps.create({ name, docker_image: 'nginx' });
   const r = await caller().rollouts.get({ id: doc.rollout_id });
-  assert.equal(r.expected_hosts, [`h-on-${name}`]);
-  assert.equal(r.pending_hosts, [`h-on-${name}`]);
-  assert.is(r.app_name, name);
-  assert.is(r.app_id, 1);
-  await env.db.insertInto('rollout_hosts').values({ rollout_id: doc.rollout_id, host: `h-on-${name}`, status: 'applied', containers: '[]', pull_ms: 0, apply_ms: 0, reported_at: new Date() }).execute();
+  assert.is(r.id, doc.rollout_id);
+  assert.equal([r.app, r.revision, r.action, r.expected, r.pending, r.complete], [name, 1, 'create', 1, 1, false]);
+  assert.equal(r.hosts.map((h) => [h.host, h.state]), [[`h-on-${name}`, 'pending']]);
+  assert.is((await caller().apps.get({ name })).rollout?.pending, 1, 'apps.get carries the latest rollout');
+  await env.db.insertInto('rollout_hosts').values({ rollout_id: doc.rollout_id, host: `h-on-${name}`, status: 'applied', containers: '[]', pull_ms: 0, apply_ms: 7, reported_at: new Date() }).execute();
   const after = await caller().rollouts.get({ id: doc.rollout_id });
-  assert.equal(after.pending_hosts, []);
-  assert.is(after.hosts[0]!.status, 'applied');
+  assert.equal([after.applied, after.pending, after.complete, after.apply_ms.p50], [1, 0, true, 7]);
+  assert.is(after.hosts[0]!.state, 'applied');
   await waitFor('rollout published', async () => (await caller().rollouts.get({ id: doc.rollout_id })).published_at !== null);
   await rejects(caller().rollouts.get({ id: '00000000-0000-4000-8000-000000000000' }), 'FORBIDDEN', { rollout_exists: false });
+  await rejects(caller().rollouts.get({ id: 'not-a-uuid' }), 'BAD_REQUEST');
+});
+
+test('rollouts.list: newest first, paged with before; unknown app is FORBIDDEN', async () => {
+  const c = caller();
+  const name = uniqueName();
+  const ids = [(await c.apps.create({ name, docker_image: 'nginx:1' })).rollout_id];
+  for (const kind of ['stop', 'start', 'pull'] as const) ids.push((await c.apps[kind]({ name })).rollout_id);
+  const first = await c.rollouts.list({ name, limit: 3 });
+  assert.equal(first.rollouts.map((r) => r.id), ids.slice().reverse().slice(0, 3));
+  assert.equal(first.rollouts.map((r) => r.action), ['pull', 'start', 'stop']);
+  assert.is(first.rollouts[1]!.superseded_by, ids[3]);
+  assert.is(first.next, ids[1]);
+  const second = await c.rollouts.list({ name, limit: 3, before: first.next! });
+  assert.equal(second.rollouts.map((r) => r.id), [ids[0]]);
+  assert.is(second.next, null);
+  await rejects(c.rollouts.list({ name: uniqueName('missing') }), 'FORBIDDEN', { app_exists: false });
+  await rejects(c.rollouts.list({ name, before: 'nope' }), 'BAD_REQUEST');
+  await rejects(c.rollouts.list({ name, limit: 0 }), 'BAD_REQUEST');
+});
+
+test('hosts: list (filters, paging, online/offline from the setting) and get', async () => {
+  const tag = uniqueName('h');
+  const hb = (id: string, apps: string[], secondsAgo: number) => ({
+    id,
+    apps,
+    running: JSON.stringify([{ app: apps[0], incarnation: 1, revision: 2, containers: [{ id: 'c1', name: `${apps[0]}-1`, state: 'running' }] }]),
+    cores: 4,
+    memory_mb: 2048,
+    worker_version: '1.2.3',
+    heartbeat_interval_seconds: 10,
+    last_seen: new Date(Date.now() - secondsAgo * 1000),
+  });
+  await env.db.insertInto('hosts').values([hb(`${tag}-a`, [tag], 1), hb(`${tag}-b`, [tag], 45), hb(`${tag}-c`, [tag], 3600)]).execute();
+  const all = await caller().hosts.list({ app: tag });
+  assert.equal(all.hosts.map((h) => [h.id, h.status]), [[`${tag}-a`, 'online'], [`${tag}-b`, 'offline'], [`${tag}-c`, 'offline']]);
+  assert.equal(all.hosts[0]!.running[0]!.revision, 2);
+  assert.is(all.hosts[0]!.worker_version, '1.2.3');
+  // Five missed heartbeats allowed: the host silent for 45 s (4.5 intervals) is online again.
+  const lenient = appRouter.createCaller({ db: env.db, log: silentLog, identity: { name: 'a', method: 'basic' }, settings: { offlineAfterMissedHeartbeats: 5 } });
+  assert.equal((await lenient.hosts.list({ app: tag, status: 'online' })).hosts.map((h) => h.id), [`${tag}-a`, `${tag}-b`]);
+  assert.equal((await caller().hosts.list({ app: tag, status: 'offline' })).hosts.map((h) => h.id), [`${tag}-b`, `${tag}-c`]);
+  const page = await caller().hosts.list({ app: tag, limit: 2 });
+  assert.is(page.next, `${tag}-b`);
+  assert.equal((await caller().hosts.list({ app: tag, after: page.next! })).hosts.map((h) => h.id), [`${tag}-c`]);
+  const one = await caller().hosts.get({ id: `${tag}-c` });
+  assert.is(one.status, 'offline');
+  assert.ok(Date.parse(one.offline_after) < Date.now());
+  await rejects(caller().hosts.get({ id: `${tag}-nope` }), 'FORBIDDEN', { host_exists: false });
+  await rejects(caller().hosts.get({ id: 'bad.id' }), 'BAD_REQUEST');
+  await rejects(caller().hosts.list({ status: 'gone' as 'online' }), 'BAD_REQUEST');
+  assert.ok((await caller().hosts.list()).hosts.length >= 3, 'no input at all: every host');
 });
 
 test('delete and re-create: new incarnation, app_id from 1 again, messages distinguishable and newer', async () => {

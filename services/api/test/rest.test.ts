@@ -46,7 +46,9 @@ test('POST /api/v2/apps/<app>: 200 with the stored app; GET one; GET list', asyn
   assert.type(doc.rollout_id, 'string');
   const got = await req('GET', `/api/v2/apps/${name}`);
   assert.is(got.status, 200);
-  assert.equal(got.body, doc);
+  const { rollout, ...original } = got.body as Record<string, unknown> & { rollout: { id: string; revision: number; action: string } };
+  assert.equal(original, doc, 'the original fields, unchanged');
+  assert.equal([rollout.id, rollout.revision, rollout.action], [doc.rollout_id, 1, 'create'], 'plus the latest rollout');
   const list = await req('GET', '/api/v2/apps');
   assert.is(list.status, 200);
   assert.ok((list.body as { apps: string[] }).apps.includes(name));
@@ -235,6 +237,10 @@ test('unknown paths 404, wrong methods 405: JSON', async () => {
     ['DELETE', '/api/v2/status', 405],
     ['GET', '/api/v2/apps/x/stop', 405],
     ['GET', '/api/v2/apps/x/roll', 405],
+    ['POST', '/api/v2/hosts', 405],
+    ['DELETE', '/api/v2/hosts/x', 405],
+    ['POST', '/api/v2/apps/x/rollouts', 405],
+    ['GET', '/api/v2/hosts/x/y', 404],
     ['POST', '/openapi.json', 405],
     ['GET', '/trpc/nope.nothing', 404],
     ['GET', '/trpc/apps.create', 405],
@@ -281,11 +287,62 @@ test('ours: roll, pull, rollback (202), history, rollouts; errors keep the x_exi
   assert.is((missing.body as { app_exists: boolean }).app_exists, false);
   const ro = await req('GET', `/api/v2/rollouts/${(back.body as { rollout_id: string }).rollout_id}`);
   assert.is(ro.status, 200);
-  assert.is((ro.body as { app_id: number }).app_id, 5);
+  assert.equal([(ro.body as { revision: number }).revision, (ro.body as { action: string }).action], [5, 'rollback']);
   const roMissing = await req('GET', '/api/v2/rollouts/00000000-0000-4000-8000-000000000000');
   assert.is(roMissing.status, 403);
   const roBad = await req('GET', '/api/v2/rollouts/not-a-uuid');
   assert.is(roBad.status, 400);
+});
+
+test('rollouts and hosts: GET routes with query parameters; 4xx JSON for bad ids, unknown rollouts and hosts', async () => {
+  const name = uniqueName();
+  const tag = uniqueName('h');
+  const at = (s: number) => new Date(Date.now() - s * 1000);
+  const hb = (id: string, last: Date) => ({ id, apps: [name], running: '[]', cores: 2, memory_mb: 512, worker_version: 'v', heartbeat_interval_seconds: 5, last_seen: last });
+  await env.db.insertInto('hosts').values([hb(`${tag}-1`, at(1)), hb(`${tag}-2`, at(1)), hb(`${tag}-3`, at(600))]).execute();
+  const doc = await create(name);
+  const id = doc.rollout_id as string;
+  await env.db.insertInto('rollout_hosts').values({ rollout_id: id, host: `${tag}-1`, status: 'failed', error: 'image not found', containers: '[]', pull_ms: 3, apply_ms: 0, reported_at: new Date() }).execute();
+
+  const ro = await req('GET', `/api/v2/rollouts/${id}`);
+  assert.is(ro.status, 200, ro.text);
+  const p = ro.body as { expected: number; failed: number; pending: number; complete: boolean; failures: Array<{ host: string; error: string }>; hosts: unknown[] };
+  assert.equal([p.expected, p.failed, p.pending, p.complete], [2, 1, 1, false]);
+  assert.equal(p.failures.map((f) => [f.host, f.error]), [[`${tag}-1`, 'image not found']]);
+  const pendingOnly = await req('GET', `/api/v2/rollouts/${id}?host_state=pending&hosts_limit=5`);
+  assert.equal((pendingOnly.body as { hosts: Array<{ host: string }> }).hosts.map((h) => h.host), [`${tag}-2`]);
+
+  const list = await req('GET', `/api/v2/apps/${name}/rollouts?limit=1`);
+  assert.is(list.status, 200, list.text);
+  assert.equal((list.body as { rollouts: Array<{ id: string }> }).rollouts.map((r) => r.id), [id]);
+
+  const hosts = await req('GET', `/api/v2/hosts?app=${name}`);
+  assert.is(hosts.status, 200, hosts.text);
+  assert.equal((hosts.body as { hosts: Array<{ id: string; status: string }> }).hosts.map((h) => [h.id, h.status]), [[`${tag}-1`, 'online'], [`${tag}-2`, 'online'], [`${tag}-3`, 'offline']]);
+  const offline = await req('GET', `/api/v2/hosts?app=${name}&status=offline&limit=10`);
+  assert.equal((offline.body as { hosts: Array<{ id: string }> }).hosts.map((h) => h.id), [`${tag}-3`]);
+  const one = await req('GET', `/api/v2/hosts/${tag}-2`);
+  assert.is(one.status, 200, one.text);
+  assert.is((one.body as { memory_mb: number }).memory_mb, 512);
+
+  for (const [path, status, key] of [
+    ['/api/v2/rollouts/00000000-0000-4000-8000-000000000000', 403, 'rollout_exists'],
+    ['/api/v2/rollouts/not-a-uuid', 400, 'errors'],
+    [`/api/v2/rollouts/${id}?host_state=sleeping`, 400, 'errors'],
+    [`/api/v2/rollouts/${id}?hosts_limit=0`, 400, 'errors'],
+    [`/api/v2/hosts/${tag}-nope`, 403, 'host_exists'],
+    ['/api/v2/hosts/bad.host', 400, 'errors'],
+    ['/api/v2/hosts?status=asleep', 400, 'errors'],
+    ['/api/v2/hosts?limit=abc', 400, 'errors'],
+    ['/api/v2/hosts?bogus=1', 400, 'errors'],
+    [`/api/v2/apps/${uniqueName('missing')}/rollouts`, 403, 'app_exists'],
+    [`/api/v2/apps/${name}/rollouts?before=nope`, 400, 'errors'],
+  ] as const) {
+    const r = await req('GET', path);
+    assert.is(r.status, status, `${path}: ${r.text}`);
+    assert.ok(key in (r.body as object), `${path}: ${r.text}`);
+    assert.type((r.body as { message?: unknown }).message, 'string', `${path}: ${r.text}`);
+  }
 });
 
 test('/openapi.json documents every REST route', async () => {
@@ -301,6 +358,9 @@ test('/openapi.json documents every REST route', async () => {
     '/api/v2/apps/{name}/rollback': ['post'],
     '/api/v2/apps/{name}/history': ['get'],
     '/api/v2/rollouts/{id}': ['get'],
+    '/api/v2/apps/{name}/rollouts': ['get'],
+    '/api/v2/hosts': ['get'],
+    '/api/v2/hosts/{id}': ['get'],
   })) {
     for (const m of methods) assert.ok(doc.paths[path]?.[m], `${m} ${path}`);
   }

@@ -200,33 +200,3 @@ export async function listRevisions(db: Q, incarnation: number, limit: number): 
     .execute();
   return rows.map((r) => ({ revision: r.revision, action: r.action, actor: r.actor, rolloutId: r.rollout_id, createdAt: r.created_at, config: toConfig(r.config) }));
 }
-
-export interface RolloutView {
-  id: string;
-  app: string;
-  incarnation: number;
-  revision: number;
-  action: string;
-  expectedHosts: string[];
-  createdAt: Date;
-  publishedAt: Date | null;
-  hosts: Array<{ host: string; status: string; error: string | null; reportedAt: Date }>;
-}
-
-export async function getRollout(db: Q, id: string): Promise<RolloutView | null> {
-  const r = await db.selectFrom('rollouts').selectAll().where('id', '=', id).executeTakeFirst();
-  if (!r) return null;
-  const hosts = await db.selectFrom('rollout_hosts').select(['host', 'status', 'error', 'reported_at']).where('rollout_id', '=', id).orderBy('host').execute();
-  return {
-    id: r.id,
-    app: r.app,
-    incarnation: Number(r.incarnation),
-    revision: r.revision,
-    action: r.action,
-    expectedHosts: r.expected_hosts,
-    createdAt: r.created_at,
-    publishedAt: r.published_at,
-    hosts: hosts.map((h) => ({ host: h.host, status: h.status, error: h.error, reportedAt: h.reported_at })),
-  };
-}
-

@@ -39,6 +39,8 @@ export interface ApiServerOptions {
   host?: string;
   maxBodyBytes?: number;
   offlineAfterMissedHeartbeats?: number;
+  /** How often a `rollouts.watch` subscription re-reads progress (default 500 ms). */
+  watchPollMs?: number;
   relay?: { lockPollMs?: number; pollMs?: number; maxBackoffMs?: number };
 }
 
@@ -69,11 +71,13 @@ function procedureMeta(path: string | undefined): Meta | undefined {
 export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer> {
   const { db, log, auth } = opts;
   const maxBody = opts.maxBodyBytes ?? 1024 * 1024;
-  const settings = { offlineAfterMissedHeartbeats: opts.offlineAfterMissedHeartbeats ?? 3 };
+  const settings = { offlineAfterMissedHeartbeats: opts.offlineAfterMissedHeartbeats ?? 3, watchPollMs: opts.watchPollMs ?? 500 };
   await migrateToLatest(db);
+  // Ends open subscriptions (server-sent event streams) at close, which would otherwise hold it open.
+  const stopping = new AbortController();
 
   const identities = new WeakMap<IncomingMessage, Identity>();
-  const contextFor = (req: IncomingMessage): Context => ({ db, log, identity: identities.get(req) ?? null, settings });
+  const contextFor = (req: IncomingMessage): Context => ({ db, log, identity: identities.get(req) ?? null, settings, stopping: stopping.signal });
   const logUnexpected = ({ error, path }: { error: TRPCError; path?: string | undefined }) => {
     if (error.code === 'INTERNAL_SERVER_ERROR') log.error({ err: error.cause ?? error, path }, 'unexpected error in a procedure');
   };
@@ -167,9 +171,10 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
 
     if (path === '/trpc' || path.startsWith('/trpc/')) {
       (req as IncomingMessage & { body?: unknown }).body = body.raw === '' ? undefined : body.raw;
-      // tRPC labels some of its JSON error bodies text/plain (415...): every answer here is JSON.
+      // tRPC labels some of its JSON error bodies text/plain (415...): every answer here is JSON,
+      // except the event streams of subscriptions.
       const setHeader = res.setHeader.bind(res);
-      res.setHeader = (name, value) => setHeader(name, name.toLowerCase() === 'content-type' ? 'application/json' : value);
+      res.setHeader = (name, value) => setHeader(name, name.toLowerCase() === 'content-type' && value !== 'text/event-stream' ? 'application/json' : value);
       return trpcHandler(req, res);
     }
 
@@ -221,9 +226,12 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     url: `http://127.0.0.1:${port}`,
     relay,
     async close() {
+      stopping.abort();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
+        // A stream that just ended leaves its keep-alive socket behind: do not wait for its timeout.
+        setTimeout(() => server.closeAllConnections(), 1000).unref();
       });
       await relay.stop();
     },

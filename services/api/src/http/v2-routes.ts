@@ -10,7 +10,7 @@ import { isPlainObject, type JsonBody } from './body.ts';
  * The generic REST handler cannot answer those shapes, so this thin adapter calls the same tRPC
  * procedures (createCaller) and maps their results; it holds no logic of its own.
  *
- * Routes of ours (roll, pull, rollback, history, rollouts) are served by the generated handler; this
+ * Routes of ours (roll, pull, rollback, history, rollouts, hosts) are served by the generated handler; this
  * table knows them only to answer 405 for a wrong method.
  */
 type Caller = ReturnType<typeof appRouter.createCaller>;
@@ -59,6 +59,7 @@ function route(segments: string[]): { methods: RouteMethods; name: string } | nu
   if (more.length > 0) return null;
   if (a === 'status' && b === undefined) return { name: '', methods: { GET: async (caller) => ({ status: 200, body: await caller.status.get() }) } };
   if (a === 'rollouts' && b !== undefined && c === undefined) return { name: b, methods: { GET: 'generated' } };
+  if (a === 'hosts' && c === undefined) return { name: b ?? '', methods: { GET: 'generated' } };
   if (a !== 'apps') return null;
   if (b === undefined) return { name: '', methods: { GET: async (caller) => ({ status: 200, body: await caller.apps.list() }) } };
   if (c === undefined) {
@@ -99,7 +100,7 @@ function route(segments: string[]): { methods: RouteMethods; name: string } | nu
     };
   }
   if (c === 'roll' || c === 'pull' || c === 'rollback') return { name: b, methods: { POST: 'generated' } };
-  if (c === 'history') return { name: b, methods: { GET: 'generated' } };
+  if (c === 'history' || c === 'rollouts') return { name: b, methods: { GET: 'generated' } };
   return null;
 }
 

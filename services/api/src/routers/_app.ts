@@ -1,5 +1,6 @@
 import { router } from '../trpc.ts';
 import { appsRouter } from './apps.ts';
+import { hostsRouter } from './hosts.ts';
 import { rolloutsRouter } from './rollouts.ts';
 import { statusRouter } from './status.ts';
 
@@ -7,6 +8,7 @@ export const appRouter = router({
   status: statusRouter,
   apps: appsRouter,
   rollouts: rolloutsRouter,
+  hosts: hostsRouter,
 });
 
 export type AppRouter = typeof appRouter;

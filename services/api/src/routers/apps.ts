@@ -1,4 +1,5 @@
-import { appConfigPatchSchema, appConfigSchema, appNameSchema, envVarsSchema } from '@nebula/contracts';
+import { appConfigPatchSchema, appConfigSchema, appNameSchema, envVarsSchema, rolloutSummarySchema } from '@nebula/contracts';
+import { listRollouts } from '@nebula/db';
 import { z } from 'zod';
 import { type ChangeRequest, diffConfigs, planChange } from '../changes.ts';
 import { type AppState, changeApp, createApp, deleteApp, findLiveApp, getRevisionConfig, listLiveAppNames, listRevisions } from '../db/apps.ts';
@@ -60,11 +61,13 @@ export const appsRouter = router({
   get: authedProcedure
     .meta({ openapi: { method: 'GET', path: '/api/v2/apps/{name}', tags: ['apps'], summary: 'One app', errorResponses: FORBIDDEN_MISSING } })
     .input(nameInput)
-    .output(appDocSchema)
+    // The original's fields, plus the latest rollout's progress summary (null before the first).
+    .output(appDocSchema.safeExtend({ rollout: rolloutSummarySchema.nullable() }))
     .query(async ({ ctx, input }) => {
       const app = await findLiveApp(ctx.db, input.name);
       if (!app) throw new AppNotFoundError(input.name);
-      return toDoc(app);
+      const latest = await listRollouts(ctx.db, input.name, { offlineAfterMissed: ctx.settings.offlineAfterMissedHeartbeats, limit: 1 });
+      return { ...toDoc(app), rollout: latest.rollouts[0] ?? null };
     }),
 
   create: authedProcedure

@@ -1,42 +1,120 @@
+import { appNameSchema, rolloutHostStateSchema, type RolloutProgress, rolloutListSchema, rolloutProgressSchema } from '@nebula/contracts';
+import { getRolloutProgress, listRollouts, type RolloutProgressOptions } from '@nebula/db';
+import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
-import { getRollout } from '../db/apps.ts';
-import { RolloutNotFoundError } from '../errors.ts';
-import { authedProcedure, router } from '../trpc.ts';
+import { findLiveApp } from '../db/apps.ts';
+import { AppNotFoundError, RolloutNotFoundError } from '../errors.ts';
+import { authedProcedure, type Context, router } from '../trpc.ts';
 
-/** A rollout: the hosts expected to apply a revision, and what each reported so far. */
+/**
+ * Rollouts: a revision on its way to the hosts that serve the app. Progress is computed when asked
+ * (libs/db rollout-progress.ts) from the rollout, the hosts' results and their heartbeats, so every
+ * read, `watch` included, judges online/offline at that moment.
+ *
+ * `watch` (a subscription over server-sent events):
+ *
+ *   subscribe ──▶ read progress ──changed?──▶ push ──complete?──▶ end (the client sees "return")
+ *                    ▲                                  │ no
+ *                    └──────── wait watchPollMs ◀───────┘     (server stopping or client gone: end)
+ *
+ * Polling, not LISTEN/NOTIFY: a host going offline changes progress without any write, so a reader
+ * has to look again anyway; one indexed query per watcher every half second is cheap.
+ *
+ * Number fields are declared here with z.coerce (see apps.ts on trpc-to-openapi's coercion).
+ */
+const progressInput = z.strictObject({
+  id: z.uuid(),
+  /** Hosts per page (default 100, at most 1000). */
+  hosts_limit: z.coerce.number().int().min(1).max(1000).optional(),
+  /** The `hosts_next` of the previous page. */
+  hosts_after: z.string().min(1).max(253).optional(),
+  host_state: rolloutHostStateSchema.optional(),
+  /** At most this many entries in `failures` (default 100, at most 1000). */
+  failures_limit: z.coerce.number().int().min(1).max(1000).optional(),
+});
+type ProgressInput = z.output<typeof progressInput>;
+
+function progressOptions(ctx: Context, input: Omit<ProgressInput, 'id'>): RolloutProgressOptions {
+  return {
+    offlineAfterMissed: ctx.settings.offlineAfterMissedHeartbeats,
+    hostsLimit: input.hosts_limit,
+    hostsAfter: input.hosts_after,
+    hostState: input.host_state,
+    failuresLimit: input.failures_limit,
+  };
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
 export const rolloutsRouter = router({
   get: authedProcedure
-    .meta({ openapi: { method: 'GET', path: '/api/v2/rollouts/{id}', tags: ['rollouts'], summary: 'Progress of one change, host by host', errorResponses: { 403: '{"rollout_exists": false}' } } })
-    .input(z.strictObject({ id: z.uuid() }))
-    .output(
-      z.object({
-        rollout_id: z.string(),
-        app_name: z.string(),
-        incarnation: z.number().int(),
-        app_id: z.number().int(),
-        action: z.string(),
-        created_at: z.string(),
-        published_at: z.string().nullable(),
-        expected_hosts: z.array(z.string()),
-        hosts: z.array(z.object({ host: z.string(), status: z.string(), error: z.string().nullable(), reported_at: z.string() })),
-        pending_hosts: z.array(z.string()),
-      }),
-    )
+    .meta({
+      openapi: {
+        method: 'GET',
+        path: '/api/v2/rollouts/{id}',
+        tags: ['rollouts'],
+        summary: 'Progress of one change: counts, failures with their errors, and a page of hosts',
+        errorResponses: { 400: 'not a rollout id', 403: '{"rollout_exists": false}' },
+      },
+    })
+    .input(progressInput)
+    .output(rolloutProgressSchema)
     .query(async ({ ctx, input }) => {
-      const r = await getRollout(ctx.db, input.id);
-      if (!r) throw new RolloutNotFoundError(input.id);
-      const reported = new Set(r.hosts.map((h) => h.host));
-      return {
-        rollout_id: r.id,
-        app_name: r.app,
-        incarnation: r.incarnation,
-        app_id: r.revision,
-        action: r.action,
-        created_at: r.createdAt.toISOString(),
-        published_at: r.publishedAt?.toISOString() ?? null,
-        expected_hosts: r.expectedHosts,
-        hosts: r.hosts.map((h) => ({ host: h.host, status: h.status, error: h.error, reported_at: h.reportedAt.toISOString() })),
-        pending_hosts: r.expectedHosts.filter((h) => !reported.has(h)),
-      };
+      const { id, ...rest } = input;
+      const p = await getRolloutProgress(ctx.db, id, progressOptions(ctx, rest));
+      if (!p) throw new RolloutNotFoundError(id);
+      return p;
     }),
+
+  list: authedProcedure
+    .meta({
+      openapi: {
+        method: 'GET',
+        path: '/api/v2/apps/{name}/rollouts',
+        tags: ['rollouts'],
+        summary: "An app's rollouts, newest first, each with its progress summary; page with `before`",
+        errorResponses: { 400: 'bad limit or cursor', 403: 'no such app and no rollouts of it: {"app_exists": false}' },
+      },
+    })
+    .input(z.strictObject({ name: appNameSchema, limit: z.coerce.number().int().min(1).max(100).default(20), before: z.uuid().optional() }))
+    .output(rolloutListSchema)
+    .query(async ({ ctx, input }) => {
+      const list = await listRollouts(ctx.db, input.name, { offlineAfterMissed: ctx.settings.offlineAfterMissedHeartbeats, limit: input.limit, before: input.before });
+      // A deleted app's rollouts stay listable; a name that never had any is a mistake worth saying.
+      if (list.rollouts.length === 0 && input.before === undefined && !(await findLiveApp(ctx.db, input.name))) throw new AppNotFoundError(input.name);
+      return list;
+    }),
+
+  /** Pushes the progress whenever it changes, first at once; ends when the rollout is complete. */
+  watch: authedProcedure.input(progressInput).subscription(async function* ({ ctx, input, signal }): AsyncGenerator<RolloutProgress, void, unknown> {
+    const { id, ...rest } = input;
+    const opts = progressOptions(ctx, rest);
+    const everyMs = ctx.settings.watchPollMs ?? 500;
+    const stop = AbortSignal.any([signal ?? new AbortController().signal, ctx.stopping ?? new AbortController().signal]);
+    let last = '';
+    while (!stop.aborted) {
+      const p = await getRolloutProgress(ctx.db, id, opts);
+      // Thrown inside the stream, past the error-mapping middleware: give the code here.
+      if (!p) throw new TRPCError({ code: 'FORBIDDEN', message: `rollout "${id}" does not exist`, cause: new RolloutNotFoundError(id) });
+      const text = JSON.stringify(p);
+      if (text !== last) {
+        last = text;
+        yield p;
+      }
+      if (p.complete) return;
+      await pause(everyMs, stop);
+    }
+  }),
 });
