@@ -256,7 +256,9 @@ export class AppRunner {
       m.nak(this.backoff(m));
       return;
     }
-    if (how === 'term') m.term(result.error ?? undefined);
+    // No reason with +TERM: nats-server 2.9 takes "+TERM <reason>" for an unknown ack and delivers the
+    // message again after every ack wait, forever. The reason is in the failed result and the log.
+    if (how === 'term') m.term();
     else await m.ackAck().catch((err: unknown) => log.warn({ err }, 'ack not confirmed'));
   }
 
@@ -272,7 +274,7 @@ export class AppRunner {
     if (partial.success && partial.data.app === this.app) {
       await this.finish(m, 'term', buildResult({ message: partial.data, host: this.hostId, status: 'failed', error: errorText(err) }), this.log);
     } else {
-      m.term(errorText(err).slice(0, 200));
+      m.term(); // no reason: see finish()
     }
   }
 }

@@ -130,6 +130,23 @@ test('an unreachable registry is retried until it answers; an unknown image fail
   results.stop();
 });
 
+test('a permanent failure is terminated for good: not delivered again after the ack wait', async () => {
+  const app = `term-${suffix()}`;
+  const rt = runtime();
+  const results = collectResults(nc, app);
+  await startWorker('h1', [app], rt, { ackWaitMs: 1_000 });
+  await publishApp(nc, envelope(app, 1, 'create', { docker_image: 'img:404' }));
+  assert.match((await results.waitFor(1, 'failed')).error ?? '', /ImageNotFoundError/);
+  await new Promise((r) => setTimeout(r, 2_500));
+  const jsm = await jetstreamManager(nc);
+  const info = await jsm.consumers.info(streams.apps.name, consumerName('h1', app));
+  assert.is(info.num_redelivered, 0, 'delivered again');
+  assert.is(info.num_ack_pending, 0);
+  assert.is(results.all.length, 1, 'one failed result');
+  assert.is(rt.pullAttempts, 1);
+  results.stop();
+});
+
 test('an engine that does not answer is retried; the other app on the host is not held up', async () => {
   const [a, b] = [`eng-${suffix()}`, `eng2-${suffix()}`];
   const rt = runtime();
