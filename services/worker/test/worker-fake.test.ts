@@ -112,7 +112,7 @@ test('an invalid message is terminated with a failed result; the next one is app
   results.stop();
 });
 
-test('an unreachable registry is retried until it answers; an unknown image fails without touching the app', async () => {
+test('an unreachable registry is reported failed once and retried until it answers; an unknown image fails without touching the app', async () => {
   const app = `retry-${suffix()}`;
   const rt = runtime();
   const results = collectResults(nc, app);
@@ -120,7 +120,8 @@ test('an unreachable registry is retried until it answers; an unknown image fail
   rt.registryDown = true;
   await publishApp(nc, envelope(app, 1, 'create', { docker_image: 'img:1' }));
   await waitFor('three pull attempts', () => rt.pullAttempts >= 3);
-  assert.is(results.all.length, 0, 'no result while retrying');
+  assert.equal(results.all.map((r) => r.status), ['failed'], 'one failed result while retrying');
+  assert.match(results.all[0]!.error ?? '', /RegistryUnavailableError.*\(retrying\)/);
   rt.registryDown = false;
   await results.waitFor(1, 'applied');
   await publishApp(nc, envelope(app, 2, 'update', { docker_image: 'img:404' }));
@@ -157,10 +158,10 @@ test('an engine that does not answer is retried; the other app on the host is no
   await publishApp(nc, envelope(a, 1, 'create', { docker_image: 'img:1' }));
   const jsm = await jetstreamManager(nc);
   await waitFor('the revision to be delivered again', async () => (await jsm.consumers.info(streams.apps.name, consumerName('h1', a))).num_redelivered >= 1);
-  assert.is(ra.all.length, 0, 'no result while retrying');
+  assert.equal(ra.all.map((r) => [r.status, /EngineUnavailableError/.test(r.error ?? '')]), [['failed', true]], 'one failed result while retrying');
   rt.engineDown = false;
   await publishApp(nc, envelope(b, 1, 'create', { docker_image: 'img:1' }));
-  assert.is((await ra.waitFor(1)).status, 'applied');
+  await ra.waitFor(1, 'applied');
   assert.is((await rb.waitFor(1)).status, 'applied');
   ra.stop();
   rb.stop();
