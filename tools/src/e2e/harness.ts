@@ -63,7 +63,7 @@ export interface Harness {
   rest: RestClient;
   /** The typed tRPC client (`@nebula/client`) of replica `i`. */
   client(i?: number): NebulaClient;
-  /** Hosts online, as the notifier's gauge counts them. */
+  /** Hosts online, as the API tells (from the heartbeats the notifier wrote). */
   onlineHosts(): Promise<number>;
   close(): Promise<void>;
 }
@@ -107,12 +107,6 @@ function killStaleProcesses(): void {
     }
     rmSync(join(PIDS_DIR, file), { force: true });
   }
-}
-
-async function metric(url: string, re: RegExp): Promise<number | undefined> {
-  const text = await (await fetch(url, { signal: AbortSignal.timeout(2000) })).text();
-  const m = re.exec(text);
-  return m ? Number(m[1]) : undefined;
 }
 
 /** Like Promise.all, but lets every start finish (or fail) before throwing, so cleanup sees them all. */
@@ -228,7 +222,8 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
     await allOrFirstError([...apis, notifier].map((p) => p.start()));
     await allOrFirstError(workers.map((w) => w.start()));
 
-    const onlineHosts = async () => (await metric(`http://127.0.0.1:${notifier.env.METRICS_PORT}/metrics`, /^notifier_hosts\{[^}]*status="online"[^}]*\} (\d+)$/m)) ?? 0;
+    const rest = new RestClient(apiUrls, auth, () => apis.map((a) => a.running()));
+    const onlineHosts = async () => (await rest.expect<{ hosts: unknown[] }>(200, 'GET', '/api/v2/hosts?status=online')).hosts.length;
     // Rollouts expect the hosts that are online: start testing once every host is.
     await waitFor('every host online', async () => (await onlineHosts()) === hosts.length, 30_000, 200);
 
@@ -249,7 +244,7 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
         if (!w) throw new Error(`no host ${host}`);
         return w;
       },
-      rest: new RestClient(apiUrls, auth, () => apis.map((a) => a.running())),
+      rest,
       client: (i = 0) => createNebulaClient({ url: apiUrls[i]!, username: auth.user, password: auth.password }),
       onlineHosts,
       close,

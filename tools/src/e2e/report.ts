@@ -109,16 +109,14 @@ export function renderResults(): string {
     `${passed} of ${all.length} passed; harness start ${files.map((f) => `${f.file.replace(/^.*\//, '')} ${seconds(f.setupMs)}`).join(', ')};`,
     `total ${seconds(files.reduce((n, f) => n + f.totalMs, 0))}.`,
     '',
-    '| # | scenario or fault | kind | result | time to converge | what is checked |',
-    '|---|---|---|---|---|---|',
+    '| scenario or fault | kind | result | time to converge | what is checked |',
+    '|---|---|---|---|---|',
   ];
-  let n = 0;
   for (const f of files) {
     for (const c of f.cases) {
-      n += 1;
       const times = c.steps.length === 0 ? '-' : c.steps.map((s) => `${s.what} ${seconds(s.ms)}`).join('; ');
       const result = c.result === 'passed' ? 'passed' : `**failed**: ${(c.error ?? '').replaceAll('|', '\\|').replaceAll('\n', ' ')}`;
-      lines.push(`| ${n} | ${c.name} | ${c.kind} | ${result} | ${times} | ${c.checks.replaceAll('|', '\\|')} |`);
+      lines.push(`| ${c.name} | ${c.kind} | ${result} | ${times} | ${c.checks.replaceAll('|', '\\|')} |`);
     }
   }
   const text = lines.join('\n') + '\n';
