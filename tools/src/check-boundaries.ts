@@ -55,7 +55,7 @@ export interface TestImportException {
 
 export const TEST_IMPORT_EXCEPTIONS: TestImportException[] = [
   { from: 'services/api/test/', pkgs: ['@nebula/notifier', '@nebula/worker'], why: 'rollouts.watch followed through a real rollout' },
-  { from: 'services/cli/test/', pkgs: ['@nebula/api', '@nebula/notifier', '@nebula/worker'], why: 'the CLI run against a running API and fleet' },
+  { from: 'services/cli/test/', pkgs: ['@nebula/api', '@nebula/db', '@nebula/notifier', '@nebula/worker'], why: 'the CLI run against a running API and fleet' },
 ];
 
 /** Scopes other than `shared` that may be used from other scopes. */

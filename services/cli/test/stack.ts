@@ -1,0 +1,113 @@
+/**
+ * For the CLI's tests: a running API (in this process, on a free port) with a notifier and a few
+ * workers (real worker code, the in-memory runtime), on a nats-server of its own and a throwaway
+ * PostgreSQL database; and the CLI run as a child process against it.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { type ApiServer, createApiServer } from '@nebula/api';
+import { createDb, createTestDatabase, type Database, type Kysely } from '@nebula/db';
+import { createNotifier, type Notifier } from '@nebula/notifier';
+import { createLogger } from '@nebula/service-kit';
+import { startNatsServer, type TestNatsServer } from '@nebula/test-kit';
+import { createWorker, FakeRuntime, type Worker } from '@nebula/worker';
+
+export const log = createLogger('cli-test', process.env.TEST_LOG_LEVEL ?? 'silent');
+export const ADMIN = { user: 'admin', password: 'pw-' + randomBytes(6).toString('hex') };
+export const suffix = () => randomBytes(3).toString('hex');
+
+const FAST = { heartbeatIntervalMs: 500, ackWaitMs: 5_000, fetchExpiresMs: 1_000, retryBaseMs: 100, retryMaxMs: 400, rollSettleMs: 0, pollMs: 5, healthCheckIntervalMs: 1_000, stopTimeoutSeconds: 0 };
+
+export interface Stack {
+  api: ApiServer;
+  db: Kysely<Database>;
+  runtimes: Map<string, FakeRuntime>;
+  /** Starts a worker for `hostId` serving `apps`; `images` are what its registry can pull. */
+  startWorker(hostId: string, apps: string[], images: string[]): Promise<Worker>;
+  close(): Promise<void>;
+}
+
+export async function startStack(): Promise<Stack> {
+  const tdb = await createTestDatabase();
+  const db = createDb(tdb.url, 5);
+  const nats = await startNatsServer();
+  const conns: NatsConnection[] = [];
+  const own = async () => {
+    const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    conns.push(nc);
+    return nc;
+  };
+  const api = await createApiServer({
+    db,
+    databaseUrl: tdb.url,
+    nc: await own(),
+    log,
+    auth: { enabled: true, basic: { user: ADMIN.user, password: ADMIN.password }, token: null },
+    relay: { lockPollMs: 100, pollMs: 200, maxBackoffMs: 300 },
+    watchPollMs: 200,
+  });
+  const notifier: Notifier = createNotifier({ db, nc: await own(), log, options: { flushIntervalMs: 50 } });
+  await notifier.start();
+  const workerNc = await own();
+  const workers: Worker[] = [];
+  const runtimes = new Map<string, FakeRuntime>();
+  return {
+    api,
+    db,
+    runtimes,
+    async startWorker(hostId, apps, images) {
+      const rt = new FakeRuntime();
+      for (const image of images) rt.registry.set(image, `sha256:${image.replace(/[^a-z0-9]/g, '')}`);
+      runtimes.set(hostId, rt);
+      const w = createWorker({ hostId, apps, nc: workerNc, runtime: rt, hostFacts: { cores: 2, memory_mb: 2048 }, log, options: FAST });
+      workers.push(w);
+      await w.start();
+      return w;
+    },
+    async close() {
+      for (const w of workers) await w.stop().catch(() => undefined);
+      await notifier.stop().catch(() => undefined);
+      await api.close().catch(() => undefined);
+      for (const c of conns) await c.close().catch(() => undefined);
+      await db.destroy();
+      await nats.cleanup();
+      await tdb.drop();
+    },
+  };
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+const MAIN = new URL('../src/main.ts', import.meta.url).pathname;
+export const BIN = new URL('../bin/nebula', import.meta.url).pathname;
+
+/**
+ * Runs the CLI as a child process (asynchronously: the API it talks to runs in this process).
+ * `env` replaces the NEBULA_* variables entirely, so nothing of the caller's leaks in.
+ */
+export function nebula(args: string[], env: Record<string, string> = {}, opts: { stdin?: string; bin?: boolean } = {}): Promise<CliResult> {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('NEBULA_')));
+  const [cmd, argv] = opts.bin ? [BIN, args] : [process.execPath, [MAIN, ...args]];
+  const child = spawn(cmd, argv, { env: { ...base, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdin.end(opts.stdin ?? '');
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`nebula ${args.join(' ')}: no exit within 30 s\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, 30_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      // Give the pipes a moment to deliver what was written just before the exit.
+      setImmediate(() => resolve({ code, stdout, stderr }));
+    });
+  });
+}
