@@ -3,7 +3,8 @@
  *
  *   testcontainers ─ PostgreSQL (nebula/postgres:15)     NATS JetStream (nebula/nats:2.9)
  *                          │      ╲                   ╱        │
- *   processes      api-1, api-2 (REST + tRPC)   notifier      │
+ *   processes      api-1, api-2 (REST + tRPC)   notifier      │        clients: REST over fetch (as curl),
+ *                                                             │        @nebula/client, the nebula CLI
  *                                                             │
  *   fleet          host-1 ─ dockerd + worker-host-1 ──────────┤
  *                  host-2 ─ dockerd + worker-host-2 ──────────┤   (each host: own network namespace,
@@ -14,7 +15,7 @@
  * removes everything this run made, whatever state the parts are in. Logs of every process go to
  * .stack/e2e/<run>/.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -39,6 +40,33 @@ export interface HarnessOptions {
   workerEnv?: Record<string, string>;
 }
 
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `node services/cli/src/main.ts ...args` as a user would run `nebula`. */
+function runCli(url: string, auth: Auth, args: string[], opts: { stdin?: string; timeoutMs?: number }): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'services/cli/src/main.ts'), ...args], {
+      env: { PATH: process.env.PATH ?? '', NEBULA_URL: url, NEBULA_USER: auth.user, NEBULA_PASSWORD: auth.password },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(opts.stdin ?? '');
+  });
+}
+
 export interface Auth {
   user: string;
   password: string;
@@ -61,6 +89,8 @@ export interface Harness {
   worker(host: string): ServiceProcess;
   /** REST over plain HTTP, as curl would (round robin over the running API replicas). */
   rest: RestClient;
+  /** The `nebula` CLI as a child process (NEBULA_URL of replica `api`, basic auth). */
+  cli(args: string[], opts?: { stdin?: string; api?: number; timeoutMs?: number }): Promise<CliResult>;
   /** The typed tRPC client (`@nebula/client`) of replica `i`. */
   client(i?: number): NebulaClient;
   /** Hosts online, as the API tells (from the heartbeats the notifier wrote). */
@@ -245,6 +275,7 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
         return w;
       },
       rest,
+      cli: (args, o = {}) => runCli(apiUrls[o.api ?? 0]!, auth, args, o),
       client: (i = 0) => createNebulaClient({ url: apiUrls[i]!, username: auth.user, password: auth.password }),
       onlineHosts,
       close,
