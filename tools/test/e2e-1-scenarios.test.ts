@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { type Harness, startHarness } from '../src/e2e/harness.ts';
 import { containersOn, echoAt, type HostExpectation, onHosts, waitConverged, watchAvailability } from '../src/e2e/observe.ts';
 import { Report } from '../src/e2e/report.ts';
-import { buildImage, createdSince, ECHO, hostsView, pushAs, removeImages, rolloutIdOf, waitApplied } from '../src/e2e/steps.ts';
+import { buildImage, createdSince, ECHO, hostsView, pushAs, rolloutIdOf, waitApplied } from '../src/e2e/steps.ts';
 
 /**
  * Scenarios 1-6 of the end-to-end suite, on three hosts that all serve every app: ports, env vars,
@@ -16,7 +16,6 @@ const report = new Report('tools/test/e2e-1-scenarios.test.ts');
 const APPS = ['ports', 'env', 'life', 'pull', 'scale', 'image'];
 let h: Harness;
 let all: string[];
-const images: string[] = [];
 let V2 = '';
 let MOVING = '';
 
@@ -29,7 +28,6 @@ test.before(async () => {
     all = h.hosts.map((x) => x.name);
     V2 = `127.0.0.1:5000/nebula/e2e-${h.runId}:v2`;
     MOVING = `127.0.0.1:5000/nebula/e2e-${h.runId}:moving`;
-    images.push(V2, MOVING);
     await buildImage(V2, `FROM ${ECHO}\nRUN echo 2 > /version\n`);
     await pushAs(V2, V2);
     await pushAs(ECHO, MOVING);
@@ -43,7 +41,6 @@ test.before(async () => {
 test.after(async () => {
   report.write();
   await h?.close();
-  await removeImages(images);
 });
 
 report.case(test, 'scenario', '1. change ports', 'a port map and a plain port (container port from $PORT) answer on every host at port+i; the old ports stop answering', async (r) => {

@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { type Harness, inHost, startHarness } from '../src/e2e/harness.ts';
 import { containersOn, echoAt, type HostExpectation, onHosts, waitConverged, watchAvailability } from '../src/e2e/observe.ts';
 import { Report } from '../src/e2e/report.ts';
-import { buildImage, ECHO, hostStates, pushAs, removeImages, rolloutIdOf, waitApplied, waitProgress } from '../src/e2e/steps.ts';
+import { buildImage, ECHO, hostStates, pushAs, rolloutIdOf, waitApplied, waitProgress } from '../src/e2e/steps.ts';
 
 /**
  * Faults of what the system stands on: NATS restarted mid-rollout, PostgreSQL restarted, one host's
@@ -16,7 +16,6 @@ const report = new Report('tools/test/e2e-4-faults-infra.test.ts');
 const APPS = ['natsr', 'pgr', 'engine', 'registry', 'badimg'];
 let h: Harness;
 let all: string[];
-const images: string[] = [];
 let V2 = '';
 let REG = '';
 let CRASH = '';
@@ -29,7 +28,6 @@ test.before(async () => {
     V2 = `127.0.0.1:5000/nebula/e2e-${h.runId}:v2`;
     REG = `127.0.0.1:5000/nebula/e2e-${h.runId}:registry`;
     CRASH = `127.0.0.1:5000/nebula/e2e-${h.runId}:crash`;
-    images.push(V2, REG, CRASH);
     await buildImage(V2, `FROM ${ECHO}\nRUN echo 2 > /version\n`);
     await buildImage(CRASH, `FROM ${ECHO}\nENTRYPOINT ["/bin/false"]\n`);
     await Promise.all([pushAs(V2, V2), pushAs(CRASH, CRASH), pushAs(ECHO, REG)]);
@@ -43,7 +41,6 @@ test.before(async () => {
 test.after(async () => {
   report.write();
   await h?.close();
-  await removeImages(images);
 });
 
 const everywhere = (e: HostExpectation) => onHosts(h.hosts, all, e);

@@ -11,8 +11,8 @@
  *                  host-3 ─ dockerd + worker-host-3 ──────────┘    address, engine and APP_NAME list)
  *
  * Lifecycle: startHarness() ─▶ tests (may stop, kill, pause, restart any part) ─▶ close().
- * start cleans up what crashed earlier runs left behind (fleets, containers, child processes); close
- * removes everything this run made, whatever state the parts are in. Logs of every process go to
+ * start cleans up what crashed earlier runs left behind (fleets, containers, child processes, test
+ * images); close removes everything this run made, whatever state the parts are in. Logs of every process go to
  * .stack/e2e/<run>/.
  */
 import { execFile, spawn } from 'node:child_process';
@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createNebulaClient, type NebulaClient } from '@nebula/client';
 import { cleanupStaleFleets, type Fleet, freePort, startFleet, type TestHost, waitFor } from '@nebula/test-kit';
-import { type InfraContainer, removeStaleInfra, startNats, startPostgres } from './infra.ts';
+import { type InfraContainer, removeRunImages, removeRunInfra, removeStaleInfra, startNats, startPostgres } from './infra.ts';
 import { type ReadyCheck, REPO_ROOT, ServiceProcess } from './processes.ts';
 import { RestClient } from './rest.ts';
 
@@ -80,7 +80,8 @@ export interface Harness {
   postgres: InfraContainer & { url: string };
   nats: InfraContainer & { url: string };
   apis: ServiceProcess[];
-  apiUrls: string[];
+  /** Base URL of replica `i` (as of its last start). */
+  apiUrl(i: number): string;
   notifier: ServiceProcess;
   fleet: Fleet;
   hosts: TestHost[];
@@ -150,7 +151,7 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
   const logDir = join(E2E_DIR, runId);
   mkdirSync(logDir, { recursive: true });
   killStaleProcesses();
-  await Promise.all([cleanupStaleFleets(), removeStaleInfra()]);
+  await Promise.all([cleanupStaleFleets(), removeStaleInfra(), removeRunImages()]);
   // Old runs' logs: keep the last few.
   const old = readdirSync(E2E_DIR).filter((d) => /^[a-z0-9]+p\d+$/.test(d) && d !== runId).sort();
   for (const d of old.slice(0, Math.max(0, old.length - 6))) rmSync(join(E2E_DIR, d), { recursive: true, force: true });
@@ -177,6 +178,8 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
   const close = async () => {
     await Promise.allSettled(procs.map((p) => p.dispose()));
     await Promise.allSettled([fleet?.cleanup(), ...infra.map((c) => c.remove())]);
+    await removeRunInfra(runId).catch(() => undefined);
+    await removeRunImages(runId).catch(() => undefined);
     rmSync(pidFile, { force: true });
     process.off('exit', killAll);
     process.off('SIGINT', onSignal);
@@ -197,14 +200,14 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
       return p;
     };
 
-    const apiPorts = [await freePort(), await freePort()];
-    const apiUrls = apiPorts.map((p) => `http://127.0.0.1:${p}`);
-    const apis = apiPorts.map((port, i) =>
+    // A replica's port is picked at each start (a restarted one may get another): read it through apiUrl().
+    const apiUrl = (i: number) => `http://127.0.0.1:${apis[i]!.env.API_PORT}`;
+    const apis: ServiceProcess[] = [0, 1].map((i) =>
       service(
         `api-${i + 1}`,
         'services/api/src/main.ts',
-        {
-          API_PORT: String(port),
+        async () => ({
+          API_PORT: String(await freePort()),
           API_HOST: '127.0.0.1',
           DATABASE_URL: postgres.url,
           NATS_URL: nats.url,
@@ -213,8 +216,8 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
           AUTH_TOKEN: auth.token,
           HOST_OFFLINE_AFTER_MISSED_HEARTBEATS: OFFLINE_AFTER,
           LOG_LEVEL: 'info',
-        },
-        async () => (await fetch(`${apiUrls[i]}/health`, { signal: AbortSignal.timeout(2000) })).status === 200,
+        }),
+        async (_out, env) => (await fetch(`http://127.0.0.1:${env.API_PORT}/health`, { signal: AbortSignal.timeout(2000) })).status === 200,
       ),
     );
     const notifier = service(
@@ -252,7 +255,7 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
     await allOrFirstError([...apis, notifier].map((p) => p.start()));
     await allOrFirstError(workers.map((w) => w.start()));
 
-    const rest = new RestClient(apiUrls, auth, () => apis.map((a) => a.running()));
+    const rest = new RestClient(() => apis.map((a, i) => ({ url: apiUrl(i), up: a.running() })), auth);
     const onlineHosts = async () => (await rest.expect<{ hosts: unknown[] }>(200, 'GET', '/api/v2/hosts?status=online')).hosts.length;
     // Rollouts expect the hosts that are online: start testing once every host is.
     await waitFor('every host online', async () => (await onlineHosts()) === hosts.length, 30_000, 200);
@@ -264,7 +267,7 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
       postgres,
       nats,
       apis,
-      apiUrls,
+      apiUrl,
       notifier,
       fleet: startedFleet,
       hosts,
@@ -275,8 +278,8 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
         return w;
       },
       rest,
-      cli: (args, o = {}) => runCli(apiUrls[o.api ?? 0]!, auth, args, o),
-      client: (i = 0) => createNebulaClient({ url: apiUrls[i]!, username: auth.user, password: auth.password }),
+      cli: (args, o = {}) => runCli(apiUrl(o.api ?? 0), auth, args, o),
+      client: (i = 0) => createNebulaClient({ url: apiUrl(i), username: auth.user, password: auth.password }),
       onlineHosts,
       close,
     };

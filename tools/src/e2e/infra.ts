@@ -75,30 +75,54 @@ function wrap(container: StartedTestContainer, port: number, marker: string): In
 const PG_READY = 'database system is ready to accept connections';
 const NATS_READY = 'Server is ready';
 
-export async function startPostgres(runId: string): Promise<InfraContainer & { url: string }> {
-  const port = await freePort();
+/** A port picked free a moment ago may be taken by the time Docker binds it: pick another. */
+async function onFreePort<T>(start: (port: number) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start(await freePort());
+    } catch (err) {
+      if (attempt >= 3 || !/address already in use|port is already allocated/i.test(String(err))) throw err;
+    }
+  }
+}
+
+export function startPostgres(runId: string): Promise<InfraContainer & { url: string }> {
+  return onFreePort((port) => startPostgresOn(runId, port));
+}
+
+export function startNats(runId: string): Promise<InfraContainer & { url: string }> {
+  return onFreePort((port) => startNatsOn(runId, port));
+}
+
+async function startPostgresOn(runId: string, port: number): Promise<InfraContainer & { url: string }> {
   const password = `pw-${runId}`;
   const container = await new GenericContainer('nebula/postgres:15')
     .withEnvironment({ POSTGRES_PASSWORD: password, POSTGRES_DB: 'nebula' })
     .withExposedPorts({ container: 5432, host: port })
     .withLabels({ 'io.nebula.test': 'true', [E2E_LABEL]: runId })
-    .withName(`nebula-e2e-${runId}-postgres`)
+    .withName(`nebula-e2e-${runId}-postgres-${port}`)
     .withWaitStrategy(Wait.forLogMessage(PG_READY))
     .withStartupTimeout(60_000)
     .start();
   return { ...wrap(container, port, PG_READY), url: `postgres://postgres:${password}@127.0.0.1:${port}/nebula` };
 }
 
-export async function startNats(runId: string): Promise<InfraContainer & { url: string }> {
-  const port = await freePort();
+async function startNatsOn(runId: string, port: number): Promise<InfraContainer & { url: string }> {
   const container = await new GenericContainer('nebula/nats:2.9')
     .withExposedPorts({ container: 4222, host: port })
     .withLabels({ 'io.nebula.test': 'true', [E2E_LABEL]: runId })
-    .withName(`nebula-e2e-${runId}-nats`)
+    .withName(`nebula-e2e-${runId}-nats-${port}`)
     .withWaitStrategy(Wait.forLogMessage(NATS_READY))
     .withStartupTimeout(30_000)
     .start();
   return { ...wrap(container, port, NATS_READY), url: `nats://127.0.0.1:${port}` };
+}
+
+/** Every container of a run (also one left by a start that failed). */
+export async function removeRunInfra(runId: string): Promise<void> {
+  const { stdout } = await exec('docker', ['ps', '-aq', '--filter', `label=${E2E_LABEL}=${runId}`]);
+  const ids = stdout.split('\n').filter(Boolean);
+  if (ids.length > 0) await exec('docker', ['rm', '-f', '-v', ...ids]).catch(() => undefined);
 }
 
 /** Containers of earlier runs whose process is gone (a crash or a kill -9 of the test). */
@@ -107,13 +131,36 @@ export async function removeStaleInfra(): Promise<void> {
   for (const line of stdout.split('\n').filter(Boolean)) {
     const [id, run] = line.split(' ');
     const pid = Number(run?.split('p')[1]);
-    if (!id || !Number.isInteger(pid)) continue;
-    try {
-      process.kill(pid, 0);
-      continue; // its run is still going
-    } catch {
-      /* gone */
-    }
+    if (!id || !Number.isInteger(pid) || isAlive(pid)) continue; // malformed, or its run is still going
     await exec('docker', ['rm', '-f', '-v', id]).catch(() => undefined);
+  }
+}
+
+/**
+ * Removes the test images of a run (`127.0.0.1:5000/nebula/e2e-<run id>...`) from the root engine:
+ * their tags and the digest references pushing left. Without a run id: those of runs whose process is
+ * gone. Only references are removed (no -f), so an image something else uses stays. The registry keeps
+ * its blobs (it cannot delete).
+ */
+export async function removeRunImages(runId?: string): Promise<void> {
+  const { stdout } = await exec('docker', ['image', 'ls', '--digests', '--format', '{{.Repository}}\t{{.Tag}}\t{{.Digest}}']);
+  const refs: string[] = [];
+  for (const line of stdout.split('\n').filter(Boolean)) {
+    const [repo = '', tag = '', digest = ''] = line.split('\t');
+    const m = /^127\.0\.0\.1:5000\/nebula\/e2e-([a-z0-9]+p(\d+))(?:-[a-z0-9-]+)?$/.exec(repo);
+    if (!m) continue;
+    if (runId !== undefined ? m[1] !== runId : isAlive(Number(m[2]))) continue;
+    if (tag !== '<none>') refs.push(`${repo}:${tag}`);
+    if (digest !== '<none>') refs.push(`${repo}@${digest}`);
+  }
+  for (const ref of refs) await exec('docker', ['rmi', ref]).catch(() => undefined);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
   }
 }

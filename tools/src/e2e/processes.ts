@@ -68,7 +68,23 @@ export class ServiceProcess {
     return this.tail;
   }
 
+  /**
+   * Spawns the process and waits until it is ready. A port picked free a moment ago may be taken by
+   * then (other tests run on this machine): a start that fails with EADDRINUSE is tried again with a
+   * fresh environment (the env function picks new ports).
+   */
   async start(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.startOnce();
+        return;
+      } catch (err) {
+        if (attempt >= 3 || this.running() || !this.tail.includes('EADDRINUSE')) throw err;
+      }
+    }
+  }
+
+  private async startOnce(): Promise<void> {
     if (this.running()) return;
     const env = typeof this.opts.env === 'function' ? await this.opts.env() : this.opts.env;
     this.env = { PATH: process.env.PATH ?? '', ...env };
@@ -88,17 +104,24 @@ export class ServiceProcess {
       this.write(`----- exited: code ${code} signal ${signal}\n`);
       resolve();
     }));
+    let exited = false;
+    void this.exited.then(() => (exited = true));
     await waitFor(
       `${this.name} to be ready`,
       async () => {
-        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${this.name} exited (${child.exitCode ?? child.signalCode}): ${this.tail.slice(-2000)}`);
+        // An exit is final: stop waiting (waitFor would retry a thrown error until its timeout).
+        if (exited) return 'exited' as const;
         return await this.opts.ready(this.tail, this.env);
       },
       this.opts.readyTimeoutMs ?? 30_000,
       50,
-    ).catch((err: unknown) => {
-      throw new Error(`${this.name} did not become ready: ${this.tail.slice(-2000)}`, { cause: err });
-    });
+    )
+      .catch((err: unknown) => {
+        throw new Error(`${this.name} did not become ready: ${this.tail.slice(-2000)}`, { cause: err });
+      })
+      .then((r) => {
+        if (r === 'exited') throw new Error(`${this.name} exited while starting (${child.exitCode ?? child.signalCode}): ${this.tail.slice(-2000)}`);
+      });
   }
 
   /** SIGTERM, and SIGKILL after `graceMs`; resolves once the process is gone. */

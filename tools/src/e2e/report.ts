@@ -102,7 +102,7 @@ export function renderResults(): string {
     'replicas, a notifier, and three hosts, each with its own network namespace, Docker engine and worker. Every',
     'check looks at the hosts from outside (their engines, and HTTP to the published ports).',
     '',
-    '"Time to converge": from the API\'s answer to a change until every host runs what it should, checked by polling',
+    '"Time to converge": from the request that makes a change until every host runs what it should, checked by polling',
     '(every 200 ms) the engines and the published ports; several changes in one case are listed in order.',
     '',
     `Last run: ${files.map((f) => f.at).sort().at(-1) ?? 'never'} on ${availableParallelism()} cores, ${Math.round(totalmem() / 2 ** 30)} GiB;`,

@@ -25,31 +25,29 @@ export interface RestRequest {
 }
 
 export class RestClient {
-  private readonly urls: string[];
+  private readonly replicas: () => Array<{ url: string; up: boolean }>;
   private readonly auth: { user: string; password: string; token: string };
-  private readonly up: () => boolean[];
   private next = 0;
 
-  constructor(urls: string[], auth: { user: string; password: string; token: string }, up: () => boolean[]) {
-    this.urls = urls;
+  constructor(replicas: () => Array<{ url: string; up: boolean }>, auth: { user: string; password: string; token: string }) {
+    this.replicas = replicas;
     this.auth = auth;
-    this.up = up;
   }
 
   private pick(): string {
-    const up = this.up();
-    for (let i = 0; i < this.urls.length; i++) {
-      const k = (this.next + i) % this.urls.length;
-      if (up[k]) {
+    const all = this.replicas();
+    for (let i = 0; i < all.length; i++) {
+      const k = (this.next + i) % all.length;
+      if (all[k]!.up) {
         this.next = k + 1;
-        return this.urls[k]!;
+        return all[k]!.url;
       }
     }
-    return this.urls[0]!;
+    return all[0]!.url;
   }
 
   async call(method: string, path: string, req: RestRequest = {}): Promise<RestResponse> {
-    const base = req.api !== undefined ? this.urls[req.api]! : this.pick();
+    const base = req.api !== undefined ? this.replicas()[req.api]!.url : this.pick();
     const headers: Record<string, string> = { ...req.headers };
     if (req.auth !== null) {
       headers.authorization = req.auth === 'bearer' ? `Bearer ${this.auth.token}` : `Basic ${Buffer.from(`${this.auth.user}:${this.auth.password}`).toString('base64')}`;

@@ -113,9 +113,4 @@ export async function pushAs(source: string, tag: string): Promise<void> {
   await rootDocker('push', '-q', tag);
 }
 
-/** Removes this run's tags from the root engine (the registry keeps its blobs: it cannot delete). */
-export async function removeImages(tags: string[]): Promise<void> {
-  if (tags.length > 0) await rootDocker('rmi', '-f', ...tags).catch(() => undefined);
-}
-
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
