@@ -22,7 +22,7 @@ import { promisify } from 'node:util';
 import { createNebulaClient, type NebulaClient } from '@nebula/client';
 import { cleanupStaleFleets, type Fleet, freePort, startFleet, type TestHost, waitFor } from '@nebula/test-kit';
 import { type InfraContainer, removeRunImages, removeRunInfra, removeStaleInfra, startNats, startPostgres } from './infra.ts';
-import { type ReadyCheck, REPO_ROOT, ServiceProcess } from './processes.ts';
+import { processAlive, type ReadyCheck, REPO_ROOT, ServiceProcess } from './processes.ts';
 import { RestClient } from './rest.ts';
 
 const exec = promisify(execFile);
@@ -111,25 +111,17 @@ const WORKER_DEFAULTS: Record<string, string> = {
 /** Missed heartbeats (of 1 s) before a host is offline; a little slack for a loaded machine. */
 const OFFLINE_AFTER = '5';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Kills the service processes of earlier runs whose test process is gone (they would run forever). */
 function killStaleProcesses(): void {
   mkdirSync(PIDS_DIR, { recursive: true });
   for (const file of readdirSync(PIDS_DIR)) {
     const owner = Number(/p(\d+)$/.exec(file)?.[1]);
-    if (Number.isInteger(owner) && alive(owner)) continue;
+    if (Number.isInteger(owner) && processAlive(owner)) continue;
     for (const line of readFileSync(join(PIDS_DIR, file), 'utf8').split('\n').filter(Boolean)) {
       const [pid, main] = line.split(' ');
       try {
-        // Only a process that still is what we started (pids get reused).
+        // Only a process that still is what we started, by its absolute entry point (pids get reused,
+        // and other checkouts on this machine run the same services).
         const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
         if (main && cmdline.includes(main)) process.kill(Number(pid), 'SIGKILL');
       } catch {
@@ -162,7 +154,7 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
   const infra: InfraContainer[] = [];
   let fleet: Fleet | null = null;
 
-  const trackPids = () => writeFileSync(pidFile, procs.filter((p) => p.pid !== undefined).map((p) => `${p.pid} ${p.main}`).join('\n') + '\n');
+  const trackPids = () => writeFileSync(pidFile, procs.filter((p) => p.pid !== undefined).map((p) => `${p.pid} ${join(REPO_ROOT, p.main)}`).join('\n') + '\n');
   // A test process that ends without close() (an exception, Ctrl-C) takes its children with it.
   const killAll = () => {
     for (const p of procs) if (p.pid !== undefined && p.running()) process.kill(p.pid, 'SIGKILL');

@@ -12,6 +12,7 @@ import { createConnection } from 'node:net';
 import { promisify } from 'node:util';
 import { freePort, waitFor } from '@nebula/test-kit';
 import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
+import { processAlive } from './processes.ts';
 
 const exec = promisify(execFile);
 
@@ -127,11 +128,11 @@ export async function removeRunInfra(runId: string): Promise<void> {
 
 /** Containers of earlier runs whose process is gone (a crash or a kill -9 of the test). */
 export async function removeStaleInfra(): Promise<void> {
-  const { stdout } = await exec('docker', ['ps', '-aq', '--filter', `label=${E2E_LABEL}`, '--format', `{{.ID}} {{.Label "${E2E_LABEL}"}}`]);
+  const { stdout } = await exec('docker', ['ps', '-a', '--filter', `label=${E2E_LABEL}`, '--format', `{{.ID}} {{.Label "${E2E_LABEL}"}}`]);
   for (const line of stdout.split('\n').filter(Boolean)) {
     const [id, run] = line.split(' ');
-    const pid = Number(run?.split('p')[1]);
-    if (!id || !Number.isInteger(pid) || isAlive(pid)) continue; // malformed, or its run is still going
+    const pid = Number(/p(\d+)$/.exec(run ?? '')?.[1]);
+    if (!id || !Number.isInteger(pid) || processAlive(pid)) continue; // malformed, or its run is still going
     await exec('docker', ['rm', '-f', '-v', id]).catch(() => undefined);
   }
 }
@@ -149,18 +150,9 @@ export async function removeRunImages(runId?: string): Promise<void> {
     const [repo = '', tag = '', digest = ''] = line.split('\t');
     const m = /^127\.0\.0\.1:5000\/nebula\/e2e-([a-z0-9]+p(\d+))(?:-[a-z0-9-]+)?$/.exec(repo);
     if (!m) continue;
-    if (runId !== undefined ? m[1] !== runId : isAlive(Number(m[2]))) continue;
+    if (runId !== undefined ? m[1] !== runId : processAlive(Number(m[2]))) continue;
     if (tag !== '<none>') refs.push(`${repo}:${tag}`);
     if (digest !== '<none>') refs.push(`${repo}@${digest}`);
   }
   for (const ref of refs) await exec('docker', ['rmi', ref]).catch(() => undefined);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }

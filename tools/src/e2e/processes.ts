@@ -9,11 +9,26 @@
  * for the variables computed per start, such as a free metrics port).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { waitFor } from '@nebula/test-kit';
 
 export const REPO_ROOT = join(import.meta.dirname, '..', '..', '..');
+
+/** Whether a process runs (a zombie, killed but not yet reaped, does not). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
 
 export type ReadyCheck = (output: string, env: Record<string, string>) => Promise<boolean> | boolean;
 
