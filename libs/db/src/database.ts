@@ -89,8 +89,16 @@ export interface Database {
   rollout_hosts: RolloutHostsTable;
 }
 
-export function createDb<DB = Database>(url: string, max = 10): Kysely<DB> {
-  return new Kysely<DB>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max }) }) });
+/**
+ * A pool of connections to `url`. When the server goes away (a restart, a failover, an admin's
+ * pg_terminate_backend), the pool's idle connections fail with an 'error' event on the pool: without a
+ * listener that event would crash the process. The pool drops such a connection by itself and the next
+ * query opens a new one, so the error is only passed to `onIdleError` (for a log line).
+ */
+export function createDb<DB = Database>(url: string, max = 10, opts: { onIdleError?: (err: Error) => void } = {}): Kysely<DB> {
+  const pool = new pg.Pool({ connectionString: url, max });
+  pool.on('error', (err) => opts.onIdleError?.(err));
+  return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
 }
 
 export async function pingDb<DB>(db: Kysely<DB>): Promise<boolean> {

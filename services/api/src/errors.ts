@@ -92,11 +92,16 @@ export class InvalidConfigError extends ApiError {
   }
 }
 
+/** Field names come from the request: `__proto__` or `constructor` must be keys like any other. */
+function emptyRecord(): Record<string, string[]> {
+  return Object.create(null) as Record<string, string[]>;
+}
+
 /**
  * zod issues as `{ field: [messages] }`: one entry per wrong field (dotted path), and one per unknown
  * field, so a client sees every problem at once.
  */
-export function fieldErrors(issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[] = [], out: Record<string, string[]> = {}): Record<string, string[]> {
+export function fieldErrors(issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[] = [], out: Record<string, string[]> = emptyRecord()): Record<string, string[]> {
   const add = (key: string, message: string) => (out[key] ??= []).push(message);
   for (const issue of issues) {
     const path = [...prefix, ...issue.path];

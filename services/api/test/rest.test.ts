@@ -160,6 +160,10 @@ test('create with bad input: 400 JSON naming the fields; nothing stored', async 
     { body: { docker_image: 'nginx', app_name: 'someone-else' }, expect: (b) => assert.ok('app_name' in (b.errors as object)) },
     { body: { docker_image: 'nginx', name: 'x' }, expect: (b) => assert.ok('name' in (b.errors as object)) },
     { body: { docker_image: 'nginx', docker_image_typo: 'x', running: 1 }, expect: (b) => assert.equal(Object.keys(b.errors as object).sort(), ['docker_image_typo', 'running']) },
+    // Keys that are special on plain JS objects are fields like any other.
+    { body: '{"docker_image": "nginx", "__proto__": 1}', expect: (b) => assert.equal(Object.keys(b.errors as object), ['__proto__']) },
+    { body: '{"__proto__": {"docker_image": "nginx"}}', expect: (b) => assert.equal(b.missing_parameters, ['docker_image']) },
+    { body: { docker_image: 'nginx', constructor: 0, toString: 'x' }, expect: (b) => assert.equal(Object.keys(b.errors as object).sort(), ['constructor', 'toString']) },
   ];
   const before = await snapshot();
   for (const c of cases) {
@@ -378,6 +382,9 @@ test('tRPC over HTTP: errors are JSON without stack traces, with the compat body
   assert.equal(Object.keys(e2.errors).sort(), ['extra', 'name']);
   const malformed = await req('POST', '/trpc/apps.create', { body: '{"name":' });
   assert.is(malformed.status, 400);
+  const proto = await req('POST', '/trpc/apps.create', { body: `{"name": "${uniqueName()}", "docker_image": "nginx", "__proto__": 1, "constructor": 2}` });
+  assert.is(proto.status, 400, proto.text);
+  assert.equal(Object.keys((proto.body as { error: { errors: object } }).error.errors).sort(), ['__proto__', 'constructor']);
 });
 
 test('inputs stay strict after the generated routes ran (no coercion leaks into shared schemas)', async () => {

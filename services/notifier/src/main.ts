@@ -8,7 +8,7 @@ await runService({
   name: 'notifier',
   env: notifierEnvSchema,
   async start(env, log) {
-    const db = createDb(env.DATABASE_URL);
+    const db = createDb(env.DATABASE_URL, undefined, { onIdleError: (err) => log.warn({ err }, 'database connection lost: reconnecting at the next query') });
     await migrateToLatest(db);
     const nc = await connect({ servers: env.NATS_URL, name: 'nebula-notifier', maxReconnectAttempts: -1 });
     const registry = createMetricsRegistry('notifier');

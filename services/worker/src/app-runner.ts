@@ -17,7 +17,8 @@ import { buildResult, publishResult } from './reporting.ts';
  *                 │
  *                 └─ converge (working() while it runs)
  *                      ├─ ok ─────────▶ applied result, ack
- *                      ├─ retryable ──▶ nak(backoff)            (engine/registry unreachable)
+ *                      ├─ retryable ──▶ failed result (once per cause), nak(backoff)
+ *                      │                (engine/registry unreachable; applied result once it works)
  *                      └─ permanent ──▶ failed result, term     (unknown image, port taken...)
  *
  * stop(): no new fetch; the message in hand is finished (acked or nak'd) before it resolves.
@@ -66,6 +67,8 @@ export class AppRunner {
   private readonly opts: RunnerOptions;
   private readonly log: Logger;
   private stopping = false;
+  /** The revision and cause of the last retryable failure reported (see reportRetry). */
+  private retryReported: string | null = null;
   private batch: ConsumerMessages | null = null;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
@@ -222,28 +225,47 @@ export class AppRunner {
       const result = buildResult({ message: msg, host: this.hostId, status: 'applied', imageDigest: out.imageDigest, containers: out.containers, pullMs: out.pullMs, applyMs: out.applyMs });
       await this.finish(m, 'ack', result, log);
     } catch (err) {
-      if (isRetryable(err)) {
-        const delay = this.backoff(m);
-        log.warn({ err, delayMs: delay, deliveries: m.info.deliveryCount }, 'action failed: will retry');
-        m.nak(delay);
-      } else {
-        log.error({ err }, 'action failed');
+      const failed = async (error: string) => {
         const containers = await this.ctx.runtime
           .listContainers(this.hostId)
           .then((all) => all.filter((c) => c.labels['io.nebula.app'] === this.app))
           .catch(() => []);
-        const result = buildResult({
+        return buildResult({
           message: msg,
           host: this.hostId,
           status: 'failed',
-          error: errorText(err),
+          error,
           containers: containers.map((c) => ({ id: c.id, name: c.name, state: c.state, ...(c.health ? { health: c.health } : {}), image: c.imageId })),
         });
-        await this.finish(m, 'term', result, log);
+      };
+      if (isRetryable(err)) {
+        const delay = this.backoff(m);
+        log.warn({ err, delayMs: delay, deliveries: m.info.deliveryCount }, 'action failed: will retry');
+        await this.reportRetry(msg, err, failed);
+        m.nak(delay);
+      } else {
+        log.error({ err }, 'action failed');
+        await this.finish(m, 'term', await failed(errorText(err)), log);
       }
     } finally {
       clearInterval(timer);
       this.state.busy = false;
+    }
+  }
+
+  /**
+   * A revision this host cannot apply for now (engine or registry unreachable) is reported failed,
+   * naming the cause, and tried again; the applied result that follows replaces it (the notifier
+   * keeps the newest result per host). Reported once per revision and cause, not at every retry.
+   */
+  private async reportRetry(msg: AppMessage, err: unknown, failed: (error: string) => Promise<ReturnType<typeof buildResult>>): Promise<void> {
+    const key = `${msg.incarnation}/${msg.revision}/${err instanceof Error ? err.name : 'error'}`;
+    if (this.retryReported === key) return;
+    try {
+      await publishResult(this.js, await failed(`${errorText(err)} (retrying)`));
+      this.retryReported = key;
+    } catch (e) {
+      this.log.debug({ err: e }, 'could not report the failure: retrying anyway');
     }
   }
 
@@ -256,7 +278,9 @@ export class AppRunner {
       m.nak(this.backoff(m));
       return;
     }
-    if (how === 'term') m.term(result.error ?? undefined);
+    // No reason with +TERM: nats-server 2.9 takes "+TERM <reason>" for an unknown ack and delivers the
+    // message again after every ack wait, forever. The reason is in the failed result and the log.
+    if (how === 'term') m.term();
     else await m.ackAck().catch((err: unknown) => log.warn({ err }, 'ack not confirmed'));
   }
 
@@ -272,7 +296,7 @@ export class AppRunner {
     if (partial.success && partial.data.app === this.app) {
       await this.finish(m, 'term', buildResult({ message: partial.data, host: this.hostId, status: 'failed', error: errorText(err) }), this.log);
     } else {
-      m.term(errorText(err).slice(0, 200));
+      m.term(); // no reason: see finish()
     }
   }
 }

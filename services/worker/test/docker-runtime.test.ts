@@ -49,6 +49,22 @@ test('image info of a local image; null for a missing one; the nebula network is
   assert.is(nets.filter((n) => n.Name === 'nebula').length, 1);
 });
 
+test('a missing network asked for by several apps at once is created once; duplicates made by a race are reduced to one', async () => {
+  const name = `nebula-test-${suffix()}`;
+  const named = async () => (await docker.listNetworks({ filters: { name: [name] } })).filter((n) => n.Name === name);
+  try {
+    await Promise.all(Array.from({ length: 5 }, () => runtime.ensureNetwork(name)));
+    assert.is((await named()).length, 1);
+    // What two processes racing leave behind (or an older worker did): two networks of one name.
+    await docker.createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: false });
+    assert.is((await named()).length, 2);
+    await runtime.ensureNetwork(name);
+    assert.is((await named()).length, 1);
+  } finally {
+    for (const n of await named()) await docker.getNetwork(n.Id).remove().catch(() => undefined);
+  }
+});
+
 test('registry credentials: from the environment for their registry, else from the Docker config file', () => {
   const dir = mkdtempSync(join(tmpdir(), 'nebula-auth-'));
   const path = join(dir, 'config.json');

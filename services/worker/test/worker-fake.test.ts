@@ -112,7 +112,7 @@ test('an invalid message is terminated with a failed result; the next one is app
   results.stop();
 });
 
-test('an unreachable registry is retried until it answers; an unknown image fails without touching the app', async () => {
+test('an unreachable registry is reported failed once and retried until it answers; an unknown image fails without touching the app', async () => {
   const app = `retry-${suffix()}`;
   const rt = runtime();
   const results = collectResults(nc, app);
@@ -120,13 +120,31 @@ test('an unreachable registry is retried until it answers; an unknown image fail
   rt.registryDown = true;
   await publishApp(nc, envelope(app, 1, 'create', { docker_image: 'img:1' }));
   await waitFor('three pull attempts', () => rt.pullAttempts >= 3);
-  assert.is(results.all.length, 0, 'no result while retrying');
+  assert.equal(results.all.map((r) => r.status), ['failed'], 'one failed result while retrying');
+  assert.match(results.all[0]!.error ?? '', /RegistryUnavailableError.*\(retrying\)/);
   rt.registryDown = false;
   await results.waitFor(1, 'applied');
   await publishApp(nc, envelope(app, 2, 'update', { docker_image: 'img:404' }));
   const r = await results.waitFor(2, 'failed');
   assert.match(r.error ?? '', /ImageNotFoundError/);
   assert.equal(r.containers.map((c) => c.state), ['running'], 'the old container keeps serving');
+  results.stop();
+});
+
+test('a permanent failure is terminated for good: not delivered again after the ack wait', async () => {
+  const app = `term-${suffix()}`;
+  const rt = runtime();
+  const results = collectResults(nc, app);
+  await startWorker('h1', [app], rt, { ackWaitMs: 1_000 });
+  await publishApp(nc, envelope(app, 1, 'create', { docker_image: 'img:404' }));
+  assert.match((await results.waitFor(1, 'failed')).error ?? '', /ImageNotFoundError/);
+  await new Promise((r) => setTimeout(r, 2_500));
+  const jsm = await jetstreamManager(nc);
+  const info = await jsm.consumers.info(streams.apps.name, consumerName('h1', app));
+  assert.is(info.num_redelivered, 0, 'delivered again');
+  assert.is(info.num_ack_pending, 0);
+  assert.is(results.all.length, 1, 'one failed result');
+  assert.is(rt.pullAttempts, 1);
   results.stop();
 });
 
@@ -140,10 +158,10 @@ test('an engine that does not answer is retried; the other app on the host is no
   await publishApp(nc, envelope(a, 1, 'create', { docker_image: 'img:1' }));
   const jsm = await jetstreamManager(nc);
   await waitFor('the revision to be delivered again', async () => (await jsm.consumers.info(streams.apps.name, consumerName('h1', a))).num_redelivered >= 1);
-  assert.is(ra.all.length, 0, 'no result while retrying');
+  assert.equal(ra.all.map((r) => [r.status, /EngineUnavailableError/.test(r.error ?? '')]), [['failed', true]], 'one failed result while retrying');
   rt.engineDown = false;
   await publishApp(nc, envelope(b, 1, 'create', { docker_image: 'img:1' }));
-  assert.is((await ra.waitFor(1)).status, 'applied');
+  await ra.waitFor(1, 'applied');
   assert.is((await rb.waitFor(1)).status, 'applied');
   ra.stop();
   rb.stop();

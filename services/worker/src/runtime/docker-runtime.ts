@@ -67,6 +67,7 @@ const NS_PER_S = 1_000_000_000;
 export class DockerRuntime implements ContainerRuntime {
   private readonly docker: Docker;
   private readonly auth: (registry: string) => RegistryCredentials | undefined;
+  private readonly ensuring = new Map<string, Promise<void>>();
 
   constructor(docker: Docker, opts: { auth?: (registry: string) => RegistryCredentials | undefined } = {}) {
     this.docker = docker;
@@ -259,13 +260,39 @@ export class DockerRuntime implements ContainerRuntime {
     return { id: info.Id, digest: digests.find((d) => d.startsWith(`${repo}@`)) ?? digests[0] ?? null };
   }
 
+  /**
+   * Two apps starting together on one host would both find the network missing and both create it:
+   * Docker allows two networks of one name (CheckDuplicate is not atomic) and then refuses every
+   * container that names it ("network nebula is ambiguous"), for good. So creation is serialised per
+   * name within this process, and duplicates made by another process meanwhile are reduced to the
+   * oldest one (every racer picks the same).
+   */
   async ensureNetwork(name: string): Promise<void> {
+    const pending = this.ensuring.get(name);
+    if (pending) return pending;
+    const p = this.ensureNetworkNow(name).finally(() => this.ensuring.delete(name));
+    this.ensuring.set(name, p);
+    return p;
+  }
+
+  private async ensureNetworkNow(name: string): Promise<void> {
+    const named = async () => (await this.docker.listNetworks({ filters: { name: [name] } })).filter((n) => n.Name === name);
     try {
-      const existing = await this.docker.listNetworks({ filters: { name: [name] } });
-      if (existing.some((n) => n.Name === name)) return;
-      await this.docker.createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true });
+      let found = await named();
+      if (found.length === 0) {
+        try {
+          await this.docker.createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true });
+        } catch (err) {
+          if ((err as DockerodeError).statusCode !== 409) throw err; // 409: created by someone else meanwhile
+        }
+        found = await named();
+      }
+      if (found.length > 1) {
+        const [, ...extra] = [...found].sort((a, b) => a.Created.localeCompare(b.Created) || a.Id.localeCompare(b.Id));
+        // One in use by a container cannot go; the engine then keeps refusing, and says so.
+        await Promise.all(extra.map((n) => this.docker.getNetwork(n.Id).remove().catch(() => undefined)));
+      }
     } catch (err) {
-      if ((err as DockerodeError).statusCode === 409) return; // created by someone else meanwhile
       throw classify(err, `ensure network ${name}`, (m) => new EngineUnavailableError(m));
     }
   }
