@@ -16,6 +16,21 @@ function niceMax(v: number): number {
   return 10 * p;
 }
 
+/** The opening of a chart: background, title, horizontal grid lines with their y values. */
+function frame(title: string, ymax: number, y: (v: number) => number): string[] {
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15">${esc(title)}</text>`,
+  ];
+  for (let i = 0; i <= 5; i++) {
+    const v = (ymax / 5) * i;
+    out.push(`<line x1="${M.left}" x2="${W - M.right}" y1="${y(v)}" y2="${y(v)}" stroke="#e2e8f0"/>`);
+    out.push(`<text x="${M.left - 6}" y="${y(v) + 4}" text-anchor="end">${+v.toPrecision(3)}</text>`);
+  }
+  return out;
+}
+
 /** Grouped bars: one group per category, one bar per series; `err` gives [min, max] whiskers. */
 export function barChart(opts: {
   title: string;
@@ -30,15 +45,7 @@ export function barChart(opts: {
   const y = (v: number) => M.top + plotH - (v / ymax) * plotH;
   const groupW = plotW / Math.max(1, opts.categories.length);
   const barW = (groupW * 0.8) / Math.max(1, opts.series.length);
-  const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`);
-  out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
-  out.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="15">${esc(opts.title)}</text>`);
-  for (let i = 0; i <= 5; i++) {
-    const v = (ymax / 5) * i;
-    out.push(`<line x1="${M.left}" x2="${W - M.right}" y1="${y(v)}" y2="${y(v)}" stroke="#e2e8f0"/>`);
-    out.push(`<text x="${M.left - 6}" y="${y(v) + 4}" text-anchor="end">${+v.toPrecision(3)}</text>`);
-  }
+  const out = frame(opts.title, ymax, y);
   out.push(`<text transform="translate(16 ${M.top + plotH / 2}) rotate(-90)" text-anchor="middle">${esc(opts.yLabel)}</text>`);
   opts.categories.forEach((c, ci) => {
     const gx = M.left + ci * groupW + groupW * 0.1;
@@ -82,15 +89,7 @@ export function lineChart(opts: {
   const ymax = niceMax(Math.max(...ys.filter(Number.isFinite), 0));
   const x = (v: number) => M.left + ((fx(v) - xmin) / Math.max(1e-9, xmax - xmin)) * plotW;
   const y = (v: number) => M.top + plotH - (v / ymax) * plotH;
-  const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`);
-  out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
-  out.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="15">${esc(opts.title)}</text>`);
-  for (let i = 0; i <= 5; i++) {
-    const v = (ymax / 5) * i;
-    out.push(`<line x1="${M.left}" x2="${W - M.right}" y1="${y(v)}" y2="${y(v)}" stroke="#e2e8f0"/>`);
-    out.push(`<text x="${M.left - 6}" y="${y(v) + 4}" text-anchor="end">${+v.toPrecision(3)}</text>`);
-  }
+  const out = frame(opts.title, ymax, y);
   for (const v of [...new Set(xs)].sort((a, b) => a - b)) {
     out.push(`<text x="${x(v)}" y="${M.top + plotH + 18}" text-anchor="middle">${v}</text>`);
   }
