@@ -76,6 +76,12 @@ export interface RolloutHostsTable {
   reported_at: Timestamp;
 }
 
+/** One row (id 1): when the notifier last confirmed it is caught up with heartbeats (written by the notifier). */
+export interface NotifierClockTable {
+  id: number;
+  alive_at: Timestamp;
+}
+
 /**
  * The whole PostgreSQL schema. The API and the notifier share one database; each table has one
  * writer (noted on its interface).
@@ -87,6 +93,7 @@ export interface Database {
   outbox: OutboxTable;
   hosts: HostsTable;
   rollout_hosts: RolloutHostsTable;
+  notifier_clock: NotifierClockTable;
 }
 
 /**

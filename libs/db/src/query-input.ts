@@ -42,7 +42,23 @@ export function checkOnline(opts: OnlineOptions): { n: number; now: Date } {
  */
 export function onlineSql(h: string, o: { n: number; now: Date }): RawBuilder<boolean> {
   const ref = sql.ref;
-  return sql<boolean>`coalesce(${ref(`${h}.last_seen`)} + make_interval(secs => ${ref(`${h}.heartbeat_interval_seconds`)} * ${o.n}::float8) >= ${o.now}::timestamptz, false)`;
+  return sql<boolean>`coalesce(${ref(`${h}.last_seen`)} + make_interval(secs => ${ref(`${h}.heartbeat_interval_seconds`)} * ${o.n}::float8) >= ${judgedAt(o.now)}, false)`;
+}
+
+/**
+ * How long after the notifier's last sign of life hosts are still judged: a little more than the
+ * notifier's tick (NOTIFIER_CLOCK_TICK_MS), so a live notifier never holds the clock back.
+ */
+export const NOTIFIER_CLOCK_SLACK_SECONDS = 3;
+
+/**
+ * The time hosts are judged at: `now`, but never later than the notifier's last sign of life (plus
+ * slack). Heartbeats reach the database only through the notifier, so while it is down (or behind)
+ * every host's last heartbeat stands still: judging them by the wall clock would call the whole fleet
+ * offline and every waiting rollout complete. With no notifier row yet, `now` as it is.
+ */
+function judgedAt(now: Date): RawBuilder<Date> {
+  return sql<Date>`least(${now}::timestamptz, coalesce((select alive_at + make_interval(secs => ${NOTIFIER_CLOCK_SLACK_SECONDS}) from notifier_clock where id = 1), ${now}::timestamptz))`;
 }
 
 export function iso(d: Date | string): string {

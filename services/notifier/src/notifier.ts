@@ -1,7 +1,7 @@
-import { jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
+import { jetstream, type JetStreamManager, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { type Heartbeat, heartbeatSchema, type Result, resultSchema, streams, subjects } from '@nebula/contracts';
-import { countHosts, type Database, isUuid, type Kysely } from '@nebula/db';
+import { countHosts, type Database, isUuid, type Kysely, NOTIFIER_CLOCK_TICK_MS, touchNotifierClock } from '@nebula/db';
 import { decode, ensureStream, InvalidMessageError } from '@nebula/messaging';
 import type { Logger } from '@nebula/service-kit';
 import { Registry } from 'prom-client';
@@ -104,6 +104,21 @@ export function createNotifier(deps: NotifierDeps): Notifier {
   ];
   let state: NotifierState = 'new';
   let stopped: Promise<void> | null = null;
+  let clock: NodeJS.Timeout | null = null;
+  let ticking = false;
+  // While caught up with the heartbeats, say so: readers judge hosts online or offline only up to the
+  // notifier's last sign of life (see touchNotifierClock in @nebula/db).
+  const tick = async (jsm: JetStreamManager) => {
+    if (ticking) return;
+    ticking = true;
+    try {
+      if (await consumers[1]!.caughtUp(jsm)) await touchNotifierClock(db);
+    } catch (err) {
+      log.debug({ err }, 'notifier clock not updated');
+    } finally {
+      ticking = false;
+    }
+  };
 
   return {
     get state() {
@@ -121,6 +136,7 @@ export function createNotifier(deps: NotifierDeps): Notifier {
         await ensureStream(jsm, 'hosts');
         const js = jetstream(nc);
         for (const c of consumers) await c.start(js, jsm);
+        clock = setInterval(() => void tick(jsm), NOTIFIER_CLOCK_TICK_MS);
         state = 'running';
         log.info({ batchSize: options.batchSize, flushIntervalMs: options.flushIntervalMs, durables: options.durables }, 'consuming results and heartbeats');
       } catch (err) {
@@ -136,6 +152,7 @@ export function createNotifier(deps: NotifierDeps): Notifier {
         return (stopped = Promise.resolve());
       }
       state = 'stopping';
+      if (clock) clearInterval(clock);
       stopped = (async () => {
         await Promise.all(consumers.map((c) => c.stop()));
         // Acks are fire-and-forget publishes: make sure they reached the server before saying "stopped".

@@ -146,6 +146,12 @@ export class StreamConsumer<T> {
     }
   }
 
+  /** True when the server holds less than one batch of messages not yet delivered to this durable. */
+  async caughtUp(jsm: JetStreamManager): Promise<boolean> {
+    const info = await jsm.consumers.info(this.#spec.stream, this.#spec.durable);
+    return info.num_pending < this.#opts.batchSize;
+  }
+
   /** Stops pulling, writes and acks what was already delivered; resolves when nothing is in flight. */
   async stop(): Promise<void> {
     this.#stopping = true;

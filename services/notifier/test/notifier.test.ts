@@ -1,6 +1,6 @@
 import { AckPolicy, DeliverPolicy } from '@nats-io/jetstream';
 import { streams, subjects } from '@nebula/contracts';
-import { getHost, getRolloutProgress, type RolloutProgressOptions, sql } from '@nebula/db';
+import { getHost, getRolloutProgress, type RolloutProgressOptions, sql, touchNotifierClock } from '@nebula/db';
 import { waitFor } from '@nebula/test-kit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -147,6 +147,8 @@ test('hosts go offline after missed heartbeats and come back; a late old heartbe
     await waitFor('both hosts known', async () => ((await getHost(db, h2, { offlineAfterMissed: N })) && (await getHost(db, h1, { offlineAfterMissed: N })) ? true : undefined));
     assert.is((await getHost(db, h1, { offlineAfterMissed: N }))!.status, 'online');
     assert.is((await getHost(db, h2, { offlineAfterMissed: N }))!.status, 'offline');
+    // Hosts are judged no later than the notifier's last sign of life (plus slack): make it now.
+    await touchNotifierClock(db);
     assert.is((await getHost(db, h1, { offlineAfterMissed: N, now: new Date(now + 3_500) }))!.status, 'offline', 'three heartbeats missed');
 
     const r = await createRollout(db, app, [h1, h2, h3]); // h3 has never been seen
@@ -258,6 +260,17 @@ test('a notifier cannot start twice; stop() is idempotent', async () => {
 
 test.after(async () => {
   await fleet.close();
+});
+
+test('a running notifier that is caught up keeps the notifier clock; a stopped one leaves it standing', async () => {
+  const n = await fleet.startNotifier(fast(`k-${suffix()}`));
+  const aliveAt = async () => (await db.selectFrom('notifier_clock').select('alive_at').executeTakeFirst())?.alive_at.getTime();
+  const first = await waitFor('the notifier clock written', aliveAt);
+  await waitFor('the notifier clock advancing', async () => ((await aliveAt())! > first ? true : undefined));
+  await n.stop();
+  const last = await aliveAt();
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.is(await aliveAt(), last, 'no tick after stop');
 });
 
 test.run();

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type AppAction, type AppConfig, type AppMessage, appConfigSchema, appMessageId, appMessageSchema, subjects } from '@nebula/contracts';
-import { type Database, type Kysely, type Transaction, sql } from '@nebula/db';
+import { type Database, type Kysely, onlineSql, type Transaction, sql } from '@nebula/db';
 import type { PlannedChange } from '../changes.ts';
 import { AppExistsError, AppNotFoundError } from '../errors.ts';
 
@@ -79,7 +79,7 @@ async function expectedHosts(trx: Transaction<Database>, app: string, missed: nu
     .selectFrom('hosts')
     .select('id')
     .where(sql<boolean>`${app} = any(apps)`)
-    .where(sql<boolean>`last_seen > now() - make_interval(secs => heartbeat_interval_seconds * ${missed})`)
+    .where(onlineSql('hosts', { n: missed, now: new Date() }))
     .orderBy('id')
     .execute();
   return rows.map((r) => r.id);
