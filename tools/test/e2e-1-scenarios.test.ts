@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Harness, startHarness } from '../src/e2e/harness.ts';
+import { type Harness, harnessPerFile } from '../src/e2e/harness.ts';
 import { containersOn, echoAt, type HostExpectation, onHosts, waitConverged, watchAvailability } from '../src/e2e/observe.ts';
 import { Report } from '../src/e2e/report.ts';
 import { buildImage, createdSince, ECHO, hostsView, pushAs, rolloutIdOf, waitApplied } from '../src/e2e/steps.ts';
@@ -21,26 +21,14 @@ let MOVING = '';
 
 const everywhere = (e: HostExpectation) => onHosts(h.hosts, all, e);
 
-test.before(async () => {
-  const t0 = Date.now();
-  try {
-    h = await startHarness({ apps: () => APPS, images: ['nebula/echo:1', ECHO] });
-    all = h.hosts.map((x) => x.name);
-    V2 = `127.0.0.1:5000/nebula/e2e-${h.runId}:v2`;
-    MOVING = `127.0.0.1:5000/nebula/e2e-${h.runId}:moving`;
-    await buildImage(V2, `FROM ${ECHO}\nRUN echo 2 > /version\n`);
-    await pushAs(V2, V2);
-    await pushAs(ECHO, MOVING);
-  } catch (err) {
-    console.error('e2e scenarios: start failed', err);
-    throw err;
-  }
-  report.setupMs = Date.now() - t0;
-});
-
-test.after(async () => {
-  report.write();
-  await h?.close();
+harnessPerFile(test, report, 'e2e scenarios', { apps: () => APPS, images: ['nebula/echo:1', ECHO] }, async (started) => {
+  h = started;
+  all = h.hosts.map((x) => x.name);
+  V2 = `127.0.0.1:5000/nebula/e2e-${h.runId}:v2`;
+  MOVING = `127.0.0.1:5000/nebula/e2e-${h.runId}:moving`;
+  await buildImage(V2, `FROM ${ECHO}\nRUN echo 2 > /version\n`);
+  await pushAs(V2, V2);
+  await pushAs(ECHO, MOVING);
 });
 
 report.case(test, 'scenario', '1. change ports', 'a port map and a plain port (container port from $PORT) answer on every host at port+i; the old ports stop answering', async (r) => {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Harness, startHarness } from '../src/e2e/harness.ts';
+import { type Harness, harnessPerFile } from '../src/e2e/harness.ts';
 import { containersOn, echoAt, onHosts, waitConverged } from '../src/e2e/observe.ts';
 import { Report } from '../src/e2e/report.ts';
 import type { RestResponse } from '../src/e2e/rest.ts';
@@ -18,20 +18,8 @@ const report = new Report('tools/test/e2e-2-fleet.test.ts');
 const SERVES = [['alpha', 'beta', 'steady'], ['alpha', 'steady'], ['beta', 'steady']];
 let h: Harness;
 
-test.before(async () => {
-  const t0 = Date.now();
-  try {
-    h = await startHarness({ apps: (i) => SERVES[i]!, images: ['nebula/echo:1', ECHO] });
-  } catch (err) {
-    console.error('e2e fleet: start failed', err);
-    throw err;
-  }
-  report.setupMs = Date.now() - t0;
-});
-
-test.after(async () => {
-  report.write();
-  await h?.close();
+harnessPerFile(test, report, 'e2e fleet', { apps: (i) => SERVES[i]!, images: ['nebula/echo:1', ECHO] }, async (started) => {
+  h = started;
 });
 
 /** The CLI's --json output: one document, or NDJSON (one per change) when it follows a rollout: the last. */

@@ -3,7 +3,7 @@ import { connect } from '@nats-io/transport-node';
 import { waitFor } from '@nebula/test-kit';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Harness, startHarness } from '../src/e2e/harness.ts';
+import { type Harness, harnessPerFile } from '../src/e2e/harness.ts';
 import { containersOn, echoAt, type HostExpectation, onHosts, waitConverged } from '../src/e2e/observe.ts';
 import { Report } from '../src/e2e/report.ts';
 import { createdSince, ECHO, hostStates, progressOf, rolloutIdOf, sleep, waitApplied, waitProgress } from '../src/e2e/steps.ts';
@@ -19,21 +19,9 @@ const APPS = ['killed', 'away', 'outbox', 'quiet'];
 let h: Harness;
 let all: string[];
 
-test.before(async () => {
-  const t0 = Date.now();
-  try {
-    h = await startHarness({ apps: () => APPS, images: ['nebula/echo:1', ECHO] });
-    all = h.hosts.map((x) => x.name);
-  } catch (err) {
-    console.error('e2e faults (processes): start failed', err);
-    throw err;
-  }
-  report.setupMs = Date.now() - t0;
-});
-
-test.after(async () => {
-  report.write();
-  await h?.close();
+harnessPerFile(test, report, 'e2e faults (processes)', { apps: () => APPS, images: ['nebula/echo:1', ECHO] }, async (started) => {
+  h = started;
+  all = h.hosts.map((x) => x.name);
 });
 
 const everywhere = (e: HostExpectation) => onHosts(h.hosts, all, e);

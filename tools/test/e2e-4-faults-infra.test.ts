@@ -1,7 +1,7 @@
 import { waitFor } from '@nebula/test-kit';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Harness, inHost, startHarness } from '../src/e2e/harness.ts';
+import { type Harness, inHost, harnessPerFile } from '../src/e2e/harness.ts';
 import { containersOn, echoAt, type HostExpectation, onHosts, waitConverged, watchAvailability } from '../src/e2e/observe.ts';
 import { Report } from '../src/e2e/report.ts';
 import { buildImage, ECHO, hostStates, pushAs, rolloutIdOf, waitApplied, waitProgress } from '../src/e2e/steps.ts';
@@ -20,27 +20,15 @@ let V2 = '';
 let REG = '';
 let CRASH = '';
 
-test.before(async () => {
-  const t0 = Date.now();
-  try {
-    h = await startHarness({ apps: () => APPS, images: ['nebula/echo:1', ECHO] });
-    all = h.hosts.map((x) => x.name);
-    V2 = `127.0.0.1:5000/nebula/e2e-${h.runId}:v2`;
-    REG = `127.0.0.1:5000/nebula/e2e-${h.runId}:registry`;
-    CRASH = `127.0.0.1:5000/nebula/e2e-${h.runId}:crash`;
-    await buildImage(V2, `FROM ${ECHO}\nRUN echo 2 > /version\n`);
-    await buildImage(CRASH, `FROM ${ECHO}\nENTRYPOINT ["/bin/false"]\n`);
-    await Promise.all([pushAs(V2, V2), pushAs(CRASH, CRASH), pushAs(ECHO, REG)]);
-  } catch (err) {
-    console.error('e2e faults (infrastructure): start failed', err);
-    throw err;
-  }
-  report.setupMs = Date.now() - t0;
-});
-
-test.after(async () => {
-  report.write();
-  await h?.close();
+harnessPerFile(test, report, 'e2e faults (infrastructure)', { apps: () => APPS, images: ['nebula/echo:1', ECHO] }, async (started) => {
+  h = started;
+  all = h.hosts.map((x) => x.name);
+  V2 = `127.0.0.1:5000/nebula/e2e-${h.runId}:v2`;
+  REG = `127.0.0.1:5000/nebula/e2e-${h.runId}:registry`;
+  CRASH = `127.0.0.1:5000/nebula/e2e-${h.runId}:crash`;
+  await buildImage(V2, `FROM ${ECHO}\nRUN echo 2 > /version\n`);
+  await buildImage(CRASH, `FROM ${ECHO}\nENTRYPOINT ["/bin/false"]\n`);
+  await Promise.all([pushAs(V2, V2), pushAs(CRASH, CRASH), pushAs(ECHO, REG)]);
 });
 
 const everywhere = (e: HostExpectation) => onHosts(h.hosts, all, e);

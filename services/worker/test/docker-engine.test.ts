@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { freePort, waitFor } from '@nebula/test-kit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createDockerClient } from '../src/runtime/docker-client.ts';
@@ -6,28 +7,6 @@ import { createDockerClient } from '../src/runtime/docker-client.ts';
 const docker = createDockerClient(process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock');
 const ECHO = 'nebula/echo:1';
 const REGISTRY = '127.0.0.1:5000';
-
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function httpJson(url: string, tries = 40): Promise<unknown> {
-  for (let i = 0; ; i++) {
-    try {
-      const r = await fetch(url);
-      return await r.json();
-    } catch (err) {
-      if (i >= tries) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
 
 function follow(stream: NodeJS.ReadableStream): Promise<unknown[]> {
   return new Promise((resolve, reject) =>
@@ -51,7 +30,7 @@ test('a container from the local test image: created, started, inspected, answer
     const info = await container.inspect();
     assert.is(info.State.Running, true);
     assert.is(info.Name, `/${name}`);
-    const body = (await httpJson(`http://127.0.0.1:${port}/`)) as { port: number; env: Record<string, string> };
+    const body = await waitFor('the container answering', async () => (await (await fetch(`http://127.0.0.1:${port}/`)).json()) as { port: number; env: Record<string, string> });
     assert.is(body.port, 8080);
     assert.is(body.env.GREETING, 'hello');
     await container.stop({ t: 1 });

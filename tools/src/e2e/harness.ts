@@ -23,6 +23,8 @@ import { createNebulaClient, type NebulaClient } from '@nebula/client';
 import { cleanupStaleFleets, type Fleet, freePort, startFleet, type TestHost, waitFor } from '@nebula/test-kit';
 import { type InfraContainer, removeRunImages, removeRunInfra, removeStaleInfra, startNats, startPostgres } from './infra.ts';
 import { processAlive, type ReadyCheck, REPO_ROOT, ServiceProcess } from './processes.ts';
+import type { Test } from 'uvu';
+import type { Report } from './report.ts';
 import { RestClient } from './rest.ts';
 
 const exec = promisify(execFile);
@@ -287,4 +289,34 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
 export async function inHost(host: TestHost, cmd: string, args: string[]): Promise<string> {
   const { stdout } = await exec('nsenter', [`--net=/var/run/netns/${host.netns}`, cmd, ...args]);
   return stdout;
+}
+
+/**
+ * One harness per test file: started before the file's first case (then `started` runs, to keep the
+ * harness and prepare what the file needs, such as images), closed after its last case; the start
+ * time goes into the file's report, which is written at the end.
+ */
+export function harnessPerFile(
+  test: Test,
+  report: Report,
+  label: string,
+  opts: HarnessOptions,
+  started: (h: Harness) => Promise<void> | void,
+): void {
+  let harness: Harness | undefined;
+  test.before(async () => {
+    const t0 = Date.now();
+    try {
+      harness = await startHarness(opts);
+      await started(harness);
+    } catch (err) {
+      console.error(`${label}: start failed`, err);
+      throw err;
+    }
+    report.setupMs = Date.now() - t0;
+  });
+  test.after(async () => {
+    report.write();
+    await harness?.close();
+  });
 }
