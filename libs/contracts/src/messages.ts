@@ -98,34 +98,66 @@ export const subjects = {
 } as const;
 
 /**
- * Stream settings, as plain data (this lib does not depend on the NATS client). Each service ensures
- * the streams it publishes to exist with these settings at start.
+ * Stream settings, as plain data (this lib does not depend on the NATS client). Each stream has one
+ * owner, the service that creates it and keeps its settings up to date at start; every other service
+ * only checks that it exists (and waits for it) and never changes it. All are file-backed, with
+ * explicit limits (sizes in bytes, ages in ms; 0 = no limit):
+ *
+ *   APPS     owner api       every app's latest revisions, kept forever (max_age 0). A full stream
+ *                            refuses new revisions (discard new): the relay keeps them in the outbox
+ *                            and the oldest-unpublished gauge shows it, rather than the stream
+ *                            silently dropping some app's only revision. Per subject the oldest go
+ *                            (max_msgs_per_subject), which is how the stream stays small.
+ *   RESULTS  owner notifier  a week of results; when full the oldest go (discard old): a result is
+ *                            only read by the notifier, which has long consumed it by then.
+ *   HOSTS    owner notifier  the latest heartbeat per host, a day at most; discard old.
  */
 export const streams = {
   apps: {
     name: 'APPS',
+    owner: 'api',
     subjects: [subjects.allApps],
+    storage: 'file',
     /** Enough history for a worker that was away to see every revision; the newest is always kept. */
     max_msgs_per_subject: 64,
+    max_msgs: 1_000_000,
+    max_bytes: 1024 * 1024 * 1024,
+    max_age_ms: 0,
+    discard: 'new',
     duplicate_window_ms: 10 * 60_000,
   },
   results: {
     name: 'RESULTS',
+    owner: 'notifier',
     subjects: [subjects.allResults],
+    storage: 'file',
+    max_msgs: 10_000_000,
+    max_bytes: 1024 * 1024 * 1024,
     max_age_ms: 7 * 24 * 3_600_000,
+    discard: 'old',
     duplicate_window_ms: 2 * 60_000,
   },
   hosts: {
     name: 'HOSTS',
+    owner: 'notifier',
     subjects: [subjects.allHeartbeats],
+    storage: 'file',
     max_msgs_per_subject: 1,
+    max_msgs: 1_000_000,
+    max_bytes: 256 * 1024 * 1024,
     max_age_ms: 24 * 3_600_000,
+    discard: 'old',
+    duplicate_window_ms: 2 * 60_000,
   },
 } as const;
 
-/** JetStream message id of a revision: publishing it twice stores it once. */
-export function appMessageId(m: Pick<AppMessage, 'app' | 'incarnation' | 'revision'>): string {
-  return `${m.app}:${m.incarnation}:${m.revision}`;
+/**
+ * JetStream message id of a revision: publishing it twice stores it once. The rollout id is a UUID
+ * made with the revision, so two different changes never share an id, not even after a PostgreSQL
+ * failover that lost the last commits and hands out the same `app:incarnation:revision` again.
+ */
+export function appMessageId(m: Pick<AppMessage, 'rollout_id'>): string {
+  return m.rollout_id;
 }
 
 /**

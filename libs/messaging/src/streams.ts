@@ -1,23 +1,38 @@
 import { type JetStreamManager, type StreamConfig, type StreamInfo, JetStreamApiError } from '@nats-io/jetstream';
 import { streams } from '@nebula/contracts';
 
+/**
+ * Nebula's streams and who owns them (settings and owners live in @nebula/contracts `streams`):
+ *
+ *   owner   ──ensureStream──▶ created, or brought to the current settings (at start, and again
+ *                             whenever the owner finds it missing)
+ *   others  ──waitForStream─▶ info only: retried until the owner has made it; never created or
+ *                             updated here, so two versions of two services cannot fight over limits
+ */
 export type StreamKey = keyof typeof streams;
 
 const ms = (v: number) => v * 1_000_000; // JetStream durations are nanoseconds
 
-/** The JetStream config of one of Nebula's streams (settings live in @nebula/contracts). */
+/** The JetStream config of one of Nebula's streams. */
 export function streamConfig(key: StreamKey): Partial<StreamConfig> & { name: string; subjects: string[] } {
   const s = streams[key];
-  const cfg: Partial<StreamConfig> & { name: string; subjects: string[] } = { name: s.name, subjects: [...s.subjects] };
+  const cfg: Partial<StreamConfig> & { name: string; subjects: string[] } = {
+    name: s.name,
+    subjects: [...s.subjects],
+    storage: s.storage as StreamConfig['storage'],
+    max_msgs: s.max_msgs,
+    max_bytes: s.max_bytes,
+    max_age: ms(s.max_age_ms),
+    discard: s.discard as StreamConfig['discard'],
+    duplicate_window: ms(s.duplicate_window_ms),
+  };
   if ('max_msgs_per_subject' in s) cfg.max_msgs_per_subject = s.max_msgs_per_subject;
-  if ('max_age_ms' in s) cfg.max_age = ms(s.max_age_ms);
-  if ('duplicate_window_ms' in s) cfg.duplicate_window = ms(s.duplicate_window_ms);
   return cfg;
 }
 
 /**
- * Creates the stream, or brings an existing one to the current settings. Safe to call from every
- * replica at start (on NATS 2.9 `add` of an identical stream is a no-op).
+ * Creates the stream, or brings an existing one to the current settings. Only the stream's owner
+ * calls this (on NATS 2.9 `add` of an identical stream is a no-op, so every replica may).
  */
 export async function ensureStream(jsm: JetStreamManager, key: StreamKey): Promise<StreamInfo> {
   const cfg = streamConfig(key);
@@ -32,4 +47,56 @@ export async function ensureStream(jsm: JetStreamManager, key: StreamKey): Promi
 
 export async function ensureStreams(jsm: JetStreamManager, keys: StreamKey[]): Promise<void> {
   for (const k of keys) await ensureStream(jsm, k);
+}
+
+/** JetStream's "stream not found". */
+export function isStreamNotFound(err: unknown): boolean {
+  return err instanceof JetStreamApiError && err.code === 10059;
+}
+
+export interface WaitForStreamOptions {
+  /** Between two looks (default 1 s). */
+  retryMs?: number;
+  /** Stops waiting (the promise rejects with the signal's reason). */
+  signal?: AbortSignal;
+  /** Called on the first miss and then about every 30 s: the caller logs it. */
+  onWaiting?: (message: string, fields: { stream: string; owner: string; waited_ms: number }) => void;
+}
+
+/**
+ * Resolves once the stream exists, without creating or changing it: for the services that use a
+ * stream they do not own. A NATS that does not answer yet counts as a miss too.
+ */
+export async function waitForStream(jsm: JetStreamManager, key: StreamKey, opts: WaitForStreamOptions = {}): Promise<StreamInfo> {
+  const { name, owner } = streams[key];
+  const retryMs = opts.retryMs ?? 1000;
+  const started = Date.now();
+  let lastSaid = -Infinity;
+  for (;;) {
+    opts.signal?.throwIfAborted();
+    let reason: string;
+    try {
+      return await jsm.streams.info(name);
+    } catch (err) {
+      reason = isStreamNotFound(err) ? 'it does not exist yet' : `it cannot be read (${err instanceof Error ? err.message : String(err)})`;
+    }
+    const waited = Date.now() - started;
+    if (waited - lastSaid >= 30_000) {
+      lastSaid = waited;
+      opts.onWaiting?.(`waiting for stream ${name}: ${reason}; the ${owner} creates it`, { stream: name, owner, waited_ms: waited });
+    }
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(done, retryMs);
+      opts.signal?.addEventListener('abort', done, { once: true });
+      function done() {
+        clearTimeout(t);
+        opts.signal?.removeEventListener('abort', done);
+        resolve();
+      }
+    });
+  }
+}
+
+export async function waitForStreams(jsm: JetStreamManager, keys: StreamKey[], opts: WaitForStreamOptions = {}): Promise<void> {
+  for (const k of keys) await waitForStream(jsm, k, opts);
 }

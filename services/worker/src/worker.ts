@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { type AppMessage, appMessageSchema, type HostFacts, streams, subjects } from '@nebula/contracts';
-import { decode, ensureStream } from '@nebula/messaging';
+import { decode, waitForStreams } from '@nebula/messaging';
 import type { Logger } from '@nebula/service-kit';
 import { AppRunner, type RunnerOptions } from './app-runner.ts';
 import { type ConvergeContext, convergeApp } from './converge.ts';
@@ -15,7 +15,7 @@ import { containerStates, publishHeartbeat } from './reporting.ts';
  * The worker of one host.
  *
  *   created ──start()──▶ starting ──────────────────────────────▶ running ──stop()──▶ draining ──▶ stopped
- *                         ensure streams APPS, RESULTS, HOSTS        per app: consumer loop     no new messages;
+ *                         wait for streams APPS, RESULTS, HOSTS      per app: consumer loop     no new messages;
  *                         adopt: per served app, the latest          heartbeat every interval   the action in
  *                           revision (keep what matches, replace     unhealthy containers       flight finishes
  *                           what is stale, create what is missing)     restarted                (containers keep
@@ -195,7 +195,8 @@ export function createWorker(deps: WorkerDeps): Worker {
       state = 'starting';
       jsm = await jetstreamManager(deps.nc);
       js = jetstream(deps.nc);
-      for (const key of ['apps', 'results', 'hosts'] as const) await ensureStream(jsm, key);
+      // The API owns APPS and the notifier RESULTS and HOSTS: the worker only waits for them to exist.
+      await waitForStreams(jsm, ['apps', 'results', 'hosts'], { retryMs: opts.retryBaseMs, onWaiting: (msg, fields) => log.warn(fields, msg) });
       for (const app of apps) runners.set(app, new AppRunner({ app, hostId, js, jsm, ctx, opts, log }));
       await Promise.all([...runners.values()].map(adopt));
       await removeUnserved();

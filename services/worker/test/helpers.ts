@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { jetstream, type JetStreamClient, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { type AppAction, type AppConfigInput, type AppMessage, appConfigSchema, appMessageId, type Result, resultSchema, subjects } from '@nebula/contracts';
+import { ensureStreams } from '@nebula/messaging';
 import { createLogger } from '@nebula/service-kit';
 import { waitFor } from '@nebula/test-kit';
 
@@ -11,7 +12,12 @@ export const log = createLogger('worker-test', process.env.TEST_LOG ?? 'silent')
 export const suffix = () => randomBytes(3).toString('hex');
 
 export function envelope(app: string, revision: number, action: AppAction, config: AppConfigInput, incarnation = 1): AppMessage {
-  return { v: 1, app, incarnation, revision, action, config: appConfigSchema.parse(config), rollout_id: `rollout-${revision}`, created_at: new Date().toISOString(), actor: 'test' };
+  return { v: 1, app, incarnation, revision, action, config: appConfigSchema.parse(config), rollout_id: `rollout-${app}-${incarnation}-${revision}`, created_at: new Date().toISOString(), actor: 'test' };
+}
+
+/** The streams, as their owners (the API: APPS; the notifier: RESULTS, HOSTS) create them: a worker only waits for them. */
+export async function createStreams(nc: NatsConnection): Promise<void> {
+  await ensureStreams(await jetstreamManager(nc), ['apps', 'results', 'hosts']);
 }
 
 /** Publishes a revision the way the API does (stream APPS, msgID per revision). */

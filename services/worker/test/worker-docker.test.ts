@@ -7,7 +7,7 @@ import { LABELS } from '../src/runtime/container-runtime.ts';
 import { DockerRuntime } from '../src/runtime/docker-runtime.ts';
 import { createWorker, type Worker, type WorkerOptions } from '../src/worker.ts';
 import { answers, containersOf, docker, dockerCli, ECHO, echo, freePortRange, REGISTRY, removeHostContainers } from './docker-helpers.ts';
-import { collectResults, envelope, log, publishApp, suffix } from './helpers.ts';
+import { collectResults, envelope, log, publishApp, suffix, createStreams } from './helpers.ts';
 
 /** Every action against the real Docker engine and a real nats-server, checked from outside. */
 let nats: TestNatsServer;
@@ -36,6 +36,7 @@ const ids = async (host: string) => new Map([...(await containersOf(host))].map(
 test.before(async () => {
   nats = await startNatsServer();
   nc = await connect({ servers: nats.url });
+  await createStreams(nc);
 });
 
 test.after(async () => {

@@ -9,7 +9,7 @@ import { consumerName } from '../src/app-runner.ts';
 import { LABELS } from '../src/runtime/container-runtime.ts';
 import { FakeRuntime } from '../src/runtime/fake-runtime.ts';
 import { createWorker, type Worker, type WorkerOptions } from '../src/worker.ts';
-import { collectResults, envelope, log, publishApp, suffix } from './helpers.ts';
+import { collectResults, envelope, log, publishApp, suffix, createStreams } from './helpers.ts';
 
 /** The worker's consuming, latest-wins and reporting, with a real nats-server and the in-memory runtime. */
 let nats: TestNatsServer;
@@ -36,6 +36,7 @@ const envOf = (rt: FakeRuntime, name: string) => [...rt.containers.values()].fin
 test.before(async () => {
   nats = await startNatsServer();
   nc = await connect({ servers: nats.url });
+  await createStreams(nc);
 });
 
 test.after(async () => {

@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { LABELS } from '../src/runtime/container-runtime.ts';
 import { answers, containersOf, ECHO, freePortRange, removeHostContainers } from './docker-helpers.ts';
-import { collectResults, envelope, publishApp, suffix } from './helpers.ts';
+import { collectResults, envelope, publishApp, suffix, createStreams } from './helpers.ts';
 
 /** The worker as it runs in production: `node services/worker/src/main.ts`, configured by env. */
 const MAIN = join(import.meta.dirname, '..', 'src', 'main.ts');
@@ -48,6 +48,7 @@ const revisions = async () => new Map([...(await containersOf(host))].map(([name
 test.before(async () => {
   nats = await startNatsServer();
   nc = await connect({ servers: nats.url });
+  await createStreams(nc);
 });
 
 test.after(async () => {
