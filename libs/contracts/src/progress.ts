@@ -23,6 +23,12 @@ export const rolloutSummarySchema = z.object({
   action: appActionSchema,
   created_at: isoTime,
   published_at: isoTime.nullable(),
+  /**
+   * Why its message could never be published (e.g. larger than the server's max_payload, no
+   * permission on the subject); null while it is published or still waiting to be. Hosts never see
+   * such a rollout: it counts as complete.
+   */
+  publish_error: z.string().nullable(),
   /** Hosts serving the app (and online) when the rollout was created. */
   expected: z.number().int().min(0),
   /** Hosts with a result, expected or not. */
@@ -36,7 +42,7 @@ export const rolloutSummarySchema = z.object({
   offline: z.number().int().min(0),
   /** Hosts that reported without being expected (joined or came back after the rollout was created). */
   joined: z.number().int().min(0),
-  /** Every expected host that is online has reported (pending is 0). */
+  /** Every expected host that is online has reported (pending is 0), or it could not be published. */
   complete: z.boolean(),
   /** The newest later rollout of the same app (same or newer incarnation), when there is one. */
   superseded_by: z.string().nullable(),

@@ -37,6 +37,9 @@ export interface RolloutsTable {
   expected_hosts: ColumnType<string[], string[] | undefined, string[]>;
   created_at: Generated<Date>;
   published_at: Date | null;
+  /** Why the relay could not publish it, when it could not (the outbox row is dead-lettered). */
+  publish_error: string | null;
+  publish_failed_at: Date | null;
 }
 
 /** Messages committed with a change, published to JetStream by the relay (written by the API). */
@@ -47,6 +50,12 @@ export interface OutboxTable {
   payload: Json<unknown>;
   created_at: Generated<Date>;
   published_at: Date | null;
+  /**
+   * Set (with `error`) when the row can never be published: it is not retried, and the app's later
+   * rows are published after it all the same.
+   */
+  dead_at: Date | null;
+  error: string | null;
 }
 
 /** Hosts, from their heartbeats (written by the notifier). */

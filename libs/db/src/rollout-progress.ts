@@ -41,6 +41,7 @@ interface SummaryRow {
   action: string;
   created_at: Date;
   published_at: Date | null;
+  publish_error: string | null;
   expected: number;
   reported: number;
   applied: number;
@@ -62,7 +63,7 @@ interface SummaryRow {
  */
 function summariesSql(where: RawBuilder<unknown>, o: Online, tail: RawBuilder<unknown> = sql``): RawBuilder<SummaryRow> {
   return sql<SummaryRow>`
-    select r.id::text as id, r.app, r.incarnation::text as incarnation, r.revision, r.action, r.created_at, r.published_at,
+    select r.id::text as id, r.app, r.incarnation::text as incarnation, r.revision, r.action, r.created_at, r.published_at, r.publish_error,
            c.expected, c.reported, c.applied, c.failed, c.superseded, c.pending, c.offline, c.joined,
            c.first_result_at, c.last_result_at, c.p50, c.p99, s.id::text as superseded_by
       from rollouts r
@@ -102,6 +103,7 @@ function toSummary(row: SummaryRow): RolloutSummary {
     action: row.action as AppAction,
     created_at: iso(row.created_at),
     published_at: isoOrNull(row.published_at),
+    publish_error: row.publish_error,
     expected: row.expected,
     reported: row.reported,
     applied: row.applied,
@@ -110,7 +112,8 @@ function toSummary(row: SummaryRow): RolloutSummary {
     pending: row.pending,
     offline: row.offline,
     joined: row.joined,
-    complete: row.pending === 0,
+    // A rollout that can never be published waits for nothing more.
+    complete: row.pending === 0 || row.publish_error !== null,
     superseded_by: row.superseded_by,
     first_result_at: isoOrNull(row.first_result_at),
     last_result_at: isoOrNull(row.last_result_at),

@@ -79,6 +79,20 @@ export class InvalidQueryError extends ApiError {
   }
 }
 
+/**
+ * The change's message would be larger than NATS accepts (the server's max_payload): refused before
+ * anything is written, since the relay could never publish it.
+ */
+export class MessageTooLargeError extends ApiError {
+  override name = 'MessageTooLargeError';
+  readonly code = 'BAD_REQUEST';
+  readonly body: Record<string, unknown>;
+  constructor(app: string, sizeBytes: number, limitBytes: number) {
+    super(`the message of this change to "${app}" would be ${sizeBytes} bytes, over the NATS server's max_payload of ${limitBytes} bytes: make the config smaller (env_vars, labels...)`);
+    this.body = { error: 'message too large', message_bytes: sizeBytes, max_payload_bytes: limitBytes, errors: { '(body)': [this.message] } };
+  }
+}
+
 /** A config that is wrong as a whole (e.g. after merging a PATCH into the current one). */
 export class InvalidConfigError extends ApiError {
   override name = 'InvalidConfigError';

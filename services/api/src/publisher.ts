@@ -1,37 +1,80 @@
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { ensureStream } from '@nebula/messaging';
+import { JetStreamApiError, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { InvalidArgumentError, type NatsConnection, PermissionViolationError } from '@nats-io/transport-node';
+import { streams, subjects } from '@nebula/contracts';
+import { ensureStream, isStreamNotFound } from '@nebula/messaging';
 import type { Publisher } from './db/outbox-relay.ts';
 
 export class PublishError extends Error {
   override name = 'PublishError';
-  /** NATS down, no JetStream, timeout: all pass; the relay retries. */
-  readonly retryable = true;
+  /**
+   * False when publishing the same message again can never succeed (larger than the server's
+   * max_payload, no permission on the subject): the relay dead-letters the row. True for the rest
+   * (NATS down, no JetStream, the stream missing, timeouts): the relay retries that app with backoff.
+   */
+  readonly retryable: boolean;
+  constructor(message: string, retryable: boolean, options?: ErrorOptions) {
+    super(message, options);
+    this.retryable = retryable;
+  }
+}
+
+/** JetStream's "message size exceeds maximum allowed" (the stream's max_msg_size). */
+const JS_MESSAGE_TOO_LARGE = 10054;
+
+/**
+ * Why a failed publish can never succeed, or null when it may (the default: an error we do not know
+ * is retried, not thrown away). Pure: decides from the error (and its causes) alone.
+ */
+export function permanentPublishFailure(err: unknown): string | null {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e instanceof PermissionViolationError) return `permissions violation: ${e.message}`;
+    if (e instanceof InvalidArgumentError && /max_payload/.test(e.message)) return `max payload exceeded: ${e.message}`;
+    if (e instanceof JetStreamApiError && e.code === JS_MESSAGE_TOO_LARGE) return `max payload exceeded: ${e.message}`;
+  }
+  return null;
+}
+
+/** What NATS puts on the wire for one publish (headers included), which max_payload limits. */
+export function publishedSize(payloadBytes: number, msgId: string): number {
+  const headers = `NATS/1.0\r\nNats-Msg-Id: ${msgId}\r\n\r\n`;
+  return payloadBytes + Buffer.byteLength(headers);
 }
 
 /**
  * Publishes to JetStream with a message id (duplicates within the stream's window are dropped).
- * The APPS stream is ensured before the first publish and again after any failure, so a JetStream
- * that came back empty gets its stream back.
+ * The API owns the APPS stream: it is ensured (created, or brought to the current settings) before
+ * the first publish and again after any failure, so a JetStream that came back empty gets its
+ * stream back.
  */
 export function jetStreamPublisher(nc: NatsConnection, timeoutMs = 2000): Publisher & { ensure(): Promise<void> } {
   const js = jetstream(nc, { timeout: timeoutMs });
   let ensured = false;
+  const ensure = async () => {
+    await ensureStream(await jetstreamManager(nc, { timeout: timeoutMs }), 'apps');
+    ensured = true;
+  };
   return {
-    async ensure() {
-      await ensureStream(await jetstreamManager(nc, { timeout: timeoutMs }), 'apps');
-      ensured = true;
-    },
+    ensure,
     async publish(subject, payload, msgId) {
       try {
-        if (!ensured) {
-          await ensureStream(await jetstreamManager(nc, { timeout: timeoutMs }), 'apps');
-          ensured = true;
-        }
+        if (!ensured) await ensure();
         await js.publish(subject, payload, { msgID: msgId, timeout: timeoutMs });
       } catch (cause) {
         ensured = false;
-        throw new PublishError(`publish to ${subject} failed`, { cause });
+        const permanent = permanentPublishFailure(cause);
+        throw new PublishError(permanent ?? `publish to ${subject} failed`, permanent === null, { cause });
+      }
+    },
+    async storedSubjects() {
+      const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
+      try {
+        const info = await jsm.streams.info(streams.apps.name, { subjects_filter: subjects.allApps });
+        return new Set(Object.keys(info.state.subjects ?? {}));
+      } catch (err) {
+        if (!isStreamNotFound(err)) throw err;
+        // Deleted: made again here (the API owns it), empty.
+        await ensure();
+        return new Set<string>();
       }
     },
   };

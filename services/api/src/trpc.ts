@@ -19,6 +19,8 @@ export interface Context {
     offlineAfterMissedHeartbeats: number;
     /** How often a `rollouts.watch` re-reads the progress (default 500 ms). */
     watchPollMs?: number;
+    /** The NATS server's max_payload (from its INFO), when connected: larger change messages are refused. */
+    maxMessageBytes?: () => number | undefined;
   };
   /** Aborted when the server shuts down: open subscriptions end. */
   stopping?: AbortSignal;

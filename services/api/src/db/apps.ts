@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { type AppAction, type AppConfig, type AppMessage, appConfigSchema, appMessageId, appMessageSchema, subjects } from '@nebula/contracts';
 import { type Database, type Kysely, onlineSql, type Transaction, sql } from '@nebula/db';
 import type { PlannedChange } from '../changes.ts';
-import { AppExistsError, AppNotFoundError } from '../errors.ts';
+import { AppExistsError, AppNotFoundError, MessageTooLargeError } from '../errors.ts';
+import { publishedSize } from '../publisher.ts';
 
 /**
  * Apps and their revisions. Every change runs in one transaction that writes the revision, its
@@ -13,7 +14,9 @@ import { AppExistsError, AppNotFoundError } from '../errors.ts';
  *     -> apps row (revision + 1) -> app_revisions -> rollouts (expected hosts) -> outbox -> NOTIFY
  *
  * Changes of one app are serialised by the row lock (create by the unique index on live names), so
- * their outbox ids grow in commit order: the relay, publishing in id order, keeps per-app order.
+ * their outbox ids grow in commit order: the relay, publishing each app's rows in id order, keeps
+ * per-app order. A change whose message NATS would refuse (over max_payload) throws before the
+ * outbox insert, so the whole transaction rolls back.
  */
 export type Db = Kysely<Database>;
 type Q = Kysely<Database> | Transaction<Database>;
@@ -40,6 +43,8 @@ export interface ChangeOptions {
   actor: string;
   /** A host is expected to apply a rollout while it has missed fewer heartbeats than this. */
   offlineAfterMissedHeartbeats: number;
+  /** The NATS server's max_payload: a larger message is refused (MessageTooLargeError). */
+  maxMessageBytes?: number | undefined;
 }
 
 /** Stored configs were validated on the way in; parsing again guards against hand-edited rows. */
@@ -110,9 +115,15 @@ async function record(trx: Transaction<Database>, name: string, incarnation: num
     created_at: rev.created_at.toISOString(),
     actor: opts.actor,
   });
+  const msgId = appMessageId(message);
+  const payload = JSON.stringify(message);
+  if (opts.maxMessageBytes !== undefined) {
+    const size = publishedSize(Buffer.byteLength(payload), msgId);
+    if (size > opts.maxMessageBytes) throw new MessageTooLargeError(name, size, opts.maxMessageBytes);
+  }
   await trx
     .insertInto('outbox')
-    .values({ subject: subjects.app(name), msg_id: appMessageId(message), payload: JSON.stringify(message) })
+    .values({ subject: subjects.app(name), msg_id: msgId, payload })
     .execute();
   await sql`select pg_notify(${OUTBOX_CHANNEL}, '')`.execute(trx);
   return { rolloutId, hosts, createdAt: rev.created_at };
@@ -199,4 +210,24 @@ export async function listRevisions(db: Q, incarnation: number, limit: number): 
     .limit(limit + 1)
     .execute();
   return rows.map((r) => ({ revision: r.revision, action: r.action, actor: r.actor, rolloutId: r.rollout_id, createdAt: r.created_at, config: toConfig(r.config) }));
+}
+
+export interface PublishFailure {
+  revision: number;
+  rolloutId: string;
+  error: string;
+  failedAt: Date;
+}
+
+/** Revisions of an incarnation that could never be published (dead-lettered), newest first. */
+export async function listPublishFailures(db: Q, incarnation: number, limit = 10): Promise<PublishFailure[]> {
+  const rows = await db
+    .selectFrom('rollouts')
+    .select(['revision', 'id', 'publish_error', 'publish_failed_at'])
+    .where('incarnation', '=', String(incarnation))
+    .where('publish_error', 'is not', null)
+    .orderBy('revision', 'desc')
+    .limit(limit)
+    .execute();
+  return rows.map((r) => ({ revision: r.revision, rolloutId: r.id, error: r.publish_error ?? '', failedAt: r.publish_failed_at ?? new Date(0) }));
 }

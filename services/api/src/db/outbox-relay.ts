@@ -1,6 +1,9 @@
+import type { Database, Kysely } from '@nebula/db';
+import { sql } from '@nebula/db';
 import pg from 'pg';
 import type { Logger } from '@nebula/service-kit';
 import { OUTBOX_CHANNEL } from './apps.ts';
+import { republishMissing } from './republish.ts';
 
 /**
  * Publishes committed outbox rows to JetStream, one replica at a time.
@@ -8,18 +11,33 @@ import { OUTBOX_CHANNEL } from './apps.ts';
  *   idle ──start()──▶ connecting ──▶ waiting: pg_try_advisory_lock every lockPollMs, on its own session
  *                          ▲                 │ lock taken
  *                          │                 ▼
- *        connection lost   └───────────── active: LISTEN; drain; wait for NOTIFY or pollMs; drain...
- *        (PostgreSQL drops the lock with the session: a waiting replica takes over)
+ *        connection lost   └───────────── active: LISTEN; check the stream; drain; wait for NOTIFY or
+ *        (PostgreSQL drops the lock with the session: a waiting replica takes over)   pollMs; drain...
  *   any ──stop()──▶ stopped (session ended: lock released)
  *
- * drain: unpublished rows in id order; each is published (retried with backoff while NATS is down,
- * never skipped, so per-app order holds) and marked published after JetStream's ack. The lock session
- * also runs the reads and marks, so a relay that lost its session cannot mark anything. A crash
- * between ack and mark makes the next relay publish the row again: the message id
- * (app:incarnation:revision) makes JetStream drop that duplicate.
+ * drain, in rounds: the oldest unpublished row of each app (subject), those of apps not backing off,
+ * published at once and marked published after JetStream's ack. Order is kept per app only:
+ *
+ *   row of app A ──ack──────────────────▶ published; A's next row in the next round
+ *                ──transient failure────▶ stays; A backs off (doubling, up to maxBackoffMs), the
+ *                  (NATS down, timeout)     other apps go on
+ *                ──permanent failure────▶ dead-lettered (dead_at, error; its rollout gets
+ *                  (max payload exceeded,   publish_error), never retried; A's next row goes out
+ *                   permissions violation)  as usual: the latest revision wins
+ *
+ * The lock session also runs the reads and marks, so a relay that lost its session cannot mark
+ * anything. A crash between ack and mark makes the next relay publish the row again: the message id
+ * (the rollout id) makes JetStream drop that duplicate.
+ *
+ * check (when active, then every streamCheckMs): the latest revision of every live app whose subject
+ * is missing from the stream (APPS deleted, recreated or purged) gets a new outbox row (see
+ * republish.ts), which the drain publishes like any other.
  */
 export interface Publisher {
+  /** Rejects with an error whose `retryable` is false when the message can never be published. */
   publish(subject: string, payload: Uint8Array, msgId: string): Promise<void>;
+  /** Subjects that have at least one message in the stream (creates the stream when it is missing). */
+  storedSubjects?(): Promise<Set<string>>;
 }
 
 export type RelayState = 'idle' | 'connecting' | 'waiting' | 'active' | 'stopped';
@@ -30,8 +48,12 @@ export interface OutboxRelayOptions {
   log: Logger;
   lockPollMs?: number;
   pollMs?: number;
+  /** Backoff of one app's transient failures: 100 ms doubling up to this. */
   maxBackoffMs?: number;
+  /** Apps published per round. */
   batchSize?: number;
+  /** How often the stream is compared with what PostgreSQL says is published (0: never). */
+  streamCheckMs?: number;
 }
 
 /** Arbitrary constant, distinct from the migration lock. */
@@ -44,6 +66,17 @@ interface OutboxRow {
   payload: { rollout_id?: string };
 }
 
+/** Seconds the oldest row still to be published has waited (0 when none waits); PostgreSQL's clock. */
+export async function oldestUnpublishedSeconds(db: Kysely<Database>): Promise<number> {
+  const r = await sql<{ s: number | null }>`select extract(epoch from now() - min(created_at))::float8 as s from outbox where published_at is null and dead_at is null`.execute(db);
+  return Math.max(0, r.rows[0]?.s ?? 0);
+}
+
+/** The delay before an app's next attempt after `failures` transient failures in a row. */
+export function backoffMs(failures: number, maxMs: number, baseMs = 100): number {
+  return Math.min(baseMs * 2 ** Math.max(0, Math.min(failures - 1, 30)), maxMs);
+}
+
 export class OutboxRelay {
   #opts: Required<OutboxRelayOptions>;
   #state: RelayState = 'idle';
@@ -52,9 +85,14 @@ export class OutboxRelay {
   #wake: (() => void) | null = null;
   #pending = false;
   #published = 0;
+  #deadLettered = 0;
+  #republished = 0;
+  /** Per subject backing off after transient failures: failures in a row and when to try again. */
+  #backoff = new Map<string, { failures: number; until: number }>();
+  #nextCheck = 0;
 
   constructor(opts: OutboxRelayOptions) {
-    this.#opts = { lockPollMs: 1000, pollMs: 1000, maxBackoffMs: 5000, batchSize: 100, ...opts };
+    this.#opts = { lockPollMs: 1000, pollMs: 1000, maxBackoffMs: 5000, batchSize: 100, streamCheckMs: 30_000, ...opts };
   }
 
   get state(): RelayState {
@@ -64,6 +102,16 @@ export class OutboxRelay {
   /** Rows this relay has published (for metrics and tests). */
   get published(): number {
     return this.#published;
+  }
+
+  /** Rows this relay has dead-lettered. */
+  get deadLettered(): number {
+    return this.#deadLettered;
+  }
+
+  /** Rows this relay added because their app's latest revision was missing from the stream. */
+  get republished(): number {
+    return this.#republished;
   }
 
   start(): void {
@@ -124,9 +172,12 @@ export class OutboxRelay {
         client.on('notification', () => this.#poke());
         await client.query(`listen ${OUTBOX_CHANNEL}`);
         retryMs = 100;
+        this.#backoff.clear();
+        this.#nextCheck = 0; // at once: the stream may have been lost while no relay was active
         while (!this.#stopping) {
+          await this.#checkStream(client);
           await this.#drain(client);
-          await this.#sleep(this.#opts.pollMs);
+          await this.#sleep(this.#nextWakeMs());
         }
       } catch (err) {
         if (!this.#stopping) {
@@ -142,42 +193,94 @@ export class OutboxRelay {
     this.#state = 'stopped';
   }
 
-  async #drain(client: pg.Client): Promise<void> {
-    for (;;) {
-      const { rows } = await client.query<OutboxRow>(
-        'select id, subject, msg_id, payload from outbox where published_at is null order by id limit $1',
-        [this.#opts.batchSize],
-      );
-      if (rows.length === 0) return;
-      for (const row of rows) {
-        if (!(await this.#publish(row))) return;
-        await client.query('update outbox set published_at = now() where id = $1', [row.id]);
-        if (row.payload.rollout_id) {
-          await client.query('update rollouts set published_at = now() where id = $1 and published_at is null', [row.payload.rollout_id]);
-        }
-        this.#published++;
-      }
+  /** Until the next poll, or earlier when an app's backoff ends first. */
+  #nextWakeMs(): number {
+    let ms = this.#opts.pollMs;
+    const now = Date.now();
+    for (const b of this.#backoff.values()) ms = Math.min(ms, Math.max(0, b.until - now));
+    return ms;
+  }
+
+  async #checkStream(client: pg.Client): Promise<void> {
+    const { publisher, streamCheckMs, log } = this.#opts;
+    if (!publisher.storedSubjects || streamCheckMs <= 0 || Date.now() < this.#nextCheck) return;
+    this.#nextCheck = Date.now() + streamCheckMs;
+    let stored: Set<string>;
+    try {
+      stored = await publisher.storedSubjects();
+    } catch (err) {
+      // NATS down: nothing to compare with; the drain's retries cover the rows, the next check the rest.
+      log.warn({ err }, 'outbox relay: could not read the APPS stream to compare it with the database');
+      return;
+    }
+    const added = await republishMissing(client, stored);
+    if (added.length > 0) {
+      this.#republished += added.length;
+      log.warn({ apps: added.length, subjects: added.slice(0, 20) }, 'outbox relay: the latest revision of live apps was missing from the APPS stream; publishing it again');
     }
   }
 
-  /** True once JetStream acked the row; false only when stopping. Retries forever otherwise. */
-  async #publish(row: OutboxRow): Promise<boolean> {
-    const data = new TextEncoder().encode(JSON.stringify(row.payload));
-    let delay = 100;
-    let failures = 0;
-    while (!this.#stopping) {
-      try {
-        await this.#opts.publisher.publish(row.subject, data, row.msg_id);
-        if (failures > 0) this.#opts.log.info({ outbox_id: row.id, failures }, 'outbox relay: publishing again');
-        return true;
-      } catch (err) {
-        if (failures === 0) this.#opts.log.warn({ err, outbox_id: row.id }, 'outbox relay: publish failed; retrying with backoff');
-        failures++;
-        // A sleep that NOTIFY does not cut short: new rows do not make NATS come back sooner.
-        await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(delay * 2, this.#opts.maxBackoffMs);
+  async #drain(client: pg.Client): Promise<void> {
+    for (;;) {
+      if (this.#stopping) return;
+      const now = Date.now();
+      const waiting = [...this.#backoff].filter(([, b]) => b.until > now).map(([subject]) => subject);
+      // The oldest pending row of each app, apps that are backing off left out.
+      const { rows } = await client.query<OutboxRow>(
+        `select id, subject, msg_id, payload from (
+           select distinct on (subject) id, subject, msg_id, payload from outbox
+            where published_at is null and dead_at is null
+            order by subject, id) heads
+          where not (subject = any($2::text[]))
+          order by id limit $1`,
+        [this.#opts.batchSize, waiting],
+      );
+      if (rows.length === 0) return;
+      const outcomes = await Promise.all(rows.map((row) => this.#publish(row)));
+      let progressed = false;
+      for (const [i, row] of rows.entries()) {
+        const o = outcomes[i]!;
+        if (o.kind === 'published') {
+          await client.query('update outbox set published_at = now() where id = $1', [row.id]);
+          if (row.payload.rollout_id) {
+            await client.query('update rollouts set published_at = now() where id = $1 and published_at is null', [row.payload.rollout_id]);
+          }
+          this.#published++;
+          progressed = true;
+        } else if (o.kind === 'dead') {
+          await client.query('update outbox set dead_at = now(), error = $2 where id = $1', [row.id, o.error]);
+          if (row.payload.rollout_id) {
+            await client.query('update rollouts set publish_error = $2, publish_failed_at = now() where id = $1 and published_at is null', [row.payload.rollout_id, o.error]);
+          }
+          this.#deadLettered++;
+          progressed = true;
+        }
       }
+      // Every app that had a row is backing off now: wait for the first backoff to end.
+      if (!progressed) return;
     }
-    return false;
+  }
+
+  async #publish(row: OutboxRow): Promise<{ kind: 'published' } | { kind: 'dead'; error: string } | { kind: 'retry' }> {
+    const { log, publisher, maxBackoffMs } = this.#opts;
+    const data = new TextEncoder().encode(JSON.stringify(row.payload));
+    try {
+      await publisher.publish(row.subject, data, row.msg_id);
+      const b = this.#backoff.get(row.subject);
+      if (b) log.info({ outbox_id: row.id, subject: row.subject, failures: b.failures }, 'outbox relay: publishing again');
+      this.#backoff.delete(row.subject);
+      return { kind: 'published' };
+    } catch (err) {
+      if ((err as { retryable?: unknown }).retryable === false) {
+        const error = err instanceof Error ? err.message : String(err);
+        log.error({ err, outbox_id: row.id, subject: row.subject, rollout_id: row.payload.rollout_id }, `outbox relay: ${row.subject} can never be published (${error}); dead-lettered, the app's later revisions go on`);
+        this.#backoff.delete(row.subject);
+        return { kind: 'dead', error };
+      }
+      const failures = (this.#backoff.get(row.subject)?.failures ?? 0) + 1;
+      if (failures === 1) log.warn({ err, outbox_id: row.id, subject: row.subject }, 'outbox relay: publish failed; retrying this app with backoff');
+      this.#backoff.set(row.subject, { failures, until: Date.now() + backoffMs(failures, maxBackoffMs) });
+      return { kind: 'retry' };
+    }
   }
 }

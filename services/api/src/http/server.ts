@@ -8,7 +8,7 @@ import type { TRPCError } from '@trpc/server';
 import { Gauge } from 'prom-client';
 import { createOpenApiNodeHttpHandler } from 'trpc-to-openapi';
 import { authenticate, type AuthSettings, type Identity, WWW_AUTHENTICATE } from '../auth.ts';
-import { OutboxRelay } from '../db/outbox-relay.ts';
+import { OutboxRelay, oldestUnpublishedSeconds } from '../db/outbox-relay.ts';
 import { jetStreamPublisher } from '../publisher.ts';
 import { appRouter } from '../routers/_app.ts';
 import type { Context, Meta } from '../trpc.ts';
@@ -41,7 +41,7 @@ export interface ApiServerOptions {
   offlineAfterMissedHeartbeats?: number;
   /** How often a `rollouts.watch` subscription re-reads progress (default 500 ms). */
   watchPollMs?: number;
-  relay?: { lockPollMs?: number; pollMs?: number; maxBackoffMs?: number };
+  relay?: { lockPollMs?: number; pollMs?: number; maxBackoffMs?: number; streamCheckMs?: number };
 }
 
 export interface ApiServer {
@@ -71,7 +71,11 @@ function procedureMeta(path: string | undefined): Meta | undefined {
 export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer> {
   const { db, log, auth } = opts;
   const maxBody = opts.maxBodyBytes ?? 1024 * 1024;
-  const settings = { offlineAfterMissedHeartbeats: opts.offlineAfterMissedHeartbeats ?? 3, watchPollMs: opts.watchPollMs ?? 500 };
+  const settings = {
+    offlineAfterMissedHeartbeats: opts.offlineAfterMissedHeartbeats ?? 3,
+    watchPollMs: opts.watchPollMs ?? 500,
+    maxMessageBytes: () => opts.nc.info?.max_payload,
+  };
   await migrateToLatest(db);
   // Ends open subscriptions (server-sent event streams) at close, which would otherwise hold it open.
   const stopping = new AbortController();
@@ -125,6 +129,22 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     registers: [registry],
     collect() {
       this.set(relay.published);
+    },
+  });
+  new Gauge({
+    name: 'nebula_api_outbox_dead_lettered',
+    help: 'Outbox rows this replica dead-lettered (could never be published) since it started',
+    registers: [registry],
+    collect() {
+      this.set(relay.deadLettered);
+    },
+  });
+  new Gauge({
+    name: 'nebula_outbox_oldest_unpublished_seconds',
+    help: 'Age of the oldest outbox row still waiting to be published (dead letters left out); 0 when none waits',
+    registers: [registry],
+    async collect() {
+      this.set(await oldestUnpublishedSeconds(db).catch(() => Number.NaN));
     },
   });
   const health = async () => {

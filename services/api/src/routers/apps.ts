@@ -2,7 +2,7 @@ import { appConfigPatchSchema, appConfigSchema, appNameSchema, envVarsSchema, ro
 import { listRollouts } from '@nebula/db';
 import { z } from 'zod';
 import { type ChangeRequest, diffConfigs, planChange } from '../changes.ts';
-import { type AppState, changeApp, createApp, deleteApp, findLiveApp, getRevisionConfig, listLiveAppNames, listRevisions } from '../db/apps.ts';
+import { type AppState, changeApp, createApp, deleteApp, findLiveApp, getRevisionConfig, listLiveAppNames, listPublishFailures, listRevisions } from '../db/apps.ts';
 import { AppNotFoundError, RevisionNotFoundError } from '../errors.ts';
 import { authedProcedure, type Context, router } from '../trpc.ts';
 
@@ -32,8 +32,11 @@ export function toDoc(app: AppState): AppDoc {
 }
 
 function opts(ctx: Context & { identity: { name: string } }) {
-  return { actor: ctx.identity.name, offlineAfterMissedHeartbeats: ctx.settings.offlineAfterMissedHeartbeats };
+  return { actor: ctx.identity.name, offlineAfterMissedHeartbeats: ctx.settings.offlineAfterMissedHeartbeats, maxMessageBytes: ctx.settings.maxMessageBytes?.() };
 }
+
+/** A revision whose message could never be published (the relay dead-lettered it); later ones still go out. */
+const publishErrorSchema = z.object({ app_id: z.number().int().positive(), rollout_id: z.string(), error: z.string(), failed_at: z.string() });
 
 const FORBIDDEN_MISSING = { 403: 'the app does not exist: {"app_exists": false}' };
 
@@ -61,13 +64,16 @@ export const appsRouter = router({
   get: authedProcedure
     .meta({ openapi: { method: 'GET', path: '/api/v2/apps/{name}', tags: ['apps'], summary: 'One app', errorResponses: FORBIDDEN_MISSING } })
     .input(nameInput)
-    // The original's fields, plus the latest rollout's progress summary (null before the first).
-    .output(appDocSchema.safeExtend({ rollout: rolloutSummarySchema.nullable() }))
+    // The original's fields, plus the latest rollout's progress summary (null before the first) and
+    // the revisions that could never be published (dead letters; the newest ten).
+    .output(appDocSchema.safeExtend({ rollout: rolloutSummarySchema.nullable(), publish_errors: z.array(publishErrorSchema) }))
     .query(async ({ ctx, input }) => {
       const app = await findLiveApp(ctx.db, input.name);
       if (!app) throw new AppNotFoundError(input.name);
       const latest = await listRollouts(ctx.db, input.name, { offlineAfterMissed: ctx.settings.offlineAfterMissedHeartbeats, limit: 1 });
-      return { ...toDoc(app), rollout: latest.rollouts[0] ?? null };
+      const failures = await listPublishFailures(ctx.db, app.incarnation);
+      const publish_errors = failures.map((f) => ({ app_id: f.revision, rollout_id: f.rolloutId, error: f.error, failed_at: f.failedAt.toISOString() }));
+      return { ...toDoc(app), rollout: latest.rollouts[0] ?? null, publish_errors };
     }),
 
   create: authedProcedure
