@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports.ts';
@@ -37,9 +37,16 @@ async function waitForPort(port: number, proc: ChildProcess, log: () => string):
  * A real nats-server with JetStream (the binary the local stack installed), on a free port with its
  * own data folder: each test file gets a server of its own, which it may stop and restart.
  */
-export async function startNatsServer(opts: { port?: number } = {}): Promise<TestNatsServer> {
+export async function startNatsServer(opts: { port?: number; config?: string } = {}): Promise<TestNatsServer> {
   const port = opts.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'nebula-nats-'));
+  // `config`: nats-server configuration text (e.g. `max_payload: 8192`, users and permissions); the
+  // address, port and JetStream folder given on the command line win over it.
+  const configArgs: string[] = [];
+  if (opts.config !== undefined) {
+    writeFileSync(join(dir, 'nats.conf'), opts.config);
+    configArgs.push('-c', join(dir, 'nats.conf'));
+  }
   let proc: ChildProcess | null = null;
   let output = '';
   const server: TestNatsServer = {
@@ -48,7 +55,7 @@ export async function startNatsServer(opts: { port?: number } = {}): Promise<Tes
     async start() {
       if (proc && proc.exitCode === null) return;
       output = '';
-      const p = spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const p = spawn('nats-server', [...configArgs, '-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
       p.stdout?.on('data', (d: Buffer) => (output += d.toString()));
       p.stderr?.on('data', (d: Buffer) => (output += d.toString()));
       proc = p;

@@ -6,7 +6,7 @@ import { createDb, createTestDatabase, type Database, type Kysely } from '@nebul
 import { decode } from '@nebula/messaging';
 import { createLogger } from '@nebula/service-kit';
 import { startNatsServer, type TestNatsServer } from '@nebula/test-kit';
-import { type ApiServer, type AuthSettings, createApiServer } from '../src/index.ts';
+import { type ApiServer, type ApiServerOptions, type AuthSettings, createApiServer } from '../src/index.ts';
 
 /** Test environment: a throwaway database, a nats-server of its own, and API instances on free ports. */
 export interface TestEnv {
@@ -16,7 +16,7 @@ export interface TestEnv {
   nc: NatsConnection;
   apis: ApiServer[];
   /** `ownDb`: the instance gets a pool of its own (returned as `db`), e.g. to break it. */
-  startApi(opts?: { auth?: AuthSettings; maxBodyBytes?: number; ownDb?: boolean }): Promise<ApiServer & { db: Kysely<Database> }>;
+  startApi(opts?: { auth?: AuthSettings; maxBodyBytes?: number; ownDb?: boolean; relay?: ApiServerOptions['relay'] }): Promise<ApiServer & { db: Kysely<Database> }>;
   close(): Promise<void>;
 }
 
@@ -31,10 +31,11 @@ export async function natsConnect(url: string): Promise<NatsConnection> {
   return connect({ servers: url, maxReconnectAttempts: -1, reconnectTimeWait: 100, waitOnFirstConnect: true });
 }
 
-export async function startEnv(): Promise<TestEnv> {
+/** `natsConfig`: configuration text for the nats-server (a small max_payload, permissions...). */
+export async function startEnv(opts: { natsConfig?: string } = {}): Promise<TestEnv> {
   const tdb = await createTestDatabase();
   const db = createDb(tdb.url, 5);
-  const nats = await startNatsServer();
+  const nats = await startNatsServer(opts.natsConfig === undefined ? {} : { config: opts.natsConfig });
   const nc = await natsConnect(nats.url);
   const apis: ApiServer[] = [];
   const conns: NatsConnection[] = [];
@@ -56,7 +57,7 @@ export async function startEnv(): Promise<TestEnv> {
         log: silentLog,
         auth: opts.auth ?? defaultAuth,
         maxBodyBytes: opts.maxBodyBytes ?? 64 * 1024,
-        relay: { lockPollMs: 100, pollMs: 200, maxBackoffMs: 300 },
+        relay: { lockPollMs: 100, pollMs: 200, maxBackoffMs: 300, ...opts.relay },
       });
       apis.push(api);
       return { ...api, db: apiDb };
