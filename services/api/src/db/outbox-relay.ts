@@ -87,6 +87,7 @@ export class OutboxRelay {
   #published = 0;
   #deadLettered = 0;
   #republished = 0;
+  #streamChecks = 0;
   /** Per subject backing off after transient failures: failures in a row and when to try again. */
   #backoff = new Map<string, { failures: number; until: number }>();
   #nextCheck = 0;
@@ -112,6 +113,11 @@ export class OutboxRelay {
   /** Rows this relay added because their app's latest revision was missing from the stream. */
   get republished(): number {
     return this.#republished;
+  }
+
+  /** Comparisons of the stream with the database done (for tests). */
+  get streamChecks(): number {
+    return this.#streamChecks;
   }
 
   start(): void {
@@ -214,6 +220,7 @@ export class OutboxRelay {
       return;
     }
     const added = await republishMissing(client, stored);
+    this.#streamChecks++;
     if (added.length > 0) {
       this.#republished += added.length;
       log.warn({ apps: added.length, subjects: added.slice(0, 20) }, 'outbox relay: the latest revision of live apps was missing from the APPS stream; publishing it again');
