@@ -1,3 +1,4 @@
+import { sql } from '@nebula/db';
 import { waitFor } from '@nebula/test-kit';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -75,6 +76,28 @@ test('a row published but not marked (crash between ack and mark) is not stored 
   await env.db.updateTable('outbox').set({ published_at: null }).where('subject', '=', `apps.${name}`).execute();
   await waitFor('re-published', async () => (await unpublished()) === 0);
   assert.equal((await streamMessages(env.nc, name)).map((m) => m.revision), [1]);
+  await api.close();
+});
+
+test('a revision number handed out again after a failover that lost commits is not dropped as a duplicate', async () => {
+  const api = await env.startApi();
+  const name = uniqueName();
+  assert.is((await http(api.url, 'POST', `/api/v2/apps/${name}`, { body: { docker_image: 'nginx:1' } })).status, 200);
+  assert.is((await http(api.url, 'PATCH', `/api/v2/apps/${name}/update`, { body: { docker_image: 'nginx:2' } })).status, 202);
+  await waitFor('published', async () => (await unpublished()) === 0 && (await streamMessages(env.nc, name)).length === 2);
+
+  // A promoted replica that never saw revision 2 (asynchronous replication): the app is at 1 again.
+  const app = await env.db.selectFrom('apps').select('incarnation').where('name', '=', name).executeTakeFirstOrThrow();
+  await env.db.deleteFrom('outbox').where('subject', '=', `apps.${name}`).where(sql<number>`(payload->>'revision')::int`, '=', 2).execute();
+  await env.db.deleteFrom('rollouts').where('app', '=', name).where('revision', '=', 2).execute();
+  await env.db.deleteFrom('app_revisions').where('incarnation', '=', app.incarnation).where('revision', '=', 2).execute();
+  await env.db.updateTable('apps').set({ revision: 1, config: JSON.stringify({ docker_image: 'nginx:1' }) }).where('incarnation', '=', app.incarnation).execute();
+
+  // The next change is revision 2 again, with other content: it must reach the stream.
+  assert.is((await http(api.url, 'PATCH', `/api/v2/apps/${name}/update`, { body: { docker_image: 'nginx:3' } })).status, 202);
+  await waitFor('published', async () => (await unpublished()) === 0);
+  const msgs = await streamMessages(env.nc, name);
+  assert.equal(msgs.map((m) => [m.revision, m.config.docker_image]), [[1, 'nginx:1'], [2, 'nginx:2'], [2, 'nginx:3']]);
   await api.close();
 });
 
