@@ -53,8 +53,9 @@ test('status, create, get, list: the stored app with defaults, app_id 1', async 
   assert.equal(doc.env_vars, {});
   assert.equal(doc.networks, ['nebula', 'bridge']);
   assert.is(doc.running, true);
-  const { rollout, ...got } = await c.apps.get({ name });
+  const { rollout, publish_errors, ...got } = await c.apps.get({ name });
   assert.equal(got, doc);
+  assert.equal(publish_errors, []);
   assert.equal([rollout?.id, rollout?.action, rollout?.expected, rollout?.complete], [doc.rollout_id, 'create', 0, true]);
   assert.ok((await c.apps.list()).apps.includes(name));
 });

@@ -46,8 +46,9 @@ test('POST /api/v2/apps/<app>: 200 with the stored app; GET one; GET list', asyn
   assert.type(doc.rollout_id, 'string');
   const got = await req('GET', `/api/v2/apps/${name}`);
   assert.is(got.status, 200);
-  const { rollout, ...original } = got.body as Record<string, unknown> & { rollout: { id: string; revision: number; action: string } };
+  const { rollout, publish_errors, ...original } = got.body as Record<string, unknown> & { rollout: { id: string; revision: number; action: string }; publish_errors: unknown[] };
   assert.equal(original, doc, 'the original fields, unchanged');
+  assert.equal(publish_errors, [], 'plus the revisions that could never be published');
   assert.equal([rollout.id, rollout.revision, rollout.action], [doc.rollout_id, 1, 'create'], 'plus the latest rollout');
   const list = await req('GET', '/api/v2/apps');
   assert.is(list.status, 200);

@@ -5,10 +5,10 @@ import { InputFileError } from './errors.ts';
 /**
  * An app config from a JSON or YAML file (`-` reads standard input). YAML 1.2 is a superset of JSON,
  * so one parser reads both. The fields the API adds to an app it answers (`app_name`, `app_id`,
- * `incarnation`, `rollout_id`, `rollout`) are dropped, so the output of `nebula apps get <app> --json`
+ * `incarnation`, `rollout_id`, `rollout`, `publish_errors`) are dropped, so the output of `nebula apps get <app> --json`
  * can be edited and sent back; the config itself is checked by the API, which names every wrong field.
  */
-const ANSWER_ONLY_FIELDS = ['app_id', 'incarnation', 'rollout_id', 'rollout'];
+const ANSWER_ONLY_FIELDS = ['app_id', 'incarnation', 'rollout_id', 'rollout', 'publish_errors'];
 
 export function readConfigFile(path: string, app: string, readStdin: () => string): Record<string, unknown> {
   let text: string;
