@@ -19,5 +19,7 @@ export const apiEnvSchema = z.object({
   HOST_OFFLINE_AFTER_MISSED_HEARTBEATS: z.coerce.number().int().min(1).max(1000).default(DEFAULT_OFFLINE_AFTER_MISSED_HEARTBEATS),
   /** Largest accepted request body. */
   API_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+  /** How often the publishing replica compares the APPS stream with PostgreSQL (and puts back what it lost); 0: only at start. */
+  APPS_STREAM_CHECK_SECONDS: z.coerce.number().min(0).max(86_400).default(30),
 });
 export type ApiEnv = z.output<typeof apiEnvSchema>;

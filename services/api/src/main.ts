@@ -25,6 +25,7 @@ await runService({
       host: env.API_HOST,
       maxBodyBytes: env.API_MAX_BODY_BYTES,
       offlineAfterMissedHeartbeats: env.HOST_OFFLINE_AFTER_MISSED_HEARTBEATS,
+      relay: { streamCheckMs: env.APPS_STREAM_CHECK_SECONDS * 1000 },
     });
     log.info({ port: api.port }, `api listening on http://${env.API_HOST}:${api.port}`);
     return {

@@ -52,7 +52,7 @@ export interface OutboxRelayOptions {
   maxBackoffMs?: number;
   /** Apps published per round. */
   batchSize?: number;
-  /** How often the stream is compared with what PostgreSQL says is published (0: never). */
+  /** How often the stream is compared with what PostgreSQL says is published (0: only on becoming active). */
   streamCheckMs?: number;
 }
 
@@ -209,8 +209,8 @@ export class OutboxRelay {
 
   async #checkStream(client: pg.Client): Promise<void> {
     const { publisher, streamCheckMs, log } = this.#opts;
-    if (!publisher.storedSubjects || streamCheckMs <= 0 || Date.now() < this.#nextCheck) return;
-    this.#nextCheck = Date.now() + streamCheckMs;
+    if (!publisher.storedSubjects || Date.now() < this.#nextCheck) return;
+    this.#nextCheck = streamCheckMs > 0 ? Date.now() + streamCheckMs : Number.POSITIVE_INFINITY;
     let stored: Set<string>;
     try {
       stored = await publisher.storedSubjects();
