@@ -4,6 +4,7 @@ import { type Database, type Kysely, onlineSql, type Transaction, sql } from '@n
 import type { PlannedChange } from '../changes.ts';
 import { AppExistsError, AppNotFoundError, MessageTooLargeError } from '../errors.ts';
 import { publishedSize } from '../publisher.ts';
+import { republishedMsgId } from './republish.ts';
 
 /**
  * Apps and their revisions. Every change runs in one transaction that writes the revision, its
@@ -118,7 +119,8 @@ async function record(trx: Transaction<Database>, name: string, incarnation: num
   const msgId = appMessageId(message);
   const payload = JSON.stringify(message);
   if (opts.maxMessageBytes !== undefined) {
-    const size = publishedSize(Buffer.byteLength(payload), msgId);
+    // Under the longest id it may go out with: put back in the stream after a loss, it must fit too.
+    const size = publishedSize(Buffer.byteLength(payload), republishedMsgId(msgId));
     if (size > opts.maxMessageBytes) throw new MessageTooLargeError(name, size, opts.maxMessageBytes);
   }
   await trx

@@ -21,6 +21,11 @@ import { OUTBOX_CHANNEL } from './apps.ts';
  *
  * Runs on the relay's session, between two drains: nothing publishes while it decides.
  */
+/** The message id of a revision published again (never seen by the stream, even within its window). */
+export function republishedMsgId(msgId: string): string {
+  return `${msgId}:republished:${randomUUID()}`;
+}
+
 export async function republishMissing(client: pg.Client, stored: Set<string>): Promise<string[]> {
   const prefix = subjects.app('');
   await client.query('begin');
@@ -62,7 +67,7 @@ export async function republishMissing(client: pg.Client, stored: Set<string>): 
         ...(row.actor === null ? {} : { actor: row.actor }),
       });
       const subject = subjects.app(row.name);
-      await client.query('insert into outbox (subject, msg_id, payload) values ($1, $2, $3)', [subject, `${appMessageId(message)}:republished:${randomUUID()}`, JSON.stringify(message)]);
+      await client.query('insert into outbox (subject, msg_id, payload) values ($1, $2, $3)', [subject, republishedMsgId(appMessageId(message)), JSON.stringify(message)]);
       added.push(subject);
     }
     if (added.length > 0) await client.query(`select pg_notify('${OUTBOX_CHANNEL}', '')`);
