@@ -1,7 +1,6 @@
-import type { Database, Kysely } from '@nebula/db';
-import { sql } from '@nebula/db';
-import pg from 'pg';
+import { type Database, type Kysely, sql } from '@nebula/db';
 import type { Logger } from '@nebula/service-kit';
+import pg from 'pg';
 import { OUTBOX_CHANNEL } from './apps.ts';
 import { republishMissing } from './republish.ts';
 
@@ -203,7 +202,8 @@ export class OutboxRelay {
   #nextWakeMs(): number {
     let ms = this.#opts.pollMs;
     const now = Date.now();
-    for (const b of this.#backoff.values()) ms = Math.min(ms, Math.max(0, b.until - now));
+    // Ended backoffs are left to the next poll: their app may have no row left (a hot loop otherwise).
+    for (const b of this.#backoff.values()) if (b.until > now) ms = Math.min(ms, b.until - now);
     return ms;
   }
 
