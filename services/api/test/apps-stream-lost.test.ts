@@ -11,8 +11,9 @@ import { http, silentLog, startEnv, streamMessages, type TestEnv, uniqueName } f
 
 /**
  * The APPS stream lost while the system runs (real nats-server, PostgreSQL, API and notifier): the
- * API puts the latest revision of every live app back, and a host rebuilt afterwards (a fresh worker:
- * real worker code, the in-memory runtime) adopts every one of them.
+ * API puts the latest revision of every live app back, a host rebuilt afterwards (a fresh worker:
+ * real worker code, the in-memory runtime) adopts every one of them, and a host that was there all
+ * along makes its consumers again and takes the next change.
  */
 const test = suite('APPS stream lost');
 let env: TestEnv;
@@ -20,6 +21,7 @@ let api: ApiServer;
 let notifier: Notifier;
 const conns: NatsConnection[] = [];
 const workers: Worker[] = [];
+let oldHost: Worker;
 const STREAM_CHECK_MS = 300;
 const FAST = { heartbeatIntervalMs: 500, ackWaitMs: 5_000, fetchExpiresMs: 1_000, retryBaseMs: 100, retryMaxMs: 400, rollSettleMs: 0, pollMs: 5, healthCheckIntervalMs: 1_000, stopTimeoutSeconds: 0 };
 
@@ -57,6 +59,15 @@ test.before(async () => {
   assert.is((await http(api.url, 'POST', `/api/v2/apps/${gone}`, { body: { docker_image: 'img:1' } })).status, 200);
   assert.is((await http(api.url, 'DELETE', `/api/v2/apps/${gone}`)).status, 200);
   await waitFor('everything published', async () => (await drained()) && (await newestInStream(db)) === 3 && (await newestInStream(gone)) === 2);
+
+  // A host that was there all along.
+  const rt = new FakeRuntime();
+  rt.registry.set('img:1', 'sha256:img1');
+  rt.registry.set('img:2', 'sha256:img2');
+  oldHost = createWorker({ hostId: 'old-1', apps: [web, db], nc: await own(), runtime: rt, hostFacts: { cores: 2, memory_mb: 2048 }, log: silentLog, options: FAST });
+  workers.push(oldHost);
+  await oldHost.start();
+  assert.equal(oldHost.applied(), { [web]: { incarnation: 1, revision: 1 }, [db]: { incarnation: 2, revision: 3 } });
 });
 
 test.after(async () => {
@@ -94,6 +105,12 @@ test('APPS deleted: the latest revision of every live app is back, and a fresh w
   assert.equal(containers(web), ['img:1', 'img:1']);
   assert.equal(containers(db), ['img:2']);
   assert.equal(containers(gone), []);
+  // The host that was there all along lost its consumers with the stream: it makes them again.
+  await waitFor('the old host consuming again', async () => {
+    const names = [];
+    for await (const c of jsm.consumers.list(streams.apps.name)) names.push(c.name);
+    return names.filter((n) => n.includes('old-1')).length === 2;
+  }, 15_000);
 });
 
 test('APPS purged (same stream, emptied): the latest revisions are back despite the duplicate window', async () => {
@@ -114,6 +131,7 @@ test('APPS purged (same stream, emptied): the latest revisions are back despite 
   assert.is((await http(api.url, 'PATCH', `/api/v2/apps/${web}/update`, { body: { env_vars: { B: '2' } } })).status, 202);
   await waitFor('revision 2 published', async () => (await newestInStream(web)) === 2);
   assert.equal((await streamMessages(env.nc, web)).map((m) => m.revision), [1, 2]);
+  await waitFor('both hosts applied revision 2', () => workers.every((w) => w.applied()[web]?.revision === 2), 15_000);
 });
 
 test.run();
