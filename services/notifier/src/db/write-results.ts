@@ -1,5 +1,5 @@
 import type { Result } from '@nebula/contracts';
-import type { Database, Kysely } from '@nebula/db';
+import { type Database, type Kysely, sql } from '@nebula/db';
 import { compareReceived, isoMicros, type Received } from '../stream-consumer.ts';
 
 const key = (r: Result) => `${r.rollout_id}\u0000${r.host}`;
@@ -23,8 +23,9 @@ export function newestResults(results: Received<Result>[]): Received<Result>[] {
 
 /**
  * Upserts one batch of results in one transaction: one row per (rollout, host). A row is replaced
- * only by a strictly newer result (`reported_at` = when the server stored it), so redelivered or
- * late, older results never count twice or undo a newer one. Returns the rows inserted or changed.
+ * only by a strictly newer result (`reported_at` = when the server stored it) with another outcome, so
+ * redelivered, repeated or older results never count twice or undo a newer one. Returns the rows
+ * inserted or changed.
  */
 export async function writeResults(db: Kysely<Database>, results: Received<Result>[]): Promise<number> {
   const rows = newestResults(results).map(({ value: r, ns }) => ({
@@ -55,7 +56,9 @@ export async function writeResults(db: Kysely<Database>, results: Received<Resul
             apply_ms: eb.ref('excluded.apply_ms'),
             reported_at: eb.ref('excluded.reported_at'),
           }))
-          .where('rollout_hosts.reported_at', '<', (eb) => eb.ref('excluded.reported_at')),
+          .where('rollout_hosts.reported_at', '<', (eb) => eb.ref('excluded.reported_at'))
+          // A repeat of the outcome the row has (a worker reporting again after a redelivery) is no news.
+          .where(sql<boolean>`(rollout_hosts.status, rollout_hosts.error, rollout_hosts.image_digest, rollout_hosts.containers) is distinct from (excluded.status, excluded.error, excluded.image_digest, excluded.containers)`),
       )
       .executeTakeFirst();
     return Number(res.numInsertedOrUpdatedRows ?? 0n);
