@@ -79,6 +79,27 @@ test('a rollout with no expected host is complete but never succeeded; one with 
   }
 });
 
+test('a second failure with a new cause replaces the first; the host counts once', async () => {
+  const app = `again-${suffix()}`;
+  const [h] = hostIds(1, app) as [string];
+  const n = await fleet.startNotifier(fast(`f-${suffix()}`));
+  try {
+    await publishHeartbeat(js, heartbeat(h, [app], new Date(), 5));
+    const r = await createRollout(db, app, [h]);
+    const progress = () => getRolloutProgress(db, r.id, { offlineAfterMissed: N });
+    await publishResult(js, { ...result(r, h, 'failed'), error: 'pull: registry unreachable (retrying)' });
+    await waitFor('first failure', async () => ((await progress())!.failures[0]?.error === 'pull: registry unreachable (retrying)' ? true : undefined));
+    await publishResult(js, { ...result(r, h, 'failed'), error: 'create: port 8080 taken' });
+    const p = await waitFor('second failure', async () => {
+      const x = (await progress())!;
+      return x.failures[0]?.error === 'create: port 8080 taken' ? x : undefined;
+    });
+    assert.equal({ reported: p.reported, failed: p.failed, failures: p.failures.length, complete: p.complete, succeeded: p.succeeded }, { reported: 1, failed: 1, failures: 1, complete: true, succeeded: false });
+  } finally {
+    await n.stop();
+  }
+});
+
 test('two workers with one host id are flagged; a worker that restarts is not', async () => {
   const app = `dup-${suffix()}`;
   const [twin, restarted, plain] = hostIds(3, app) as [string, string, string];
