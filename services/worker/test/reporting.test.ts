@@ -47,7 +47,7 @@ test("a worker's heartbeats carry one instance per worker; two workers of one ho
   const make = () => createWorker({ hostId, apps: [], nc, runtime: new FakeRuntime(), hostFacts: { cores: 1, memory_mb: 512 }, log, options: { heartbeatIntervalMs: 60_000 } });
   // The HOSTS stream keeps one heartbeat per host: listen to the subject itself to see each one.
   const instances: string[] = [];
-  const sub = nc.subscribe(subjects.heartbeat(hostId), { callback: (_err, m) => instances.push(decode(heartbeatSchema, m.data, m.subject).instance!) });
+  const sub = nc.subscribe(subjects.heartbeat(hostId), { callback: (_err, m) => void instances.push(decode(heartbeatSchema, m.data, m.subject).instance!) });
   const [a, b] = [make(), make()];
   await a.start(); // each start sends a first heartbeat
   await b.start();
