@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { parseDuration } from './duration.ts';
 import { UsageError } from './errors.ts';
 
 /**
@@ -23,13 +24,15 @@ apps
 rollouts
   rollouts get <id>                      progress: counts, failures, hosts
   rollouts list <app> [--limit N] [--before <id>]
-  rollouts watch <id>                    live progress until complete
+  rollouts watch <id> [--timeout T]      live progress until complete
 hosts
   hosts list [--app <app>] [--status online|offline] [--limit N] [--after <id>]
   hosts get <host>
 
 options
   --wait                 (create, update and every action) watch the rollout until complete
+  --timeout <T>          (--wait, watch) give up after T: seconds, or 15s, 2m, 1h30m; says which
+                         hosts are still pending
   --json                 JSON output for scripts (watch: one JSON line per change)
   --url <url>            the API (env NEBULA_URL, default http://127.0.0.1:8080)
   --user <u> --password <p>   basic auth (env NEBULA_USER, NEBULA_PASSWORD)
@@ -37,7 +40,8 @@ options
   -h, --help             this help
 
 Without credentials, the local admin of \`npm start\` (.stack/api-admin-password) is used when present.
-Exit codes: 0 ok, 1 API or input error, 2 usage error, 3 a watched rollout ended with failed hosts.
+Exit codes: 0 ok, 1 API or input error, 2 usage error, 3 a watched rollout ended without every
+expected host applying it (failed, offline, superseded, or no host at all), 4 --timeout passed.
 `;
 
 export const OPTIONS = {
@@ -47,6 +51,7 @@ export const OPTIONS = {
   token: { type: 'string' },
   json: { type: 'boolean' },
   wait: { type: 'boolean' },
+  timeout: { type: 'string' },
   file: { type: 'string', short: 'f' },
   replace: { type: 'boolean' },
   limit: { type: 'string' },
@@ -65,14 +70,14 @@ export type Action = (typeof ACTIONS)[number];
 const COMMAND_OPTIONS: Record<string, Array<keyof typeof OPTIONS>> = {
   'apps list': [],
   'apps get': [],
-  'apps create': ['file', 'wait'],
-  'apps update': ['file', 'replace', 'wait'],
-  'apps rollback': ['wait'],
+  'apps create': ['file', 'wait', 'timeout'],
+  'apps update': ['file', 'replace', 'wait', 'timeout'],
+  'apps rollback': ['wait', 'timeout'],
   'apps history': ['limit'],
-  ...Object.fromEntries(ACTIONS.map((a) => [`apps ${a}`, ['wait']])),
+  ...Object.fromEntries(ACTIONS.map((a) => [`apps ${a}`, ['wait', 'timeout']])),
   'rollouts get': ['limit'],
   'rollouts list': ['limit', 'before'],
-  'rollouts watch': [],
+  'rollouts watch': ['timeout'],
   'hosts list': ['app', 'status', 'limit', 'after'],
   'hosts get': [],
 };
@@ -101,6 +106,8 @@ export interface Parsed {
   command: string;
   args: Record<string, string>;
   values: Values;
+  /** --timeout in milliseconds. */
+  timeoutMs?: number;
 }
 
 export function parseCommandLine(argv: string[]): Parsed | 'help' {
@@ -134,6 +141,12 @@ export function parseCommandLine(argv: string[]): Parsed | 'help' {
   const args = Object.fromEntries(names.map((n, i) => [n, rest[i]!]));
   if ((command === 'apps create' || command === 'apps update') && values.file === undefined) throw new UsageError(`"${command}" needs -f <file> (JSON or YAML; - for stdin)`);
   if (values.status !== undefined && values.status !== 'online' && values.status !== 'offline') throw new UsageError(`--status must be online or offline (got "${values.status}")`);
-  return { command, args, values };
+  let timeoutMs: number | undefined;
+  if (values.timeout !== undefined) {
+    if (command !== 'rollouts watch' && !values.wait) throw new UsageError('--timeout goes with --wait (or rollouts watch)');
+    timeoutMs = parseDuration(values.timeout) ?? undefined;
+    if (timeoutMs === undefined) throw new UsageError(`--timeout must be seconds or a duration like 15s, 2m, 1h30m, above zero and below 24 days (got "${values.timeout}")`);
+  }
+  return { command, args, values, ...(timeoutMs === undefined ? {} : { timeoutMs }) };
 }
 

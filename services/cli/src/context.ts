@@ -23,6 +23,8 @@ export interface Ctx {
   json: boolean;
   values: Values;
   args: Record<string, string>;
+  /** --timeout (ms) for --wait and watch; none: wait as long as it takes. */
+  timeoutMs?: number | undefined;
   setView(v: ProgressView): void;
 }
 
