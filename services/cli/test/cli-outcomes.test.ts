@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { waitFor } from '@nebula/test-kit';
 import { suite } from 'uvu';
@@ -20,6 +21,21 @@ const app = `api-${suffix()}`;
 const real = `${app}-h0`;
 const ghost = `${app}-ghost`;
 let ghostTimer: NodeJS.Timeout | null = null;
+const children: ChildProcess[] = [];
+
+/** A worker process whose clock is `skewMs` off (skewed-worker.ts). */
+async function startSkewedWorker(hostId: string, appName: string, skewMs: number): Promise<string> {
+  const child = spawn(process.execPath, [new URL('./skewed-worker.ts', import.meta.url).pathname], {
+    env: { ...process.env, NATS_URL: stack.natsUrl, HOST_ID: hostId, APP_NAME: appName, SKEW_MS: String(skewMs) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  await waitFor(`${hostId} running`, () => (out.includes('running') ? true : child.exitCode !== null ? assert.unreachable(out) : undefined), 20_000);
+  return out;
+}
 
 /** A heartbeat as the contracts shape it (libs/contracts heartbeatSchema). */
 function heartbeat(host: string, apps: string[], opts: { instance?: string; at?: Date; interval?: number } = {}) {
@@ -65,8 +81,36 @@ test.before(async () => {
 
 test.after(async () => {
   if (ghostTimer) clearInterval(ghostTimer);
+  for (const c of children) {
+    if (c.exitCode === null) {
+      c.kill('SIGTERM');
+      await new Promise((r) => c.once('exit', r));
+    }
+  }
   await stack?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test('worker processes whose clocks are 10 minutes behind and ahead: online, and --wait sees them apply', async () => {
+  const skewApp = `skew-${suffix()}`;
+  const [behind, ahead] = [`${skewApp}-behind`, `${skewApp}-ahead`];
+  const said = [await startSkewedWorker(behind, skewApp, -600_000), await startSkewedWorker(ahead, skewApp, 600_000)];
+  for (const [out, skew] of [[said[0]!, -600_000], [said[1]!, 600_000]] as const) {
+    const clock = Date.parse(/my clock says (\S+)/.exec(out)![1]!);
+    assert.ok(Math.abs(clock - Date.now() - skew) < 60_000, `the child's clock is off: ${out}`);
+  }
+  await waitFor('both skewed hosts online', async () => {
+    const r = await nebula(['hosts', 'list', '--app', skewApp, '--status', 'online', '--json'], env);
+    return r.code === 0 && (JSON.parse(r.stdout) as { hosts: unknown[] }).hosts.length === 2;
+  }, 15_000, 200);
+  const r = await nebula(['apps', 'create', skewApp, '-f', file('skew.yaml', 'docker_image: img:1\n'), '--wait', '--timeout', '20s'], env);
+  assert.is(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  assert.match(r.stdout, /complete: 2\/2 hosts \(applied 2, failed 0, pending 0\)/);
+  for (const h of [behind, ahead]) {
+    const one = JSON.parse((await nebula(['hosts', 'get', h, '--json'], env)).stdout) as { status: string; last_seen: string };
+    assert.is(one.status, 'online');
+    assert.ok(Math.abs(Date.parse(one.last_seen) - Date.now()) < 60_000, `${h} last_seen ${one.last_seen} is the server's time`);
+  }
 });
 
 test('--timeout: exit 4 naming the hosts still pending; bad values are usage errors', async () => {

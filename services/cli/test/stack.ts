@@ -25,6 +25,8 @@ export interface Stack {
   runtimes: Map<string, FakeRuntime>;
   /** The workers' NATS connection: for tests that publish as a worker would (heartbeats). */
   nc: NatsConnection;
+  /** The nats-server, for workers in processes of their own. */
+  natsUrl: string;
   /** Starts a worker for `hostId` serving `apps`; `images` are what its registry can pull. */
   startWorker(hostId: string, apps: string[], images: string[]): Promise<Worker>;
   close(): Promise<void>;
@@ -59,6 +61,7 @@ export async function startStack(): Promise<Stack> {
     db,
     runtimes,
     nc: workerNc,
+    natsUrl: nats.url,
     async startWorker(hostId, apps, images) {
       const rt = new FakeRuntime();
       for (const image of images) rt.registry.set(image, `sha256:${image.replace(/[^a-z0-9]/g, '')}`);
