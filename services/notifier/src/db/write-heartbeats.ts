@@ -49,7 +49,9 @@ export async function writeHeartbeats(db: Kysely<Database>, heartbeats: Received
   const byHost = heartbeatsByHost(heartbeats);
   if (byHost.size === 0) return 0;
   return db.transaction().execute(async (trx) => {
-    // Locks the hosts' rows, so replicas sharing the durable fold one host's instances in turn.
+    // Locks the hosts' rows, so replicas sharing the durable fold one host's instances in turn. (A
+    // host's very first heartbeats, written by two replicas at once, have no row to lock: the later
+    // write keeps only its own instances. An alternation is seen again at the next heartbeats.)
     const stored = (await trx
       .selectFrom('hosts')
       .select(['id', 'instance', 'instances', 'duplicate_at', sql<string>`(extract(epoch from last_seen) * 1000000)::bigint::text`.as('last_us')])
