@@ -84,6 +84,12 @@ export const heartbeatSchema = z.object({
   worker_version: z.string(),
   /** Seconds until the next heartbeat; the notifier marks a host offline after a few missed ones. */
   interval_seconds: z.number().positive(),
+  /**
+   * A random id per worker process: two instances alternating under one host id are two workers
+   * with the same HOST_ID (the notifier flags the host). Optional: workers before it send none.
+   */
+  instance: z.string().min(1).max(64).optional(),
+  /** The worker's clock: for logs only; the notifier judges liveness by the server's time. */
   at: z.iso.datetime(),
 });
 export type Heartbeat = z.infer<typeof heartbeatSchema>;

@@ -42,8 +42,13 @@ export const rolloutSummarySchema = z.object({
   offline: z.number().int().min(0),
   /** Hosts that reported without being expected (joined or came back after the rollout was created). */
   joined: z.number().int().min(0),
-  /** Every expected host that is online has reported (pending is 0), or it could not be published. */
+  /** Every expected host that is online has reported (pending is 0), or it could not be published: nothing more to wait for. */
   complete: z.boolean(),
+  /**
+   * Every expected host applied it (no expected host failed, was superseded or is offline without a
+   * result). A rollout with no expected hosts never succeeded. `complete` and not `succeeded`: it ended short.
+   */
+  succeeded: z.boolean(),
   /** The newest later rollout of the same app (same or newer incarnation), when there is one. */
   superseded_by: z.string().nullable(),
   first_result_at: isoTime.nullable(),
@@ -112,6 +117,13 @@ export const hostSchema = z.object({
   last_seen: isoTime,
   /** When the host counts (or counted) as offline unless another heartbeat comes. */
   offline_after: isoTime,
+  /**
+   * Two worker processes sent heartbeats under this host id, taking turns, within its offline window:
+   * two workers with the same HOST_ID. Both are flagged (which one is right cannot be told).
+   */
+  duplicate: z.boolean(),
+  /** Worker processes heard within the offline window (1 normally; 2 for a moment after a restart). */
+  instances: z.number().int().min(0),
 });
 export type Host = z.infer<typeof hostSchema>;
 

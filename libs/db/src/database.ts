@@ -68,8 +68,16 @@ export interface HostsTable {
   memory_mb: number;
   worker_version: string;
   heartbeat_interval_seconds: number;
-  first_seen: Generated<Date>;
+  /** Server time of the first heartbeat. */
+  first_seen: ColumnType<Date, Date | string | undefined, Date | string>;
+  /** Server time (JetStream's timestamp) of the newest heartbeat. */
   last_seen: Timestamp;
+  /** The worker process (heartbeat `instance`) of the newest heartbeat; null from workers without one. */
+  instance: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Instances heard within the host's offline window: instance -> last heard (ISO time). */
+  instances: ColumnType<Record<string, string>, string | undefined, string>;
+  /** When two instances last alternated: two workers with this host id. */
+  duplicate_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
 /** One host's result for one rollout (written by the notifier). */

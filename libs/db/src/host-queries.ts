@@ -1,12 +1,13 @@
 import type { Host, HostList, HostStatus } from '@nebula/contracts';
 import { type Kysely, sql } from 'kysely';
 import type { Database } from './database.ts';
-import { checkOnline, clampLimit, iso, onlineSql, type OnlineOptions } from './query-input.ts';
+import { checkOnline, clampLimit, duplicateSql, instancesSql, iso, type Online, onlineSql, type OnlineOptions } from './query-input.ts';
 
 /**
  * Hosts as their heartbeats describe them. Online or offline is judged when asked, from the last
- * heartbeat and the host's own announced interval: a host is offline once `offlineAfterMissed`
- * heartbeats in a row are missing.
+ * heartbeat (server time) and the host's own announced interval: a host is offline once
+ * `offlineAfterMissed` heartbeats in a row are missing. A host whose heartbeats came from two worker
+ * processes taking turns within that window is `duplicate` (two workers with one host id).
  */
 
 interface HostRow {
@@ -20,6 +21,8 @@ interface HostRow {
   first_seen: Date;
   last_seen: Date;
   online: boolean;
+  duplicate: boolean;
+  instances: number;
 }
 
 function toHost(row: HostRow, n: number): Host {
@@ -37,14 +40,18 @@ function toHost(row: HostRow, n: number): Host {
     first_seen: iso(row.first_seen),
     last_seen: iso(lastSeen),
     offline_after: new Date(lastSeen.getTime() + row.heartbeat_interval_seconds * n * 1000).toISOString(),
+    duplicate: row.duplicate,
+    instances: row.instances,
   };
 }
 
-function selectHosts(db: Kysely<Database>, o: { n: number; now: Date }) {
+function selectHosts(db: Kysely<Database>, o: Online) {
   return db
     .selectFrom('hosts as h')
     .select(['h.id', 'h.apps', 'h.running', 'h.cores', 'h.memory_mb', 'h.worker_version', 'h.heartbeat_interval_seconds', 'h.first_seen', 'h.last_seen'])
-    .select(onlineSql('h', o).as('online'));
+    .select(onlineSql('h', o).as('online'))
+    .select(duplicateSql('h', o).as('duplicate'))
+    .select(instancesSql('h', o).as('instances'));
 }
 
 export interface ListHostsOptions extends OnlineOptions {

@@ -1,7 +1,7 @@
 import type { AppAction, RolloutFailure, RolloutHost, RolloutHostState, RolloutList, RolloutProgress, RolloutSummary } from '@nebula/contracts';
 import { type Kysely, type RawBuilder, sql } from 'kysely';
 import type { Database } from './database.ts';
-import { checkOnline, clampLimit, iso, isoOrNull, isUuid, onlineSql, type OnlineOptions, QueryInputError } from './query-input.ts';
+import { checkOnline, clampLimit, iso, isoOrNull, isUuid, type Online, onlineSql, type OnlineOptions, QueryInputError } from './query-input.ts';
 
 /**
  * Rollout progress, computed when asked from three tables: the rollout (its expected hosts, written
@@ -14,8 +14,6 @@ import { checkOnline, clampLimit, iso, isoOrNull, isUuid, onlineSql, type Online
  *          ├── online now  ──▶ pending   (waited for: the rollout is not complete)
  *          └── offline now ──▶ offline   (not waited for; counts again once it reports)
  */
-
-type Online = { n: number; now: Date };
 
 /**
  * One row per host of rollout `r`: the expected hosts joined with every host that reported (a host
@@ -45,6 +43,7 @@ interface SummaryRow {
   expected: number;
   reported: number;
   applied: number;
+  expected_applied: number;
   failed: number;
   superseded: number;
   pending: number;
@@ -64,13 +63,14 @@ interface SummaryRow {
 function summariesSql(where: RawBuilder<unknown>, o: Online, tail: RawBuilder<unknown> = sql``): RawBuilder<SummaryRow> {
   return sql<SummaryRow>`
     select r.id::text as id, r.app, r.incarnation::text as incarnation, r.revision, r.action, r.created_at, r.published_at, r.publish_error,
-           c.expected, c.reported, c.applied, c.failed, c.superseded, c.pending, c.offline, c.joined,
+           c.expected, c.reported, c.applied, c.expected_applied, c.failed, c.superseded, c.pending, c.offline, c.joined,
            c.first_result_at, c.last_result_at, c.p50, c.p99, s.id::text as superseded_by
       from rollouts r
      cross join lateral (
        select count(*) filter (where x.expected)::int as expected,
               count(x.status)::int as reported,
               count(*) filter (where x.status = 'applied')::int as applied,
+              count(*) filter (where x.status = 'applied' and x.expected)::int as expected_applied,
               count(*) filter (where x.status = 'failed')::int as failed,
               count(*) filter (where x.status = 'superseded')::int as superseded,
               count(*) filter (where x.status is null and x.online)::int as pending,
@@ -114,6 +114,8 @@ function toSummary(row: SummaryRow): RolloutSummary {
     joined: row.joined,
     // A rollout that can never be published waits for nothing more.
     complete: row.pending === 0 || row.publish_error !== null,
+    // Not merely done waiting: every host it was meant for applied it. Nothing to apply it to is no success.
+    succeeded: row.expected > 0 && row.expected_applied === row.expected,
     superseded_by: row.superseded_by,
     first_result_at: isoOrNull(row.first_result_at),
     last_result_at: isoOrNull(row.last_result_at),

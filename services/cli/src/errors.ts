@@ -5,9 +5,11 @@ import { httpStatusOf, isNebulaClientError, nebulaErrorBody } from '@nebula/clie
  *   0  done
  *   1  the API said no (4xx), could not be reached, or an input file is wrong
  *   2  the command line itself is wrong (nothing was sent)
- *   3  a watched rollout ended with failed hosts
+ *   3  a watched rollout ended without every expected host applying it: hosts failed, were offline
+ *      or superseded, or no host was expected at all (complete is not succeeded)
+ *   4  --timeout passed before the watched rollout was complete
  */
-export const EXIT = { ok: 0, api: 1, usage: 2, rolloutFailed: 3 } as const;
+export const EXIT = { ok: 0, api: 1, usage: 2, rolloutFailed: 3, timedOut: 4 } as const;
 
 /** The command line is wrong: nothing was sent. Not worth retrying as is. */
 export class UsageError extends Error {

@@ -32,7 +32,7 @@ export function counts(p: RolloutProgress): string {
 
 /** The closing line of a finished rollout. */
 export function summaryLine(p: RolloutProgress): string {
-  const state = !p.complete ? 'in progress' : p.failed > 0 ? 'complete with failures' : 'complete';
+  const state = !p.complete ? 'in progress' : p.failed > 0 ? 'complete with failures' : p.succeeded ? 'complete' : 'complete, not applied everywhere';
   const times = p.apply_ms.p50 === null ? '' : `; apply p50 ${ms(p.apply_ms.p50)}, p99 ${ms(p.apply_ms.p99)}`;
   const sup = p.superseded_by ? `; superseded by ${p.superseded_by}` : '';
   return `rollout ${p.id} (${p.app} revision ${p.revision}, ${p.action}) ${state}: ${doneOf(p)}/${p.expected} hosts (${counts(p)})${times}${sup}`;

@@ -23,6 +23,10 @@ export interface Stack {
   api: ApiServer;
   db: Kysely<Database>;
   runtimes: Map<string, FakeRuntime>;
+  /** The workers' NATS connection: for tests that publish as a worker would (heartbeats). */
+  nc: NatsConnection;
+  /** The nats-server, for workers in processes of their own. */
+  natsUrl: string;
   /** Starts a worker for `hostId` serving `apps`; `images` are what its registry can pull. */
   startWorker(hostId: string, apps: string[], images: string[]): Promise<Worker>;
   close(): Promise<void>;
@@ -56,6 +60,8 @@ export async function startStack(): Promise<Stack> {
     api,
     db,
     runtimes,
+    nc: workerNc,
+    natsUrl: nats.url,
     async startWorker(hostId, apps, images) {
       const rt = new FakeRuntime();
       for (const image of images) rt.registry.set(image, `sha256:${image.replace(/[^a-z0-9]/g, '')}`);

@@ -95,7 +95,7 @@ export function createNotifier(deps: NotifierDeps): Notifier {
         durable: options.durables.heartbeats,
         filterSubject: subjects.allHeartbeats,
         decode: decodeHeartbeat,
-        write: (items) => writeHeartbeats(db, items),
+        write: (items) => writeHeartbeats(db, items, options.offlineAfterMissed),
       },
       options,
       log,

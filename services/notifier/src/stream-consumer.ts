@@ -27,7 +27,33 @@ export interface StreamConsumerSpec<T> {
   /** Parses and checks one message; throws InvalidMessageError for one that can never be processed. */
   decode(msg: JsMsg): T;
   /** Writes a batch in one transaction; returns the rows inserted or changed. */
-  write(items: T[]): Promise<number>;
+  write(items: Received<T>[]): Promise<number>;
+}
+
+/**
+ * A decoded message with the server's word on when it arrived. `ns` is the JetStream message
+ * timestamp (set by the server when it stored the message, kept on redelivery): the one clock the
+ * notifier writes, so a worker's skewed clock never decides whether its host is online or which of
+ * its results is newest. `seq` (the stream sequence) breaks ties.
+ */
+export interface Received<T> {
+  value: T;
+  /** Nanoseconds since the epoch, server time. */
+  ns: bigint;
+  seq: number;
+}
+
+/** Orders two received messages by server time, then stream sequence. */
+export function compareReceived(a: Pick<Received<unknown>, 'ns' | 'seq'>, b: Pick<Received<unknown>, 'ns' | 'seq'>): number {
+  return a.ns < b.ns ? -1 : a.ns > b.ns ? 1 : a.seq - b.seq;
+}
+
+/** A server timestamp as PostgreSQL stores it: ISO 8601 with microseconds (its precision). */
+export function isoMicros(ns: bigint): string {
+  const micros = ns / 1000n;
+  const ms = Number(micros / 1000n);
+  const iso = new Date(ms).toISOString(); // ...SS.mmmZ
+  return `${iso.slice(0, -1)}${String(micros % 1000n).padStart(3, '0')}Z`;
 }
 
 /** How long one pull request waits for messages; also the longest stop() waits for the last one. */
@@ -35,7 +61,7 @@ const PULL_EXPIRES_MS = 1000;
 
 interface Entry<T> {
   msg: JsMsg;
-  item: T;
+  item: Received<T>;
 }
 
 export class StreamConsumer<T> {
@@ -107,9 +133,9 @@ export class StreamConsumer<T> {
   }
 
   async #accept(msg: JsMsg): Promise<void> {
-    let item: T;
+    let item: Received<T>;
     try {
-      item = this.#spec.decode(msg);
+      item = { value: this.#spec.decode(msg), ns: msg.timestampNanos, seq: msg.seq };
     } catch (err) {
       if (!(err instanceof InvalidMessageError)) throw err;
       this.#log.warn({ err, subject: msg.subject, seq: msg.seq }, 'invalid message terminated');

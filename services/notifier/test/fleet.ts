@@ -67,7 +67,7 @@ export async function startFleet(): Promise<Fleet> {
 export const suffix = () => randomBytes(3).toString('hex');
 export const hostIds = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => `${prefix}-${String(i).padStart(4, '0')}`);
 
-export function heartbeat(host: string, apps: string[], at = new Date(), intervalSeconds = 5): Heartbeat {
+export function heartbeat(host: string, apps: string[], at = new Date(), intervalSeconds = 5, instance?: string): Heartbeat {
   return {
     v: 1,
     host,
@@ -76,6 +76,7 @@ export function heartbeat(host: string, apps: string[], at = new Date(), interva
     memory_mb: 8192,
     worker_version: '0.1.0-test',
     interval_seconds: intervalSeconds,
+    ...(instance === undefined ? {} : { instance }),
     at: at.toISOString(),
   };
 }

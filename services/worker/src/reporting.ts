@@ -1,5 +1,5 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
-import { type AppMessage, type ContainerState, type Heartbeat, type Result, resultSchema, heartbeatSchema, subjects } from '@nebula/contracts';
+import { type AppMessage, type ContainerState, type Heartbeat, type Result, resultSchema, heartbeatSchema, stableHash, subjects } from '@nebula/contracts';
 import { encode } from '@nebula/messaging';
 import { LABELS, type ObservedContainer } from './runtime/container-runtime.ts';
 
@@ -41,13 +41,19 @@ export function buildResult(r: ResultInput): Result {
 }
 
 /**
- * One result per host, app, revision and status: the JetStream message id makes a re-publish (after
- * a redelivery) a duplicate the server drops.
+ * The JetStream message id of a result: which host, app and revision, its outcome (status and a short
+ * hash of the error) and its attempt (when the worker built it, by its own clock: it orders this
+ * host's results only, and is unique per attempt). The client re-sending one publish (a lost ack) is a
+ * duplicate the server drops; a second failure, with a new cause or the same one on a later attempt,
+ * is a message of its own, so the notifier sees it (it keeps the newest per rollout and host).
  */
+export function resultMessageId(result: Result): string {
+  const outcome = result.error === null ? result.status : `${result.status}-${stableHash(result.error).slice(0, 8)}`;
+  return `${result.host}:${result.app}:${result.incarnation}:${result.revision}:${outcome}:${Date.parse(result.at)}`;
+}
+
 export async function publishResult(js: JetStreamClient, result: Result): Promise<void> {
-  await js.publish(subjects.result(result.app, result.host), encode(result), {
-    msgID: `${result.host}:${result.app}:${result.incarnation}:${result.revision}:${result.status}`,
-  });
+  await js.publish(subjects.result(result.app, result.host), encode(result), { msgID: resultMessageId(result) });
 }
 
 export async function publishHeartbeat(js: JetStreamClient, hb: Heartbeat): Promise<void> {

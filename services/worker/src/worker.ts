@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -135,6 +136,8 @@ export function createWorker(deps: WorkerDeps): Worker {
     }
   }
 
+  // This process's nonce in every heartbeat: another worker with the same host id shows as a second one.
+  const instance = randomUUID();
   async function heartbeat(): Promise<void> {
     let observed: Awaited<ReturnType<ContainerRuntime['listContainers']>> = [];
     try {
@@ -153,6 +156,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       memory_mb: Math.max(1, Math.round(host.memory_mb)),
       worker_version: opts.version,
       interval_seconds: opts.heartbeatIntervalMs / 1000,
+      instance,
       at: new Date().toISOString(),
     });
   }

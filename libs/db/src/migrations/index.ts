@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import * as appsRevisionsOutbox from './20261128010000_apps_revisions_outbox.ts';
 import * as hostsResults from './20261128010100_hosts_results.ts';
 import * as notifierClock from './20261128030000_notifier_clock.ts';
+import * as hostInstances from './20261201010000_host_instances.ts';
 import * as outboxDeadLetter from './20261201020000_outbox_dead_letter.ts';
 
 /**
@@ -12,5 +13,6 @@ export const migrations: Record<string, Migration> = {
   '20261128010000_apps_revisions_outbox': appsRevisionsOutbox,
   '20261128010100_hosts_results': hostsResults,
   '20261128030000_notifier_clock': notifierClock,
+  '20261201010000_host_instances': hostInstances,
   '20261201020000_outbox_dead_letter': outboxDeadLetter,
 };

@@ -1,35 +1,89 @@
 import type { Heartbeat } from '@nebula/contracts';
-import type { Database, Kysely } from '@nebula/db';
+import { type Database, type Kysely, sql } from '@nebula/db';
+import { foldInstance, type InstanceState, NO_INSTANCES } from '../instances.ts';
+import { compareReceived, isoMicros, type Received } from '../stream-consumer.ts';
 
-/** The newest heartbeat per host (by the worker's `at`), in host order. */
-export function newestHeartbeats(heartbeats: Heartbeat[]): Heartbeat[] {
-  const byHost = new Map<string, Heartbeat>();
-  for (const h of heartbeats) {
-    const seen = byHost.get(h.host);
-    if (!seen || Date.parse(h.at) > Date.parse(seen.at)) byHost.set(h.host, h);
+/** Each host's heartbeats of a batch, oldest first (server time), hosts in id order. */
+export function heartbeatsByHost(heartbeats: Received<Heartbeat>[]): Map<string, Received<Heartbeat>[]> {
+  const byHost = new Map<string, Received<Heartbeat>[]>();
+  for (const h of [...heartbeats].sort(compareReceived)) {
+    const list = byHost.get(h.value.host);
+    if (list) list.push(h);
+    else byHost.set(h.value.host, [h]);
   }
-  return [...byHost.values()].sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0));
+  // A stable order over hosts: replicas writing overlapping batches lock rows in the same order.
+  return new Map([...byHost.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** The newest heartbeat per host (by server time), in host order. */
+export function newestHeartbeats(heartbeats: Received<Heartbeat>[]): Received<Heartbeat>[] {
+  return [...heartbeatsByHost(heartbeats).values()].map((list) => list.at(-1)!);
+}
+
+interface StoredInstances {
+  id: string;
+  /** last_seen in microseconds since the epoch (text: beyond a float's exact range). */
+  last_us: string;
+  instance: string | null;
+  instances: Record<string, string> | string;
+  duplicate_at: Date | null;
+}
+
+function toState(row: StoredInstances | undefined): InstanceState {
+  if (!row) return NO_INSTANCES;
+  const instances = typeof row.instances === 'string' ? (JSON.parse(row.instances) as Record<string, string>) : row.instances;
+  const seen: Record<string, number> = {};
+  for (const [id, at] of Object.entries(instances)) seen[id] = Date.parse(at);
+  return { current: row.instance, seen, duplicateAt: row.duplicate_at?.getTime() ?? null };
 }
 
 /**
- * Upserts one batch of heartbeats in one transaction: one row per host, `last_seen` = the
- * heartbeat's `at`. An older heartbeat delivered late never replaces a newer one. Returns the rows
- * inserted or changed.
+ * Writes one batch of heartbeats in one transaction: one row per host, from its newest heartbeat.
+ * `last_seen` (and `first_seen`) are the server's time: when JetStream stored the heartbeat; the
+ * worker's `at` is not used, so a worker whose clock is off is judged like any other. A heartbeat
+ * older than the row (a redelivery) never replaces it. Each host's heartbeats also pass through the
+ * instance fold (instances.ts), which flags two workers sending under one host id; `offlineAfterMissed`
+ * sizes its window like the readers' offline window. Returns the rows inserted or changed.
  */
-export async function writeHeartbeats(db: Kysely<Database>, heartbeats: Heartbeat[]): Promise<number> {
-  const rows = newestHeartbeats(heartbeats).map((h) => ({
-    id: h.host,
-    apps: h.apps.map((a) => a.app),
-    running: JSON.stringify(h.apps),
-    cores: h.cores,
-    memory_mb: h.memory_mb,
-    worker_version: h.worker_version,
-    heartbeat_interval_seconds: h.interval_seconds,
-    first_seen: new Date(h.at),
-    last_seen: h.at,
-  }));
-  if (rows.length === 0) return 0;
+export async function writeHeartbeats(db: Kysely<Database>, heartbeats: Received<Heartbeat>[], offlineAfterMissed: number): Promise<number> {
+  const byHost = heartbeatsByHost(heartbeats);
+  if (byHost.size === 0) return 0;
   return db.transaction().execute(async (trx) => {
+    // Locks the hosts' rows, so replicas sharing the durable fold one host's instances in turn. (A
+    // host's very first heartbeats, written by two replicas at once, have no row to lock: the later
+    // write keeps only its own instances. An alternation is seen again at the next heartbeats.)
+    const stored = (await trx
+      .selectFrom('hosts')
+      .select(['id', 'instance', 'instances', 'duplicate_at', sql<string>`(extract(epoch from last_seen) * 1000000)::bigint::text`.as('last_us')])
+      .where('id', 'in', [...byHost.keys()])
+      .orderBy('id')
+      .forUpdate()
+      .execute()) as StoredInstances[];
+    const rowsById = new Map(stored.map((r) => [r.id, r]));
+    const rows = [...byHost.entries()].map(([host, list]) => {
+      const row = rowsById.get(host);
+      const lastUs = row ? BigInt(row.last_us) : -1n;
+      let state = toState(row);
+      for (const h of list) {
+        if (h.ns / 1000n <= lastUs) continue; // already folded (a redelivery)
+        state = foldInstance(state, h.value.instance, Number(h.ns / 1_000_000n), h.value.interval_seconds * offlineAfterMissed * 1000);
+      }
+      const { value: h, ns } = list.at(-1)!;
+      return {
+        id: h.host,
+        apps: h.apps.map((a) => a.app),
+        running: JSON.stringify(h.apps),
+        cores: h.cores,
+        memory_mb: h.memory_mb,
+        worker_version: h.worker_version,
+        heartbeat_interval_seconds: h.interval_seconds,
+        first_seen: isoMicros(list[0]!.ns),
+        last_seen: isoMicros(ns),
+        instance: state.current,
+        instances: JSON.stringify(Object.fromEntries(Object.entries(state.seen).map(([id, ms]) => [id, new Date(ms).toISOString()]))),
+        duplicate_at: state.duplicateAt === null ? null : new Date(state.duplicateAt),
+      };
+    });
     const res = await trx
       .insertInto('hosts')
       .values(rows)
@@ -44,6 +98,9 @@ export async function writeHeartbeats(db: Kysely<Database>, heartbeats: Heartbea
             worker_version: eb.ref('excluded.worker_version'),
             heartbeat_interval_seconds: eb.ref('excluded.heartbeat_interval_seconds'),
             last_seen: eb.ref('excluded.last_seen'),
+            instance: eb.ref('excluded.instance'),
+            instances: eb.ref('excluded.instances'),
+            duplicate_at: eb.ref('excluded.duplicate_at'),
           }))
           .where('hosts.last_seen', '<', (eb) => eb.ref('excluded.last_seen')),
       )

@@ -1,29 +1,34 @@
 import type { Result } from '@nebula/contracts';
-import type { Database, Kysely } from '@nebula/db';
+import { type Database, type Kysely, sql } from '@nebula/db';
+import { compareReceived, isoMicros, type Received } from '../stream-consumer.ts';
 
 const key = (r: Result) => `${r.rollout_id}\u0000${r.host}`;
 
 /**
- * Of several results for one (rollout, host), the one that counts: the newest by the worker's `at`;
- * on a tie, the one seen first (a redelivered copy changes nothing).
+ * Of several results for one (rollout, host), the one that counts: the newest by server time (the
+ * JetStream timestamp, then the stream sequence). A worker publishes its results one at a time, each
+ * after the last was acked, so the stream holds them in the order they happened; the worker's own
+ * `at` is not used (its clock may be off, or step back). A redelivered copy keeps its timestamp and
+ * changes nothing.
  */
-export function newestResults(results: Result[]): Result[] {
-  const byKey = new Map<string, Result>();
+export function newestResults(results: Received<Result>[]): Received<Result>[] {
+  const byKey = new Map<string, Received<Result>>();
   for (const r of results) {
-    const seen = byKey.get(key(r));
-    if (!seen || Date.parse(r.at) > Date.parse(seen.at)) byKey.set(key(r), r);
+    const seen = byKey.get(key(r.value));
+    if (!seen || compareReceived(r, seen) > 0) byKey.set(key(r.value), r);
   }
   // A stable order over keys: replicas writing overlapping batches lock rows in the same order.
-  return [...byKey.values()].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  return [...byKey.values()].sort((a, b) => (key(a.value) < key(b.value) ? -1 : key(a.value) > key(b.value) ? 1 : 0));
 }
 
 /**
  * Upserts one batch of results in one transaction: one row per (rollout, host). A row is replaced
- * only by a strictly newer result (`reported_at` = the result's `at`), so redelivered or late, older
- * results never count twice or undo a newer one. Returns the rows inserted or changed.
+ * only by a strictly newer result (`reported_at` = when the server stored it) with another outcome, so
+ * redelivered, repeated or older results never count twice or undo a newer one. Returns the rows
+ * inserted or changed.
  */
-export async function writeResults(db: Kysely<Database>, results: Result[]): Promise<number> {
-  const rows = newestResults(results).map((r) => ({
+export async function writeResults(db: Kysely<Database>, results: Received<Result>[]): Promise<number> {
+  const rows = newestResults(results).map(({ value: r, ns }) => ({
     rollout_id: r.rollout_id,
     host: r.host,
     status: r.status,
@@ -32,7 +37,7 @@ export async function writeResults(db: Kysely<Database>, results: Result[]): Pro
     containers: JSON.stringify(r.containers),
     pull_ms: Math.round(r.durations_ms.pull),
     apply_ms: Math.round(r.durations_ms.apply),
-    reported_at: r.at,
+    reported_at: isoMicros(ns),
   }));
   if (rows.length === 0) return 0;
   return db.transaction().execute(async (trx) => {
@@ -51,7 +56,9 @@ export async function writeResults(db: Kysely<Database>, results: Result[]): Pro
             apply_ms: eb.ref('excluded.apply_ms'),
             reported_at: eb.ref('excluded.reported_at'),
           }))
-          .where('rollout_hosts.reported_at', '<', (eb) => eb.ref('excluded.reported_at')),
+          .where('rollout_hosts.reported_at', '<', (eb) => eb.ref('excluded.reported_at'))
+          // A repeat of the outcome the row has (a worker reporting again after a redelivery) is no news.
+          .where(sql<boolean>`(rollout_hosts.status, rollout_hosts.error, rollout_hosts.image_digest, rollout_hosts.containers) is distinct from (excluded.status, excluded.error, excluded.image_digest, excluded.containers)`),
       )
       .executeTakeFirst();
     return Number(res.numInsertedOrUpdatedRows ?? 0n);

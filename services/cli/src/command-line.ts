@@ -1,0 +1,152 @@
+import { parseArgs } from 'node:util';
+import { parseDuration } from './duration.ts';
+import { UsageError } from './errors.ts';
+
+/**
+ * The command line: the usage text, the options every command takes, and parseCommandLine, which
+ * checks a command line completely before anything is sent (a wrong one is a UsageError, exit 2).
+ */
+export const USAGE = `nebula: apps, rollouts and hosts of a Nebula API
+
+usage: nebula <command> [arguments] [options]
+
+apps
+  apps list                              apps with revision, image and latest rollout
+  apps get <app>                         one app's config and latest rollout
+  apps create <app> -f <file>            create from a JSON or YAML file (- for stdin)
+  apps update <app> -f <file> [--replace]
+                                         merge the file into the config (--replace: the file
+                                         becomes the whole config; omitted fields take defaults)
+  apps stop|start|restart|roll|pull <app>
+  apps rollback <app> <revision>         a new revision with the config of <revision>
+  apps delete <app>                      workers remove its containers
+  apps history <app> [--limit N]         revisions: who, when, what changed
+rollouts
+  rollouts get <id>                      progress: counts, failures, hosts
+  rollouts list <app> [--limit N] [--before <id>]
+  rollouts watch <id> [--timeout T]      live progress until complete
+hosts
+  hosts list [--app <app>] [--status online|offline] [--limit N] [--after <id>]
+  hosts get <host>
+
+options
+  --wait                 (create, update and every action) watch the rollout until complete
+  --timeout <T>          (--wait, watch) give up after T: seconds, or 15s, 2m, 1h30m; says which
+                         hosts are still pending
+  --json                 JSON output for scripts (watch: one JSON line per change)
+  --url <url>            the API (env NEBULA_URL, default http://127.0.0.1:8080)
+  --user <u> --password <p>   basic auth (env NEBULA_USER, NEBULA_PASSWORD)
+  --token <t>            bearer token (env NEBULA_TOKEN)
+  -h, --help             this help
+
+Without credentials, the local admin of \`npm start\` (.stack/api-admin-password) is used when present.
+Exit codes: 0 ok, 1 API or input error, 2 usage error, 3 a watched rollout ended without every
+expected host applying it (failed, offline, superseded, or no host at all), 4 --timeout passed.
+`;
+
+export const OPTIONS = {
+  url: { type: 'string' },
+  user: { type: 'string' },
+  password: { type: 'string' },
+  token: { type: 'string' },
+  json: { type: 'boolean' },
+  wait: { type: 'boolean' },
+  timeout: { type: 'string' },
+  file: { type: 'string', short: 'f' },
+  replace: { type: 'boolean' },
+  limit: { type: 'string' },
+  before: { type: 'string' },
+  after: { type: 'string' },
+  app: { type: 'string' },
+  status: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>>['values'];
+
+export const ACTIONS = ['stop', 'start', 'restart', 'roll', 'pull', 'delete'] as const;
+export type Action = (typeof ACTIONS)[number];
+/** Options each command takes besides the connection ones, --json and --help. */
+const COMMAND_OPTIONS: Record<string, Array<keyof typeof OPTIONS>> = {
+  'apps list': [],
+  'apps get': [],
+  'apps create': ['file', 'wait', 'timeout'],
+  'apps update': ['file', 'replace', 'wait', 'timeout'],
+  'apps rollback': ['wait', 'timeout'],
+  'apps history': ['limit'],
+  ...Object.fromEntries(ACTIONS.map((a) => [`apps ${a}`, ['wait', 'timeout']])),
+  'rollouts get': ['limit'],
+  'rollouts list': ['limit', 'before'],
+  'rollouts watch': ['timeout'],
+  'hosts list': ['app', 'status', 'limit', 'after'],
+  'hosts get': [],
+};
+/** Positional arguments after the command words. */
+const ARGS: Record<string, string[]> = {
+  'apps get': ['app'],
+  'apps create': ['app'],
+  'apps update': ['app'],
+  'apps rollback': ['app', 'revision'],
+  'apps history': ['app'],
+  ...Object.fromEntries(ACTIONS.map((a) => [`apps ${a}`, ['app']])),
+  'rollouts get': ['id'],
+  'rollouts list': ['app'],
+  'rollouts watch': ['id'],
+  'hosts get': ['host'],
+};
+const COMMON = new Set<string>(['url', 'user', 'password', 'token', 'json', 'help']);
+
+export function positiveInt(value: string | undefined, name: string, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > max) throw new UsageError(`${name} must be a whole number from 1 to ${max} (got "${value}")`);
+  return Number(value);
+}
+
+export interface Parsed {
+  command: string;
+  args: Record<string, string>;
+  values: Values;
+  /** --timeout in milliseconds. */
+  timeoutMs?: number;
+}
+
+export function parseCommandLine(argv: string[]): Parsed | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message.split('\n')[0]!.replace(/\. To specify a positional.*$/, ''));
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length === 0) {
+    if (values.help) return 'help';
+    throw new UsageError('a command is required');
+  }
+  const [group, verb, ...rest] = positionals;
+  if (!['apps', 'rollouts', 'hosts'].includes(group!)) throw new UsageError(`unknown command "${group}" (apps, rollouts, hosts)`);
+  if (values.help && verb === undefined) return 'help';
+  const command = `${group} ${verb ?? ''}`.trim();
+  const allowed = COMMAND_OPTIONS[command];
+  if (!allowed) {
+    const verbs = Object.keys(COMMAND_OPTIONS).filter((c) => c.startsWith(`${group} `)).map((c) => c.slice(group!.length + 1));
+    throw new UsageError(verb === undefined ? `"${group}" needs a subcommand: ${verbs.join(', ')}` : `unknown command "${command}" (${group}: ${verbs.join(', ')})`);
+  }
+  if (values.help) return 'help';
+  for (const [name, v] of Object.entries(values)) {
+    if (v !== undefined && !COMMON.has(name) && !allowed.includes(name as keyof typeof OPTIONS)) throw new UsageError(`"${command}" does not take --${name}`);
+  }
+  const names = ARGS[command] ?? [];
+  if (rest.length < names.length) throw new UsageError(`"${command}" needs ${names.map((n) => `<${n}>`).join(' ')}`);
+  if (rest.length > names.length) throw new UsageError(`"${command}" takes ${names.length === 0 ? 'no arguments' : names.map((n) => `<${n}>`).join(' ')}; unexpected "${rest[names.length]}"`);
+  const args = Object.fromEntries(names.map((n, i) => [n, rest[i]!]));
+  if ((command === 'apps create' || command === 'apps update') && values.file === undefined) throw new UsageError(`"${command}" needs -f <file> (JSON or YAML; - for stdin)`);
+  if (values.status !== undefined && values.status !== 'online' && values.status !== 'offline') throw new UsageError(`--status must be online or offline (got "${values.status}")`);
+  let timeoutMs: number | undefined;
+  if (values.timeout !== undefined) {
+    if (command !== 'rollouts watch' && !values.wait) throw new UsageError('--timeout goes with --wait (or rollouts watch)');
+    timeoutMs = parseDuration(values.timeout) ?? undefined;
+    if (timeoutMs === undefined) throw new UsageError(`--timeout must be seconds or a duration like 15s, 2m, 1h30m, above zero and below 24 days (got "${values.timeout}")`);
+  }
+  return { command, args, values, ...(timeoutMs === undefined ? {} : { timeoutMs }) };
+}
+

@@ -1,0 +1,110 @@
+import { ACTIONS, type Action, positiveInt } from '../command-line.ts';
+import { type Command, type Ctx, print, printJson } from '../context.ts';
+import { readConfigFile } from '../config-file.ts';
+import { EXIT } from '../errors.ts';
+import { ago, keyValues, table } from '../format.ts';
+import { afterAction, rolloutCell } from '../rollout-follow.ts';
+
+/** Runs `fn` over `items`, at most `limit` at a time; results in the items' order. */
+async function mapLimited<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i]!);
+      }
+    }),
+  );
+  return out;
+}
+
+/** `nebula apps ...`: list, get, create, update, the actions, rollback, history. */
+export const appsCommands: Record<string, Command> = {
+  async 'apps list'(ctx) {
+    const { apps } = await ctx.nebula.apps.list.query();
+    if (ctx.json) {
+      printJson(ctx, { apps });
+      return EXIT.ok;
+    }
+    // One read per app (a few at a time): an app deleted meanwhile is skipped.
+    const docs = await mapLimited(apps.sort(), 8, (name) => ctx.nebula.apps.get.query({ name }).catch(() => null));
+    const rows = docs.filter((d) => d !== null).map((d) => [d.app_name, d.app_id, d.docker_image, d.running ? 'yes' : 'no', rolloutCell(d.rollout)]);
+    print(ctx, rows.length === 0 ? 'no apps' : table(['NAME', 'REVISION', 'IMAGE', 'RUNNING', 'LATEST ROLLOUT'], rows));
+    return EXIT.ok;
+  },
+
+  async 'apps get'(ctx) {
+    const doc = await ctx.nebula.apps.get.query({ name: ctx.args.app! });
+    if (ctx.json) {
+      printJson(ctx, doc);
+      return EXIT.ok;
+    }
+    const { app_name, app_id, incarnation, rollout_id, rollout, ...config } = doc;
+    print(
+      ctx,
+      keyValues([
+        ['name', app_name],
+        ['revision', app_id],
+        ['incarnation', incarnation],
+        ...Object.entries(config).filter(([, v]) => !(Array.isArray(v) && v.length === 0) && !(typeof v === 'object' && v !== null && Object.keys(v).length === 0)) as Array<[string, unknown]>,
+        ['rollout', rollout ? `${rollout_id} ${rollout.action}: ${rolloutCell(rollout)} (applied ${rollout.applied}, failed ${rollout.failed}, pending ${rollout.pending})` : rollout_id],
+      ]),
+    );
+    return EXIT.ok;
+  },
+
+  async 'apps create'(ctx) {
+    const app = ctx.args.app!;
+    const config = readConfigFile(ctx.values.file!, app, ctx.io.readStdin);
+    const doc = await ctx.nebula.apps.create.mutate({ ...(config as { docker_image: string }), name: app });
+    return afterAction(ctx, app, 'created', doc);
+  },
+
+  async 'apps update'(ctx) {
+    const app = ctx.args.app!;
+    const config = readConfigFile(ctx.values.file!, app, ctx.io.readStdin);
+    const doc = ctx.values.replace
+      ? await ctx.nebula.apps.update.mutate({ ...(config as { docker_image: string }), name: app })
+      : await ctx.nebula.apps.patch.mutate({ ...config, name: app });
+    return afterAction(ctx, app, ctx.values.replace ? 'replaced' : 'updated', doc);
+  },
+
+  ...Object.fromEntries(
+    ACTIONS.map((action: Action) => [
+      `apps ${action}`,
+      async (ctx: Ctx) => {
+        const name = ctx.args.app!;
+        if (action === 'delete') return afterAction(ctx, name, 'deleted', await ctx.nebula.apps.delete.mutate({ name }));
+        const doc = await ctx.nebula.apps[action].mutate({ name });
+        return afterAction(ctx, name, { stop: 'stopped', start: 'started', restart: 'restarting', roll: 'rolling restart', pull: 'pulling' }[action], doc);
+      },
+    ]),
+  ),
+
+  async 'apps rollback'(ctx) {
+    const app = ctx.args.app!;
+    const revision = positiveInt(ctx.args.revision, '<revision>', 2 ** 31 - 1)!;
+    const doc = await ctx.nebula.apps.rollback.mutate({ name: app, revision });
+    return afterAction(ctx, app, `rolled back to revision ${revision}`, doc);
+  },
+
+  async 'apps history'(ctx) {
+    const limit = positiveInt(ctx.values.limit, '--limit', 1000);
+    const h = await ctx.nebula.apps.history.query({ name: ctx.args.app!, ...(limit ? { limit } : {}) });
+    if (ctx.json) {
+      printJson(ctx, h);
+      return EXIT.ok;
+    }
+    const change = (c: { field: string; from?: unknown; to?: unknown }) => ('from' in c && 'to' in c ? `${c.field}: ${JSON.stringify(c.from)} -> ${JSON.stringify(c.to)}` : 'to' in c ? `${c.field}: ${JSON.stringify(c.to)}` : `-${c.field}`);
+    print(
+      ctx,
+      table(
+        ['REVISION', 'ACTION', 'ACTOR', 'WHEN', 'ROLLOUT', 'CHANGES'],
+        h.revisions.map((r) => [r.app_id, r.action, r.actor, ago(r.created_at), r.rollout_id, r.changes.map(change).join(', ')]),
+      ),
+    );
+    return EXIT.ok;
+  },
+};
