@@ -15,6 +15,7 @@ const nats = await startNatsServer();
 const nc = await connect({ servers: nats.url });
 const js = jetstream(nc);
 const jsm = await jetstreamManager(nc);
+await ensureStream(jsm, 'apps'); // the API's: a worker waits for it
 await ensureStream(jsm, 'results');
 await ensureStream(jsm, 'hosts');
 const message = { app: `web-${suffix()}`, incarnation: 1, revision: 3, rollout_id: '0b9c6f6e-2f4e-4c8e-9f0a-2a1c3d4e5f60', action: 'update' as const };
