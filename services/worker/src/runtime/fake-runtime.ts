@@ -54,6 +54,8 @@ export class FakeRuntime implements ContainerRuntime {
   readonly hang = new Set<string>();
   /** Calls waiting in `hang`, e.g. `start web-1`. */
   readonly hanging: string[] = [];
+  /** Calls that hung and were ended by their signal. */
+  readonly aborted: string[] = [];
   private released: Array<() => void> = [];
 
   /** Lets every hanging call go on (and clears `hang`). */
@@ -67,16 +69,22 @@ export class FakeRuntime implements ContainerRuntime {
       const call = `${op}${what ? ` ${what}` : ''}`;
       this.hanging.push(call);
       const signal = opts?.signal;
-      await new Promise<void>((resolve, reject) => {
-        if (signal?.aborted) return reject(abortedError(signal, `fake engine call \`${call}\``));
-        const onAbort = () => reject(abortedError(signal as AbortSignal, `fake engine call \`${call}\``));
-        signal?.addEventListener('abort', onAbort, { once: true });
-        this.released.push(() => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
+      try {
+        await new Promise<void>((resolve, reject) => {
+          const onAbort = () => {
+            this.aborted.push(call);
+            reject(abortedError(signal as AbortSignal, `fake engine call \`${call}\``));
+          };
+          if (signal?.aborted) return onAbort();
+          signal?.addEventListener('abort', onAbort, { once: true });
+          this.released.push(() => {
+            signal?.removeEventListener('abort', onAbort);
+            resolve();
+          });
         });
-      });
-      this.hanging.splice(this.hanging.indexOf(call), 1);
+      } finally {
+        this.hanging.splice(this.hanging.indexOf(call), 1);
+      }
     }
     if (this.engineDown) {
       this.refused += 1;
