@@ -4,11 +4,12 @@ import { join } from 'node:path';
 import { freePort } from '@nebula/test-kit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { EngineUnavailableError, ImageNotFoundError, isRetryable, RegistryUnavailableError } from '../src/errors.ts';
+import { EngineUnavailableError, ImageNotFoundError, isRetryable, PortConflictError, RegistryUnavailableError } from '../src/errors.ts';
+import type { ContainerSpec } from '../src/runtime/container-runtime.ts';
 import { createDockerClient } from '../src/runtime/docker-client.ts';
 import { DockerRuntime } from '../src/runtime/docker-runtime.ts';
 import { registryAuthResolver } from '../src/runtime/registry-auth.ts';
-import { docker, ECHO, REGISTRY } from './docker-helpers.ts';
+import { docker, dockerCli, ECHO, freePortRange, REGISTRY } from './docker-helpers.ts';
 import { suffix } from './helpers.ts';
 
 /** How the real runtime names what goes wrong: retryable or not decides nak or term. */
@@ -38,6 +39,38 @@ test('pull: an unknown repository is permanent, an unreachable registry is retry
   const down = await rejection(runtime.pull(`127.0.0.1:${await freePort()}/nebula/echo:1`));
   assert.instance(down, RegistryUnavailableError);
   assert.ok(isRetryable(down));
+});
+
+test('a host port held by a container that is not Nebula\'s is a permanent PortConflictError', async () => {
+  const port = await freePortRange(1);
+  const theirs = await dockerCli('run', '-d', '--label', 'io.nebula.test=true', '-p', `${port}:80`, ECHO);
+  const spec: ContainerSpec = {
+    name: `nebula-test-${suffix()}`,
+    image: ECHO,
+    env: {},
+    ports: [{ host: port, container: 80 }],
+    volumes: [],
+    devices: [],
+    privileged: false,
+    networks: ['bridge'],
+    command: null,
+    entrypoint: null,
+    labels: { 'io.nebula.test': 'true' },
+    memoryLimitMb: null,
+    cpuLimit: null,
+    healthcheck: null,
+  };
+  const id = await runtime.create(spec);
+  try {
+    const err = await rejection(runtime.start(id, { name: spec.name }));
+    assert.instance(err, PortConflictError);
+    assert.not.ok(isRetryable(err));
+    assert.match((err as Error).message, `start ${spec.name}: `);
+    assert.match((err as Error).message, /port is already allocated|address already in use/);
+  } finally {
+    await runtime.remove(id);
+    await dockerCli('rm', '-f', theirs);
+  }
 });
 
 test('image info of a local image; null for a missing one; the nebula network is ensured idempotently', async () => {
