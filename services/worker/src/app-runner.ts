@@ -4,7 +4,7 @@ import { decode, InvalidMessageError } from '@nebula/messaging';
 import type { Logger } from '@nebula/service-kit';
 import { z } from 'zod';
 import { type ConvergeContext, convergeApp } from './converge.ts';
-import { ConvergeTimeoutError, errorText, isRetryable, OperationAbortedError, SupersededError } from './errors.ts';
+import { ConvergeTimeoutError, EngineUnavailableError, errorText, isRetryable, OperationAbortedError, SupersededError } from './errors.ts';
 import { abortableSleep } from './executor.ts';
 import { buildResult, publishResult } from './reporting.ts';
 
@@ -269,10 +269,15 @@ export class AppRunner {
           ? new ConvergeTimeoutError(`${why.message}: stuck in ${caught instanceof OperationAbortedError ? caught.interrupted : errorText(caught)}`, { cause: caught })
           : caught;
       const failed = async (error: string) => {
-        const containers = await this.ctx.runtime
-          .listContainers(this.hostId)
-          .then((all) => all.filter((c) => c.labels['io.nebula.app'] === this.app))
-          .catch(() => []);
+        // An engine that did not answer would not answer the listing either: report without it
+        // rather than wait out another deadline.
+        const containers =
+          err instanceof EngineUnavailableError
+            ? []
+            : await this.ctx.runtime
+                .listContainers(this.hostId)
+                .then((all) => all.filter((c) => c.labels['io.nebula.app'] === this.app))
+                .catch(() => []);
         return buildResult({
           message: msg,
           host: this.hostId,
