@@ -35,6 +35,12 @@ export interface TestHost {
   docker(...args: string[]): Promise<string>;
   stopEngine(): Promise<void>;
   startEngine(): Promise<void>;
+  /**
+   * Freezes the engine's dockerd with SIGSTOP: its socket still accepts connections, nothing
+   * answers (a hung engine; its containers keep running). `thawEngine()` sends SIGCONT.
+   */
+  freezeEngine(): Promise<void>;
+  thawEngine(): Promise<void>;
 }
 
 export interface Fleet {
@@ -109,6 +115,12 @@ export async function startFleet(opts: { hosts: number; images?: string[]; regis
       const socket = join(dir, 'docker.sock');
       const dockerHost = `unix://${socket}`;
       let engine: ChildProcess | null = null;
+      let frozen = false;
+      // nsenter execs dockerd (no --fork), so the child's pid is dockerd's.
+      const signalEngine = (sig: NodeJS.Signals) => {
+        if (engine?.pid === undefined || engine.exitCode !== null || engine.signalCode !== null) throw new Error(`the engine of ${name} is not running`);
+        process.kill(engine.pid, sig);
+      };
       const host: TestHost = {
         name,
         netns,
@@ -126,7 +138,16 @@ export async function startFleet(opts: { hosts: number; images?: string[]; regis
           await waitFor(`docker engine of ${name}`, async () => (await sh('docker', ['-H', dockerHost, 'version', '--format', '{{.Server.Version}}'])).trim() || undefined, 60_000, 200);
         },
         async stopEngine() {
+          if (frozen) await host.thawEngine();
           await stopProcess(engine, 20_000);
+        },
+        async freezeEngine() {
+          signalEngine('SIGSTOP');
+          frozen = true;
+        },
+        async thawEngine() {
+          signalEngine('SIGCONT');
+          frozen = false;
         },
       };
       hosts.push(host);

@@ -4,7 +4,8 @@ import { decode, InvalidMessageError } from '@nebula/messaging';
 import type { Logger } from '@nebula/service-kit';
 import { z } from 'zod';
 import { type ConvergeContext, convergeApp } from './converge.ts';
-import { errorText, isRetryable } from './errors.ts';
+import { ConvergeTimeoutError, EngineUnavailableError, errorText, isRetryable, OperationAbortedError, SupersededError } from './errors.ts';
+import { abortableSleep } from './executor.ts';
 import { buildResult, publishResult } from './reporting.ts';
 
 /**
@@ -15,8 +16,10 @@ import { buildResult, publishResult } from './reporting.ts';
  *                 │
  *                 ├─ a newer revision is waiting, or already applied ──▶ superseded result, ack
  *                 │
- *                 └─ converge (working() while it runs)
+ *                 └─ converge (working() while it runs, until its deadline)
  *                      ├─ ok ─────────▶ applied result, ack
+ *                      ├─ stuck, and a newer revision waits ─▶ aborted: superseded result, ack
+ *                      ├─ past the deadline ─▶ aborted: failed result naming what hung, nak
  *                      ├─ retryable ──▶ failed result (once per cause), nak(backoff)
  *                      │                (engine/registry unreachable; applied result once it works)
  *                      └─ permanent ──▶ failed result, term     (unknown image, port taken...)
@@ -31,6 +34,10 @@ export interface RunnerOptions {
   retryBaseMs: number;
   retryMaxMs: number;
   maxRestartWaitSeconds: number;
+  /** A convergence still running after this long is aborted (a failed, retryable result). */
+  convergeTimeoutMs: number;
+  /** A convergence without progress for this long gives way to a newer revision waiting. */
+  stuckAfterMs: number;
 }
 
 export interface AppState {
@@ -168,6 +175,11 @@ export class AppRunner {
   /** The newest revision of the app in the stream, when other messages are waiting behind `m`. */
   private async newestWaiting(m: JsMsg): Promise<AppMessage | null> {
     if (m.info.pending === 0) return null;
+    return this.newestInStream();
+  }
+
+  /** The newest revision of the app in the stream (null when none, or it cannot be read now). */
+  private async newestInStream(): Promise<AppMessage | null> {
     try {
       const last = await this.jsm.streams.getMessage(streams.apps.name, { last_by_subj: subjects.app(this.app) });
       return last === null ? null : decode(appMessageSchema, last.data, last.subject);
@@ -202,34 +214,70 @@ export class AppRunner {
       return;
     }
     this.state.busy = true;
+    // The convergence's deadline and its abort: every runtime call and wait below listens to it.
+    const ac = new AbortController();
+    const deadline = setTimeout(
+      () => ac.abort(new ConvergeTimeoutError(`revision ${msg.incarnation}/${msg.revision} (${msg.action}) did not converge within ${this.opts.convergeTimeoutMs / 1000} s`)),
+      this.opts.convergeTimeoutMs,
+    );
     let lastWorking = Date.now();
+    let lastProgress = Date.now();
     const working = () => {
+      lastProgress = Date.now();
       // Keeps the message ours while a long pull or roll runs (ack_wait restarts at each call).
-      if (Date.now() - lastWorking > this.opts.ackWaitMs / 4) {
+      if (!ac.signal.aborted && Date.now() - lastWorking > this.opts.ackWaitMs / 4) {
         lastWorking = Date.now();
         m.working();
       }
     };
+    let checking = false;
     const timer = setInterval(() => {
+      // Extended only until the deadline: a stuck action must not hold its message forever.
+      if (ac.signal.aborted) return;
       lastWorking = Date.now();
       m.working();
-    }, Math.max(100, this.opts.ackWaitMs / 3));
+      if (checking || Date.now() - lastProgress < this.opts.stuckAfterMs) return;
+      checking = true;
+      void this.newestInStream()
+        .then((newest) => {
+          if (newest !== null && isNewer(newest, msg) && !ac.signal.aborted) {
+            ac.abort(new SupersededError(`revision ${newest.incarnation}/${newest.revision} is waiting and this one made no progress for ${Math.round((Date.now() - lastProgress) / 1000)} s`));
+          }
+        })
+        .finally(() => (checking = false));
+    }, Math.max(100, Math.min(this.opts.ackWaitMs / 3, this.opts.stuckAfterMs / 2)));
     try {
       if (this.opts.maxRestartWaitSeconds > 0 && RESTARTING.has(msg.action) && !m.info.redelivered) {
         // Spreads the restarts of a fleet over time, as the original did.
-        await new Promise((r) => setTimeout(r, Math.random() * this.opts.maxRestartWaitSeconds * 1000));
+        await abortableSleep(Math.random() * this.opts.maxRestartWaitSeconds * 1000, ac.signal, 'the random wait before a restart');
       }
-      const out = await convergeApp(this.ctx, msg, { progress: working });
+      const out = await convergeApp(this.ctx, msg, { progress: working, signal: ac.signal });
       this.state.applied = { incarnation: msg.incarnation, revision: msg.revision };
       log.info({ ...out.outcome, pullMs: Math.round(out.pullMs), applyMs: Math.round(out.applyMs) }, 'applied');
       const result = buildResult({ message: msg, host: this.hostId, status: 'applied', imageDigest: out.imageDigest, containers: out.containers, pullMs: out.pullMs, applyMs: out.applyMs });
       await this.finish(m, 'ack', result, log);
-    } catch (err) {
+    } catch (caught) {
+      const why: unknown = ac.signal.aborted ? ac.signal.reason : null;
+      if (why instanceof SupersededError) {
+        log.warn({ err: caught, reason: why.message }, 'stuck: aborted for a newer revision');
+        await this.finish(m, 'ack', buildResult({ message: msg, host: this.hostId, status: 'superseded' }), log);
+        return;
+      }
+      // Past the deadline: say what hung, not just that time ran out.
+      const err =
+        why instanceof ConvergeTimeoutError
+          ? new ConvergeTimeoutError(`${why.message}: stuck in ${caught instanceof OperationAbortedError ? caught.interrupted : errorText(caught)}`, { cause: caught })
+          : caught;
       const failed = async (error: string) => {
-        const containers = await this.ctx.runtime
-          .listContainers(this.hostId)
-          .then((all) => all.filter((c) => c.labels['io.nebula.app'] === this.app))
-          .catch(() => []);
+        // An engine that did not answer would not answer the listing either: report without it
+        // rather than wait out another deadline.
+        const containers =
+          err instanceof EngineUnavailableError
+            ? []
+            : await this.ctx.runtime
+                .listContainers(this.hostId)
+                .then((all) => all.filter((c) => c.labels['io.nebula.app'] === this.app))
+                .catch(() => []);
         return buildResult({
           message: msg,
           host: this.hostId,
@@ -248,6 +296,7 @@ export class AppRunner {
         await this.finish(m, 'term', await failed(errorText(err)), log);
       }
     } finally {
+      clearTimeout(deadline);
       clearInterval(timer);
       this.state.busy = false;
     }

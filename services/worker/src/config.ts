@@ -35,6 +35,14 @@ export const workerEnvSchema = z.object({
   /** How long an action may go without `working()` before its message is redelivered. */
   ACK_WAIT_SECONDS: seconds(30, 1),
   HEALTH_CHECK_INTERVAL_SECONDS: seconds(10, 0.1),
+  /** The deadline of one Docker engine call; a stop or restart also gets its stop timeout. */
+  ENGINE_CALL_TIMEOUT_SECONDS: seconds(30, 0.1),
+  /** An image pull that makes no progress for this long is aborted (retryable). */
+  PULL_STALL_TIMEOUT_SECONDS: seconds(60, 0.1),
+  /** A whole convergence (pull, plan, apply) still running after this long is aborted (retryable). */
+  CONVERGE_TIMEOUT_SECONDS: seconds(1800, 0.1),
+  /** A convergence without progress for this long gives way to a newer revision waiting. */
+  STUCK_AFTER_SECONDS: seconds(60, 0.1),
   /** A rolled container without healthcheck must stay up this long before the next one. */
   ROLL_SETTLE_SECONDS: seconds(2),
   METRICS_PORT: envVar.port(8081),

@@ -25,9 +25,11 @@ export interface ConvergeOutcome {
  * Brings one app on this host to what a message asks: pull (when the action pulls, or the image
  * is missing), observe, plan, apply. `adopt` is the start-up mode: keep what matches, no re-pull.
  */
-export async function convergeApp(ctx: ConvergeContext, m: AppMessage, opts: { adopt?: boolean; progress?: () => void } = {}): Promise<ConvergeOutcome> {
+export async function convergeApp(ctx: ConvergeContext, m: AppMessage, opts: { adopt?: boolean; progress?: () => void; signal?: AbortSignal } = {}): Promise<ConvergeOutcome> {
   const { runtime, log } = ctx;
   const progress = opts.progress ?? (() => undefined);
+  const signal = opts.signal;
+  const call = { signal };
   const image = m.config.docker_image;
   const needsImage = m.action !== 'delete' && m.action !== 'stop' && m.config.running;
   let pullMs = 0;
@@ -36,26 +38,27 @@ export async function convergeApp(ctx: ConvergeContext, m: AppMessage, opts: { a
   if (needsImage) {
     const t0 = performance.now();
     const forcePull = opts.adopt !== true && actionPulls(m.action);
-    if (forcePull || (await runtime.imageInfo(image)) === null) {
+    if (forcePull || (await runtime.imageInfo(image, call)) === null) {
       try {
-        await runtime.pull(image);
+        await runtime.pull(image, { signal, onProgress: progress });
       } catch (err) {
         // A tag that cannot be re-pulled but is present locally still serves, except for `pull`,
-        // whose whole point is the registry's current content.
-        const local = m.action === 'pull' ? null : await runtime.imageInfo(image);
+        // whose whole point is the registry's current content (and an aborted convergence stops).
+        if (signal?.aborted) throw err;
+        const local = m.action === 'pull' ? null : await runtime.imageInfo(image, call);
         if (local === null) throw err;
         log.warn({ app: m.app, image, err, retryable: isRetryable(err) }, 'pull failed: using the local image');
       }
     }
     pullMs = performance.now() - t0;
     progress();
-    const info = await runtime.imageInfo(image);
+    const info = await runtime.imageInfo(image, call);
     imageId = info?.id ?? null;
     imageDigest = info?.digest ?? info?.id ?? null;
   }
   const t1 = performance.now();
   const want = desiredFromMessage(m, { imageId, adopt: opts.adopt === true });
-  const plan = planHost([want], await runtime.listContainers(ctx.host.hostId), ctx.host);
+  const plan = planHost([want], await runtime.listContainers(ctx.host.hostId, call), ctx.host);
   const appPlan = plan.apps[0];
   let outcome: ApplyOutcome = { created: 0, replaced: 0, removed: 0, kept: 0 };
   if (appPlan !== undefined) {
@@ -71,8 +74,8 @@ export async function convergeApp(ctx: ConvergeContext, m: AppMessage, opts: { a
         'applying plan',
       );
     }
-    outcome = await applyAppPlan(runtime, appPlan, ctx.exec, progress);
+    outcome = await applyAppPlan(runtime, appPlan, ctx.exec, progress, signal);
   }
-  const containers = containerStates(await runtime.listContainers(ctx.host.hostId), m.app);
+  const containers = containerStates(await runtime.listContainers(ctx.host.hostId, call), m.app);
   return { imageDigest, pullMs, applyMs: performance.now() - t1, outcome, containers };
 }

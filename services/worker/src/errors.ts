@@ -12,10 +12,29 @@ export class EngineUnavailableError extends WorkerError {
   readonly retryable = true;
 }
 
+/** An engine call got no answer within its deadline (a frozen or overloaded engine). */
+export class EngineTimeoutError extends EngineUnavailableError {
+  override name = 'EngineTimeoutError';
+}
+
+/**
+ * The engine answered with a failure of its own that may pass: a 5xx that is not about the
+ * container's config (no space left on device, iptables or containerd trouble, a device busy).
+ */
+export class EngineFailureError extends WorkerError {
+  override name = 'EngineFailureError';
+  readonly retryable = true;
+}
+
 /** The registry does not answer (connection refused, DNS failure, timeout, 5xx). */
 export class RegistryUnavailableError extends WorkerError {
   override name = 'RegistryUnavailableError';
   readonly retryable = true;
+}
+
+/** A pull made no progress for the stall timeout: the registry sent part of a layer, then nothing. */
+export class PullStalledError extends RegistryUnavailableError {
+  override name = 'PullStalledError';
 }
 
 /** The registry answered that the image or tag does not exist, or refused our credentials. */
@@ -45,6 +64,41 @@ export class ContainerConfigError extends WorkerError {
 /** A new container did not come up (exited, unhealthy, or not running in time) during a roll. */
 export class ContainerFailedError extends WorkerError {
   override name = 'ContainerFailedError';
+  readonly retryable = false;
+}
+
+/** A convergence ran past its deadline; the message names the call or wait it was stuck in. */
+export class ConvergeTimeoutError extends WorkerError {
+  override name = 'ConvergeTimeoutError';
+  readonly retryable = true;
+}
+
+/**
+ * An operation stopped because the convergence it belonged to was aborted (its deadline passed, or
+ * a newer revision replaced it). The cause is the abort reason; retryable when that reason is.
+ */
+export class OperationAbortedError extends WorkerError {
+  override name = 'OperationAbortedError';
+  readonly retryable: boolean;
+  /** What was interrupted, e.g. "docker engine call `start web-1`". */
+  readonly interrupted: string;
+  constructor(message: string, options: { cause: unknown; interrupted: string }) {
+    super(message, { cause: options.cause });
+    this.retryable = isRetryable(options.cause);
+    this.interrupted = options.interrupted;
+  }
+}
+
+/** The error an aborted signal stands for, naming what was interrupted. */
+export function abortedError(signal: AbortSignal, what: string): OperationAbortedError {
+  const reason: unknown = signal.reason;
+  const why = reason instanceof Error ? reason.message : String(reason);
+  return new OperationAbortedError(`${what} was interrupted: ${why}`, { cause: reason, interrupted: what });
+}
+
+/** The abort reason of a convergence replaced by a newer revision while it was stuck. */
+export class SupersededError extends WorkerError {
+  override name = 'SupersededError';
   readonly retryable = false;
 }
 

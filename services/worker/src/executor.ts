@@ -1,4 +1,4 @@
-import { ContainerFailedError } from './errors.ts';
+import { abortedError, ContainerFailedError } from './errors.ts';
 import type { ContainerRuntime, ContainerSpec, ObservedContainer } from './runtime/container-runtime.ts';
 import type { AppPlan, Step } from './planner/plan-host.ts';
 
@@ -11,7 +11,9 @@ import type { AppPlan, Step } from './planner/plan-host.ts';
  *                   then remove what is beyond the count
  *
  * A container that was created but failed to start is removed again, so a failure leaves no
- * half-made containers behind.
+ * half-made containers behind (that removal is not under the signal: an abort must not skip it).
+ * `signal` aborts the apply between and within engine calls (a convergence past its deadline, or
+ * replaced by a newer revision); the next convergence re-plans from what it observes.
  */
 export interface ExecutorOptions {
   stopTimeoutSeconds: number;
@@ -31,37 +33,52 @@ export interface ApplyOutcome {
   kept: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function stopAndRemove(runtime: ContainerRuntime, c: ObservedContainer, opts: ExecutorOptions): Promise<void> {
-  if (c.state === 'running' || c.state === 'restarting' || c.state === 'paused') await runtime.stop(c.id, opts.stopTimeoutSeconds);
-  await runtime.remove(c.id);
+/** Sleeps `ms`; rejects as soon as `signal` aborts, naming what was being waited for. */
+export function abortableSleep(ms: number, signal: AbortSignal | undefined, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortedError(signal, what));
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(abortedError(signal as AbortSignal, what));
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
-async function createAndStart(runtime: ContainerRuntime, spec: ContainerSpec): Promise<string> {
-  const id = await runtime.create(spec);
+async function stopAndRemove(runtime: ContainerRuntime, c: ObservedContainer, opts: ExecutorOptions, signal: AbortSignal | undefined): Promise<void> {
+  const call = { signal, name: c.name };
+  if (c.state === 'running' || c.state === 'restarting' || c.state === 'paused') await runtime.stop(c.id, opts.stopTimeoutSeconds, call);
+  await runtime.remove(c.id, call);
+}
+
+async function createAndStart(runtime: ContainerRuntime, spec: ContainerSpec, signal: AbortSignal | undefined): Promise<string> {
+  const id = await runtime.create(spec, { signal, name: spec.name });
   try {
-    await runtime.start(id);
+    await runtime.start(id, { signal, name: spec.name });
   } catch (err) {
-    await runtime.remove(id).catch(() => undefined);
+    await runtime.remove(id, { name: spec.name }).catch(() => undefined);
     throw err;
   }
   return id;
 }
 
-async function ensureNetworks(runtime: ContainerRuntime, specs: ContainerSpec[], opts: ExecutorOptions): Promise<void> {
-  if (specs.some((s) => s.networks.includes(opts.ownNetwork))) await runtime.ensureNetwork(opts.ownNetwork);
+async function ensureNetworks(runtime: ContainerRuntime, specs: ContainerSpec[], opts: ExecutorOptions, signal: AbortSignal | undefined): Promise<void> {
+  if (specs.some((s) => s.networks.includes(opts.ownNetwork))) await runtime.ensureNetwork(opts.ownNetwork, { signal });
 }
 
 /** Waits until a new container runs (and is healthy when it has a healthcheck) and stays up. */
-async function waitUp(runtime: ContainerRuntime, id: string, spec: ContainerSpec, opts: ExecutorOptions, progress: () => void): Promise<void> {
+async function waitUp(runtime: ContainerRuntime, id: string, spec: ContainerSpec, opts: ExecutorOptions, progress: () => void, signal: AbortSignal | undefined): Promise<void> {
   const hc = spec.healthcheck;
   const budget = hc === null ? opts.rollTimeoutMs : Math.max(opts.rollTimeoutMs, (hc.startPeriodSeconds + (hc.intervalSeconds + hc.timeoutSeconds) * (hc.retries + 1)) * 1000);
   const deadline = Date.now() + budget;
   let upSince: number | null = null;
   for (;;) {
     progress();
-    const d = await runtime.inspect(id);
+    const d = await runtime.inspect(id, { signal, name: spec.name });
     if (d === null) throw new ContainerFailedError(`${spec.name} disappeared while starting`);
     if (d.state === 'exited' || d.state === 'dead' || d.restarting || d.restartCount > 0) {
       throw new ContainerFailedError(`${spec.name} did not stay up (state ${d.state}${d.exitCode !== null ? `, exit code ${d.exitCode}` : ''}, restarts ${d.restartCount})`);
@@ -76,7 +93,7 @@ async function waitUp(runtime: ContainerRuntime, id: string, spec: ContainerSpec
       }
     }
     if (Date.now() > deadline) throw new ContainerFailedError(`${spec.name} was not ${hc ? 'healthy' : 'running'} after ${budget} ms (state ${d.state})`);
-    await sleep(opts.pollMs);
+    await abortableSleep(opts.pollMs, signal, `waiting for ${spec.name} to ${hc ? 'be healthy' : 'run'}`);
   }
 }
 
@@ -89,16 +106,22 @@ function count(steps: Step[]): ApplyOutcome {
   };
 }
 
-export async function applyAppPlan(runtime: ContainerRuntime, plan: AppPlan, opts: ExecutorOptions, progress: () => void = () => undefined): Promise<ApplyOutcome> {
+export async function applyAppPlan(
+  runtime: ContainerRuntime,
+  plan: AppPlan,
+  opts: ExecutorOptions,
+  progress: () => void = () => undefined,
+  signal?: AbortSignal,
+): Promise<ApplyOutcome> {
   const removes = plan.steps.filter((s) => s.kind === 'remove');
   const news = plan.steps.filter((s) => s.kind === 'create' || s.kind === 'replace');
-  await ensureNetworks(runtime, news.map((s) => s.spec), opts);
+  await ensureNetworks(runtime, news.map((s) => s.spec), opts, signal);
 
   if (plan.strategy === 'all-at-once') {
     const old = [...news.filter((s) => s.kind === 'replace').map((s) => s.current), ...removes.map((s) => s.current)];
-    await settleAll(old.map((c) => stopAndRemove(runtime, c, opts)));
+    await settleAll(old.map((c) => stopAndRemove(runtime, c, opts, signal)));
     progress();
-    await settleAll(news.map((s) => createAndStart(runtime, s.spec)));
+    await settleAll(news.map((s) => createAndStart(runtime, s.spec, signal)));
     progress();
     return count(plan.steps);
   }
@@ -106,14 +129,14 @@ export async function applyAppPlan(runtime: ContainerRuntime, plan: AppPlan, opt
   // A container of ours that goes and holds a name about to be reused goes first.
   const names = new Set(news.map((s) => s.spec.name));
   const early = removes.filter((s) => names.has(s.current.name));
-  await settleAll(early.map((s) => stopAndRemove(runtime, s.current, opts)));
+  await settleAll(early.map((s) => stopAndRemove(runtime, s.current, opts, signal)));
   for (const step of [...news].sort((a, b) => a.index - b.index)) {
-    if (step.kind === 'replace') await stopAndRemove(runtime, step.current, opts);
+    if (step.kind === 'replace') await stopAndRemove(runtime, step.current, opts, signal);
     progress();
-    const id = await createAndStart(runtime, step.spec);
-    await waitUp(runtime, id, step.spec, opts, progress);
+    const id = await createAndStart(runtime, step.spec, signal);
+    await waitUp(runtime, id, step.spec, opts, progress, signal);
   }
-  await settleAll(removes.filter((s) => !early.includes(s)).map((s) => stopAndRemove(runtime, s.current, opts)));
+  await settleAll(removes.filter((s) => !early.includes(s)).map((s) => stopAndRemove(runtime, s.current, opts, signal)));
   return count(plan.steps);
 }
 

@@ -12,7 +12,7 @@ await runService({
   env: workerEnvSchema,
   async start(env, log) {
     const docker = createDockerClient(env.DOCKER_HOST);
-    if (!(await pingDocker(docker))) throw new Error(`docker engine at ${env.DOCKER_HOST} does not answer`);
+    if (!(await pingDocker(docker, env.ENGINE_CALL_TIMEOUT_SECONDS * 1000))) throw new Error(`docker engine at ${env.DOCKER_HOST} does not answer`);
     const nc = await connect({
       servers: env.NATS_URL,
       name: `nebula-worker-${env.HOST_ID}`,
@@ -22,6 +22,8 @@ await runService({
     });
     const runtime = new DockerRuntime(docker, {
       auth: registryAuthResolver({ user: env.REGISTRY_AUTH_USER, password: env.REGISTRY_AUTH_PASSWORD, host: env.REGISTRY_HOST }),
+      callTimeoutMs: env.ENGINE_CALL_TIMEOUT_SECONDS * 1000,
+      pullStallMs: env.PULL_STALL_TIMEOUT_SECONDS * 1000,
     });
     const worker = createWorker({
       hostId: env.HOST_ID,
@@ -38,6 +40,8 @@ await runService({
         ackWaitMs: env.ACK_WAIT_SECONDS * 1000,
         healthCheckIntervalMs: env.HEALTH_CHECK_INTERVAL_SECONDS * 1000,
         rollSettleMs: env.ROLL_SETTLE_SECONDS * 1000,
+        convergeTimeoutMs: env.CONVERGE_TIMEOUT_SECONDS * 1000,
+        stuckAfterMs: env.STUCK_AFTER_SECONDS * 1000,
       },
     });
     await worker.start();
@@ -46,7 +50,7 @@ await runService({
       port: env.METRICS_PORT,
       registry,
       health: async () => {
-        const checks = { docker: await pingDocker(docker), nats: !nc.isClosed(), worker: worker.state === 'running' };
+        const checks = { docker: await pingDocker(docker, env.ENGINE_CALL_TIMEOUT_SECONDS * 1000), nats: !nc.isClosed(), worker: worker.state === 'running' };
         return { ok: Object.values(checks).every(Boolean), checks };
       },
     });

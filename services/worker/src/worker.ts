@@ -43,6 +43,8 @@ export const DEFAULT_OPTIONS: WorkerOptions = {
   retryBaseMs: 1_000,
   retryMaxMs: 60_000,
   maxRestartWaitSeconds: 0,
+  convergeTimeoutMs: 30 * 60_000,
+  stuckAfterMs: 60_000,
   stopTimeoutSeconds: 5,
   rollSettleMs: 2_000,
   rollTimeoutMs: 60_000,
@@ -56,7 +58,7 @@ export const DEFAULT_OPTIONS: WorkerOptions = {
 /** Defaults applied and checked once (a zero or negative interval would spin). */
 export function compileOptions(partial: Partial<WorkerOptions> = {}): WorkerOptions {
   const o: WorkerOptions = { ...DEFAULT_OPTIONS, ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) };
-  for (const k of ['ackWaitMs', 'fetchExpiresMs', 'retryBaseMs', 'retryMaxMs', 'heartbeatIntervalMs', 'healthCheckIntervalMs', 'inactiveThresholdMs', 'rollTimeoutMs'] as const) {
+  for (const k of ['ackWaitMs', 'fetchExpiresMs', 'retryBaseMs', 'retryMaxMs', 'heartbeatIntervalMs', 'healthCheckIntervalMs', 'inactiveThresholdMs', 'rollTimeoutMs', 'convergeTimeoutMs', 'stuckAfterMs'] as const) {
     if (!(o[k] > 0)) throw new RangeError(`worker option ${k} must be positive (got ${o[k]})`);
   }
   for (const k of ['maxAckPending'] as const) if (!(Number.isInteger(o[k]) && o[k] >= 1)) throw new RangeError(`worker option ${k} must be a positive integer`);

@@ -75,23 +75,42 @@ export interface ImageInfo {
   digest: string | null;
 }
 
+/**
+ * Every call has a deadline of its own in the real runtime (an engine that does not answer fails
+ * the call with EngineTimeoutError); `signal` ends it earlier, when the convergence it belongs to is
+ * aborted, with OperationAbortedError naming the call.
+ */
+export interface CallOptions {
+  signal?: AbortSignal | undefined;
+  /** The container's name, for messages (ids say little to a reader). */
+  name?: string | undefined;
+}
+
+export interface PullOptions extends CallOptions {
+  /** Called at every sign of progress (a new status or more bytes of a layer). */
+  onProgress?: (() => void) | undefined;
+}
+
 export interface ContainerRuntime {
   /** Containers carrying `io.nebula.owner=nebula` and `io.nebula.host=<hostId>`, in any state. */
-  listContainers(hostId: string): Promise<ObservedContainer[]>;
+  listContainers(hostId: string, opts?: CallOptions): Promise<ObservedContainer[]>;
   /** Creates (not starts) a container; returns its id. */
-  create(spec: ContainerSpec): Promise<string>;
-  start(id: string): Promise<void>;
+  create(spec: ContainerSpec, opts?: CallOptions): Promise<string>;
+  start(id: string, opts?: CallOptions): Promise<void>;
   /** Stops with SIGTERM, kills after `timeoutSeconds`; a stopped or missing container is fine. */
-  stop(id: string, timeoutSeconds: number): Promise<void>;
+  stop(id: string, timeoutSeconds: number, opts?: CallOptions): Promise<void>;
   /** Removes (forcefully); a missing container is fine. */
-  remove(id: string): Promise<void>;
-  restart(id: string, timeoutSeconds: number): Promise<void>;
-  inspect(id: string): Promise<ContainerDetails | null>;
-  /** Pulls `image` from its registry (with the registry credentials the runtime was given). */
-  pull(image: string): Promise<void>;
+  remove(id: string, opts?: CallOptions): Promise<void>;
+  restart(id: string, timeoutSeconds: number, opts?: CallOptions): Promise<void>;
+  inspect(id: string, opts?: CallOptions): Promise<ContainerDetails | null>;
+  /**
+   * Pulls `image` from its registry (with the registry credentials the runtime was given). A pull
+   * without progress for the runtime's stall timeout fails with PullStalledError.
+   */
+  pull(image: string, opts?: PullOptions): Promise<void>;
   /** The local image a reference resolves to, or null when it is not present. */
-  imageInfo(image: string): Promise<ImageInfo | null>;
+  imageInfo(image: string, opts?: CallOptions): Promise<ImageInfo | null>;
   /** Creates a bridge network when it is missing. */
-  ensureNetwork(name: string): Promise<void>;
+  ensureNetwork(name: string, opts?: CallOptions): Promise<void>;
   ping(): Promise<boolean>;
 }

@@ -8,9 +8,13 @@ export function createDockerClient(dockerHost: string): Docker {
   throw new Error(`unsupported DOCKER_HOST ${dockerHost}`);
 }
 
-export async function pingDocker(docker: Docker): Promise<boolean> {
+/**
+ * No client-wide `timeout`: docker-modem's is an idle-socket timeout, which a `stop` waiting out its
+ * grace period or a quiet pull would trip. Each call gets its own deadline instead (DockerRuntime).
+ */
+export async function pingDocker(docker: Docker, timeoutMs = 5_000): Promise<boolean> {
   try {
-    await docker.ping();
+    await (docker as unknown as { ping(o: { abortSignal: AbortSignal }): Promise<unknown> }).ping({ abortSignal: AbortSignal.timeout(timeoutMs) });
     return true;
   } catch {
     return false;

@@ -1,15 +1,19 @@
 import { parseImageReference } from '@nebula/contracts';
 import type Docker from 'dockerode';
+import { abortedError, EngineTimeoutError, PullStalledError, WorkerError } from '../errors.ts';
+import { classifyEngineError, type EngineCallKind, engineMessage } from './classify-engine-error.ts';
 import {
-  ContainerConfigError,
-  EngineUnavailableError,
-  ImageNotFoundError,
-  NameConflictError,
-  PortConflictError,
-  RegistryUnavailableError,
-  type WorkerError,
-} from '../errors.ts';
-import { type ContainerDetails, type ContainerRuntime, type ContainerSpec, type HealthStatus, type ImageInfo, LABELS, type ObservedContainer, OWNER } from './container-runtime.ts';
+  type CallOptions,
+  type ContainerDetails,
+  type ContainerRuntime,
+  type ContainerSpec,
+  type HealthStatus,
+  type ImageInfo,
+  LABELS,
+  type ObservedContainer,
+  OWNER,
+  type PullOptions,
+} from './container-runtime.ts';
 import type { RegistryCredentials } from './registry-auth.ts';
 
 interface DockerodeError extends Error {
@@ -18,36 +22,122 @@ interface DockerodeError extends Error {
   json?: { message?: string } | null;
 }
 
-const ENGINE_DOWN = new Set(['ECONNREFUSED', 'ENOENT', 'EPIPE', 'ECONNRESET', 'ETIMEDOUT', 'EACCES', 'EHOSTUNREACH', 'ENOTFOUND']);
-
-function messageOf(err: unknown): string {
+/** A failed engine call as a named error; named errors (timeouts, aborts) pass through. */
+function classify(err: unknown, what: string, kind: EngineCallKind = 'container'): WorkerError {
+  if (err instanceof WorkerError) return err;
   const e = err as DockerodeError;
-  return (e?.json?.message ?? e?.message ?? String(err)).trim();
+  const message = engineMessage(err);
+  const Class = classifyEngineError({ status: e?.statusCode, message, code: e?.code }, kind);
+  const text = e?.code !== undefined && message === '' ? `docker engine unreachable (${e.code})` : message;
+  return new Class(`${what}: ${text}${e?.code !== undefined && !text.includes(e.code) ? ` (${e.code})` : ''}`, { cause: err });
 }
 
-/** Engine unreachable becomes EngineUnavailableError; anything else goes through `other`. */
-function classify(err: unknown, what: string, other: (msg: string, status: number | undefined) => WorkerError): WorkerError {
-  const e = err as DockerodeError;
-  if (e?.code !== undefined && ENGINE_DOWN.has(e.code)) return new EngineUnavailableError(`${what}: docker engine unreachable (${e.code})`, { cause: err });
-  const msg = messageOf(err);
-  const wrapped = other(`${what}: ${msg}`, e?.statusCode);
-  (wrapped as { cause?: unknown }).cause = err;
-  return wrapped;
-}
-
-function isPullNotFound(msg: string): boolean {
-  return /manifest unknown|not found|does not exist|pull access denied|unauthorized|authentication required|denied|invalid reference/i.test(msg);
-}
-
-function createError(msg: string, status: number | undefined): WorkerError {
-  if (/port is already allocated|address already in use/i.test(msg)) return new PortConflictError(msg);
-  if (status === 409 || /name .* is already in use/i.test(msg)) return new NameConflictError(msg);
-  if (status === 404 && /no such image/i.test(msg)) return new ImageNotFoundError(msg);
-  if (status !== undefined && status >= 500 && /connection refused|timeout|i\/o/i.test(msg)) return new EngineUnavailableError(msg);
-  return new ContainerConfigError(msg);
+/** dockerode passes a signal on for ping too; its types do not say so. */
+interface SignalledPing {
+  ping(opts: { abortSignal: AbortSignal }): Promise<unknown>;
 }
 
 const notFound = (err: unknown) => (err as DockerodeError)?.statusCode === 404;
+const statusOf = (err: unknown) => (err as DockerodeError)?.statusCode;
+
+const seconds = (ms: number) => `${Number((ms / 1000).toFixed(1))} s`;
+
+export interface DockerRuntimeOptions {
+  auth?: (registry: string) => RegistryCredentials | undefined;
+  /** The deadline of an ordinary engine call (list, inspect, create, start, remove...). */
+  callTimeoutMs?: number;
+  /** A pull that makes no progress for this long is aborted. */
+  pullStallMs?: number;
+}
+
+/**
+ * Runs one engine call under its deadline (and the caller's signal). dockerode aborts the HTTP
+ * request when the signal fires; the race is there for calls that would not notice it.
+ */
+async function withDeadline<T>(what: string, budgetMs: number, signal: AbortSignal | undefined, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const label = `docker engine call \`${what}\``;
+  if (signal?.aborted) throw abortedError(signal, label);
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(new EngineTimeoutError(`${label} did not answer within ${seconds(budgetMs)}`)), budgetMs);
+  const combined = signal ? AbortSignal.any([signal, deadline.signal]) : deadline.signal;
+  const why = () => (deadline.signal.aborted ? (deadline.signal.reason as EngineTimeoutError) : abortedError(signal as AbortSignal, label));
+  let onAbort = () => undefined as void;
+  const abandoned = new Promise<never>((_, reject) => {
+    onAbort = () => reject(why());
+    combined.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([fn(combined), abandoned]);
+  } catch (err) {
+    if (combined.aborted) throw why();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+    combined.removeEventListener('abort', onAbort);
+  }
+}
+
+interface PullLine {
+  id?: string;
+  status?: string;
+  error?: string;
+  errorDetail?: { message?: string };
+  progressDetail?: { current?: number; total?: number };
+}
+
+/**
+ * Reads a pull's progress stream to its end. Unlike docker-modem's followProgress, a stream that
+ * closes before its end (destroyed, engine gone) is a failure, not a success. `onProgress` hears
+ * only lines that say something new (a repeated line is no progress).
+ */
+function followPull(stream: NodeJS.ReadableStream, signal: AbortSignal, onProgress: () => void): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let buf = '';
+    let failure: string | null = null;
+    let ended = false;
+    const seen = new Map<string, string>();
+    const destroy = () => (stream as NodeJS.ReadableStream & { destroy(err?: unknown): void }).destroy(signal.reason);
+    signal.addEventListener('abort', destroy, { once: true });
+    const done = (err?: unknown) => {
+      signal.removeEventListener('abort', destroy);
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    stream.on('data', (chunk: Buffer) => {
+      buf += chunk.toString();
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl).trim();
+        buf = buf.slice(nl + 1);
+        if (line === '') continue;
+        let o: PullLine;
+        try {
+          o = JSON.parse(line) as PullLine;
+        } catch {
+          continue;
+        }
+        if (o.error !== undefined) {
+          failure = o.errorDetail?.message ?? o.error;
+          continue;
+        }
+        const key = o.id ?? '';
+        const now = `${o.status ?? ''}|${o.progressDetail?.current ?? ''}`;
+        if (seen.get(key) !== now) {
+          seen.set(key, now);
+          onProgress();
+        }
+      }
+    });
+    stream.on('end', () => {
+      ended = true;
+      done(failure === null ? undefined : new Error(failure));
+    });
+    stream.on('error', (err: unknown) => done(err));
+    stream.on('close', () => {
+      if (!ended) done(signal.aborted ? signal.reason : new Error('the pull stream closed before its end'));
+    });
+  });
+}
 
 function healthFromStatus(status: string): HealthStatus {
   if (status.includes('(healthy)')) return 'healthy';
@@ -63,32 +153,43 @@ function parseDevice(d: string): { PathOnHost: string; PathInContainer: string; 
 
 const NS_PER_S = 1_000_000_000;
 
-/** The real ContainerRuntime: a Docker engine through dockerode. */
+/** The real ContainerRuntime: a Docker engine through dockerode. Every call has a deadline. */
 export class DockerRuntime implements ContainerRuntime {
   private readonly docker: Docker;
   private readonly auth: (registry: string) => RegistryCredentials | undefined;
+  private readonly callTimeoutMs: number;
+  private readonly pullStallMs: number;
   private readonly ensuring = new Map<string, Promise<void>>();
 
-  constructor(docker: Docker, opts: { auth?: (registry: string) => RegistryCredentials | undefined } = {}) {
+  constructor(docker: Docker, opts: DockerRuntimeOptions = {}) {
     this.docker = docker;
     this.auth = opts.auth ?? (() => undefined);
+    this.callTimeoutMs = opts.callTimeoutMs ?? 30_000;
+    this.pullStallMs = opts.pullStallMs ?? 60_000;
+  }
+
+  /** An ordinary call: the call timeout; a stop or restart also gets the time the engine may wait. */
+  private call<T>(what: string, opts: CallOptions | undefined, fn: (signal: AbortSignal) => Promise<T>, extraMs = 0): Promise<T> {
+    return withDeadline(what, this.callTimeoutMs + extraMs, opts?.signal, fn);
   }
 
   async ping(): Promise<boolean> {
     try {
-      await this.docker.ping();
+      await this.call('ping', undefined, (abortSignal) => (this.docker as unknown as SignalledPing).ping({ abortSignal }));
       return true;
     } catch {
       return false;
     }
   }
 
-  async listContainers(hostId: string): Promise<ObservedContainer[]> {
+  async listContainers(hostId: string, opts?: CallOptions): Promise<ObservedContainer[]> {
     let list: Docker.ContainerInfo[];
     try {
-      list = await this.docker.listContainers({ all: true, filters: { label: [`${LABELS.owner}=${OWNER}`, `${LABELS.host}=${hostId}`] } });
+      list = await this.call('list containers', opts, (abortSignal) =>
+        this.docker.listContainers({ all: true, filters: { label: [`${LABELS.owner}=${OWNER}`, `${LABELS.host}=${hostId}`] }, abortSignal }),
+      );
     } catch (err) {
-      throw classify(err, 'list containers', (m) => new EngineUnavailableError(m));
+      throw classify(err, 'list containers');
     }
     return list.map((c) => ({
       id: c.Id,
@@ -100,7 +201,7 @@ export class DockerRuntime implements ContainerRuntime {
     }));
   }
 
-  async create(spec: ContainerSpec): Promise<string> {
+  async create(spec: ContainerSpec, callOpts?: CallOptions): Promise<string> {
     const hostNet = spec.networks[0] === 'host' || spec.networks[0] === 'none';
     const exposed: Record<string, object> = {};
     const bindings: Record<string, Array<{ HostPort: string }>> = {};
@@ -142,72 +243,81 @@ export class DockerRuntime implements ContainerRuntime {
     }
     let id: string;
     try {
-      id = (await this.docker.createContainer(opts)).id;
+      id = (await this.call(`create ${spec.name}`, callOpts, (abortSignal) => this.docker.createContainer({ ...opts, abortSignal }))).id;
     } catch (err) {
-      throw classify(err, `create ${spec.name}`, createError);
+      throw classify(err, `create ${spec.name}`);
     }
     try {
-      for (const net of spec.networks.slice(1)) await this.docker.getNetwork(net).connect({ Container: id });
+      for (const net of spec.networks.slice(1)) {
+        await this.call(`connect ${spec.name} to ${net}`, callOpts, (abortSignal) => this.docker.getNetwork(net).connect({ Container: id, abortSignal } as Docker.NetworkConnectOptions));
+      }
     } catch (err) {
-      await this.remove(id).catch(() => undefined);
-      throw classify(err, `connect ${spec.name} to its networks`, createError);
+      // Not under the caller's signal: an aborted convergence must still not leave this behind.
+      await this.remove(id, { name: spec.name }).catch(() => undefined);
+      throw classify(err, `connect ${spec.name} to its networks`);
     }
     return id;
   }
 
-  async start(id: string): Promise<void> {
+  async start(id: string, opts?: CallOptions): Promise<void> {
+    const what = `start ${opts?.name ?? id.slice(0, 12)}`;
     try {
-      await this.docker.getContainer(id).start();
+      await this.call(what, opts, (abortSignal) => this.docker.getContainer(id).start({ abortSignal }));
     } catch (err) {
-      if ((err as DockerodeError).statusCode === 304) return; // already running
-      throw classify(err, `start ${id.slice(0, 12)}`, createError);
+      if (statusOf(err) === 304) return; // already running
+      throw classify(err, what);
     }
   }
 
-  async stop(id: string, timeoutSeconds: number): Promise<void> {
+  async stop(id: string, timeoutSeconds: number, opts?: CallOptions): Promise<void> {
+    const who = opts?.name ?? id.slice(0, 12);
     const c = this.docker.getContainer(id);
     try {
-      // The engine sends SIGTERM, then SIGKILL after `t` seconds.
-      await c.stop({ t: timeoutSeconds });
+      // The engine sends SIGTERM, then SIGKILL after `t` seconds, and answers when it is gone.
+      await this.call(`stop ${who}`, opts, (abortSignal) => c.stop({ t: timeoutSeconds, abortSignal }), timeoutSeconds * 1000);
     } catch (err) {
-      const status = (err as DockerodeError).statusCode;
+      if (err instanceof WorkerError) throw err; // no answer in time, or aborted: a kill would hang as well
+      const status = statusOf(err);
       if (status === 304 || status === 404) return;
       try {
-        await c.kill();
+        await this.call(`kill ${who}`, opts, (abortSignal) => c.kill({ abortSignal }));
       } catch (killErr) {
-        const s = (killErr as DockerodeError).statusCode;
+        const s = statusOf(killErr);
         if (s === 404 || s === 409) return; // gone, or not running any more
-        throw classify(killErr, `stop ${id.slice(0, 12)}`, (m) => new EngineUnavailableError(m));
+        throw classify(killErr, `stop ${who}`);
       }
     }
   }
 
-  async remove(id: string): Promise<void> {
+  async remove(id: string, opts?: CallOptions): Promise<void> {
+    const what = `remove ${opts?.name ?? id.slice(0, 12)}`;
     try {
-      await this.docker.getContainer(id).remove({ force: true });
+      await this.call(what, opts, (abortSignal) => this.docker.getContainer(id).remove({ force: true, abortSignal }));
     } catch (err) {
-      const e = err as DockerodeError;
-      if (e.statusCode === 404 || (e.statusCode === 409 && /already in progress/i.test(messageOf(err)))) return;
-      throw classify(err, `remove ${id.slice(0, 12)}`, (m) => new EngineUnavailableError(m));
+      const status = statusOf(err);
+      if (status === 404 || (status === 409 && /already in progress/i.test(engineMessage(err)))) return;
+      throw classify(err, what);
     }
   }
 
-  async restart(id: string, timeoutSeconds: number): Promise<void> {
+  async restart(id: string, timeoutSeconds: number, opts?: CallOptions): Promise<void> {
+    const what = `restart ${opts?.name ?? id.slice(0, 12)}`;
     try {
-      await this.docker.getContainer(id).restart({ t: timeoutSeconds });
+      await this.call(what, opts, (abortSignal) => this.docker.getContainer(id).restart({ t: timeoutSeconds, abortSignal }), timeoutSeconds * 1000);
     } catch (err) {
       if (notFound(err)) return;
-      throw classify(err, `restart ${id.slice(0, 12)}`, (m) => new EngineUnavailableError(m));
+      throw classify(err, what);
     }
   }
 
-  async inspect(id: string): Promise<ContainerDetails | null> {
+  async inspect(id: string, opts?: CallOptions): Promise<ContainerDetails | null> {
+    const what = `inspect ${opts?.name ?? id.slice(0, 12)}`;
     let info: Docker.ContainerInspectInfo;
     try {
-      info = await this.docker.getContainer(id).inspect();
+      info = await this.call(what, opts, (abortSignal) => this.docker.getContainer(id).inspect({ abortSignal }));
     } catch (err) {
       if (notFound(err)) return null;
-      throw classify(err, `inspect ${id.slice(0, 12)}`, (m) => new EngineUnavailableError(m));
+      throw classify(err, what);
     }
     const health = info.State.Health?.Status;
     return {
@@ -223,37 +333,60 @@ export class DockerRuntime implements ContainerRuntime {
     };
   }
 
-  async pull(image: string): Promise<void> {
+  /**
+   * A pull has no overall deadline of its own (a large image on a slow link may take long; the
+   * convergence deadline bounds it): it is aborted when it makes no progress for `pullStallMs`.
+   * The engine's own client gives up on a registry that sends no headers, not on a body that
+   * stops: destroying our stream makes the engine cancel its pull.
+   */
+  async pull(image: string, opts: PullOptions = {}): Promise<void> {
     const registry = parseImageReference(image).registry;
     const auth = this.auth(registry);
-    const pullError = (msg: string, status: number | undefined): WorkerError =>
-      isPullNotFound(msg) && !/no such host|dial tcp|connection refused|timeout/i.test(msg)
-        ? new ImageNotFoundError(msg)
-        : status !== undefined && status < 500 && status !== 429
-          ? new ImageNotFoundError(msg)
-          : new RegistryUnavailableError(msg);
+    const label = `docker engine call \`pull ${image}\``;
+    if (opts.signal?.aborted) throw abortedError(opts.signal, label);
+    const stall = new AbortController();
+    const signal = opts.signal ? AbortSignal.any([opts.signal, stall.signal]) : stall.signal;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => stall.abort(new PullStalledError(`pull of ${image} stalled: no progress for ${seconds(this.pullStallMs)}`)), this.pullStallMs);
+    };
+    const why = () => (stall.signal.aborted ? (stall.signal.reason as PullStalledError) : abortedError(opts.signal as AbortSignal, label));
+    arm();
     try {
-      const stream = await this.docker.pull(image, auth ? { authconfig: auth } : {});
-      await new Promise<void>((resolve, reject) => {
-        this.docker.modem.followProgress(stream, (err: Error | null, out: Array<{ error?: string; errorDetail?: { message?: string } }>) => {
-          if (err) return reject(err);
-          const failed = out.find((o) => o.error !== undefined);
-          if (failed) return reject(new Error(failed.errorDetail?.message ?? failed.error));
-          resolve();
-        });
+      const stream = await withDeadline(`pull ${image}`, this.pullStallMs, opts.signal, (abortSignal) =>
+        this.docker.pull(image, { ...(auth ? { authconfig: auth } : {}), abortSignal: AbortSignal.any([abortSignal, signal]) }) as Promise<NodeJS.ReadableStream>,
+      );
+      arm();
+      await followPull(stream, signal, () => {
+        arm();
+        opts.onProgress?.();
       });
     } catch (err) {
-      throw classify(err, `pull ${image}`, pullError);
+      if (signal.aborted) throw why();
+      if (err instanceof EngineTimeoutError) throw new PullStalledError(`pull of ${image}: the engine did not start the pull within ${seconds(this.pullStallMs)}`, { cause: err });
+      throw classify(err, `pull ${image}`, 'pull');
+    } finally {
+      clearTimeout(timer);
     }
   }
 
-  async imageInfo(image: string): Promise<ImageInfo | null> {
+  async imageInfo(image: string, opts?: CallOptions): Promise<ImageInfo | null> {
+    const what = `inspect image ${image}`;
     let info: Docker.ImageInspectInfo;
     try {
-      info = await this.docker.getImage(image).inspect();
+      // dockerode's Image.inspect does not pass a signal on: the same request, made with one.
+      info = await this.call(what, opts, (abortSignal) =>
+        new Promise<Docker.ImageInspectInfo>((resolve, reject) =>
+          this.docker.modem.dial(
+            { path: `/images/${image}/json`, method: 'GET', options: {}, abortSignal, statusCodes: { 200: true, 404: 'no such image', 500: 'server error' } },
+            (err, data) => (err ? reject(err) : resolve(data as Docker.ImageInspectInfo)),
+          ),
+        ),
+      );
     } catch (err) {
       if (notFound(err)) return null;
-      throw classify(err, `inspect image ${image}`, (m) => new EngineUnavailableError(m));
+      throw classify(err, what);
     }
     const repo = image.replace(/@.*$/, '').replace(/:[^/:]*$/, '');
     const digests = info.RepoDigests ?? [];
@@ -267,21 +400,28 @@ export class DockerRuntime implements ContainerRuntime {
    * name within this process, and duplicates made by another process meanwhile are reduced to the
    * oldest one (every racer picks the same).
    */
-  async ensureNetwork(name: string): Promise<void> {
-    const pending = this.ensuring.get(name);
-    if (pending) return pending;
-    const p = this.ensureNetworkNow(name).finally(() => this.ensuring.delete(name));
-    this.ensuring.set(name, p);
-    return p;
+  async ensureNetwork(name: string, opts?: CallOptions): Promise<void> {
+    let shared = this.ensuring.get(name);
+    if (shared === undefined) {
+      // Shared by concurrent callers, so under no one caller's signal (each step has its deadline);
+      // a caller whose convergence is aborted stops waiting for it.
+      shared = this.ensureNetworkNow(name).finally(() => this.ensuring.delete(name));
+      this.ensuring.set(name, shared);
+    }
+    const signal = opts?.signal;
+    if (signal === undefined) return shared;
+    const p = shared;
+    return withDeadline(`ensure network ${name}`, this.callTimeoutMs * 4, signal, () => p);
   }
 
   private async ensureNetworkNow(name: string): Promise<void> {
-    const named = async () => (await this.docker.listNetworks({ filters: { name: [name] } })).filter((n) => n.Name === name);
+    const named = async () =>
+      (await this.call(`list networks ${name}`, undefined, (abortSignal) => this.docker.listNetworks({ filters: { name: [name] }, abortSignal }))).filter((n) => n.Name === name);
     try {
       let found = await named();
       if (found.length === 0) {
         try {
-          await this.docker.createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true });
+          await this.call(`create network ${name}`, undefined, (abortSignal) => this.docker.createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, abortSignal }));
         } catch (err) {
           if ((err as DockerodeError).statusCode !== 409) throw err; // 409: created by someone else meanwhile
         }
@@ -290,10 +430,10 @@ export class DockerRuntime implements ContainerRuntime {
       if (found.length > 1) {
         const [, ...extra] = [...found].sort((a, b) => a.Created.localeCompare(b.Created) || a.Id.localeCompare(b.Id));
         // One in use by a container cannot go; the engine then keeps refusing, and says so.
-        await Promise.all(extra.map((n) => this.docker.getNetwork(n.Id).remove().catch(() => undefined)));
+        await Promise.all(extra.map((n) => this.call(`remove network ${n.Id.slice(0, 12)}`, undefined, (abortSignal) => this.docker.getNetwork(n.Id).remove({ abortSignal })).catch(() => undefined)));
       }
     } catch (err) {
-      throw classify(err, `ensure network ${name}`, (m) => new EngineUnavailableError(m));
+      throw classify(err, `ensure network ${name}`);
     }
   }
 }

@@ -1,5 +1,5 @@
-import { ContainerConfigError, EngineUnavailableError, ImageNotFoundError, NameConflictError, PortConflictError, RegistryUnavailableError } from '../errors.ts';
-import type { ContainerDetails, ContainerRuntime, ContainerSpec, HealthStatus, ImageInfo, ObservedContainer } from './container-runtime.ts';
+import { abortedError, ContainerConfigError, EngineUnavailableError, ImageNotFoundError, NameConflictError, PortConflictError, RegistryUnavailableError } from '../errors.ts';
+import type { CallOptions, ContainerDetails, ContainerRuntime, ContainerSpec, HealthStatus, ImageInfo, ObservedContainer, PullOptions } from './container-runtime.ts';
 
 interface FakeContainer {
   id: string;
@@ -47,8 +47,45 @@ export class FakeRuntime implements ContainerRuntime {
 
   /** Calls refused while `engineDown`. */
   refused = 0;
+  /**
+   * Operations (`start`, `pull`...) that get no answer, as from a frozen engine: they wait until
+   * their signal aborts them, or until `thaw()`. The fake has no deadlines of its own.
+   */
+  readonly hang = new Set<string>();
+  /** Calls waiting in `hang`, e.g. `start web-1`. */
+  readonly hanging: string[] = [];
+  /** Calls that hung and were ended by their signal. */
+  readonly aborted: string[] = [];
+  private released: Array<() => void> = [];
 
-  private check(): void {
+  /** Lets every hanging call go on (and clears `hang`). */
+  thaw(): void {
+    this.hang.clear();
+    for (const r of this.released.splice(0)) r();
+  }
+
+  private async check(op: string, opts?: CallOptions, what = ''): Promise<void> {
+    if (this.hang.has(op)) {
+      const call = `${op}${what ? ` ${what}` : ''}`;
+      this.hanging.push(call);
+      const signal = opts?.signal;
+      try {
+        await new Promise<void>((resolve, reject) => {
+          const onAbort = () => {
+            this.aborted.push(call);
+            reject(abortedError(signal as AbortSignal, `fake engine call \`${call}\``));
+          };
+          if (signal?.aborted) return onAbort();
+          signal?.addEventListener('abort', onAbort, { once: true });
+          this.released.push(() => {
+            signal?.removeEventListener('abort', onAbort);
+            resolve();
+          });
+        });
+      } finally {
+        this.hanging.splice(this.hanging.indexOf(call), 1);
+      }
+    }
     if (this.engineDown) {
       this.refused += 1;
       throw new EngineUnavailableError('fake engine is down');
@@ -59,8 +96,8 @@ export class FakeRuntime implements ContainerRuntime {
     return !this.engineDown;
   }
 
-  async listContainers(hostId: string): Promise<ObservedContainer[]> {
-    this.check();
+  async listContainers(hostId: string, opts?: CallOptions): Promise<ObservedContainer[]> {
+    await this.check('list', opts);
     const out: ObservedContainer[] = [];
     for (const c of this.containers.values()) {
       if (c.spec.labels['io.nebula.owner'] !== 'nebula' || c.spec.labels['io.nebula.host'] !== hostId) continue;
@@ -78,8 +115,8 @@ export class FakeRuntime implements ContainerRuntime {
     return { id: c.id, name: c.spec.name, labels: { ...c.spec.labels }, state: c.state, health: c.health, imageId: c.imageId };
   }
 
-  async create(spec: ContainerSpec): Promise<string> {
-    this.check();
+  async create(spec: ContainerSpec, opts?: CallOptions): Promise<string> {
+    await this.check('create', opts, spec.name);
     const imageId = this.images.get(spec.image);
     if (imageId === undefined) throw new ImageNotFoundError(`no such image: ${spec.image}`);
     for (const c of this.containers.values()) {
@@ -92,8 +129,8 @@ export class FakeRuntime implements ContainerRuntime {
     return id;
   }
 
-  async start(id: string): Promise<void> {
-    this.check();
+  async start(id: string, opts?: CallOptions): Promise<void> {
+    await this.check('start', opts, opts?.name ?? id);
     const c = this.containers.get(id);
     if (c === undefined) throw new ContainerConfigError(`no such container ${id}`);
     for (const other of this.containers.values()) {
@@ -107,8 +144,8 @@ export class FakeRuntime implements ContainerRuntime {
     this.calls.push({ op: 'start', id, name: c.spec.name });
   }
 
-  async stop(id: string): Promise<void> {
-    this.check();
+  async stop(id: string, _timeoutSeconds = 0, opts?: CallOptions): Promise<void> {
+    await this.check('stop', opts, opts?.name ?? id);
     const c = this.containers.get(id);
     if (c === undefined) return;
     c.state = 'exited';
@@ -116,16 +153,16 @@ export class FakeRuntime implements ContainerRuntime {
     this.calls.push({ op: 'stop', id, name: c.spec.name });
   }
 
-  async remove(id: string): Promise<void> {
-    this.check();
+  async remove(id: string, opts?: CallOptions): Promise<void> {
+    await this.check('remove', opts, opts?.name ?? id);
     const c = this.containers.get(id);
     if (c === undefined) return;
     this.containers.delete(id);
     this.calls.push({ op: 'remove', id, name: c.spec.name });
   }
 
-  async restart(id: string): Promise<void> {
-    this.check();
+  async restart(id: string, _timeoutSeconds = 0, opts?: CallOptions): Promise<void> {
+    await this.check('restart', opts, opts?.name ?? id);
     const c = this.containers.get(id);
     if (c === undefined) return;
     const r = this.onStart(c.spec);
@@ -135,15 +172,15 @@ export class FakeRuntime implements ContainerRuntime {
     this.calls.push({ op: 'restart', id, name: c.spec.name });
   }
 
-  async inspect(id: string): Promise<ContainerDetails | null> {
-    this.check();
+  async inspect(id: string, opts?: CallOptions): Promise<ContainerDetails | null> {
+    await this.check('inspect', opts, opts?.name ?? id);
     const c = this.containers.get(id);
     if (c === undefined) return null;
     return { ...this.observe(c), restarting: c.state === 'restarting', restartCount: c.restartCount, exitCode: c.state === 'exited' ? 0 : null };
   }
 
-  async pull(image: string): Promise<void> {
-    this.check();
+  async pull(image: string, opts?: PullOptions): Promise<void> {
+    await this.check('pull', opts, image);
     this.pullAttempts += 1;
     if (this.registryDown) throw new RegistryUnavailableError(`registry of ${image} does not answer`);
     const id = this.registry.get(image);
@@ -152,14 +189,14 @@ export class FakeRuntime implements ContainerRuntime {
     this.calls.push({ op: 'pull', image });
   }
 
-  async imageInfo(image: string): Promise<ImageInfo | null> {
-    this.check();
+  async imageInfo(image: string, opts?: CallOptions): Promise<ImageInfo | null> {
+    await this.check('imageInfo', opts, image);
     const id = this.images.get(image);
     return id === undefined ? null : { id, digest: `${image.replace(/:[^/:]*$/, '')}@${id}` };
   }
 
-  async ensureNetwork(name: string): Promise<void> {
-    this.check();
+  async ensureNetwork(name: string, opts?: CallOptions): Promise<void> {
+    await this.check('ensureNetwork', opts, name);
     this.networks.add(name);
   }
 }
