@@ -1,7 +1,7 @@
 import { availableParallelism, totalmem } from 'node:os';
 import { connect } from '@nats-io/transport-node';
 import { createMetricsRegistry, runService, startOpsServer } from '@nebula/service-kit';
-import { workerEnvSchema } from './config.ts';
+import { resolveHostId, workerEnvSchema } from './config.ts';
 import { createDockerClient, pingDocker } from './runtime/docker-client.ts';
 import { DockerRuntime } from './runtime/docker-runtime.ts';
 import { registryAuthResolver } from './runtime/registry-auth.ts';
@@ -11,11 +11,12 @@ await runService({
   name: 'worker',
   env: workerEnvSchema,
   async start(env, log) {
+    const hostId = resolveHostId(env);
     const docker = createDockerClient(env.DOCKER_HOST);
     if (!(await pingDocker(docker))) throw new Error(`docker engine at ${env.DOCKER_HOST} does not answer`);
     const nc = await connect({
       servers: env.NATS_URL,
-      name: `nebula-worker-${env.HOST_ID}`,
+      name: `nebula-worker-${hostId}`,
       maxReconnectAttempts: -1,
       ...(env.NATS_USER !== undefined ? { user: env.NATS_USER, pass: env.NATS_PASSWORD ?? '' } : {}),
       ...(env.NATS_TOKEN !== undefined ? { token: env.NATS_TOKEN } : {}),
@@ -24,7 +25,7 @@ await runService({
       auth: registryAuthResolver({ user: env.REGISTRY_AUTH_USER, password: env.REGISTRY_AUTH_PASSWORD, host: env.REGISTRY_HOST }),
     });
     const worker = createWorker({
-      hostId: env.HOST_ID,
+      hostId,
       apps: env.APP_NAME,
       nc,
       runtime,
@@ -38,6 +39,13 @@ await runService({
         ackWaitMs: env.ACK_WAIT_SECONDS * 1000,
         healthCheckIntervalMs: env.HEALTH_CHECK_INTERVAL_SECONDS * 1000,
         rollSettleMs: env.ROLL_SETTLE_SECONDS * 1000,
+        reconcileIntervalMs: env.RECONCILE_INTERVAL_SECONDS * 1000,
+        reconcileMaxBackoffMs: env.RECONCILE_MAX_BACKOFF_SECONDS * 1000,
+        removeUnserved: env.REMOVE_UNSERVED,
+        maxContainersPerApp: env.MAX_CONTAINERS_PER_APP,
+        maxParallelStarts: env.MAX_PARALLEL_STARTS,
+        unhealthyRestartMaxBackoffMs: env.UNHEALTHY_RESTART_MAX_BACKOFF_SECONDS * 1000,
+        removeOldImages: env.REMOVE_OLD_IMAGES,
       },
     });
     await worker.start();
@@ -50,7 +58,7 @@ await runService({
         return { ok: Object.values(checks).every(Boolean), checks };
       },
     });
-    log.info({ host: env.HOST_ID, apps: env.APP_NAME, port: ops.port }, 'worker started');
+    log.info({ host: hostId, apps: env.APP_NAME, port: ops.port }, 'worker started');
     return {
       async stop() {
         await worker.stop();
