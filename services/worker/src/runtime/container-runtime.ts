@@ -46,6 +46,13 @@ export interface ContainerSpec {
   memoryLimitMb: number | null;
   cpuLimit: number | null;
   healthcheck: HealthcheckSpec | null;
+  /** json-file log rotation; absent: the engine's default logging (unbounded json-file, usually). */
+  log?: LogSpec;
+}
+
+export interface LogSpec {
+  maxSizeMb: number;
+  maxFiles: number;
 }
 
 /** `created`, `running`, `restarting`, `paused`, `exited`, `dead`, `removing` (Docker's states). */
@@ -75,6 +82,14 @@ export interface ImageInfo {
   digest: string | null;
 }
 
+export interface ImageSummary {
+  id: string;
+  /** `repo:tag` references; empty for a dangling image. */
+  tags: string[];
+  /** Used by at least one container on the engine (ours or not, in any state). */
+  inUse: boolean;
+}
+
 export interface ContainerRuntime {
   /** Containers carrying `io.nebula.owner=nebula` and `io.nebula.host=<hostId>`, in any state. */
   listContainers(hostId: string): Promise<ObservedContainer[]>;
@@ -91,6 +106,13 @@ export interface ContainerRuntime {
   pull(image: string): Promise<void>;
   /** The local image a reference resolves to, or null when it is not present. */
   imageInfo(image: string): Promise<ImageInfo | null>;
+  /** Every local image, with whether a container uses it. */
+  listImages(): Promise<ImageSummary[]>;
+  /**
+   * Removes an image by id (its tags, then the image), never forcefully: an image a container uses,
+   * or one gone meanwhile, is left and `false` returned.
+   */
+  removeImage(id: string): Promise<boolean>;
   /** Creates a bridge network when it is missing. */
   ensureNetwork(name: string): Promise<void>;
   ping(): Promise<boolean>;

@@ -9,7 +9,7 @@ import {
   RegistryUnavailableError,
   type WorkerError,
 } from '../errors.ts';
-import { type ContainerDetails, type ContainerRuntime, type ContainerSpec, type HealthStatus, type ImageInfo, LABELS, type ObservedContainer, OWNER } from './container-runtime.ts';
+import { type ContainerDetails, type ContainerRuntime, type ContainerSpec, type HealthStatus, type ImageInfo, type ImageSummary, LABELS, type ObservedContainer, OWNER } from './container-runtime.ts';
 import type { RegistryCredentials } from './registry-auth.ts';
 
 interface DockerodeError extends Error {
@@ -127,6 +127,8 @@ export class DockerRuntime implements ContainerRuntime {
         NetworkMode: spec.networks[0] ?? 'bridge',
         ...(spec.memoryLimitMb !== null ? { Memory: spec.memoryLimitMb * 1024 * 1024 } : {}),
         ...(spec.cpuLimit !== null ? { NanoCpus: Math.round(spec.cpuLimit * NS_PER_S) } : {}),
+        // Rotation keeps a chatty container from filling the disk (json-file keeps everything by default).
+        ...(spec.log !== undefined ? { LogConfig: { Type: 'json-file', Config: { 'max-size': `${spec.log.maxSizeMb}m`, 'max-file': String(spec.log.maxFiles) } } } : {}),
       },
     };
     if (spec.command !== null) opts.Cmd = spec.command;
@@ -258,6 +260,48 @@ export class DockerRuntime implements ContainerRuntime {
     const repo = image.replace(/@.*$/, '').replace(/:[^/:]*$/, '');
     const digests = info.RepoDigests ?? [];
     return { id: info.Id, digest: digests.find((d) => d.startsWith(`${repo}@`)) ?? digests[0] ?? null };
+  }
+
+  async listImages(): Promise<ImageSummary[]> {
+    try {
+      const [images, containers] = await Promise.all([this.docker.listImages(), this.docker.listContainers({ all: true })]);
+      const used = new Set(containers.map((c) => c.ImageID));
+      return images.map((i) => ({ id: i.Id, tags: (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>'), inUse: used.has(i.Id) }));
+    } catch (err) {
+      throw classify(err, 'list images', (m) => new EngineUnavailableError(m));
+    }
+  }
+
+  async removeImage(id: string): Promise<boolean> {
+    // 404: gone already; 409: used by a container, or referenced in several repositories (handled
+    // by removing the tags one by one first). Never forced: a container's image stays.
+    const skip = (err: unknown) => {
+      const s = (err as DockerodeError).statusCode;
+      return s === 404 || s === 409;
+    };
+    try {
+      const info = await this.docker.getImage(id).inspect();
+      for (const tag of info.RepoTags ?? []) {
+        try {
+          await this.docker.getImage(tag).remove({ noprune: false });
+        } catch (err) {
+          if (skip(err)) return false;
+          throw err;
+        }
+      }
+      try {
+        await this.docker.getImage(id).remove({ noprune: false });
+      } catch (err) {
+        // Removing the last tag removed the image itself when nothing else held it.
+        if ((err as DockerodeError).statusCode === 404) return true;
+        if (skip(err)) return false;
+        throw err;
+      }
+      return true;
+    } catch (err) {
+      if (skip(err)) return false;
+      throw classify(err, `remove image ${id.slice(0, 19)}`, (m) => new EngineUnavailableError(m));
+    }
   }
 
   /**

@@ -1,5 +1,5 @@
 import { ContainerConfigError, EngineUnavailableError, ImageNotFoundError, NameConflictError, PortConflictError, RegistryUnavailableError } from '../errors.ts';
-import type { ContainerDetails, ContainerRuntime, ContainerSpec, HealthStatus, ImageInfo, ObservedContainer } from './container-runtime.ts';
+import type { ContainerDetails, ContainerRuntime, ContainerSpec, HealthStatus, ImageInfo, ImageSummary, ObservedContainer } from './container-runtime.ts';
 
 interface FakeContainer {
   id: string;
@@ -156,6 +156,27 @@ export class FakeRuntime implements ContainerRuntime {
     this.check();
     const id = this.images.get(image);
     return id === undefined ? null : { id, digest: `${image.replace(/:[^/:]*$/, '')}@${id}` };
+  }
+
+  async listImages(): Promise<ImageSummary[]> {
+    this.check();
+    const used = new Set([...this.containers.values()].map((c) => c.imageId));
+    const byId = new Map<string, string[]>();
+    for (const [ref, id] of this.images) byId.set(id, [...(byId.get(id) ?? []), ref]);
+    return [...byId].map(([id, tags]) => ({ id, tags, inUse: used.has(id) }));
+  }
+
+  async removeImage(id: string): Promise<boolean> {
+    this.check();
+    if ([...this.containers.values()].some((c) => c.imageId === id)) return false;
+    let removed = false;
+    for (const [ref, img] of this.images) {
+      if (img !== id) continue;
+      this.images.delete(ref);
+      removed = true;
+    }
+    if (removed) this.calls.push({ op: 'removeImage', image: id });
+    return removed;
   }
 
   async ensureNetwork(name: string): Promise<void> {
