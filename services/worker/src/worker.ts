@@ -9,7 +9,7 @@ import { type ConvergeContext, convergeApp } from './converge.ts';
 import { WorkerError } from './errors.ts';
 import { applyAppPlan, type ExecutorOptions } from './executor.ts';
 import { nextRestartAllowedAt, reconcileDelay, type RestartRecord } from './planner/backoff.ts';
-import { imagesToRemove, noteImage } from './planner/image-gc.ts';
+import { imagesToRemove, noteImage, type SeenImage } from './planner/image-gc.ts';
 import { type HostContext, planDrift, planHost, unservedApps } from './planner/plan-host.ts';
 import { type ContainerRuntime, LABELS } from './runtime/container-runtime.ts';
 import { containerStates, publishHeartbeat } from './reporting.ts';
@@ -143,8 +143,8 @@ export function createWorker(deps: WorkerDeps): Worker {
   /** Per app: when its next reconcile is due, failures in a row, and whether its adoption is owed. */
   const reconciles = new Map<string, { dueAt: number; failures: number; adoptPending: boolean; stats: RepairStats }>();
   const restarts = new Map<string, RestartRecord>();
-  /** Per app: the image ids its containers ran on, oldest first (see planner/image-gc.ts). */
-  const imageHistory = new Map<string, string[]>();
+  /** Per app: the images its containers ran on, oldest first (see planner/image-gc.ts). */
+  const imageHistory = new Map<string, SeenImage[]>();
 
   async function latestRevision(app: string): Promise<AppMessage | null> {
     const last = await jsm.streams.getMessage(streams.apps.name, { last_by_subj: subjects.app(app) });
@@ -162,7 +162,7 @@ export function createWorker(deps: WorkerDeps): Worker {
     const out = await convergeApp(ctx, latest, { adopt: true });
     runner.state.applied = { incarnation: latest.incarnation, revision: latest.revision };
     runner.state.lastApplied = latest;
-    recordImages(app, out.containers);
+    recordImages(app, latest.config.docker_image, out.containers);
     log.info({ app, incarnation: latest.incarnation, revision: latest.revision, ...out.outcome }, 'adopted');
     return { revision: latest.revision, changed: out.outcome.created + out.outcome.replaced + out.outcome.removed };
   }
@@ -179,9 +179,9 @@ export function createWorker(deps: WorkerDeps): Worker {
     }
   }
 
-  function recordImages(app: string, containers: readonly { image?: string | undefined }[]): void {
+  function recordImages(app: string, ref: string, containers: readonly { image?: string | undefined }[]): void {
     for (const id of new Set(containers.map((c) => c.image).filter((i): i is string => i !== undefined && i !== ''))) {
-      imageHistory.set(app, noteImage(imageHistory.get(app) ?? [], id));
+      imageHistory.set(app, noteImage(imageHistory.get(app) ?? [], { id, ref }));
     }
   }
 
@@ -200,16 +200,17 @@ export function createWorker(deps: WorkerDeps): Worker {
     }
     const local = await runtime.listImages();
     const doomed = imagesToRemove({ local, apps: [...imageHistory.values()], protect });
-    for (const id of doomed) {
-      if (busy()) return;
-      try {
-        const removed = await runtime.removeImage(id);
-        if (removed) log.info({ image: id }, 'removed an image no served app uses any more');
-      } catch (err) {
-        log.warn({ image: id, err }, 'could not remove an old image');
-        continue;
+    for (const { id, refs } of doomed) {
+      for (const ref of refs) {
+        if (busy()) return;
+        try {
+          if (await runtime.removeImage(ref)) log.info({ image: id, ref }, 'removed an image no served app uses any more');
+        } catch (err) {
+          log.warn({ image: id, ref, err }, 'could not remove an old image');
+        }
       }
-      for (const [app, h] of imageHistory) imageHistory.set(app, h.filter((x) => x !== id));
+      // Forgotten either way: what is left of it (other tags, a container) is not ours to remove.
+      for (const [app, h] of imageHistory) imageHistory.set(app, h.filter((x) => x.id !== id));
     }
   }
 
@@ -388,7 +389,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       for (const key of ['apps', 'results', 'hosts'] as const) await ensureStream(jsm, key);
       for (const app of apps) {
         const onApplied = (msg: AppMessage, containers: readonly { image?: string | undefined }[]) => {
-          recordImages(msg.app, containers);
+          recordImages(msg.app, msg.config.docker_image, containers);
           void removeOldImages().catch((err: unknown) => log.warn({ err }, 'could not remove old images'));
         };
         runners.set(app, new AppRunner({ app, hostId, js, jsm, ctx, opts, log, onApplied }));

@@ -109,10 +109,10 @@ export interface ContainerRuntime {
   /** Every local image, with whether a container uses it. */
   listImages(): Promise<ImageSummary[]>;
   /**
-   * Removes an image by id (its tags, then the image), never forcefully: an image a container uses,
-   * or one gone meanwhile, is left and `false` returned.
+   * Removes one image reference (a `repo:tag`, or an id); the image itself goes with its last tag.
+   * Never forced: an image a container uses, or one gone meanwhile, is left and `false` returned.
    */
-  removeImage(id: string): Promise<boolean>;
+  removeImage(ref: string): Promise<boolean>;
   /** Creates a bridge network when it is missing. */
   ensureNetwork(name: string): Promise<void>;
   ping(): Promise<boolean>;

@@ -272,35 +272,15 @@ export class DockerRuntime implements ContainerRuntime {
     }
   }
 
-  async removeImage(id: string): Promise<boolean> {
-    // 404: gone already; 409: used by a container, or referenced in several repositories (handled
-    // by removing the tags one by one first). Never forced: a container's image stays.
-    const skip = (err: unknown) => {
-      const s = (err as DockerodeError).statusCode;
-      return s === 404 || s === 409;
-    };
+  async removeImage(ref: string): Promise<boolean> {
     try {
-      const info = await this.docker.getImage(id).inspect();
-      for (const tag of info.RepoTags ?? []) {
-        try {
-          await this.docker.getImage(tag).remove({ noprune: false });
-        } catch (err) {
-          if (skip(err)) return false;
-          throw err;
-        }
-      }
-      try {
-        await this.docker.getImage(id).remove({ noprune: false });
-      } catch (err) {
-        // Removing the last tag removed the image itself when nothing else held it.
-        if ((err as DockerodeError).statusCode === 404) return true;
-        if (skip(err)) return false;
-        throw err;
-      }
+      // Not forced: the engine refuses (409) an image a container uses, or an id with several tags.
+      await this.docker.getImage(ref).remove({ noprune: false });
       return true;
     } catch (err) {
-      if (skip(err)) return false;
-      throw classify(err, `remove image ${id.slice(0, 19)}`, (m) => new EngineUnavailableError(m));
+      const status = (err as DockerodeError).statusCode;
+      if (status === 404 || status === 409) return false;
+      throw classify(err, `remove image ${ref}`, (m) => new EngineUnavailableError(m));
     }
   }
 

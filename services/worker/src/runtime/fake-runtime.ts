@@ -166,17 +166,15 @@ export class FakeRuntime implements ContainerRuntime {
     return [...byId].map(([id, tags]) => ({ id, tags, inUse: used.has(id) }));
   }
 
-  async removeImage(id: string): Promise<boolean> {
+  /** The fake keeps only tags: removing the last tag of an image removes it; an id removes every tag. */
+  async removeImage(ref: string): Promise<boolean> {
     this.check();
+    const id = this.images.get(ref) ?? ref;
     if ([...this.containers.values()].some((c) => c.imageId === id)) return false;
-    let removed = false;
-    for (const [ref, img] of this.images) {
-      if (img !== id) continue;
-      this.images.delete(ref);
-      removed = true;
-    }
-    if (removed) this.calls.push({ op: 'removeImage', image: id });
-    return removed;
+    const refs = this.images.has(ref) ? [ref] : [...this.images].filter(([, img]) => img === id).map(([r]) => r);
+    for (const r of refs) this.images.delete(r);
+    if (refs.length > 0) this.calls.push({ op: 'removeImage', image: ref });
+    return refs.length > 0;
   }
 
   async ensureNetwork(name: string): Promise<void> {
