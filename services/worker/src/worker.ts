@@ -12,7 +12,7 @@ import { nextRestartAllowedAt, reconcileDelay, type RestartRecord } from './plan
 import { imagesToRemove, noteImage, type SeenImage } from './planner/image-gc.ts';
 import { type HostContext, planDrift, planHost, unservedApps } from './planner/plan-host.ts';
 import { type ContainerRuntime, LABELS } from './runtime/container-runtime.ts';
-import { containerStates, publishHeartbeat } from './reporting.ts';
+import { buildResult, containerStates, publishHeartbeat, publishResult } from './reporting.ts';
 
 /**
  * The worker of one host.
@@ -152,7 +152,7 @@ export function createWorker(deps: WorkerDeps): Worker {
   }
 
   /** Adopts the latest revision of the app; returns what it changed. Throws when it fails. */
-  async function adoptNow(runner: AppRunner): Promise<{ revision: number; changed: number } | null> {
+  async function adoptNow(runner: AppRunner): Promise<{ message: AppMessage; out: Awaited<ReturnType<typeof convergeApp>>; changed: number } | null> {
     const app = runner.app;
     const latest = await latestRevision(app);
     if (latest === null) {
@@ -164,7 +164,7 @@ export function createWorker(deps: WorkerDeps): Worker {
     runner.state.lastApplied = latest;
     recordImages(app, latest.config.docker_image, out.containers);
     log.info({ app, incarnation: latest.incarnation, revision: latest.revision, ...out.outcome }, 'adopted');
-    return { revision: latest.revision, changed: out.outcome.created + out.outcome.replaced + out.outcome.removed };
+    return { message: latest, out, changed: out.outcome.created + out.outcome.replaced + out.outcome.removed };
   }
 
   async function adopt(runner: AppRunner): Promise<void> {
@@ -228,7 +228,13 @@ export function createWorker(deps: WorkerDeps): Worker {
       if (!r.adoptPending) return;
       const done = await adoptNow(runner);
       r.adoptPending = false;
-      if (done !== null) noteRepair(r.stats, app, [`adopted revision ${done.revision} after a failed start (${done.changed} changed)`]);
+      if (done === null) return;
+      noteRepair(r.stats, app, [`adopted revision ${done.message.revision} after a failed start (${done.changed} changed)`]);
+      // Its delivery may have been reported failed (and terminated): the newest result says applied.
+      const { message, out } = done;
+      await publishResult(js, buildResult({ message, host: hostId, status: 'applied', imageDigest: out.imageDigest, containers: out.containers, pullMs: out.pullMs, applyMs: out.applyMs })).catch((err: unknown) =>
+        log.warn({ app, err }, 'could not report the adopted revision'),
+      );
       return;
     }
     const drift = planDrift(applied, await runtime.listContainers(hostId), host);
