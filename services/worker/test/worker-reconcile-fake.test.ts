@@ -87,6 +87,25 @@ test('drift: a container removed and one stopped behind the worker\'s back are b
   results.stop();
 });
 
+test('the reconcile never runs while a message is handled: a slow roll is not undone half-way', async () => {
+  const app = `roll-${suffix()}`;
+  const host = `h-${suffix()}`;
+  const rt = runtime();
+  const results = collectResults(nc, app);
+  // Ticks every 5 ms; each rolled container must stay up 150 ms before the next one.
+  const w = await startWorker(host, [app], rt, { reconcileIntervalMs: 50, rollSettleMs: 150 });
+  const cfg = { docker_image: 'img:1', containers_per: { server: 3 } };
+  await publishApp(nc, envelope(app, 1, 'create', cfg));
+  await results.waitFor(1, 'applied');
+  await publishApp(nc, envelope(app, 2, 'roll', { ...cfg, env_vars: { V: '2' } }));
+  assert.is((await results.waitFor(2)).status, 'applied');
+  // Planned against revision 1 during the roll, a reconcile would have put rolled containers back.
+  assert.is(rt.calls.filter((c) => c.op === 'create').length, 6, 'three made by the create, three by the roll');
+  assert.is(w.repairs()[app]?.repairs, 0);
+  assert.ok(appContainers(rt, app).every((c) => c.labels[LABELS.revision] === '2'));
+  results.stop();
+});
+
 test('a failing reconcile backs off: 2, 4 intervals, up to the cap, and back to one interval once it works', async () => {
   const app = `backoff-${suffix()}`;
   const host = `h-${suffix()}`;
