@@ -115,6 +115,7 @@ export class AppRunner {
     this.wake?.();
     await this.batch?.close().catch(() => undefined);
     await this.loop;
+    await this.turn; // a reconcile in progress finishes too
   }
 
   /** Runs `fn` after whatever has the turn now; one at a time. */

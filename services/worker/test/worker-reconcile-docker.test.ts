@@ -108,6 +108,25 @@ test('a container removed by hand and another stopped by hand are both back with
   results.stop();
 });
 
+test('a container whose process is killed from the host (as the kernel OOM killer does) serves again', async () => {
+  const host = newHost();
+  const app = `oom-${suffix()}`;
+  const port = await freePortRange(1);
+  const results = collectResults(nc, app);
+  const w = await startWorker(host, [app]);
+  await publishApp(nc, envelope(app, 1, 'create', { docker_image: ECHO, starting_ports: [{ [String(port)]: '80' }] }));
+  assert.is((await results.waitFor(1)).status, 'applied');
+  await answers(port);
+  const pid = (await docker.getContainer(`${app}-1`).inspect()).State.Pid;
+  const t0 = Date.now();
+  process.kill(pid, 'SIGKILL');
+  await waitFor('the container to have exited', async () => (await docker.getContainer(`${app}-1`).inspect().catch(() => null))?.State.Pid !== pid, 10_000, 20);
+  await answers(port);
+  // Docker's restart policy (unless-stopped) brings it back; the reconcile would if it did not.
+  console.log(`  killed from the host: serving again after ${Date.now() - t0} ms (repairs by the reconcile: ${w.repairs()[app]?.repairs})`);
+  results.stop();
+});
+
 test('an adoption that fails at start (the image is not in the registry yet) is retried by the reconcile loop and succeeds once it is pushed', async () => {
   const host = newHost();
   const app = `adopt-${suffix()}`;
