@@ -1,4 +1,5 @@
-import { availableParallelism, totalmem } from 'node:os';
+import { availableParallelism, hostname, totalmem } from 'node:os';
+import { hostIdFromHostname } from '@nebula/contracts';
 import { connect } from '@nats-io/transport-node';
 import { createMetricsRegistry, runService, startOpsServer } from '@nebula/service-kit';
 import { resolveHostId, workerEnvSchema } from './config.ts';
@@ -24,6 +25,15 @@ await runService({
     const runtime = new DockerRuntime(docker, {
       auth: registryAuthResolver({ user: env.REGISTRY_AUTH_USER, password: env.REGISTRY_AUTH_PASSWORD, host: env.REGISTRY_HOST }),
     });
+    if (env.HOST_ID === undefined) {
+      // Before the machine id, the default was the hostname: containers made under it are not this
+      // host id's any more (they keep running, unmanaged, and may hold the ports the apps need).
+      const before = hostIdFromHostname(hostname());
+      const stale = before === hostId ? [] : await runtime.listContainers(before).catch(() => []);
+      if (stale.length > 0) {
+        log.warn({ hostId, previousDefault: before, containers: stale.map((c) => c.name).sort() }, `containers of host id ${before} (the former default, the hostname) are on this engine: set HOST_ID=${before} to keep managing them`);
+      }
+    }
     const worker = createWorker({
       hostId,
       apps: env.APP_NAME,
