@@ -129,6 +129,18 @@ export interface Worker {
   repairs(): Record<string, RepairStats>;
 }
 
+/** The lines joined with `; `, at most `max` characters: the first ones, then how many more. */
+export function summarise(lines: readonly string[], max: number): string {
+  let out = '';
+  for (let i = 0; i < lines.length; i++) {
+    const next = out === '' ? lines[i]! : `${out}; ${lines[i]}`;
+    const rest = lines.length - i - 1;
+    if (next.length + (rest > 0 ? 16 : 0) > max) return out === '' ? `${lines[i]!.slice(0, max - 16)}... (${lines.length} in all)` : `${out}; ... (${lines.length - i} more)`;
+    out = next;
+  }
+  return out;
+}
+
 export function createWorker(deps: WorkerDeps): Worker {
   const opts = compileOptions(deps.options);
   const { hostId, runtime, log } = deps;
@@ -249,7 +261,7 @@ export function createWorker(deps: WorkerDeps): Worker {
     const at = new Date().toISOString();
     for (const w of what) log.info({ app, repair: w }, 'repaired');
     stats.repairs += what.length;
-    stats.last = { at, what: what.join('; ') };
+    stats.last = { at, what: summarise(what, 1_000) };
   }
 
   /**

@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { containerSpec } from '../src/planner/container-spec.ts';
 import { LABELS } from '../src/runtime/container-runtime.ts';
 import { FakeRuntime } from '../src/runtime/fake-runtime.ts';
-import { createWorker, type Worker, type WorkerOptions } from '../src/worker.ts';
+import { createWorker, summarise, type Worker, type WorkerOptions } from '../src/worker.ts';
 import { collectResults, envelope, log, publishApp, suffix } from './helpers.ts';
 
 /**
@@ -239,6 +239,16 @@ test('replaced images are removed after an apply; the current and the previous o
   assert.ok(rt.images.has('img:2') && rt.images.has('img:3'), 'current and previous kept');
   assert.ok(rt.images.has('other:1'), 'an image no app was seen using is not touched');
   results.stop();
+});
+
+test('a repair of many containers is summed up within what a heartbeat carries', () => {
+  const lines = Array.from({ length: 100 }, (_, i) => `created web-${i + 1}: missing`);
+  const s = summarise(lines, 1_000);
+  assert.ok(s.length <= 1_000, `${s.length} characters`);
+  assert.match(s, /^created web-1: missing; created web-2: missing; .*; \.\.\. \(\d+ more\)$/);
+  assert.is(summarise(['a', 'b'], 1_000), 'a; b');
+  assert.ok(summarise(['x'.repeat(5_000)], 1_000).length <= 1_000);
+  heartbeatSchema.shape.apps.element.shape.last_repair.parse({ at: new Date().toISOString(), what: s });
 });
 
 test.run();
