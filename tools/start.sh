@@ -59,7 +59,7 @@ cat >&2 <<TEXT
   Nebula is running.
     API:       http://127.0.0.1:$API_PORT   (health: /health, metrics: /metrics, OpenAPI: /openapi.json)
     API auth:  $auth_note
-    worker:    host ${HOST_ID:-$(hostname)}, apps: ${APP_NAME:-none (set APP_NAME=a,b)}
+    worker:    host ${HOST_ID:-$(cat "${MACHINE_ID_FILE:-/etc/machine-id}" 2>/dev/null || echo '(no machine id: set HOST_ID)')}, apps: ${APP_NAME:-none (set APP_NAME=a,b)}
     stack:     bash tools/stack.sh status
   Ctrl-C stops the services (the stack keeps running; bash tools/stack.sh down stops it).
 

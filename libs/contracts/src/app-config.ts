@@ -20,13 +20,20 @@ export const portSpecSchema = z.union([
   z.record(portString, z.union([portString, portNumber])).refine((r) => Object.keys(r).length > 0, 'empty port map'),
 ]);
 
+/** The smallest memory a container is given or planned with, in MB. */
+export const MIN_MEMORY_MB = 16;
+/** The largest cpu factor: containers per core (containers_per.cpu) and cores per container (cpu_limit). */
+export const MAX_CPU_FACTOR = 64;
+
 export const containersPerSchema = z
   .strictObject({
     server: z.number().int().min(0).max(1000).optional(),
     instance: z.number().int().min(0).max(1000).optional(),
-    cpu: z.number().positive().max(1000).optional(),
-    memory: z.number().positive().optional(),
-    mem: z.number().positive().optional(),
+    /** Containers per core: at most 64 (a host's count is capped again by MAX_CONTAINERS_PER_APP). */
+    cpu: z.number().positive().max(MAX_CPU_FACTOR, `at most ${MAX_CPU_FACTOR} containers per core`).optional(),
+    /** MB of host memory per container: at least 16 (a smaller one is a typo, and would mean thousands). */
+    memory: z.number().min(MIN_MEMORY_MB, `at least ${MIN_MEMORY_MB} MB per container`).optional(),
+    mem: z.number().min(MIN_MEMORY_MB, `at least ${MIN_MEMORY_MB} MB per container`).optional(),
   })
   .refine((o) => Object.values(o).filter((v) => v !== undefined).length === 1, {
     message: 'exactly one of server, cpu or memory (aliases: instance, mem)',
@@ -127,9 +134,13 @@ const fields = {
   command: argv.nullable(),
   entrypoint: argv.nullable(),
   labels: labelsSchema,
-  memory_limit_mb: z.number().int().min(6).max(16 * 1024 * 1024).nullable(),
-  cpu_limit: z.number().positive().max(1024).nullable(),
+  memory_limit_mb: z.number().int().min(MIN_MEMORY_MB, `at least ${MIN_MEMORY_MB} MB`).max(16 * 1024 * 1024).nullable(),
+  cpu_limit: z.number().positive().max(MAX_CPU_FACTOR, `at most ${MAX_CPU_FACTOR} cores`).nullable(),
   healthcheck: healthcheckSchema.nullable(),
+  /** Log rotation (json-file): a container's log file is rotated at this size... */
+  log_max_size_mb: z.number().int().min(1).max(10_240),
+  /** ...and this many files are kept. */
+  log_max_files: z.number().int().min(1).max(100),
 };
 
 export const APP_DEFAULTS = {
@@ -148,6 +159,8 @@ export const APP_DEFAULTS = {
   memory_limit_mb: null,
   cpu_limit: null,
   healthcheck: null,
+  log_max_size_mb: 10,
+  log_max_files: 3,
 } as const;
 
 type PortSpec = z.infer<typeof portSpecSchema>;
@@ -207,6 +220,8 @@ export const appConfigSchema = z
     memory_limit_mb: fields.memory_limit_mb.default(null),
     cpu_limit: fields.cpu_limit.default(null),
     healthcheck: fields.healthcheck.default(null),
+    log_max_size_mb: fields.log_max_size_mb.default(APP_DEFAULTS.log_max_size_mb),
+    log_max_files: fields.log_max_files.default(APP_DEFAULTS.log_max_files),
   })
   .superRefine(checkPorts);
 

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { appConfigPatchSchema, appConfigSchema, appNameSchema, containerCount, hostIdFromHostname, portBindings } from '../src/index.ts';
+import { appConfigPatchSchema, appConfigSchema, appNameSchema, containerCount, heartbeatSchema, hostIdFromHostname, portBindings } from '../src/index.ts';
 
 function issues(input: unknown): string[] {
   const r = appConfigSchema.safeParse(input);
@@ -51,6 +51,46 @@ test('containers_per: exactly one key; counts per core, server, memory', () => {
   assert.is(containerCount({ instance: 0 }, host), 0);
   assert.is(containerCount({ memory: 1000 }, host), 8);
   assert.is(containerCount({ mem: 100000 }, host), 1);
+});
+
+test('limits: memory below 16 MB and a cpu factor above 64 are refused, naming the field', () => {
+  assert.equal(issues({ docker_image: 'x', containers_per: { memory: 15 } }), ['containers_per.memory']);
+  assert.equal(issues({ docker_image: 'x', containers_per: { mem: 1 } }), ['containers_per.mem']);
+  assert.equal(issues({ docker_image: 'x', containers_per: { cpu: 65 } }), ['containers_per.cpu']);
+  assert.equal(issues({ docker_image: 'x', memory_limit_mb: 8 }), ['memory_limit_mb']);
+  assert.equal(issues({ docker_image: 'x', cpu_limit: 64.5 }), ['cpu_limit']);
+  for (const ok of [{ containers_per: { memory: 16 } }, { containers_per: { cpu: 64 } }, { memory_limit_mb: 16 }, { cpu_limit: 64 }]) {
+    assert.equal(issues({ docker_image: 'x', ...ok }), [], JSON.stringify(ok));
+  }
+  const r = appConfigSchema.safeParse({ docker_image: 'x', containers_per: { memory: 4 } });
+  assert.match(r.success ? '' : (r.error.issues[0]?.message ?? ''), /at least 16 MB/);
+  assert.not.ok(appConfigPatchSchema.safeParse({ memory_limit_mb: 15 }).success, 'patches too');
+  assert.not.ok(appConfigPatchSchema.safeParse({ cpu_limit: 100 }).success, 'patches too');
+});
+
+test('log rotation: 10 MB x 3 files by default, configurable per app', () => {
+  const cfg = appConfigSchema.parse({ docker_image: 'x' });
+  assert.is(cfg.log_max_size_mb, 10);
+  assert.is(cfg.log_max_files, 3);
+  assert.is(appConfigSchema.parse({ docker_image: 'x', log_max_size_mb: 50, log_max_files: 5 }).log_max_size_mb, 50);
+  assert.equal(issues({ docker_image: 'x', log_max_size_mb: 0, log_max_files: 1.5 }).sort(), ['log_max_files', 'log_max_size_mb']);
+  assert.ok(appConfigPatchSchema.safeParse({ log_max_files: 2 }).success);
+});
+
+test('heartbeats may carry the drift repaired per app', () => {
+  const hb = {
+    v: 1,
+    host: 'h1',
+    apps: [{ app: 'web', incarnation: 1, revision: 2, containers: [], repairs: 2, last_repair: { at: new Date(0).toISOString(), what: 'created web-2: missing' } }],
+    cores: 2,
+    memory_mb: 1024,
+    worker_version: '1',
+    interval_seconds: 5,
+    at: new Date(0).toISOString(),
+  };
+  assert.equal(heartbeatSchema.parse(hb).apps[0]?.last_repair, { at: '1970-01-01T00:00:00.000Z', what: 'created web-2: missing' });
+  assert.is(heartbeatSchema.parse({ ...hb, apps: [{ app: 'web', incarnation: null, revision: null, containers: [] }] }).apps[0]?.repairs, undefined, 'older workers send neither');
+  assert.not.ok(heartbeatSchema.safeParse({ ...hb, apps: [{ ...hb.apps[0], repairs: -1 }] }).success);
 });
 
 test('networks: host or none alone', () => {

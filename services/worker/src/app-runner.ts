@@ -25,6 +25,9 @@ import { buildResult, publishResult } from './reporting.ts';
  *                      └─ permanent ──▶ failed result, term     (unknown image, port taken...)
  *
  * stop(): no new fetch; the message in hand is finished (acked or nak'd) before it resolves.
+ *
+ * whenIdle(fn): the worker's reconcile runs here, never at the same time as a message is handled:
+ * skipped while a message is in hand; a message that arrives meanwhile waits for it (kept ours).
  */
 export interface RunnerOptions {
   ackWaitMs: number;
@@ -43,6 +46,8 @@ export interface RunnerOptions {
 export interface AppState {
   /** The newest revision applied on this host, as (incarnation, revision). */
   applied: { incarnation: number; revision: number } | null;
+  /** That revision itself, so that it can be planned again (drift repair). */
+  lastApplied: AppMessage | null;
   busy: boolean;
 }
 
@@ -66,7 +71,7 @@ const RESTARTING = new Set(['create', 'update', 'restart', 'roll', 'pull', 'roll
 
 export class AppRunner {
   readonly app: string;
-  readonly state: AppState = { applied: null, busy: false };
+  readonly state: AppState = { applied: null, lastApplied: null, busy: false };
   private readonly hostId: string;
   private readonly js: JetStreamClient;
   private readonly jsm: JetStreamManager;
@@ -79,8 +84,26 @@ export class AppRunner {
   private batch: ConsumerMessages | null = null;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
+  /** Handling a message and reconciling take turns through this chain. */
+  private turn: Promise<unknown> = Promise.resolve();
+  /** A message is in hand (from decode to ack), whether or not it has its turn yet. */
+  private inHand = false;
+  /** Set by a successful apply; handed to onApplied once the message is finished and the turn over. */
+  private justApplied: { msg: AppMessage; containers: readonly { image?: string | undefined }[] } | null = null;
+  private readonly onApplied: (msg: AppMessage, containers: readonly { image?: string | undefined }[]) => void;
 
-  constructor(args: { app: string; hostId: string; js: JetStreamClient; jsm: JetStreamManager; ctx: ConvergeContext; opts: RunnerOptions; log: Logger }) {
+  constructor(args: {
+    app: string;
+    hostId: string;
+    js: JetStreamClient;
+    jsm: JetStreamManager;
+    ctx: ConvergeContext;
+    opts: RunnerOptions;
+    log: Logger;
+    /** Called after each revision applied by a message (the worker removes replaced images). */
+    onApplied?: (msg: AppMessage, containers: readonly { image?: string | undefined }[]) => void;
+  }) {
+    this.onApplied = args.onApplied ?? (() => undefined);
     this.app = args.app;
     this.hostId = args.hostId;
     this.js = args.js;
@@ -99,6 +122,30 @@ export class AppRunner {
     this.wake?.();
     await this.batch?.close().catch(() => undefined);
     await this.loop;
+    await this.turn; // a reconcile in progress finishes too
+  }
+
+  /** Runs `fn` after whatever has the turn now; one at a time. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.turn.then(fn, fn);
+    this.turn = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Runs `fn` (a reconcile) when no message is in hand, marked busy; returns `skipped` instead when
+   * one is (the message converges the app anyway) or the runner is stopping.
+   */
+  async whenIdle<T>(fn: () => Promise<T>): Promise<T | 'skipped'> {
+    if (this.inHand || this.state.busy || this.stopping) return 'skipped';
+    return this.exclusive(async () => {
+      this.state.busy = true;
+      try {
+        return await fn();
+      } finally {
+        this.state.busy = false;
+      }
+    });
   }
 
   private sleep(ms: number): Promise<void> {
@@ -197,6 +244,27 @@ export class AppRunner {
 
   /** Handles one message to the end: acked, nak'd or terminated. Never throws. */
   async handle(m: JsMsg): Promise<void> {
+    this.inHand = true;
+    // While a reconcile finishes, the message stays ours.
+    const keep = setInterval(() => m.working(), Math.max(100, this.opts.ackWaitMs / 3));
+    try {
+      await this.exclusive(() => this.handleInTurn(m));
+    } finally {
+      clearInterval(keep);
+      this.inHand = false;
+    }
+    const done = this.justApplied;
+    this.justApplied = null;
+    if (done !== null) {
+      try {
+        this.onApplied(done.msg, done.containers);
+      } catch (err) {
+        this.log.warn({ err }, 'after-apply hook failed');
+      }
+    }
+  }
+
+  private async handleInTurn(m: JsMsg): Promise<void> {
     let msg: AppMessage;
     try {
       msg = decode(appMessageSchema, m.data, m.subject);
@@ -253,6 +321,8 @@ export class AppRunner {
       }
       const out = await convergeApp(this.ctx, msg, { progress: working, signal: ac.signal });
       this.state.applied = { incarnation: msg.incarnation, revision: msg.revision };
+      this.state.lastApplied = msg;
+      this.justApplied = { msg, containers: out.containers };
       log.info({ ...out.outcome, pullMs: Math.round(out.pullMs), applyMs: Math.round(out.applyMs) }, 'applied');
       const result = buildResult({ message: msg, host: this.hostId, status: 'applied', imageDigest: out.imageDigest, containers: out.containers, pullMs: out.pullMs, applyMs: out.applyMs });
       await this.finish(m, 'ack', result, log);

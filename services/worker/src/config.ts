@@ -1,6 +1,6 @@
-import { hostname } from 'node:os';
-import { appNameSchema, hostIdFromHostname, hostIdSchema } from '@nebula/contracts';
-import { envVar } from '@nebula/service-kit';
+import { readFileSync } from 'node:fs';
+import { appNameSchema, hostIdSchema } from '@nebula/contracts';
+import { ConfigError, envVar } from '@nebula/service-kit';
 import { z } from 'zod';
 
 /** `APP_NAME=a,b,c`: the apps this host serves (its "pod"). Empty or unset: none yet. */
@@ -10,11 +10,23 @@ const appList = z
   .transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x.length > 0))
   .pipe(z.array(appNameSchema).refine((a) => new Set(a).size === a.length, 'an app is listed twice'));
 
+/** Host ids are part of subjects and container labels: a longer one is refused, never cut. */
+const HOST_ID_MAX = 63;
+const hostIdEnv = z
+  .string()
+  .max(HOST_ID_MAX, `is longer than ${HOST_ID_MAX} characters (host ids are not cut: choose a shorter one)`)
+  .pipe(hostIdSchema);
+
 const seconds = (fallback: number, min = 0) => z.coerce.number().min(min).max(86_400 * 365).default(fallback);
 
 export const workerEnvSchema = z.object({
   APP_NAME: appList,
-  HOST_ID: hostIdSchema.default(() => hostIdFromHostname(hostname())),
+  /** Unset: the machine id (see resolveHostId), never the hostname (a container's changes at every run). */
+  HOST_ID: hostIdEnv.optional(),
+  /** Where the machine id is read from when HOST_ID is unset: the host's, mounted into a worker container. */
+  MACHINE_ID_FILE: z.string().default('/etc/machine-id'),
+  /** With APP_NAME empty, the worker refuses to start while it owns containers, unless this is true. */
+  REMOVE_UNSERVED: envVar.bool(false),
   NATS_URL: envVar.url('nats://127.0.0.1:4222'),
   NATS_USER: z.string().optional(),
   NATS_PASSWORD: z.string().optional(),
@@ -45,7 +57,42 @@ export const workerEnvSchema = z.object({
   STUCK_AFTER_SECONDS: seconds(60, 0.1),
   /** A rolled container without healthcheck must stay up this long before the next one. */
   ROLL_SETTLE_SECONDS: seconds(2),
+  /** Every served app is re-planned against its last applied revision this often (drift repair). */
+  RECONCILE_INTERVAL_SECONDS: seconds(30, 0.1),
+  /** A reconcile that fails is tried again after twice the wait each time, up to this. */
+  RECONCILE_MAX_BACKOFF_SECONDS: seconds(300, 0.1),
+  /** Containers one app may have on one host; a config that yields more fails (permanent). */
+  MAX_CONTAINERS_PER_APP: z.coerce.number().int().min(1).max(10_000).default(100),
+  /** Containers created and started at the same time by an all-at-once apply. */
+  MAX_PARALLEL_STARTS: z.coerce.number().int().min(1).max(1_000).default(8),
+  /** An unhealthy container is restarted after the health check interval, then twice as late each time, up to this. */
+  UNHEALTHY_RESTART_MAX_BACKOFF_SECONDS: seconds(300, 0.1),
+  /** After a successful apply, remove the app's images no longer used (the previous one is kept for rollback). */
+  REMOVE_OLD_IMAGES: envVar.bool(true),
   METRICS_PORT: envVar.port(8081),
   LOG_LEVEL: envVar.logLevel(),
 });
 export type WorkerEnv = z.output<typeof workerEnvSchema>;
+
+/**
+ * HOST_ID, else the machine id (`/etc/machine-id`, or MACHINE_ID_FILE): stable across restarts and
+ * re-creations of a worker container, unlike its hostname. Fails, naming both variables, when
+ * neither gives a valid id.
+ */
+export function resolveHostId(env: Pick<WorkerEnv, 'HOST_ID' | 'MACHINE_ID_FILE'>): string {
+  if (env.HOST_ID !== undefined) return env.HOST_ID;
+  let raw: string;
+  try {
+    raw = readFileSync(env.MACHINE_ID_FILE, 'utf8').trim();
+  } catch (err) {
+    throw new ConfigError(
+      `HOST_ID is not set and the machine id cannot be read from ${env.MACHINE_ID_FILE} (${(err as NodeJS.ErrnoException).code ?? 'error'}): set HOST_ID, or MACHINE_ID_FILE to the host's machine-id`,
+      ['HOST_ID', 'MACHINE_ID_FILE'],
+    );
+  }
+  const parsed = hostIdEnv.safeParse(raw);
+  if (!parsed.success) {
+    throw new ConfigError(`HOST_ID is not set and the machine id in ${env.MACHINE_ID_FILE} is not a valid host id (${parsed.error.issues[0]?.message ?? 'invalid'}): set HOST_ID`, ['HOST_ID', 'MACHINE_ID_FILE']);
+  }
+  return parsed.data;
+}

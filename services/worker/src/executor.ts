@@ -1,3 +1,4 @@
+import { forEachLimit } from './concurrency.ts';
 import { abortedError, ContainerFailedError } from './errors.ts';
 import type { ContainerRuntime, ContainerSpec, ObservedContainer } from './runtime/container-runtime.ts';
 import type { AppPlan, Step } from './planner/plan-host.ts';
@@ -24,7 +25,11 @@ export interface ExecutorOptions {
   pollMs: number;
   /** The only network created when missing. */
   ownNetwork: string;
+  /** All-at-once: containers created and started at the same time (MAX_PARALLEL_STARTS; default 8). */
+  maxParallelStarts?: number;
 }
+
+export const DEFAULT_PARALLEL_STARTS = 8;
 
 export interface ApplyOutcome {
   created: number;
@@ -121,7 +126,7 @@ export async function applyAppPlan(
     const old = [...news.filter((s) => s.kind === 'replace').map((s) => s.current), ...removes.map((s) => s.current)];
     await settleAll(old.map((c) => stopAndRemove(runtime, c, opts, signal)));
     progress();
-    await settleAll(news.map((s) => createAndStart(runtime, s.spec, signal)));
+    await forEachLimit(news, opts.maxParallelStarts ?? DEFAULT_PARALLEL_STARTS, (s) => createAndStart(runtime, s.spec, signal));
     progress();
     return count(plan.steps);
   }

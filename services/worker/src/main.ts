@@ -1,7 +1,8 @@
-import { availableParallelism, totalmem } from 'node:os';
+import { availableParallelism, hostname, totalmem } from 'node:os';
+import { hostIdFromHostname } from '@nebula/contracts';
 import { connect } from '@nats-io/transport-node';
 import { createMetricsRegistry, runService, startOpsServer } from '@nebula/service-kit';
-import { workerEnvSchema } from './config.ts';
+import { resolveHostId, workerEnvSchema } from './config.ts';
 import { createDockerClient, pingDocker } from './runtime/docker-client.ts';
 import { DockerRuntime } from './runtime/docker-runtime.ts';
 import { registryAuthResolver } from './runtime/registry-auth.ts';
@@ -11,11 +12,12 @@ await runService({
   name: 'worker',
   env: workerEnvSchema,
   async start(env, log) {
+    const hostId = resolveHostId(env);
     const docker = createDockerClient(env.DOCKER_HOST);
     if (!(await pingDocker(docker, env.ENGINE_CALL_TIMEOUT_SECONDS * 1000))) throw new Error(`docker engine at ${env.DOCKER_HOST} does not answer`);
     const nc = await connect({
       servers: env.NATS_URL,
-      name: `nebula-worker-${env.HOST_ID}`,
+      name: `nebula-worker-${hostId}`,
       maxReconnectAttempts: -1,
       ...(env.NATS_USER !== undefined ? { user: env.NATS_USER, pass: env.NATS_PASSWORD ?? '' } : {}),
       ...(env.NATS_TOKEN !== undefined ? { token: env.NATS_TOKEN } : {}),
@@ -25,8 +27,17 @@ await runService({
       callTimeoutMs: env.ENGINE_CALL_TIMEOUT_SECONDS * 1000,
       pullStallMs: env.PULL_STALL_TIMEOUT_SECONDS * 1000,
     });
+    if (env.HOST_ID === undefined) {
+      // Before the machine id, the default was the hostname: containers made under it are not this
+      // host id's any more (they keep running, unmanaged, and may hold the ports the apps need).
+      const before = hostIdFromHostname(hostname());
+      const stale = before === hostId ? [] : await runtime.listContainers(before).catch(() => []);
+      if (stale.length > 0) {
+        log.warn({ hostId, previousDefault: before, containers: stale.map((c) => c.name).sort() }, `containers of host id ${before} (the former default, the hostname) are on this engine: set HOST_ID=${before} to keep managing them`);
+      }
+    }
     const worker = createWorker({
-      hostId: env.HOST_ID,
+      hostId,
       apps: env.APP_NAME,
       nc,
       runtime,
@@ -42,6 +53,13 @@ await runService({
         rollSettleMs: env.ROLL_SETTLE_SECONDS * 1000,
         convergeTimeoutMs: env.CONVERGE_TIMEOUT_SECONDS * 1000,
         stuckAfterMs: env.STUCK_AFTER_SECONDS * 1000,
+        reconcileIntervalMs: env.RECONCILE_INTERVAL_SECONDS * 1000,
+        reconcileMaxBackoffMs: env.RECONCILE_MAX_BACKOFF_SECONDS * 1000,
+        removeUnserved: env.REMOVE_UNSERVED,
+        maxContainersPerApp: env.MAX_CONTAINERS_PER_APP,
+        maxParallelStarts: env.MAX_PARALLEL_STARTS,
+        unhealthyRestartMaxBackoffMs: env.UNHEALTHY_RESTART_MAX_BACKOFF_SECONDS * 1000,
+        removeOldImages: env.REMOVE_OLD_IMAGES,
       },
     });
     await worker.start();
@@ -54,7 +72,7 @@ await runService({
         return { ok: Object.values(checks).every(Boolean), checks };
       },
     });
-    log.info({ host: env.HOST_ID, apps: env.APP_NAME, port: ops.port }, 'worker started');
+    log.info({ host: hostId, apps: env.APP_NAME, port: ops.port }, 'worker started');
     return {
       async stop() {
         await worker.stop();

@@ -7,10 +7,13 @@ import { decode, waitForStreams } from '@nebula/messaging';
 import type { Logger } from '@nebula/service-kit';
 import { AppRunner, type RunnerOptions } from './app-runner.ts';
 import { type ConvergeContext, convergeApp } from './converge.ts';
+import { WorkerError } from './errors.ts';
 import { applyAppPlan, type ExecutorOptions } from './executor.ts';
-import { type HostContext, planHost, unservedApps } from './planner/plan-host.ts';
+import { nextRestartAllowedAt, reconcileDelay, type RestartRecord } from './planner/backoff.ts';
+import { imagesToRemove, noteImage, type SeenImage } from './planner/image-gc.ts';
+import { type HostContext, planDrift, planHost, unservedApps } from './planner/plan-host.ts';
 import { type ContainerRuntime, LABELS } from './runtime/container-runtime.ts';
-import { containerStates, publishHeartbeat } from './reporting.ts';
+import { buildResult, containerStates, publishHeartbeat, publishResult } from './reporting.ts';
 
 /**
  * The worker of one host.
@@ -21,6 +24,9 @@ import { containerStates, publishHeartbeat } from './reporting.ts';
  *                           revision (keep what matches, replace     unhealthy containers       flight finishes
  *                           what is stale, create what is missing)     restarted                (containers keep
  *                         remove our containers of unserved apps                                 running)
+ *                         (none served and some ours: refused     reconcile every interval:
+ *                          unless removeUnserved)                   re-plan the last applied
+ *                                                                   revision, repair drift
  *
  * Nothing is kept between runs: the stream (latest revision per app) and the labelled containers
  * are the state. Failures of one app (at adoption or later) never stop the others.
@@ -31,6 +37,30 @@ export interface WorkerOptions extends RunnerOptions, ExecutorOptions {
   heartbeatIntervalMs: number;
   healthCheckIntervalMs: number;
   version: string;
+  /** Each served app is re-planned against its last applied revision this often. */
+  reconcileIntervalMs: number;
+  /** After failed reconciles the wait doubles, up to this. */
+  reconcileMaxBackoffMs: number;
+  /** With no app served, remove the containers of ours found at start instead of refusing to start. */
+  removeUnserved: boolean;
+  /** Containers one app may have on this host. */
+  maxContainersPerApp: number;
+  /** The wait between restarts of a container that stays unhealthy doubles up to this. */
+  unhealthyRestartMaxBackoffMs: number;
+  /** Remove an app's replaced images after a successful apply (the previous one is kept). */
+  removeOldImages: boolean;
+}
+
+/** What a heartbeat says about the drift repaired for one app since the worker started. */
+export interface RepairStats {
+  repairs: number;
+  last: { at: string; what: string } | null;
+}
+
+/** A worker with no app to serve found containers of ours at start and was not told to remove them. */
+export class UnservedContainersError extends WorkerError {
+  override name = 'UnservedContainersError';
+  readonly retryable = false;
 }
 
 const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -53,15 +83,22 @@ export const DEFAULT_OPTIONS: WorkerOptions = {
   heartbeatIntervalMs: 5_000,
   healthCheckIntervalMs: 10_000,
   version: PACKAGE_VERSION,
+  maxParallelStarts: 8,
+  reconcileIntervalMs: 30_000,
+  reconcileMaxBackoffMs: 300_000,
+  removeUnserved: false,
+  maxContainersPerApp: 100,
+  unhealthyRestartMaxBackoffMs: 300_000,
+  removeOldImages: true,
 };
 
 /** Defaults applied and checked once (a zero or negative interval would spin). */
 export function compileOptions(partial: Partial<WorkerOptions> = {}): WorkerOptions {
   const o: WorkerOptions = { ...DEFAULT_OPTIONS, ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) };
-  for (const k of ['ackWaitMs', 'fetchExpiresMs', 'retryBaseMs', 'retryMaxMs', 'heartbeatIntervalMs', 'healthCheckIntervalMs', 'inactiveThresholdMs', 'rollTimeoutMs', 'convergeTimeoutMs', 'stuckAfterMs'] as const) {
+  for (const k of ['ackWaitMs', 'fetchExpiresMs', 'retryBaseMs', 'retryMaxMs', 'heartbeatIntervalMs', 'healthCheckIntervalMs', 'inactiveThresholdMs', 'rollTimeoutMs', 'convergeTimeoutMs', 'stuckAfterMs', 'reconcileIntervalMs', 'reconcileMaxBackoffMs', 'unhealthyRestartMaxBackoffMs'] as const) {
     if (!(o[k] > 0)) throw new RangeError(`worker option ${k} must be positive (got ${o[k]})`);
   }
-  for (const k of ['maxAckPending'] as const) if (!(Number.isInteger(o[k]) && o[k] >= 1)) throw new RangeError(`worker option ${k} must be a positive integer`);
+  for (const k of ['maxAckPending', 'maxContainersPerApp', 'maxParallelStarts'] as const) if (!(Number.isInteger(o[k]) && (o[k] ?? 0) >= 1)) throw new RangeError(`worker option ${k} must be a positive integer`);
   for (const k of ['stopTimeoutSeconds', 'maxRestartWaitSeconds', 'rollSettleMs', 'pollMs'] as const) {
     if (!(o[k] >= 0)) throw new RangeError(`worker option ${k} must not be negative`);
   }
@@ -87,40 +124,185 @@ export interface Worker {
   applied(): Record<string, { incarnation: number; revision: number } | null>;
   /** Publishes a heartbeat now. */
   heartbeat(): Promise<void>;
+  /** Restarts the unhealthy containers whose backoff has passed, now (also on its own timer). */
+  checkHealth(): Promise<void>;
+  /** Reconciles every app whose turn has come, now (also on its own timer); see `reconcileTick`. */
+  reconcile(now?: number): Promise<void>;
+  /** Drift repaired per app since start. */
+  repairs(): Record<string, RepairStats>;
+}
+
+/** The lines joined with `; `, at most `max` characters: the first ones, then how many more. */
+export function summarise(lines: readonly string[], max: number): string {
+  let out = '';
+  for (let i = 0; i < lines.length; i++) {
+    const next = out === '' ? lines[i]! : `${out}; ${lines[i]}`;
+    const rest = lines.length - i - 1;
+    if (next.length + (rest > 0 ? 16 : 0) > max) return out === '' ? `${lines[i]!.slice(0, max - 16)}... (${lines.length} in all)` : `${out}; ... (${lines.length - i} more)`;
+    out = next;
+  }
+  return out;
 }
 
 export function createWorker(deps: WorkerDeps): Worker {
   const opts = compileOptions(deps.options);
   const { hostId, runtime, log } = deps;
   const apps = [...new Set(deps.apps)];
-  const host: HostContext = { hostId, cores: deps.hostFacts.cores, memory_mb: deps.hostFacts.memory_mb };
+  const host: HostContext = { hostId, cores: deps.hostFacts.cores, memory_mb: deps.hostFacts.memory_mb, maxContainersPerApp: opts.maxContainersPerApp };
   const ctx: ConvergeContext = { runtime, host, exec: opts, log };
   let state: WorkerState = 'created';
   let js: JetStreamClient;
   let jsm: JetStreamManager;
   const runners = new Map<string, AppRunner>();
   const timers: NodeJS.Timeout[] = [];
+  /** Per app: when its next reconcile is due, failures in a row, and whether its adoption is owed. */
+  const reconciles = new Map<string, { dueAt: number; failures: number; adoptPending: boolean; stats: RepairStats }>();
+  const restarts = new Map<string, RestartRecord>();
+  /** Per app: the images its containers ran on, oldest first (see planner/image-gc.ts). */
+  const imageHistory = new Map<string, SeenImage[]>();
 
   async function latestRevision(app: string): Promise<AppMessage | null> {
     const last = await jsm.streams.getMessage(streams.apps.name, { last_by_subj: subjects.app(app) });
     return last === null ? null : decode(appMessageSchema, last.data, last.subject);
   }
 
-  async function adopt(runner: AppRunner): Promise<void> {
+  /** Adopts the latest revision of the app; returns what it changed. Throws when it fails. */
+  async function adoptNow(runner: AppRunner): Promise<{ message: AppMessage; out: Awaited<ReturnType<typeof convergeApp>>; changed: number } | null> {
     const app = runner.app;
-    try {
-      const latest = await latestRevision(app);
-      if (latest === null) {
-        log.info({ app }, 'no revision published yet');
-        return;
-      }
-      const out = await convergeApp(ctx, latest, { adopt: true });
-      runner.state.applied = { incarnation: latest.incarnation, revision: latest.revision };
-      log.info({ app, incarnation: latest.incarnation, revision: latest.revision, ...out.outcome }, 'adopted');
-    } catch (err) {
-      // The consumer will deliver the revision again if it is not applied yet: nothing is lost.
-      log.warn({ app, err }, 'adoption failed');
+    const latest = await latestRevision(app);
+    if (latest === null) {
+      log.info({ app }, 'no revision published yet');
+      return null;
     }
+    // The same deadline as a revision from the stream: a hung engine or registry cannot hold the start.
+    const out = await convergeApp(ctx, latest, { adopt: true, signal: AbortSignal.timeout(opts.convergeTimeoutMs) });
+    runner.state.applied = { incarnation: latest.incarnation, revision: latest.revision };
+    runner.state.lastApplied = latest;
+    recordImages(app, latest.config.docker_image, out.containers);
+    log.info({ app, incarnation: latest.incarnation, revision: latest.revision, ...out.outcome }, 'adopted');
+    return { message: latest, out, changed: out.outcome.created + out.outcome.replaced + out.outcome.removed };
+  }
+
+  async function adopt(runner: AppRunner): Promise<void> {
+    try {
+      await adoptNow(runner);
+    } catch (err) {
+      // The consumer delivers the revision again if it is not acked yet, and the reconcile loop
+      // tries the adoption again (the revision may have been acked in an earlier life).
+      const r = reconciles.get(runner.app);
+      if (r) r.adoptPending = true;
+      log.warn({ app: runner.app, err }, 'adoption failed: the reconcile loop will try again');
+    }
+  }
+
+  function recordImages(app: string, ref: string, containers: readonly { image?: string | undefined }[]): void {
+    for (const id of new Set(containers.map((c) => c.image).filter((i): i is string => i !== undefined && i !== ''))) {
+      imageHistory.set(app, noteImage(imageHistory.get(app) ?? [], { id, ref }));
+    }
+  }
+
+  /** After a successful apply: images of served apps that nothing uses any more, but the previous one. */
+  async function removeOldImages(): Promise<void> {
+    if (!opts.removeOldImages) return;
+    const busy = () => [...runners.values()].some((r) => r.state.busy);
+    // An app in the middle of an apply may be about to use an image it just pulled: wait for a quiet
+    // moment (the next apply tries again).
+    if (busy()) return;
+    const protect: string[] = [];
+    for (const r of runners.values()) {
+      const image = r.state.lastApplied?.config.docker_image;
+      const info = image === undefined ? null : await runtime.imageInfo(image).catch(() => null);
+      if (info) protect.push(info.id);
+    }
+    const local = await runtime.listImages();
+    const doomed = imagesToRemove({ local, apps: [...imageHistory.values()], protect });
+    for (const { id, refs } of doomed) {
+      for (const ref of refs) {
+        if (busy()) return;
+        try {
+          if (await runtime.removeImage(ref)) log.info({ image: id, ref }, 'removed an image no served app uses any more');
+        } catch (err) {
+          log.warn({ image: id, ref, err }, 'could not remove an old image');
+        }
+      }
+      // Forgotten either way: what is left of it (other tags, a container) is not ours to remove.
+      for (const [app, h] of imageHistory) imageHistory.set(app, h.filter((x) => x.id !== id));
+    }
+  }
+
+  /**
+   * One reconcile of one app, in its runner's turn: the last applied revision planned again against
+   * what the engine shows (planDrift), and what drifted put back; or the adoption that failed at
+   * start tried again. Throws when it fails (the caller backs off).
+   */
+  async function reconcileApp(runner: AppRunner): Promise<void> {
+    const app = runner.app;
+    const r = reconciles.get(app);
+    if (r === undefined) return;
+    const applied = runner.state.lastApplied;
+    if (applied === null) {
+      if (!r.adoptPending) return;
+      const done = await adoptNow(runner);
+      r.adoptPending = false;
+      if (done === null) return;
+      noteRepair(r.stats, app, [`adopted revision ${done.message.revision} after a failed start (${done.changed} changed)`]);
+      // Its delivery may have been reported failed (and terminated): the newest result says applied.
+      const { message, out } = done;
+      await publishResult(js, buildResult({ message, host: hostId, status: 'applied', imageDigest: out.imageDigest, containers: out.containers, pullMs: out.pullMs, applyMs: out.applyMs })).catch((err: unknown) =>
+        log.warn({ app, err }, 'could not report the adopted revision'),
+      );
+      return;
+    }
+    const drift = planDrift(applied, await runtime.listContainers(hostId, { signal: AbortSignal.timeout(opts.convergeTimeoutMs) }), host);
+    if (drift.repairs.length === 0) return;
+    log.warn({ app, revision: applied.revision, repairs: drift.repairs }, 'drift found: repairing');
+    // Converging in adopt mode plans the same again and applies it (pulling only a missing image).
+    await convergeApp(ctx, applied, { adopt: true, signal: AbortSignal.timeout(opts.convergeTimeoutMs) });
+    noteRepair(r.stats, app, drift.repairs);
+  }
+
+  function noteRepair(stats: RepairStats, app: string, what: string[]): void {
+    const at = new Date().toISOString();
+    for (const w of what) log.info({ app, repair: w }, 'repaired');
+    stats.repairs += what.length;
+    stats.last = { at, what: summarise(what, 1_000) };
+  }
+
+  /**
+   * Reconciles each app whose time has come and whose runner is idle; the next time is one interval
+   * later, or later still after failures in a row (reconcileDelay).
+   */
+  async function reconcileTick(now = Date.now()): Promise<void> {
+    await Promise.all(
+      [...runners.values()].map(async (runner) => {
+        const r = reconciles.get(runner.app);
+        if (r === undefined || now < r.dueAt) return;
+        try {
+          const done = await runner.whenIdle(() => reconcileApp(runner));
+          if (done === 'skipped') return; // a message is being handled: it converges the app anyway
+          r.failures = 0;
+        } catch (err) {
+          r.failures += 1;
+          log.warn({ app: runner.app, err, failures: r.failures, nextInMs: reconcileDelay(opts.reconcileIntervalMs, r.failures, opts.reconcileMaxBackoffMs) }, 'reconcile failed');
+        }
+        r.dueAt = now + reconcileDelay(opts.reconcileIntervalMs, r.failures, opts.reconcileMaxBackoffMs);
+      }),
+    );
+  }
+
+  /**
+   * A worker started with an empty APP_NAME (a typo, a lost variable) would otherwise wipe its host:
+   * with no app served, containers of ours are a reason to refuse to start, unless told.
+   */
+  async function refuseEmptyAppList(): Promise<void> {
+    if (apps.length > 0 || opts.removeUnserved) return;
+    const observed = await runtime.listContainers(hostId);
+    const gone = unservedApps(observed, apps, hostId);
+    if (gone.length === 0) return;
+    const names = observed.filter((c) => gone.includes(c.labels[LABELS.app] ?? '')).map((c) => c.name).sort();
+    throw new UnservedContainersError(
+      `no app is served (APP_NAME is empty) but this host runs ${names.length} container(s) of ours, of the app(s) ${gone.join(', ')}: refusing to start. Set APP_NAME to the apps to serve, or REMOVE_UNSERVED=true to remove them`,
+    );
   }
 
   async function removeUnserved(): Promise<void> {
@@ -130,7 +312,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       if (gone.length === 0) return;
       const plan = planHost(gone.map((app) => ({ app, present: false as const, reason: 'app not served by this host' })), observed, host);
       for (const p of plan.apps) {
-        log.info({ app: p.app, containers: p.steps.length }, 'removing containers of an app this host no longer serves');
+        for (const s of p.steps) if (s.kind === 'remove') log.warn({ app: p.app, container: s.current.name, id: s.current.id.slice(0, 12) }, 'removing a container of an app this host no longer serves');
         await applyAppPlan(runtime, p, opts);
       }
     } catch (err) {
@@ -152,7 +334,14 @@ export function createWorker(deps: WorkerDeps): Worker {
       host: hostId,
       apps: apps.map((app) => {
         const a = runners.get(app)?.state.applied ?? null;
-        return { app, incarnation: a?.incarnation ?? null, revision: a?.revision ?? null, containers: containerStates(observed, app) };
+        const stats = reconciles.get(app)?.stats;
+        return {
+          app,
+          incarnation: a?.incarnation ?? null,
+          revision: a?.revision ?? null,
+          containers: containerStates(observed, app),
+          ...(stats !== undefined ? { repairs: stats.repairs, last_repair: stats.last } : {}),
+        };
       }),
       cores: Math.max(1, Math.round(host.cores)),
       memory_mb: Math.max(1, Math.round(host.memory_mb)),
@@ -163,14 +352,24 @@ export function createWorker(deps: WorkerDeps): Worker {
     });
   }
 
-  /** Docker marks a container unhealthy but never restarts it: we do (as the original did). */
+  /**
+   * Docker marks a container unhealthy but never restarts it: we do (as the original did), at once
+   * the first time, then ever less often while it stays unhealthy (nextRestartAllowedAt).
+   */
   async function restartUnhealthy(): Promise<void> {
     const observed = await runtime.listContainers(hostId);
+    const seen = new Set(observed.map((c) => c.id));
+    for (const id of restarts.keys()) if (!seen.has(id)) restarts.delete(id);
     for (const c of observed) {
+      if (c.health === 'healthy') restarts.delete(c.id);
       const app = c.labels[LABELS.app] ?? '';
       const runner = runners.get(app);
       if (c.health !== 'unhealthy' || c.state !== 'running' || runner === undefined || runner.state.busy) continue;
-      log.warn({ app, container: c.name }, 'restarting an unhealthy container');
+      const record = restarts.get(c.id);
+      const now = Date.now();
+      if (now < nextRestartAllowedAt(record, opts.healthCheckIntervalMs, opts.unhealthyRestartMaxBackoffMs)) continue;
+      log.warn({ app, container: c.name, restarts: record?.restarts ?? 0 }, 'restarting an unhealthy container');
+      restarts.set(c.id, { restarts: (record?.restarts ?? 0) + 1, lastAt: now });
       await runtime.restart(c.id, opts.stopTimeoutSeconds);
     }
   }
@@ -196,14 +395,32 @@ export function createWorker(deps: WorkerDeps): Worker {
       return Object.fromEntries(apps.map((a) => [a, runners.get(a)?.state.applied ?? null]));
     },
     heartbeat,
+    checkHealth: restartUnhealthy,
+    reconcile: reconcileTick,
+    repairs() {
+      return Object.fromEntries([...reconciles].map(([app, r]) => [app, { ...r.stats }]));
+    },
     async start() {
       if (state !== 'created') throw new Error(`worker cannot start when ${state}`);
       state = 'starting';
+      try {
+        await refuseEmptyAppList();
+      } catch (err) {
+        state = 'stopped';
+        throw err;
+      }
       jsm = await jetstreamManager(deps.nc);
       js = jetstream(deps.nc);
       // The API owns APPS and the notifier RESULTS and HOSTS: the worker only waits for them to exist.
       await waitForStreams(jsm, ['apps', 'results', 'hosts'], { retryMs: opts.retryBaseMs, onWaiting: (msg, fields) => log.warn(fields, msg) });
-      for (const app of apps) runners.set(app, new AppRunner({ app, hostId, js, jsm, ctx, opts, log }));
+      for (const app of apps) {
+        const onApplied = (msg: AppMessage, containers: readonly { image?: string | undefined }[]) => {
+          recordImages(msg.app, msg.config.docker_image, containers);
+          void removeOldImages().catch((err: unknown) => log.warn({ err }, 'could not remove old images'));
+        };
+        runners.set(app, new AppRunner({ app, hostId, js, jsm, ctx, opts, log, onApplied }));
+        reconciles.set(app, { dueAt: Date.now() + opts.reconcileIntervalMs, failures: 0, adoptPending: false, stats: { repairs: 0, last: null } });
+      }
       await Promise.all([...runners.values()].map(adopt));
       await removeUnserved();
       if (state !== 'starting') return; // stopped while adopting
@@ -211,6 +428,8 @@ export function createWorker(deps: WorkerDeps): Worker {
       for (const r of runners.values()) r.start();
       every(opts.heartbeatIntervalMs, 'heartbeat', heartbeat);
       every(opts.healthCheckIntervalMs, 'health check', restartUnhealthy);
+      // Ticks often enough to keep each app's own due time (at most a tenth of the interval late).
+      every(Math.min(1_000, Math.max(10, opts.reconcileIntervalMs / 10)), 'reconcile', () => reconcileTick());
       await heartbeat().catch((err: unknown) => log.warn({ err }, 'first heartbeat failed'));
       log.info({ host: hostId, apps, cores: host.cores, memory_mb: host.memory_mb }, 'worker running');
     },

@@ -4,7 +4,8 @@ import * as assert from 'uvu/assert';
 import { ContainerFailedError, PortConflictError } from '../src/errors.ts';
 import { applyAppPlan, type ExecutorOptions } from '../src/executor.ts';
 import { containerSpec } from '../src/planner/container-spec.ts';
-import { desiredFromMessage, type HostContext, isEmptyPlan, planHost, unservedApps } from '../src/planner/plan-host.ts';
+import { desiredFromMessage, type HostContext, isEmptyPlan, planDrift, planHost, TooManyContainersError, unservedApps } from '../src/planner/plan-host.ts';
+import type { ContainerRuntime } from '../src/runtime/container-runtime.ts';
 import { LABELS } from '../src/runtime/container-runtime.ts';
 import { FakeRuntime } from '../src/runtime/fake-runtime.ts';
 
@@ -174,6 +175,75 @@ test('a taken port fails the action and leaves no half-made container', async ()
     (err: unknown) => assert.instance(err, PortConflictError),
   );
   assert.equal(names(rt, 'web'), []);
+});
+
+test('drift: a container removed by hand and one stopped by hand are repaired; the others are kept', async () => {
+  const rt = fakeWithImages();
+  const applied = message('web', 2, 'update', { docker_image: 'img:1', containers_per: { server: 3 } });
+  await converge(rt, applied);
+  assert.equal(planDrift(applied, await rt.listContainers('h1'), HOST).repairs, [], 'nothing drifted yet');
+  const byName = new Map(rt.all().map((c) => [c.name, c.id]));
+  await rt.remove(byName.get('web-2')!);
+  await rt.stop(byName.get('web-3')!);
+  const drift = planDrift(applied, await rt.listContainers('h1'), HOST);
+  assert.equal(drift.repairs, ['created web-2: missing', 'replaced web-3: not running (exited)']);
+  await applyAppPlan(rt, drift.plan, EXEC);
+  assert.equal(planDrift(applied, await rt.listContainers('h1'), HOST).repairs, []);
+  assert.is(rt.all().find((c) => c.name === 'web-1')?.id, byName.get('web-1'), 'web-1 untouched');
+});
+
+test('drift: kept whatever revision made them (no re-pull, no restart); a stopped app loses a container started by hand', async () => {
+  const rt = fakeWithImages();
+  const cfg = { docker_image: 'img:1', containers_per: { server: 2 } };
+  await converge(rt, message('web', 1, 'create', cfg));
+  // A restart applied as revision 2 is not re-done by each reconcile.
+  assert.equal(planDrift(message('web', 2, 'restart', cfg), await rt.listContainers('h1'), HOST).repairs, []);
+  rt.images.set('img:1', 'sha256:new');
+  assert.equal(planDrift(message('web', 3, 'pull', cfg), await rt.listContainers('h1'), HOST).repairs, [], 'a re-pushed tag is the business of the next pull, not of drift');
+  const stopped = message('web', 4, 'stop', { ...cfg, running: false });
+  assert.equal(planDrift(stopped, await rt.listContainers('h1'), HOST).repairs, ['removed web-1: app stopped', 'removed web-2: app stopped']);
+  const deleted = message('web', 5, 'delete', cfg);
+  assert.equal(planDrift(deleted, await rt.listContainers('h1'), HOST).repairs, ['removed web-1: app deleted', 'removed web-2: app deleted']);
+});
+
+test('containers_per above MAX_CONTAINERS_PER_APP is refused whole, as a permanent error', () => {
+  const host: HostContext = { ...HOST, memory_mb: 1_000_000, maxContainersPerApp: 100 };
+  const want = (per: AppConfigInput['containers_per']) => desiredFromMessage(message('a', 1, 'create', { docker_image: 'img:1', containers_per: per }), { imageId: null });
+  assert.is(planHost([want({ server: 100 })], [], host).apps[0]?.steps.length, 100);
+  for (const per of [{ server: 101 }, { memory: 16 }, { cpu: 64 }]) {
+    try {
+      planHost([want(per)], [], host);
+      assert.unreachable(`should refuse ${JSON.stringify(per)}`);
+    } catch (err) {
+      assert.instance(err, TooManyContainersError);
+      assert.is((err as TooManyContainersError).retryable, false);
+      assert.match((err as Error).message, /MAX_CONTAINERS_PER_APP/);
+    }
+  }
+  // A stopped app has no containers whatever its count.
+  const stopped = desiredFromMessage(message('a', 2, 'stop', { docker_image: 'img:1', containers_per: { server: 500 }, running: false }), { imageId: null });
+  assert.equal(planHost([stopped], [], host).apps[0]?.steps, []);
+});
+
+test('an all-at-once apply starts at most maxParallelStarts containers at a time', async () => {
+  const rt = fakeWithImages();
+  let inFlight = 0;
+  let most = 0;
+  // The fake answers at once; each start here takes a turn of the event loop, as an engine would.
+  const slow: ContainerRuntime = Object.assign(Object.create(rt) as FakeRuntime, {
+    async start(id: string) {
+      inFlight += 1;
+      most = Math.max(most, inFlight);
+      await new Promise((r) => setImmediate(r));
+      await rt.start(id);
+      inFlight -= 1;
+    },
+  });
+  const plan = planHost([desiredFromMessage(message('web', 1, 'create', { docker_image: 'img:1', containers_per: { server: 10 } }), { imageId: null })], [], HOST);
+  await applyAppPlan(slow, plan.apps[0]!, { ...EXEC, maxParallelStarts: 3 });
+  assert.is(names(rt, 'web').length, 10);
+  assert.is(most, 3);
+  assert.ok(rt.all().every((c) => c.state === 'running'));
 });
 
 test.run();

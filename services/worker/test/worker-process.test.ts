@@ -99,6 +99,23 @@ test('killed with SIGKILL in the middle of a roll, restarted: converges without 
   results.stop();
 });
 
+test('with APP_NAME empty and containers of ours on the engine, the worker refuses to start and names them; nothing is removed', async () => {
+  const before = await revisions();
+  assert.is(before.size, 3, 'the containers of the first test are still there');
+  const child = spawn(process.execPath, [MAIN], {
+    env: { ...process.env, APP_NAME: '', HOST_ID: host, NATS_URL: nats.url, METRICS_PORT: String(await freePort()), LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  assert.is(code, 1, out);
+  assert.match(out, /"level":60/, 'a fatal line');
+  assert.match(out, new RegExp(`UnservedContainersError.*3 container\\(s\\).*${app}.*REMOVE_UNSERVED=true`));
+  assert.equal(await revisions(), before, 'every container is still there');
+});
+
 test('a wrong environment variable stops the worker with exit code 2, naming it', async () => {
   const child = spawn(process.execPath, [MAIN], { env: { ...process.env, APP_NAME: 'a.b', HEARTBEAT_INTERVAL_SECONDS: 'x' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';

@@ -1,4 +1,4 @@
-import { type AppConfig, type HostFacts, containerCount, envMap, portBindings, stableHash } from '@nebula/contracts';
+import { APP_DEFAULTS, type AppConfig, type HostFacts, containerCount, envMap, portBindings, stableHash } from '@nebula/contracts';
 import { type ContainerSpec, LABELS, OWNER } from '../runtime/container-runtime.ts';
 
 export interface SpecContext {
@@ -48,7 +48,13 @@ export function containerSpec(config: AppConfig, ctx: SpecContext, index: number
             startPeriodSeconds: config.healthcheck.start_period_seconds,
           },
   };
-  const hash = stableHash(base);
+  const log = { maxSizeMb: config.log_max_size_mb, maxFiles: config.log_max_files };
+  // The default rotation is left out of the hash: containers made before rotation existed keep their
+  // hash, so a new worker adopts them as they are (they get rotation when next replaced); a rotation
+  // other than the default is part of the config and replaces them.
+  const isDefaultLog = log.maxSizeMb === APP_DEFAULTS.log_max_size_mb && log.maxFiles === APP_DEFAULTS.log_max_files;
+  const hash = stableHash(isDefaultLog ? base : { ...base, log });
+  base.log = log;
   base.labels = {
     ...base.labels,
     [LABELS.owner]: OWNER,

@@ -1,4 +1,5 @@
 import { type AppAction, type AppConfig, type AppMessage, type HostFacts, isNewer } from '@nebula/contracts';
+import { WorkerError } from '../errors.ts';
 import { type ContainerSpec, LABELS, type ObservedContainer, OWNER } from '../runtime/container-runtime.ts';
 import { containerName, containerSpec, desiredCount } from './container-spec.ts';
 
@@ -44,6 +45,14 @@ export type DesiredApp = WantedApp | UnwantedApp;
 
 export interface HostContext extends HostFacts {
   hostId: string;
+  /** Containers one app may have on this host (MAX_CONTAINERS_PER_APP); unset: no limit. */
+  maxContainersPerApp?: number;
+}
+
+/** `containers_per` yields more containers on this host than MAX_CONTAINERS_PER_APP allows. */
+export class TooManyContainersError extends WorkerError {
+  override name = 'TooManyContainersError';
+  readonly retryable = false;
 }
 
 export type Step =
@@ -80,6 +89,12 @@ function planApp(want: DesiredApp, mine: ObservedContainer[], host: HostContext)
     return { app: want.app, strategy: 'all-at-once', steps: mine.map((current) => ({ kind: 'remove', current, reason: want.reason })) };
   }
   const count = want.run ? desiredCount(want.config, host) : 0;
+  if (host.maxContainersPerApp !== undefined && count > host.maxContainersPerApp) {
+    // Refused whole rather than cut: a silently smaller count would look like success.
+    throw new TooManyContainersError(
+      `containers_per ${JSON.stringify(want.config.containers_per)} yields ${count} containers of ${want.app} on this host (${host.cores} cores, ${host.memory_mb} MB); at most ${host.maxContainersPerApp} (MAX_CONTAINERS_PER_APP)`,
+    );
+  }
   const steps: Step[] = [];
   const byIndex = new Map<number, ObservedContainer>();
   const extra: Step[] = [];
@@ -141,6 +156,34 @@ export function planHost(desired: readonly DesiredApp[], observed: readonly Obse
 export function isEmptyPlan(plan: HostPlan | AppPlan): boolean {
   const apps = 'apps' in plan ? plan.apps : [plan];
   return apps.every((a) => a.steps.every((s) => s.kind === 'keep'));
+}
+
+/** One line per change a plan makes, e.g. `created web-2: missing` (for logs and heartbeats). */
+export function describeChanges(plan: AppPlan): string[] {
+  const out: string[] = [];
+  for (const s of plan.steps) {
+    if (s.kind === 'create') out.push(`created ${s.spec.name}: ${s.reason}`);
+    else if (s.kind === 'replace') out.push(`replaced ${s.current.name}: ${s.reason}`);
+    else if (s.kind === 'remove') out.push(`removed ${s.current.name}: ${s.reason}`);
+  }
+  return out;
+}
+
+export interface Drift {
+  /** What re-applying the revision would change; empty when the host matches it. */
+  plan: AppPlan;
+  repairs: string[];
+}
+
+/**
+ * Drift of one app from the revision last applied on this host: that revision planned again in the
+ * start-up (adopt) mode, which keeps every container that matches its config whatever made it and
+ * asks for no pull. What is left is what changed behind the worker's back: a container removed or
+ * stopped by hand, killed and not restarted, or one too many.
+ */
+export function planDrift(applied: AppMessage, observed: readonly ObservedContainer[], host: HostContext): Drift {
+  const plan = planHost([desiredFromMessage(applied, { imageId: null, adopt: true })], observed, host).apps[0] ?? { app: applied.app, strategy: 'all-at-once', steps: [] };
+  return { plan, repairs: describeChanges(plan) };
 }
 
 /** Apps with containers of ours on this host that are not in `served`. */

@@ -46,6 +46,13 @@ export interface ContainerSpec {
   memoryLimitMb: number | null;
   cpuLimit: number | null;
   healthcheck: HealthcheckSpec | null;
+  /** json-file log rotation; absent: the engine's default logging (unbounded json-file, usually). */
+  log?: LogSpec;
+}
+
+export interface LogSpec {
+  maxSizeMb: number;
+  maxFiles: number;
 }
 
 /** `created`, `running`, `restarting`, `paused`, `exited`, `dead`, `removing` (Docker's states). */
@@ -91,6 +98,14 @@ export interface PullOptions extends CallOptions {
   onProgress?: (() => void) | undefined;
 }
 
+export interface ImageSummary {
+  id: string;
+  /** `repo:tag` references; empty for a dangling image. */
+  tags: string[];
+  /** Used by at least one container on the engine (ours or not, in any state). */
+  inUse: boolean;
+}
+
 export interface ContainerRuntime {
   /** Containers carrying `io.nebula.owner=nebula` and `io.nebula.host=<hostId>`, in any state. */
   listContainers(hostId: string, opts?: CallOptions): Promise<ObservedContainer[]>;
@@ -110,6 +125,13 @@ export interface ContainerRuntime {
   pull(image: string, opts?: PullOptions): Promise<void>;
   /** The local image a reference resolves to, or null when it is not present. */
   imageInfo(image: string, opts?: CallOptions): Promise<ImageInfo | null>;
+  /** Every local image, with whether a container uses it. */
+  listImages(opts?: CallOptions): Promise<ImageSummary[]>;
+  /**
+   * Removes one image reference (a `repo:tag`, or an id); the image itself goes with its last tag.
+   * Never forced: an image a container uses, or one gone meanwhile, is left and `false` returned.
+   */
+  removeImage(ref: string, opts?: CallOptions): Promise<boolean>;
   /** Creates a bridge network when it is missing. */
   ensureNetwork(name: string, opts?: CallOptions): Promise<void>;
   ping(): Promise<boolean>;

@@ -9,6 +9,7 @@ import {
   type ContainerSpec,
   type HealthStatus,
   type ImageInfo,
+  type ImageSummary,
   LABELS,
   type ObservedContainer,
   OWNER,
@@ -228,6 +229,8 @@ export class DockerRuntime implements ContainerRuntime {
         NetworkMode: spec.networks[0] ?? 'bridge',
         ...(spec.memoryLimitMb !== null ? { Memory: spec.memoryLimitMb * 1024 * 1024 } : {}),
         ...(spec.cpuLimit !== null ? { NanoCpus: Math.round(spec.cpuLimit * NS_PER_S) } : {}),
+        // Rotation keeps a chatty container from filling the disk (json-file keeps everything by default).
+        ...(spec.log !== undefined ? { LogConfig: { Type: 'json-file', Config: { 'max-size': `${spec.log.maxSizeMb}m`, 'max-file': String(spec.log.maxFiles) } } } : {}),
       },
     };
     if (spec.command !== null) opts.Cmd = spec.command;
@@ -391,6 +394,30 @@ export class DockerRuntime implements ContainerRuntime {
     const repo = image.replace(/@.*$/, '').replace(/:[^/:]*$/, '');
     const digests = info.RepoDigests ?? [];
     return { id: info.Id, digest: digests.find((d) => d.startsWith(`${repo}@`)) ?? digests[0] ?? null };
+  }
+
+  async listImages(opts?: CallOptions): Promise<ImageSummary[]> {
+    try {
+      const [images, containers] = await this.call('list images', opts, (abortSignal) =>
+        Promise.all([this.docker.listImages({ abortSignal }), this.docker.listContainers({ all: true, abortSignal })]),
+      );
+      const used = new Set(containers.map((c) => c.ImageID));
+      return images.map((i) => ({ id: i.Id, tags: (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>'), inUse: used.has(i.Id) }));
+    } catch (err) {
+      throw classify(err, 'list images');
+    }
+  }
+
+  async removeImage(ref: string, opts?: CallOptions): Promise<boolean> {
+    try {
+      // Not forced: the engine refuses (409) an image a container uses, or an id with several tags.
+      await this.call(`remove image ${ref}`, opts, (abortSignal) => this.docker.getImage(ref).remove({ noprune: false, abortSignal }));
+      return true;
+    } catch (err) {
+      const status = statusOf(err);
+      if (status === 404 || status === 409) return false;
+      throw classify(err, `remove image ${ref}`);
+    }
   }
 
   /**

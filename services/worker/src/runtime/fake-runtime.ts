@@ -1,5 +1,5 @@
 import { abortedError, ContainerConfigError, EngineUnavailableError, ImageNotFoundError, NameConflictError, PortConflictError, RegistryUnavailableError } from '../errors.ts';
-import type { CallOptions, ContainerDetails, ContainerRuntime, ContainerSpec, HealthStatus, ImageInfo, ObservedContainer, PullOptions } from './container-runtime.ts';
+import type { CallOptions, ContainerDetails, ContainerRuntime, ContainerSpec, HealthStatus, ImageInfo, ImageSummary, ObservedContainer, PullOptions } from './container-runtime.ts';
 
 interface FakeContainer {
   id: string;
@@ -193,6 +193,25 @@ export class FakeRuntime implements ContainerRuntime {
     await this.check('imageInfo', opts, image);
     const id = this.images.get(image);
     return id === undefined ? null : { id, digest: `${image.replace(/:[^/:]*$/, '')}@${id}` };
+  }
+
+  async listImages(opts?: CallOptions): Promise<ImageSummary[]> {
+    await this.check('listImages', opts);
+    const used = new Set([...this.containers.values()].map((c) => c.imageId));
+    const byId = new Map<string, string[]>();
+    for (const [ref, id] of this.images) byId.set(id, [...(byId.get(id) ?? []), ref]);
+    return [...byId].map(([id, tags]) => ({ id, tags, inUse: used.has(id) }));
+  }
+
+  /** The fake keeps only tags: removing the last tag of an image removes it; an id removes every tag. */
+  async removeImage(ref: string, opts?: CallOptions): Promise<boolean> {
+    await this.check('removeImage', opts, ref);
+    const id = this.images.get(ref) ?? ref;
+    if ([...this.containers.values()].some((c) => c.imageId === id)) return false;
+    const refs = this.images.has(ref) ? [ref] : [...this.images].filter(([, img]) => img === id).map(([r]) => r);
+    for (const r of refs) this.images.delete(r);
+    if (refs.length > 0) this.calls.push({ op: 'removeImage', image: ref });
+    return refs.length > 0;
   }
 
   async ensureNetwork(name: string, opts?: CallOptions): Promise<void> {
