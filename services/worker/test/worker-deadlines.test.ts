@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { LABELS } from '../src/runtime/container-runtime.ts';
 import { FakeRuntime } from '../src/runtime/fake-runtime.ts';
 import { createWorker, type Worker, type WorkerOptions } from '../src/worker.ts';
-import { collectResults, envelope, log, publishApp, suffix } from './helpers.ts';
+import { collectResults, createStreams, envelope, log, publishApp, suffix } from './helpers.ts';
 
 /**
  * A convergence that hangs (an engine call that never answers) with a real nats-server and the
@@ -33,6 +33,7 @@ async function startWorker(hostId: string, apps: string[], rt: FakeRuntime, opti
 test.before(async () => {
   nats = await startNatsServer();
   nc = await connect({ servers: nats.url });
+  await createStreams(nc);
 });
 
 test.after(async () => {

@@ -8,7 +8,7 @@ import { createDockerClient } from '../src/runtime/docker-client.ts';
 import { DockerRuntime } from '../src/runtime/docker-runtime.ts';
 import { createWorker, type Worker } from '../src/worker.ts';
 import { REGISTRY } from './docker-helpers.ts';
-import { collectResults, envelope, log, publishApp, suffix } from './helpers.ts';
+import { collectResults, createStreams, envelope, log, publishApp, suffix } from './helpers.ts';
 
 /**
  * A Docker engine frozen with SIGSTOP in the middle of a roll (a throwaway host with its own
@@ -27,6 +27,7 @@ const workers: Worker[] = [];
 test.before(async () => {
   nats = await startNatsServer();
   nc = await connect({ servers: nats.url });
+  await createStreams(nc);
   fleet = await startFleet({ hosts: 1 });
   node = fleet.hosts[0]!;
 });

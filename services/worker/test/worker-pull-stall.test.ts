@@ -7,7 +7,7 @@ import { isRetryable, PullStalledError } from '../src/errors.ts';
 import { DockerRuntime } from '../src/runtime/docker-runtime.ts';
 import { createWorker, type Worker } from '../src/worker.ts';
 import { containersOf, docker, dockerCli, ECHO, REGISTRY, removeHostContainers } from './docker-helpers.ts';
-import { collectResults, envelope, log, publishApp, suffix } from './helpers.ts';
+import { collectResults, createStreams, envelope, log, publishApp, suffix } from './helpers.ts';
 
 /**
  * A registry that serves the manifest and then stalls the layer download, in front of the local
@@ -34,6 +34,7 @@ async function present(ref: string): Promise<boolean> {
 test.before(async () => {
   nats = await startNatsServer();
   nc = await connect({ servers: nats.url });
+  await createStreams(nc);
   const pushed = `${REGISTRY}/${repo}:1`;
   const built = spawnSync('docker', ['build', '-q', '-t', pushed, '-'], { input: `FROM ${ECHO}\nRUN echo ${suffix()} > /unique\n`, encoding: 'utf8' });
   assert.is(built.status, 0, built.stderr);

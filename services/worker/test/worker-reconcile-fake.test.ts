@@ -10,7 +10,7 @@ import { containerSpec } from '../src/planner/container-spec.ts';
 import { LABELS } from '../src/runtime/container-runtime.ts';
 import { FakeRuntime } from '../src/runtime/fake-runtime.ts';
 import { createWorker, summarise, type Worker, type WorkerOptions } from '../src/worker.ts';
-import { collectResults, envelope, log, publishApp, suffix } from './helpers.ts';
+import { collectResults, createStreams, envelope, log, publishApp, suffix } from './helpers.ts';
 
 /**
  * The reconcile loop, the start-up guard, unhealthy restarts and image removal, with a real
@@ -52,6 +52,7 @@ const byName = (rt: FakeRuntime, name: string) => rt.all().find((c) => c.name ==
 test.before(async () => {
   nats = await startNatsServer();
   nc = await connect({ servers: nats.url });
+  await createStreams(nc);
 });
 
 test.after(async () => {
