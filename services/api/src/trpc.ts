@@ -1,10 +1,10 @@
 import { initTRPC, TRPCError } from '@trpc/server';
-import { type Database, type Kysely, QueryInputError } from '@nebula/db';
+import type { Database, Kysely } from '@nebula/db';
 import type { Logger } from '@nebula/service-kit';
 import type { OpenApiMeta } from 'trpc-to-openapi';
 import { ZodError } from 'zod';
 import type { Identity } from './auth.ts';
-import { ApiError, fieldErrors, InvalidQueryError } from './errors.ts';
+import { ApiError, apiErrorOf, fieldErrors } from './errors.ts';
 
 /**
  * The one tRPC instance. Procedures write to PostgreSQL only (the outbox relay publishes), so the
@@ -66,9 +66,8 @@ export const createCallerFactory = t.createCallerFactory;
 const mapErrors = t.middleware(async ({ next }) => {
   const result = await next();
   if (!result.ok) {
-    let cause = result.error.cause;
-    if (cause instanceof QueryInputError) cause = new InvalidQueryError(cause.field, cause.message.replace(`${cause.field}: `, ''), { cause });
-    if (cause instanceof ApiError) throw new TRPCError({ code: cause.code, message: cause.message, cause });
+    const cause = apiErrorOf(result.error.cause);
+    if (cause) throw new TRPCError({ code: cause.code, message: cause.message, cause });
   }
   return result;
 });

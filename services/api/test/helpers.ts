@@ -6,7 +6,7 @@ import { createDb, createTestDatabase, type Database, type Kysely } from '@nebul
 import { decode } from '@nebula/messaging';
 import { createLogger } from '@nebula/service-kit';
 import { startNatsServer, type TestNatsServer } from '@nebula/test-kit';
-import { type ApiServer, type AuthSettings, createApiServer } from '../src/index.ts';
+import { type ApiServer, type ApiServerOptions, type AuthSettings, createApiServer } from '../src/index.ts';
 
 /** Test environment: a throwaway database, a nats-server of its own, and API instances on free ports. */
 export interface TestEnv {
@@ -16,7 +16,8 @@ export interface TestEnv {
   nc: NatsConnection;
   apis: ApiServer[];
   /** `ownDb`: the instance gets a pool of its own (returned as `db`), e.g. to break it. */
-  startApi(opts?: { auth?: AuthSettings; maxBodyBytes?: number; ownDb?: boolean }): Promise<ApiServer & { db: Kysely<Database> }>;
+  /** `db`: the instance uses this pool (e.g. one through a proxy the test controls). */
+  startApi(opts?: { auth?: AuthSettings; maxBodyBytes?: number; ownDb?: boolean; db?: Kysely<Database>; server?: Partial<ApiServerOptions> }): Promise<ApiServer & { db: Kysely<Database> }>;
   close(): Promise<void>;
 }
 
@@ -48,7 +49,7 @@ export async function startEnv(): Promise<TestEnv> {
       // Each instance has a connection of its own, as separate replicas would.
       const own = await natsConnect(nats.url);
       conns.push(own);
-      const apiDb = opts.ownDb ? createDb(tdb.url, 2) : db;
+      const apiDb = opts.db ?? (opts.ownDb ? createDb(tdb.url, 2) : db);
       const api = await createApiServer({
         db: apiDb,
         databaseUrl: tdb.url,
@@ -57,6 +58,7 @@ export async function startEnv(): Promise<TestEnv> {
         auth: opts.auth ?? defaultAuth,
         maxBodyBytes: opts.maxBodyBytes ?? 64 * 1024,
         relay: { lockPollMs: 100, pollMs: 200, maxBackoffMs: 300 },
+        ...opts.server,
       });
       apis.push(api);
       return { ...api, db: apiDb };

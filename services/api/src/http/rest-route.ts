@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createOpenApiNodeHttpHandler } from 'trpc-to-openapi';
+import { RETRY_AFTER_SECONDS } from '../errors.ts';
 import { appRouter } from '../routers/_app.ts';
 import type { Context, Meta } from '../trpc.ts';
 import { isPlainObject, parseJson } from './body.ts';
@@ -23,7 +24,7 @@ export function createRestRoute(contextFor: (req: IncomingMessage) => Context, o
     createContext: ({ req }: { req: IncomingMessage }) => contextFor(req),
     onError,
     responseMeta: ({ paths, errors, data }) => {
-      if (errors.length > 0) return {};
+      if (errors.length > 0) return errors.some((e) => e.code === 'SERVICE_UNAVAILABLE') ? { headers: { 'retry-after': String(RETRY_AFTER_SECONDS) } } : {};
       const meta = procedureMeta(paths?.[0]);
       const first = data[0] as { rollout_id?: unknown } | undefined;
       const headers: Record<string, string> = {};

@@ -4,6 +4,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { type Database, type Kysely, migrateToLatest } from '@nebula/db';
 import { handleOpsRequest, type Logger } from '@nebula/service-kit';
 import type { AuthSettings, Identity } from '../auth.ts';
+import { API_ERROR_STATUS, apiErrorOf, RETRY_AFTER_SECONDS } from '../errors.ts';
 import { OutboxRelay } from '../db/outbox-relay.ts';
 import { jetStreamPublisher } from '../publisher.ts';
 import type { Context } from '../trpc.ts';
@@ -62,8 +63,16 @@ function serveOps(req: IncomingMessage, res: ServerResponse, ops: Ops): boolean 
   return true;
 }
 
-/** The error-mapping stage for what no route answered: logged once, 500 JSON. */
+/**
+ * The error-mapping stage for what a route threw instead of answering: an expected failure (the
+ * database not answering, outside a procedure) gets its status; anything else is logged once, 500.
+ */
 function answerUnexpected(log: Logger, req: IncomingMessage, res: ServerResponse, err: unknown): void {
+  const expected = apiErrorOf(err);
+  if (expected) {
+    const headers: Record<string, string> = expected.retryable ? { 'retry-after': String(RETRY_AFTER_SECONDS) } : {};
+    return sendJson(res, API_ERROR_STATUS[expected.code], { message: expected.message, ...expected.body }, headers);
+  }
   log.error({ err, method: req.method, path: (req.url ?? '').split('?')[0] }, 'unexpected error handling a request');
   sendJson(res, 500, { error: 'internal server error' });
 }

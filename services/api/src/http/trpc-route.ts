@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import type { TRPCError } from '@trpc/server';
+import { RETRY_AFTER_SECONDS } from '../errors.ts';
 import { appRouter } from '../routers/_app.ts';
 import type { Context } from '../trpc.ts';
 
@@ -13,6 +14,7 @@ export function createTrpcRoute(contextFor: (req: IncomingMessage) => Context, o
     basePath: '/trpc/',
     createContext: ({ req }) => contextFor(req),
     onError,
+    responseMeta: ({ errors }) => (errors.some((e) => e.code === 'SERVICE_UNAVAILABLE') ? { headers: { 'retry-after': String(RETRY_AFTER_SECONDS) } } : {}),
   });
   return async (req: IncomingMessage, res: ServerResponse, raw: string): Promise<void> => {
     (req as IncomingMessage & { body?: unknown }).body = raw === '' ? undefined : raw;

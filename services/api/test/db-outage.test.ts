@@ -1,0 +1,113 @@
+import { createNebulaClient, httpStatusOf, nebulaErrorBody } from '@nebula/client';
+import { createDb, type Database, type Kysely } from '@nebula/db';
+import { type BlackHoleProxy, startBlackHoleProxy, waitFor } from '@nebula/test-kit';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { ApiServer } from '../src/index.ts';
+import { ADMIN, http, startEnv, type TestEnv, uniqueName } from './helpers.ts';
+
+/**
+ * A black-holed PostgreSQL: the API's pool goes through a TCP proxy in front of the real server;
+ * frozen, the proxy accepts connections and forwards no byte (as behind a dead link). Calls must
+ * end as 503 with a JSON body once a deadline passes, on tRPC and REST alike, and the API must serve
+ * again once PostgreSQL answers. The outbox relay keeps its own session on the real server.
+ */
+const test = suite('db-outage');
+let env: TestEnv;
+let proxy: BlackHoleProxy;
+let db: Kysely<Database>;
+let api: ApiServer;
+const app = uniqueName('outage');
+// Short deadlines, so each stall ends within about a second.
+const TIMEOUTS = { connectTimeoutMs: 700, statementTimeoutMs: 500, queryTimeoutMs: 900, idleInTransactionTimeoutMs: 2000, keepAliveMs: 1000, maxWaiting: 4 };
+
+test.before(async () => {
+  env = await startEnv();
+  const u = new URL(env.dbUrl);
+  proxy = await startBlackHoleProxy(u.hostname, Number(u.port || 5432));
+  db = createDb(proxy.url(env.dbUrl), 3, TIMEOUTS);
+  api = await env.startApi({ db });
+  await http(api.url, 'POST', `/api/v2/apps/${app}`, { body: { docker_image: 'nginx:1.27' } });
+});
+
+test.after(async () => {
+  proxy?.thaw();
+  await env?.close();
+  await db?.destroy().catch(() => undefined);
+  await proxy?.close();
+});
+
+test.after.each(() => {
+  proxy.thaw();
+});
+
+test('frozen PostgreSQL: REST (original and generated routes) and tRPC answer 503 JSON, then serve again when it answers', async () => {
+  const nebula = createNebulaClient({ url: api.url, username: ADMIN.user, password: ADMIN.password });
+  assert.is((await http(api.url, 'GET', '/api/v2/apps')).status, 200);
+  proxy.freeze();
+
+  const list = await http(api.url, 'GET', '/api/v2/apps');
+  assert.is(list.status, 503, list.text);
+  assert.is((list.body as { retryable?: unknown }).retryable, true);
+  assert.match(String((list.body as { reason?: unknown }).reason), /^database /);
+  assert.is(list.headers.get('retry-after'), '2');
+
+  const history = await http(api.url, 'GET', `/api/v2/apps/${app}/history`);
+  assert.is(history.status, 503, history.text);
+
+  const created = await http(api.url, 'POST', `/api/v2/apps/${uniqueName('new')}`, { body: { docker_image: 'nginx:1.27' } });
+  assert.is(created.status, 503, created.text);
+
+  const trpc = await http(api.url, 'GET', `/trpc/apps.get?input=${encodeURIComponent(JSON.stringify({ name: app }))}`);
+  assert.is(trpc.status, 503, trpc.text);
+  assert.is((trpc.body as { error?: { data?: { code?: string } } }).error?.data?.code, 'SERVICE_UNAVAILABLE');
+
+  const err = await nebula.apps.list.query().then(() => null, (e: unknown) => e);
+  assert.is(httpStatusOf(err), 503);
+  assert.is(nebulaErrorBody(err)?.retryable, true);
+
+  // Many calls at once while frozen: each ends (the pool's waiters are bounded), none hangs.
+  const burst = await Promise.all(Array.from({ length: 12 }, () => http(api.url, 'GET', '/api/v2/apps').then((r) => r.status)));
+  assert.ok(burst.every((s) => s === 503), `all 503: ${burst.join(',')}`);
+
+  const health = await fetch(`${api.url}/health`);
+  assert.is(health.status, 503);
+  await health.body?.cancel();
+
+  proxy.thaw();
+  await waitFor('the API serves again', async () => (await http(api.url, 'GET', '/api/v2/apps')).status === 200, 10_000, 100);
+  const again = await http(api.url, 'GET', `/api/v2/apps/${app}/history`);
+  assert.is(again.status, 200);
+  const made = await http(api.url, 'POST', `/api/v2/apps/${uniqueName('after')}`, { body: { docker_image: 'nginx:1.27' } });
+  assert.is(made.status, 200, made.text);
+});
+
+test('a statement the server cancels for running too long: 503, and the connection serves the next call', async () => {
+  // The statement timeout is the server's: a long lock wait is the realistic case. Hold the app's row.
+  const holder = createDb(env.dbUrl, 1);
+  try {
+    const trx = holder.connection();
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let locked!: () => void;
+    const lockTaken = new Promise<void>((r) => (locked = r));
+    const running = trx.execute(async (c) => {
+      await c.transaction().execute(async (t) => {
+        await t.selectFrom('apps').select('incarnation').where('name', '=', app).forUpdate().execute();
+        locked();
+        await held;
+      });
+    });
+    await lockTaken;
+    const stop = await http(api.url, 'POST', `/api/v2/apps/${app}/stop`);
+    assert.is(stop.status, 503, stop.text);
+    assert.match(String((stop.body as { reason?: unknown }).reason), /statement-timeout/);
+    release();
+    await running;
+    assert.is((await http(api.url, 'POST', `/api/v2/apps/${app}/stop`)).status, 202);
+  } finally {
+    await holder.destroy();
+  }
+});
+
+test.run();
