@@ -51,5 +51,13 @@ export const apiEnvSchema = z.object({
   HOST_OFFLINE_AFTER_MISSED_HEARTBEATS: z.coerce.number().int().min(1).max(1000).default(DEFAULT_OFFLINE_AFTER_MISSED_HEARTBEATS),
   /** Largest accepted request body. */
   API_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+  /** Calls per tRPC batch request; larger batches get 400. */
+  API_MAX_BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(20),
+  /** Open `rollouts.watch` streams per user (or token); one more gets 429. */
+  API_WATCH_MAX_PER_IDENTITY: z.coerce.number().int().min(1).max(10_000).default(10),
+  /** A watch stream is ended after this long; the client reconnects. */
+  API_WATCH_MAX_DURATION_MS: z.coerce.number().int().min(1000).max(24 * 3_600_000).default(15 * 60_000),
+  /** Keep-alive ping comment on watch streams. */
+  API_WATCH_PING_MS: z.coerce.number().int().min(100).max(600_000).default(15_000),
 });
 export type ApiEnv = z.output<typeof apiEnvSchema>;

@@ -33,12 +33,36 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/**
+ * Server-sent events of subscriptions (`rollouts.watch`): a ping comment every `ping.intervalMs`
+ * keeps idle proxies from cutting the stream and lets the client notice a dead one (it reconnects
+ * after `client.reconnectAfterInactivityMs` without a byte); after `maxDurationMs` the server ends
+ * the stream and the client's EventSource reconnects, so no stream lives forever.
+ *
+ * tRPC reads these from the one instance below at each request, so they are process-wide:
+ * `configureSse` (called by createApiServer) sets them.
+ */
+export const SSE_DEFAULTS = { pingMs: 15_000, maxDurationMs: 15 * 60_000 } as const;
+
+const sse = {
+  ping: { enabled: true, intervalMs: SSE_DEFAULTS.pingMs as number },
+  maxDurationMs: SSE_DEFAULTS.maxDurationMs as number,
+  client: { reconnectAfterInactivityMs: SSE_DEFAULTS.pingMs * 3 },
+};
+
+export function configureSse(opts: { pingMs?: number; maxDurationMs?: number }): void {
+  sse.ping.intervalMs = opts.pingMs ?? SSE_DEFAULTS.pingMs;
+  sse.client.reconnectAfterInactivityMs = sse.ping.intervalMs * 3;
+  sse.maxDurationMs = opts.maxDurationMs ?? SSE_DEFAULTS.maxDurationMs;
+}
+
 const t = initTRPC
   .context<Context>()
   .meta<Meta>()
   .create({
     // Never stack traces in error bodies, whatever NODE_ENV says.
     isDev: false,
+    sse,
     errorFormatter({ shape, error, input }) {
       const cause = error.cause;
       let extra: Record<string, unknown> = {};

@@ -7,7 +7,7 @@ import type { AuthSettings, Identity } from '../auth.ts';
 import { API_ERROR_STATUS, apiErrorOf, RETRY_AFTER_SECONDS } from '../errors.ts';
 import { OutboxRelay } from '../db/outbox-relay.ts';
 import { jetStreamPublisher } from '../publisher.ts';
-import type { Context } from '../trpc.ts';
+import { configureSse, type Context } from '../trpc.ts';
 import { authenticateRequest } from './auth-stage.ts';
 import { createOps, type Ops } from './ops.ts';
 import { openApiDocument } from './openapi.ts';
@@ -15,6 +15,7 @@ import { readGuardedBody } from './request-guard.ts';
 import { methodNotAllowed, sendJson } from './respond.ts';
 import { createRestRoute } from './rest-route.ts';
 import { createTrpcRoute, type OnProcedureError } from './trpc-route.ts';
+import { WatchSlots } from './watch-slots.ts';
 
 /**
  * The API's HTTP server, a pipeline of stages:
@@ -41,6 +42,14 @@ export interface ApiServerOptions {
   offlineAfterMissedHeartbeats?: number;
   /** How often a `rollouts.watch` subscription re-reads progress (default 500 ms). */
   watchPollMs?: number;
+  /**
+   * Bounds of `rollouts.watch` streams: open ones per identity (default 10), how long one lasts
+   * before the server ends it and the client reconnects (default 15 min), the keep-alive ping
+   * (default 15 s). Duration and ping are process-wide (see configureSse).
+   */
+  watch?: { maxPerIdentity?: number; maxDurationMs?: number; pingMs?: number };
+  /** Calls per tRPC batch request (default 20). */
+  maxBatchSize?: number;
   relay?: { lockPollMs?: number; pollMs?: number; maxBackoffMs?: number };
 }
 
@@ -109,7 +118,9 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   const logUnexpected: OnProcedureError = ({ error, path }) => {
     if (error.code === 'INTERNAL_SERVER_ERROR') log.error({ err: error.cause ?? error, path }, 'unexpected error in a procedure');
   };
-  const trpcRoute = createTrpcRoute(contextFor, logUnexpected);
+  configureSse({ pingMs: opts.watch?.pingMs, maxDurationMs: opts.watch?.maxDurationMs });
+  const watchSlots = new WatchSlots(opts.watch?.maxPerIdentity ?? 10);
+  const trpcRoute = createTrpcRoute(contextFor, logUnexpected, { maxBatchSize: opts.maxBatchSize ?? 20, watchSlots });
   const restRoute = createRestRoute(contextFor, logUnexpected);
   const relay = await startRelay(opts);
   const ops = createOps(db, opts.nc, relay);
@@ -131,7 +142,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
       if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(res, 'GET');
       return sendJson(res, 200, openApiDocument());
     }
-    if (isUnder(path, '/trpc')) return trpcRoute(req, res, raw);
+    if (isUnder(path, '/trpc')) return trpcRoute(req, res, path, raw, identity);
     if (isUnder(path, '/api/v2')) return restRoute(req, res, path, raw);
     return sendJson(res, 404, { error: 'not found' });
   }
