@@ -155,4 +155,37 @@ test('tRPC batches are capped: 400 JSON above maxBatchSize, served at it', async
   assert.is(post.status, 400, post.text);
 });
 
+test('history pages: `before` and `limit` walk every revision once, diffs at page edges as on one page; REST and tRPC', async () => {
+  const name = uniqueName('hist');
+  await http(api.url, 'POST', `/api/v2/apps/${name}`, { body: { docker_image: 'nginx:1' } });
+  for (let i = 2; i <= 7; i++) await http(api.url, 'PATCH', `/api/v2/apps/${name}/update`, { body: { docker_image: `nginx:${i}` } });
+  type Page = { revisions: Array<{ app_id: number; changes: unknown[] }>; next: number | null };
+  const whole = (await http(api.url, 'GET', `/api/v2/apps/${name}/history`)).body as Page;
+  assert.equal(whole.revisions.map((r) => r.app_id), [7, 6, 5, 4, 3, 2, 1]);
+  assert.is(whole.next, null);
+
+  const seen: Page['revisions'] = [];
+  let before: number | null | undefined;
+  let pages = 0;
+  do {
+    const q = before ? `?limit=3&before=${before}` : '?limit=3';
+    const page = (await http(api.url, 'GET', `/api/v2/apps/${name}/history${q}`)).body as Page;
+    assert.ok(page.revisions.length <= 3);
+    seen.push(...page.revisions);
+    before = page.next;
+    pages++;
+  } while (before !== null && pages < 10);
+  assert.is(pages, 3);
+  assert.equal(seen, whole.revisions, 'the pages together are the whole history, diffs included');
+
+  const nebula = createNebulaClient({ url: api.url, username: ADMIN.user, password: ADMIN.password });
+  const t = await nebula.apps.history.query({ name, limit: 2, before: 3 });
+  assert.equal([t.revisions.map((r) => r.app_id), t.next], [[2, 1], null]);
+  const exact = await nebula.apps.history.query({ name, limit: 2, before: 4 });
+  assert.equal([exact.revisions.map((r) => r.app_id), exact.next], [[3, 2], 2]);
+
+  const bad = await http(api.url, 'GET', `/api/v2/apps/${name}/history?before=zero`);
+  assert.is(bad.status, 400, bad.text);
+});
+
 test.run();

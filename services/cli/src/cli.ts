@@ -36,7 +36,8 @@ apps
   apps stop|start|restart|roll|pull <app>
   apps rollback <app> <revision>         a new revision with the config of <revision>
   apps delete <app>                      workers remove its containers
-  apps history <app> [--limit N]         revisions: who, when, what changed
+  apps history <app> [--limit N] [--before <revision>]
+                                         revisions: who, when, what changed
 rollouts
   rollouts get <id>                      progress: counts, failures, hosts
   rollouts list <app> [--limit N] [--before <id>]
@@ -85,7 +86,7 @@ const COMMAND_OPTIONS: Record<string, Array<keyof typeof OPTIONS>> = {
   'apps create': ['file', 'wait'],
   'apps update': ['file', 'replace', 'wait'],
   'apps rollback': ['wait'],
-  'apps history': ['limit'],
+  'apps history': ['limit', 'before'],
   ...Object.fromEntries(ACTIONS.map((a) => [`apps ${a}`, ['wait']])),
   'rollouts get': ['limit'],
   'rollouts list': ['limit', 'before'],
@@ -318,7 +319,8 @@ const COMMANDS: Record<string, (ctx: Ctx) => Promise<number>> = {
 
   async 'apps history'(ctx) {
     const limit = positiveInt(ctx.values.limit, '--limit', 1000);
-    const h = await ctx.nebula.apps.history.query({ name: ctx.args.app!, ...(limit ? { limit } : {}) });
+    const before = positiveInt(ctx.values.before, '--before', 2 ** 31 - 1);
+    const h = await ctx.nebula.apps.history.query({ name: ctx.args.app!, ...(limit ? { limit } : {}), ...(before ? { before } : {}) });
     if (ctx.json) {
       printJson(ctx, h);
       return EXIT.ok;
@@ -331,6 +333,7 @@ const COMMANDS: Record<string, (ctx: Ctx) => Promise<number>> = {
         h.revisions.map((r) => [r.app_id, r.action, r.actor, ago(r.created_at), r.rollout_id, r.changes.map(change).join(', ')]),
       ),
     );
+    if (h.next !== null) ctx.io.err.write(`older: nebula apps history ${ctx.args.app} --before ${h.next}\n`);
     return EXIT.ok;
   },
 
