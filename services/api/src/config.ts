@@ -59,5 +59,11 @@ export const apiEnvSchema = z.object({
   API_WATCH_MAX_DURATION_MS: z.coerce.number().int().min(1000).max(24 * 3_600_000).default(15 * 60_000),
   /** Keep-alive ping comment on watch streams. */
   API_WATCH_PING_MS: z.coerce.number().int().min(100).max(600_000).default(15_000),
+  /** Published outbox rows, rollouts (with their results) and hosts not seen for this long are deleted. */
+  RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(30),
+  /** How often a replica prunes (one at a time, under an advisory lock). */
+  RETENTION_INTERVAL_MS: z.coerce.number().int().min(1000).max(7 * 86_400_000).default(3_600_000),
+  /** Rows per table per batch. */
+  RETENTION_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(1000),
 });
 export type ApiEnv = z.output<typeof apiEnvSchema>;

@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import * as appsRevisionsOutbox from './20261128010000_apps_revisions_outbox.ts';
 import * as hostsResults from './20261128010100_hosts_results.ts';
 import * as notifierClock from './20261128030000_notifier_clock.ts';
+import * as retentionIndexes from './20261201030000_retention_indexes.ts';
 
 /**
  * Every migration of the schema, by timestamped name `YYYYMMDDHHMMSS_what` (applied in name order;
@@ -11,4 +12,5 @@ export const migrations: Record<string, Migration> = {
   '20261128010000_apps_revisions_outbox': appsRevisionsOutbox,
   '20261128010100_hosts_results': hostsResults,
   '20261128030000_notifier_clock': notifierClock,
+  '20261201030000_retention_indexes': retentionIndexes,
 };

@@ -3,6 +3,7 @@ import { type Database, type Kysely, pingDb } from '@nebula/db';
 import { createMetricsRegistry } from '@nebula/service-kit';
 import { Gauge, type Registry } from 'prom-client';
 import type { OutboxRelay } from '../db/outbox-relay.ts';
+import type { RetentionJob } from '../db/retention.ts';
 
 export interface Ops {
   registry: Registry;
@@ -10,7 +11,7 @@ export interface Ops {
 }
 
 /** `/health` and `/metrics`: the relay's gauges and a check of PostgreSQL and NATS. */
-export function createOps(db: Kysely<Database>, nc: NatsConnection, relay: OutboxRelay): Ops {
+export function createOps(db: Kysely<Database>, nc: NatsConnection, relay: OutboxRelay, retention: RetentionJob | null): Ops {
   const registry = createMetricsRegistry('api');
   new Gauge({
     name: 'nebula_api_outbox_relay_active',
@@ -26,6 +27,15 @@ export function createOps(db: Kysely<Database>, nc: NatsConnection, relay: Outbo
     registers: [registry],
     collect() {
       this.set(relay.published);
+    },
+  });
+  new Gauge({
+    name: 'nebula_api_retention_pruned',
+    help: 'Expired rows this replica deleted since it started, per table',
+    labelNames: ['table'],
+    registers: [registry],
+    collect() {
+      for (const [table, n] of Object.entries(retention?.pruned ?? {})) this.set({ table }, n);
     },
   });
   const health = async () => {

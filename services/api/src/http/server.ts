@@ -6,6 +6,7 @@ import { handleOpsRequest, type Logger } from '@nebula/service-kit';
 import type { AuthSettings, Identity } from '../auth.ts';
 import { API_ERROR_STATUS, apiErrorOf, RETRY_AFTER_SECONDS } from '../errors.ts';
 import { OutboxRelay } from '../db/outbox-relay.ts';
+import { type RetentionOptions, RetentionJob } from '../db/retention.ts';
 import { jetStreamPublisher } from '../publisher.ts';
 import { configureSse, type Context } from '../trpc.ts';
 import { authenticateRequest } from './auth-stage.ts';
@@ -50,6 +51,8 @@ export interface ApiServerOptions {
   watch?: { maxPerIdentity?: number; maxDurationMs?: number; pingMs?: number };
   /** Calls per tRPC batch request (default 20). */
   maxBatchSize?: number;
+  /** Pruning of expired rows (db/retention.ts; default 30 days, hourly); false: none. */
+  retention?: RetentionOptions | false;
   relay?: { lockPollMs?: number; pollMs?: number; maxBackoffMs?: number };
 }
 
@@ -123,7 +126,8 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   const trpcRoute = createTrpcRoute(contextFor, logUnexpected, { maxBatchSize: opts.maxBatchSize ?? 20, watchSlots });
   const restRoute = createRestRoute(contextFor, logUnexpected);
   const relay = await startRelay(opts);
-  const ops = createOps(db, opts.nc, relay);
+  const retention = opts.retention === false ? null : new RetentionJob(db, log, opts.retention ?? { retentionDays: 30 });
+  const ops = createOps(db, opts.nc, relay, retention);
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
@@ -154,6 +158,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   server.keepAliveTimeout = 5000;
   const port = await listen(server, opts.port ?? 0, opts.host ?? '127.0.0.1');
   relay.start();
+  retention?.start();
   return {
     server,
     port,
@@ -168,6 +173,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
         setTimeout(() => server.closeAllConnections(), 1000).unref();
       });
       await relay.stop();
+      await retention?.stop();
     },
   };
 }
