@@ -1,10 +1,11 @@
-import { createNebulaClient, httpStatusOf, nebulaErrorBody } from '@nebula/client';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createNebulaClient, httpStatusOf, nebulaErrorBody, watchRollout } from '@nebula/client';
 import { createDb, type Database, type Kysely } from '@nebula/db';
 import { type BlackHoleProxy, startBlackHoleProxy, waitFor } from '@nebula/test-kit';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ApiServer } from '../src/index.ts';
-import { ADMIN, http, startEnv, type TestEnv, uniqueName } from './helpers.ts';
+import { ADMIN, basicHeader, http, startEnv, type TestEnv, uniqueName } from './helpers.ts';
 
 /**
  * A black-holed PostgreSQL: the API's pool goes through a TCP proxy in front of the real server;
@@ -80,6 +81,40 @@ test('frozen PostgreSQL: REST (original and generated routes) and tRPC answer 50
   assert.is(again.status, 200);
   const made = await http(api.url, 'POST', `/api/v2/apps/${uniqueName('after')}`, { body: { docker_image: 'nginx:1.27' } });
   assert.is(made.status, 200, made.text);
+});
+
+test('watches while PostgreSQL stops answering: each stream ends with a 503 error event (the client retries), and the watch completes once it answers', async () => {
+  const name = uniqueName('watched');
+  const hostId = `h-${name}`;
+  await env.db.insertInto('hosts').values({ id: hostId, apps: [name], running: '[]', cores: 1, memory_mb: 1, worker_version: 't', heartbeat_interval_seconds: 60, last_seen: new Date() }).execute();
+  const created = await http(api.url, 'POST', `/api/v2/apps/${name}`, { body: { docker_image: 'nginx' } });
+  const id = (created.body as { rollout_id: string }).rollout_id;
+  let ended = 0;
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    if (req.url?.startsWith('/trpc/rollouts.watch')) res.once('close', () => ended++);
+  };
+  api.server.on('request', onRequest);
+  try {
+    const nebula = createNebulaClient({ url: api.url, username: ADMIN.user, password: ADMIN.password });
+    let pushed = 0;
+    const done = watchRollout(nebula, id, () => {
+      if (++pushed === 1) proxy.freeze();
+    });
+    // Each stream the client opens while frozen is ended by the server once the query deadline passes.
+    await waitFor('two watch streams ended while frozen', async () => ended >= 2, 20_000, 50);
+
+    const raw = await fetch(`${api.url}/trpc/rollouts.watch?input=${encodeURIComponent(JSON.stringify({ id }))}`, { headers: { authorization: basicHeader() } });
+    const text = await raw.text();
+    assert.match(text, /event: serialized-error/);
+    assert.match(text, /"code":"SERVICE_UNAVAILABLE"/);
+
+    proxy.thaw();
+    await env.db.insertInto('rollout_hosts').values({ rollout_id: id, host: hostId, status: 'applied', containers: '[]', pull_ms: 1, apply_ms: 1, reported_at: new Date() }).execute();
+    const last = await done;
+    assert.is(last.complete, true);
+  } finally {
+    api.server.off('request', onRequest);
+  }
 });
 
 test('a statement the server cancels for running too long: 503, and the connection serves the next call', async () => {
