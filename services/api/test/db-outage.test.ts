@@ -100,10 +100,11 @@ test('watches while PostgreSQL stops answering: each stream ends with a 503 erro
     const done = watchRollout(nebula, id, () => {
       if (++pushed === 1) proxy.freeze();
     });
+    done.catch(() => undefined); // awaited below; a rejection before then must fail the test, not the process
     // Each stream the client opens while frozen is ended by the server once the query deadline passes.
     await waitFor('two watch streams ended while frozen', async () => ended >= 2, 20_000, 50);
 
-    const raw = await fetch(`${api.url}/trpc/rollouts.watch?input=${encodeURIComponent(JSON.stringify({ id }))}`, { headers: { authorization: basicHeader() } });
+    const raw = await fetch(`${api.url}/trpc/rollouts.watch?input=${encodeURIComponent(JSON.stringify({ id }))}`, { headers: { authorization: basicHeader() }, signal: AbortSignal.timeout(10_000) });
     const text = await raw.text();
     assert.match(text, /event: serialized-error/);
     assert.match(text, /"code":"SERVICE_UNAVAILABLE"/);
@@ -120,29 +121,29 @@ test('watches while PostgreSQL stops answering: each stream ends with a 503 erro
 test('a statement the server cancels for running too long: 503, and the connection serves the next call', async () => {
   // The statement timeout is the server's: a long lock wait is the realistic case. Hold the app's row.
   const holder = createDb(env.dbUrl, 1);
-  try {
-    const trx = holder.connection();
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    let locked!: () => void;
-    const lockTaken = new Promise<void>((r) => (locked = r));
-    const running = trx.execute(async (c) => {
-      await c.transaction().execute(async (t) => {
-        await t.selectFrom('apps').select('incarnation').where('name', '=', app).forUpdate().execute();
-        locked();
-        await held;
-      });
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  let locked!: () => void;
+  const lockTaken = new Promise<void>((r) => (locked = r));
+  const running = holder.connection().execute(async (c) => {
+    await c.transaction().execute(async (t) => {
+      await t.selectFrom('apps').select('incarnation').where('name', '=', app).forUpdate().execute();
+      locked();
+      await held;
     });
+  });
+  try {
     await lockTaken;
     const stop = await http(api.url, 'POST', `/api/v2/apps/${app}/stop`);
     assert.is(stop.status, 503, stop.text);
     assert.match(String((stop.body as { reason?: unknown }).reason), /statement-timeout/);
+  } finally {
+    // A failed assertion must not leave the lock held (the cleanup would wait on it).
     release();
     await running;
-    assert.is((await http(api.url, 'POST', `/api/v2/apps/${app}/stop`)).status, 202);
-  } finally {
     await holder.destroy();
   }
+  assert.is((await http(api.url, 'POST', `/api/v2/apps/${app}/stop`)).status, 202);
 });
 
 test.run();
