@@ -5,7 +5,7 @@ import { type BlackHoleProxy, startBlackHoleProxy, waitFor } from '@nebula/test-
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ApiServer } from '../src/index.ts';
-import { ADMIN, basicHeader, http, startEnv, type TestEnv, uniqueName } from './helpers.ts';
+import { ADMIN, basicHeader, http, spawnApi, startEnv, type TestEnv, TOKEN, uniqueName } from './helpers.ts';
 
 /**
  * A black-holed PostgreSQL: the API's pool goes through a TCP proxy in front of the real server;
@@ -144,6 +144,26 @@ test('a statement the server cancels for running too long: 503, and the connecti
     await holder.destroy();
   }
   assert.is((await http(api.url, 'POST', `/api/v2/apps/${app}/stop`)).status, 202);
+});
+
+test('the API process takes its deadlines from DB_* variables: 503 while frozen, 200 after, and a wrong value refuses to start', async () => {
+  const vars = { DATABASE_URL: proxy.url(env.dbUrl), NATS_URL: env.nats.url, AUTH_TOKEN: TOKEN, LOG_LEVEL: 'warn', DB_CONNECT_TIMEOUT_MS: '700', DB_STATEMENT_TIMEOUT_MS: '500', DB_QUERY_TIMEOUT_MS: '900', DB_POOL_MAX: '2' };
+  const p = await spawnApi(vars);
+  const auth = `Bearer ${TOKEN}`;
+  try {
+    assert.is((await http(p.url, 'GET', '/api/v2/apps', { auth })).status, 200);
+    proxy.freeze();
+    const frozen = await http(p.url, 'GET', '/api/v2/apps', { auth });
+    assert.is(frozen.status, 503, frozen.text);
+    proxy.thaw();
+    await waitFor('the process serves again', async () => (await http(p.url, 'GET', '/api/v2/apps', { auth })).status === 200, 10_000, 100);
+  } finally {
+    proxy.thaw();
+    await p.stop();
+  }
+  const bad = await spawnApi({ ...vars, DB_STATEMENT_TIMEOUT_MS: 'soon' }, { waitHealthy: false });
+  assert.ok((await bad.exited) !== 0);
+  assert.match(bad.output(), /DB_STATEMENT_TIMEOUT_MS/);
 });
 
 test.run();
