@@ -50,7 +50,7 @@ export interface OutboxTable {
   published_at: Date | null;
 }
 
-/** Hosts, from their heartbeats (written by the notifier). */
+/** Hosts, from their heartbeats (written by the notifier; long-offline rows deleted by the API's retention). */
 export interface HostsTable {
   id: string;
   apps: ColumnType<string[], string[], string[]>;
@@ -64,7 +64,7 @@ export interface HostsTable {
   last_seen: Timestamp;
 }
 
-/** One host's result for one rollout (written by the notifier). */
+/** One host's result for one rollout (written by the notifier; deleted with its rollout by the API's retention). */
 export interface RolloutHostsTable {
   rollout_id: string;
   host: string;
@@ -85,7 +85,8 @@ export interface NotifierClockTable {
 
 /**
  * The whole PostgreSQL schema. The API and the notifier share one database; each table has one
- * writer (noted on its interface).
+ * writer (noted on its interface). The one exception is retention (services/api/src/db/retention.ts):
+ * the API deletes expired rows of every table it reads, never updates the notifier's.
  */
 export interface Database {
   apps: AppsTable;
