@@ -62,8 +62,10 @@ export async function pruneExpired(db: Kysely<Database>, opts: PruneOptions): Pr
         returning 1
       ),
       gone_hosts as (
+        -- last_seen again on the row deleted: a heartbeat written meanwhile keeps the host.
         delete from hosts where id in (
           select h.id from hosts h, cutoff where h.last_seen < cutoff.at order by h.last_seen limit ${batch})
+          and last_seen < (select at from cutoff)
         returning 1
       )
       select (select count(*) from gone_outbox)::int as outbox,
