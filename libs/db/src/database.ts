@@ -1,5 +1,6 @@
 import { type ColumnType, type Generated, Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
+import { BoundedPool } from './bounded-pool.ts';
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type Json<T> = ColumnType<T, string, string>;
@@ -58,7 +59,7 @@ export interface OutboxTable {
   error: string | null;
 }
 
-/** Hosts, from their heartbeats (written by the notifier). */
+/** Hosts, from their heartbeats (written by the notifier; long-offline rows deleted by the API's retention). */
 export interface HostsTable {
   id: string;
   apps: ColumnType<string[], string[], string[]>;
@@ -80,7 +81,7 @@ export interface HostsTable {
   duplicate_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
-/** One host's result for one rollout (written by the notifier). */
+/** One host's result for one rollout (written by the notifier; deleted with its rollout by the API's retention). */
 export interface RolloutHostsTable {
   rollout_id: string;
   host: string;
@@ -101,7 +102,8 @@ export interface NotifierClockTable {
 
 /**
  * The whole PostgreSQL schema. The API and the notifier share one database; each table has one
- * writer (noted on its interface).
+ * writer (noted on its interface). The one exception is retention (services/api/src/db/retention.ts):
+ * the API deletes expired rows of every table it reads, never updates the notifier's.
  */
 export interface Database {
   apps: AppsTable;
@@ -114,15 +116,63 @@ export interface Database {
 }
 
 /**
- * A pool of connections to `url`. When the server goes away (a restart, a failover, an admin's
- * pg_terminate_backend), the pool's idle connections fail with an 'error' event on the pool: without a
- * listener that event would crash the process. The pool drops such a connection by itself and the next
- * query opens a new one, so the error is only passed to `onIdleError` (for a log line).
+ * Deadlines of every database call (milliseconds). Defaults suit an API whose queries take
+ * milliseconds: a PostgreSQL that stops answering turns into DatabaseUnavailableError within
+ * seconds instead of a request that hangs.
  */
-export function createDb<DB = Database>(url: string, max = 10, opts: { onIdleError?: (err: Error) => void } = {}): Kysely<DB> {
-  const pool = new pg.Pool({ connectionString: url, max });
+export interface DbTimeouts {
+  /** Opening a connection, and waiting for a free one of the pool (default 5000). */
+  connectTimeoutMs?: number;
+  /** Server side: a statement running longer is cancelled (SQLSTATE 57014; default 10000). */
+  statementTimeoutMs?: number;
+  /**
+   * Client side: a query with no answer at all (a black-holed server) fails after this long and its
+   * connection is destroyed (default statement timeout + 2000, so a slow statement is the server's to cancel).
+   */
+  queryTimeoutMs?: number;
+  /** Server side: a session idle inside a transaction longer is ended (default 30000). */
+  idleInTransactionTimeoutMs?: number;
+  /** TCP keepalive after this much idle time: a dead peer is noticed on idle connections (default 10000; 0 = off). */
+  keepAliveMs?: number;
+  /** Callers waiting for a connection beyond this are refused at once (default 100). */
+  maxWaiting?: number;
+}
+
+export const DB_TIMEOUT_DEFAULTS = { connectTimeoutMs: 5000, statementTimeoutMs: 10_000, idleInTransactionTimeoutMs: 30_000, keepAliveMs: 10_000, maxWaiting: 100 } as const;
+
+export interface CreateDbOptions extends DbTimeouts {
+  onIdleError?: (err: Error) => void;
+}
+
+/** The pg.Pool settings for `createDb` (pure, for tests). */
+export function poolConfig(url: string, max: number, t: DbTimeouts = {}): pg.PoolConfig {
+  const statement = t.statementTimeoutMs ?? DB_TIMEOUT_DEFAULTS.statementTimeoutMs;
+  const keepAlive = t.keepAliveMs ?? DB_TIMEOUT_DEFAULTS.keepAliveMs;
+  return {
+    connectionString: url,
+    max,
+    connectionTimeoutMillis: t.connectTimeoutMs ?? DB_TIMEOUT_DEFAULTS.connectTimeoutMs,
+    statement_timeout: statement,
+    query_timeout: t.queryTimeoutMs ?? statement + 2000,
+    idle_in_transaction_session_timeout: t.idleInTransactionTimeoutMs ?? DB_TIMEOUT_DEFAULTS.idleInTransactionTimeoutMs,
+    keepAlive: keepAlive > 0,
+    keepAliveInitialDelayMillis: keepAlive,
+  };
+}
+
+/**
+ * A pool of connections to `url`, every call with a deadline (`DbTimeouts`); a call that misses one,
+ * or finds the waiters' queue full, fails with DatabaseUnavailableError (retryable).
+ *
+ * When the server goes away (a restart, a failover, an admin's pg_terminate_backend), the pool's idle
+ * connections fail with an 'error' event on the pool: without a listener that event would crash the
+ * process. The pool drops such a connection by itself and the next query opens a new one, so the
+ * error is only passed to `onIdleError` (for a log line).
+ */
+export function createDb<DB = Database>(url: string, max = 10, opts: CreateDbOptions = {}): Kysely<DB> {
+  const pool = new pg.Pool(poolConfig(url, max, opts));
   pool.on('error', (err) => opts.onIdleError?.(err));
-  return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  return new Kysely<DB>({ dialect: new PostgresDialect({ pool: new BoundedPool(pool, opts.maxWaiting ?? DB_TIMEOUT_DEFAULTS.maxWaiting) }) });
 }
 
 export async function pingDb<DB>(db: Kysely<DB>): Promise<boolean> {

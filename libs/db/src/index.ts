@@ -1,4 +1,5 @@
 export * from './database.ts';
+export { DatabaseUnavailableError, type DatabaseUnavailableReason, unavailableError } from './bounded-pool.ts';
 export * from './migrate.ts';
 export { migrations } from './migrations/index.ts';
 export * from './test-database.ts';

@@ -1,10 +1,42 @@
 import { DEFAULT_OFFLINE_AFTER_MISSED_HEARTBEATS } from '@nebula/contracts';
+import type { DbTimeouts } from '@nebula/db';
 import { envVar } from '@nebula/service-kit';
 import { z } from 'zod';
 
 const optionalSecret = z.string().min(1).optional();
 
+/**
+ * Deadlines of the database calls (see `DbTimeouts` in @nebula/db). The notifier reads the same
+ * variables, with the same defaults.
+ */
+export const dbEnvShape = {
+  DB_POOL_MAX: z.coerce.number().int().min(1).max(1000).default(10),
+  DB_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5000),
+  DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
+  /** Default: DB_STATEMENT_TIMEOUT_MS + 2000. */
+  DB_QUERY_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).optional(),
+  DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
+  /** TCP keepalive after this much idle time (0: off). */
+  DB_KEEPALIVE_MS: z.coerce.number().int().min(0).max(3_600_000).default(10_000),
+  DB_MAX_WAITING: z.coerce.number().int().min(0).max(100_000).default(100),
+};
+
+type DbEnv = z.output<z.ZodObject<typeof dbEnvShape>>;
+
+export function dbOptionsFromEnv(env: DbEnv): { max: number } & DbTimeouts {
+  return {
+    max: env.DB_POOL_MAX,
+    connectTimeoutMs: env.DB_CONNECT_TIMEOUT_MS,
+    statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS,
+    ...(env.DB_QUERY_TIMEOUT_MS !== undefined ? { queryTimeoutMs: env.DB_QUERY_TIMEOUT_MS } : {}),
+    idleInTransactionTimeoutMs: env.DB_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+    keepAliveMs: env.DB_KEEPALIVE_MS,
+    maxWaiting: env.DB_MAX_WAITING,
+  };
+}
+
 export const apiEnvSchema = z.object({
+  ...dbEnvShape,
   API_PORT: envVar.port(8080),
   API_HOST: z.string().default('0.0.0.0'),
   DATABASE_URL: envVar.url('postgres://nebula:nebula@127.0.0.1:5432/nebula'),
@@ -21,5 +53,19 @@ export const apiEnvSchema = z.object({
   API_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
   /** How often the publishing replica compares the APPS stream with PostgreSQL (and puts back what it lost); 0: only at start. */
   APPS_STREAM_CHECK_SECONDS: z.coerce.number().min(0).max(86_400).default(30),
+  /** Calls per tRPC batch request; larger batches get 400. */
+  API_MAX_BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(20),
+  /** Open `rollouts.watch` streams per user (or token); one more gets 429. */
+  API_WATCH_MAX_PER_IDENTITY: z.coerce.number().int().min(1).max(10_000).default(10),
+  /** A watch stream is ended after this long; the client reconnects. */
+  API_WATCH_MAX_DURATION_MS: z.coerce.number().int().min(1000).max(24 * 3_600_000).default(15 * 60_000),
+  /** Keep-alive ping comment on watch streams. */
+  API_WATCH_PING_MS: z.coerce.number().int().min(100).max(600_000).default(15_000),
+  /** Published outbox rows, rollouts (with their results) and hosts not seen for this long are deleted. */
+  RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(30),
+  /** How often a replica prunes (one at a time, under an advisory lock). */
+  RETENTION_INTERVAL_MS: z.coerce.number().int().min(1000).max(7 * 86_400_000).default(3_600_000),
+  /** Rows per table per batch. */
+  RETENTION_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(1000),
 });
 export type ApiEnv = z.output<typeof apiEnvSchema>;

@@ -1,16 +1,21 @@
+import { DatabaseUnavailableError, QueryInputError } from '@nebula/db';
 import type { z } from 'zod';
 
 /**
  * Expected failures of the API's procedures. Each carries the tRPC code it maps to and the JSON body
  * the original Nebula answered with (`{"app_exists": false}`...), which REST clients and SDKs match on.
- * None is worth retrying as is. Anything else that is thrown is unexpected: logged once, answered 500.
+ * Only ServiceUnavailableError is worth retrying as is. Anything else that is thrown is unexpected:
+ * logged once, answered 500. `apiErrorOf` is the one place that turns the data layer's errors into these.
  */
-export type ApiErrorCode = 'BAD_REQUEST' | 'FORBIDDEN';
+export type ApiErrorCode = 'BAD_REQUEST' | 'FORBIDDEN' | 'SERVICE_UNAVAILABLE';
+
+/** The HTTP status of each code, for the routes that answer without tRPC's mapping (v2-routes.ts). */
+export const API_ERROR_STATUS: Record<ApiErrorCode, number> = { BAD_REQUEST: 400, FORBIDDEN: 403, SERVICE_UNAVAILABLE: 503 };
 
 export abstract class ApiError extends Error {
   abstract readonly code: ApiErrorCode;
   abstract readonly body: Record<string, unknown>;
-  readonly retryable = false;
+  readonly retryable: boolean = false;
 }
 
 export class AppNotFoundError extends ApiError {
@@ -104,6 +109,35 @@ export class InvalidConfigError extends ApiError {
     this.issues = issues;
     this.body = { errors: fieldErrors(issues) };
   }
+}
+
+/**
+ * PostgreSQL did not answer in time (or the pool's queue of waiters is full): 503, worth retrying.
+ * The body says which deadline passed, never the query.
+ */
+export class ServiceUnavailableError extends ApiError {
+  override name = 'ServiceUnavailableError';
+  readonly code = 'SERVICE_UNAVAILABLE';
+  override readonly retryable = true;
+  readonly body: Record<string, unknown>;
+  constructor(cause: DatabaseUnavailableError) {
+    super('the database is not answering: try again shortly', { cause });
+    this.body = { error: 'service unavailable', reason: `database ${cause.reason}`, retryable: true };
+  }
+}
+
+/** Seconds a client should wait before retrying a 503. */
+export const RETRY_AFTER_SECONDS = 2;
+
+/**
+ * The API error an error of the data layer stands for, or null for an unexpected one: the one
+ * mapping from what `@nebula/db` throws to what clients get.
+ */
+export function apiErrorOf(err: unknown): ApiError | null {
+  if (err instanceof ApiError) return err;
+  if (err instanceof QueryInputError) return new InvalidQueryError(err.field, err.message.replace(`${err.field}: `, ''), { cause: err });
+  if (err instanceof DatabaseUnavailableError) return new ServiceUnavailableError(err);
+  return null;
 }
 
 /** Field names come from the request: `__proto__` or `constructor` must be keys like any other. */

@@ -1,10 +1,10 @@
 import { initTRPC, TRPCError } from '@trpc/server';
-import { type Database, type Kysely, QueryInputError } from '@nebula/db';
+import type { Database, Kysely } from '@nebula/db';
 import type { Logger } from '@nebula/service-kit';
 import type { OpenApiMeta } from 'trpc-to-openapi';
 import { ZodError } from 'zod';
 import type { Identity } from './auth.ts';
-import { ApiError, fieldErrors, InvalidQueryError } from './errors.ts';
+import { ApiError, apiErrorOf, fieldErrors } from './errors.ts';
 
 /**
  * The one tRPC instance. Procedures write to PostgreSQL only (the outbox relay publishes), so the
@@ -35,12 +35,36 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/**
+ * Server-sent events of subscriptions (`rollouts.watch`): a ping comment every `ping.intervalMs`
+ * keeps idle proxies from cutting the stream and lets the client notice a dead one (it reconnects
+ * after `client.reconnectAfterInactivityMs` without a byte); after `maxDurationMs` the server ends
+ * the stream and the client's EventSource reconnects, so no stream lives forever.
+ *
+ * tRPC reads these from the one instance below at each request, so they are process-wide:
+ * `configureSse` (called by createApiServer) sets them.
+ */
+export const SSE_DEFAULTS = { pingMs: 15_000, maxDurationMs: 15 * 60_000 } as const;
+
+const sse = {
+  ping: { enabled: true, intervalMs: SSE_DEFAULTS.pingMs as number },
+  maxDurationMs: SSE_DEFAULTS.maxDurationMs as number,
+  client: { reconnectAfterInactivityMs: SSE_DEFAULTS.pingMs * 3 },
+};
+
+export function configureSse(opts: { pingMs?: number; maxDurationMs?: number }): void {
+  sse.ping.intervalMs = opts.pingMs ?? SSE_DEFAULTS.pingMs;
+  sse.client.reconnectAfterInactivityMs = sse.ping.intervalMs * 3;
+  sse.maxDurationMs = opts.maxDurationMs ?? SSE_DEFAULTS.maxDurationMs;
+}
+
 const t = initTRPC
   .context<Context>()
   .meta<Meta>()
   .create({
     // Never stack traces in error bodies, whatever NODE_ENV says.
     isDev: false,
+    sse,
     errorFormatter({ shape, error, input }) {
       const cause = error.cause;
       let extra: Record<string, unknown> = {};
@@ -68,9 +92,8 @@ export const createCallerFactory = t.createCallerFactory;
 const mapErrors = t.middleware(async ({ next }) => {
   const result = await next();
   if (!result.ok) {
-    let cause = result.error.cause;
-    if (cause instanceof QueryInputError) cause = new InvalidQueryError(cause.field, cause.message.replace(`${cause.field}: `, ''), { cause });
-    if (cause instanceof ApiError) throw new TRPCError({ code: cause.code, message: cause.message, cause });
+    const cause = apiErrorOf(result.error.cause);
+    if (cause) throw new TRPCError({ code: cause.code, message: cause.message, cause });
   }
   return result;
 });

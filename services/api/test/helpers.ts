@@ -16,7 +16,8 @@ export interface TestEnv {
   nc: NatsConnection;
   apis: ApiServer[];
   /** `ownDb`: the instance gets a pool of its own (returned as `db`), e.g. to break it. */
-  startApi(opts?: { auth?: AuthSettings; maxBodyBytes?: number; ownDb?: boolean; relay?: ApiServerOptions['relay'] }): Promise<ApiServer & { db: Kysely<Database> }>;
+  /** `db`: the instance uses this pool (e.g. one through a proxy the test controls). */
+  startApi(opts?: { auth?: AuthSettings; maxBodyBytes?: number; ownDb?: boolean; db?: Kysely<Database>; relay?: ApiServerOptions['relay']; server?: Partial<ApiServerOptions> }): Promise<ApiServer & { db: Kysely<Database> }>;
   close(): Promise<void>;
 }
 
@@ -49,7 +50,7 @@ export async function startEnv(opts: { natsConfig?: string } = {}): Promise<Test
       // Each instance has a connection of its own, as separate replicas would.
       const own = await natsConnect(nats.url);
       conns.push(own);
-      const apiDb = opts.ownDb ? createDb(tdb.url, 2) : db;
+      const apiDb = opts.db ?? (opts.ownDb ? createDb(tdb.url, 2) : db);
       const api = await createApiServer({
         db: apiDb,
         databaseUrl: tdb.url,
@@ -58,6 +59,7 @@ export async function startEnv(opts: { natsConfig?: string } = {}): Promise<Test
         auth: opts.auth ?? defaultAuth,
         maxBodyBytes: opts.maxBodyBytes ?? 64 * 1024,
         relay: { lockPollMs: 100, pollMs: 200, maxBackoffMs: 300, ...opts.relay },
+        ...opts.server,
       });
       apis.push(api);
       return { ...api, db: apiDb };

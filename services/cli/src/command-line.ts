@@ -20,7 +20,8 @@ apps
   apps stop|start|restart|roll|pull <app>
   apps rollback <app> <revision>         a new revision with the config of <revision>
   apps delete <app>                      workers remove its containers
-  apps history <app> [--limit N]         revisions: who, when, what changed
+  apps history <app> [--limit N] [--before <revision>]
+                                         revisions: who, when, what changed
 rollouts
   rollouts get <id>                      progress: counts, failures, hosts
   rollouts list <app> [--limit N] [--before <id>]
@@ -73,7 +74,7 @@ const COMMAND_OPTIONS: Record<string, Array<keyof typeof OPTIONS>> = {
   'apps create': ['file', 'wait', 'timeout'],
   'apps update': ['file', 'replace', 'wait', 'timeout'],
   'apps rollback': ['wait', 'timeout'],
-  'apps history': ['limit'],
+  'apps history': ['limit', 'before'],
   ...Object.fromEntries(ACTIONS.map((a) => [`apps ${a}`, ['wait', 'timeout']])),
   'rollouts get': ['limit'],
   'rollouts list': ['limit', 'before'],

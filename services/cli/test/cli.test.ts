@@ -109,6 +109,10 @@ test('apps update: merge by default, --replace replaces; JSON from stdin; action
   const rows = history.stdout.trim().split('\n');
   assert.match(rows[0]!, /^REVISION\s+ACTION\s+ACTOR\s+WHEN\s+ROLLOUT\s+CHANGES$/);
   assert.equal(rows.slice(1).map((l) => l.split(/\s+/).slice(0, 3)), [['6', 'rollback', 'admin'], ['5', 'start', 'admin'], ['4', 'stop', 'admin']]);
+  assert.match(history.stderr, new RegExp(`older: nebula apps history ${app} --before 4`));
+  const older = await ok(['apps', 'history', app, '--limit', '3', '--before', '4']);
+  assert.equal(older.stdout.trim().split('\n').slice(1).map((l) => l.split(/\s+/)[0]), ['3', '2', '1']);
+  assert.not.match(older.stderr, /older:/);
   const h = await json<{ revisions: Array<{ app_id: number }> }>(['apps', 'history', app]);
   assert.equal(h.revisions.map((r) => r.app_id), [6, 5, 4, 3, 2, 1]);
 });

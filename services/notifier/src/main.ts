@@ -1,14 +1,15 @@
 import { connect } from '@nats-io/transport-node';
 import { createDb, migrateToLatest, pingDb } from '@nebula/db';
 import { createMetricsRegistry, runService, startOpsServer } from '@nebula/service-kit';
-import { notifierEnvSchema, optionsFromEnv } from './config.ts';
+import { dbOptionsFromEnv, notifierEnvSchema, optionsFromEnv } from './config.ts';
 import { createNotifier } from './notifier.ts';
 
 await runService({
   name: 'notifier',
   env: notifierEnvSchema,
   async start(env, log) {
-    const db = createDb(env.DATABASE_URL, undefined, { onIdleError: (err) => log.warn({ err }, 'database connection lost: reconnecting at the next query') });
+    const { max, ...timeouts } = dbOptionsFromEnv(env);
+    const db = createDb(env.DATABASE_URL, max, { ...timeouts, onIdleError: (err) => log.warn({ err }, 'database connection lost: reconnecting at the next query') });
     await migrateToLatest(db);
     const nc = await connect({ servers: env.NATS_URL, name: 'nebula-notifier', maxReconnectAttempts: -1 });
     const registry = createMetricsRegistry('notifier');

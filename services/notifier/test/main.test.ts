@@ -26,6 +26,9 @@ test('a wrong variable stops it with exit code 2 and names the variable', async 
   const { exited, output } = run({ NOTIFIER_BATCH_SIZE: '0', METRICS_PORT: String(await freePort()) });
   assert.is(await exited, 2);
   assert.match(output(), /NOTIFIER_BATCH_SIZE/);
+  const db = run({ DB_QUERY_TIMEOUT_MS: 'later', METRICS_PORT: String(await freePort()) });
+  assert.is(await db.exited, 2);
+  assert.match(db.output(), /DB_QUERY_TIMEOUT_MS/);
 });
 
 test('serves /health and /metrics; on SIGTERM it writes and acks what it holds, then exits 0', async () => {

@@ -4,6 +4,7 @@ import * as hostsResults from './20261128010100_hosts_results.ts';
 import * as notifierClock from './20261128030000_notifier_clock.ts';
 import * as hostInstances from './20261201010000_host_instances.ts';
 import * as outboxDeadLetter from './20261201020000_outbox_dead_letter.ts';
+import * as retentionIndexes from './20261201030000_retention_indexes.ts';
 
 /**
  * Every migration of the schema, by timestamped name `YYYYMMDDHHMMSS_what` (applied in name order;
@@ -15,4 +16,5 @@ export const migrations: Record<string, Migration> = {
   '20261128030000_notifier_clock': notifierClock,
   '20261201010000_host_instances': hostInstances,
   '20261201020000_outbox_dead_letter': outboxDeadLetter,
+  '20261201030000_retention_indexes': retentionIndexes,
 };

@@ -202,18 +202,6 @@ export interface RevisionRow {
   config: AppConfig;
 }
 
-/** Newest first; `limit + 1` rows are read so the oldest one shown still has its predecessor. */
-export async function listRevisions(db: Q, incarnation: number, limit: number): Promise<RevisionRow[]> {
-  const rows = await db
-    .selectFrom('app_revisions')
-    .select(['revision', 'action', 'actor', 'rollout_id', 'created_at', 'config'])
-    .where('incarnation', '=', String(incarnation))
-    .orderBy('revision', 'desc')
-    .limit(limit + 1)
-    .execute();
-  return rows.map((r) => ({ revision: r.revision, action: r.action, actor: r.actor, rolloutId: r.rollout_id, createdAt: r.created_at, config: toConfig(r.config) }));
-}
-
 export interface PublishFailure {
   revision: number;
   rolloutId: string;

@@ -1,32 +1,34 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { type Database, type Kysely, migrateToLatest, pingDb } from '@nebula/db';
-import { createMetricsRegistry, handleOpsRequest, type Logger } from '@nebula/service-kit';
-import { createHTTPHandler } from '@trpc/server/adapters/standalone';
-import type { TRPCError } from '@trpc/server';
-import { Gauge } from 'prom-client';
-import { createOpenApiNodeHttpHandler } from 'trpc-to-openapi';
-import { authenticate, type AuthSettings, type Identity, WWW_AUTHENTICATE } from '../auth.ts';
-import { OutboxRelay, oldestUnpublishedSeconds } from '../db/outbox-relay.ts';
+import { type Database, type Kysely, migrateToLatest } from '@nebula/db';
+import { handleOpsRequest, type Logger } from '@nebula/service-kit';
+import type { AuthSettings, Identity } from '../auth.ts';
+import { API_ERROR_STATUS, apiErrorOf, RETRY_AFTER_SECONDS } from '../errors.ts';
+import { OutboxRelay } from '../db/outbox-relay.ts';
+import { type RetentionOptions, RetentionJob } from '../db/retention.ts';
 import { jetStreamPublisher } from '../publisher.ts';
-import { appRouter } from '../routers/_app.ts';
-import type { Context, Meta } from '../trpc.ts';
-import { isPlainObject, parseJson, readBody } from './body.ts';
+import { configureSse, type Context } from '../trpc.ts';
+import { authenticateRequest } from './auth-stage.ts';
+import { createOps, type Ops } from './ops.ts';
 import { openApiDocument } from './openapi.ts';
-import { handleV2 } from './v2-routes.ts';
+import { readGuardedBody } from './request-guard.ts';
+import { methodNotAllowed, sendJson } from './respond.ts';
+import { createRestRoute } from './rest-route.ts';
+import { createTrpcRoute, type OnProcedureError } from './trpc-route.ts';
+import { WatchSlots } from './watch-slots.ts';
 
 /**
- * The API's HTTP server:
+ * The API's HTTP server, a pipeline of stages:
  *
- *   /health                 open (ops)
- *   everything else         auth (basic or bearer) -> 401 JSON with WWW-Authenticate
- *   /metrics                Prometheus
- *   /openapi.json           the generated OpenAPI document
- *   /trpc/<procedure>       tRPC (the typed client)
- *   /api/v2/...             the original's routes (v2-routes.ts), then the generated REST routes
+ *   request ─▶ /health? ─▶ auth ─▶ /metrics? ─▶ body guard ─▶ route ─────────────▶ answer (JSON)
+ *              open (ops)  401 JSON            413 JSON       /openapi.json
+ *                          + WWW-Authenticate                 /trpc/<procedure>    (trpc-route.ts)
+ *                                                             /api/v2/...          (rest-route.ts)
+ *                                                             else 404
+ *   a stage that throws ─▶ 500 JSON, logged once (answerUnexpected)
  *
- * Bodies are read here, once, with a size limit (413), and every answer is JSON.
+ * Each stage answers the request itself when it stops it; bodies are read once, by the guard.
  */
 export interface ApiServerOptions {
   db: Kysely<Database>;
@@ -41,6 +43,16 @@ export interface ApiServerOptions {
   offlineAfterMissedHeartbeats?: number;
   /** How often a `rollouts.watch` subscription re-reads progress (default 500 ms). */
   watchPollMs?: number;
+  /**
+   * Bounds of `rollouts.watch` streams: open ones per identity (default 10), how long one lasts
+   * before the server ends it and the client reconnects (default 15 min), the keep-alive ping
+   * (default 15 s). Duration and ping are process-wide (see configureSse).
+   */
+  watch?: { maxPerIdentity?: number; maxDurationMs?: number; pingMs?: number };
+  /** Calls per tRPC batch request (default 20). */
+  maxBatchSize?: number;
+  /** Pruning of expired rows (db/retention.ts; default 30 days, hourly); false: none. */
+  retention?: RetentionOptions | false;
   relay?: { lockPollMs?: number; pollMs?: number; maxBackoffMs?: number; streamCheckMs?: number };
 }
 
@@ -52,20 +64,48 @@ export interface ApiServer {
   close(): Promise<void>;
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
-  if (res.headersSent) {
-    res.end();
-    return;
-  }
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
-  res.end(text);
+function isUnder(path: string, prefix: string): boolean {
+  return path === prefix || path.startsWith(`${prefix}/`);
 }
 
-function procedureMeta(path: string | undefined): Meta | undefined {
-  if (!path) return undefined;
-  const procs = appRouter._def.procedures as unknown as Record<string, { _def: { meta?: Meta } }>;
-  return procs[path]?._def.meta;
+/** The ops stage: true when it answered (health, metrics, or 405 on them). */
+function serveOps(req: IncomingMessage, res: ServerResponse, ops: Ops): boolean {
+  if (handleOpsRequest(req, res, ops)) return true;
+  methodNotAllowed(res, 'GET');
+  return true;
+}
+
+/**
+ * The error-mapping stage for what a route threw instead of answering: an expected failure (the
+ * database not answering, outside a procedure) gets its status; anything else is logged once, 500.
+ */
+function answerUnexpected(log: Logger, req: IncomingMessage, res: ServerResponse, err: unknown): void {
+  const expected = apiErrorOf(err);
+  if (expected) {
+    const headers: Record<string, string> = expected.retryable ? { 'retry-after': String(RETRY_AFTER_SECONDS) } : {};
+    return sendJson(res, API_ERROR_STATUS[expected.code], { message: expected.message, ...expected.body }, headers);
+  }
+  log.error({ err, method: req.method, path: (req.url ?? '').split('?')[0] }, 'unexpected error handling a request');
+  sendJson(res, 500, { error: 'internal server error' });
+}
+
+async function startRelay(opts: ApiServerOptions): Promise<OutboxRelay> {
+  const publisher = jetStreamPublisher(opts.nc);
+  try {
+    await publisher.ensure();
+  } catch (err) {
+    // Not fatal: the relay ensures the stream again before it publishes.
+    opts.log.warn({ err }, 'could not ensure the APPS stream at start; will retry before publishing');
+  }
+  return new OutboxRelay({ databaseUrl: opts.databaseUrl, publisher, log: opts.log, ...opts.relay });
+}
+
+async function listen(server: Server, port: number, host: string): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return (server.address() as AddressInfo).port;
 }
 
 export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer> {
@@ -82,164 +122,47 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
 
   const identities = new WeakMap<IncomingMessage, Identity>();
   const contextFor = (req: IncomingMessage): Context => ({ db, log, identity: identities.get(req) ?? null, settings, stopping: stopping.signal });
-  const logUnexpected = ({ error, path }: { error: TRPCError; path?: string | undefined }) => {
+  const logUnexpected: OnProcedureError = ({ error, path }) => {
     if (error.code === 'INTERNAL_SERVER_ERROR') log.error({ err: error.cause ?? error, path }, 'unexpected error in a procedure');
   };
-
-  const trpcHandler = createHTTPHandler({
-    router: appRouter,
-    basePath: '/trpc/',
-    createContext: ({ req }) => contextFor(req),
-    onError: logUnexpected,
-  });
-  const restHandler = createOpenApiNodeHttpHandler({
-    router: appRouter,
-    createContext: ({ req }: { req: IncomingMessage }) => contextFor(req),
-    onError: logUnexpected,
-    responseMeta: ({ paths, errors, data }) => {
-      if (errors.length > 0) return {};
-      const meta = procedureMeta(paths?.[0]);
-      const first = data[0] as { rollout_id?: unknown } | undefined;
-      const headers: Record<string, string> = {};
-      if (typeof first?.rollout_id === 'string') headers['x-nebula-rollout-id'] = first.rollout_id;
-      return { status: meta?.successStatus ?? 200, headers };
-    },
-  });
-
-  const publisher = jetStreamPublisher(opts.nc);
-  try {
-    await publisher.ensure();
-  } catch (err) {
-    // Not fatal: the relay ensures the stream again before it publishes.
-    log.warn({ err }, 'could not ensure the APPS stream at start; will retry before publishing');
-  }
-  const relay = new OutboxRelay({ databaseUrl: opts.databaseUrl, publisher, log, ...opts.relay });
-  const registry = createMetricsRegistry('api');
-  new Gauge({
-    name: 'nebula_api_outbox_relay_active',
-    help: '1 while this replica holds the outbox relay lock and publishes',
-    registers: [registry],
-    collect() {
-      this.set(relay.state === 'active' ? 1 : 0);
-    },
-  });
-  new Gauge({
-    name: 'nebula_api_outbox_published',
-    help: 'Outbox rows this replica published since it started',
-    registers: [registry],
-    collect() {
-      this.set(relay.published);
-    },
-  });
-  new Gauge({
-    name: 'nebula_api_outbox_dead_lettered',
-    help: 'Outbox rows this replica dead-lettered (could never be published) since it started',
-    registers: [registry],
-    collect() {
-      this.set(relay.deadLettered);
-    },
-  });
-  new Gauge({
-    name: 'nebula_outbox_oldest_unpublished_seconds',
-    help: 'Age of the oldest outbox row still waiting to be published (dead letters left out); 0 when none waits',
-    registers: [registry],
-    async collect() {
-      this.set(await oldestUnpublishedSeconds(db).catch(() => Number.NaN));
-    },
-  });
-  const health = async () => {
-    const checks = { postgres: await pingDb(db), nats: !opts.nc.isClosed() };
-    return { ok: Object.values(checks).every(Boolean), checks };
-  };
+  configureSse({ pingMs: opts.watch?.pingMs, maxDurationMs: opts.watch?.maxDurationMs });
+  const watchSlots = new WatchSlots(opts.watch?.maxPerIdentity ?? 10);
+  const trpcRoute = createTrpcRoute(contextFor, logUnexpected, { maxBatchSize: opts.maxBatchSize ?? 20, watchSlots });
+  const restRoute = createRestRoute(contextFor, logUnexpected);
+  const relay = await startRelay(opts);
+  const retention = opts.retention === false ? null : new RetentionJob(db, log, opts.retention ?? { retentionDays: 30 });
+  const ops = createOps(db, opts.nc, relay, retention);
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const path = url.pathname;
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     const method = req.method ?? 'GET';
-    if (path === '/health' || path === '/healthz') {
-      if (handleOpsRequest(req, res, { registry, health })) return;
-      return sendJson(res, 405, { error: 'method not allowed' }, { allow: 'GET' });
-    }
-    const identity = authenticate(auth, req.headers.authorization);
-    // One debug line per request: never headers or query (credentials, tRPC inputs), only the path.
-    const started = Date.now();
-    res.once('finish', () => {
-      const fields = { method, path, status: res.statusCode, ms: Date.now() - started, user: identity?.name, credentials: identity ? undefined : req.headers.authorization === undefined ? 'none' : 'rejected' };
-      log.debug(fields, 'request');
-    });
-    if (identity === null) {
-      return sendJson(res, 401, { error: 'unauthorized', message: 'basic or bearer credentials are required' }, { 'www-authenticate': WWW_AUTHENTICATE });
-    }
-    identities.set(req, identity);
-    if (path === '/metrics') {
-      if (handleOpsRequest(req, res, { registry, health })) return;
-      return sendJson(res, 405, { error: 'method not allowed' }, { allow: 'GET' });
-    }
+    if (path === '/health' || path === '/healthz') return void serveOps(req, res, ops);
 
-    const body = await readBody(req, maxBody);
-    if (body.kind !== 'ok') {
-      const headers: Record<string, string> = body.kind === 'abusive' ? { connection: 'close' } : {};
-      sendJson(res, 413, { error: 'payload too large', limit_bytes: maxBody }, headers);
-      if (body.kind === 'abusive') res.once('finish', () => req.destroy());
-      return;
-    }
+    const identity = authenticateRequest(req, res, auth, log, path);
+    if (identity === null) return;
+    identities.set(req, identity);
+    if (path === '/metrics') return void serveOps(req, res, ops);
+
+    const raw = await readGuardedBody(req, res, maxBody);
+    if (raw === null) return;
 
     if (path === '/openapi.json') {
-      if (method !== 'GET' && method !== 'HEAD') return sendJson(res, 405, { error: 'method not allowed' }, { allow: 'GET' });
+      if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(res, 'GET');
       return sendJson(res, 200, openApiDocument());
     }
-
-    if (path === '/trpc' || path.startsWith('/trpc/')) {
-      (req as IncomingMessage & { body?: unknown }).body = body.raw === '' ? undefined : body.raw;
-      // tRPC labels some of its JSON error bodies text/plain (415...): every answer here is JSON,
-      // except the event streams of subscriptions.
-      const setHeader = res.setHeader.bind(res);
-      res.setHeader = (name, value) => setHeader(name, name.toLowerCase() === 'content-type' && value !== 'text/event-stream' ? 'application/json' : value);
-      return trpcHandler(req, res);
-    }
-
-    if (path === '/api/v2' || path.startsWith('/api/v2/')) {
-      let segments: string[];
-      try {
-        segments = path.slice('/api/v2/'.length).split('/').filter((s) => s !== '').map((s) => decodeURIComponent(s));
-      } catch {
-        return sendJson(res, 400, { errors: { name: ['malformed percent-encoding in the path'] } });
-      }
-      const json = parseJson(body.raw);
-      const match = await handleV2(method, segments, json, appRouter.createCaller(contextFor(req)));
-      if (match.kind === 'handled') return sendJson(res, match.response.status, match.response.body, match.response.headers);
-      if (match.kind === 'none') return sendJson(res, 404, { error: 'not found' });
-      // A generated route: hand over the parsed body (the library would re-read the stream).
-      if (json.kind === 'malformed') return sendJson(res, 400, { errors: { '(body)': [json.reason] } });
-      if (json.kind === 'json' && !isPlainObject(json.value)) return sendJson(res, 400, { errors: { '(body)': ['must be a JSON object'] } });
-      if (json.kind === 'json' && isPlainObject(json.value) && ('name' in json.value || 'id' in json.value)) {
-        return sendJson(res, 400, { errors: { [('name' in json.value) ? 'name' : 'id']: ['unknown field (it comes from the URL)'] } });
-      }
-      const r = req as IncomingMessage & { body?: unknown };
-      r.body = json.kind === 'json' ? json.value : undefined;
-      // Bodyless actions (curl -X POST, the SDK's empty bodies) need no content type.
-      if (json.kind === 'empty') req.headers['content-type'] = 'application/json';
-      return restHandler(r, res);
-    }
-
+    if (isUnder(path, '/trpc')) return trpcRoute(req, res, path, raw, identity);
+    if (isUnder(path, '/api/v2')) return restRoute(req, res, path, raw);
     return sendJson(res, 404, { error: 'not found' });
   }
 
   const server = createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      log.error({ err, method: req.method, path: (req.url ?? '').split('?')[0] }, 'unexpected error handling a request');
-      sendJson(res, 500, { error: 'internal server error' });
-    });
+    handle(req, res).catch((err: unknown) => answerUnexpected(log, req, res, err));
   });
   // Keep-alive sockets would hold close() open in tests and on shutdown.
   server.keepAliveTimeout = 5000;
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
-  });
+  const port = await listen(server, opts.port ?? 0, opts.host ?? '127.0.0.1');
   relay.start();
-  const port = (server.address() as AddressInfo).port;
+  retention?.start();
   return {
     server,
     port,
@@ -254,6 +177,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
         setTimeout(() => server.closeAllConnections(), 1000).unref();
       });
       await relay.stop();
+      await retention?.stop();
     },
   };
 }

@@ -1,6 +1,6 @@
 import { TRPCError } from '@trpc/server';
 import { ZodError } from 'zod';
-import { ApiError, fieldErrors } from '../errors.ts';
+import { API_ERROR_STATUS, ApiError, fieldErrors, RETRY_AFTER_SECONDS } from '../errors.ts';
 import type { appRouter } from '../routers/_app.ts';
 import { isPlainObject, type JsonBody } from './body.ts';
 
@@ -108,7 +108,10 @@ function route(segments: string[]): { methods: RouteMethods; name: string } | nu
 export function v2ErrorResponse(err: unknown, input: unknown): V2Response | null {
   if (!(err instanceof TRPCError)) return null;
   const cause = err.cause;
-  if (cause instanceof ApiError) return { status: cause.code === 'FORBIDDEN' ? 403 : 400, body: cause.body };
+  if (cause instanceof ApiError) {
+    const headers: Record<string, string> = cause.retryable ? { 'retry-after': String(RETRY_AFTER_SECONDS) } : {};
+    return { status: API_ERROR_STATUS[cause.code], body: cause.body, headers };
+  }
   if (cause instanceof ZodError) {
     const body: Record<string, unknown> = {};
     if (isPlainObject(input) && input.docker_image === undefined && cause.issues.some((i) => i.path[0] === 'docker_image')) {

@@ -2,7 +2,8 @@ import { appConfigPatchSchema, appConfigSchema, appNameSchema, envVarsSchema, ro
 import { listRollouts } from '@nebula/db';
 import { z } from 'zod';
 import { type ChangeRequest, diffConfigs, planChange } from '../changes.ts';
-import { type AppState, changeApp, createApp, deleteApp, findLiveApp, getRevisionConfig, listLiveAppNames, listPublishFailures, listRevisions } from '../db/apps.ts';
+import { type AppState, changeApp, createApp, deleteApp, findLiveApp, getRevisionConfig, listLiveAppNames, listPublishFailures } from '../db/apps.ts';
+import { listRevisionPage } from '../db/history.ts';
 import { AppNotFoundError, RevisionNotFoundError } from '../errors.ts';
 import { authedProcedure, type Context, router } from '../trpc.ts';
 
@@ -177,8 +178,15 @@ export const appsRouter = router({
     }),
 
   history: authedProcedure
-    .meta({ openapi: { method: 'GET', path: '/api/v2/apps/{name}/history', tags: ['apps'], summary: 'Revisions, newest first: who, when, action, and what changed', errorResponses: FORBIDDEN_MISSING } })
-    .input(z.strictObject({ name: appNameSchema, limit: z.coerce.number().int().min(1).max(1000).default(50) }))
+    .meta({ openapi: { method: 'GET', path: '/api/v2/apps/{name}/history', tags: ['apps'], summary: 'Revisions, newest first: who, when, action, and what changed; page with `before`', errorResponses: { 400: 'bad limit or cursor', ...FORBIDDEN_MISSING } } })
+    .input(
+      z.strictObject({
+        name: appNameSchema,
+        limit: z.coerce.number().int().min(1).max(1000).default(50),
+        /** Only revisions older than this one: the `next` of the previous page. */
+        before: z.coerce.number().int().min(1).max(2 ** 31 - 1).optional(),
+      }),
+    )
     .output(
       z.object({
         app_name: z.string(),
@@ -193,20 +201,22 @@ export const appsRouter = router({
             changes: z.array(z.object({ field: z.string(), from: z.unknown().optional(), to: z.unknown().optional() })),
           }),
         ),
+        /** `before` for the next, older page; null on the last one. */
+        next: z.number().int().nullable(),
       }),
     )
     .query(async ({ ctx, input }) => {
       const app = await findLiveApp(ctx.db, input.name);
       if (!app) throw new AppNotFoundError(input.name);
-      const rows = await listRevisions(ctx.db, app.incarnation, input.limit);
-      const revisions = rows.slice(0, input.limit).map((r, i) => ({
+      const page = await listRevisionPage(ctx.db, app.incarnation, { limit: input.limit, before: input.before });
+      const revisions = page.rows.map((r, i) => ({
         app_id: r.revision,
         action: r.action,
         actor: r.actor,
         created_at: r.createdAt.toISOString(),
         rollout_id: r.rolloutId,
-        changes: diffConfigs(rows[i + 1]?.config ?? null, r.config),
+        changes: diffConfigs(page.rows[i + 1]?.config ?? page.previousConfig, r.config),
       }));
-      return { app_name: app.name, incarnation: app.incarnation, revisions };
+      return { app_name: app.name, incarnation: app.incarnation, revisions, next: page.next };
     }),
 });

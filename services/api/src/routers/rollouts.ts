@@ -3,7 +3,7 @@ import { getRolloutProgress, listRollouts, type RolloutProgressOptions } from '@
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import { findLiveApp } from '../db/apps.ts';
-import { AppNotFoundError, RolloutNotFoundError } from '../errors.ts';
+import { apiErrorOf, AppNotFoundError, RolloutNotFoundError } from '../errors.ts';
 import { authedProcedure, type Context, router } from '../trpc.ts';
 
 /**
@@ -16,6 +16,10 @@ import { authedProcedure, type Context, router } from '../trpc.ts';
  *   subscribe ──▶ read progress ──changed?──▶ push ──complete?──▶ end (the client sees "return")
  *                    ▲                                  │ no
  *                    └──────── wait watchPollMs ◀───────┘     (server stopping or client gone: end)
+ *
+ * Bounded (http/trpc-route.ts, trpc.ts): at most API_WATCH_MAX_PER_IDENTITY open per user (429 above),
+ * a keep-alive ping every API_WATCH_PING_MS, and ended by the server after API_WATCH_MAX_DURATION_MS
+ * (the client's EventSource reconnects and gets the current progress again).
  *
  * Polling, not LISTEN/NOTIFY: a host going offline changes progress without any write, so a reader
  * has to look again anyway; one indexed query per watcher every half second is cheap.
@@ -105,7 +109,11 @@ export const rolloutsRouter = router({
     const stop = AbortSignal.any([signal ?? new AbortController().signal, ctx.stopping ?? new AbortController().signal]);
     let last = '';
     while (!stop.aborted) {
-      const p = await getRolloutProgress(ctx.db, id, opts);
+      const p = await getRolloutProgress(ctx.db, id, opts).catch((err: unknown) => {
+        // Inside the stream too: the database not answering is an error event with its code (503).
+        const mapped = apiErrorOf(err);
+        throw mapped ? new TRPCError({ code: mapped.code, message: mapped.message, cause: mapped }) : err;
+      });
       // Thrown inside the stream, past the error-mapping middleware: give the code here.
       if (!p) throw new TRPCError({ code: 'FORBIDDEN', message: `rollout "${id}" does not exist`, cause: new RolloutNotFoundError(id) });
       const text = JSON.stringify(p);

@@ -92,7 +92,8 @@ export const appsCommands: Record<string, Command> = {
 
   async 'apps history'(ctx) {
     const limit = positiveInt(ctx.values.limit, '--limit', 1000);
-    const h = await ctx.nebula.apps.history.query({ name: ctx.args.app!, ...(limit ? { limit } : {}) });
+    const before = positiveInt(ctx.values.before, '--before', 2 ** 31 - 1);
+    const h = await ctx.nebula.apps.history.query({ name: ctx.args.app!, ...(limit ? { limit } : {}), ...(before ? { before } : {}) });
     if (ctx.json) {
       printJson(ctx, h);
       return EXIT.ok;
@@ -105,6 +106,7 @@ export const appsCommands: Record<string, Command> = {
         h.revisions.map((r) => [r.app_id, r.action, r.actor, ago(r.created_at), r.rollout_id, r.changes.map(change).join(', ')]),
       ),
     );
+    if (h.next !== null) ctx.io.err.write(`older: nebula apps history ${ctx.args.app} --before ${h.next}\n`);
     return EXIT.ok;
   },
 };
