@@ -107,6 +107,9 @@ export const hostSchema = z.object({
       incarnation: z.number().int().positive().nullable(),
       revision: z.number().int().positive().nullable(),
       containers: z.array(containerStateSchema),
+      /** Drift the host's worker repaired since it started, and the last repair (from the heartbeat). */
+      repairs: z.number().int().min(0).optional(),
+      last_repair: z.object({ at: isoTime, what: z.string() }).nullable().optional(),
     }),
   ),
   cores: z.number().int(),

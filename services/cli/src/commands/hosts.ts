@@ -50,7 +50,13 @@ export const hostsCommands: Record<string, Command> = {
     ]));
     if (h.running.length > 0) {
       print(ctx, '');
-      print(ctx, table(['APP', 'INCARNATION', 'REVISION', 'CONTAINERS'], h.running.map((r) => [r.app, r.incarnation, r.revision, r.containers.map((c) => `${c.name}:${c.state}`).join(' ')])));
+      print(
+        ctx,
+        table(
+          ['APP', 'INCARNATION', 'REVISION', 'CONTAINERS', 'REPAIRS', 'LAST REPAIR'],
+          h.running.map((r) => [r.app, r.incarnation, r.revision, r.containers.map((c) => `${c.name}:${c.state}`).join(' '), r.repairs ?? 0, r.last_repair ? `${ago(r.last_repair.at)}: ${r.last_repair.what}` : '-']),
+        ),
+      );
     }
     return EXIT.ok;
   },
