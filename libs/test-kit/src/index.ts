@@ -2,3 +2,4 @@ export * from './nats-server.ts';
 export * from './ports.ts';
 export * from './wait.ts';
 export * from './fleet.ts';
+export * from './clock.ts';
