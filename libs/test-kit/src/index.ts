@@ -4,3 +4,4 @@ export * from './wait.ts';
 export * from './fleet.ts';
 export * from './stalling-registry.ts';
 export * from './black-hole-proxy.ts';
+export * from './clock.ts';

@@ -90,6 +90,12 @@ export interface Harness {
   workers: ServiceProcess[];
   /** The worker of a host, by host name. */
   worker(host: string): ServiceProcess;
+  /**
+   * Another worker process (not started): the harness's settings for `host` (its engine, NATS, the
+   * worker defaults) with `env` over them, e.g. a second worker with a host id already in use, or a
+   * worker with another app list. Removed with everything else at close.
+   */
+  extraWorker(name: string, host: TestHost, env: Record<string, string>): ServiceProcess;
   /** REST over plain HTTP, as curl would (round robin over the running API replicas). */
   rest: RestClient;
   /** The `nebula` CLI as a child process (NEBULA_URL of replica `api`, basic auth). */
@@ -228,22 +234,17 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
       }),
       (out) => out.includes('"notifier started"'),
     );
-    const workers = hosts.map((h, i) =>
-      service(
-        `worker-${h.name}`,
-        'services/worker/src/main.ts',
-        async () => ({
-          ...WORKER_DEFAULTS,
-          ...opts.workerEnv,
-          APP_NAME: opts.apps(i).join(','),
-          HOST_ID: h.name,
-          DOCKER_HOST: h.dockerHost,
-          NATS_URL: nats.url,
-          METRICS_PORT: String(await freePort()),
-        }),
-        (out) => out.includes('"worker started"'),
-      ),
-    );
+    const workerEnv = async (h: TestHost, i: number) => ({
+      ...WORKER_DEFAULTS,
+      ...opts.workerEnv,
+      APP_NAME: opts.apps(i).join(','),
+      HOST_ID: h.name,
+      DOCKER_HOST: h.dockerHost,
+      NATS_URL: nats.url,
+      METRICS_PORT: String(await freePort()),
+    });
+    const workerReady: ReadyCheck = (out) => out.includes('"worker started"');
+    const workers = hosts.map((h, i) => service(`worker-${h.name}`, 'services/worker/src/main.ts', () => workerEnv(h, i), workerReady));
 
     // The API replicas run the migrations under an advisory lock: they may start together.
     await allOrFirstError([...apis, notifier].map((p) => p.start()));
@@ -270,6 +271,10 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
         const w = workers[hosts.findIndex((h) => h.name === host)];
         if (!w) throw new Error(`no host ${host}`);
         return w;
+      },
+      extraWorker(name, host, env) {
+        const i = hosts.indexOf(host);
+        return service(name, 'services/worker/src/main.ts', async () => ({ ...(await workerEnv(host, i)), ...env }), workerReady);
       },
       rest,
       cli: (args, o = {}) => runCli(apiUrl(o.api ?? 0), auth, args, o),
