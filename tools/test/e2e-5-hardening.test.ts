@@ -1,12 +1,12 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { SKEWED_CLOCK_PRELOAD, waitFor } from '@nebula/test-kit';
+import { SKEWED_CLOCK_PRELOAD, startStallingRegistry, waitFor } from '@nebula/test-kit';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Harness, harnessPerFile } from '../src/e2e/harness.ts';
 import { containersOn, type HostExpectation, onHosts, waitConverged } from '../src/e2e/observe.ts';
 import { Report } from '../src/e2e/report.ts';
-import { ECHO, hostsView, rolloutIdOf, sleep, waitApplied } from '../src/e2e/steps.ts';
+import { buildImage, ECHO, hostsView, hostStates, pushAs, rolloutIdOf, sleep, waitApplied, waitProgress } from '../src/e2e/steps.ts';
 
 /**
  * Faults a real fleet meets within weeks: containers removed or stopped by hand, hosts whose clocks
@@ -15,7 +15,7 @@ import { ECHO, hostsView, rolloutIdOf, sleep, waitApplied } from '../src/e2e/ste
  */
 const test = suite('e2e faults: hardening');
 const report = new Report('tools/test/e2e-5-hardening.test.ts');
-const APPS = ['drift', 'skew', 'lost', 'twin', 'empty'];
+const APPS = ['drift', 'skew', 'lost', 'twin', 'empty', 'frozen', 'stall'];
 let h: Harness;
 let all: string[];
 
@@ -23,7 +23,12 @@ harnessPerFile(
   test,
   report,
   'e2e faults (hardening)',
-  { apps: () => APPS, images: ['nebula/echo:1', ECHO], workerEnv: { RECONCILE_INTERVAL_SECONDS: '1' } },
+  {
+    apps: () => APPS,
+    images: ['nebula/echo:1', ECHO],
+    // Short deadlines and intervals keep the run fast; the defaults are 30 s, 60 s and 30 s.
+    workerEnv: { RECONCILE_INTERVAL_SECONDS: '1', ENGINE_CALL_TIMEOUT_SECONDS: '2', PULL_STALL_TIMEOUT_SECONDS: '2' },
+  },
   async (started) => {
     h = started;
     all = h.hosts.map((x) => x.name);
@@ -139,7 +144,6 @@ report.case(
     await create('lost', 8700, 1, r);
     const upd = await h.rest.expect(202, 'PATCH', '/api/v2/apps/lost/update', { body: { env_vars: { V: '2' } } });
     await waitApplied(h, rolloutIdOf(upd), all);
-    const live = (await h.rest.expect<{ apps: Array<{ app_name?: string; name?: string }> }>(200, 'GET', '/api/v2/apps')) as unknown;
     await deleteAppsStream();
     const t = Date.now();
     await waitFor('APPS holds the latest revision of "lost" again', async () => ((await lastInStream('lost')) === 2 ? true : undefined), 30_000, 250);
@@ -157,7 +161,6 @@ report.case(
     await h.worker(rebuilt.name).start();
     r.converged('host-2 rebuilt', await waitConverged([rebuilt], 'lost', onHosts([rebuilt], [rebuilt.name], { count: 1, revision: 3, ports: [8700], env: { V: '3' } }), { since: t3 }));
     assert.ok((await containersOn(rebuilt, 'drift')).length === 2, 'drift adopted too');
-    void live;
   },
 );
 
@@ -207,6 +210,65 @@ report.case(
     await h.worker(host.name).start();
     await sleep(1500);
     assert.equal((await host.docker('ps', '-q', '--filter', 'label=io.nebula.owner=nebula')).split('\n').filter(Boolean).sort(), before, 'nothing recreated');
+  },
+);
+
+report.case(
+  test,
+  'fault',
+  'docker engine frozen (SIGSTOP) mid-apply, then thawed',
+  'an update to every host; host-2\'s dockerd is frozen at once: host-2 reports a failed result naming the engine call that did not answer (2 s call deadline here), stays online, and the others apply; thawed, host-2 converges on a retry and the rollout ends applied on all 3',
+  async (r) => {
+    await create('frozen', 9000, 2, r);
+    const victim = h.hosts[1]!;
+    const t = Date.now();
+    const res = await h.rest.expect(202, 'PATCH', '/api/v2/apps/frozen/update', { body: { env_vars: { V: '2' } } });
+    await victim.freezeEngine();
+    let thawed = false;
+    try {
+      const failed = await waitProgress(h, rolloutIdOf(res), 'host-2 reports the hung engine', (p) => (p.failures.find((f) => f.host === victim.name)?.error ?? '').length > 0, 30_000);
+      const error = failed.failures.find((f) => f.host === victim.name)?.error ?? '';
+      assert.match(error, /did not answer within 2 s|EngineTimeoutError/, error);
+      r.converged('failure reported', Date.now() - t);
+      assert.is((await h.rest.expect<{ status: string }>(200, 'GET', `/api/v2/hosts/${victim.name}`)).status, 'online', 'a frozen engine is not an offline host');
+      await victim.thawEngine();
+      thawed = true;
+    } finally {
+      if (!thawed) await victim.thawEngine();
+    }
+    const t2 = Date.now();
+    r.converged('after the thaw', await waitConverged(h.hosts, 'frozen', everywhere({ count: 2, revision: 2, ports: [9000], env: { V: '2' } }), { since: t2 }));
+    await waitApplied(h, rolloutIdOf(res), all);
+  },
+);
+
+report.case(
+  test,
+  'fault',
+  'registry that stalls the layer download',
+  'the app\'s image comes through a registry proxy that serves the manifest, then sends 64 bytes of each layer and nothing more: every host reports PullStalledError (2 s stall timeout here) and keeps retrying; once the registry answers again, every host runs the image and the rollout ends applied on all 3',
+  async (r) => {
+    const proxy = await startStallingRegistry();
+    try {
+      await h.fleet.relay(proxy.port);
+      const pushed = `127.0.0.1:5000/nebula/e2e-${h.runId}-stall:1`;
+      await buildImage(pushed, `FROM ${ECHO}\nRUN echo ${h.runId}-stall > /stall-id\n`);
+      await pushAs(pushed, pushed);
+      const image = pushed.replace('127.0.0.1:5000/', `${proxy.host}/`);
+      const t = Date.now();
+      const res = await h.rest.expect(200, 'POST', '/api/v2/apps/stall', { body: { docker_image: image, starting_ports: [{ '9100': '80' }], containers_per: { server: 1 } } });
+      const p = await waitProgress(h, rolloutIdOf(res), 'every host reports the stalled pull', (x) => all.every((n) => /PullStalledError/.test(x.failures.find((f) => f.host === n)?.error ?? '')), 40_000);
+      assert.ok(p.failures.every((f) => /stalled: no progress for 2 s/.test(f.error ?? '')), JSON.stringify(p.failures));
+      assert.ok(proxy.stalled >= 3, `blob downloads stalled: ${proxy.stalled}`);
+      r.converged('stall reported on every host', Date.now() - t);
+      proxy.stalling = false;
+      const t2 = Date.now();
+      r.converged('registry back', await waitConverged(h.hosts, 'stall', everywhere({ count: 1, revision: 1, ports: [9100] }), { since: t2, timeoutMs: 60_000 }));
+      const done = await waitApplied(h, rolloutIdOf(res), all, 30_000);
+      assert.ok(Object.values(hostStates(done)).every((s) => s === 'applied'));
+    } finally {
+      await proxy.close();
+    }
   },
 );
 

@@ -46,6 +46,11 @@ export interface TestHost {
 export interface Fleet {
   id: string;
   hosts: TestHost[];
+  /**
+   * Makes 127.0.0.1:`port` inside every host reach 127.0.0.1:`port` of the machine, as is done for
+   * the registry (e.g. a second registry a test controls). Undone by cleanup().
+   */
+  relay(port: number): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -163,7 +168,18 @@ export async function startFleet(opts: { hosts: number; images?: string[]; regis
     await cleanup();
     throw err;
   }
-  return { id, hosts, cleanup };
+  const relay = async (port: number) => {
+    procs.push(spawn('socat', [`TCP-LISTEN:${port},bind=${gateway},fork,reuseaddr`, `TCP:127.0.0.1:${port}`], { stdio: 'ignore' }));
+    for (const h of hosts) {
+      procs.push(spawn('nsenter', [`--net=/var/run/netns/${h.netns}`, 'socat', `TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr`, `TCP:${gateway}:${port}`], { stdio: 'ignore' }));
+    }
+    // Both ends listening: a connection from inside a host reaches the machine's port.
+    await waitFor(`relay of port ${port} in ${hosts[0]?.name}`, async () => {
+      const r = await exec('nsenter', [`--net=/var/run/netns/${hosts[0]!.netns}`, 'sh', '-c', `ss -ltn 'sport = :${port}' | grep -q LISTEN && echo up`]).catch(() => ({ stdout: '' }));
+      return r.stdout.includes('up') || undefined;
+    }, 5_000, 50);
+  };
+  return { id, hosts, relay, cleanup };
 }
 
 /** Removes what fleets of processes that no longer run left behind (after a crash or a kill -9). */

@@ -215,6 +215,8 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
           BASIC_AUTH_PASSWORD: auth.password,
           AUTH_TOKEN: auth.token,
           HOST_OFFLINE_AFTER_MISSED_HEARTBEATS: OFFLINE_AFTER,
+          // A lost APPS stream is put back within 2 s (default 30 s).
+          APPS_STREAM_CHECK_SECONDS: '2',
           LOG_LEVEL: 'info',
         }),
         async (_out, env) => (await fetch(`http://127.0.0.1:${env.API_PORT}/health`, { signal: AbortSignal.timeout(2000) })).status === 200,
