@@ -82,6 +82,8 @@ function runFile(file: string): Promise<FileResult> {
 const CHECKS: Array<{ name: string; args: string[] }> = [
   { name: 'typecheck (tsc, strict, whole repo)', args: [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.json')] },
   { name: 'module boundaries', args: [join(ROOT, 'tools/src/check-boundaries.ts')] },
+  // Formatting and lint rules (biome.json): `npm run format` fixes what `biome check` finds to format.
+  { name: 'format and lint (biome check)', args: [join(ROOT, 'node_modules/@biomejs/biome/bin/biome'), 'check', '--error-on-warnings', ROOT] },
 ];
 
 function runCheck(check: { name: string; args: string[] }): Promise<FileResult> {
