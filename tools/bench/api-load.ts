@@ -13,9 +13,9 @@
  */
 import autocannon from 'autocannon';
 import { cpuShare, sampleProc } from './proc-stats.ts';
-import { csv, type Cell, fixed, mb, mdTable, type PartResult } from './report.ts';
+import { type Cell, csv, fixed, mb, mdTable, type PartResult } from './report.ts';
 import { type BenchStack, sleep, startBenchStack, suffix } from './services.ts';
-import { summarize, type Summary } from './stats.ts';
+import { type Summary, summarize } from './stats.ts';
 import { barChart } from './svg.ts';
 
 export interface ApiLoadOptions {
@@ -110,9 +110,22 @@ export async function runApiLoad(opts: ApiLoadOptions): Promise<PartResult> {
           }
           drainMs = performance.now() - t0;
         }
-        const round: Round = { kind, rps: res.requests.average, p50: res.latency.p50, p99: res.latency.p99, non2xx: res.non2xx, errors: res.errors, ok: res['2xx'], apiCpu: cpuShare(p0, p1), apiRss: p1.rss, drainMs };
+        const round: Round = {
+          kind,
+          rps: res.requests.average,
+          p50: res.latency.p50,
+          p99: res.latency.p99,
+          non2xx: res.non2xx,
+          errors: res.errors,
+          ok: res['2xx'],
+          apiCpu: cpuShare(p0, p1),
+          apiRss: p1.rss,
+          drainMs,
+        };
         if (run > 0) rounds.push(round);
-        opts.log(`  ${kind} run ${run}${run === 0 ? ' (warm-up)' : ''}: ${fixed(round.rps, 0)} req/s, p50 ${round.p50} ms, p99 ${round.p99} ms, non-2xx ${round.non2xx}, errors ${round.errors}${drainMs !== null ? `, published ${fixed(drainMs, 0)} ms after the load` : ''}`);
+        opts.log(
+          `  ${kind} run ${run}${run === 0 ? ' (warm-up)' : ''}: ${fixed(round.rps, 0)} req/s, p50 ${round.p50} ms, p99 ${round.p99} ms, non-2xx ${round.non2xx}, errors ${round.errors}${drainMs !== null ? `, published ${fixed(drainMs, 0)} ms after the load` : ''}`,
+        );
         await sleep(500);
       }
     }
@@ -124,12 +137,27 @@ export async function runApiLoad(opts: ApiLoadOptions): Promise<PartResult> {
   const sum = (k: Kind, f: (r: Round) => number): Summary => summarize(by(k).map(f));
   const fmt = (s: Summary, d = 0) => `${fixed(s.median, d)} (${fixed(s.min, d)}–${fixed(s.max, d)})`;
   const table = mdTable(
-    ['load', 'requests/s', 'p50 (ms)', 'p99 (ms)', 'non-2xx / errors (all runs)', 'API process CPU (cores)', 'API RSS (MB)', 'all published, after the load ends (ms)'],
+    [
+      'load',
+      'requests/s',
+      'p50 (ms)',
+      'p99 (ms)',
+      'non-2xx / errors (all runs)',
+      'API process CPU (cores)',
+      'API RSS (MB)',
+      'all published, after the load ends (ms)',
+    ],
     KINDS.map((k) => [
       k,
       fmt(sum(k, (r) => r.rps)),
-      fmt(sum(k, (r) => r.p50), 1),
-      fmt(sum(k, (r) => r.p99), 1),
+      fmt(
+        sum(k, (r) => r.p50),
+        1,
+      ),
+      fmt(
+        sum(k, (r) => r.p99),
+        1,
+      ),
       `${by(k).reduce((a, r) => a + r.non2xx, 0)} / ${by(k).reduce((a, r) => a + r.errors, 0)}`,
       fixed(sum(k, (r) => r.apiCpu).median, 2),
       fixed(mb(Math.max(...by(k).map((r) => r.apiRss))), 0),
@@ -141,15 +169,29 @@ export async function runApiLoad(opts: ApiLoadOptions): Promise<PartResult> {
     yLabel: 'ms',
     categories: [...KINDS],
     series: [
-      { name: 'p50', values: KINDS.map((k) => sum(k, (r) => r.p50).median), err: KINDS.map((k) => [sum(k, (r) => r.p50).min, sum(k, (r) => r.p50).max] as [number, number]) },
-      { name: 'p99', values: KINDS.map((k) => sum(k, (r) => r.p99).median), err: KINDS.map((k) => [sum(k, (r) => r.p99).min, sum(k, (r) => r.p99).max] as [number, number]) },
+      {
+        name: 'p50',
+        values: KINDS.map((k) => sum(k, (r) => r.p50).median),
+        err: KINDS.map((k) => [sum(k, (r) => r.p50).min, sum(k, (r) => r.p50).max] as [number, number]),
+      },
+      {
+        name: 'p99',
+        values: KINDS.map((k) => sum(k, (r) => r.p99).median),
+        err: KINDS.map((k) => [sum(k, (r) => r.p99).min, sum(k, (r) => r.p99).max] as [number, number]),
+      },
     ],
   });
   const rpsChart = barChart({
     title: `API at ${CONNECTIONS} connections: requests/s (median of runs)`,
     yLabel: 'requests/s',
     categories: [...KINDS],
-    series: [{ name: 'requests/s', values: KINDS.map((k) => sum(k, (r) => r.rps).median), err: KINDS.map((k) => [sum(k, (r) => r.rps).min, sum(k, (r) => r.rps).max] as [number, number]) }],
+    series: [
+      {
+        name: 'requests/s',
+        values: KINDS.map((k) => sum(k, (r) => r.rps).median),
+        err: KINDS.map((k) => [sum(k, (r) => r.rps).min, sum(k, (r) => r.rps).max] as [number, number]),
+      },
+    ],
   });
   const reads = sum('reads', (r) => r.rps);
   const w100 = sum('writes, 100 apps', (r) => r.p99);
@@ -170,6 +212,17 @@ export async function runApiLoad(opts: ApiLoadOptions): Promise<PartResult> {
     '',
     'Raw rounds: [api.csv](api.csv).',
   ].join('\n');
-  const rows: Array<Record<string, Cell>> = rounds.map((r) => ({ load: r.kind, rps: r.rps, p50_ms: r.p50, p99_ms: r.p99, non2xx: r.non2xx, errors: r.errors, ok: r.ok, api_cpu_cores: r.apiCpu, api_rss_mb: mb(r.apiRss), drain_ms: r.drainMs ?? '' }));
+  const rows: Array<Record<string, Cell>> = rounds.map((r) => ({
+    load: r.kind,
+    rps: r.rps,
+    p50_ms: r.p50,
+    p99_ms: r.p99,
+    non2xx: r.non2xx,
+    errors: r.errors,
+    ok: r.ok,
+    api_cpu_cores: r.apiCpu,
+    api_rss_mb: mb(r.apiRss),
+    drain_ms: r.drainMs ?? '',
+  }));
   return { markdown, files: { 'api.csv': csv(rows), 'api-latency.svg': chart, 'api-rps.svg': rpsChart }, targets };
 }

@@ -22,7 +22,11 @@ export interface StartCommand {
   options: Partial<WorkerOptions>;
 }
 export type HostsCommand = StartCommand | { type: 'stop' };
-export type HostsReply = { type: 'ready' } | { type: 'started'; ms: number; failed: number; errors: string[] } | { type: 'stopped' } | { type: 'error'; error: string };
+export type HostsReply =
+  | { type: 'ready' }
+  | { type: 'started'; ms: number; failed: number; errors: string[] }
+  | { type: 'stopped' }
+  | { type: 'error'; error: string };
 
 const log = createLogger('bench-host', process.env.BENCH_HOST_LOG ?? 'error');
 const hosts: Array<{ w: Worker; nc: NatsConnection }> = [];
@@ -66,10 +70,12 @@ async function start(c: StartCommand): Promise<void> {
 }
 
 async function stop(): Promise<void> {
-  await Promise.all(hosts.map(async ({ w, nc }) => {
-    await w.stop().catch(() => undefined);
-    await nc.close().catch(() => undefined);
-  }));
+  await Promise.all(
+    hosts.map(async ({ w, nc }) => {
+      await w.stop().catch(() => undefined);
+      await nc.close().catch(() => undefined);
+    }),
+  );
   send({ type: 'stopped' });
   process.exit(0);
 }

@@ -21,9 +21,9 @@ import { connect } from '@nats-io/transport-node';
 import { waitFor } from '@nebula/test-kit';
 import type { HostsCommand, HostsReply } from './fanout-hosts.ts';
 import { cpuShare, natsServerPid, sampleProc } from './proc-stats.ts';
-import { csv, type Cell, fixed, mb, mdTable, type PartResult, ratio } from './report.ts';
+import { type Cell, csv, fixed, mb, mdTable, type PartResult, ratio } from './report.ts';
 import { type ApiClient, sleep, startBenchStack, suffix, waitHostsOnline } from './services.ts';
-import { fmtMs, summarize, type Summary } from './stats.ts';
+import { fmtMs, type Summary, summarize } from './stats.ts';
 import { lineChart } from './svg.ts';
 
 const IMAGE = 'bench/sim:1';
@@ -128,17 +128,29 @@ async function measureSize(n: number, opts: FanoutOptions): Promise<SizeResult> 
     const hostIds = Array.from({ length: n }, (_, i) => `sim-${String(i + 1).padStart(5, '0')}`);
 
     for (let i = 0; i < k; i++) children.push(new HostProcess());
-    await Promise.all(children.map(async (c) => {
-      const m = await c.next();
-      if (m.type !== 'ready') throw new Error(`host process: ${JSON.stringify(m)}`);
-    }));
+    await Promise.all(
+      children.map(async (c) => {
+        const m = await c.next();
+        if (m.type !== 'ready') throw new Error(`host process: ${JSON.stringify(m)}`);
+      }),
+    );
     const jsm = await jetstreamManager(nc);
     const base = sampleProc(natsPid);
 
     // Start: every host connected, started, and its consumer created.
     const t0 = performance.now();
     const started = children.map((c) => c.next());
-    children.forEach((c, i) => c.send({ type: 'start', hosts: hostIds.filter((_, j) => j % k === i), app, image: IMAGE, natsUrl: stack.nats.url, concurrency: 50, options: HOST_OPTIONS }));
+    children.forEach((c, i) =>
+      c.send({
+        type: 'start',
+        hosts: hostIds.filter((_, j) => j % k === i),
+        app,
+        image: IMAGE,
+        natsUrl: stack.nats.url,
+        concurrency: 50,
+        options: HOST_OPTIONS,
+      }),
+    );
     const replies = await Promise.all(started);
     for (const r of replies) {
       if (r.type !== 'started') throw new Error(`host process: ${JSON.stringify(r)}`);
@@ -173,7 +185,11 @@ async function measureSize(n: number, opts: FanoutOptions): Promise<SizeResult> 
     const calls: number[] = [];
     const cpu: number[] = [];
     const otherCpu = { hosts: [] as number[], notifier: [] as number[], api: [] as number[] };
-    const others = () => ({ hosts: children.reduce((a, c) => a + sampleProc(c.proc.pid!).cpuMs, 0), notifier: sampleProc(stack.notifier.pid).cpuMs, api: sampleProc(stack.api.pid).cpuMs });
+    const others = () => ({
+      hosts: children.reduce((a, c) => a + sampleProc(c.proc.pid!).cpuMs, 0),
+      notifier: sampleProc(stack.notifier.pid).cpuMs,
+      api: sampleProc(stack.api.pid).cpuMs,
+    });
     let peak = idle1.rss;
     const timeoutMs = 60_000 + n * 20;
     // Run 0 warms up (JIT, connection pools) and is not counted.
@@ -186,10 +202,15 @@ async function measureSize(n: number, opts: FanoutOptions): Promise<SizeResult> 
       if (res.status !== 202) throw new Error(`update: ${res.status} ${JSON.stringify(res.body)}`);
       const id = res.body.rollout_id;
       const tComplete = await waitComplete(stack.client, id, n, timeoutMs);
-      const tApplied = await waitFor(`${n} applied results`, () => {
-        const at = appliedAt.get(id)?.at;
-        return at ? at : undefined;
-      }, timeoutMs, 5);
+      const tApplied = await waitFor(
+        `${n} applied results`,
+        () => {
+          const at = appliedAt.get(id)?.at;
+          return at ? at : undefined;
+        },
+        timeoutMs,
+        5,
+      );
       const s1 = sampleProc(natsPid);
       const o1 = others();
       peak = Math.max(peak, s1.rss);
@@ -201,9 +222,22 @@ async function measureSize(n: number, opts: FanoutOptions): Promise<SizeResult> 
         complete.push(tComplete - tReturned);
         calls.push(tReturned - tCall);
         cpu.push(s1.cpuMs - s0.cpuMs);
-        rows.push({ hosts: n, run, api_call_ms: tReturned - tCall, all_applied_ms: tApplied - tReturned, api_complete_ms: tComplete - tReturned, nats_cpu_ms: s1.cpuMs - s0.cpuMs, hosts_cpu_ms: o1.hosts - o0.hosts, notifier_cpu_ms: o1.notifier - o0.notifier, api_cpu_ms: o1.api - o0.api, nats_rss_mb: mb(s1.rss) });
+        rows.push({
+          hosts: n,
+          run,
+          api_call_ms: tReturned - tCall,
+          all_applied_ms: tApplied - tReturned,
+          api_complete_ms: tComplete - tReturned,
+          nats_cpu_ms: s1.cpuMs - s0.cpuMs,
+          hosts_cpu_ms: o1.hosts - o0.hosts,
+          notifier_cpu_ms: o1.notifier - o0.notifier,
+          api_cpu_ms: o1.api - o0.api,
+          nats_rss_mb: mb(s1.rss),
+        });
       }
-      opts.log(`  N=${n} run ${run}${run === 0 ? ' (warm-up)' : ''}: applied ${(tApplied - tReturned).toFixed(0)} ms, complete ${(tComplete - tReturned).toFixed(0)} ms`);
+      opts.log(
+        `  N=${n} run ${run}${run === 0 ? ' (warm-up)' : ''}: applied ${(tApplied - tReturned).toFixed(0)} ms, complete ${(tComplete - tReturned).toFixed(0)} ms`,
+      );
       await sleep(300);
     }
     sub.unsubscribe();
@@ -262,10 +296,27 @@ export async function runFanout(opts: FanoutOptions): Promise<PartResult> {
   const perK = (r: SizeResult, v: number) => v / Math.max(r.n / 1000, 0.001);
   const table = mdTable(
     ['hosts', 'all applied + acked (a)', 'API says complete (b)', '(a) T(N)/T(1)', '(b) T(N)/T(1)', 'API call', 'start + consumers'],
-    results.map((r) => [r.n, fmtMs(r.applied), fmtMs(r.complete), one ? ratio(r.applied.median, one.applied.median) : 'n/a', one ? ratio(r.complete.median, one.complete.median) : 'n/a', fmtMs(r.callMs), `${(r.startMs / 1000).toFixed(1)} s`]),
+    results.map((r) => [
+      r.n,
+      fmtMs(r.applied),
+      fmtMs(r.complete),
+      one ? ratio(r.applied.median, one.applied.median) : 'n/a',
+      one ? ratio(r.complete.median, one.complete.median) : 'n/a',
+      fmtMs(r.callMs),
+      `${(r.startMs / 1000).toFixed(1)} s`,
+    ]),
   );
   const natsTable = mdTable(
-    ['hosts', 'NATS RSS idle (MB)', 'RSS over empty, per 1,000 hosts (MB)', 'idle CPU (% of a core)', 'idle CPU per 1,000 hosts (%)', 'CPU per rollout (ms)', 'CPU per rollout per 1,000 hosts (ms)', 'CPU to start the hosts (s)'],
+    [
+      'hosts',
+      'NATS RSS idle (MB)',
+      'RSS over empty, per 1,000 hosts (MB)',
+      'idle CPU (% of a core)',
+      'idle CPU per 1,000 hosts (%)',
+      'CPU per rollout (ms)',
+      'CPU per rollout per 1,000 hosts (ms)',
+      'CPU to start the hosts (s)',
+    ],
     results.map((r) => [
       r.n,
       fixed(mb(r.natsRssIdle)),
@@ -281,7 +332,15 @@ export async function runFanout(opts: FanoutOptions): Promise<PartResult> {
     ['hosts', 'nats-server', 'simulated hosts (all)', 'notifier', 'API (incl. the 20 ms polls)', 'sum', 'sum / 2 cores vs (b)'],
     results.map((r) => {
       const sum = r.natsCpuPerRollout.median + r.hostsCpuPerRollout.median + r.notifierCpuPerRollout.median + r.apiCpuPerRollout.median;
-      return [r.n, fixed(r.natsCpuPerRollout.median, 0), fixed(r.hostsCpuPerRollout.median, 0), fixed(r.notifierCpuPerRollout.median, 0), fixed(r.apiCpuPerRollout.median, 0), fixed(sum, 0), `${fixed(sum / 2, 0)} ms vs ${fixed(r.complete.median, 0)} ms`];
+      return [
+        r.n,
+        fixed(r.natsCpuPerRollout.median, 0),
+        fixed(r.hostsCpuPerRollout.median, 0),
+        fixed(r.notifierCpuPerRollout.median, 0),
+        fixed(r.apiCpuPerRollout.median, 0),
+        fixed(sum, 0),
+        `${fixed(sum / 2, 0)} ms vs ${fixed(r.complete.median, 0)} ms`,
+      ];
     }),
   );
   const chart = lineChart({
@@ -305,8 +364,18 @@ export async function runFanout(opts: FanoutOptions): Promise<PartResult> {
   const targets: PartResult['targets'] = [];
   if (k1000) {
     targets.push({ target: '1,000 hosts complete in < 1.5 s (median, API says complete)', value: fmtMs(k1000.complete), met: k1000.complete.median < 1500 });
-    if (one) targets.push({ target: '1,000 hosts within 5x of one host (API says complete)', value: ratio(k1000.complete.median, one.complete.median), met: k1000.complete.median / one.complete.median <= 5 });
-    if (one) targets.push({ target: '1,000 hosts within 5x of one host (all applied + acked)', value: ratio(k1000.applied.median, one.applied.median), met: k1000.applied.median / one.applied.median <= 5 });
+    if (one)
+      targets.push({
+        target: '1,000 hosts within 5x of one host (API says complete)',
+        value: ratio(k1000.complete.median, one.complete.median),
+        met: k1000.complete.median / one.complete.median <= 5,
+      });
+    if (one)
+      targets.push({
+        target: '1,000 hosts within 5x of one host (all applied + acked)',
+        value: ratio(k1000.applied.median, one.applied.median),
+        met: k1000.applied.median / one.applied.median <= 5,
+      });
   }
   const markdown = [
     `Simulated hosts: the real worker (\`createWorker\`) with the in-memory \`FakeRuntime\`, each with its own NATS connection and durable consumer, spread over 1-4 child processes; real API and notifier processes, a throwaway PostgreSQL database and a dedicated nats-server, all fresh for each N. Each figure is the median of ${opts.runs} runs after one warm-up (min-max in brackets). Times are from the API call returning (202) to (a) the N-th \`applied\` result on \`results.<app>.>\` (a worker publishes it, JetStream-acked, right before it acks the app message) and (b) \`GET /api/v2/rollouts/<id>\` reporting every host applied (polled every 20 ms). Simulated hosts heartbeat every 30 s.`,

@@ -23,7 +23,23 @@ export async function floorSetup(image: string, count: number, basePort: number)
 const floorUrls = (count: number, basePort: number) => Array.from({ length: count }, (_, i) => `http://127.0.0.1:${basePort + i}/`);
 
 function runFloor(image: string, i: number, basePort: number, value: string) {
-  return docker('run', '-d', '--name', `nebula-bench-floor-${i + 1}`, '--label', BENCH_LABEL, '--label', FLOOR_LABEL, '--restart', 'unless-stopped', '-p', `127.0.0.1:${basePort + i}:80`, '-e', `V=${value}`, image);
+  return docker(
+    'run',
+    '-d',
+    '--name',
+    `nebula-bench-floor-${i + 1}`,
+    '--label',
+    BENCH_LABEL,
+    '--label',
+    FLOOR_LABEL,
+    '--restart',
+    'unless-stopped',
+    '-p',
+    `127.0.0.1:${basePort + i}:80`,
+    '-e',
+    `V=${value}`,
+    image,
+  );
 }
 
 /** One timed replacement of all containers (parallel rm -f then run), until all answer. */
@@ -66,8 +82,22 @@ export async function swarmSetup(image: string, count: number, stopGraceSeconds:
   await docker('service', 'rm', SERVICE).catch(() => '');
   await waitGone();
   await docker(
-    'service', 'create', '--detach', '--name', SERVICE, '--replicas', String(count), '--container-label', BENCH_LABEL,
-    '--publish', 'mode=host,target=80', '--env', 'V=0', '--stop-grace-period', `${stopGraceSeconds}s`, image,
+    'service',
+    'create',
+    '--detach',
+    '--name',
+    SERVICE,
+    '--replicas',
+    String(count),
+    '--container-label',
+    BENCH_LABEL,
+    '--publish',
+    'mode=host,target=80',
+    '--env',
+    'V=0',
+    '--stop-grace-period',
+    `${stopGraceSeconds}s`,
+    image,
   );
   await waitAllAnswer(() => publishedUrls(SWARM_FILTER), count, 'V', '0');
 }
@@ -83,8 +113,20 @@ async function waitGone() {
 export async function swarmUpdate(count: number, parallelism: number, value: string): Promise<number> {
   const t0 = performance.now();
   await docker(
-    'service', 'update', '--detach', '--env-add', `V=${value}`, '--update-parallelism', String(parallelism),
-    '--update-delay', '0s', '--update-monitor', '0s', '--update-order', 'stop-first', SERVICE,
+    'service',
+    'update',
+    '--detach',
+    '--env-add',
+    `V=${value}`,
+    '--update-parallelism',
+    String(parallelism),
+    '--update-delay',
+    '0s',
+    '--update-monitor',
+    '0s',
+    '--update-order',
+    'stop-first',
+    SERVICE,
   );
   await waitAllAnswer(() => publishedUrls(SWARM_FILTER), count, 'V', value);
   return performance.now() - t0;

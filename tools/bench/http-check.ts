@@ -36,7 +36,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * called again on each round, since containers and their ports change during an update. With a
  * fixed list, each endpoint is polled on its own, so one slow check never delays the others.
  */
-export async function waitAllAnswer(urls: () => Promise<string[]>, count: number, key: string, value: string, timeoutMs = 120_000, fixed = false): Promise<void> {
+export async function waitAllAnswer(
+  urls: () => Promise<string[]>,
+  count: number,
+  key: string,
+  value: string,
+  timeoutMs = 120_000,
+  fixed = false,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const timedOut = () => new Error(`timed out: fewer than ${count} endpoints answer ${key}=${value}`);
   if (fixed) {

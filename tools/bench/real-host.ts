@@ -18,9 +18,9 @@ import { createServer } from 'node:net';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { benchContainersCleanup, floorCleanup, floorReplace, floorSetup, swarmCleanup, swarmSetup, swarmUpdate } from './floor-and-swarm.ts';
 import { waitAllAnswer } from './http-check.ts';
-import { csv, type Cell, mdTable, type PartResult, ratio } from './report.ts';
+import { type Cell, csv, mdTable, type PartResult, ratio } from './report.ts';
 import { type BenchStack, startBenchStack, startWorkerProcess, suffix } from './services.ts';
-import { fmtMs, fmtSeconds, summarize, type Summary } from './stats.ts';
+import { fmtMs, fmtSeconds, type Summary, summarize } from './stats.ts';
 import { barChart } from './svg.ts';
 
 /** The same image, from the local registry, on every side: Nebula pulls it (a digest check), Swarm resolves it. */
@@ -78,7 +78,15 @@ interface NebulaTiming {
   applyMs: number;
 }
 
-async function nebulaUpdate(stack: BenchStack, reported: Reported, app: string, count: number, base: number, value: string, rolling: boolean): Promise<NebulaTiming> {
+async function nebulaUpdate(
+  stack: BenchStack,
+  reported: Reported,
+  app: string,
+  count: number,
+  base: number,
+  value: string,
+  rolling: boolean,
+): Promise<NebulaTiming> {
   const t0 = performance.now();
   const r = await stack.client.call<{ rollout_id: string }>('PUT', `/api/v2/apps/${app}/update`, { env_vars: { V: value }, rolling_restart: rolling });
   if (r.status !== 202) throw new Error(`update ${app}: ${r.status} ${JSON.stringify(r.body)}`);
@@ -151,7 +159,12 @@ async function measureCount(stack: BenchStack, nc: NatsConnection, count: number
     result: summarize(timings[side].map((t) => t.resultMs)),
     pull: summarize(timings[side].map((t) => t.pullMs)),
   });
-  return { count, bySide: Object.fromEntries(SIDES.map((s) => [s, summarize(samples[s])])) as Record<Side, Summary>, nebula: { 'nebula restart': nebula('nebula restart'), 'nebula rolling': nebula('nebula rolling') }, rows };
+  return {
+    count,
+    bySide: Object.fromEntries(SIDES.map((s) => [s, summarize(samples[s])])) as Record<Side, Summary>,
+    nebula: { 'nebula restart': nebula('nebula restart'), 'nebula rolling': nebula('nebula rolling') },
+    rows,
+  };
 }
 
 export async function runRealHost(opts: RealHostOptions): Promise<PartResult> {
@@ -171,28 +184,78 @@ export async function runRealHost(opts: RealHostOptions): Promise<PartResult> {
     await benchContainersCleanup(hostIds).catch((err: unknown) => opts.log(`container cleanup failed: ${String(err)}`));
   }
   const table = mdTable(
-    ['containers', ...SIDES, 'nebula restart / floor', 'nebula rolling / floor', 'swarm par=count / floor', 'swarm par=1 / floor', 'nebula restart / swarm par=count', 'nebula rolling / swarm par=1'],
+    [
+      'containers',
+      ...SIDES,
+      'nebula restart / floor',
+      'nebula rolling / floor',
+      'swarm par=count / floor',
+      'swarm par=1 / floor',
+      'nebula restart / swarm par=count',
+      'nebula rolling / swarm par=1',
+    ],
     results.map((r) => {
       const m = (s: Side) => r.bySide[s].median;
-      return [r.count, ...SIDES.map((s) => fmtSeconds(r.bySide[s])), ratio(m('nebula restart'), m('floor')), ratio(m('nebula rolling'), m('floor')), ratio(m('swarm par=count'), m('floor')), ratio(m('swarm par=1'), m('floor')), ratio(m('nebula restart'), m('swarm par=count')), ratio(m('nebula rolling'), m('swarm par=1'))];
+      return [
+        r.count,
+        ...SIDES.map((s) => fmtSeconds(r.bySide[s])),
+        ratio(m('nebula restart'), m('floor')),
+        ratio(m('nebula rolling'), m('floor')),
+        ratio(m('swarm par=count'), m('floor')),
+        ratio(m('swarm par=1'), m('floor')),
+        ratio(m('nebula restart'), m('swarm par=count')),
+        ratio(m('nebula rolling'), m('swarm par=1')),
+      ];
     }),
   );
   const breakdown = mdTable(
-    ['containers', 'side', 'call until all answer', 'call until the worker reported', 'worker: pull (registry check)', 'worker: apply (stop, remove, create, start)'],
-    results.flatMap((r) => (['nebula restart', 'nebula rolling'] as const).map((side) => [r.count, side, fmtMs(r.bySide[side]), fmtMs(r.nebula[side].result), fmtMs(r.nebula[side].pull), fmtMs(r.nebula[side].apply)])),
+    [
+      'containers',
+      'side',
+      'call until all answer',
+      'call until the worker reported',
+      'worker: pull (registry check)',
+      'worker: apply (stop, remove, create, start)',
+    ],
+    results.flatMap((r) =>
+      (['nebula restart', 'nebula rolling'] as const).map((side) => [
+        r.count,
+        side,
+        fmtMs(r.bySide[side]),
+        fmtMs(r.nebula[side].result),
+        fmtMs(r.nebula[side].pull),
+        fmtMs(r.nebula[side].apply),
+      ]),
+    ),
   );
   const chart = barChart({
     title: 'Real host: call until every container answers with the new env (median, min-max)',
     yLabel: 'seconds',
     categories: results.map((r) => `${r.count} containers`),
-    series: SIDES.map((s) => ({ name: s, values: results.map((r) => r.bySide[s].median / 1000), err: results.map((r) => [r.bySide[s].min / 1000, r.bySide[s].max / 1000] as [number, number]) })),
+    series: SIDES.map((s) => ({
+      name: s,
+      values: results.map((r) => r.bySide[s].median / 1000),
+      err: results.map((r) => [r.bySide[s].min / 1000, r.bySide[s].max / 1000] as [number, number]),
+    })),
   });
   const targets: PartResult['targets'] = [];
   for (const r of results) {
     const m = (s: Side) => r.bySide[s].median;
-    targets.push({ target: `real-host restart within 1.3x of the docker floor (${r.count} containers)`, value: ratio(m('nebula restart'), m('floor')), met: m('nebula restart') / m('floor') <= 1.3 });
-    targets.push({ target: `real-host restart faster than Swarm par=count (${r.count} containers)`, value: `${fmtSeconds(r.bySide['nebula restart'])} vs ${fmtSeconds(r.bySide['swarm par=count'])}`, met: m('nebula restart') < m('swarm par=count') });
-    targets.push({ target: `real-host rolling restart faster than Swarm par=1 (${r.count} containers)`, value: `${fmtSeconds(r.bySide['nebula rolling'])} vs ${fmtSeconds(r.bySide['swarm par=1'])}`, met: m('nebula rolling') < m('swarm par=1') });
+    targets.push({
+      target: `real-host restart within 1.3x of the docker floor (${r.count} containers)`,
+      value: ratio(m('nebula restart'), m('floor')),
+      met: m('nebula restart') / m('floor') <= 1.3,
+    });
+    targets.push({
+      target: `real-host restart faster than Swarm par=count (${r.count} containers)`,
+      value: `${fmtSeconds(r.bySide['nebula restart'])} vs ${fmtSeconds(r.bySide['swarm par=count'])}`,
+      met: m('nebula restart') < m('swarm par=count'),
+    });
+    targets.push({
+      target: `real-host rolling restart faster than Swarm par=1 (${r.count} containers)`,
+      value: `${fmtSeconds(r.bySide['nebula rolling'])} vs ${fmtSeconds(r.bySide['swarm par=1'])}`,
+      met: m('nebula rolling') < m('swarm par=1'),
+    });
   }
   const markdown = [
     `The machine's Docker engine, image \`${IMAGE}\` (busybox httpd answering its env), published on 127.0.0.1. Time from the call (API request, \`docker service update\`, first \`docker rm -f\`) until every container answers \`GET /\` with the new value of \`V\` (each container polled every 10 ms on a fresh connection; Swarm's containers and their random host ports are listed with \`docker ps\` on each round). Nebula: real API, notifier and worker processes (worker: DockerRuntime, \`STOP_TIMEOUT_SECONDS=${STOP_GRACE_SECONDS}\`, \`ROLL_SETTLE_SECONDS=0\`); "restart" is an env change with \`rolling_restart: false\` (all at once), "rolling" the same with \`rolling_restart: true\` (one at a time, the path \`roll\` takes). Nebula's app has \`networks: ["bridge"]\`, the networking of the floor's and Swarm's containers (the default also joins the \`nebula\` network; see section 5). Swarm: \`--update-delay 0s --update-monitor 0s --update-order stop-first\`, \`--stop-grace-period ${STOP_GRACE_SECONDS}s\`, publish mode=host. Floor: parallel \`docker rm -f\` + \`docker run\`. Median of ${opts.runs} interleaved runs after a warm-up.`,

@@ -108,10 +108,13 @@ for (const part of parts) {
   log(`part ${part} (${quick ? 'quick' : 'full'}, ${runs} runs)`);
   try {
     const result =
-      part === 'fanout' ? await runFanout({ sizes: hostSizes, runs, log, ...(values.hosts || quick ? {} : { extendTo: 10_000 }) })
-      : part === 'real-host' ? await runRealHost({ counts: quick ? [4] : [4, 16], runs, log })
-      : part === 'api' ? await runApiLoad({ runs, durationSeconds: quick ? 3 : 5, log })
-      : await runWorkerFootprint({ runs, idleWindowSeconds: quick ? 3 : 10, log });
+      part === 'fanout'
+        ? await runFanout({ sizes: hostSizes, runs, log, ...(values.hosts || quick ? {} : { extendTo: 10_000 }) })
+        : part === 'real-host'
+          ? await runRealHost({ counts: quick ? [4] : [4, 16], runs, log })
+          : part === 'api'
+            ? await runApiLoad({ runs, durationSeconds: quick ? 3 : 5, log })
+            : await runWorkerFootprint({ runs, idleWindowSeconds: quick ? 3 : 10, log });
     sections.push({ title: titles[part], result, seconds: (performance.now() - t0) / 1000 });
   } catch (err) {
     log(`part ${part} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);

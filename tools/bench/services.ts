@@ -74,11 +74,16 @@ export async function startService(name: string, script: string, env: Record<str
     },
   };
   try {
-    await waitFor(`${name} /health`, async () => {
-      if (proc.exitCode !== null) throw new Error(`${name} exited (${proc.exitCode}): ${out}`);
-      const res = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(1000) });
-      return res.ok;
-    }, 60_000, 50);
+    await waitFor(
+      `${name} /health`,
+      async () => {
+        if (proc.exitCode !== null) throw new Error(`${name} exited (${proc.exitCode}): ${out}`);
+        const res = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(1000) });
+        return res.ok;
+      },
+      60_000,
+      50,
+    );
   } catch (err) {
     await svc.stop();
     throw new Error(`${name} did not become healthy: ${out}`, { cause: err });
@@ -132,10 +137,20 @@ export async function startBenchStack(opts: { notifierEnv?: Record<string, strin
   };
   try {
     const apiPort = await freePort();
-    const api = await startService('api', 'services/api/src/main.ts', { API_PORT: String(apiPort), API_HOST: '127.0.0.1', DATABASE_URL: db.url, NATS_URL: nats.url, AUTH_TOKEN: token, ...opts.apiEnv }, apiPort);
+    const api = await startService(
+      'api',
+      'services/api/src/main.ts',
+      { API_PORT: String(apiPort), API_HOST: '127.0.0.1', DATABASE_URL: db.url, NATS_URL: nats.url, AUTH_TOKEN: token, ...opts.apiEnv },
+      apiPort,
+    );
     started.push(api);
     const metricsPort = await freePort();
-    const notifier = await startService('notifier', 'services/notifier/src/main.ts', { METRICS_PORT: String(metricsPort), DATABASE_URL: db.url, NATS_URL: nats.url, ...opts.notifierEnv }, metricsPort);
+    const notifier = await startService(
+      'notifier',
+      'services/notifier/src/main.ts',
+      { METRICS_PORT: String(metricsPort), DATABASE_URL: db.url, NATS_URL: nats.url, ...opts.notifierEnv },
+      metricsPort,
+    );
     started.push(notifier);
     const stack: BenchStack = {
       nats,
@@ -156,7 +171,12 @@ export async function startBenchStack(opts: { notifierEnv?: Record<string, strin
 /** A real worker process (DockerRuntime against the machine's engine) serving `apps`. */
 export async function startWorkerProcess(stack: BenchStack, hostId: string, apps: string[], env: Record<string, string> = {}): Promise<ServiceProcess> {
   const port = await freePort();
-  const w = await startService(`worker-${hostId}`, 'services/worker/src/main.ts', { APP_NAME: apps.join(','), HOST_ID: hostId, NATS_URL: stack.nats.url, METRICS_PORT: String(port), ...env }, port);
+  const w = await startService(
+    `worker-${hostId}`,
+    'services/worker/src/main.ts',
+    { APP_NAME: apps.join(','), HOST_ID: hostId, NATS_URL: stack.nats.url, METRICS_PORT: String(port), ...env },
+    port,
+  );
   stack.extra.push(w);
   return w;
 }

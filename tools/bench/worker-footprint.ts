@@ -6,12 +6,13 @@
  *   health checks included) ─▶ per run: an env change of all five apps at once, sampled every 25 ms
  *   until the API reports the five rollouts complete (CPU over that time, peak RSS)
  */
-import { waitAllAnswer } from './http-check.ts';
+
+import { rolloutComplete } from './fanout.ts';
 import { benchContainersCleanup } from './floor-and-swarm.ts';
+import { waitAllAnswer } from './http-check.ts';
 import { cpuShare, sampleProc } from './proc-stats.ts';
 import { freeRange } from './real-host.ts';
-import { csv, type Cell, fixed, mb, mdTable, type PartResult } from './report.ts';
-import { rolloutComplete } from './fanout.ts';
+import { type Cell, csv, fixed, mb, mdTable, type PartResult } from './report.ts';
 import { sleep, startBenchStack, startWorkerProcess, suffix, waitHostsOnline } from './services.ts';
 import { summarize } from './stats.ts';
 
@@ -38,13 +39,27 @@ export async function runWorkerFootprint(opts: WorkerFootprintOptions): Promise<
     const s = suffix();
     const apps = Array.from({ length: APPS }, (_, i) => ({ name: `wf${i}-${s}`, base: 0 }));
     for (const a of apps) a.base = await freeRange(PER_APP);
-    const worker = await startWorkerProcess(stack, hostId, apps.map((a) => a.name), { STOP_TIMEOUT_SECONDS: '10' });
+    const worker = await startWorkerProcess(
+      stack,
+      hostId,
+      apps.map((a) => a.name),
+      { STOP_TIMEOUT_SECONDS: '10' },
+    );
     await waitHostsOnline(stack, 1);
     for (const a of apps) {
-      const r = await stack.client.call('POST', `/api/v2/apps/${a.name}`, { docker_image: IMAGE, starting_ports: [{ [String(a.base)]: '80' }], containers_per: { server: PER_APP }, env_vars: { V: '0' } });
+      const r = await stack.client.call('POST', `/api/v2/apps/${a.name}`, {
+        docker_image: IMAGE,
+        starting_ports: [{ [String(a.base)]: '80' }],
+        containers_per: { server: PER_APP },
+        env_vars: { V: '0' },
+      });
       if (r.status !== 200) throw new Error(`create ${a.name}: ${r.status} ${JSON.stringify(r.body)}`);
     }
-    await Promise.all(apps.map((a) => waitAllAnswer(async () => Array.from({ length: PER_APP }, (_, i) => `http://127.0.0.1:${a.base + i}/`), PER_APP, 'V', '0', 120_000, true)));
+    await Promise.all(
+      apps.map((a) =>
+        waitAllAnswer(async () => Array.from({ length: PER_APP }, (_, i) => `http://127.0.0.1:${a.base + i}/`), PER_APP, 'V', '0', 120_000, true),
+      ),
+    );
     await sleep(5000);
     opts.log(`  worker serving ${APPS} apps x ${PER_APP} containers`);
 
@@ -66,18 +81,22 @@ export async function runWorkerFootprint(opts: WorkerFootprintOptions): Promise<
           await sleep(25);
         }
       })();
-      const ids = await Promise.all(apps.map(async (app) => {
-        const r = await stack.client.call<{ rollout_id: string }>('PUT', `/api/v2/apps/${app.name}/update`, { env_vars: { V: `r${run}` } });
-        if (r.status !== 202) throw new Error(`update ${app.name}: ${r.status}`);
-        return r.body.rollout_id;
-      }));
-      await Promise.all(ids.map(async (id) => {
-        for (;;) {
-          const r = await stack.client.call('GET', `/api/v2/rollouts/${id}`);
-          if (r.status === 200 && rolloutComplete(r.body, 1)) return;
-          await sleep(25);
-        }
-      }));
+      const ids = await Promise.all(
+        apps.map(async (app) => {
+          const r = await stack.client.call<{ rollout_id: string }>('PUT', `/api/v2/apps/${app.name}/update`, { env_vars: { V: `r${run}` } });
+          if (r.status !== 202) throw new Error(`update ${app.name}: ${r.status}`);
+          return r.body.rollout_id;
+        }),
+      );
+      await Promise.all(
+        ids.map(async (id) => {
+          for (;;) {
+            const r = await stack.client.call('GET', `/api/v2/rollouts/${id}`);
+            if (r.status === 200 && rolloutComplete(r.body, 1)) return;
+            await sleep(25);
+          }
+        }),
+      );
       done = true;
       await sampler;
       const b = sampleProc(worker.pid);
@@ -87,7 +106,9 @@ export async function runWorkerFootprint(opts: WorkerFootprintOptions): Promise<
         busyMs.push(b.at - a.at);
         rows.push({ phase: 'rollout', run, rss_mb: mb(peak), cpu_share: cpuShare(a, b), ms: b.at - a.at });
       }
-      opts.log(`  rollout of ${APPS} apps, run ${run}${run === 0 ? ' (warm-up)' : ''}: ${fixed(b.at - a.at, 0)} ms, CPU ${fixed(cpuShare(a, b) * 100, 0)}%, peak RSS ${fixed(mb(peak))} MB`);
+      opts.log(
+        `  rollout of ${APPS} apps, run ${run}${run === 0 ? ' (warm-up)' : ''}: ${fixed(b.at - a.at, 0)} ms, CPU ${fixed(cpuShare(a, b) * 100, 0)}%, peak RSS ${fixed(mb(peak))} MB`,
+      );
       await sleep(1000);
     }
     for (const app of apps) await stack.client.call('DELETE', `/api/v2/apps/${app.name}`);

@@ -24,9 +24,21 @@ export interface PackageRule {
 }
 
 export const PACKAGE_RULES: PackageRule[] = [
-  { pkg: 'dockerode', allowedIn: ['services/worker/src/runtime/', 'services/worker/test/', 'tools/test/'], why: 'dockerode only in the worker\'s runtime adapter' },
-  { pkg: 'kysely', allowedIn: ['libs/db/', 'services/api/src/db/', 'services/notifier/src/db/'], why: 'kysely only in the data layer (libs/db, services/{api,notifier}/src/db)' },
-  { pkg: 'pg', allowedIn: ['libs/db/', 'services/api/src/db/', 'services/notifier/src/db/'], why: 'pg only in the data layer (libs/db, services/{api,notifier}/src/db)' },
+  {
+    pkg: 'dockerode',
+    allowedIn: ['services/worker/src/runtime/', 'services/worker/test/', 'tools/test/'],
+    why: "dockerode only in the worker's runtime adapter",
+  },
+  {
+    pkg: 'kysely',
+    allowedIn: ['libs/db/', 'services/api/src/db/', 'services/notifier/src/db/'],
+    why: 'kysely only in the data layer (libs/db, services/{api,notifier}/src/db)',
+  },
+  {
+    pkg: 'pg',
+    allowedIn: ['libs/db/', 'services/api/src/db/', 'services/notifier/src/db/'],
+    why: 'pg only in the data layer (libs/db, services/{api,notifier}/src/db)',
+  },
   { pkg: '@trpc/server', allowedIn: ['services/api/'], why: '@trpc/server only in the API' },
 ];
 
@@ -38,7 +50,7 @@ export interface TypeOnlyException {
 }
 
 export const TYPE_ONLY_EXCEPTIONS: TypeOnlyException[] = [
-  { from: 'libs/client/', pkg: '@nebula/api', why: 'the typed client takes the API router\'s type (AppRouter)' },
+  { from: 'libs/client/', pkg: '@nebula/api', why: "the typed client takes the API router's type (AppRouter)" },
 ];
 
 /**
@@ -90,9 +102,7 @@ function listFiles(dir: string, out: string[] = []): string[] {
 }
 
 function loadProjects(root: string): Project[] {
-  const dirs = ['libs', 'services']
-    .filter((d) => existsSync(join(root, d)))
-    .flatMap((d) => readdirSync(join(root, d)).map((x) => join(d, x)));
+  const dirs = ['libs', 'services'].filter((d) => existsSync(join(root, d))).flatMap((d) => readdirSync(join(root, d)).map((x) => join(d, x)));
   dirs.push('tools');
   const projects: Project[] = [];
   for (const d of dirs) {
@@ -150,7 +160,9 @@ export function checkBoundaries(root: string): Violation[] {
       for (const { spec, line, typeOnly } of importsOf(source)) {
         const at = (message: string) => violations.push({ file: rel, line, message });
         if (spec.startsWith('.')) {
-          const target = relative(root, resolve(dirname(file), spec)).split(sep).join('/');
+          const target = relative(root, resolve(dirname(file), spec))
+            .split(sep)
+            .join('/');
           if (!target.startsWith(`${p.root}/`)) at(`relative import "${spec}" leaves project ${p.name}: import the package by name`);
           continue;
         }

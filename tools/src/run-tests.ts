@@ -127,7 +127,7 @@ async function main() {
       const file = files[next++]!;
       const r = await runFile(file);
       results.push(r);
-      writeFileSync(join(LOG_DIR, r.file.replaceAll('/', '__') + '.log'), r.output);
+      writeFileSync(join(LOG_DIR, `${r.file.replaceAll('/', '__')}.log`), r.output);
       report(r);
     }
   }

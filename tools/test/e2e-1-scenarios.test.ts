@@ -31,32 +31,62 @@ harnessPerFile(test, report, 'e2e scenarios', { apps: () => APPS, images: ['nebu
   await pushAs(ECHO, MOVING);
 });
 
-report.case(test, 'scenario', '1. change ports', 'a port map and a plain port (container port from $PORT) answer on every host at port+i; the old ports stop answering', async (r) => {
-  let t = Date.now();
-  const created = await h.rest.expect(200, 'POST', '/api/v2/apps/ports', { body: { docker_image: ECHO, starting_ports: [{ '8100': '80' }], containers_per: { server: 2 }, env_vars: { V: '1' } } });
-  r.converged('create', await waitConverged(h.hosts, 'ports', everywhere({ count: 2, revision: 1, ports: [8100], env: { V: '1' } }), { since: t }));
-  await waitApplied(h, rolloutIdOf(created), all);
+report.case(
+  test,
+  'scenario',
+  '1. change ports',
+  'a port map and a plain port (container port from $PORT) answer on every host at port+i; the old ports stop answering',
+  async (r) => {
+    let t = Date.now();
+    const created = await h.rest.expect(200, 'POST', '/api/v2/apps/ports', {
+      body: { docker_image: ECHO, starting_ports: [{ '8100': '80' }], containers_per: { server: 2 }, env_vars: { V: '1' } },
+    });
+    r.converged('create', await waitConverged(h.hosts, 'ports', everywhere({ count: 2, revision: 1, ports: [8100], env: { V: '1' } }), { since: t }));
+    await waitApplied(h, rolloutIdOf(created), all);
 
-  t = Date.now();
-  await h.rest.expect(202, 'PATCH', '/api/v2/apps/ports/update', { body: { starting_ports: [{ '8110': '8120' }, 8120], env_vars: { V: '1', PORT: '8120' } } });
-  r.converged('ports changed', await waitConverged(h.hosts, 'ports', everywhere({ count: 2, revision: 2, ports: [8110, 8120], env: { PORT: '8120' }, closedPorts: [8100, 8101] }), { since: t }));
-  for (const host of h.hosts) {
-    for (const port of [8110, 8111, 8120, 8121]) assert.is((await echoAt(host, port))?.port, 8120, `${host.name}:${port} reaches the container's port 8120`);
-  }
-});
+    t = Date.now();
+    await h.rest.expect(202, 'PATCH', '/api/v2/apps/ports/update', {
+      body: { starting_ports: [{ '8110': '8120' }, 8120], env_vars: { V: '1', PORT: '8120' } },
+    });
+    r.converged(
+      'ports changed',
+      await waitConverged(h.hosts, 'ports', everywhere({ count: 2, revision: 2, ports: [8110, 8120], env: { PORT: '8120' }, closedPorts: [8100, 8101] }), {
+        since: t,
+      }),
+    );
+    for (const host of h.hosts) {
+      for (const port of [8110, 8111, 8120, 8121]) assert.is((await echoAt(host, port))?.port, 8120, `${host.name}:${port} reaches the container's port 8120`);
+    }
+  },
+);
 
-report.case(test, 'scenario', '2. change env vars', 'typed client: create, then a patch replaces env_vars; every container on every host shows the new set (removed variable gone)', async (r) => {
-  const nebula = h.client(1);
-  let t = Date.now();
-  await nebula.apps.create.mutate({ name: 'env', docker_image: ECHO, starting_ports: [{ '8200': '80' }], containers_per: { server: 2 }, env_vars: { V: '1', KEEP: 'k' } });
-  r.converged('create', await waitConverged(h.hosts, 'env', everywhere({ count: 2, revision: 1, ports: [8200], env: { V: '1', KEEP: 'k' } }), { since: t }));
-  t = Date.now();
-  const changed = await nebula.apps.patch.mutate({ name: 'env', env_vars: { V: '2', MODE: 'prod' } });
-  assert.is(changed.app_id, 2);
-  r.converged('env changed', await waitConverged(h.hosts, 'env', everywhere({ count: 2, revision: 2, ports: [8200], env: { V: '2', MODE: 'prod' } }), { since: t }));
-  for (const host of h.hosts) for (const port of [8200, 8201]) assert.is((await echoAt(host, port))?.env.KEEP, undefined, `${host.name}:${port} lost KEEP`);
-  await waitApplied(h, changed.rollout_id, all);
-});
+report.case(
+  test,
+  'scenario',
+  '2. change env vars',
+  'typed client: create, then a patch replaces env_vars; every container on every host shows the new set (removed variable gone)',
+  async (r) => {
+    const nebula = h.client(1);
+    let t = Date.now();
+    await nebula.apps.create.mutate({
+      name: 'env',
+      docker_image: ECHO,
+      starting_ports: [{ '8200': '80' }],
+      containers_per: { server: 2 },
+      env_vars: { V: '1', KEEP: 'k' },
+    });
+    r.converged('create', await waitConverged(h.hosts, 'env', everywhere({ count: 2, revision: 1, ports: [8200], env: { V: '1', KEEP: 'k' } }), { since: t }));
+    t = Date.now();
+    const changed = await nebula.apps.patch.mutate({ name: 'env', env_vars: { V: '2', MODE: 'prod' } });
+    assert.is(changed.app_id, 2);
+    r.converged(
+      'env changed',
+      await waitConverged(h.hosts, 'env', everywhere({ count: 2, revision: 2, ports: [8200], env: { V: '2', MODE: 'prod' } }), { since: t }),
+    );
+    for (const host of h.hosts) for (const port of [8200, 8201]) assert.is((await echoAt(host, port))?.env.KEEP, undefined, `${host.name}:${port} lost KEEP`);
+    await waitApplied(h, changed.rollout_id, all);
+  },
+);
 
 report.case(
   test,
@@ -65,7 +95,9 @@ report.case(
   'stop removes every container and closes the ports; start brings them back; restart replaces all; a roll replaces all while polling shows at most one container per host down at any moment',
   async (r) => {
     let t = Date.now();
-    await h.rest.expect(200, 'POST', '/api/v2/apps/life', { body: { docker_image: ECHO, starting_ports: [{ '8300': '80' }], containers_per: { server: 3 }, env_vars: { V: '1' } } });
+    await h.rest.expect(200, 'POST', '/api/v2/apps/life', {
+      body: { docker_image: ECHO, starting_ports: [{ '8300': '80' }], containers_per: { server: 3 }, env_vars: { V: '1' } },
+    });
     const three: HostExpectation = { count: 3, ports: [8300], env: { V: '1' } };
     r.converged('create', await waitConverged(h.hosts, 'life', everywhere({ ...three, revision: 1 }), { since: t }));
 
@@ -88,7 +120,10 @@ report.case(
     r.converged('restart', await waitConverged(h.hosts, 'life', everywhere({ ...three, revision: 4 }), { since: t }));
     for (const x of h.hosts) {
       const ids = (await containersOn(x, 'life')).map((c) => c.id);
-      assert.ok(ids.every((id) => !before.get(x.name)!.includes(id)), `${x.name}: restart replaced every container`);
+      assert.ok(
+        ids.every((id) => !before.get(x.name)!.includes(id)),
+        `${x.name}: restart replaced every container`,
+      );
     }
     await waitApplied(h, rolloutIdOf(restarted), all);
 
@@ -105,39 +140,57 @@ report.case(
     for (const x of h.hosts) {
       assert.ok(watch.maxDown[x.name]! <= 1, `${x.name}: ${watch.maxDown[x.name]} containers down at once during the roll`);
       const ids = (await containersOn(x, 'life')).map((c) => c.id);
-      assert.ok(ids.every((id) => !beforeRoll.get(x.name)!.includes(id)), `${x.name}: the roll replaced every container`);
+      assert.ok(
+        ids.every((id) => !beforeRoll.get(x.name)!.includes(id)),
+        `${x.name}: the roll replaced every container`,
+      );
     }
   },
 );
 
-report.case(test, 'scenario', '4. force pull after re-pushing a tag', 'same tag pushed again with new content; `pull` makes every host serve the new content (version 2) from new containers', async (r) => {
-  let t = Date.now();
-  await h.rest.expect(200, 'POST', '/api/v2/apps/pull', { body: { docker_image: MOVING, starting_ports: [{ '8400': '80' }], containers_per: { server: 2 } } });
-  r.converged('create', await waitConverged(h.hosts, 'pull', everywhere({ count: 2, revision: 1, ports: [8400], version: '1' }), { since: t }));
-  await pushAs(V2, MOVING);
-  t = Date.now();
-  const pulled = await h.rest.expect(202, 'POST', '/api/v2/apps/pull/pull');
-  r.converged('pull', await waitConverged(h.hosts, 'pull', everywhere({ count: 2, revision: 2, ports: [8400], version: '2', image: MOVING }), { since: t }));
-  await waitApplied(h, rolloutIdOf(pulled), all);
-  // New containers from the new content, once each.
-  for (const x of h.hosts) assert.equal((await createdSince(x, 'pull', t)).sort(), ['pull-1', 'pull-2'], x.name);
-});
+report.case(
+  test,
+  'scenario',
+  '4. force pull after re-pushing a tag',
+  'same tag pushed again with new content; `pull` makes every host serve the new content (version 2) from new containers',
+  async (r) => {
+    let t = Date.now();
+    await h.rest.expect(200, 'POST', '/api/v2/apps/pull', {
+      body: { docker_image: MOVING, starting_ports: [{ '8400': '80' }], containers_per: { server: 2 } },
+    });
+    r.converged('create', await waitConverged(h.hosts, 'pull', everywhere({ count: 2, revision: 1, ports: [8400], version: '1' }), { since: t }));
+    await pushAs(V2, MOVING);
+    t = Date.now();
+    const pulled = await h.rest.expect(202, 'POST', '/api/v2/apps/pull/pull');
+    r.converged('pull', await waitConverged(h.hosts, 'pull', everywhere({ count: 2, revision: 2, ports: [8400], version: '2', image: MOVING }), { since: t }));
+    await waitApplied(h, rolloutIdOf(pulled), all);
+    // New containers from the new content, once each.
+    for (const x of h.hosts) assert.equal((await createdSince(x, 'pull', t)).sort(), ['pull-1', 'pull-2'], x.name);
+  },
+);
 
 report.case(
   test,
   'scenario',
   '5. containers per core, server and memory; scaling',
-  'server 1 -> 3 (the first container kept), cpu 2 -> 2 x cores, memory -> total MB / N, server 3 -> 1 (the first kept); counts from each host\'s cores and memory as the API reports them',
+  "server 1 -> 3 (the first container kept), cpu 2 -> 2 x cores, memory -> total MB / N, server 3 -> 1 (the first kept); counts from each host's cores and memory as the API reports them",
   async (r) => {
     const nebula = h.client(0);
     const facts = new Map((await hostsView(h)).map((x) => [x.id, x]));
     const per = (f: (x: { cores: number; memory_mb: number }) => number) => Object.fromEntries(h.hosts.map((x) => [x.name, f(facts.get(x.name)!)]));
     // No revision expected: containers that a count change keeps still carry the revision that made them.
-    const expectCounts = (counts: Record<string, number>) => Object.fromEntries(h.hosts.map((x) => [x.name, { count: counts[x.name]!, ports: [8500], env: { V: '1' } }]));
+    const expectCounts = (counts: Record<string, number>) =>
+      Object.fromEntries(h.hosts.map((x) => [x.name, { count: counts[x.name]!, ports: [8500], env: { V: '1' } }]));
     const firstIds = async () => Object.fromEntries(await Promise.all(h.hosts.map(async (x) => [x.name, (await containersOn(x, 'scale'))[0]?.id] as const)));
 
     let t = Date.now();
-    await nebula.apps.create.mutate({ name: 'scale', docker_image: ECHO, starting_ports: [{ '8500': '80' }], containers_per: { server: 1 }, env_vars: { V: '1' } });
+    await nebula.apps.create.mutate({
+      name: 'scale',
+      docker_image: ECHO,
+      starting_ports: [{ '8500': '80' }],
+      containers_per: { server: 1 },
+      env_vars: { V: '1' },
+    });
     r.converged('server 1', await waitConverged(h.hosts, 'scale', expectCounts(per(() => 1)), { since: t }));
     const first = await firstIds();
 
@@ -172,7 +225,10 @@ report.case(test, 'scenario', '6. change image', 'PUT a new docker_image; every 
   r.converged('create', await waitConverged(h.hosts, 'image', everywhere({ count: 2, revision: 1, ports: [8600], version: '1', image: ECHO }), { since: t }));
   t = Date.now();
   const changed = await h.rest.expect(202, 'PUT', '/api/v2/apps/image/update', { body: { docker_image: V2 } });
-  r.converged('image changed', await waitConverged(h.hosts, 'image', everywhere({ count: 2, revision: 2, ports: [8600], version: '2', image: V2 }), { since: t }));
+  r.converged(
+    'image changed',
+    await waitConverged(h.hosts, 'image', everywhere({ count: 2, revision: 2, ports: [8600], version: '2', image: V2 }), { since: t }),
+  );
   await waitApplied(h, rolloutIdOf(changed), all);
 });
 

@@ -15,7 +15,11 @@ import { ECHO, hostsView, progressOf, rolloutIdOf, waitApplied, waitProgress } f
 const test = suite('e2e fleet and bad input');
 const report = new Report('tools/test/e2e-2-fleet.test.ts');
 // host-1 serves alpha and beta, host-2 alpha, host-3 beta; all serve steady (the bad-input target).
-const SERVES = [['alpha', 'beta', 'steady'], ['alpha', 'steady'], ['beta', 'steady']];
+const SERVES = [
+  ['alpha', 'beta', 'steady'],
+  ['alpha', 'steady'],
+  ['beta', 'steady'],
+];
 let h: Harness;
 
 harnessPerFile(test, report, 'e2e fleet', { apps: (i) => SERVES[i]!, images: ['nebula/echo:1', ECHO] }, async (started) => {
@@ -45,16 +49,29 @@ report.case(
     let t = Date.now();
     // alpha through the CLI (config on stdin, --wait follows the rollout), beta through the typed client.
     const [created, beta] = await Promise.all([
-      h.cli(['apps', 'create', 'alpha', '-f', '-', '--wait', '--json'], { stdin: JSON.stringify({ docker_image: ECHO, starting_ports: [{ '8100': '80' }], containers_per: { server: 2 }, env_vars: { V: '1' } }) }),
-      h.client(1).apps.create.mutate({ name: 'beta', docker_image: ECHO, starting_ports: [{ '8200': '80' }], containers_per: { server: 2 }, env_vars: { B: '1' } }),
+      h.cli(['apps', 'create', 'alpha', '-f', '-', '--wait', '--json'], {
+        stdin: JSON.stringify({ docker_image: ECHO, starting_ports: [{ '8100': '80' }], containers_per: { server: 2 }, env_vars: { V: '1' } }),
+      }),
+      h
+        .client(1)
+        .apps.create.mutate({ name: 'beta', docker_image: ECHO, starting_ports: [{ '8200': '80' }], containers_per: { server: 2 }, env_vars: { B: '1' } }),
     ]);
     assert.is(created.code, 0, created.stderr);
     const alpha = lastJson(created.stdout) as { app_id: number; rollout_id: string; rollout: { complete: boolean; applied: number } };
     assert.is(alpha.app_id, 1);
     assert.ok(alpha.rollout.complete && alpha.rollout.applied === 2, `the CLI waited for the rollout: ${JSON.stringify(alpha.rollout)}`);
-    r.converged('create alpha', await waitConverged(h.hosts, 'alpha', onHosts(h.hosts, alphaHosts, { count: 2, revision: 1, ports: [8100], env: { V: '1' } }), { since: t }));
-    r.converged('create beta', await waitConverged(h.hosts, 'beta', onHosts(h.hosts, betaHosts, { count: 2, revision: 1, ports: [8200], env: { B: '1' } }), { since: t }));
-    for (const [id, hosts] of [[rolloutIdOf(alpha), alphaHosts], [beta.rollout_id, betaHosts]] as const) {
+    r.converged(
+      'create alpha',
+      await waitConverged(h.hosts, 'alpha', onHosts(h.hosts, alphaHosts, { count: 2, revision: 1, ports: [8100], env: { V: '1' } }), { since: t }),
+    );
+    r.converged(
+      'create beta',
+      await waitConverged(h.hosts, 'beta', onHosts(h.hosts, betaHosts, { count: 2, revision: 1, ports: [8200], env: { B: '1' } }), { since: t }),
+    );
+    for (const [id, hosts] of [
+      [rolloutIdOf(alpha), alphaHosts],
+      [beta.rollout_id, betaHosts],
+    ] as const) {
       const p = await waitApplied(h, id, hosts);
       assert.is(p.expected, 2, 'only the hosts that serve the app are expected');
       assert.equal(p.hosts.map((x) => x.host).sort(), [...hosts].sort());
@@ -68,7 +85,10 @@ report.case(
     t = Date.now();
     await h.rest.expect(202, 'PATCH', '/api/v2/apps/alpha/update', { body: { env_vars: { V: '2' } } });
     const third = await h.rest.expect(202, 'PATCH', '/api/v2/apps/alpha/update', { body: { env_vars: { V: '3' } } });
-    r.converged('two updates', await waitConverged(h.hosts, 'alpha', onHosts(h.hosts, alphaHosts, { count: 2, revision: 3, ports: [8100], env: { V: '3' } }), { since: t }));
+    r.converged(
+      'two updates',
+      await waitConverged(h.hosts, 'alpha', onHosts(h.hosts, alphaHosts, { count: 2, revision: 3, ports: [8100], env: { V: '3' } }), { since: t }),
+    );
     await waitApplied(h, rolloutIdOf(third), alphaHosts);
 
     t = Date.now();
@@ -77,9 +97,20 @@ report.case(
     const back = lastJson(rolledBack.stdout) as { app_id: number; env_vars: unknown; rollout_id: string };
     assert.is(back.app_id, 4);
     assert.equal(back.env_vars, { V: '1' });
-    r.converged('rollback to 1', await waitConverged(h.hosts, 'alpha', onHosts(h.hosts, alphaHosts, { count: 2, revision: 4, ports: [8100], env: { V: '1' } }), { since: t }));
+    r.converged(
+      'rollback to 1',
+      await waitConverged(h.hosts, 'alpha', onHosts(h.hosts, alphaHosts, { count: 2, revision: 4, ports: [8100], env: { V: '1' } }), { since: t }),
+    );
     const history = await h.rest.expect<{ revisions: Array<{ app_id: number; action: string }> }>(200, 'GET', '/api/v2/apps/alpha/history');
-    assert.equal(history.revisions.map((x) => [x.app_id, x.action]), [[4, 'rollback'], [3, 'update'], [2, 'update'], [1, 'create']]);
+    assert.equal(
+      history.revisions.map((x) => [x.app_id, x.action]),
+      [
+        [4, 'rollback'],
+        [3, 'update'],
+        [2, 'update'],
+        [1, 'create'],
+      ],
+    );
 
     const shown = await h.cli(['rollouts', 'get', back.rollout_id]);
     assert.is(shown.code, 0, shown.stderr);
@@ -89,10 +120,18 @@ report.case(
     const latest = await waitApplied(h, rolloutIdOf(back), alphaHosts);
     for (const x of h.hosts.filter((y) => alphaHosts.includes(y.name))) {
       const cs = await containersOn(x, 'alpha');
-      assert.ok(cs.every((c) => c.revision === latest.revision && c.incarnation === latest.incarnation), `${x.name} runs what the rollout says`);
+      assert.ok(
+        cs.every((c) => c.revision === latest.revision && c.incarnation === latest.incarnation),
+        `${x.name} runs what the rollout says`,
+      );
     }
-    const list = await h.rest.expect<{ rollouts: Array<{ id: string; revision: number; complete: boolean; pending: number; expected: number; failed: number }> }>(200, 'GET', '/api/v2/apps/alpha/rollouts');
-    assert.equal(list.rollouts.map((x) => x.revision), [4, 3, 2, 1]);
+    const list = await h.rest.expect<{
+      rollouts: Array<{ id: string; revision: number; complete: boolean; pending: number; expected: number; failed: number }>;
+    }>(200, 'GET', '/api/v2/apps/alpha/rollouts');
+    assert.equal(
+      list.rollouts.map((x) => x.revision),
+      [4, 3, 2, 1],
+    );
     for (const ro of list.rollouts) {
       const p = await waitProgress(h, ro.id, 'every host accounted for', (q) => q.complete && q.pending === 0 && q.failed === 0);
       assert.equal(p.hosts.map((x) => x.host).sort(), alphaHosts, `rollout ${ro.revision} involves alpha's hosts only`);
@@ -100,19 +139,25 @@ report.case(
     }
     // The hosts view (from heartbeats) says what each engine runs.
     const { waitFor } = await import('@nebula/test-kit');
-    await waitFor('hosts view to match the engines', async () => {
-      const view = await hostsView(h);
-      for (const [i, x] of h.hosts.entries()) {
-        const v = view.find((y) => y.id === x.name);
-        if (!v || v.status !== 'online' || JSON.stringify([...v.apps].sort()) !== JSON.stringify([...SERVES[i]!].sort())) return false;
-        for (const app of ['alpha', 'beta']) {
-          const cs = await containersOn(x, app);
-          const run = v.running.find((y) => y.app === app);
-          if (cs.length === 0 ? run !== undefined && run.containers.length > 0 : run?.revision !== cs[0]!.revision || run.containers.length !== cs.length) return false;
+    await waitFor(
+      'hosts view to match the engines',
+      async () => {
+        const view = await hostsView(h);
+        for (const [i, x] of h.hosts.entries()) {
+          const v = view.find((y) => y.id === x.name);
+          if (v?.status !== 'online' || JSON.stringify([...v.apps].sort()) !== JSON.stringify([...SERVES[i]!].sort())) return false;
+          for (const app of ['alpha', 'beta']) {
+            const cs = await containersOn(x, app);
+            const run = v.running.find((y) => y.app === app);
+            if (cs.length === 0 ? run !== undefined && run.containers.length > 0 : run?.revision !== cs[0]!.revision || run.containers.length !== cs.length)
+              return false;
+          }
         }
-      }
-      return true;
-    }, 15_000, 250);
+        return true;
+      },
+      15_000,
+      250,
+    );
 
     const alphaIds = await Promise.all(h.hosts.map(async (x) => (await containersOn(x, 'alpha')).map((c) => c.id)));
     t = Date.now();
@@ -140,16 +185,40 @@ async function snapshot(): Promise<unknown> {
     const rollouts = await h.rest.expect<{ rollouts: Array<{ id: string }> }>(200, 'GET', `/api/v2/apps/${name}/rollouts?limit=100`);
     docs.push({ doc, latest: rollout?.id, history, rollouts: rollouts.rollouts.map((x) => x.id) });
   }
-  const containers = await Promise.all(h.hosts.map(async (x) => [x.name, (await x.docker('ps', '-aq', '--no-trunc', '--filter', 'label=io.nebula.owner=nebula')).split('\n').sort()]));
+  const containers = await Promise.all(
+    h.hosts.map(async (x) => [x.name, (await x.docker('ps', '-aq', '--no-trunc', '--filter', 'label=io.nebula.owner=nebula')).split('\n').sort()]),
+  );
   return { apps, docs, containers };
 }
 
 const INVALID_NAMES = ['a.b', 'a b', 'a*', '>', 'a>b', 'a/b', 'ünïcode', '日本', 'emoji-🙂', '-lead', '_lead', 'x'.repeat(64), 'a\tb', 'apps.>'];
-const FIELDS = ['docker_image', 'starting_ports', 'containers_per', 'env_vars', 'running', 'networks', 'volumes', 'devices', 'privileged', 'rolling_restart', 'command', 'entrypoint', 'labels', 'memory_limit_mb', 'cpu_limit', 'healthcheck'];
+const FIELDS = [
+  'docker_image',
+  'starting_ports',
+  'containers_per',
+  'env_vars',
+  'running',
+  'networks',
+  'volumes',
+  'devices',
+  'privileged',
+  'rolling_restart',
+  'command',
+  'entrypoint',
+  'labels',
+  'memory_limit_mb',
+  'cpu_limit',
+  'healthcheck',
+];
 
 /** Values of the wrong type or out of range, per field: any one of them makes a config invalid. */
 const notString = fc.oneof(fc.integer(), fc.boolean(), fc.constant(null), fc.array(fc.integer(), { maxLength: 2 }), fc.object({ maxDepth: 1 }));
-const badPort = fc.oneof(fc.integer({ max: 0 }), fc.integer({ min: 65_536 }), fc.double({ min: 1.01, max: 65_000, noInteger: true, noNaN: true }), fc.constant(null));
+const badPort = fc.oneof(
+  fc.integer({ max: 0 }),
+  fc.integer({ min: 65_536 }),
+  fc.double({ min: 1.01, max: 65_000, noInteger: true, noNaN: true }),
+  fc.constant(null),
+);
 const WRONG: Record<string, fc.Arbitrary<unknown>> = {
   docker_image: fc.oneof(notString, fc.constantFrom('', 'has space', 'UPPER:Case', 'a::b', 'x@sha256:nothex')),
   starting_ports: fc.oneof(
@@ -161,8 +230,27 @@ const WRONG: Record<string, fc.Arbitrary<unknown>> = {
     fc.integer({ min: 1, max: 65_535 }).map((p) => [p, p]),
     fc.integer({ min: 1, max: 65_535 }).map((p) => [{ [String(p)]: '80' }, p]),
   ),
-  containers_per: fc.oneof(fc.string(), fc.integer(), fc.constant({}), fc.constant({ server: -1 }), fc.constant({ server: 1, cpu: 1 }), fc.constant({ pods: 1 }), fc.constant({ server: 1.5 }), fc.constant({ cpu: 0 }), fc.constant({ server: 1001 })),
-  env_vars: fc.oneof(fc.string(), fc.integer(), fc.constant(['A=1']), fc.constant({ '1BAD': 'x' }), fc.constant({ 'A B': 'x' }), fc.constant({ A: { nested: 1 } }), fc.constant({ A: null }), fc.constant({ A: 'nul\u0000' })),
+  containers_per: fc.oneof(
+    fc.string(),
+    fc.integer(),
+    fc.constant({}),
+    fc.constant({ server: -1 }),
+    fc.constant({ server: 1, cpu: 1 }),
+    fc.constant({ pods: 1 }),
+    fc.constant({ server: 1.5 }),
+    fc.constant({ cpu: 0 }),
+    fc.constant({ server: 1001 }),
+  ),
+  env_vars: fc.oneof(
+    fc.string(),
+    fc.integer(),
+    fc.constant(['A=1']),
+    fc.constant({ '1BAD': 'x' }),
+    fc.constant({ 'A B': 'x' }),
+    fc.constant({ A: { nested: 1 } }),
+    fc.constant({ A: null }),
+    fc.constant({ A: 'nul\u0000' }),
+  ),
   running: fc.oneof(fc.string(), fc.integer(), fc.constant(null), fc.constant([])),
   networks: fc.oneof(fc.string(), fc.constant(['host', 'bridge']), fc.constant(['a', 'a']), fc.constant([1]), fc.constant(['bad name'])),
   volumes: fc.oneof(fc.string(), fc.constant(['nocolon']), fc.constant(['/a:relative']), fc.constant(['/a:/b:xx'])),
@@ -174,7 +262,13 @@ const WRONG: Record<string, fc.Arbitrary<unknown>> = {
   labels: fc.oneof(fc.string(), fc.constant({ 'io.nebula.app': 'x' }), fc.constant({ orchestrator: 'x' }), fc.constant({ ok: 1 })),
   memory_limit_mb: fc.oneof(fc.string(), fc.constantFrom(0, 5, -1, 1.5)),
   cpu_limit: fc.oneof(fc.string(), fc.constantFrom(0, -1, 2000)),
-  healthcheck: fc.oneof(fc.string(), fc.constant({ test: ['CMD'] }), fc.constant({ test: ['X', 'y'] }), fc.constant({ test: ['CMD', 'true'], retries: 0 }), fc.constant({ test: ['CMD', 'true'], bogus: 1 })),
+  healthcheck: fc.oneof(
+    fc.string(),
+    fc.constant({ test: ['CMD'] }),
+    fc.constant({ test: ['X', 'y'] }),
+    fc.constant({ test: ['CMD', 'true'], retries: 0 }),
+    fc.constant({ test: ['CMD', 'true'], bogus: 1 }),
+  ),
 };
 
 const validBase = fc.record(
@@ -192,27 +286,40 @@ type Body = { kind: 'json'; value: unknown } | { kind: 'text'; text: string };
 /** A config that is invalid by construction: a valid one plus one poison. */
 const poisonedConfig: fc.Arbitrary<Body> = fc.oneof(
   // One field of the wrong type or out of range.
-  fc.tuple(validBase, fc.constantFrom(...FIELDS)).chain(([base, field]) => WRONG[field]!.map((v) => ({ kind: 'json' as const, value: { ...base, [field]: v } }))),
+  fc
+    .tuple(validBase, fc.constantFrom(...FIELDS))
+    .chain(([base, field]) => WRONG[field]!.map((v) => ({ kind: 'json' as const, value: { ...base, [field]: v } }))),
   // An unknown field.
   fc
-    .tuple(validBase, fc.string({ minLength: 1, maxLength: 12 }).filter((k) => !FIELDS.includes(k) && !['app_name', 'name', '__proto__'].includes(k)), fc.jsonValue({ maxDepth: 2 }))
+    .tuple(
+      validBase,
+      fc.string({ minLength: 1, maxLength: 12 }).filter((k) => !FIELDS.includes(k) && !['app_name', 'name', '__proto__'].includes(k)),
+      fc.jsonValue({ maxDepth: 2 }),
+    )
     .map(([base, k, v]) => ({ kind: 'json' as const, value: { ...base, [k]: v } })),
   // Overlapping host ports once the count is known: container 1 needs p+1, which the second spec has.
-  fc.tuple(validBase, fc.integer({ min: 1, max: 60_000 }), fc.integer({ min: 2, max: 5 })).map(([base, p, n]) => ({ kind: 'json' as const, value: { ...base, starting_ports: [p, p + 1], containers_per: { server: n } } })),
+  fc
+    .tuple(validBase, fc.integer({ min: 1, max: 60_000 }), fc.integer({ min: 2, max: 5 }))
+    .map(([base, p, n]) => ({ kind: 'json' as const, value: { ...base, starting_ports: [p, p + 1], containers_per: { server: n } } })),
   // Not an object.
-  fc.oneof(fc.array(fc.jsonValue({ maxDepth: 1 }), { maxLength: 3 }), fc.string(), fc.integer(), fc.constant(null), fc.boolean()).map((v) => ({ kind: 'json' as const, value: v })),
+  fc
+    .oneof(fc.array(fc.jsonValue({ maxDepth: 1 }), { maxLength: 3 }), fc.string(), fc.integer(), fc.constant(null), fc.boolean())
+    .map((v) => ({ kind: 'json' as const, value: v })),
   // Not JSON: a valid body cut short (or with a stray byte).
-  fc.tuple(validBase, fc.nat(), fc.constantFrom('', '}', ',', '\u0000', "'")).map(([base, cut, tail]) => {
-    const text = JSON.stringify(base);
-    return { kind: 'text' as const, text: text.slice(0, 1 + (cut % (text.length - 1))) + tail };
-  }).filter((b) => {
-    try {
-      JSON.parse(b.text);
-      return false;
-    } catch {
-      return true;
-    }
-  }),
+  fc
+    .tuple(validBase, fc.nat(), fc.constantFrom('', '}', ',', '\u0000', "'"))
+    .map(([base, cut, tail]) => {
+      const text = JSON.stringify(base);
+      return { kind: 'text' as const, text: text.slice(0, 1 + (cut % (text.length - 1))) + tail };
+    })
+    .filter((b) => {
+      try {
+        JSON.parse(b.text);
+        return false;
+      } catch {
+        return true;
+      }
+    }),
 );
 
 interface Target {
@@ -248,11 +355,23 @@ report.case(
   test,
   'bad input',
   'bad input: explicit cases and 1,000 generated payloads',
-  'malformed JSON, wrong types, unknown fields, an oversized body, names with dots, spaces, *, >, slashes or unicode, ports out of range, duplicate ports, then 1,000 fast-check payloads over REST and tRPC: each a 4xx with a JSON object, never a 5xx; apps, histories, rollouts and every host\'s containers unchanged',
+  "malformed JSON, wrong types, unknown fields, an oversized body, names with dots, spaces, *, >, slashes or unicode, ports out of range, duplicate ports, then 1,000 fast-check payloads over REST and tRPC: each a 4xx with a JSON object, never a 5xx; apps, histories, rollouts and every host's containers unchanged",
   async (r) => {
     let t = Date.now();
     await h.rest.expect(200, 'POST', '/api/v2/apps/steady', { body: { docker_image: ECHO, starting_ports: [{ '8300': '80' }], env_vars: { S: '1' } } });
-    r.converged('create steady', await waitConverged(h.hosts, 'steady', onHosts(h.hosts, h.hosts.map((x) => x.name), { count: 1, revision: 1, ports: [8300], env: { S: '1' } }), { since: t }));
+    r.converged(
+      'create steady',
+      await waitConverged(
+        h.hosts,
+        'steady',
+        onHosts(
+          h.hosts,
+          h.hosts.map((x) => x.name),
+          { count: 1, revision: 1, ports: [8300], env: { S: '1' } },
+        ),
+        { since: t },
+      ),
+    );
     const before = await snapshot();
     const failures: string[] = [];
     const check = (what: string, res: RestResponse, expect?: (res: RestResponse) => string | null) => {
@@ -266,7 +385,9 @@ report.case(
 
     // Explicit cases.
     check('malformed JSON (create)', await h.rest.call('POST', '/api/v2/apps/fresh', { body: '{"docker_image": ' }));
-    check('malformed JSON (patch)', await h.rest.call('PATCH', '/api/v2/apps/steady/update', { body: '{bad' }), (res) => ((res.body as { missing_parameters?: unknown }).missing_parameters === true ? null : 'no missing_parameters'));
+    check('malformed JSON (patch)', await h.rest.call('PATCH', '/api/v2/apps/steady/update', { body: '{bad' }), (res) =>
+      (res.body as { missing_parameters?: unknown }).missing_parameters === true ? null : 'no missing_parameters',
+    );
     check('malformed JSON (tRPC)', await h.rest.call('POST', '/trpc/apps.create', { body: '{' }));
     check('malformed tRPC query input', await h.rest.call('GET', `/trpc/apps.get?input=${encodeURIComponent('{"name":')}`));
     check('empty patch', await h.rest.call('PATCH', '/api/v2/apps/steady/update', { body: {} }));
@@ -285,14 +406,40 @@ report.case(
     }
     check('raw slash in name', await h.rest.call('POST', '/api/v2/apps/a/b', { body: { docker_image: ECHO } }));
     for (const port of [0, -1, 65_536, 80.5]) {
-      check(`port ${port}`, await h.rest.call('POST', '/api/v2/apps/fresh', { body: { docker_image: ECHO, starting_ports: [port] } }), hasError('starting_ports'));
-      check(`port map ${port}`, await h.rest.call('PATCH', '/api/v2/apps/steady/update', { body: { starting_ports: [{ [String(port)]: '80' }] } }), hasError('starting_ports'));
+      check(
+        `port ${port}`,
+        await h.rest.call('POST', '/api/v2/apps/fresh', { body: { docker_image: ECHO, starting_ports: [port] } }),
+        hasError('starting_ports'),
+      );
+      check(
+        `port map ${port}`,
+        await h.rest.call('PATCH', '/api/v2/apps/steady/update', { body: { starting_ports: [{ [String(port)]: '80' }] } }),
+        hasError('starting_ports'),
+      );
     }
-    check('port map to 70000', await h.rest.call('POST', '/api/v2/apps/fresh', { body: { docker_image: ECHO, starting_ports: [{ '8080': '70000' }] } }), hasError('starting_ports'));
-    check('duplicate ports', await h.rest.call('POST', '/api/v2/apps/fresh', { body: { docker_image: ECHO, starting_ports: [8080, 8080] } }), hasError('starting_ports'));
-    check('duplicate ports (map and plain)', await h.rest.call('PATCH', '/api/v2/apps/steady/update', { body: { starting_ports: [{ '8080': '80' }, 8080] } }), hasError('starting_ports'));
-    check('ports overlapping across containers', await h.rest.call('POST', '/api/v2/apps/fresh', { body: { docker_image: ECHO, starting_ports: [8080, 8081], containers_per: { server: 2 } } }), hasError('starting_ports'));
-    check('exists already', await h.rest.call('POST', '/api/v2/apps/steady', { body: { docker_image: ECHO } }), (res) => (res.status === 403 && (res.body as { app_exists?: boolean }).app_exists === true ? null : 'want 403 app_exists'));
+    check(
+      'port map to 70000',
+      await h.rest.call('POST', '/api/v2/apps/fresh', { body: { docker_image: ECHO, starting_ports: [{ '8080': '70000' }] } }),
+      hasError('starting_ports'),
+    );
+    check(
+      'duplicate ports',
+      await h.rest.call('POST', '/api/v2/apps/fresh', { body: { docker_image: ECHO, starting_ports: [8080, 8080] } }),
+      hasError('starting_ports'),
+    );
+    check(
+      'duplicate ports (map and plain)',
+      await h.rest.call('PATCH', '/api/v2/apps/steady/update', { body: { starting_ports: [{ '8080': '80' }, 8080] } }),
+      hasError('starting_ports'),
+    );
+    check(
+      'ports overlapping across containers',
+      await h.rest.call('POST', '/api/v2/apps/fresh', { body: { docker_image: ECHO, starting_ports: [8080, 8081], containers_per: { server: 2 } } }),
+      hasError('starting_ports'),
+    );
+    check('exists already', await h.rest.call('POST', '/api/v2/apps/steady', { body: { docker_image: ECHO } }), (res) =>
+      res.status === 403 && (res.body as { app_exists?: boolean }).app_exists === true ? null : 'want 403 app_exists',
+    );
     for (const revision of [0, -1, 1.5, '1', null, 999]) {
       check(`rollback to ${JSON.stringify(revision)}`, await h.rest.call('POST', '/api/v2/apps/steady/rollback', { body: { revision } }));
     }
@@ -314,7 +461,10 @@ report.case(
           {
             weight: 1,
             arbitrary: fc.tuple(
-              fc.constantFrom(...INVALID_NAMES).map((name) => ({ what: `POST /api/v2/apps/${name}`, send: (b: Body) => h.rest.call('POST', `/api/v2/apps/${encodeURIComponent(name)}`, { body: payload(b) }) })),
+              fc.constantFrom(...INVALID_NAMES).map((name) => ({
+                what: `POST /api/v2/apps/${name}`,
+                send: (b: Body) => h.rest.call('POST', `/api/v2/apps/${encodeURIComponent(name)}`, { body: payload(b) }),
+              })),
               fc.jsonValue().map((v) => ({ kind: 'json' as const, value: v })),
             ),
           },
@@ -322,8 +472,13 @@ report.case(
           {
             weight: 1,
             arbitrary: fc.tuple(
-              fc.constant({ what: 'POST /api/v2/apps/steady/rollback', send: (b: Body) => h.rest.call('POST', '/api/v2/apps/steady/rollback', { body: payload(b) }) }),
-              fc.oneof(fc.integer({ max: 0 }), fc.double({ noInteger: true }), fc.string(), fc.constant(null), fc.integer({ min: 2 })).map((v) => ({ kind: 'json' as const, value: { revision: v } })),
+              fc.constant({
+                what: 'POST /api/v2/apps/steady/rollback',
+                send: (b: Body) => h.rest.call('POST', '/api/v2/apps/steady/rollback', { body: payload(b) }),
+              }),
+              fc
+                .oneof(fc.integer({ max: 0 }), fc.double({ noInteger: true }), fc.string(), fc.constant(null), fc.integer({ min: 2 }))
+                .map((v) => ({ kind: 'json' as const, value: { revision: v } })),
             ),
           },
         ),
@@ -343,8 +498,24 @@ report.case(
     // The API still works after all of it.
     t = Date.now();
     const ok = await h.rest.expect(202, 'PATCH', '/api/v2/apps/steady/update', { body: { env_vars: { S: '2' } } });
-    r.converged('a valid change afterwards', await waitConverged(h.hosts, 'steady', onHosts(h.hosts, h.hosts.map((x) => x.name), { count: 1, revision: 2, ports: [8300], env: { S: '2' } }), { since: t }));
-    await waitApplied(h, rolloutIdOf(ok), h.hosts.map((x) => x.name));
+    r.converged(
+      'a valid change afterwards',
+      await waitConverged(
+        h.hosts,
+        'steady',
+        onHosts(
+          h.hosts,
+          h.hosts.map((x) => x.name),
+          { count: 1, revision: 2, ports: [8300], env: { S: '2' } },
+        ),
+        { since: t },
+      ),
+    );
+    await waitApplied(
+      h,
+      rolloutIdOf(ok),
+      h.hosts.map((x) => x.name),
+    );
     assert.ok((await progressOf(h, rolloutIdOf(ok))).complete);
   },
 );

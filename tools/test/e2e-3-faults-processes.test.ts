@@ -28,7 +28,9 @@ const everywhere = (e: HostExpectation) => onHosts(h.hosts, all, e);
 
 async function create(app: string, port: number, count: number, r: { converged(what: string, ms: number): number }): Promise<void> {
   const t = Date.now();
-  const res = await h.rest.expect(200, 'POST', `/api/v2/apps/${app}`, { body: { docker_image: ECHO, starting_ports: [{ [String(port)]: '80' }], containers_per: { server: count }, env_vars: { V: '1' } } });
+  const res = await h.rest.expect(200, 'POST', `/api/v2/apps/${app}`, {
+    body: { docker_image: ECHO, starting_ports: [{ [String(port)]: '80' }], containers_per: { server: count }, env_vars: { V: '1' } },
+  });
   r.converged('create', await waitConverged(h.hosts, app, everywhere({ count, revision: 1, ports: [port], env: { V: '1' } }), { since: t }));
   await waitApplied(h, rolloutIdOf(res), all);
 }
@@ -37,7 +39,7 @@ report.case(
   test,
   'fault',
   'worker killed with SIGKILL mid-rollout, restarted',
-  'a roll of 3 containers; host-2\'s worker killed while its containers run two revisions; restarted: every container on every host rolled, the rollout complete with 3 applied',
+  "a roll of 3 containers; host-2's worker killed while its containers run two revisions; restarted: every container on every host rolled, the rollout complete with 3 applied",
   async (r) => {
     await create('killed', 8100, 3, r);
     const victim = h.hosts[1]!;
@@ -54,10 +56,16 @@ report.case(
       30,
     );
     await h.worker(victim.name).kill();
-    assert.ok(mixed.some((c) => c.revision === 1), 'killed before the roll ended');
+    assert.ok(
+      mixed.some((c) => c.revision === 1),
+      'killed before the roll ended',
+    );
     await sleep(500);
     await h.worker(victim.name).start();
-    r.converged('roll after the kill', await waitConverged(h.hosts, 'killed', everywhere({ count: 3, revision: 2, ports: [8100], env: { V: '1' } }), { since: t }));
+    r.converged(
+      'roll after the kill',
+      await waitConverged(h.hosts, 'killed', everywhere({ count: 3, revision: 2, ports: [8100], env: { V: '1' } }), { since: t }),
+    );
     await waitApplied(h, rolloutIdOf(roll), all);
   },
 );
@@ -66,19 +74,32 @@ report.case(
   test,
   'fault',
   'host offline through three updates, then back',
-  'host-3\'s worker killed; the API sees it offline and stops expecting it; three updates reach host-1/2 while host-3 keeps serving the old one; back, host-3 creates its container once, for the latest revision only (its engine\'s events), the older rollouts do not say it applied them',
+  "host-3's worker killed; the API sees it offline and stops expecting it; three updates reach host-1/2 while host-3 keeps serving the old one; back, host-3 creates its container once, for the latest revision only (its engine's events), the older rollouts do not say it applied them",
   async (r) => {
     await create('away', 8200, 1, r);
     const away = h.hosts[2]!;
     await h.worker(away.name).kill();
-    await waitFor(`${away.name} offline`, async () => (await h.rest.expect<{ status: string }>(200, 'GET', `/api/v2/hosts/${away.name}`)).status === 'offline', 20_000, 200);
+    await waitFor(
+      `${away.name} offline`,
+      async () => (await h.rest.expect<{ status: string }>(200, 'GET', `/api/v2/hosts/${away.name}`)).status === 'offline',
+      20_000,
+      200,
+    );
     const present = all.filter((n) => n !== away.name);
     const rollouts: string[] = [];
     for (const v of ['2', '3', '4']) {
       const t = Date.now();
       const res = await h.rest.expect(202, 'PATCH', '/api/v2/apps/away/update', { body: { env_vars: { V: v } } });
       rollouts.push(rolloutIdOf(res));
-      r.converged(`update V=${v} (host-3 away)`, await waitConverged(h.hosts, 'away', { ...onHosts(h.hosts, present, { count: 1, ports: [8200], env: { V: v } }), [away.name]: { count: 1, revision: 1, ports: [8200], env: { V: '1' } } }, { since: t }));
+      r.converged(
+        `update V=${v} (host-3 away)`,
+        await waitConverged(
+          h.hosts,
+          'away',
+          { ...onHosts(h.hosts, present, { count: 1, ports: [8200], env: { V: v } }), [away.name]: { count: 1, revision: 1, ports: [8200], env: { V: '1' } } },
+          { since: t },
+        ),
+      );
       const p = await waitApplied(h, rolloutIdOf(res), present);
       assert.is(p.expected, 2, 'the offline host is not expected');
     }
@@ -114,13 +135,18 @@ report.case(
   'NATS paused; a change committed through the replica that publishes (answered 202, rollout not yet published); that replica killed with SIGKILL; NATS back: the other replica publishes it; every host applies it, creating its container once; the stream holds the revision once',
   async (r) => {
     await create('outbox', 8300, 1, r);
-    const active = await waitFor('the publishing replica', async () => {
-      for (const [i] of h.apis.entries()) {
-        const m = await h.rest.call('GET', '/metrics', { api: i });
-        if (/^nebula_api_outbox_relay_active(\{[^}]*\})? 1$/m.test(m.text)) return i;
-      }
-      return undefined;
-    }, 15_000, 200);
+    const active = await waitFor(
+      'the publishing replica',
+      async () => {
+        for (const [i] of h.apis.entries()) {
+          const m = await h.rest.call('GET', '/metrics', { api: i });
+          if (/^nebula_api_outbox_relay_active(\{[^}]*\})? 1$/m.test(m.text)) return i;
+        }
+        return undefined;
+      },
+      15_000,
+      200,
+    );
     const other = 1 - active;
     assert.is(await streamCount('outbox'), 1);
     await h.nats.pause();
@@ -137,14 +163,22 @@ report.case(
     } finally {
       await h.nats.unpause();
     }
-    r.converged('change arrives', await waitConverged(h.hosts, 'outbox', everywhere({ count: 1, revision: 2, ports: [8300], env: { V: '2' } }), { since: t, timeoutMs: 60_000 }));
+    r.converged(
+      'change arrives',
+      await waitConverged(h.hosts, 'outbox', everywhere({ count: 1, revision: 2, ports: [8300], env: { V: '2' } }), { since: t, timeoutMs: 60_000 }),
+    );
     await waitApplied(h, rollout, all);
     // The killed replica's publish may have reached NATS before the pause took hold, so hosts can apply
     // the change before the other replica takes the relay over and marks the row published.
-    await waitFor('the rollout marked published', async () => {
-      const p = await h.rest.expect<{ published_at: string | null }>(200, 'GET', `/api/v2/rollouts/${rollout}`, { api: other });
-      return p.published_at !== null ? true : undefined;
-    }, 20_000, 200);
+    await waitFor(
+      'the rollout marked published',
+      async () => {
+        const p = await h.rest.expect<{ published_at: string | null }>(200, 'GET', `/api/v2/rollouts/${rollout}`, { api: other });
+        return p.published_at !== null ? true : undefined;
+      },
+      20_000,
+      200,
+    );
     for (const x of h.hosts) assert.equal(await createdSince(x, 'outbox', t), ['outbox-1'], `${x.name} applied it once`);
     assert.is(await streamCount('outbox'), 2, 'revision 2 is in the stream once');
     await h.apis[active]!.start();
@@ -162,7 +196,10 @@ report.case(
     const t = Date.now();
     const res = await h.rest.expect(202, 'PATCH', '/api/v2/apps/quiet/update', { body: { env_vars: { V: '2' } } });
     const id = rolloutIdOf(res);
-    r.converged('hosts, notifier down', await waitConverged(h.hosts, 'quiet', everywhere({ count: 2, revision: 2, ports: [8400], env: { V: '2' } }), { since: t }));
+    r.converged(
+      'hosts, notifier down',
+      await waitConverged(h.hosts, 'quiet', everywhere({ count: 2, revision: 2, ports: [8400], env: { V: '2' } }), { since: t }),
+    );
     assert.is((await progressOf(h, id)).applied, 0, 'nothing written while the notifier is down');
     const back = Date.now();
     await h.notifier.start();

@@ -1,7 +1,7 @@
 import { waitFor } from '@nebula/test-kit';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Harness, inHost, harnessPerFile } from '../src/e2e/harness.ts';
+import { type Harness, harnessPerFile, inHost } from '../src/e2e/harness.ts';
 import { containersOn, echoAt, type HostExpectation, onHosts, waitConverged, watchAvailability } from '../src/e2e/observe.ts';
 import { Report } from '../src/e2e/report.ts';
 import { buildImage, ECHO, hostStates, pushAs, rolloutIdOf, waitApplied, waitProgress } from '../src/e2e/steps.ts';
@@ -46,22 +46,38 @@ report.case(
   'NATS restarted mid-rollout',
   'the NATS container restarted while a roll of 3 containers is under way: the roll completes on every host, its rollout ends complete with 3 applied, and a change made after the restart arrives too',
   async (r) => {
-    await create('natsr', { docker_image: ECHO, starting_ports: [{ '8100': '80' }], containers_per: { server: 3 }, env_vars: { V: '1' } }, { count: 3, ports: [8100], env: { V: '1' } }, r);
+    await create(
+      'natsr',
+      { docker_image: ECHO, starting_ports: [{ '8100': '80' }], containers_per: { server: 3 }, env_vars: { V: '1' } },
+      { count: 3, ports: [8100], env: { V: '1' } },
+      r,
+    );
     let t = Date.now();
     const roll = await h.rest.expect(202, 'POST', '/api/v2/apps/natsr/roll');
-    await waitFor('a host in the middle of the roll', async () => {
-      for (const x of h.hosts) {
-        const revs = new Set((await containersOn(x, 'natsr')).map((c) => c.revision));
-        if (revs.has(1) && revs.has(2)) return true;
-      }
-      return false;
-    }, 20_000, 30);
+    await waitFor(
+      'a host in the middle of the roll',
+      async () => {
+        for (const x of h.hosts) {
+          const revs = new Set((await containersOn(x, 'natsr')).map((c) => c.revision));
+          if (revs.has(1) && revs.has(2)) return true;
+        }
+        return false;
+      },
+      20_000,
+      30,
+    );
     await h.nats.restart(1);
-    r.converged('roll across the restart', await waitConverged(h.hosts, 'natsr', everywhere({ count: 3, revision: 2, ports: [8100], env: { V: '1' } }), { since: t }));
+    r.converged(
+      'roll across the restart',
+      await waitConverged(h.hosts, 'natsr', everywhere({ count: 3, revision: 2, ports: [8100], env: { V: '1' } }), { since: t }),
+    );
     await waitApplied(h, rolloutIdOf(roll), all, 45_000);
     t = Date.now();
     const after = await h.rest.expect(202, 'PATCH', '/api/v2/apps/natsr/update', { body: { env_vars: { V: '2' } } });
-    r.converged('change after the restart', await waitConverged(h.hosts, 'natsr', everywhere({ count: 3, revision: 3, ports: [8100], env: { V: '2' } }), { since: t }));
+    r.converged(
+      'change after the restart',
+      await waitConverged(h.hosts, 'natsr', everywhere({ count: 3, revision: 3, ports: [8100], env: { V: '2' } }), { since: t }),
+    );
     await waitApplied(h, rolloutIdOf(after), all);
   },
 );
@@ -76,16 +92,27 @@ report.case(
     let t = Date.now();
     const before = await h.rest.expect(202, 'PATCH', '/api/v2/apps/pgr/update', { body: { env_vars: { V: '2' } } });
     await h.postgres.restart(1);
-    r.converged('change across the restart', await waitConverged(h.hosts, 'pgr', everywhere({ count: 1, revision: 2, ports: [8200], env: { V: '2' } }), { since: t }));
+    r.converged(
+      'change across the restart',
+      await waitConverged(h.hosts, 'pgr', everywhere({ count: 1, revision: 2, ports: [8200], env: { V: '2' } }), { since: t }),
+    );
     await waitApplied(h, rolloutIdOf(before), all, 45_000);
     // The pools notice their dead connections on first use; a client may see one failure.
     await waitFor('the API to read again', async () => (await h.rest.call('GET', '/api/v2/apps/pgr')).status === 200, 20_000, 200);
     t = Date.now();
-    const after = await waitFor('the API to take a change', async () => {
-      const res = await h.rest.call('PATCH', '/api/v2/apps/pgr/update', { body: { env_vars: { V: '3' } } });
-      return res.status === 202 ? res.body : undefined;
-    }, 20_000, 200);
-    r.converged('change after the restart', await waitConverged(h.hosts, 'pgr', everywhere({ count: 1, revision: 3, ports: [8200], env: { V: '3' } }), { since: t }));
+    const after = await waitFor(
+      'the API to take a change',
+      async () => {
+        const res = await h.rest.call('PATCH', '/api/v2/apps/pgr/update', { body: { env_vars: { V: '3' } } });
+        return res.status === 202 ? res.body : undefined;
+      },
+      20_000,
+      200,
+    );
+    r.converged(
+      'change after the restart',
+      await waitConverged(h.hosts, 'pgr', everywhere({ count: 1, revision: 3, ports: [8200], env: { V: '3' } }), { since: t }),
+    );
     await waitApplied(h, rolloutIdOf(after), all);
   },
 );
@@ -96,7 +123,12 @@ report.case(
   "one host's Docker engine restarted",
   "host-2's engine stopped; a change applies on host-1/3 while host-2 reports it failed (engine unreachable, retrying) and its worker keeps trying; engine back: host-2 converges and the rollout ends with 3 applied",
   async (r) => {
-    await create('engine', { docker_image: ECHO, starting_ports: [{ '8300': '80' }], containers_per: { server: 2 }, env_vars: { V: '1' } }, { count: 2, ports: [8300], env: { V: '1' } }, r);
+    await create(
+      'engine',
+      { docker_image: ECHO, starting_ports: [{ '8300': '80' }], containers_per: { server: 2 }, env_vars: { V: '1' } },
+      { count: 2, ports: [8300], env: { V: '1' } },
+      r,
+    );
     const down = h.hosts[1]!;
     await down.stopEngine();
     let id = '';
@@ -105,7 +137,12 @@ report.case(
       t = Date.now();
       id = rolloutIdOf(await h.rest.expect(202, 'PATCH', '/api/v2/apps/engine/update', { body: { env_vars: { V: '2' } } }));
       const up = all.filter((n) => n !== down.name);
-      await waitConverged(h.hosts.filter((x) => x.name !== down.name), 'engine', onHosts(h.hosts, up, { count: 2, revision: 2, ports: [8300], env: { V: '2' } }), { since: t });
+      await waitConverged(
+        h.hosts.filter((x) => x.name !== down.name),
+        'engine',
+        onHosts(h.hosts, up, { count: 2, revision: 2, ports: [8300], env: { V: '2' } }),
+        { since: t },
+      );
       const p = await waitProgress(h, id, `${down.name} failed, the others applied`, (q) => hostStates(q)[down.name] === 'failed' && q.applied === 2);
       assert.match(p.failures.find((f) => f.host === down.name)?.error ?? '', /EngineUnavailableError.*retrying/);
     } finally {
@@ -119,9 +156,13 @@ report.case(
 /** Refuses every connection a host makes to the registry (its 127.0.0.1:5000), or allows them again. */
 async function registryReachable(reachable: boolean): Promise<void> {
   const rule = ['OUTPUT', '-p', 'tcp', '-d', '127.0.0.1', '--dport', '5000', '-j', 'REJECT', '--reject-with', 'tcp-reset'];
-  await Promise.all(h.hosts.map((x) => inHost(x, 'iptables', [reachable ? '-D' : '-I', ...rule]).catch((err: unknown) => {
-    if (!reachable) throw err;
-  })));
+  await Promise.all(
+    h.hosts.map((x) =>
+      inHost(x, 'iptables', [reachable ? '-D' : '-I', ...rule]).catch((err: unknown) => {
+        if (!reachable) throw err;
+      }),
+    ),
+  );
 }
 
 report.case(
@@ -156,7 +197,12 @@ report.case(
   'rolling_restart app of 2 per host: an image that does not exist fails on every host before anything is touched (no port down, same containers); an image whose containers exit fails at the first container (the other keeps serving, never more than one down; `nebula rollouts watch` exits 3); rollback to revision 1 converges everywhere',
   async (r) => {
     const serving: HostExpectation = { count: 2, ports: [8500], env: { V: '1' }, version: '1' };
-    await create('badimg', { docker_image: ECHO, starting_ports: [{ '8500': '80' }], containers_per: { server: 2 }, rolling_restart: true, env_vars: { V: '1' } }, serving, r);
+    await create(
+      'badimg',
+      { docker_image: ECHO, starting_ports: [{ '8500': '80' }], containers_per: { server: 2 }, rolling_restart: true, env_vars: { V: '1' } },
+      serving,
+      r,
+    );
     const ids = async () => Promise.all(h.hosts.map(async (x) => (await containersOn(x, 'badimg')).map((c) => c.id)));
     const before = await ids();
 

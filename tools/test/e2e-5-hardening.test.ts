@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { type Harness, harnessPerFile } from '../src/e2e/harness.ts';
 import { containersOn, type HostExpectation, onHosts, waitConverged } from '../src/e2e/observe.ts';
 import { Report } from '../src/e2e/report.ts';
-import { buildImage, ECHO, hostsView, hostStates, pushAs, rolloutIdOf, sleep, waitApplied, waitProgress } from '../src/e2e/steps.ts';
+import { buildImage, ECHO, hostStates, hostsView, pushAs, rolloutIdOf, sleep, waitApplied, waitProgress } from '../src/e2e/steps.ts';
 
 /**
  * Faults a real fleet meets within weeks: containers removed or stopped by hand, hosts whose clocks
@@ -57,7 +57,10 @@ report.case(
     const t = Date.now();
     await h1.docker('rm', '-f', 'drift-1');
     await h2.docker('stop', '-t', '1', 'drift-2');
-    r.converged('removed and stopped by hand', await waitConverged(h.hosts, 'drift', everywhere({ count: 2, revision: 1, ports: [8500], env: { V: '1' } }), { since: t }));
+    r.converged(
+      'removed and stopped by hand',
+      await waitConverged(h.hosts, 'drift', everywhere({ count: 2, revision: 1, ports: [8500], env: { V: '1' } }), { since: t }),
+    );
     for (const host of [h1, h2]) {
       const view = await waitFor(
         `${host.name} reports the repair`,
@@ -73,7 +76,6 @@ report.case(
     }
   },
 );
-
 
 /** Replaces the worker of `host` by one with `env` over its settings while `fn` runs; then puts it back. */
 async function withWorker<T>(name: string, hostIndex: number, env: Record<string, string>, fn: () => Promise<T>): Promise<T> {
@@ -96,12 +98,20 @@ report.case(
   test,
   'fault',
   'clock skew: a host 10 minutes behind, then 10 minutes ahead',
-  'host-3\'s worker runs with its wall clock 10 min behind, then 10 min ahead (a preload moves Date): it stays online in the API, is expected by new rollouts, and its results count; every rollout ends with 3 applied',
+  "host-3's worker runs with its wall clock 10 min behind, then 10 min ahead (a preload moves Date): it stays online in the API, is expected by new rollouts, and its results count; every rollout ends with 3 applied",
   async (r) => {
     await create('skew', 8600, 1, r);
-    for (const [label, skew] of [['behind', -TEN_MINUTES], ['ahead', TEN_MINUTES]] as const) {
+    for (const [label, skew] of [
+      ['behind', -TEN_MINUTES],
+      ['ahead', TEN_MINUTES],
+    ] as const) {
       await withWorker(`worker-host-3-${label}`, 2, { NODE_OPTIONS: `--import=${SKEWED_CLOCK_PRELOAD}`, NEBULA_TEST_CLOCK_SKEW_MS: String(skew) }, async () => {
-        await waitFor(`host-3 online with its clock ${label}`, async () => (await h.rest.expect<{ status: string }>(200, 'GET', '/api/v2/hosts/host-3')).status === 'online', 20_000, 200);
+        await waitFor(
+          `host-3 online with its clock ${label}`,
+          async () => (await h.rest.expect<{ status: string }>(200, 'GET', '/api/v2/hosts/host-3')).status === 'online',
+          20_000,
+          200,
+        );
         await sleep(3000); // several heartbeats of the skewed clock: still online
         assert.is((await h.rest.expect<{ status: string }>(200, 'GET', '/api/v2/hosts/host-3')).status, 'online');
         const t = Date.now();
@@ -151,7 +161,10 @@ report.case(
     for (const app of ['drift', 'skew']) assert.ok((await lastInStream(app)) !== null, `${app} republished too`);
     const t2 = Date.now();
     const next = await h.rest.expect(202, 'PATCH', '/api/v2/apps/lost/update', { body: { env_vars: { V: '3' } } });
-    r.converged('change after the loss', await waitConverged(h.hosts, 'lost', everywhere({ count: 1, revision: 3, ports: [8700], env: { V: '3' } }), { since: t2 }));
+    r.converged(
+      'change after the loss',
+      await waitConverged(h.hosts, 'lost', everywhere({ count: 1, revision: 3, ports: [8700], env: { V: '3' } }), { since: t2 }),
+    );
     await waitApplied(h, rolloutIdOf(next), all);
     const rebuilt = h.hosts[1]!;
     await h.worker(rebuilt.name).stop();
@@ -159,7 +172,10 @@ report.case(
     if (ids.length > 0) await rebuilt.docker('rm', '-f', ...ids);
     const t3 = Date.now();
     await h.worker(rebuilt.name).start();
-    r.converged('host-2 rebuilt', await waitConverged([rebuilt], 'lost', onHosts([rebuilt], [rebuilt.name], { count: 1, revision: 3, ports: [8700], env: { V: '3' } }), { since: t3 }));
+    r.converged(
+      'host-2 rebuilt',
+      await waitConverged([rebuilt], 'lost', onHosts([rebuilt], [rebuilt.name], { count: 1, revision: 3, ports: [8700], env: { V: '3' } }), { since: t3 }),
+    );
     assert.ok((await containersOn(rebuilt, 'drift')).length === 2, 'drift adopted too');
   },
 );
@@ -168,20 +184,30 @@ report.case(
   test,
   'fault',
   'duplicate host id',
-  'a second worker starts with host-1\'s id (on host-2\'s engine, serving no app): the hosts view flags host-1 as duplicated; once the second worker stops, the flag clears',
+  "a second worker starts with host-1's id (on host-2's engine, serving no app): the hosts view flags host-1 as duplicated; once the second worker stops, the flag clears",
   async (r) => {
     await create('twin', 8800, 1, r);
     const twin = h.extraWorker('worker-twin-of-host-1', h.hosts[1]!, { HOST_ID: 'host-1', APP_NAME: '' });
     const t = Date.now();
     await twin.start();
     try {
-      await waitFor('host-1 flagged as duplicated', async () => ((await h.rest.expect<{ duplicate?: boolean }>(200, 'GET', '/api/v2/hosts/host-1')).duplicate === true ? true : undefined), 20_000, 200);
+      await waitFor(
+        'host-1 flagged as duplicated',
+        async () => ((await h.rest.expect<{ duplicate?: boolean }>(200, 'GET', '/api/v2/hosts/host-1')).duplicate === true ? true : undefined),
+        20_000,
+        200,
+      );
       r.converged('flagged', Date.now() - t);
     } finally {
       await twin.stop();
     }
     const t2 = Date.now();
-    await waitFor('host-1 no longer flagged', async () => ((await h.rest.expect<{ duplicate?: boolean }>(200, 'GET', '/api/v2/hosts/host-1')).duplicate !== true ? true : undefined), 60_000, 250);
+    await waitFor(
+      'host-1 no longer flagged',
+      async () => ((await h.rest.expect<{ duplicate?: boolean }>(200, 'GET', '/api/v2/hosts/host-1')).duplicate !== true ? true : undefined),
+      60_000,
+      250,
+    );
     r.converged('flag cleared', Date.now() - t2);
   },
 );
@@ -190,7 +216,7 @@ report.case(
   test,
   'fault',
   'worker started with an empty app list on a host that runs apps',
-  'host-3\'s worker restarted with APP_NAME empty: it refuses to start (exit code and a message naming REMOVE_UNSERVED) and every container on host-3 keeps running; started normally again, nothing was recreated',
+  "host-3's worker restarted with APP_NAME empty: it refuses to start (exit code and a message naming REMOVE_UNSERVED) and every container on host-3 keeps running; started normally again, nothing was recreated",
   async (r) => {
     await create('empty', 8900, 1, r);
     const host = h.hosts[2]!;
@@ -217,7 +243,7 @@ report.case(
   test,
   'fault',
   'docker engine frozen (SIGSTOP) mid-apply, then thawed',
-  'an update to every host; host-2\'s dockerd is frozen at once: host-2 reports a failed result naming the engine call that did not answer (2 s call deadline here), stays online, and the others apply; thawed, host-2 converges on a retry and the rollout ends applied on all 3',
+  "an update to every host; host-2's dockerd is frozen at once: host-2 reports a failed result naming the engine call that did not answer (2 s call deadline here), stays online, and the others apply; thawed, host-2 converges on a retry and the rollout ends applied on all 3",
   async (r) => {
     await create('frozen', 9000, 2, r);
     const victim = h.hosts[1]!;
@@ -226,11 +252,21 @@ report.case(
     await victim.freezeEngine();
     let thawed = false;
     try {
-      const failed = await waitProgress(h, rolloutIdOf(res), 'host-2 reports the hung engine', (p) => (p.failures.find((f) => f.host === victim.name)?.error ?? '').length > 0, 30_000);
+      const failed = await waitProgress(
+        h,
+        rolloutIdOf(res),
+        'host-2 reports the hung engine',
+        (p) => (p.failures.find((f) => f.host === victim.name)?.error ?? '').length > 0,
+        30_000,
+      );
       const error = failed.failures.find((f) => f.host === victim.name)?.error ?? '';
       assert.match(error, /did not answer within 2 s|EngineTimeoutError/, error);
       r.converged('failure reported', Date.now() - t);
-      assert.is((await h.rest.expect<{ status: string }>(200, 'GET', `/api/v2/hosts/${victim.name}`)).status, 'online', 'a frozen engine is not an offline host');
+      assert.is(
+        (await h.rest.expect<{ status: string }>(200, 'GET', `/api/v2/hosts/${victim.name}`)).status,
+        'online',
+        'a frozen engine is not an offline host',
+      );
       await victim.thawEngine();
       thawed = true;
     } finally {
@@ -246,7 +282,7 @@ report.case(
   test,
   'fault',
   'registry that stalls the layer download',
-  'the app\'s image comes through a registry proxy that serves the manifest, then sends 64 bytes of each layer and nothing more: every host reports PullStalledError (2 s stall timeout here) and keeps retrying; once the registry answers again, every host runs the image and the rollout ends applied on all 3',
+  "the app's image comes through a registry proxy that serves the manifest, then sends 64 bytes of each layer and nothing more: every host reports PullStalledError (2 s stall timeout here) and keeps retrying; once the registry answers again, every host runs the image and the rollout ends applied on all 3",
   async (r) => {
     const proxy = await startStallingRegistry();
     try {
@@ -256,14 +292,28 @@ report.case(
       await pushAs(pushed, pushed);
       const image = pushed.replace('127.0.0.1:5000/', `${proxy.host}/`);
       const t = Date.now();
-      const res = await h.rest.expect(200, 'POST', '/api/v2/apps/stall', { body: { docker_image: image, starting_ports: [{ '9100': '80' }], containers_per: { server: 1 } } });
-      const p = await waitProgress(h, rolloutIdOf(res), 'every host reports the stalled pull', (x) => all.every((n) => /PullStalledError/.test(x.failures.find((f) => f.host === n)?.error ?? '')), 40_000);
-      assert.ok(p.failures.every((f) => /stalled: no progress for 2 s/.test(f.error ?? '')), JSON.stringify(p.failures));
+      const res = await h.rest.expect(200, 'POST', '/api/v2/apps/stall', {
+        body: { docker_image: image, starting_ports: [{ '9100': '80' }], containers_per: { server: 1 } },
+      });
+      const p = await waitProgress(
+        h,
+        rolloutIdOf(res),
+        'every host reports the stalled pull',
+        (x) => all.every((n) => /PullStalledError/.test(x.failures.find((f) => f.host === n)?.error ?? '')),
+        40_000,
+      );
+      assert.ok(
+        p.failures.every((f) => /stalled: no progress for 2 s/.test(f.error ?? '')),
+        JSON.stringify(p.failures),
+      );
       assert.ok(proxy.stalled >= 3, `blob downloads stalled: ${proxy.stalled}`);
       r.converged('stall reported on every host', Date.now() - t);
       proxy.stalling = false;
       const t2 = Date.now();
-      r.converged('registry back', await waitConverged(h.hosts, 'stall', everywhere({ count: 1, revision: 1, ports: [9100] }), { since: t2, timeoutMs: 60_000 }));
+      r.converged(
+        'registry back',
+        await waitConverged(h.hosts, 'stall', everywhere({ count: 1, revision: 1, ports: [9100] }), { since: t2, timeoutMs: 60_000 }),
+      );
       const done = await waitApplied(h, rolloutIdOf(res), all, 30_000);
       assert.ok(Object.values(hostStates(done)).every((s) => s === 'applied'));
     } finally {

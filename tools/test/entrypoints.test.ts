@@ -39,17 +39,28 @@ for (const [service, portVar, extra] of [
     const port = await freePort();
     const r = run(`services/${service}/src/main.ts`, { [portVar]: String(port), LOG_LEVEL: 'info', ...extra });
     try {
-      const health = await waitFor(`${service} /health`, async () => {
-        const res = await fetch(`http://127.0.0.1:${port}/health`);
-        return res.status === 200 ? ((await res.json()) as { ok: boolean }) : undefined;
-      }, 20_000);
+      const health = await waitFor(
+        `${service} /health`,
+        async () => {
+          const res = await fetch(`http://127.0.0.1:${port}/health`);
+          return res.status === 200 ? ((await res.json()) as { ok: boolean }) : undefined;
+        },
+        20_000,
+      );
       assert.is(health.ok, true);
       const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       assert.match(metrics, `process_cpu_user_seconds_total{service="${service}"}`);
       r.proc.kill('SIGTERM');
       assert.is(await r.exited, 0, r.output());
-      const lines = r.output().trim().split('\n').map((l) => JSON.parse(l) as { msg: string });
-      assert.ok(lines.every((l) => typeof l.msg === 'string'), 'every line is JSON');
+      const lines = r
+        .output()
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { msg: string });
+      assert.ok(
+        lines.every((l) => typeof l.msg === 'string'),
+        'every line is JSON',
+      );
       assert.ok(lines.some((l) => l.msg === 'stopped'));
     } finally {
       r.proc.kill('SIGKILL');
@@ -59,11 +70,17 @@ for (const [service, portVar, extra] of [
 
 test('stack: status reports every component up, and up again starts nothing twice', () => {
   // The process behind each address must be the same one after a second `up`.
-  const owner = (port: number) => execFileSync('sh', ['-c', `ss -ltnpH 'sport = :${port}' | grep -o 'pid=[0-9]*' | head -1`]).toString().trim();
+  const owner = (port: number) =>
+    execFileSync('sh', ['-c', `ss -ltnpH 'sport = :${port}' | grep -o 'pid=[0-9]*' | head -1`])
+      .toString()
+      .trim();
   const dockerd = () => execFileSync('sh', ['-c', 'cat /var/run/docker.pid 2>/dev/null || true']).toString().trim();
   const snapshot = () => ({ postgres: owner(5432), nats: owner(4222), registry: owner(5000), dockerd: dockerd() });
   const before = snapshot();
-  assert.ok(Object.values(before).every((v) => v !== ''), JSON.stringify(before));
+  assert.ok(
+    Object.values(before).every((v) => v !== ''),
+    JSON.stringify(before),
+  );
   execFileSync('bash', [join(ROOT, 'tools/stack.sh'), 'up'], { stdio: 'pipe' });
   assert.equal(snapshot(), before);
   const status = execFileSync('bash', [join(ROOT, 'tools/stack.sh'), 'status']).toString();

@@ -11,7 +11,12 @@ test('a throwaway nats-server from the local image, started with testcontainers'
     .start();
   try {
     const nc = await connect({ servers: `nats://${container.getHost()}:${container.getMappedPort(4222)}` });
-    const sub = nc.subscribe('ping', { max: 1, callback: (_err, msg) => { msg.respond('pong'); } });
+    const sub = nc.subscribe('ping', {
+      max: 1,
+      callback: (_err, msg) => {
+        msg.respond('pong');
+      },
+    });
     const reply = await nc.request('ping', '', { timeout: 2000 });
     assert.is(reply.string(), 'pong');
     assert.ok(nc.info?.jetstream, 'JetStream enabled');

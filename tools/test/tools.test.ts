@@ -57,7 +57,11 @@ test('each rule fails the check when broken', () => {
     /contracts\/src\/index.ts:1 lib contracts must not depend on service api/,
     /worker\/src\/state.ts:1 worker \(scope:worker\) must not depend on db \(scope:data\)/,
   ];
-  for (const re of expect) assert.ok(messages.some((m) => re.test(m)), `expected ${re} in\n${messages.join('\n')}`);
+  for (const re of expect)
+    assert.ok(
+      messages.some((m) => re.test(m)),
+      `expected ${re} in\n${messages.join('\n')}`,
+    );
 });
 
 test('libs/client may import @nebula/api type-only; a value import is still refused', () => {
@@ -71,11 +75,14 @@ test('libs/client may import @nebula/api type-only; a value import is still refu
   for (const bad of [
     "import { createApiServer } from '@nebula/api';",
     "import { type AppRouter } from '@nebula/api';", // kept as a run-time import under verbatimModuleSyntax
-    "const api = await import(\x27@nebula/api\x27);", // (escaped so this file's own scan does not see it)
+    'const api = await import(\x27@nebula/api\x27);', // (escaped so this file's own scan does not see it)
     "export * from '@nebula/api';",
   ]) {
     const messages = checkBoundaries(fixture(files(bad))).map((v) => `${v.file}:${v.line} ${v.message}`);
-    assert.ok(messages.some((m) => /client\/src\/index.ts:1 lib client must not depend on service api/.test(m)), `${bad}\n${messages.join('\n')}`);
+    assert.ok(
+      messages.some((m) => /client\/src\/index.ts:1 lib client must not depend on service api/.test(m)),
+      `${bad}\n${messages.join('\n')}`,
+    );
   }
   // The exception is for libs/client only.
   const other = fixture({
@@ -87,21 +94,40 @@ test('libs/client may import @nebula/api type-only; a value import is still refu
 
 test('named test folders may import named services; their source and other tests may not', () => {
   const root = fixture({
-    'services/api/package.json': JSON.stringify({ name: '@nebula/api', dependencies: { '@nebula/contracts': '0.1.0' }, devDependencies: { '@nebula/worker': '0.1.0' } }),
+    'services/api/package.json': JSON.stringify({
+      name: '@nebula/api',
+      dependencies: { '@nebula/contracts': '0.1.0' },
+      devDependencies: { '@nebula/worker': '0.1.0' },
+    }),
     'services/api/test/watch.test.ts': "import { createWorker } from '@nebula/worker';",
     'services/api/src/leak.ts': "import { createWorker } from '@nebula/worker';",
     'services/worker/test/x.test.ts': "import { createApiServer } from '@nebula/api';",
   });
   const messages = checkBoundaries(root).map((v) => `${v.file}:${v.line} ${v.message}`);
-  assert.not.ok(messages.some((m) => m.startsWith('services/api/test/')), messages.join('\n'));
-  assert.ok(messages.some((m) => /api\/src\/leak.ts:1 service api must not depend on service worker/.test(m)), messages.join('\n'));
-  assert.ok(messages.some((m) => /worker\/test\/x.test.ts:1 service worker must not depend on service api/.test(m)), messages.join('\n'));
+  assert.not.ok(
+    messages.some((m) => m.startsWith('services/api/test/')),
+    messages.join('\n'),
+  );
+  assert.ok(
+    messages.some((m) => /api\/src\/leak.ts:1 service api must not depend on service worker/.test(m)),
+    messages.join('\n'),
+  );
+  assert.ok(
+    messages.some((m) => /worker\/test\/x.test.ts:1 service worker must not depend on service api/.test(m)),
+    messages.join('\n'),
+  );
 });
 
 test('import specifiers are found in every syntax', () => {
   const src = "import a from 'a';\nimport type { B } from 'b';\nexport { c } from 'c';\nconst d = await import('d');\nimport 'e';";
-  assert.equal(importsOf(src).map((i) => i.spec), ['a', 'b', 'c', 'd', 'e']);
-  assert.equal(importsOf(src).map((i) => i.typeOnly), [false, true, false, false, false]);
+  assert.equal(
+    importsOf(src).map((i) => i.spec),
+    ['a', 'b', 'c', 'd', 'e'],
+  );
+  assert.equal(
+    importsOf(src).map((i) => i.typeOnly),
+    [false, true, false, false, false],
+  );
 });
 
 test('uvu summaries are summed; crashes and odd exits count as failures', () => {

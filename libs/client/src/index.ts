@@ -1,5 +1,5 @@
-import { createTRPCClient, httpLink, httpSubscriptionLink, splitLink, TRPCClientError } from '@trpc/client';
 import type { AppRouter } from '@nebula/api';
+import { createTRPCClient, httpLink, httpSubscriptionLink, splitLink, TRPCClientError } from '@trpc/client';
 import { EventSource } from 'eventsource';
 
 /**
@@ -98,7 +98,12 @@ export function nebulaErrorBody(err: unknown): Record<string, unknown> | null {
  * progress. Rejects with the API's error (unknown rollout, credentials refused) or when `signal`
  * aborts. Connection losses are retried by the link (the server sends the current state again).
  */
-export function watchRollout(nebula: NebulaClient, id: string, onProgress: (p: RolloutProgress) => void = () => undefined, signal?: AbortSignal): Promise<RolloutProgress> {
+export function watchRollout(
+  nebula: NebulaClient,
+  id: string,
+  onProgress: (p: RolloutProgress) => void = () => undefined,
+  signal?: AbortSignal,
+): Promise<RolloutProgress> {
   return new Promise((resolve, reject) => {
     let last: RolloutProgress | null = null;
     const sub = nebula.rollouts.watch.subscribe(

@@ -45,10 +45,7 @@ const envValue = z
   .transform((v) => String(v))
   .refine((v) => !v.includes('\0'), 'must not contain NUL');
 /** A map of names to values; `[]` is accepted as empty (the original stores `[]` on POST update). */
-export const envVarsSchema = z.union([
-  z.record(z.string().regex(ENV_NAME, 'invalid environment variable name'), envValue),
-  z.array(z.never()).max(0),
-]);
+export const envVarsSchema = z.union([z.record(z.string().regex(ENV_NAME, 'invalid environment variable name'), envValue), z.array(z.never()).max(0)]);
 
 const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 export const networksSchema = z
@@ -58,7 +55,22 @@ export const networksSchema = z
 
 const ABS_PATH = /^\/[^\0:]*$/;
 const VOLUME_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-const VOLUME_OPTIONS = new Set(['ro', 'rw', 'z', 'Z', 'shared', 'slave', 'private', 'rshared', 'rslave', 'rprivate', 'nocopy', 'consistent', 'cached', 'delegated']);
+const VOLUME_OPTIONS = new Set([
+  'ro',
+  'rw',
+  'z',
+  'Z',
+  'shared',
+  'slave',
+  'private',
+  'rshared',
+  'rslave',
+  'rprivate',
+  'nocopy',
+  'consistent',
+  'cached',
+  'delegated',
+]);
 /** `source:target[:options]`: source an absolute host path or a named volume, target absolute. */
 export const volumeSchema = z.string().refine((v) => {
   const parts = v.split(':');
@@ -134,7 +146,12 @@ const fields = {
   command: argv.nullable(),
   entrypoint: argv.nullable(),
   labels: labelsSchema,
-  memory_limit_mb: z.number().int().min(MIN_MEMORY_MB, `at least ${MIN_MEMORY_MB} MB`).max(16 * 1024 * 1024).nullable(),
+  memory_limit_mb: z
+    .number()
+    .int()
+    .min(MIN_MEMORY_MB, `at least ${MIN_MEMORY_MB} MB`)
+    .max(16 * 1024 * 1024)
+    .nullable(),
   cpu_limit: z.number().positive().max(MAX_CPU_FACTOR, `at most ${MAX_CPU_FACTOR} cores`).nullable(),
   healthcheck: healthcheckSchema.nullable(),
   /** Log rotation (json-file): a container's log file is rotated at this size... */

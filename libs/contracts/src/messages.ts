@@ -80,7 +80,10 @@ export const heartbeatSchema = z.object({
       /** Drift repaired by the worker's reconcile since it started (containers created, replaced, removed). */
       repairs: z.number().int().min(0).optional(),
       /** The last repair: when, and what (e.g. "created web-2: missing"). */
-      last_repair: z.object({ at: z.iso.datetime(), what: z.string().max(4096) }).nullable().optional(),
+      last_repair: z
+        .object({ at: z.iso.datetime(), what: z.string().max(4096) })
+        .nullable()
+        .optional(),
     }),
   ),
   cores: z.number().int().positive(),

@@ -11,15 +11,16 @@ export const appNameSchema = z
   .regex(NAME_PATTERN, 'must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$ (letters, digits, "_" and "-"; no dots, spaces, slashes or wildcards)');
 
 /** Host ids appear in subjects (`results.<app>.<host>`, `hosts.<host>`) and consumer names. */
-export const hostIdSchema = z
-  .string()
-  .regex(NAME_PATTERN, 'must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$ (letters, digits, "_" and "-")');
+export const hostIdSchema = z.string().regex(NAME_PATTERN, 'must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$ (letters, digits, "_" and "-")');
 
 export type AppName = z.infer<typeof appNameSchema>;
 export type HostId = z.infer<typeof hostIdSchema>;
 
 /** Turns a machine hostname (which may be an FQDN) into a valid host id. */
 export function hostIdFromHostname(hostname: string): string {
-  const cleaned = hostname.replace(/[^A-Za-z0-9_-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 63);
+  const cleaned = hostname
+    .replace(/[^A-Za-z0-9_-]+/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .slice(0, 63);
   return cleaned.length > 0 ? cleaned : 'host';
 }

@@ -81,7 +81,9 @@ test('heartbeats may carry the drift repaired per app', () => {
   const hb = {
     v: 1,
     host: 'h1',
-    apps: [{ app: 'web', incarnation: 1, revision: 2, containers: [], repairs: 2, last_repair: { at: new Date(0).toISOString(), what: 'created web-2: missing' } }],
+    apps: [
+      { app: 'web', incarnation: 1, revision: 2, containers: [], repairs: 2, last_repair: { at: new Date(0).toISOString(), what: 'created web-2: missing' } },
+    ],
     cores: 2,
     memory_mb: 1024,
     worker_version: '1',
@@ -89,7 +91,11 @@ test('heartbeats may carry the drift repaired per app', () => {
     at: new Date(0).toISOString(),
   };
   assert.equal(heartbeatSchema.parse(hb).apps[0]?.last_repair, { at: '1970-01-01T00:00:00.000Z', what: 'created web-2: missing' });
-  assert.is(heartbeatSchema.parse({ ...hb, apps: [{ app: 'web', incarnation: null, revision: null, containers: [] }] }).apps[0]?.repairs, undefined, 'older workers send neither');
+  assert.is(
+    heartbeatSchema.parse({ ...hb, apps: [{ app: 'web', incarnation: null, revision: null, containers: [] }] }).apps[0]?.repairs,
+    undefined,
+    'older workers send neither',
+  );
   assert.not.ok(heartbeatSchema.safeParse({ ...hb, apps: [{ ...hb.apps[0], repairs: -1 }] }).success);
 });
 

@@ -29,7 +29,14 @@ const UNAVAILABLE_CODES: Record<string, DatabaseUnavailableReason> = {
   '53300': 'connection-lost', // too_many_connections
 };
 
-const CONNECTION_MESSAGES = [/^Connection terminated/, /^timeout expired$/, /^timeout exceeded when trying to connect$/, /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH/, /^Client has encountered a connection error/, /^Client was closed and is not queryable$/];
+const CONNECTION_MESSAGES = [
+  /^Connection terminated/,
+  /^timeout expired$/,
+  /^timeout exceeded when trying to connect$/,
+  /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH/,
+  /^Client has encountered a connection error/,
+  /^Client was closed and is not queryable$/,
+];
 
 /**
  * The named error for a pg failure that means "unavailable", or null for any other (a unique
@@ -44,7 +51,8 @@ export function unavailableError(err: unknown, during: 'connect' | 'query'): Dat
     if (reason) return new DatabaseUnavailableError(reason, `database unavailable: ${err.message}`, { cause: err });
     if (!/^E[A-Z]+$/.test(code)) return null;
   }
-  if (err.message === 'Query read timeout') return new DatabaseUnavailableError('query-timeout', 'database unavailable: no answer to a query in time', { cause: err });
+  if (err.message === 'Query read timeout')
+    return new DatabaseUnavailableError('query-timeout', 'database unavailable: no answer to a query in time', { cause: err });
   if (CONNECTION_MESSAGES.some((re) => re.test(err.message)) || typeof code === 'string') {
     const reason = during === 'connect' && /timeout/.test(err.message) ? 'connect-timeout' : 'connection-lost';
     return new DatabaseUnavailableError(reason, `database unavailable: ${err.message}`, { cause: err });

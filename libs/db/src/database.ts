@@ -138,7 +138,13 @@ export interface DbTimeouts {
   maxWaiting?: number;
 }
 
-export const DB_TIMEOUT_DEFAULTS = { connectTimeoutMs: 5000, statementTimeoutMs: 10_000, idleInTransactionTimeoutMs: 30_000, keepAliveMs: 10_000, maxWaiting: 100 } as const;
+export const DB_TIMEOUT_DEFAULTS = {
+  connectTimeoutMs: 5000,
+  statementTimeoutMs: 10_000,
+  idleInTransactionTimeoutMs: 30_000,
+  keepAliveMs: 10_000,
+  maxWaiting: 100,
+} as const;
 
 export interface CreateDbOptions extends DbTimeouts {
   onIdleError?: (err: Error) => void;

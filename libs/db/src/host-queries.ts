@@ -1,7 +1,7 @@
 import type { Host, HostList, HostStatus } from '@nebula/contracts';
 import { type Kysely, sql } from 'kysely';
 import type { Database } from './database.ts';
-import { checkOnline, clampLimit, duplicateSql, instancesSql, iso, type Online, onlineSql, type OnlineOptions } from './query-input.ts';
+import { checkOnline, clampLimit, duplicateSql, instancesSql, iso, type Online, type OnlineOptions, onlineSql } from './query-input.ts';
 
 /**
  * Hosts as their heartbeats describe them. Online or offline is judged when asked, from the last
@@ -67,7 +67,9 @@ export interface ListHostsOptions extends OnlineOptions {
 export async function listHosts(db: Kysely<Database>, opts: ListHostsOptions): Promise<HostList> {
   const o = checkOnline(opts);
   const limit = clampLimit(opts.limit, 100, 1000);
-  let q = selectHosts(db, o).orderBy('h.id').limit(limit + 1);
+  let q = selectHosts(db, o)
+    .orderBy('h.id')
+    .limit(limit + 1);
   if (opts.after !== undefined) q = q.where('h.id', '>', opts.after);
   if (opts.app !== undefined) q = q.where(sql<boolean>`${opts.app} = any(h.apps)`);
   if (opts.status !== undefined) q = q.where(opts.status === 'online' ? onlineSql('h', o) : sql<boolean>`not ${onlineSql('h', o)}`);
@@ -88,7 +90,10 @@ export async function countHosts(db: Kysely<Database>, opts: OnlineOptions): Pro
   const o = checkOnline(opts);
   const row = await db
     .selectFrom('hosts as h')
-    .select([sql<number>`count(*) filter (where ${onlineSql('h', o)})::int`.as('online'), sql<number>`count(*) filter (where not ${onlineSql('h', o)})::int`.as('offline')])
+    .select([
+      sql<number>`count(*) filter (where ${onlineSql('h', o)})::int`.as('online'),
+      sql<number>`count(*) filter (where not ${onlineSql('h', o)})::int`.as('offline'),
+    ])
     .executeTakeFirstOrThrow();
   return { online: row.online, offline: row.offline };
 }

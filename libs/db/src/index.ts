@@ -1,10 +1,10 @@
-export * from './database.ts';
+export { type Insertable, type Kysely, type Selectable, sql, type Transaction, type Updateable } from 'kysely';
 export { DatabaseUnavailableError, type DatabaseUnavailableReason, unavailableError } from './bounded-pool.ts';
+export * from './database.ts';
+export * from './host-queries.ts';
 export * from './migrate.ts';
 export { migrations } from './migrations/index.ts';
-export * from './test-database.ts';
-export { sql, type Kysely, type Transaction, type Selectable, type Insertable, type Updateable } from 'kysely';
-export { isUuid, NOTIFIER_CLOCK_SLACK_SECONDS, onlineSql, type OnlineOptions, QueryInputError } from './query-input.ts';
 export * from './notifier-clock.ts';
+export { isUuid, NOTIFIER_CLOCK_SLACK_SECONDS, type OnlineOptions, onlineSql, QueryInputError } from './query-input.ts';
 export * from './rollout-progress.ts';
-export * from './host-queries.ts';
+export * from './test-database.ts';

@@ -1,4 +1,4 @@
-import { sql, type RawBuilder } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 
 /** A query was given an argument it cannot use (a malformed cursor or id): the caller's mistake, do not retry. */
 export class QueryInputError extends Error {

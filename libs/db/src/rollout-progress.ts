@@ -1,7 +1,7 @@
 import type { AppAction, RolloutFailure, RolloutHost, RolloutHostState, RolloutList, RolloutProgress, RolloutSummary } from '@nebula/contracts';
 import { type Kysely, type RawBuilder, sql } from 'kysely';
 import type { Database } from './database.ts';
-import { checkOnline, clampLimit, iso, isoOrNull, isUuid, type Online, onlineSql, type OnlineOptions, QueryInputError } from './query-input.ts';
+import { checkOnline, clampLimit, iso, isoOrNull, isUuid, type Online, type OnlineOptions, onlineSql, QueryInputError } from './query-input.ts';
 
 /**
  * Rollout progress, computed when asked from three tables: the rollout (its expected hosts, written
@@ -209,9 +209,7 @@ export async function listRollouts(db: Kysely<Database>, app: string, opts: List
   const limit = clampLimit(opts.limit, 20, 100);
   if (opts.before !== undefined && !isUuid(opts.before)) throw new QueryInputError('before', 'must be a rollout id (uuid)');
   const cursor =
-    opts.before === undefined
-      ? sql``
-      : sql`and (r.created_at, r.id) < (select b.created_at, b.id from rollouts b where b.id = ${opts.before}::uuid)`;
+    opts.before === undefined ? sql`` : sql`and (r.created_at, r.id) < (select b.created_at, b.id from rollouts b where b.id = ${opts.before}::uuid)`;
   const result = await summariesSql(sql`r.app = ${app} ${cursor}`, o, sql`order by r.created_at desc, r.id desc limit ${limit + 1}`).execute(db);
   const rows = result.rows.slice(0, limit);
   return {

@@ -11,7 +11,10 @@ import { createDb, createTestDatabase, DatabaseUnavailableError, poolConfig, una
 const FAST = { connectTimeoutMs: 1000, statementTimeoutMs: 300, queryTimeoutMs: 2000, idleInTransactionTimeoutMs: 300, maxWaiting: 1 };
 
 function rejection(p: Promise<unknown>): Promise<unknown> {
-  return p.then(() => null, (e: unknown) => e);
+  return p.then(
+    () => null,
+    (e: unknown) => e,
+  );
 }
 
 test('pool settings carry every deadline; the query timeout defaults to the statement timeout + 2 s', () => {
@@ -100,7 +103,10 @@ test('errors that say the query is wrong pass unchanged', async () => {
     assert.not.instance(err, DatabaseUnavailableError);
     assert.is((err as { code?: string }).code, '42P01');
     assert.is(unavailableError(Object.assign(new Error('duplicate key'), { code: '23505' }), 'query'), null);
-    assert.instance(unavailableError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }), 'connect'), DatabaseUnavailableError);
+    assert.instance(
+      unavailableError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }), 'connect'),
+      DatabaseUnavailableError,
+    );
   } finally {
     await db.destroy();
     await tdb.drop();

@@ -6,7 +6,11 @@ import { createTestDatabase, kyselyFor, migrateDown, migrateToLatest, migrations
 const set: Record<string, Migration> = {
   '20260101000000_widgets': {
     async up(db: Kysely<unknown>) {
-      await db.schema.createTable('widgets').addColumn('id', 'bigserial', (c) => c.primaryKey()).addColumn('name', 'text', (c) => c.notNull()).execute();
+      await db.schema
+        .createTable('widgets')
+        .addColumn('id', 'bigserial', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .execute();
     },
     async down(db: Kysely<unknown>) {
       await db.schema.dropTable('widgets').execute();

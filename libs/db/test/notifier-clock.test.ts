@@ -51,7 +51,10 @@ test('hosts are not judged past the notifier clock: a stopped notifier does not 
   assert.is(p?.pending, 1, 'still waited for');
   assert.is(p?.complete, false);
   // Once the notifier is alive past the host's silence, the host is offline.
-  await db.updateTable('notifier_clock').set({ alive_at: at(60) }).execute();
+  await db
+    .updateTable('notifier_clock')
+    .set({ alive_at: at(60) })
+    .execute();
   assert.is((await listHosts(db, opts(3600))).hosts[0]?.status, 'offline');
   assert.ok(frozen < 15 - NOTIFIER_CLOCK_SLACK_SECONDS, 'the test ran within the host window');
 });

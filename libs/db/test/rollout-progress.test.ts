@@ -48,15 +48,41 @@ async function rollout(app: string, incarnation: number, revision: number, expec
   const id = randomUUID();
   await db
     .insertInto('rollouts')
-    .values({ id, app, incarnation: String(incarnation), revision, action: 'update', expected_hosts: expected, created_at: ago(createdSecondsAgo), published_at: ago(createdSecondsAgo) })
+    .values({
+      id,
+      app,
+      incarnation: String(incarnation),
+      revision,
+      action: 'update',
+      expected_hosts: expected,
+      created_at: ago(createdSecondsAgo),
+      published_at: ago(createdSecondsAgo),
+    })
     .execute();
   return id;
 }
 
-async function result(rolloutId: string, h: string, status: 'applied' | 'failed' | 'superseded', applyMs: number, secondsAgo: number, error: string | null = null) {
+async function result(
+  rolloutId: string,
+  h: string,
+  status: 'applied' | 'failed' | 'superseded',
+  applyMs: number,
+  secondsAgo: number,
+  error: string | null = null,
+) {
   await db
     .insertInto('rollout_hosts')
-    .values({ rollout_id: rolloutId, host: h, status, error, image_digest: 'sha256:abc', containers: '[]', pull_ms: 10, apply_ms: applyMs, reported_at: ago(secondsAgo) })
+    .values({
+      rollout_id: rolloutId,
+      host: h,
+      status,
+      error,
+      image_digest: 'sha256:abc',
+      containers: '[]',
+      pull_ms: 10,
+      apply_ms: applyMs,
+      reported_at: ago(secondsAgo),
+    })
     .execute();
 }
 
@@ -78,7 +104,16 @@ test('progress: applied, failed, superseded, pending, offline and joined hosts; 
   assert.ok(p);
   rolloutProgressSchema.parse(p);
   assert.equal(
-    { expected: p.expected, reported: p.reported, applied: p.applied, failed: p.failed, superseded: p.superseded, pending: p.pending, offline: p.offline, joined: p.joined },
+    {
+      expected: p.expected,
+      reported: p.reported,
+      applied: p.applied,
+      failed: p.failed,
+      superseded: p.superseded,
+      pending: p.pending,
+      offline: p.offline,
+      joined: p.joined,
+    },
     { expected: 10, reported: 8, applied: 6, failed: 1, superseded: 1, pending: 1, offline: 2, joined: 1 },
   );
   assert.is(p.complete, false, 'p08 is online and has not reported');
@@ -88,20 +123,38 @@ test('progress: applied, failed, superseded, pending, offline and joined hosts; 
   assert.is(p.last_result_at, ago(30).toISOString());
   assert.equal(p.failures, [{ host: 'p06', error: 'pull: manifest unknown', at: ago(40).toISOString() }]);
   assert.is(p.superseded_by, null);
-  assert.equal({ app: p.app, incarnation: p.incarnation, revision: p.revision, action: p.action }, { app: 'web', incarnation: 1, revision: 1, action: 'update' });
+  assert.equal(
+    { app: p.app, incarnation: p.incarnation, revision: p.revision, action: p.action },
+    { app: 'web', incarnation: 1, revision: 1, action: 'update' },
+  );
 
   const states = Object.fromEntries(p.hosts.map((h) => [h.host, h.state]));
   assert.equal(states, {
-    p01: 'applied', p02: 'applied', p03: 'applied', p04: 'applied', p05: 'applied',
-    p06: 'failed', p07: 'superseded', p08: 'pending', p09: 'offline', p10: 'offline', p11: 'applied',
+    p01: 'applied',
+    p02: 'applied',
+    p03: 'applied',
+    p04: 'applied',
+    p05: 'applied',
+    p06: 'failed',
+    p07: 'superseded',
+    p08: 'pending',
+    p09: 'offline',
+    p10: 'offline',
+    p11: 'applied',
   });
   const p11 = p.hosts.find((h) => h.host === 'p11')!;
-  assert.equal({ expected: p11.expected, online: p11.online, durations: p11.durations_ms }, { expected: false, online: true, durations: { pull: 10, apply: 1000 } });
+  assert.equal(
+    { expected: p11.expected, online: p11.online, durations: p11.durations_ms },
+    { expected: false, online: true, durations: { pull: 10, apply: 1000 } },
+  );
   assert.is(p.hosts.find((h) => h.host === 'p08')!.durations_ms, null);
 
   // The host's state filter and paging by host id.
   const pending = await getRolloutProgress(db, id, { ...opts, hostState: 'pending' });
-  assert.equal(pending!.hosts.map((h) => h.host), ['p08']);
+  assert.equal(
+    pending!.hosts.map((h) => h.host),
+    ['p08'],
+  );
   const seen: string[] = [];
   let after: string | undefined;
   for (let i = 0; i < 10; i++) {
@@ -123,10 +176,13 @@ test('progress: applied, failed, superseded, pending, offline and joined hosts; 
   assert.equal({ pending: back.pending, offline: back.offline, complete: back.complete }, { pending: 1, offline: 1, complete: false });
   await result(id, 'p09', 'applied', 800, 0);
   const final = (await getRolloutProgress(db, id, opts))!;
-  assert.equal({ applied: final.applied, pending: final.pending, offline: final.offline, complete: final.complete }, { applied: 8, pending: 0, offline: 1, complete: true });
+  assert.equal(
+    { applied: final.applied, pending: final.pending, offline: final.offline, complete: final.complete },
+    { applied: 8, pending: 0, offline: 1, complete: true },
+  );
 });
 
-test('offline is judged from the host\'s own interval and the number of missed heartbeats', async () => {
+test("offline is judged from the host's own interval and the number of missed heartbeats", async () => {
   await host('b01', 0, ['edge'], 10);
   const id = await rollout('edge', 1, 1, ['b01']);
   const at = (s: number) => getRolloutProgress(db, id, { offlineAfterMissed: N, now: new Date(NOW.getTime() + s * 1000) });
@@ -140,7 +196,10 @@ test('offline is judged from the host\'s own interval and the number of missed h
 test('a rollout with nobody expected is complete at once; unknown or malformed ids give null', async () => {
   const id = await rollout('lonely', 1, 1, []);
   const p = (await getRolloutProgress(db, id, opts))!;
-  assert.equal({ expected: p.expected, complete: p.complete, apply: p.apply_ms, first: p.first_result_at, hosts: p.hosts }, { expected: 0, complete: true, apply: { p50: null, p99: null }, first: null, hosts: [] });
+  assert.equal(
+    { expected: p.expected, complete: p.complete, apply: p.apply_ms, first: p.first_result_at, hosts: p.hosts },
+    { expected: 0, complete: true, apply: { p50: null, p99: null }, first: null, hosts: [] },
+  );
   assert.is(await getRolloutProgress(db, randomUUID(), opts), null);
   assert.is(await getRolloutProgress(db, 'not-a-uuid', opts), null);
   assert.is(await getRolloutProgress(db, "'; drop table rollouts; --", opts), null);
@@ -168,13 +227,25 @@ test('listRollouts: newest first, paged with `before`, each with its summary', a
 
   const first = await listRollouts(db, 'list', { ...opts, limit: 2 });
   rolloutListSchema.parse(first);
-  assert.equal(first.rollouts.map((r) => r.revision), [5, 4]);
-  assert.equal({ applied: first.rollouts[0]!.applied, failed: first.rollouts[0]!.failed, complete: first.rollouts[0]!.complete }, { applied: 1, failed: 1, complete: true });
+  assert.equal(
+    first.rollouts.map((r) => r.revision),
+    [5, 4],
+  );
+  assert.equal(
+    { applied: first.rollouts[0]!.applied, failed: first.rollouts[0]!.failed, complete: first.rollouts[0]!.complete },
+    { applied: 1, failed: 1, complete: true },
+  );
   assert.equal({ pending: first.rollouts[1]!.pending, superseded_by: first.rollouts[1]!.superseded_by }, { pending: 2, superseded_by: ids[4] });
   const second = await listRollouts(db, 'list', { ...opts, limit: 2, before: first.next! });
-  assert.equal(second.rollouts.map((r) => r.revision), [3, 2]);
+  assert.equal(
+    second.rollouts.map((r) => r.revision),
+    [3, 2],
+  );
   const third = await listRollouts(db, 'list', { ...opts, limit: 2, before: second.next! });
-  assert.equal(third.rollouts.map((r) => r.revision), [1]);
+  assert.equal(
+    third.rollouts.map((r) => r.revision),
+    [1],
+  );
   assert.is(third.next, null);
   assert.equal({ superseded: third.rollouts[0]!.superseded, pending: third.rollouts[0]!.pending }, { superseded: 1, pending: 1 });
 
@@ -194,14 +265,33 @@ test('listHosts / getHost / countHosts: online from last_seen and interval, filt
   await host('zz-off-1', 16, ['db']);
   const dbHosts = await listHosts(db, { ...opts, app: 'db' });
   hostListSchema.parse(dbHosts);
-  assert.equal(dbHosts.hosts.map((h) => [h.id, h.status]), [['zz-off-1', 'offline'], ['zz-on-1', 'online'], ['zz-on-2', 'online']]);
-  assert.equal((await listHosts(db, { ...opts, app: 'db', status: 'offline' })).hosts.map((h) => h.id), ['zz-off-1']);
-  assert.equal((await listHosts(db, { ...opts, app: 'cache', status: 'online' })).hosts.map((h) => h.id), ['zz-on-1']);
+  assert.equal(
+    dbHosts.hosts.map((h) => [h.id, h.status]),
+    [
+      ['zz-off-1', 'offline'],
+      ['zz-on-1', 'online'],
+      ['zz-on-2', 'online'],
+    ],
+  );
+  assert.equal(
+    (await listHosts(db, { ...opts, app: 'db', status: 'offline' })).hosts.map((h) => h.id),
+    ['zz-off-1'],
+  );
+  assert.equal(
+    (await listHosts(db, { ...opts, app: 'cache', status: 'online' })).hosts.map((h) => h.id),
+    ['zz-on-1'],
+  );
 
   const page1 = await listHosts(db, { ...opts, app: 'db', limit: 2 });
-  assert.equal(page1.hosts.map((h) => h.id), ['zz-off-1', 'zz-on-1']);
+  assert.equal(
+    page1.hosts.map((h) => h.id),
+    ['zz-off-1', 'zz-on-1'],
+  );
   const page2 = await listHosts(db, { ...opts, app: 'db', limit: 2, after: page1.next! });
-  assert.equal(page2.hosts.map((h) => h.id), ['zz-on-2']);
+  assert.equal(
+    page2.hosts.map((h) => h.id),
+    ['zz-on-2'],
+  );
   assert.is(page2.next, null);
 
   const h = await getHost(db, 'zz-on-1', opts);

@@ -1,2 +1,2 @@
-export * from './streams.ts';
 export * from './decode.ts';
+export * from './streams.ts';

@@ -1,10 +1,9 @@
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { appMessageSchema, streams } from '@nebula/contracts';
 import { startNatsServer } from '@nebula/test-kit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { jetstream } from '@nats-io/jetstream';
 import { decode, ensureStream, ensureStreams, InvalidMessageError, waitForStream } from '../src/index.ts';
 
 test('streams are created with the shared settings, and re-ensuring is idempotent or an update', async () => {
@@ -79,7 +78,10 @@ test('waitForStream waits for the owner to create the stream, and neither create
     const ac = new AbortController();
     const never = waitForStream(jsm, 'hosts', { retryMs: 50, signal: ac.signal });
     ac.abort(new Error('stopping'));
-    await never.then(() => assert.unreachable('resolved'), (err: Error) => assert.is(err.message, 'stopping'));
+    await never.then(
+      () => assert.unreachable('resolved'),
+      (err: Error) => assert.is(err.message, 'stopping'),
+    );
   } finally {
     await nc.close();
     await server.cleanup();
@@ -88,8 +90,14 @@ test('waitForStream waits for the owner to create the stream, and neither create
 
 test('decode parses with the schema and names what is wrong', () => {
   const bytes = (s: string) => new TextEncoder().encode(s);
-  assert.throws(() => decode(appMessageSchema, bytes('{nope'), 'apps.web'), (e: Error) => e instanceof InvalidMessageError && /not JSON/.test(e.message));
-  assert.throws(() => decode(appMessageSchema, bytes('{"v":1}'), 'apps.web'), (e: Error) => /app:/.test(e.message));
+  assert.throws(
+    () => decode(appMessageSchema, bytes('{nope'), 'apps.web'),
+    (e: Error) => e instanceof InvalidMessageError && /not JSON/.test(e.message),
+  );
+  assert.throws(
+    () => decode(appMessageSchema, bytes('{"v":1}'), 'apps.web'),
+    (e: Error) => /app:/.test(e.message),
+  );
 });
 
 test.run();

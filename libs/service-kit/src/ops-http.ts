@@ -50,7 +50,12 @@ function send(res: ServerResponse, status: number, type: string, body: string) {
 }
 
 /** A server with only /health and /metrics, for services that have no HTTP API of their own. */
-export async function startOpsServer(opts: { port: number; host?: string; registry: Registry; health: HealthCheck }): Promise<{ server: Server; port: number; close(): Promise<void> }> {
+export async function startOpsServer(opts: {
+  port: number;
+  host?: string;
+  registry: Registry;
+  health: HealthCheck;
+}): Promise<{ server: Server; port: number; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     if (!handleOpsRequest(req, res, opts)) send(res, 404, 'application/json', '{"error":"not found"}');
   });

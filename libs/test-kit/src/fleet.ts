@@ -114,8 +114,12 @@ export async function startFleet(opts: { hosts: number; images?: string[]; regis
       await sh('ip', ['-n', netns, 'link', 'set', 'eth0', 'up']);
       await sh('ip', ['-n', netns, 'link', 'set', 'lo', 'up']);
       await sh('ip', ['-n', netns, 'route', 'add', 'default', 'via', gateway]);
-      const nsenter = ['--net=/var/run/netns/' + netns];
-      procs.push(spawn('nsenter', [...nsenter, 'socat', `TCP-LISTEN:${registryPort},bind=127.0.0.1,fork,reuseaddr`, `TCP:${gateway}:${registryPort}`], { stdio: 'ignore' }));
+      const nsenter = [`--net=/var/run/netns/${netns}`];
+      procs.push(
+        spawn('nsenter', [...nsenter, 'socat', `TCP-LISTEN:${registryPort},bind=127.0.0.1,fork,reuseaddr`, `TCP:${gateway}:${registryPort}`], {
+          stdio: 'ignore',
+        }),
+      );
 
       const socket = join(dir, 'docker.sock');
       const dockerHost = `unix://${socket}`;
@@ -137,10 +141,26 @@ export async function startFleet(opts: { hosts: number; images?: string[]; regis
           const log = openSync(join(dir, 'dockerd.log'), 'a');
           engine = spawn(
             'nsenter',
-            [...nsenter, 'dockerd', '--host', dockerHost, '--data-root', join(dir, 'data'), '--exec-root', join(dir, 'exec'), '--pidfile', join(dir, 'docker.pid')],
+            [
+              ...nsenter,
+              'dockerd',
+              '--host',
+              dockerHost,
+              '--data-root',
+              join(dir, 'data'),
+              '--exec-root',
+              join(dir, 'exec'),
+              '--pidfile',
+              join(dir, 'docker.pid'),
+            ],
             { stdio: ['ignore', log, log] },
           );
-          await waitFor(`docker engine of ${name}`, async () => (await sh('docker', ['-H', dockerHost, 'version', '--format', '{{.Server.Version}}'])).trim() || undefined, 60_000, 200);
+          await waitFor(
+            `docker engine of ${name}`,
+            async () => (await sh('docker', ['-H', dockerHost, 'version', '--format', '{{.Server.Version}}'])).trim() || undefined,
+            60_000,
+            200,
+          );
         },
         async stopEngine() {
           if (frozen) await host.thawEngine();
@@ -171,13 +191,27 @@ export async function startFleet(opts: { hosts: number; images?: string[]; regis
   const relay = async (port: number) => {
     procs.push(spawn('socat', [`TCP-LISTEN:${port},bind=${gateway},fork,reuseaddr`, `TCP:127.0.0.1:${port}`], { stdio: 'ignore' }));
     for (const h of hosts) {
-      procs.push(spawn('nsenter', [`--net=/var/run/netns/${h.netns}`, 'socat', `TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr`, `TCP:${gateway}:${port}`], { stdio: 'ignore' }));
+      procs.push(
+        spawn('nsenter', [`--net=/var/run/netns/${h.netns}`, 'socat', `TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr`, `TCP:${gateway}:${port}`], {
+          stdio: 'ignore',
+        }),
+      );
     }
     // Both ends listening: a connection from inside a host reaches the machine's port.
-    await waitFor(`relay of port ${port} in ${hosts[0]?.name}`, async () => {
-      const r = await exec('nsenter', [`--net=/var/run/netns/${hosts[0]!.netns}`, 'sh', '-c', `ss -ltn 'sport = :${port}' | grep -q LISTEN && echo up`]).catch(() => ({ stdout: '' }));
-      return r.stdout.includes('up') || undefined;
-    }, 5_000, 50);
+    await waitFor(
+      `relay of port ${port} in ${hosts[0]?.name}`,
+      async () => {
+        const r = await exec('nsenter', [
+          `--net=/var/run/netns/${hosts[0]!.netns}`,
+          'sh',
+          '-c',
+          `ss -ltn 'sport = :${port}' | grep -q LISTEN && echo up`,
+        ]).catch(() => ({ stdout: '' }));
+        return r.stdout.includes('up') || undefined;
+      },
+      5_000,
+      50,
+    );
   };
   return { id, hosts, relay, cleanup };
 }
@@ -197,7 +231,10 @@ export async function cleanupStaleFleets(): Promise<void> {
     const dir = join(tmpdir(), entry);
     await sh('sh', ['-c', `for p in ${dir}/*/docker.pid; do [ -f "$p" ] && kill -9 "$(cat "$p")"; done; true`]).catch(() => undefined);
     await sh('sh', ['-c', `pkill -9 -f "socat .*nbt${id}" ; true`]).catch(() => undefined);
-    const netns = (await sh('ip', ['netns', 'list']).catch(() => '')).split('\n').map((l) => l.split(' ')[0] ?? '').filter((n) => n.startsWith(`nbt${id}h`));
+    const netns = (await sh('ip', ['netns', 'list']).catch(() => ''))
+      .split('\n')
+      .map((l) => l.split(' ')[0] ?? '')
+      .filter((n) => n.startsWith(`nbt${id}h`));
     for (const ns of netns) await sh('ip', ['netns', 'del', ns]).catch(() => undefined);
     await sh('ip', ['link', 'del', `nbt${id}`]).catch(() => undefined);
     await sh('sh', ['-c', `grep -o ' ${dir}[^ ]*' /proc/mounts | sort -r | xargs -r umount -l`]).catch(() => undefined);

@@ -39,23 +39,26 @@ export async function startStallingRegistry(opts: { upstream?: string; bytesBefo
   const requests: string[] = [];
 
   const forward = (req: IncomingMessage, res: ServerResponse, stall: boolean) => {
-    const up = request({ host: upHost, port: Number(upPort), method: req.method, path: req.url, headers: { ...req.headers, host: `${upHost}:${upPort}` } }, (upRes) => {
-      res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-      if (!stall || (upRes.statusCode ?? 0) >= 300) {
-        upRes.pipe(res);
-        return;
-      }
-      stalled += 1;
-      held.add(upRes);
-      let sent = 0;
-      upRes.on('data', (chunk: Buffer) => {
-        if (sent >= bytesBeforeStall) return;
-        const part = chunk.subarray(0, bytesBeforeStall - sent);
-        sent += part.length;
-        res.write(part);
-        if (sent >= bytesBeforeStall) upRes.pause(); // and nothing more, ever: the response never ends
-      });
-    });
+    const up = request(
+      { host: upHost, port: Number(upPort), method: req.method, path: req.url, headers: { ...req.headers, host: `${upHost}:${upPort}` } },
+      (upRes) => {
+        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        if (!stall || (upRes.statusCode ?? 0) >= 300) {
+          upRes.pipe(res);
+          return;
+        }
+        stalled += 1;
+        held.add(upRes);
+        let sent = 0;
+        upRes.on('data', (chunk: Buffer) => {
+          if (sent >= bytesBeforeStall) return;
+          const part = chunk.subarray(0, bytesBeforeStall - sent);
+          sent += part.length;
+          res.write(part);
+          if (sent >= bytesBeforeStall) upRes.pause(); // and nothing more, ever: the response never ends
+        });
+      },
+    );
     up.on('error', () => res.destroy());
     req.pipe(up);
   };

@@ -10,7 +10,9 @@ test('passes /v2/ and manifests through; a blob download sends its headers and t
   const proxy = await startStallingRegistry({ bytesBeforeStall: 64 });
   try {
     assert.is((await fetch(`http://${proxy.host}/v2/`)).status, 200);
-    const manifest = (await (await fetch(`http://${proxy.host}/v2/nebula/echo/manifests/1`, { headers: { accept: MANIFEST } })).json()) as { layers: Array<{ digest: string; size: number }> };
+    const manifest = (await (await fetch(`http://${proxy.host}/v2/nebula/echo/manifests/1`, { headers: { accept: MANIFEST } })).json()) as {
+      layers: Array<{ digest: string; size: number }>;
+    };
     const layer = manifest.layers[0]!;
     assert.ok(layer.size > 64);
     const got = await new Promise<{ status: number; length: string | undefined; chunks: () => Buffer }>((resolve, reject) => {
@@ -18,7 +20,8 @@ test('passes /v2/ and manifests through; a blob download sends its headers and t
       request(`http://${proxy.host}/v2/nebula/echo/blobs/${layer.digest}`, (res) => {
         res.on('data', (d: Buffer) => {
           parts.push(d);
-          if (Buffer.concat(parts).length >= 64) resolve({ status: res.statusCode ?? 0, length: res.headers['content-length'], chunks: () => Buffer.concat(parts) });
+          if (Buffer.concat(parts).length >= 64)
+            resolve({ status: res.statusCode ?? 0, length: res.headers['content-length'], chunks: () => Buffer.concat(parts) });
         });
         res.on('error', () => undefined);
       })
@@ -26,7 +29,7 @@ test('passes /v2/ and manifests through; a blob download sends its headers and t
         .end();
     });
     assert.is(got.status, 200);
-    assert.is(got.length, String(layer.size), 'the registry\'s headers, promising the whole blob');
+    assert.is(got.length, String(layer.size), "the registry's headers, promising the whole blob");
     assert.is(proxy.stalled, 1);
     await proxy.close();
     assert.is(got.chunks().length, 64, 'nothing after the first bytes, up to the close');
@@ -39,7 +42,9 @@ test('when it stops stalling, blobs pass whole', async () => {
   const proxy = await startStallingRegistry();
   proxy.stalling = false;
   try {
-    const manifest = (await (await fetch(`http://${proxy.host}/v2/nebula/echo/manifests/1`, { headers: { accept: MANIFEST } })).json()) as { layers: Array<{ digest: string; size: number }> };
+    const manifest = (await (await fetch(`http://${proxy.host}/v2/nebula/echo/manifests/1`, { headers: { accept: MANIFEST } })).json()) as {
+      layers: Array<{ digest: string; size: number }>;
+    };
     const layer = manifest.layers[0]!;
     const blob = await (await fetch(`http://${proxy.host}/v2/nebula/echo/blobs/${layer.digest}`)).arrayBuffer();
     assert.is(blob.byteLength, layer.size);

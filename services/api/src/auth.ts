@@ -33,7 +33,12 @@ export class AuthConfigError extends Error {
  * Builds the settings from the environment. Auth enabled with no credential at all would lock every
  * client out (or, worse, tempt someone to skip the check), so it refuses to start instead.
  */
-export function authSettings(env: { AUTH_ENABLED: boolean; BASIC_AUTH_USER?: string | undefined; BASIC_AUTH_PASSWORD?: string | undefined; AUTH_TOKEN?: string | undefined }): AuthSettings {
+export function authSettings(env: {
+  AUTH_ENABLED: boolean;
+  BASIC_AUTH_USER?: string | undefined;
+  BASIC_AUTH_PASSWORD?: string | undefined;
+  AUTH_TOKEN?: string | undefined;
+}): AuthSettings {
   const user = env.BASIC_AUTH_USER;
   const password = env.BASIC_AUTH_PASSWORD;
   if ((user === undefined) !== (password === undefined)) {

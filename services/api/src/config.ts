@@ -50,7 +50,12 @@ export const apiEnvSchema = z.object({
   /** A host counts as online (and is expected to apply a rollout) until it misses this many heartbeats. */
   HOST_OFFLINE_AFTER_MISSED_HEARTBEATS: z.coerce.number().int().min(1).max(1000).default(DEFAULT_OFFLINE_AFTER_MISSED_HEARTBEATS),
   /** Largest accepted request body. */
-  API_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+  API_MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(64 * 1024 * 1024)
+    .default(1024 * 1024),
   /** How often the publishing replica compares the APPS stream with PostgreSQL (and puts back what it lost); 0: only at start. */
   APPS_STREAM_CHECK_SECONDS: z.coerce.number().min(0).max(86_400).default(30),
   /** Calls per tRPC batch request; larger batches get 400. */
@@ -58,13 +63,23 @@ export const apiEnvSchema = z.object({
   /** Open `rollouts.watch` streams per user (or token); one more gets 429. */
   API_WATCH_MAX_PER_IDENTITY: z.coerce.number().int().min(1).max(10_000).default(10),
   /** A watch stream is ended after this long; the client reconnects. */
-  API_WATCH_MAX_DURATION_MS: z.coerce.number().int().min(1000).max(24 * 3_600_000).default(15 * 60_000),
+  API_WATCH_MAX_DURATION_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .max(24 * 3_600_000)
+    .default(15 * 60_000),
   /** Keep-alive ping comment on watch streams. */
   API_WATCH_PING_MS: z.coerce.number().int().min(100).max(600_000).default(15_000),
   /** Published outbox rows, rollouts (with their results) and hosts not seen for this long are deleted. */
   RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(30),
   /** How often a replica prunes (one at a time, under an advisory lock). */
-  RETENTION_INTERVAL_MS: z.coerce.number().int().min(1000).max(7 * 86_400_000).default(3_600_000),
+  RETENTION_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .max(7 * 86_400_000)
+    .default(3_600_000),
   /** Rows per table per batch. */
   RETENTION_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(1000),
 });

@@ -93,7 +93,9 @@ export class MessageTooLargeError extends ApiError {
   readonly code = 'BAD_REQUEST';
   readonly body: Record<string, unknown>;
   constructor(app: string, sizeBytes: number, limitBytes: number) {
-    super(`the message of this change to "${app}" would be ${sizeBytes} bytes, over the NATS server's max_payload of ${limitBytes} bytes: make the config smaller (env_vars, labels...)`);
+    super(
+      `the message of this change to "${app}" would be ${sizeBytes} bytes, over the NATS server's max_payload of ${limitBytes} bytes: make the config smaller (env_vars, labels...)`,
+    );
     this.body = { error: 'message too large', message_bytes: sizeBytes, max_payload_bytes: limitBytes, errors: { '(body)': [this.message] } };
   }
 }
@@ -149,7 +151,11 @@ function emptyRecord(): Record<string, string[]> {
  * zod issues as `{ field: [messages] }`: one entry per wrong field (dotted path), and one per unknown
  * field, so a client sees every problem at once.
  */
-export function fieldErrors(issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[] = [], out: Record<string, string[]> = emptyRecord()): Record<string, string[]> {
+export function fieldErrors(
+  issues: readonly z.core.$ZodIssue[],
+  prefix: PropertyKey[] = [],
+  out: Record<string, string[]> = emptyRecord(),
+): Record<string, string[]> {
   const add = (key: string, message: string) => (out[key] ??= []).push(message);
   for (const issue of issues) {
     const path = [...prefix, ...issue.path];

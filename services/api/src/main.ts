@@ -13,7 +13,10 @@ await runService({
     const auth = authSettings(env);
     log.info({ auth: describeAuth(auth) }, `auth: ${describeAuth(auth)}`);
     const { max, ...timeouts } = dbOptionsFromEnv(env);
-    const db = createDb(env.DATABASE_URL, max, { ...timeouts, onIdleError: (err) => log.warn({ err }, 'database connection lost: reconnecting at the next query') });
+    const db = createDb(env.DATABASE_URL, max, {
+      ...timeouts,
+      onIdleError: (err) => log.warn({ err }, 'database connection lost: reconnecting at the next query'),
+    });
     // waitOnFirstConnect: a NATS that is not up yet is waited for, not a failed start.
     const nc = await connect({ servers: env.NATS_URL, name: 'nebula-api', maxReconnectAttempts: -1, waitOnFirstConnect: true });
     const api = await createApiServer({

@@ -1,6 +1,6 @@
-import { initTRPC, TRPCError } from '@trpc/server';
 import type { Database, Kysely } from '@nebula/db';
 import type { Logger } from '@nebula/service-kit';
+import { initTRPC, TRPCError } from '@trpc/server';
 import type { OpenApiMeta } from 'trpc-to-openapi';
 import { ZodError } from 'zod';
 import type { Identity } from './auth.ts';

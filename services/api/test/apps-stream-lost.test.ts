@@ -23,7 +23,17 @@ const conns: NatsConnection[] = [];
 const workers: Worker[] = [];
 let oldHost: Worker;
 const STREAM_CHECK_MS = 300;
-const FAST = { heartbeatIntervalMs: 500, ackWaitMs: 5_000, fetchExpiresMs: 1_000, retryBaseMs: 100, retryMaxMs: 400, rollSettleMs: 0, pollMs: 5, healthCheckIntervalMs: 1_000, stopTimeoutSeconds: 0 };
+const FAST = {
+  heartbeatIntervalMs: 500,
+  ackWaitMs: 5_000,
+  fetchExpiresMs: 1_000,
+  retryBaseMs: 100,
+  retryMaxMs: 400,
+  rollSettleMs: 0,
+  pollMs: 5,
+  healthCheckIntervalMs: 1_000,
+  stopTimeoutSeconds: 0,
+};
 
 const [web, db, gone] = [uniqueName('web'), uniqueName('db'), uniqueName('gone')];
 /** The latest revision of each live app, as PostgreSQL has it. */
@@ -64,7 +74,15 @@ test.before(async () => {
   const rt = new FakeRuntime();
   rt.registry.set('img:1', 'sha256:img1');
   rt.registry.set('img:2', 'sha256:img2');
-  oldHost = createWorker({ hostId: 'old-1', apps: [web, db], nc: await own(), runtime: rt, hostFacts: { cores: 2, memory_mb: 2048 }, log: silentLog, options: FAST });
+  oldHost = createWorker({
+    hostId: 'old-1',
+    apps: [web, db],
+    nc: await own(),
+    runtime: rt,
+    hostFacts: { cores: 2, memory_mb: 2048 },
+    log: silentLog,
+    options: FAST,
+  });
   workers.push(oldHost);
   await oldHost.start();
   assert.equal(oldHost.applied(), { [web]: { incarnation: 1, revision: 1 }, [db]: { incarnation: 2, revision: 3 } });
@@ -80,9 +98,16 @@ test.after(async () => {
 test('APPS deleted: the latest revision of every live app is back, and a fresh worker adopts them', async () => {
   const jsm = await jetstreamManager(env.nc);
   await jsm.streams.delete(streams.apps.name);
-  await waitFor('the latest revisions back in APPS', async () => (await newestInStream(web)) === latest[web] && (await newestInStream(db)) === latest[db], 15_000);
+  await waitFor(
+    'the latest revisions back in APPS',
+    async () => (await newestInStream(web)) === latest[web] && (await newestInStream(db)) === latest[db],
+    15_000,
+  );
   // Only the latest revision of each live app; a deleted app stays gone.
-  assert.equal((await streamMessages(env.nc, db)).map((m) => m.revision), [3]);
+  assert.equal(
+    (await streamMessages(env.nc, db)).map((m) => m.revision),
+    [3],
+  );
   assert.equal(await streamMessages(env.nc, gone), []);
   const info = await jsm.streams.info(streams.apps.name);
   assert.is(info.config.storage, 'file');
@@ -90,14 +115,28 @@ test('APPS deleted: the latest revision of every live app is back, and a fresh w
   assert.ok(api.relay.republished >= 2, `republished ${api.relay.republished}`);
   // The same rollout: hosts' results count for it.
   const back = (await streamMessages(env.nc, db))[0]!;
-  const rollout = await env.db.selectFrom('app_revisions').select('app_revisions.rollout_id').innerJoin('apps', 'apps.incarnation', 'app_revisions.incarnation').where('app_revisions.revision', '=', 3).where('apps.name', '=', db).executeTakeFirstOrThrow();
+  const rollout = await env.db
+    .selectFrom('app_revisions')
+    .select('app_revisions.rollout_id')
+    .innerJoin('apps', 'apps.incarnation', 'app_revisions.incarnation')
+    .where('app_revisions.revision', '=', 3)
+    .where('apps.name', '=', db)
+    .executeTakeFirstOrThrow();
   assert.is(back.rollout_id, rollout.rollout_id);
 
   // A host rebuilt from scratch: nothing on its engine, no consumer of its own.
   const rt = new FakeRuntime();
   rt.registry.set('img:1', 'sha256:img1');
   rt.registry.set('img:2', 'sha256:img2');
-  const w = createWorker({ hostId: 'rebuilt-1', apps: [web, db, gone], nc: await own(), runtime: rt, hostFacts: { cores: 2, memory_mb: 2048 }, log: silentLog, options: FAST });
+  const w = createWorker({
+    hostId: 'rebuilt-1',
+    apps: [web, db, gone],
+    nc: await own(),
+    runtime: rt,
+    hostFacts: { cores: 2, memory_mb: 2048 },
+    log: silentLog,
+    options: FAST,
+  });
   workers.push(w);
   await w.start();
   assert.equal(w.applied(), { [web]: { incarnation: 1, revision: 1 }, [db]: { incarnation: 2, revision: 3 }, [gone]: null });
@@ -106,18 +145,26 @@ test('APPS deleted: the latest revision of every live app is back, and a fresh w
   assert.equal(containers(db), ['img:2']);
   assert.equal(containers(gone), []);
   // The host that was there all along lost its consumers with the stream: it makes them again.
-  await waitFor('the old host consuming again', async () => {
-    const names = [];
-    for await (const c of jsm.consumers.list(streams.apps.name)) names.push(c.name);
-    return names.filter((n) => n.includes('old-1')).length === 2;
-  }, 15_000);
+  await waitFor(
+    'the old host consuming again',
+    async () => {
+      const names = [];
+      for await (const c of jsm.consumers.list(streams.apps.name)) names.push(c.name);
+      return names.filter((n) => n.includes('old-1')).length === 2;
+    },
+    15_000,
+  );
 });
 
 test('APPS purged (same stream, emptied): the latest revisions are back despite the duplicate window', async () => {
   const jsm = await jetstreamManager(env.nc);
   await jsm.streams.purge(streams.apps.name);
   assert.is(await newestInStream(web), null);
-  await waitFor('the latest revisions back in APPS', async () => (await newestInStream(web)) === latest[web] && (await newestInStream(db)) === latest[db], 15_000);
+  await waitFor(
+    'the latest revisions back in APPS',
+    async () => (await newestInStream(web)) === latest[web] && (await newestInStream(db)) === latest[db],
+    15_000,
+  );
   assert.equal(await streamMessages(env.nc, gone), []);
   // Nothing more is added while the stream holds them.
   const before = api.relay.republished;
@@ -130,7 +177,10 @@ test('APPS purged (same stream, emptied): the latest revisions are back despite 
   // A change after the loss goes out as usual, after the republished revision.
   assert.is((await http(api.url, 'PATCH', `/api/v2/apps/${web}/update`, { body: { env_vars: { B: '2' } } })).status, 202);
   await waitFor('revision 2 published', async () => (await newestInStream(web)) === 2);
-  assert.equal((await streamMessages(env.nc, web)).map((m) => m.revision), [1, 2]);
+  assert.equal(
+    (await streamMessages(env.nc, web)).map((m) => m.revision),
+    [1, 2],
+  );
   await waitFor('both hosts applied revision 2', () => workers.every((w) => w.applied()[web]?.revision === 2), 15_000);
 });
 

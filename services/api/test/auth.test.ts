@@ -13,7 +13,14 @@ let api: ApiProcess;
 
 test.before(async () => {
   env = await startEnv();
-  api = await spawnApi({ DATABASE_URL: env.dbUrl, NATS_URL: env.nats.url, BASIC_AUTH_USER: ADMIN.user, BASIC_AUTH_PASSWORD: ADMIN.password, AUTH_TOKEN: TOKEN, LOG_LEVEL: 'debug' });
+  api = await spawnApi({
+    DATABASE_URL: env.dbUrl,
+    NATS_URL: env.nats.url,
+    BASIC_AUTH_USER: ADMIN.user,
+    BASIC_AUTH_PASSWORD: ADMIN.password,
+    AUTH_TOKEN: TOKEN,
+    LOG_LEVEL: 'debug',
+  });
 });
 test.after(async () => {
   await api?.stop();
@@ -45,7 +52,7 @@ test('no credentials, wrong ones, malformed headers: 401 JSON with WWW-Authentic
     null,
     basicHeader(ADMIN.user, 'wrong'),
     basicHeader('root', ADMIN.password),
-    basicHeader(ADMIN.user, ADMIN.password + 'x'),
+    basicHeader(ADMIN.user, `${ADMIN.password}x`),
     basicHeader(ADMIN.user, ''),
     `Bearer ${TOKEN}x`,
     `Bearer ${TOKEN.slice(0, -1)}`,
@@ -74,7 +81,10 @@ test('basic and bearer both work; the actor is recorded', async () => {
   assert.is((await http(api.url, 'POST', `/api/v2/apps/${name}`, { auth: basicHeader(), body: { docker_image: 'nginx' } })).status, 200);
   assert.is((await http(api.url, 'POST', `/api/v2/apps/${name}/stop`, { auth: `Bearer ${TOKEN}` })).status, 202);
   const h = await http(api.url, 'GET', `/api/v2/apps/${name}/history`, { auth: basicHeader() });
-  assert.equal((h.body as { revisions: Array<{ actor: string }> }).revisions.map((r) => r.actor), ['token', ADMIN.user]);
+  assert.equal(
+    (h.body as { revisions: Array<{ actor: string }> }).revisions.map((r) => r.actor),
+    ['token', ADMIN.user],
+  );
   const metrics = await fetch(`${api.url}/metrics`, { headers: { authorization: basicHeader() } });
   assert.is(metrics.status, 200);
   assert.match(await metrics.text(), /nebula_api_outbox_relay_active/);

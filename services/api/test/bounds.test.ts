@@ -33,13 +33,19 @@ test.after(async () => {
 async function pendingRollout(): Promise<{ id: string; finish(): Promise<void> }> {
   const name = uniqueName();
   const hostId = `h-${name}`;
-  await env.db.insertInto('hosts').values({ id: hostId, apps: [name], running: '[]', cores: 1, memory_mb: 1, worker_version: 't', heartbeat_interval_seconds: 60, last_seen: new Date() }).execute();
+  await env.db
+    .insertInto('hosts')
+    .values({ id: hostId, apps: [name], running: '[]', cores: 1, memory_mb: 1, worker_version: 't', heartbeat_interval_seconds: 60, last_seen: new Date() })
+    .execute();
   const created = await http(api.url, 'POST', `/api/v2/apps/${name}`, { body: { docker_image: 'nginx' } });
   const id = (created.body as { rollout_id: string }).rollout_id;
   return {
     id,
     async finish() {
-      await env.db.insertInto('rollout_hosts').values({ rollout_id: id, host: hostId, status: 'applied', containers: '[]', pull_ms: 1, apply_ms: 1, reported_at: new Date() }).execute();
+      await env.db
+        .insertInto('rollout_hosts')
+        .values({ rollout_id: id, host: hostId, status: 'applied', containers: '[]', pull_ms: 1, apply_ms: 1, reported_at: new Date() })
+        .execute();
     },
   };
 }
@@ -102,16 +108,24 @@ test('open watches per identity are bounded: 429 JSON above the limit, other ide
 
   // Through the typed client, the refusal is an error, not a reconnect loop.
   const nebula = createNebulaClient({ url: api.url, username: ADMIN.user, password: ADMIN.password });
-  const err = await watchRollout(nebula, r.id, undefined, AbortSignal.timeout(5000)).then(() => null, (e: unknown) => e as Error);
+  const err = await watchRollout(nebula, r.id, undefined, AbortSignal.timeout(5000)).then(
+    () => null,
+    (e: unknown) => e as Error,
+  );
   assert.ok(err, 'the client watch fails');
   assert.not.match(err!.message, /aborted|timeout/i, `refused, not left waiting: ${err!.message}`);
 
   a.stop.abort();
-  await waitFor('a slot is free again', async () => {
-    const c = await openStream(r.id, basicHeader());
-    c.stop.abort();
-    return c.res.status === 200;
-  }, 5000, 50);
+  await waitFor(
+    'a slot is free again',
+    async () => {
+      const c = await openStream(r.id, basicHeader());
+      c.stop.abort();
+      return c.res.status === 200;
+    },
+    5000,
+    50,
+  );
   b.stop.abort();
 });
 
@@ -161,7 +175,10 @@ test('history pages: `before` and `limit` walk every revision once, diffs at pag
   for (let i = 2; i <= 7; i++) await http(api.url, 'PATCH', `/api/v2/apps/${name}/update`, { body: { docker_image: `nginx:${i}` } });
   type Page = { revisions: Array<{ app_id: number; changes: unknown[] }>; next: number | null };
   const whole = (await http(api.url, 'GET', `/api/v2/apps/${name}/history`)).body as Page;
-  assert.equal(whole.revisions.map((r) => r.app_id), [7, 6, 5, 4, 3, 2, 1]);
+  assert.equal(
+    whole.revisions.map((r) => r.app_id),
+    [7, 6, 5, 4, 3, 2, 1],
+  );
   assert.is(whole.next, null);
 
   const seen: Page['revisions'] = [];

@@ -26,7 +26,7 @@ async function failure(p: Promise<unknown>): Promise<NebulaClientError> {
 }
 
 test('basic auth: the whole app lifecycle, typed', async () => {
-  const nebula = createNebulaClient({ url: api.url + '/', username: ADMIN.user, password: ADMIN.password });
+  const nebula = createNebulaClient({ url: `${api.url}/`, username: ADMIN.user, password: ADMIN.password });
   assert.equal(await nebula.status.get.query(), { api_available: true });
   const name = uniqueName();
   const created = await nebula.apps.create.mutate({ name, docker_image: 'nginx:1', starting_ports: [8080] });
@@ -36,7 +36,10 @@ test('basic auth: the whole app lifecycle, typed', async () => {
   assert.is((await nebula.apps.stop.mutate({ name })).running, false);
   assert.is((await nebula.apps.rollback.mutate({ name, revision: 1 })).app_id, 4);
   const history = await nebula.apps.history.query({ name });
-  assert.equal(history.revisions.map((r) => r.action), ['rollback', 'stop', 'update', 'create']);
+  assert.equal(
+    history.revisions.map((r) => r.action),
+    ['rollback', 'stop', 'update', 'create'],
+  );
   const rollout = await nebula.rollouts.get.query({ id: created.rollout_id });
   assert.is(rollout.app, name);
   assert.is(rollout.revision, 1);
@@ -68,18 +71,42 @@ test('rollouts.watch over server-sent events, with either credential: pushes pro
     const name = uniqueName();
     const hostId = `h-${name}`;
     // A host serving the app, online: the rollout waits for it.
-    await env.db.insertInto('hosts').values({ id: hostId, apps: [name], running: '[]', cores: 1, memory_mb: 1, worker_version: 't', heartbeat_interval_seconds: 60, last_seen: new Date() }).execute();
+    await env.db
+      .insertInto('hosts')
+      .values({ id: hostId, apps: [name], running: '[]', cores: 1, memory_mb: 1, worker_version: 't', heartbeat_interval_seconds: 60, last_seen: new Date() })
+      .execute();
     const created = await nebula.apps.create.mutate({ name, docker_image: 'nginx' });
     const seen: RolloutProgress[] = [];
     const done = watchRollout(nebula, created.rollout_id, (p) => {
       seen.push(p);
       if (seen.length === 1) {
-        void env.db.insertInto('rollout_hosts').values({ rollout_id: created.rollout_id, host: hostId, status: 'failed', error: 'no such image', containers: '[]', pull_ms: 1, apply_ms: 0, reported_at: new Date() }).execute();
+        void env.db
+          .insertInto('rollout_hosts')
+          .values({
+            rollout_id: created.rollout_id,
+            host: hostId,
+            status: 'failed',
+            error: 'no such image',
+            containers: '[]',
+            pull_ms: 1,
+            apply_ms: 0,
+            reported_at: new Date(),
+          })
+          .execute();
       }
     });
     const last = await done;
-    assert.equal(seen.map((p) => [p.pending, p.failed, p.complete]), [[1, 0, false], [0, 1, true]]);
-    assert.equal(last.failures.map((f) => [f.host, f.error]), [[hostId, 'no such image']]);
+    assert.equal(
+      seen.map((p) => [p.pending, p.failed, p.complete]),
+      [
+        [1, 0, false],
+        [0, 1, true],
+      ],
+    );
+    assert.equal(
+      last.failures.map((f) => [f.host, f.error]),
+      [[hostId, 'no such image']],
+    );
   }
 });
 

@@ -63,13 +63,19 @@ test('frozen PostgreSQL: REST (original and generated routes) and tRPC answer 50
   assert.is(trpc.status, 503, trpc.text);
   assert.is((trpc.body as { error?: { data?: { code?: string } } }).error?.data?.code, 'SERVICE_UNAVAILABLE');
 
-  const err = await nebula.apps.list.query().then(() => null, (e: unknown) => e);
+  const err = await nebula.apps.list.query().then(
+    () => null,
+    (e: unknown) => e,
+  );
   assert.is(httpStatusOf(err), 503);
   assert.is(nebulaErrorBody(err)?.retryable, true);
 
   // Many calls at once while frozen: each ends (the pool's waiters are bounded), none hangs.
   const burst = await Promise.all(Array.from({ length: 12 }, () => http(api.url, 'GET', '/api/v2/apps').then((r) => r.status)));
-  assert.ok(burst.every((s) => s === 503), `all 503: ${burst.join(',')}`);
+  assert.ok(
+    burst.every((s) => s === 503),
+    `all 503: ${burst.join(',')}`,
+  );
 
   const health = await fetch(`${api.url}/health`);
   assert.is(health.status, 503);
@@ -86,7 +92,10 @@ test('frozen PostgreSQL: REST (original and generated routes) and tRPC answer 50
 test('watches while PostgreSQL stops answering: each stream ends with a 503 error event (the client retries), and the watch completes once it answers', async () => {
   const name = uniqueName('watched');
   const hostId = `h-${name}`;
-  await env.db.insertInto('hosts').values({ id: hostId, apps: [name], running: '[]', cores: 1, memory_mb: 1, worker_version: 't', heartbeat_interval_seconds: 60, last_seen: new Date() }).execute();
+  await env.db
+    .insertInto('hosts')
+    .values({ id: hostId, apps: [name], running: '[]', cores: 1, memory_mb: 1, worker_version: 't', heartbeat_interval_seconds: 60, last_seen: new Date() })
+    .execute();
   const created = await http(api.url, 'POST', `/api/v2/apps/${name}`, { body: { docker_image: 'nginx' } });
   const id = (created.body as { rollout_id: string }).rollout_id;
   let ended = 0;
@@ -104,13 +113,19 @@ test('watches while PostgreSQL stops answering: each stream ends with a 503 erro
     // Each stream the client opens while frozen is ended by the server once the query deadline passes.
     await waitFor('two watch streams ended while frozen', async () => ended >= 2, 20_000, 50);
 
-    const raw = await fetch(`${api.url}/trpc/rollouts.watch?input=${encodeURIComponent(JSON.stringify({ id }))}`, { headers: { authorization: basicHeader() }, signal: AbortSignal.timeout(10_000) });
+    const raw = await fetch(`${api.url}/trpc/rollouts.watch?input=${encodeURIComponent(JSON.stringify({ id }))}`, {
+      headers: { authorization: basicHeader() },
+      signal: AbortSignal.timeout(10_000),
+    });
     const text = await raw.text();
     assert.match(text, /event: serialized-error/);
     assert.match(text, /"code":"SERVICE_UNAVAILABLE"/);
 
     proxy.thaw();
-    await env.db.insertInto('rollout_hosts').values({ rollout_id: id, host: hostId, status: 'applied', containers: '[]', pull_ms: 1, apply_ms: 1, reported_at: new Date() }).execute();
+    await env.db
+      .insertInto('rollout_hosts')
+      .values({ rollout_id: id, host: hostId, status: 'applied', containers: '[]', pull_ms: 1, apply_ms: 1, reported_at: new Date() })
+      .execute();
     const last = await done;
     assert.is(last.complete, true);
   } finally {
@@ -147,7 +162,16 @@ test('a statement the server cancels for running too long: 503, and the connecti
 });
 
 test('the API process takes its deadlines from DB_* variables: 503 while frozen, 200 after, and a wrong value refuses to start', async () => {
-  const vars = { DATABASE_URL: proxy.url(env.dbUrl), NATS_URL: env.nats.url, AUTH_TOKEN: TOKEN, LOG_LEVEL: 'warn', DB_CONNECT_TIMEOUT_MS: '700', DB_STATEMENT_TIMEOUT_MS: '500', DB_QUERY_TIMEOUT_MS: '900', DB_POOL_MAX: '2' };
+  const vars = {
+    DATABASE_URL: proxy.url(env.dbUrl),
+    NATS_URL: env.nats.url,
+    AUTH_TOKEN: TOKEN,
+    LOG_LEVEL: 'warn',
+    DB_CONNECT_TIMEOUT_MS: '700',
+    DB_STATEMENT_TIMEOUT_MS: '500',
+    DB_QUERY_TIMEOUT_MS: '900',
+    DB_POOL_MAX: '2',
+  };
   const p = await spawnApi(vars);
   const auth = `Bearer ${TOKEN}`;
   try {

@@ -17,12 +17,19 @@ export interface TestEnv {
   apis: ApiServer[];
   /** `ownDb`: the instance gets a pool of its own (returned as `db`), e.g. to break it. */
   /** `db`: the instance uses this pool (e.g. one through a proxy the test controls). */
-  startApi(opts?: { auth?: AuthSettings; maxBodyBytes?: number; ownDb?: boolean; db?: Kysely<Database>; relay?: ApiServerOptions['relay']; server?: Partial<ApiServerOptions> }): Promise<ApiServer & { db: Kysely<Database> }>;
+  startApi(opts?: {
+    auth?: AuthSettings;
+    maxBodyBytes?: number;
+    ownDb?: boolean;
+    db?: Kysely<Database>;
+    relay?: ApiServerOptions['relay'];
+    server?: Partial<ApiServerOptions>;
+  }): Promise<ApiServer & { db: Kysely<Database> }>;
   close(): Promise<void>;
 }
 
-export const ADMIN = { user: 'admin', password: 'pw-' + randomBytes(6).toString('hex') };
-export const TOKEN = 'tok-' + randomBytes(12).toString('hex');
+export const ADMIN = { user: 'admin', password: `pw-${randomBytes(6).toString('hex')}` };
+export const TOKEN = `tok-${randomBytes(12).toString('hex')}`;
 export const defaultAuth: AuthSettings = { enabled: true, basic: { user: ADMIN.user, password: ADMIN.password }, token: TOKEN };
 export const basicHeader = (user = ADMIN.user, password = ADMIN.password) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
@@ -109,7 +116,12 @@ export interface HttpResult {
 }
 
 /** A request whose answer must be JSON: fails the test otherwise. */
-export async function http(base: string, method: string, path: string, opts: { body?: string | object; auth?: string | null; headers?: Record<string, string> } = {}): Promise<HttpResult> {
+export async function http(
+  base: string,
+  method: string,
+  path: string,
+  opts: { body?: string | object; auth?: string | null; headers?: Record<string, string> } = {},
+): Promise<HttpResult> {
   const headers: Record<string, string> = { ...opts.headers };
   if (opts.auth !== null) headers.authorization = opts.auth ?? basicHeader();
   let body: string | undefined;
@@ -170,10 +182,15 @@ export async function spawnApi(vars: Record<string, string>, opts: { waitHealthy
   };
   if (opts.waitHealthy !== false) {
     const { waitFor } = await import('@nebula/test-kit');
-    await waitFor(`api process on ${port} healthy`, async () => {
-      if (proc.exitCode !== null) throw new Error(`api exited ${proc.exitCode}: ${out}`);
-      return (await fetch(`${url}/health`)).status === 200;
-    }, 20_000, 100);
+    await waitFor(
+      `api process on ${port} healthy`,
+      async () => {
+        if (proc.exitCode !== null) throw new Error(`api exited ${proc.exitCode}: ${out}`);
+        return (await fetch(`${url}/health`)).status === 200;
+      },
+      20_000,
+      100,
+    );
   }
   return p;
 }

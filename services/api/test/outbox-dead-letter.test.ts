@@ -48,7 +48,11 @@ test('a subject without publish permission: its rows are dead-lettered, every ot
   assert.is((await http(api.url, 'PATCH', `/api/v2/apps/${others[0]}/update`, { body: { docker_image: 'redis:2' } })).status, 202);
 
   // Before: the denied app's first row was retried forever and nothing after it went out.
-  await waitFor('the other apps published', async () => (await streamMessages(env.nc, others[0])).length === 2 && (await streamMessages(env.nc, others[1])).length === 1, 15_000);
+  await waitFor(
+    'the other apps published',
+    async () => (await streamMessages(env.nc, others[0])).length === 2 && (await streamMessages(env.nc, others[1])).length === 1,
+    15_000,
+  );
   await waitFor('both revisions of the denied app dead-lettered', async () => (await row(subjects.app(DENIED), 2)).dead_at !== null);
   const first = await row(subjects.app(DENIED), 1);
   assert.ok(first.dead_at instanceof Date);
@@ -58,12 +62,22 @@ test('a subject without publish permission: its rows are dead-lettered, every ot
   // Shown on the app and on its rollouts.
   const got = await http(api.url, 'GET', `/api/v2/apps/${DENIED}`);
   assert.is(got.status, 200);
-  const doc = got.body as { app_id: number; rollout: { publish_error: string | null; complete: boolean }; publish_errors: Array<{ app_id: number; error: string }> };
-  assert.equal(doc.publish_errors.map((e) => e.app_id), [2, 1]);
+  const doc = got.body as {
+    app_id: number;
+    rollout: { publish_error: string | null; complete: boolean };
+    publish_errors: Array<{ app_id: number; error: string }>;
+  };
+  assert.equal(
+    doc.publish_errors.map((e) => e.app_id),
+    [2, 1],
+  );
   assert.match(doc.publish_errors[0]!.error, /permissions violation/i);
   assert.match(doc.rollout.publish_error ?? '', /permissions violation/i);
   assert.is(doc.rollout.complete, true, 'a rollout that can never be published waits for nothing');
-  const fine = (await http(api.url, 'GET', `/api/v2/apps/${others[0]}`)).body as { rollout: { publish_error: string | null; published_at: string | null }; publish_errors: unknown[] };
+  const fine = (await http(api.url, 'GET', `/api/v2/apps/${others[0]}`)).body as {
+    rollout: { publish_error: string | null; published_at: string | null };
+    publish_errors: unknown[];
+  };
   assert.is(fine.rollout.publish_error, null);
   assert.ok(fine.rollout.published_at);
   assert.equal(fine.publish_errors, []);
@@ -71,7 +85,7 @@ test('a subject without publish permission: its rows are dead-lettered, every ot
   await api.close();
 });
 
-test('a row over max_payload is dead-lettered; the app\'s later revision and other apps still go out', async () => {
+test("a row over max_payload is dead-lettered; the app's later revision and other apps still go out", async () => {
   const api = await env.startApi();
   const name = uniqueName();
   const other = uniqueName();
@@ -82,8 +96,14 @@ test('a row over max_payload is dead-lettered; the app\'s later revision and oth
   // As if written while the server allowed more (its max_payload was lowered since): revision 2 too
   // large, then revision 3 and another app's create behind it.
   const big = appMessageSchema.parse({
-    v: 1, app: name, incarnation: 1, revision: 2, action: 'update', config: { docker_image: 'nginx:2', env_vars: { BIG: 'x'.repeat(MAX_PAYLOAD) } },
-    rollout_id: randomUUID(), created_at: new Date().toISOString(),
+    v: 1,
+    app: name,
+    incarnation: 1,
+    revision: 2,
+    action: 'update',
+    config: { docker_image: 'nginx:2', env_vars: { BIG: 'x'.repeat(MAX_PAYLOAD) } },
+    rollout_id: randomUUID(),
+    created_at: new Date().toISOString(),
   });
   const small = { ...big, revision: 3, config: { ...big.config, env_vars: { SMALL: '1' } }, rollout_id: randomUUID() };
   const otherMsg = { ...small, app: other, revision: 1, action: 'create', rollout_id: randomUUID() };
@@ -93,8 +113,16 @@ test('a row over max_payload is dead-lettered; the app\'s later revision and oth
     .execute();
 
   const api2 = await env.startApi();
-  await waitFor('revision 3 and the other app published', async () => (await streamMessages(env.nc, name)).length === 2 && (await streamMessages(env.nc, other)).length === 1, 15_000);
-  assert.equal((await streamMessages(env.nc, name)).map((m) => m.revision), [1, 3], 'the latest revision wins over the dead letter');
+  await waitFor(
+    'revision 3 and the other app published',
+    async () => (await streamMessages(env.nc, name)).length === 2 && (await streamMessages(env.nc, other)).length === 1,
+    15_000,
+  );
+  assert.equal(
+    (await streamMessages(env.nc, name)).map((m) => m.revision),
+    [1, 3],
+    'the latest revision wins over the dead letter',
+  );
   const dead = await row(subjects.app(name), 2);
   assert.ok(dead.dead_at instanceof Date);
   assert.match(dead.error ?? '', /max payload exceeded/i);
@@ -144,7 +172,11 @@ test('the age of the oldest unpublished row is on /metrics, and 0 once published
   const name = uniqueName();
   assert.is((await http(api.url, 'POST', `/api/v2/apps/${name}`, { body: { docker_image: 'nginx:1' } })).status, 200);
   // Written a while ago (rather than waiting that long here).
-  await env.db.updateTable('outbox').set({ created_at: new Date(Date.now() - 120_000) }).where('subject', '=', subjects.app(name)).execute();
+  await env.db
+    .updateTable('outbox')
+    .set({ created_at: new Date(Date.now() - 120_000) })
+    .where('subject', '=', subjects.app(name))
+    .execute();
   const age = await metric();
   assert.ok(age >= 120 && age < 600, `age ${age}`);
   await env.nats.start();

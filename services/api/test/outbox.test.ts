@@ -37,9 +37,19 @@ test('a change committed while NATS is down arrives exactly once when NATS is ba
   await env.nats.start();
   await waitFor('outbox drained', async () => (await unpublished()) === 0, 30_000);
   const msgs = await streamMessages(env.nc, name);
-  assert.equal(msgs.map((m) => [m.revision, m.action]), [[1, 'create'], [2, 'update'], [3, 'stop']]);
+  assert.equal(
+    msgs.map((m) => [m.revision, m.action]),
+    [
+      [1, 'create'],
+      [2, 'update'],
+      [3, 'stop'],
+    ],
+  );
   assert.is(msgs[1]!.config.docker_image, 'nginx:2');
-  assert.equal((await streamMessages(env.nc, other)).map((m) => m.revision), [1]);
+  assert.equal(
+    (await streamMessages(env.nc, other)).map((m) => m.revision),
+    [1],
+  );
   const published = await env.db.selectFrom('rollouts').select('published_at').where('app', '=', other).executeTakeFirstOrThrow();
   assert.ok(published.published_at instanceof Date);
   await api.close();
@@ -62,7 +72,10 @@ test('one relay at a time; when the active replica stops, another takes over', a
   assert.is((await http(standby.url, 'POST', `/api/v2/apps/${name}/stop`)).status, 202);
   await waitFor('standby took over', () => standby.relay.state === 'active');
   await waitFor('published by the new relay', async () => (await streamMessages(env.nc, name)).length === 2);
-  assert.equal((await streamMessages(env.nc, name)).map((m) => m.revision), [1, 2]);
+  assert.equal(
+    (await streamMessages(env.nc, name)).map((m) => m.revision),
+    [1, 2],
+  );
   assert.ok(standby.relay.published >= 1);
   await standby.close();
 });
@@ -75,7 +88,10 @@ test('a row published but not marked (crash between ack and mark) is not stored 
   // As if the relay died after JetStream's ack: the row is published again.
   await env.db.updateTable('outbox').set({ published_at: null }).where('subject', '=', `apps.${name}`).execute();
   await waitFor('re-published', async () => (await unpublished()) === 0);
-  assert.equal((await streamMessages(env.nc, name)).map((m) => m.revision), [1]);
+  assert.equal(
+    (await streamMessages(env.nc, name)).map((m) => m.revision),
+    [1],
+  );
   await api.close();
 });
 
@@ -91,13 +107,24 @@ test('a revision number handed out again after a failover that lost commits is n
   await env.db.deleteFrom('outbox').where('subject', '=', `apps.${name}`).where(sql<number>`(payload->>'revision')::int`, '=', 2).execute();
   await env.db.deleteFrom('rollouts').where('app', '=', name).where('revision', '=', 2).execute();
   await env.db.deleteFrom('app_revisions').where('incarnation', '=', app.incarnation).where('revision', '=', 2).execute();
-  await env.db.updateTable('apps').set({ revision: 1, config: JSON.stringify({ docker_image: 'nginx:1' }) }).where('incarnation', '=', app.incarnation).execute();
+  await env.db
+    .updateTable('apps')
+    .set({ revision: 1, config: JSON.stringify({ docker_image: 'nginx:1' }) })
+    .where('incarnation', '=', app.incarnation)
+    .execute();
 
   // The next change is revision 2 again, with other content: it must reach the stream.
   assert.is((await http(api.url, 'PATCH', `/api/v2/apps/${name}/update`, { body: { docker_image: 'nginx:3' } })).status, 202);
   await waitFor('published', async () => (await unpublished()) === 0);
   const msgs = await streamMessages(env.nc, name);
-  assert.equal(msgs.map((m) => [m.revision, m.config.docker_image]), [[1, 'nginx:1'], [2, 'nginx:2'], [2, 'nginx:3']]);
+  assert.equal(
+    msgs.map((m) => [m.revision, m.config.docker_image]),
+    [
+      [1, 'nginx:1'],
+      [2, 'nginx:2'],
+      [2, 'nginx:3'],
+    ],
+  );
   await api.close();
 });
 

@@ -1,6 +1,6 @@
-import { TRPCError } from '@trpc/server';
 import { isNewer } from '@nebula/contracts';
 import { waitFor } from '@nebula/test-kit';
+import { TRPCError } from '@trpc/server';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { appRouter, type Context } from '../src/index.ts';
@@ -29,7 +29,9 @@ async function rejects(p: Promise<unknown>, code: string, body?: Record<string, 
 
 async function counts() {
   const [apps, revisions, outbox, rollouts] = await Promise.all(
-    (['apps', 'app_revisions', 'outbox', 'rollouts'] as const).map((t) => env.db.selectFrom(t).select(env.db.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()),
+    (['apps', 'app_revisions', 'outbox', 'rollouts'] as const).map((t) =>
+      env.db.selectFrom(t).select(env.db.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
+    ),
   );
   return { apps: apps!.n, revisions: revisions!.n, outbox: outbox!.n, rollouts: rollouts!.n };
 }
@@ -183,7 +185,14 @@ test('history: newest first, with actor, time, action and the diff against the p
   await caller({ name: 'token', method: 'bearer' }).apps.patch({ name, docker_image: 'nginx:2' });
   await caller().apps.stop({ name });
   const h = await caller().apps.history({ name });
-  assert.equal(h.revisions.map((r) => [r.app_id, r.action, r.actor]), [[3, 'stop', 'alice'], [2, 'update', 'token'], [1, 'create', 'alice']]);
+  assert.equal(
+    h.revisions.map((r) => [r.app_id, r.action, r.actor]),
+    [
+      [3, 'stop', 'alice'],
+      [2, 'update', 'token'],
+      [1, 'create', 'alice'],
+    ],
+  );
   assert.equal(h.revisions[0]!.changes, [{ field: 'running', from: true, to: false }]);
   assert.equal(h.revisions[1]!.changes, [{ field: 'docker_image', from: 'nginx:1', to: 'nginx:2' }]);
   assert.ok(h.revisions[2]!.changes.some((ch) => ch.field === 'docker_image' && ch.to === 'nginx:1' && !('from' in ch)));
@@ -197,7 +206,16 @@ test('rollouts: expected hosts are the online hosts serving the app; get shows p
   const name = uniqueName();
   const now = new Date();
   const old = new Date(Date.now() - 3600_000);
-  const host = (id: string, apps: string[], last: Date) => ({ id, apps, running: '[]', cores: 2, memory_mb: 1024, worker_version: 't', heartbeat_interval_seconds: 10, last_seen: last });
+  const host = (id: string, apps: string[], last: Date) => ({
+    id,
+    apps,
+    running: '[]',
+    cores: 2,
+    memory_mb: 1024,
+    worker_version: 't',
+    heartbeat_interval_seconds: 10,
+    last_seen: last,
+  });
   await env.db
     .insertInto('hosts')
     .values([host(`h-on-${name}`, [name, 'other'], now), host(`h-off-${name}`, [name], old), host(`h-else-${name}`, ['other'], now)])
@@ -206,9 +224,15 @@ test('rollouts: expected hosts are the online hosts serving the app; get shows p
   const r = await caller().rollouts.get({ id: doc.rollout_id });
   assert.is(r.id, doc.rollout_id);
   assert.equal([r.app, r.revision, r.action, r.expected, r.pending, r.complete], [name, 1, 'create', 1, 1, false]);
-  assert.equal(r.hosts.map((h) => [h.host, h.state]), [[`h-on-${name}`, 'pending']]);
+  assert.equal(
+    r.hosts.map((h) => [h.host, h.state]),
+    [[`h-on-${name}`, 'pending']],
+  );
   assert.is((await caller().apps.get({ name })).rollout?.pending, 1, 'apps.get carries the latest rollout');
-  await env.db.insertInto('rollout_hosts').values({ rollout_id: doc.rollout_id, host: `h-on-${name}`, status: 'applied', containers: '[]', pull_ms: 0, apply_ms: 7, reported_at: new Date() }).execute();
+  await env.db
+    .insertInto('rollout_hosts')
+    .values({ rollout_id: doc.rollout_id, host: `h-on-${name}`, status: 'applied', containers: '[]', pull_ms: 0, apply_ms: 7, reported_at: new Date() })
+    .execute();
   const after = await caller().rollouts.get({ id: doc.rollout_id });
   assert.equal([after.applied, after.pending, after.complete, after.apply_ms.p50], [1, 0, true, 7]);
   assert.is(after.hosts[0]!.state, 'applied');
@@ -223,12 +247,21 @@ test('rollouts.list: newest first, paged with before; unknown app is FORBIDDEN',
   const ids = [(await c.apps.create({ name, docker_image: 'nginx:1' })).rollout_id];
   for (const kind of ['stop', 'start', 'pull'] as const) ids.push((await c.apps[kind]({ name })).rollout_id);
   const first = await c.rollouts.list({ name, limit: 3 });
-  assert.equal(first.rollouts.map((r) => r.id), ids.slice().reverse().slice(0, 3));
-  assert.equal(first.rollouts.map((r) => r.action), ['pull', 'start', 'stop']);
+  assert.equal(
+    first.rollouts.map((r) => r.id),
+    ids.slice().reverse().slice(0, 3),
+  );
+  assert.equal(
+    first.rollouts.map((r) => r.action),
+    ['pull', 'start', 'stop'],
+  );
   assert.is(first.rollouts[1]!.superseded_by, ids[3]);
   assert.is(first.next, ids[1]);
   const second = await c.rollouts.list({ name, limit: 3, before: first.next! });
-  assert.equal(second.rollouts.map((r) => r.id), [ids[0]]);
+  assert.equal(
+    second.rollouts.map((r) => r.id),
+    [ids[0]],
+  );
   assert.is(second.next, null);
   await rejects(c.rollouts.list({ name: uniqueName('missing') }), 'FORBIDDEN', { app_exists: false });
   await rejects(c.rollouts.list({ name, before: 'nope' }), 'BAD_REQUEST');
@@ -247,18 +280,42 @@ test('hosts: list (filters, paging, online/offline from the setting) and get', a
     heartbeat_interval_seconds: 10,
     last_seen: new Date(Date.now() - secondsAgo * 1000),
   });
-  await env.db.insertInto('hosts').values([hb(`${tag}-a`, [tag], 1), hb(`${tag}-b`, [tag], 45), hb(`${tag}-c`, [tag], 3600)]).execute();
+  await env.db
+    .insertInto('hosts')
+    .values([hb(`${tag}-a`, [tag], 1), hb(`${tag}-b`, [tag], 45), hb(`${tag}-c`, [tag], 3600)])
+    .execute();
   const all = await caller().hosts.list({ app: tag });
-  assert.equal(all.hosts.map((h) => [h.id, h.status]), [[`${tag}-a`, 'online'], [`${tag}-b`, 'offline'], [`${tag}-c`, 'offline']]);
+  assert.equal(
+    all.hosts.map((h) => [h.id, h.status]),
+    [
+      [`${tag}-a`, 'online'],
+      [`${tag}-b`, 'offline'],
+      [`${tag}-c`, 'offline'],
+    ],
+  );
   assert.equal(all.hosts[0]!.running[0]!.revision, 2);
   assert.is(all.hosts[0]!.worker_version, '1.2.3');
   // Five missed heartbeats allowed: the host silent for 45 s (4.5 intervals) is online again.
-  const lenient = appRouter.createCaller({ db: env.db, log: silentLog, identity: { name: 'a', method: 'basic' }, settings: { offlineAfterMissedHeartbeats: 5 } });
-  assert.equal((await lenient.hosts.list({ app: tag, status: 'online' })).hosts.map((h) => h.id), [`${tag}-a`, `${tag}-b`]);
-  assert.equal((await caller().hosts.list({ app: tag, status: 'offline' })).hosts.map((h) => h.id), [`${tag}-b`, `${tag}-c`]);
+  const lenient = appRouter.createCaller({
+    db: env.db,
+    log: silentLog,
+    identity: { name: 'a', method: 'basic' },
+    settings: { offlineAfterMissedHeartbeats: 5 },
+  });
+  assert.equal(
+    (await lenient.hosts.list({ app: tag, status: 'online' })).hosts.map((h) => h.id),
+    [`${tag}-a`, `${tag}-b`],
+  );
+  assert.equal(
+    (await caller().hosts.list({ app: tag, status: 'offline' })).hosts.map((h) => h.id),
+    [`${tag}-b`, `${tag}-c`],
+  );
   const page = await caller().hosts.list({ app: tag, limit: 2 });
   assert.is(page.next, `${tag}-b`);
-  assert.equal((await caller().hosts.list({ app: tag, after: page.next! })).hosts.map((h) => h.id), [`${tag}-c`]);
+  assert.equal(
+    (await caller().hosts.list({ app: tag, after: page.next! })).hosts.map((h) => h.id),
+    [`${tag}-c`],
+  );
   const one = await caller().hosts.get({ id: `${tag}-c` });
   assert.is(one.status, 'offline');
   assert.ok(Date.parse(one.offline_after) < Date.now());
@@ -280,13 +337,24 @@ test('delete and re-create: new incarnation, app_id from 1 again, messages disti
   const second = await c.apps.create({ name, docker_image: 'nginx:2' });
   assert.is(second.app_id, 1);
   assert.ok(second.incarnation > first.incarnation);
-  assert.equal((await c.apps.history({ name })).revisions.map((r) => r.app_id), [1]);
+  assert.equal(
+    (await c.apps.history({ name })).revisions.map((r) => r.app_id),
+    [1],
+  );
 
   const msgs = await waitFor('4 messages in the stream', async () => {
     const m = await streamMessages(env.nc, name);
     return m.length >= 4 ? m : undefined;
   });
-  assert.equal(msgs.map((m) => [m.action, m.incarnation === first.incarnation ? 'old' : 'new', m.revision]), [['create', 'old', 1], ['stop', 'old', 2], ['delete', 'old', 3], ['create', 'new', 1]]);
+  assert.equal(
+    msgs.map((m) => [m.action, m.incarnation === first.incarnation ? 'old' : 'new', m.revision]),
+    [
+      ['create', 'old', 1],
+      ['stop', 'old', 2],
+      ['delete', 'old', 3],
+      ['create', 'new', 1],
+    ],
+  );
   // The delete carries the last config, so workers know what to remove.
   assert.is(msgs[2]!.config.docker_image, 'nginx:1');
   assert.is(msgs[2]!.config.running, false);

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { backoffMs } from '../src/db/outbox-relay.ts';
-import { jetStreamPublisher, permanentPublishFailure, PublishError, publishedSize } from '../src/publisher.ts';
+import { jetStreamPublisher, PublishError, permanentPublishFailure, publishedSize } from '../src/publisher.ts';
 
 /** Which publish failures are permanent (dead letter) and which pass (retry), and the size NATS limits. */
 

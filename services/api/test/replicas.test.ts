@@ -25,7 +25,14 @@ async function relayActive(p: ApiProcess): Promise<boolean> {
 }
 
 test('concurrent writes through two replicas, the publishing one killed: no loss, no duplicate, order kept', async () => {
-  const vars = { DATABASE_URL: env.dbUrl, NATS_URL: env.nats.url, BASIC_AUTH_USER: ADMIN.user, BASIC_AUTH_PASSWORD: ADMIN.password, AUTH_TOKEN: TOKEN, LOG_LEVEL: 'warn' };
+  const vars = {
+    DATABASE_URL: env.dbUrl,
+    NATS_URL: env.nats.url,
+    BASIC_AUTH_USER: ADMIN.user,
+    BASIC_AUTH_PASSWORD: ADMIN.password,
+    AUTH_TOKEN: TOKEN,
+    LOG_LEVEL: 'warn',
+  };
   const [a, b] = await Promise.all([spawnApi(vars), spawnApi(vars)]);
   procs.push(a!, b!);
   const replicas = [a!, b!];
@@ -73,7 +80,11 @@ test('concurrent writes through two replicas, the publishing one killed: no loss
     const app = await env.db.selectFrom('apps').select('revision').where('name', '=', name).executeTakeFirstOrThrow();
     const revisions = all.filter((m) => m.app === name).map((m) => m.revision);
     // Every committed revision, once, in the order they were made.
-    assert.equal(revisions, Array.from({ length: app.revision }, (_, i) => i + 1), name);
+    assert.equal(
+      revisions,
+      Array.from({ length: app.revision }, (_, i) => i + 1),
+      name,
+    );
     assert.ok(app.revision >= 1 + 2 * 2 + 3, `${name} took the writes (${app.revision})`);
   }
   assert.ok(failed <= apps.length * 3, `failed: ${failed}`);

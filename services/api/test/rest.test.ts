@@ -38,7 +38,11 @@ test('GET /api/v2/status: 200 {"api_available": true}', async () => {
 
 test('POST /api/v2/apps/<app>: 200 with the stored app; GET one; GET list', async () => {
   const name = uniqueName();
-  const doc = await create(name, { docker_image: '127.0.0.1:5000/team/web:1.2@sha256:' + 'a'.repeat(64), starting_ports: [8080, { '81': '80' }], env_vars: { A: 'x' } });
+  const doc = await create(name, {
+    docker_image: `127.0.0.1:5000/team/web:1.2@sha256:${'a'.repeat(64)}`,
+    starting_ports: [8080, { '81': '80' }],
+    env_vars: { A: 'x' },
+  });
   assert.is(doc.app_name, name);
   assert.is(doc.app_id, 1);
   assert.equal(doc.containers_per, { server: 1 });
@@ -46,7 +50,10 @@ test('POST /api/v2/apps/<app>: 200 with the stored app; GET one; GET list', asyn
   assert.type(doc.rollout_id, 'string');
   const got = await req('GET', `/api/v2/apps/${name}`);
   assert.is(got.status, 200);
-  const { rollout, publish_errors, ...original } = got.body as Record<string, unknown> & { rollout: { id: string; revision: number; action: string }; publish_errors: unknown[] };
+  const { rollout, publish_errors, ...original } = got.body as Record<string, unknown> & {
+    rollout: { id: string; revision: number; action: string };
+    publish_errors: unknown[];
+  };
   assert.equal(original, doc, 'the original fields, unchanged');
   assert.equal(publish_errors, [], 'plus the revisions that could never be published');
   assert.equal([rollout.id, rollout.revision, rollout.action], [doc.rollout_id, 1, 'create'], 'plus the latest rollout');
@@ -149,22 +156,34 @@ test('create with bad input: 400 JSON naming the fields; nothing stored', async 
     { body: { docker_image: 'nginx', starting_ports: '80' }, expect: (b) => assert.ok('starting_ports' in (b.errors as object)) },
     { body: { docker_image: 'nginx', starting_ports: [0] }, expect: (b) => assert.ok('starting_ports.0' in (b.errors as object)) },
     { body: { docker_image: 'nginx', starting_ports: [65536] }, expect: (b) => assert.ok('starting_ports.0' in (b.errors as object)) },
-    { body: { docker_image: 'nginx', starting_ports: [{ '99999': '80' }] }, expect: (b) => assert.ok(Object.keys(b.errors as object).some((k) => k.startsWith('starting_ports'))) },
+    {
+      body: { docker_image: 'nginx', starting_ports: [{ '99999': '80' }] },
+      expect: (b) => assert.ok(Object.keys(b.errors as object).some((k) => k.startsWith('starting_ports'))),
+    },
     { body: { docker_image: 'nginx', starting_ports: [8080, 8080] }, expect: (b) => assert.match(JSON.stringify(b.errors), /used twice/) },
     { body: { docker_image: 'nginx', starting_ports: [81, { '81': '80' }] }, expect: (b) => assert.match(JSON.stringify(b.errors), /used twice/) },
     { body: { docker_image: 'nginx', foo: 1, bar: 2 }, expect: (b) => assert.equal(Object.keys(b.errors as object).sort(), ['bar', 'foo']) },
     { body: { docker_image: 'nginx', containers_per: { server: 1, cpu: 1 } }, expect: (b) => assert.ok('containers_per' in (b.errors as object)) },
     { body: { docker_image: 'nginx', volumes: ['nocolon'] }, expect: (b) => assert.ok('volumes.0' in (b.errors as object)) },
     { body: { docker_image: 'nginx', devices: ['dev/sda'] }, expect: (b) => assert.ok('devices.0' in (b.errors as object)) },
-    { body: { docker_image: 'nginx', env_vars: { '1BAD': 'x' } }, expect: (b) => assert.ok(Object.keys(b.errors as object).some((k) => k.startsWith('env_vars'))) },
+    {
+      body: { docker_image: 'nginx', env_vars: { '1BAD': 'x' } },
+      expect: (b) => assert.ok(Object.keys(b.errors as object).some((k) => k.startsWith('env_vars'))),
+    },
     { body: { docker_image: 'nginx', networks: ['host', 'bridge'] }, expect: (b) => assert.ok('networks' in (b.errors as object)) },
     { body: { docker_image: 'nginx', app_name: 'someone-else' }, expect: (b) => assert.ok('app_name' in (b.errors as object)) },
     { body: { docker_image: 'nginx', name: 'x' }, expect: (b) => assert.ok('name' in (b.errors as object)) },
-    { body: { docker_image: 'nginx', docker_image_typo: 'x', running: 1 }, expect: (b) => assert.equal(Object.keys(b.errors as object).sort(), ['docker_image_typo', 'running']) },
+    {
+      body: { docker_image: 'nginx', docker_image_typo: 'x', running: 1 },
+      expect: (b) => assert.equal(Object.keys(b.errors as object).sort(), ['docker_image_typo', 'running']),
+    },
     // Keys that are special on plain JS objects are fields like any other.
     { body: '{"docker_image": "nginx", "__proto__": 1}', expect: (b) => assert.equal(Object.keys(b.errors as object), ['__proto__']) },
     { body: '{"__proto__": {"docker_image": "nginx"}}', expect: (b) => assert.equal(b.missing_parameters, ['docker_image']) },
-    { body: { docker_image: 'nginx', constructor: 0, toString: 'x' }, expect: (b) => assert.equal(Object.keys(b.errors as object).sort(), ['constructor', 'toString']) },
+    {
+      body: { docker_image: 'nginx', constructor: 0, toString: 'x' },
+      expect: (b) => assert.equal(Object.keys(b.errors as object).sort(), ['constructor', 'toString']),
+    },
   ];
   const before = await snapshot();
   for (const c of cases) {
@@ -274,7 +293,7 @@ test('ours: roll, pull, rollback (202), history, rollouts; errors keep the x_exi
   assert.is((none.body as { revision_exists: boolean }).revision_exists, false);
   const badRev = await req('POST', `/api/v2/apps/${name}/rollback`, { body: { revision: 'one' } });
   assert.is(badRev.status, 400);
-  assert.ok('revision' in ((badRev.body as { errors: object }).errors));
+  assert.ok('revision' in (badRev.body as { errors: object }).errors);
   for (const revision of ['1', true, 1.5, 0]) {
     const r = await req('POST', `/api/v2/apps/${name}/rollback`, { body: { revision } });
     assert.is(r.status, 400, `${JSON.stringify(revision)}: ${r.text}`);
@@ -284,7 +303,13 @@ test('ours: roll, pull, rollback (202), history, rollouts; errors keep the x_exi
   const hist = await req('GET', `/api/v2/apps/${name}/history?limit=2`);
   assert.is(hist.status, 200);
   const revs = (hist.body as { revisions: Array<{ app_id: number; action: string; actor: string }> }).revisions;
-  assert.equal(revs.map((r) => [r.app_id, r.action, r.actor]), [[5, 'rollback', 'admin'], [4, 'update', 'admin']]);
+  assert.equal(
+    revs.map((r) => [r.app_id, r.action, r.actor]),
+    [
+      [5, 'rollback', 'admin'],
+      [4, 'update', 'admin'],
+    ],
+  );
   const badLimit = await req('GET', `/api/v2/apps/${name}/history?limit=0`);
   assert.is(badLimit.status, 400);
   const missing = await req('POST', `/api/v2/apps/${uniqueName('missing')}/roll`);
@@ -303,29 +328,79 @@ test('rollouts and hosts: GET routes with query parameters; 4xx JSON for bad ids
   const name = uniqueName();
   const tag = uniqueName('h');
   const at = (s: number) => new Date(Date.now() - s * 1000);
-  const hb = (id: string, last: Date) => ({ id, apps: [name], running: '[]', cores: 2, memory_mb: 512, worker_version: 'v', heartbeat_interval_seconds: 5, last_seen: last });
-  await env.db.insertInto('hosts').values([hb(`${tag}-1`, at(1)), hb(`${tag}-2`, at(1)), hb(`${tag}-3`, at(600))]).execute();
+  const hb = (id: string, last: Date) => ({
+    id,
+    apps: [name],
+    running: '[]',
+    cores: 2,
+    memory_mb: 512,
+    worker_version: 'v',
+    heartbeat_interval_seconds: 5,
+    last_seen: last,
+  });
+  await env.db
+    .insertInto('hosts')
+    .values([hb(`${tag}-1`, at(1)), hb(`${tag}-2`, at(1)), hb(`${tag}-3`, at(600))])
+    .execute();
   const doc = await create(name);
   const id = doc.rollout_id as string;
-  await env.db.insertInto('rollout_hosts').values({ rollout_id: id, host: `${tag}-1`, status: 'failed', error: 'image not found', containers: '[]', pull_ms: 3, apply_ms: 0, reported_at: new Date() }).execute();
+  await env.db
+    .insertInto('rollout_hosts')
+    .values({
+      rollout_id: id,
+      host: `${tag}-1`,
+      status: 'failed',
+      error: 'image not found',
+      containers: '[]',
+      pull_ms: 3,
+      apply_ms: 0,
+      reported_at: new Date(),
+    })
+    .execute();
 
   const ro = await req('GET', `/api/v2/rollouts/${id}`);
   assert.is(ro.status, 200, ro.text);
-  const p = ro.body as { expected: number; failed: number; pending: number; complete: boolean; failures: Array<{ host: string; error: string }>; hosts: unknown[] };
+  const p = ro.body as {
+    expected: number;
+    failed: number;
+    pending: number;
+    complete: boolean;
+    failures: Array<{ host: string; error: string }>;
+    hosts: unknown[];
+  };
   assert.equal([p.expected, p.failed, p.pending, p.complete], [2, 1, 1, false]);
-  assert.equal(p.failures.map((f) => [f.host, f.error]), [[`${tag}-1`, 'image not found']]);
+  assert.equal(
+    p.failures.map((f) => [f.host, f.error]),
+    [[`${tag}-1`, 'image not found']],
+  );
   const pendingOnly = await req('GET', `/api/v2/rollouts/${id}?host_state=pending&hosts_limit=5`);
-  assert.equal((pendingOnly.body as { hosts: Array<{ host: string }> }).hosts.map((h) => h.host), [`${tag}-2`]);
+  assert.equal(
+    (pendingOnly.body as { hosts: Array<{ host: string }> }).hosts.map((h) => h.host),
+    [`${tag}-2`],
+  );
 
   const list = await req('GET', `/api/v2/apps/${name}/rollouts?limit=1`);
   assert.is(list.status, 200, list.text);
-  assert.equal((list.body as { rollouts: Array<{ id: string }> }).rollouts.map((r) => r.id), [id]);
+  assert.equal(
+    (list.body as { rollouts: Array<{ id: string }> }).rollouts.map((r) => r.id),
+    [id],
+  );
 
   const hosts = await req('GET', `/api/v2/hosts?app=${name}`);
   assert.is(hosts.status, 200, hosts.text);
-  assert.equal((hosts.body as { hosts: Array<{ id: string; status: string }> }).hosts.map((h) => [h.id, h.status]), [[`${tag}-1`, 'online'], [`${tag}-2`, 'online'], [`${tag}-3`, 'offline']]);
+  assert.equal(
+    (hosts.body as { hosts: Array<{ id: string; status: string }> }).hosts.map((h) => [h.id, h.status]),
+    [
+      [`${tag}-1`, 'online'],
+      [`${tag}-2`, 'online'],
+      [`${tag}-3`, 'offline'],
+    ],
+  );
   const offline = await req('GET', `/api/v2/hosts?app=${name}&status=offline&limit=10`);
-  assert.equal((offline.body as { hosts: Array<{ id: string }> }).hosts.map((h) => h.id), [`${tag}-3`]);
+  assert.equal(
+    (offline.body as { hosts: Array<{ id: string }> }).hosts.map((h) => h.id),
+    [`${tag}-3`],
+  );
   const one = await req('GET', `/api/v2/hosts/${tag}-2`);
   assert.is(one.status, 200, one.text);
   assert.is((one.body as { memory_mb: number }).memory_mb, 512);
@@ -396,11 +471,16 @@ test('inputs stay strict after the generated routes ran (no coercion leaks into 
 });
 
 test('errors name the field inside unions (env_vars, ports)', async () => {
-  const r = await req('POST', `/api/v2/apps/${uniqueName()}`, { body: { docker_image: 'nginx', env_vars: { 'A B': '1' }, starting_ports: [{ '80': 'http' }] } });
+  const r = await req('POST', `/api/v2/apps/${uniqueName()}`, {
+    body: { docker_image: 'nginx', env_vars: { 'A B': '1' }, starting_ports: [{ '80': 'http' }] },
+  });
   assert.is(r.status, 400);
   const errors = (r.body as { errors: Record<string, string[]> }).errors;
   assert.match(JSON.stringify(errors), /invalid environment variable name/);
-  assert.ok(Object.keys(errors).some((k) => k.startsWith('starting_ports.0')), JSON.stringify(errors));
+  assert.ok(
+    Object.keys(errors).some((k) => k.startsWith('starting_ports.0')),
+    JSON.stringify(errors),
+  );
 });
 
 test('unexpected failures: 500 JSON without internals, on every kind of route', async () => {

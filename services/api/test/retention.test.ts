@@ -45,12 +45,18 @@ async function app(name: string, revision: number, deleted = false): Promise<str
 async function rollout(appName: string, incarnation: string, revision: number, ageDays: number, published: boolean): Promise<string> {
   const id = randomUUID();
   const at = daysAgo(ageDays);
-  await db.insertInto('rollouts').values({ id, app: appName, incarnation, revision, action: 'update', created_at: at, published_at: published ? at : null }).execute();
+  await db
+    .insertInto('rollouts')
+    .values({ id, app: appName, incarnation, revision, action: 'update', created_at: at, published_at: published ? at : null })
+    .execute();
   return id;
 }
 
 async function result(rolloutId: string, host: string): Promise<void> {
-  await db.insertInto('rollout_hosts').values({ rollout_id: rolloutId, host, status: 'applied', containers: '[]', pull_ms: 0, apply_ms: 0, reported_at: new Date() }).execute();
+  await db
+    .insertInto('rollout_hosts')
+    .values({ rollout_id: rolloutId, host, status: 'applied', containers: '[]', pull_ms: 0, apply_ms: 0, reported_at: new Date() })
+    .execute();
 }
 
 async function outbox(ageDays: number, published: boolean): Promise<string> {
@@ -64,7 +70,10 @@ async function outbox(ageDays: number, published: boolean): Promise<string> {
 }
 
 async function host(id: string, ageDays: number): Promise<void> {
-  await db.insertInto('hosts').values({ id, apps: [], running: '[]', cores: 1, memory_mb: 1, worker_version: 't', heartbeat_interval_seconds: 10, last_seen: daysAgo(ageDays) }).execute();
+  await db
+    .insertInto('hosts')
+    .values({ id, apps: [], running: '[]', cores: 1, memory_mb: 1, worker_version: 't', heartbeat_interval_seconds: 10, last_seen: daysAgo(ageDays) })
+    .execute();
 }
 
 async function ids(table: 'rollouts' | 'outbox' | 'hosts'): Promise<string[]> {
@@ -95,7 +104,10 @@ test('expired rows go; unpublished rows, recent rows and the rollout of a live a
   assert.not.ok((await ids('rollouts')).includes(r1) || (await ids('rollouts')).includes(g2));
   const results = await db.selectFrom('rollout_hosts').select(['rollout_id', 'host']).execute();
   assert.equal(results, [{ rollout_id: r3, host: 'a' }]);
-  assert.equal(await ids('outbox'), [o2, o3].sort((a, b) => Number(a) - Number(b)));
+  assert.equal(
+    await ids('outbox'),
+    [o2, o3].sort((a, b) => Number(a) - Number(b)),
+  );
   assert.not.ok((await ids('outbox')).includes(o1));
   assert.equal(await ids('hosts'), ['recent']);
 
@@ -131,7 +143,10 @@ test('the API server prunes on its own timer and counts it in /metrics', async (
   const env = await startEnv();
   try {
     await migrateToLatest(env.db);
-    await env.db.insertInto('hosts').values({ id: 'long-gone', apps: [], running: '[]', cores: 1, memory_mb: 1, worker_version: 't', heartbeat_interval_seconds: 10, last_seen: daysAgo(3) }).execute();
+    await env.db
+      .insertInto('hosts')
+      .values({ id: 'long-gone', apps: [], running: '[]', cores: 1, memory_mb: 1, worker_version: 't', heartbeat_interval_seconds: 10, last_seen: daysAgo(3) })
+      .execute();
     const api = await env.startApi({ server: { retention: { retentionDays: 2, intervalMs: 200 } } });
     const { waitFor } = await import('@nebula/test-kit');
     await waitFor('the old host pruned', async () => (await env.db.selectFrom('hosts').select('id').execute()).length === 0, 10_000, 100);
@@ -143,37 +158,54 @@ test('the API server prunes on its own timer and counts it in /metrics', async (
 });
 
 test('property: whatever the rows, exactly the expired ones are deleted', async () => {
-  const rolloutArb = fc.record({ ageDays: fc.integer({ min: 0, max: 60 }), published: fc.boolean(), current: fc.boolean(), results: fc.integer({ min: 0, max: 2 }) });
+  const rolloutArb = fc.record({
+    ageDays: fc.integer({ min: 0, max: 60 }),
+    published: fc.boolean(),
+    current: fc.boolean(),
+    results: fc.integer({ min: 0, max: 2 }),
+  });
   const outboxArb = fc.record({ ageDays: fc.integer({ min: 0, max: 60 }), published: fc.boolean() });
   await fc.assert(
-    fc.asyncProperty(fc.array(rolloutArb, { maxLength: 8 }), fc.array(outboxArb, { maxLength: 6 }), fc.array(fc.integer({ min: 0, max: 60 }), { maxLength: 5 }), fc.integer({ min: 1, max: 45 }), async (rollouts, rows, hostAges, days) => {
-      await sql`truncate apps, app_revisions, rollouts, rollout_hosts, outbox, hosts restart identity`.execute(db);
-      const keep = new Set<string>();
-      // Off the cutoff by at least an hour either way: `now()` moves between insert and prune.
-      const away = (age: number) => Math.abs(age - days) < 0.05;
-      for (const [i, r] of rollouts.entries()) {
-        const age = away(r.ageDays) ? r.ageDays + 0.5 : r.ageDays;
-        const inc = await app(`a${i}`, r.current ? 1 : 2);
-        const id = await rollout(`a${i}`, inc, 1, age, r.published);
-        for (let h = 0; h < r.results; h++) await result(id, `h${h}`);
-        if (age < days || !r.published || r.current) keep.add(`rollout:${id}`);
-      }
-      for (const o of rows) {
-        const age = away(o.ageDays) ? o.ageDays + 0.5 : o.ageDays;
-        const id = await outbox(age, o.published);
-        if (age < days || !o.published) keep.add(`outbox:${id}`);
-      }
-      for (const [i, a] of hostAges.entries()) {
-        const age = away(a) ? a + 0.5 : a;
-        await host(`host${i}`, age);
-        if (age < days) keep.add(`host:host${i}`);
-      }
-      await pruneExpired(db, { retentionDays: days });
-      const left = new Set([...(await ids('rollouts')).map((id) => `rollout:${id}`), ...(await ids('outbox')).map((id) => `outbox:${id}`), ...(await ids('hosts')).map((id) => `host:${id}`)]);
-      assert.equal([...left].sort(), [...keep].sort());
-      const orphans = await sql<{ n: number }>`select count(*)::int as n from rollout_hosts h where not exists (select 1 from rollouts r where r.id = h.rollout_id)`.execute(db);
-      assert.is(orphans.rows[0]!.n, 0, 'results go with their rollout');
-    }),
+    fc.asyncProperty(
+      fc.array(rolloutArb, { maxLength: 8 }),
+      fc.array(outboxArb, { maxLength: 6 }),
+      fc.array(fc.integer({ min: 0, max: 60 }), { maxLength: 5 }),
+      fc.integer({ min: 1, max: 45 }),
+      async (rollouts, rows, hostAges, days) => {
+        await sql`truncate apps, app_revisions, rollouts, rollout_hosts, outbox, hosts restart identity`.execute(db);
+        const keep = new Set<string>();
+        // Off the cutoff by at least an hour either way: `now()` moves between insert and prune.
+        const away = (age: number) => Math.abs(age - days) < 0.05;
+        for (const [i, r] of rollouts.entries()) {
+          const age = away(r.ageDays) ? r.ageDays + 0.5 : r.ageDays;
+          const inc = await app(`a${i}`, r.current ? 1 : 2);
+          const id = await rollout(`a${i}`, inc, 1, age, r.published);
+          for (let h = 0; h < r.results; h++) await result(id, `h${h}`);
+          if (age < days || !r.published || r.current) keep.add(`rollout:${id}`);
+        }
+        for (const o of rows) {
+          const age = away(o.ageDays) ? o.ageDays + 0.5 : o.ageDays;
+          const id = await outbox(age, o.published);
+          if (age < days || !o.published) keep.add(`outbox:${id}`);
+        }
+        for (const [i, a] of hostAges.entries()) {
+          const age = away(a) ? a + 0.5 : a;
+          await host(`host${i}`, age);
+          if (age < days) keep.add(`host:host${i}`);
+        }
+        await pruneExpired(db, { retentionDays: days });
+        const left = new Set([
+          ...(await ids('rollouts')).map((id) => `rollout:${id}`),
+          ...(await ids('outbox')).map((id) => `outbox:${id}`),
+          ...(await ids('hosts')).map((id) => `host:${id}`),
+        ]);
+        assert.equal([...left].sort(), [...keep].sort());
+        const orphans = await sql<{
+          n: number;
+        }>`select count(*)::int as n from rollout_hosts h where not exists (select 1 from rollouts r where r.id = h.rollout_id)`.execute(db);
+        assert.is(orphans.rows[0]!.n, 0, 'results go with their rollout');
+      },
+    ),
     { numRuns: 25 },
   );
 });

@@ -4,7 +4,10 @@ import * as assert from 'uvu/assert';
 import { WatchSlots } from '../src/http/watch-slots.ts';
 
 test('property: never more than the limit open per identity; releases (even repeated) give back exactly one slot', () => {
-  const op = fc.oneof(fc.record({ kind: fc.constant('open' as const), who: fc.constantFrom('a', 'b', 'c') }), fc.record({ kind: fc.constant('close' as const), index: fc.nat(20), twice: fc.boolean() }));
+  const op = fc.oneof(
+    fc.record({ kind: fc.constant('open' as const), who: fc.constantFrom('a', 'b', 'c') }),
+    fc.record({ kind: fc.constant('close' as const), index: fc.nat(20), twice: fc.boolean() }),
+  );
   fc.assert(
     fc.property(fc.integer({ min: 1, max: 4 }), fc.array(op, { maxLength: 60 }), (limit, ops) => {
       const slots = new WatchSlots(limit);

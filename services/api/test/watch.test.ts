@@ -40,7 +40,17 @@ class GatedRuntime extends FakeRuntime {
   }
 }
 
-const FAST = { heartbeatIntervalMs: 500, ackWaitMs: 5_000, fetchExpiresMs: 1_000, retryBaseMs: 100, retryMaxMs: 400, rollSettleMs: 0, pollMs: 5, healthCheckIntervalMs: 1_000, stopTimeoutSeconds: 0 };
+const FAST = {
+  heartbeatIntervalMs: 500,
+  ackWaitMs: 5_000,
+  fetchExpiresMs: 1_000,
+  retryBaseMs: 100,
+  retryMaxMs: 400,
+  rollSettleMs: 0,
+  pollMs: 5,
+  healthCheckIntervalMs: 1_000,
+  stopTimeoutSeconds: 0,
+};
 
 test.before(async () => {
   env = await startEnv();
@@ -93,13 +103,21 @@ test('rollouts.watch pushes progress while four workers apply a revision, and en
     assert.is.not(JSON.stringify(seen[i]), JSON.stringify(seen[i - 1]), 'only changes are pushed');
   }
   assert.equal([last.expected, last.applied, last.failed, last.pending, last.complete], [4, 4, 0, 0, true]);
-  assert.equal(last.hosts.map((h) => [h.host, h.state]), hostIds.map((h) => [h, 'applied']));
+  assert.equal(
+    last.hosts.map((h) => [h.host, h.state]),
+    hostIds.map((h) => [h, 'applied']),
+  );
   assert.ok(last.apply_ms.p50 !== null);
   const got = await nebula.apps.get.query({ name: app });
   assert.is(got.rollout?.id, created.rollout_id);
   assert.is(got.rollout?.complete, true);
   // The next heartbeats tell what runs: revision 1, two containers, on every host.
-  await waitFor('heartbeats show revision 1', async () => (await nebula.hosts.list.query({ app })).hosts.every((h) => h.running[0]?.revision === 1 && h.running[0].containers.length === 2), 10_000, 100);
+  await waitFor(
+    'heartbeats show revision 1',
+    async () => (await nebula.hosts.list.query({ app })).hosts.every((h) => h.running[0]?.revision === 1 && h.running[0].containers.length === 2),
+    10_000,
+    100,
+  );
 });
 
 test('a host that cannot apply: the watch ends complete with its failure and error', async () => {
@@ -112,13 +130,24 @@ test('a host that cannot apply: the watch ends complete with its failure and err
   assert.equal(failures, [hostIds[3]]);
   assert.match(last.failures[0]!.error ?? '', /img:2/);
   const list = await nebula.rollouts.list.query({ name: app });
-  assert.equal(list.rollouts.map((r) => [r.revision, r.failed]), [[2, 1], [1, 0]]);
+  assert.equal(
+    list.rollouts.map((r) => [r.revision, r.failed]),
+    [
+      [2, 1],
+      [1, 0],
+    ],
+  );
   assert.is(list.rollouts[1]!.superseded_by, updated.rollout_id);
 });
 
 test('a worker that stops: its host turns offline in hosts.list and is not expected by the next rollout', async () => {
   await workers[1]!.stop();
-  await waitFor('host offline', async () => (await nebula.hosts.list.query({ app, status: 'offline' })).hosts.map((h) => h.id).includes(hostIds[1]!), 15_000, 100);
+  await waitFor(
+    'host offline',
+    async () => (await nebula.hosts.list.query({ app, status: 'offline' })).hosts.map((h) => h.id).includes(hostIds[1]!),
+    15_000,
+    100,
+  );
   const host = await nebula.hosts.get.query({ id: hostIds[1]! });
   assert.is(host.status, 'offline');
   assert.ok(Date.parse(host.offline_after) <= Date.now());

@@ -31,7 +31,15 @@ export async function run(argv: string[], io: Io): Promise<number> {
     }
     conn = resolveConnection(parsed.values, io.env, io.localAdminFile);
     const nebula = createNebulaClient(conn);
-    const ctx: Ctx = { nebula, io, json: parsed.values.json === true, values: parsed.values, args: parsed.args, timeoutMs: parsed.timeoutMs, setView: (v) => (view = v) };
+    const ctx: Ctx = {
+      nebula,
+      io,
+      json: parsed.values.json === true,
+      values: parsed.values,
+      args: parsed.args,
+      timeoutMs: parsed.timeoutMs,
+      setView: (v) => (view = v),
+    };
     return await COMMANDS[parsed.command]!(ctx);
   } catch (err) {
     (view as ProgressView | null)?.close();
@@ -40,4 +48,3 @@ export async function run(argv: string[], io: Io): Promise<number> {
     return code;
   }
 }
-

@@ -99,7 +99,8 @@ const COMMON = new Set<string>(['url', 'user', 'password', 'token', 'json', 'hel
 
 export function positiveInt(value: string | undefined, name: string, max: number): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > max) throw new UsageError(`${name} must be a whole number from 1 to ${max} (got "${value}")`);
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > max)
+    throw new UsageError(`${name} must be a whole number from 1 to ${max} (got "${value}")`);
   return Number(value);
 }
 
@@ -129,8 +130,12 @@ export function parseCommandLine(argv: string[]): Parsed | 'help' {
   const command = `${group} ${verb ?? ''}`.trim();
   const allowed = COMMAND_OPTIONS[command];
   if (!allowed) {
-    const verbs = Object.keys(COMMAND_OPTIONS).filter((c) => c.startsWith(`${group} `)).map((c) => c.slice(group!.length + 1));
-    throw new UsageError(verb === undefined ? `"${group}" needs a subcommand: ${verbs.join(', ')}` : `unknown command "${command}" (${group}: ${verbs.join(', ')})`);
+    const verbs = Object.keys(COMMAND_OPTIONS)
+      .filter((c) => c.startsWith(`${group} `))
+      .map((c) => c.slice(group!.length + 1));
+    throw new UsageError(
+      verb === undefined ? `"${group}" needs a subcommand: ${verbs.join(', ')}` : `unknown command "${command}" (${group}: ${verbs.join(', ')})`,
+    );
   }
   if (values.help) return 'help';
   for (const [name, v] of Object.entries(values)) {
@@ -138,16 +143,21 @@ export function parseCommandLine(argv: string[]): Parsed | 'help' {
   }
   const names = ARGS[command] ?? [];
   if (rest.length < names.length) throw new UsageError(`"${command}" needs ${names.map((n) => `<${n}>`).join(' ')}`);
-  if (rest.length > names.length) throw new UsageError(`"${command}" takes ${names.length === 0 ? 'no arguments' : names.map((n) => `<${n}>`).join(' ')}; unexpected "${rest[names.length]}"`);
+  if (rest.length > names.length)
+    throw new UsageError(
+      `"${command}" takes ${names.length === 0 ? 'no arguments' : names.map((n) => `<${n}>`).join(' ')}; unexpected "${rest[names.length]}"`,
+    );
   const args = Object.fromEntries(names.map((n, i) => [n, rest[i]!]));
-  if ((command === 'apps create' || command === 'apps update') && values.file === undefined) throw new UsageError(`"${command}" needs -f <file> (JSON or YAML; - for stdin)`);
-  if (values.status !== undefined && values.status !== 'online' && values.status !== 'offline') throw new UsageError(`--status must be online or offline (got "${values.status}")`);
+  if ((command === 'apps create' || command === 'apps update') && values.file === undefined)
+    throw new UsageError(`"${command}" needs -f <file> (JSON or YAML; - for stdin)`);
+  if (values.status !== undefined && values.status !== 'online' && values.status !== 'offline')
+    throw new UsageError(`--status must be online or offline (got "${values.status}")`);
   let timeoutMs: number | undefined;
   if (values.timeout !== undefined) {
     if (command !== 'rollouts watch' && !values.wait) throw new UsageError('--timeout goes with --wait (or rollouts watch)');
     timeoutMs = parseDuration(values.timeout) ?? undefined;
-    if (timeoutMs === undefined) throw new UsageError(`--timeout must be seconds or a duration like 15s, 2m, 1h30m, above zero and below 24 days (got "${values.timeout}")`);
+    if (timeoutMs === undefined)
+      throw new UsageError(`--timeout must be seconds or a duration like 15s, 2m, 1h30m, above zero and below 24 days (got "${values.timeout}")`);
   }
   return { command, args, values, ...(timeoutMs === undefined ? {} : { timeoutMs }) };
 }
-

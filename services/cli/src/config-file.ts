@@ -23,7 +23,8 @@ export function readConfigFile(path: string, app: string, readStdin: () => strin
   } catch (err) {
     throw new InputFileError(`${path} is neither JSON nor YAML: ${(err as Error).message.split('\n')[0]}`, { cause: err });
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InputFileError(`${path} must hold an object of app settings (e.g. docker_image: nginx:1.27)`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new InputFileError(`${path} must hold an object of app settings (e.g. docker_image: nginx:1.27)`);
   const config = { ...(value as Record<string, unknown>) };
   const named = config.app_name ?? config.name;
   if (named !== undefined && named !== app) throw new InputFileError(`${path} is for app "${String(named)}", not "${app}"`);

@@ -38,7 +38,8 @@ function causeChain(err: unknown): string {
 function isUnreachable(err: unknown): boolean {
   for (let e: unknown = err, i = 0; e instanceof Error && i < 5; e = e.cause, i++) {
     const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && /^(ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ETIMEDOUT|UND_ERR_CONNECT_TIMEOUT|UND_ERR_SOCKET)$/.test(code)) return true;
+    if (typeof code === 'string' && /^(ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ETIMEDOUT|UND_ERR_CONNECT_TIMEOUT|UND_ERR_SOCKET)$/.test(code))
+      return true;
     if (e instanceof TypeError && /fetch failed/.test(e.message)) return true;
   }
   return false;
@@ -52,7 +53,13 @@ export function describeError(err: unknown, url: string): { lines: string[]; cod
   if (isNebulaClientError(err)) {
     const status = httpStatusOf(err) ?? (/\((\d{3})\)/.exec(err.message) ? Number(/\((\d{3})\)/.exec(err.message)![1]) : undefined);
     if (status === 401) {
-      return { lines: [`error: the API at ${url} refused the credentials (401)`, 'give --user and --password (NEBULA_USER, NEBULA_PASSWORD) or --token (NEBULA_TOKEN)'], code: EXIT.api };
+      return {
+        lines: [
+          `error: the API at ${url} refused the credentials (401)`,
+          'give --user and --password (NEBULA_USER, NEBULA_PASSWORD) or --token (NEBULA_TOKEN)',
+        ],
+        code: EXIT.api,
+      };
     }
     const lines = [`error: ${err.message}${status ? ` (HTTP ${status})` : ''}`];
     const body = nebulaErrorBody(err) ?? {};

@@ -1,7 +1,7 @@
 import { type AppDoc, type RolloutProgress, type RolloutSummary, watchRollout } from '@nebula/client';
 import { type Ctx, print, printJson } from './context.ts';
-import { EXIT } from './errors.ts';
 import { formatDuration } from './duration.ts';
+import { EXIT } from './errors.ts';
 import { shortfall, stillPending } from './outcome.ts';
 import { doneOf, ProgressView } from './progress-view.ts';
 
@@ -93,4 +93,3 @@ export async function afterAction(ctx: Ctx, app: string, label: string, doc: Par
   if (ctx.json) print(ctx, JSON.stringify({ ...doc, rollout: last }));
   return code;
 }
-

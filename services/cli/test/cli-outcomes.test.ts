@@ -1,8 +1,8 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { waitFor } from '@nebula/test-kit';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -73,10 +73,15 @@ test.before(async () => {
   const beat = () => void publish(heartbeat(ghost, [app], { instance, at: new Date(Date.now() - 600_000) })).catch(() => undefined);
   beat();
   ghostTimer = setInterval(beat, 250);
-  await waitFor('both hosts online', async () => {
-    const r = await nebula(['hosts', 'list', '--app', app, '--status', 'online', '--json'], env);
-    return r.code === 0 && (JSON.parse(r.stdout) as { hosts: unknown[] }).hosts.length === 2;
-  }, 15_000, 200);
+  await waitFor(
+    'both hosts online',
+    async () => {
+      const r = await nebula(['hosts', 'list', '--app', app, '--status', 'online', '--json'], env);
+      return r.code === 0 && (JSON.parse(r.stdout) as { hosts: unknown[] }).hosts.length === 2;
+    },
+    15_000,
+    200,
+  );
 });
 
 test.after(async () => {
@@ -95,14 +100,22 @@ test('worker processes whose clocks are 10 minutes behind and ahead: online, and
   const skewApp = `skew-${suffix()}`;
   const [behind, ahead] = [`${skewApp}-behind`, `${skewApp}-ahead`];
   const said = [await startSkewedWorker(behind, skewApp, -600_000), await startSkewedWorker(ahead, skewApp, 600_000)];
-  for (const [out, skew] of [[said[0]!, -600_000], [said[1]!, 600_000]] as const) {
+  for (const [out, skew] of [
+    [said[0]!, -600_000],
+    [said[1]!, 600_000],
+  ] as const) {
     const clock = Date.parse(/my clock says (\S+)/.exec(out)![1]!);
     assert.ok(Math.abs(clock - Date.now() - skew) < 60_000, `the child's clock is off: ${out}`);
   }
-  await waitFor('both skewed hosts online', async () => {
-    const r = await nebula(['hosts', 'list', '--app', skewApp, '--status', 'online', '--json'], env);
-    return r.code === 0 && (JSON.parse(r.stdout) as { hosts: unknown[] }).hosts.length === 2;
-  }, 15_000, 200);
+  await waitFor(
+    'both skewed hosts online',
+    async () => {
+      const r = await nebula(['hosts', 'list', '--app', skewApp, '--status', 'online', '--json'], env);
+      return r.code === 0 && (JSON.parse(r.stdout) as { hosts: unknown[] }).hosts.length === 2;
+    },
+    15_000,
+    200,
+  );
   const r = await nebula(['apps', 'create', skewApp, '-f', file('skew.yaml', 'docker_image: img:1\n'), '--wait', '--timeout', '20s'], env);
   assert.is(r.code, 0, `${r.stdout}\n${r.stderr}`);
   assert.match(r.stdout, /complete: 2\/2 hosts \(applied 2, failed 0, pending 0\)/);
@@ -114,7 +127,12 @@ test('worker processes whose clocks are 10 minutes behind and ahead: online, and
 });
 
 test('--timeout: exit 4 naming the hosts still pending; bad values are usage errors', async () => {
-  for (const args of [['apps', 'restart', app, '--wait', '--timeout', '0'], ['apps', 'restart', app, '--wait', '--timeout', 'soon'], ['apps', 'restart', app, '--timeout', '5'], ['apps', 'get', app, '--timeout', '5s']]) {
+  for (const args of [
+    ['apps', 'restart', app, '--wait', '--timeout', '0'],
+    ['apps', 'restart', app, '--wait', '--timeout', 'soon'],
+    ['apps', 'restart', app, '--timeout', '5'],
+    ['apps', 'get', app, '--timeout', '5s'],
+  ]) {
     const r = await nebula(args, env);
     assert.is(r.code, 2, `${args.join(' ')}: ${r.code} ${r.stderr}`);
     assert.match(r.stderr, /^error: .*--timeout/, args.join(' '));
@@ -157,10 +175,15 @@ test('two workers with one host id: hosts list and get say so', async () => {
   const twin = `${app}-twin`;
   const [a, b] = [randomUUID(), randomUUID()];
   for (const instance of [a, b, a, b]) await publish(heartbeat(twin, [app], { instance, interval: 5 }));
-  const list = await waitFor('the twin flagged', async () => {
-    const r = await nebula(['hosts', 'list', '--app', app], env);
-    return /DUPLICATE/.test(r.stdout) ? r : undefined;
-  }, 10_000, 200);
+  const list = await waitFor(
+    'the twin flagged',
+    async () => {
+      const r = await nebula(['hosts', 'list', '--app', app], env);
+      return /DUPLICATE/.test(r.stdout) ? r : undefined;
+    },
+    10_000,
+    200,
+  );
   assert.match(list.stdout, new RegExp(`^${twin}\\s+online\\s+.*\\s2 workers$`, 'm'));
   assert.match(list.stderr, new RegExp(`warning: ${twin}: heartbeats from more than one worker`));
   assert.match(list.stdout, new RegExp(`^${real}\\s+online\\s+`, 'm'));

@@ -40,10 +40,15 @@ test.before(async () => {
   env = { NEBULA_URL: stack.api.url, NEBULA_USER: ADMIN.user, NEBULA_PASSWORD: ADMIN.password };
   // img:2 is missing from the last host's registry: its pull fails there.
   for (const h of hosts) await stack.startWorker(h, [app], h === hosts[2] ? ['img:1'] : ['img:1', 'img:2']);
-  await waitFor('three hosts online', async () => {
-    const r = await nebula(['hosts', 'list', '--app', app, '--status', 'online', '--json'], env);
-    return r.code === 0 && (JSON.parse(r.stdout) as { hosts: unknown[] }).hosts.length === 3;
-  }, 15_000, 200);
+  await waitFor(
+    'three hosts online',
+    async () => {
+      const r = await nebula(['hosts', 'list', '--app', app, '--status', 'online', '--json'], env);
+      return r.code === 0 && (JSON.parse(r.stdout) as { hosts: unknown[] }).hosts.length === 3;
+    },
+    15_000,
+    200,
+  );
 });
 
 test.after(async () => {
@@ -52,7 +57,19 @@ test.after(async () => {
 });
 
 test('usage errors: exit 2 with a message, nothing sent', async () => {
-  for (const args of [[], ['apps'], ['apps', 'get'], ['apps', 'fly', app], ['apps', 'list', '--bogus'], ['apps', 'create', app], ['hosts', 'list', '--status', 'asleep'], ['apps', 'history', app, '--limit', 'x'], ['apps', 'get', app, 'extra'], ['rollouts', 'get', 'x', '--wait'], ['apps', 'rollback', app, 'one']]) {
+  for (const args of [
+    [],
+    ['apps'],
+    ['apps', 'get'],
+    ['apps', 'fly', app],
+    ['apps', 'list', '--bogus'],
+    ['apps', 'create', app],
+    ['hosts', 'list', '--status', 'asleep'],
+    ['apps', 'history', app, '--limit', 'x'],
+    ['apps', 'get', app, 'extra'],
+    ['rollouts', 'get', 'x', '--wait'],
+    ['apps', 'rollback', app, 'one'],
+  ]) {
     const r = await nebula(args, env);
     assert.is(r.code, 2, `${args.join(' ')}: ${r.code} ${r.stderr}`);
     assert.match(r.stderr, /^error: /, args.join(' '));
@@ -80,7 +97,10 @@ test('apps list / get: a table for people, JSON for scripts', async () => {
   const list = await ok(['apps', 'list']);
   const lines = list.stdout.trim().split('\n');
   assert.match(lines[0]!, /^NAME\s+REVISION\s+IMAGE\s+RUNNING\s+LATEST ROLLOUT$/);
-  assert.ok(lines.some((l) => new RegExp(`^${app}\\s+1\\s+img:1\\s+yes\\s+3/3 complete$`).test(l)), list.stdout);
+  assert.ok(
+    lines.some((l) => new RegExp(`^${app}\\s+1\\s+img:1\\s+yes\\s+3/3 complete$`).test(l)),
+    list.stdout,
+  );
   assert.ok((await json<{ apps: string[] }>(['apps', 'list'])).apps.includes(app));
   const get = await ok(['apps', 'get', app]);
   assert.match(get.stdout, /docker_image:\s+img:1/);
@@ -90,7 +110,13 @@ test('apps list / get: a table for people, JSON for scripts', async () => {
 });
 
 test('apps update: merge by default, --replace replaces; JSON from stdin; actions; history', async () => {
-  const merged = await json<{ app_id: number; env_vars: Record<string, string>; containers_per: Record<string, number> }>(['apps', 'update', app, '-f', file('patch.json', '{"env_vars": {"MODE": "prod"}}')]);
+  const merged = await json<{ app_id: number; env_vars: Record<string, string>; containers_per: Record<string, number> }>([
+    'apps',
+    'update',
+    app,
+    '-f',
+    file('patch.json', '{"env_vars": {"MODE": "prod"}}'),
+  ]);
   assert.equal([merged.app_id, merged.env_vars, merged.containers_per], [2, { MODE: 'prod' }, { server: 2 }]);
   // The output of `apps get --json` can be edited and sent back as it is.
   const got = (await ok(['apps', 'get', app, '--json'])).stdout.replace('"server": 2', '"server": 1');
@@ -108,13 +134,30 @@ test('apps update: merge by default, --replace replaces; JSON from stdin; action
   const history = await ok(['apps', 'history', app, '--limit', '3']);
   const rows = history.stdout.trim().split('\n');
   assert.match(rows[0]!, /^REVISION\s+ACTION\s+ACTOR\s+WHEN\s+ROLLOUT\s+CHANGES$/);
-  assert.equal(rows.slice(1).map((l) => l.split(/\s+/).slice(0, 3)), [['6', 'rollback', 'admin'], ['5', 'start', 'admin'], ['4', 'stop', 'admin']]);
+  assert.equal(
+    rows.slice(1).map((l) => l.split(/\s+/).slice(0, 3)),
+    [
+      ['6', 'rollback', 'admin'],
+      ['5', 'start', 'admin'],
+      ['4', 'stop', 'admin'],
+    ],
+  );
   assert.match(history.stderr, new RegExp(`older: nebula apps history ${app} --before 4`));
   const older = await ok(['apps', 'history', app, '--limit', '3', '--before', '4']);
-  assert.equal(older.stdout.trim().split('\n').slice(1).map((l) => l.split(/\s+/)[0]), ['3', '2', '1']);
+  assert.equal(
+    older.stdout
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => l.split(/\s+/)[0]),
+    ['3', '2', '1'],
+  );
   assert.not.match(older.stderr, /older:/);
   const h = await json<{ revisions: Array<{ app_id: number }> }>(['apps', 'history', app]);
-  assert.equal(h.revisions.map((r) => r.app_id), [6, 5, 4, 3, 2, 1]);
+  assert.equal(
+    h.revisions.map((r) => r.app_id),
+    [6, 5, 4, 3, 2, 1],
+  );
 });
 
 test('a host that fails: --wait exits 3 and names the host and its error', async () => {
@@ -141,7 +184,10 @@ test('rollouts list / get and hosts list / get', async () => {
   assert.match(rows[1]!, /\s8\s+pull\s+.*3\/3\s+2\s+1\s+0\s+failed$/);
   assert.match(list.stderr, /older: nebula rollouts list .* --before [0-9a-f-]{36}/);
   const all = await json<{ rollouts: Array<{ revision: number }> }>(['rollouts', 'list', app, '--limit', '100']);
-  assert.equal(all.rollouts.map((r) => r.revision), [8, 7, 6, 5, 4, 3, 2, 1]);
+  assert.equal(
+    all.rollouts.map((r) => r.revision),
+    [8, 7, 6, 5, 4, 3, 2, 1],
+  );
   const id = (await json<{ rollouts: Array<{ id: string }> }>(['rollouts', 'list', app])).rollouts[0]!.id;
   const get = await ok(['rollouts', 'get', id]);
   assert.match(get.stdout, /failures:\n\s+.*-h2: /);

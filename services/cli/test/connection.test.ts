@@ -15,10 +15,20 @@ test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('flags win over the environment; a token over basic auth', () => {
   const env = { NEBULA_URL: 'http://env:1', NEBULA_USER: 'eu', NEBULA_PASSWORD: 'ep', NEBULA_TOKEN: 'et' };
-  assert.equal(resolveConnection({ url: 'http://flag:2/', user: 'fu', password: 'fp' }, env, none), { url: 'http://flag:2', username: 'fu', password: 'fp', source: 'flags' });
+  assert.equal(resolveConnection({ url: 'http://flag:2/', user: 'fu', password: 'fp' }, env, none), {
+    url: 'http://flag:2',
+    username: 'fu',
+    password: 'fp',
+    source: 'flags',
+  });
   assert.equal(resolveConnection({ token: 'ft' }, env, none), { url: 'http://env:1', token: 'ft', source: 'flags' });
   assert.equal(resolveConnection({}, env, none), { url: 'http://env:1', token: 'et', source: 'env' });
-  assert.equal(resolveConnection({}, { NEBULA_USER: 'eu', NEBULA_PASSWORD: 'ep' }, none), { url: 'http://127.0.0.1:8080', username: 'eu', password: 'ep', source: 'env' });
+  assert.equal(resolveConnection({}, { NEBULA_USER: 'eu', NEBULA_PASSWORD: 'ep' }, none), {
+    url: 'http://127.0.0.1:8080',
+    username: 'eu',
+    password: 'ep',
+    source: 'env',
+  });
 });
 
 test('nothing given: the local admin of `npm start` when its password file exists, else no credentials', () => {
@@ -28,10 +38,22 @@ test('nothing given: the local admin of `npm start` when its password file exist
 });
 
 test('half a credential or a bad URL is a usage error', () => {
-  assert.throws(() => resolveConnection({ user: 'u' }, {}, none), (e: unknown) => e instanceof UsageError);
-  assert.throws(() => resolveConnection({}, { NEBULA_USER: 'u' }, none), (e: unknown) => e instanceof UsageError);
-  assert.throws(() => resolveConnection({ url: 'ftp://x' }, {}, none), (e: unknown) => e instanceof UsageError);
-  assert.throws(() => resolveConnection({}, { NEBULA_URL: 'nope' }, none), (e: unknown) => e instanceof UsageError);
+  assert.throws(
+    () => resolveConnection({ user: 'u' }, {}, none),
+    (e: unknown) => e instanceof UsageError,
+  );
+  assert.throws(
+    () => resolveConnection({}, { NEBULA_USER: 'u' }, none),
+    (e: unknown) => e instanceof UsageError,
+  );
+  assert.throws(
+    () => resolveConnection({ url: 'ftp://x' }, {}, none),
+    (e: unknown) => e instanceof UsageError,
+  );
+  assert.throws(
+    () => resolveConnection({}, { NEBULA_URL: 'nope' }, none),
+    (e: unknown) => e instanceof UsageError,
+  );
 });
 
 test.run();

@@ -4,12 +4,43 @@ import * as assert from 'uvu/assert';
 import { shortfall, stillPending } from '../src/outcome.ts';
 
 type Host = RolloutProgress['hosts'][number];
-const host = (id: string, state: Host['state'], expected = true): Host => ({ host: id, state, expected, online: state !== 'offline', error: null, image_digest: null, durations_ms: null, reported_at: null });
+const host = (id: string, state: Host['state'], expected = true): Host => ({
+  host: id,
+  state,
+  expected,
+  online: state !== 'offline',
+  error: null,
+  image_digest: null,
+  durations_ms: null,
+  reported_at: null,
+});
 function progress(over: Partial<RolloutProgress>): RolloutProgress {
   return {
-    id: 'r1', app: 'web', incarnation: 1, revision: 2, action: 'update', created_at: '2026-01-01T00:00:00.000Z', published_at: null, publish_error: null,
-    expected: 3, reported: 0, applied: 0, failed: 0, superseded: 0, pending: 0, offline: 0, joined: 0, complete: true, succeeded: false, superseded_by: null,
-    first_result_at: null, last_result_at: null, apply_ms: { p50: null, p99: null }, failures: [], hosts: [], hosts_next: null,
+    id: 'r1',
+    app: 'web',
+    incarnation: 1,
+    revision: 2,
+    action: 'update',
+    created_at: '2026-01-01T00:00:00.000Z',
+    published_at: null,
+    publish_error: null,
+    expected: 3,
+    reported: 0,
+    applied: 0,
+    failed: 0,
+    superseded: 0,
+    pending: 0,
+    offline: 0,
+    joined: 0,
+    complete: true,
+    succeeded: false,
+    superseded_by: null,
+    first_result_at: null,
+    last_result_at: null,
+    apply_ms: { p50: null, p99: null },
+    failures: [],
+    hosts: [],
+    hosts_next: null,
     ...over,
   };
 }
@@ -23,7 +54,10 @@ test('shortfall: nothing when it succeeded; else how many applied and what the o
   );
   assert.match(shortfall(progress({ expected: 0 }))!, /none was expected/);
   const many = Array.from({ length: 12 }, (_, i) => host(`h${i}`, 'offline'));
-  assert.match(shortfall(progress({ expected: 500, hosts: many, hosts_next: 'h11' }))!, /^not every one of 500 hosts applied: h0 offline, .*h9 offline, and 2 more, maybe more \(all hosts: nebula rollouts get r1\)$/);
+  assert.match(
+    shortfall(progress({ expected: 500, hosts: many, hosts_next: 'h11' }))!,
+    /^not every one of 500 hosts applied: h0 offline, .*h9 offline, and 2 more, maybe more \(all hosts: nebula rollouts get r1\)$/,
+  );
 });
 
 test('stillPending: the count, and the pending hosts by name', () => {

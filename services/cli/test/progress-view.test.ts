@@ -6,9 +6,31 @@ import { bar, ProgressView } from '../src/progress-view.ts';
 /** The live view's rendering, without an API: bar line rewritten in place, each failure printed once. */
 function progress(over: Partial<RolloutProgress>): RolloutProgress {
   return {
-    id: 'r1', app: 'web', incarnation: 1, revision: 2, action: 'update', created_at: '2026-01-01T00:00:00.000Z', published_at: null, publish_error: null,
-    expected: 4, reported: 0, applied: 0, failed: 0, superseded: 0, pending: 4, offline: 0, joined: 0, complete: false, succeeded: false, superseded_by: null,
-    first_result_at: null, last_result_at: null, apply_ms: { p50: null, p99: null }, failures: [], hosts: [], hosts_next: null,
+    id: 'r1',
+    app: 'web',
+    incarnation: 1,
+    revision: 2,
+    action: 'update',
+    created_at: '2026-01-01T00:00:00.000Z',
+    published_at: null,
+    publish_error: null,
+    expected: 4,
+    reported: 0,
+    applied: 0,
+    failed: 0,
+    superseded: 0,
+    pending: 4,
+    offline: 0,
+    joined: 0,
+    complete: false,
+    succeeded: false,
+    superseded_by: null,
+    first_result_at: null,
+    last_result_at: null,
+    apply_ms: { p50: null, p99: null },
+    failures: [],
+    hosts: [],
+    hosts_next: null,
     ...over,
   };
 }
@@ -49,7 +71,14 @@ test('not a terminal: plain lines; --json: one document per change', () => {
   jv.update(progress({}));
   jv.update(progress({ complete: true, pending: 0, offline: 4 }));
   jv.finish(progress({ complete: true }));
-  assert.equal(j.text().trim().split('\n').map((l) => (JSON.parse(l) as RolloutProgress).complete), [false, true]);
+  assert.equal(
+    j
+      .text()
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as RolloutProgress).complete),
+    [false, true],
+  );
 });
 
 test.run();

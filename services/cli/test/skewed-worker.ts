@@ -30,10 +30,22 @@ const worker = createWorker({
   runtime,
   hostFacts: { cores: 1, memory_mb: 512 },
   log: createLogger('skewed-worker', 'silent'),
-  options: { heartbeatIntervalMs: 500, ackWaitMs: 5_000, fetchExpiresMs: 1_000, retryBaseMs: 100, retryMaxMs: 400, rollSettleMs: 0, pollMs: 5, healthCheckIntervalMs: 1_000 },
+  options: {
+    heartbeatIntervalMs: 500,
+    ackWaitMs: 5_000,
+    fetchExpiresMs: 1_000,
+    retryBaseMs: 100,
+    retryMaxMs: 400,
+    rollSettleMs: 0,
+    pollMs: 5,
+    healthCheckIntervalMs: 1_000,
+  },
 });
 await worker.start();
 process.stdout.write(`running; my clock says ${new Date().toISOString()}\n`);
 process.once('SIGTERM', () => {
-  void worker.stop().then(() => nc.close()).then(() => process.exit(0));
+  void worker
+    .stop()
+    .then(() => nc.close())
+    .then(() => process.exit(0));
 });

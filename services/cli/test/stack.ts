@@ -10,14 +10,24 @@ import { type ApiServer, createApiServer } from '@nebula/api';
 import { createDb, createTestDatabase, type Database, type Kysely } from '@nebula/db';
 import { createNotifier, type Notifier } from '@nebula/notifier';
 import { createLogger } from '@nebula/service-kit';
-import { startNatsServer, type TestNatsServer } from '@nebula/test-kit';
+import { startNatsServer } from '@nebula/test-kit';
 import { createWorker, FakeRuntime, type Worker } from '@nebula/worker';
 
 export const log = createLogger('cli-test', process.env.TEST_LOG_LEVEL ?? 'silent');
-export const ADMIN = { user: 'admin', password: 'pw-' + randomBytes(6).toString('hex') };
+export const ADMIN = { user: 'admin', password: `pw-${randomBytes(6).toString('hex')}` };
 export const suffix = () => randomBytes(3).toString('hex');
 
-const FAST = { heartbeatIntervalMs: 500, ackWaitMs: 5_000, fetchExpiresMs: 1_000, retryBaseMs: 100, retryMaxMs: 400, rollSettleMs: 0, pollMs: 5, healthCheckIntervalMs: 1_000, stopTimeoutSeconds: 0 };
+const FAST = {
+  heartbeatIntervalMs: 500,
+  ackWaitMs: 5_000,
+  fetchExpiresMs: 1_000,
+  retryBaseMs: 100,
+  retryMaxMs: 400,
+  rollSettleMs: 0,
+  pollMs: 5,
+  healthCheckIntervalMs: 1_000,
+  stopTimeoutSeconds: 0,
+};
 
 export interface Stack {
   api: ApiServer;

@@ -9,7 +9,10 @@ await runService({
   env: notifierEnvSchema,
   async start(env, log) {
     const { max, ...timeouts } = dbOptionsFromEnv(env);
-    const db = createDb(env.DATABASE_URL, max, { ...timeouts, onIdleError: (err) => log.warn({ err }, 'database connection lost: reconnecting at the next query') });
+    const db = createDb(env.DATABASE_URL, max, {
+      ...timeouts,
+      onIdleError: (err) => log.warn({ err }, 'database connection lost: reconnecting at the next query'),
+    });
     await migrateToLatest(db);
     const nc = await connect({ servers: env.NATS_URL, name: 'nebula-notifier', maxReconnectAttempts: -1 });
     const registry = createMetricsRegistry('notifier');

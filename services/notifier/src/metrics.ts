@@ -25,11 +25,32 @@ export interface NotifierMetrics {
 const emptyStats = (): ConsumerStats => ({ written: 0, rowsChanged: 0, rejected: 0, retried: 0, batches: 0 });
 
 export function createNotifierMetrics(registry: Registry, hostCounts: () => Promise<{ online: number; offline: number }>): NotifierMetrics {
-  const written = new Counter({ name: 'notifier_messages_written_total', help: 'Messages written to PostgreSQL and acked', labelNames: ['stream'], registers: [registry] });
+  const written = new Counter({
+    name: 'notifier_messages_written_total',
+    help: 'Messages written to PostgreSQL and acked',
+    labelNames: ['stream'],
+    registers: [registry],
+  });
   const rows = new Counter({ name: 'notifier_rows_changed_total', help: 'Rows inserted or changed', labelNames: ['stream'], registers: [registry] });
-  const rejected = new Counter({ name: 'notifier_messages_rejected_total', help: 'Invalid messages, terminated', labelNames: ['stream'], registers: [registry] });
-  const retried = new Counter({ name: 'notifier_messages_retried_total', help: 'Messages nak\'ed after a failed write', labelNames: ['stream'], registers: [registry] });
-  const size = new Histogram({ name: 'notifier_batch_size', help: 'Messages per written batch', labelNames: ['stream'], buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000], registers: [registry] });
+  const rejected = new Counter({
+    name: 'notifier_messages_rejected_total',
+    help: 'Invalid messages, terminated',
+    labelNames: ['stream'],
+    registers: [registry],
+  });
+  const retried = new Counter({
+    name: 'notifier_messages_retried_total',
+    help: "Messages nak'ed after a failed write",
+    labelNames: ['stream'],
+    registers: [registry],
+  });
+  const size = new Histogram({
+    name: 'notifier_batch_size',
+    help: 'Messages per written batch',
+    labelNames: ['stream'],
+    buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000],
+    registers: [registry],
+  });
   const seconds = new Histogram({ name: 'notifier_batch_write_seconds', help: 'Time to write one batch', labelNames: ['stream'], registers: [registry] });
   new Gauge({
     name: 'notifier_hosts',

@@ -1,4 +1,4 @@
-import { jetstream, type JetStreamManager, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
+import { type JetStreamManager, type JsMsg, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { type Heartbeat, heartbeatSchema, type Result, resultSchema, streams, subjects } from '@nebula/contracts';
 import { countHosts, type Database, isUuid, type Kysely, NOTIFIER_CLOCK_TICK_MS, touchNotifierClock } from '@nebula/db';
@@ -7,7 +7,7 @@ import type { Logger } from '@nebula/service-kit';
 import { Registry } from 'prom-client';
 import { writeHeartbeats } from './db/write-heartbeats.ts';
 import { writeResults } from './db/write-results.ts';
-import { createNotifierMetrics, type ConsumerStats, type StreamLabel } from './metrics.ts';
+import { type ConsumerStats, createNotifierMetrics, type StreamLabel } from './metrics.ts';
 import { type CompiledOptions, compileOptions, type NotifierOptions } from './options.ts';
 import { StreamConsumer } from './stream-consumer.ts';
 
@@ -58,7 +58,8 @@ export function decodeResult(msg: Pick<JsMsg, 'data' | 'subject'>): Result {
   const r = decode(resultSchema, msg.data, msg.subject);
   const [, app, host] = subjectParts(msg.subject);
   if (app !== r.app || host !== r.host) throw new InvalidMessageError(`result on ${msg.subject} is for ${r.app} on ${r.host}`);
-  if (!isUuid(r.rollout_id)) throw new InvalidMessageError(`result on ${msg.subject}: rollout_id ${JSON.stringify(r.rollout_id.slice(0, 64))} is not a rollout id`);
+  if (!isUuid(r.rollout_id))
+    throw new InvalidMessageError(`result on ${msg.subject}: rollout_id ${JSON.stringify(r.rollout_id.slice(0, 64))} is not a rollout id`);
   return r;
 }
 

@@ -1,6 +1,6 @@
 import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
-import type { Logger } from '@nebula/service-kit';
 import { InvalidMessageError } from '@nebula/messaging';
+import type { Logger } from '@nebula/service-kit';
 import { Batcher } from './batcher.ts';
 import type { NotifierMetrics, StreamLabel } from './metrics.ts';
 import type { CompiledOptions } from './options.ts';

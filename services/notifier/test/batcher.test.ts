@@ -6,7 +6,14 @@ test('a full batch is written at once, and add() waits for it', async () => {
   const written: number[][] = [];
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
-  const b = new Batcher<number>({ maxSize: 3, maxWaitMs: 60_000, write: async (xs) => { await gate; written.push(xs); } });
+  const b = new Batcher<number>({
+    maxSize: 3,
+    maxWaitMs: 60_000,
+    write: async (xs) => {
+      await gate;
+      written.push(xs);
+    },
+  });
   await b.add(1);
   await b.add(2);
   let third = false;
@@ -23,7 +30,14 @@ test('a batch that is not full is written after maxWaitMs', async () => {
   const written: number[][] = [];
   let done!: () => void;
   const wrote = new Promise<void>((r) => (done = r));
-  const b = new Batcher<number>({ maxSize: 100, maxWaitMs: 10, write: async (xs) => { written.push(xs); done(); } });
+  const b = new Batcher<number>({
+    maxSize: 100,
+    maxWaitMs: 10,
+    write: async (xs) => {
+      written.push(xs);
+      done();
+    },
+  });
   await b.add(1);
   await b.add(2);
   assert.equal(written, []);

@@ -4,7 +4,7 @@
  * rollouts inserted as the API would.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { jetstream, type JetStreamClient, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { type Heartbeat, type Result, streams, subjects } from '@nebula/contracts';
 import { createTestDatabase, type Database, type Kysely, kyselyFor, migrateToLatest } from '@nebula/db';
@@ -108,7 +108,7 @@ export function result(r: RolloutRef, host: string, status: Result['status'] = '
     action: 'update',
     status,
     error: status === 'failed' ? `failed on ${host}` : null,
-    image_digest: 'sha256:' + 'a'.repeat(64),
+    image_digest: `sha256:${'a'.repeat(64)}`,
     containers: [{ id: `${host}-c`, name: `${r.app}-0`, state: 'running' }],
     durations_ms: { pull: 10, apply: applyMs },
     at: at.toISOString(),

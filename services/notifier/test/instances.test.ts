@@ -25,15 +25,24 @@ test('one process throughout, or processes that follow each other (restarts): ne
 
 test('an instance that speaks again within the window after another one did: flagged at that heartbeat', () => {
   fc.assert(
-    fc.property(fc.array(beat(['a', 'b']), { maxLength: 20 }), fc.integer({ min: 1, max: WINDOW / 2 }), fc.integer({ min: 1, max: WINDOW / 2 }), (prefix, g1, g2) => {
-      const s = run([...prefix, { instance: 'a', gap: 1 }, { instance: 'b', gap: g1 }, { instance: 'a', gap: g2 }]);
-      return s.duplicateAt !== null && s.current === 'a' && Object.keys(s.seen).length === 2;
-    }),
+    fc.property(
+      fc.array(beat(['a', 'b']), { maxLength: 20 }),
+      fc.integer({ min: 1, max: WINDOW / 2 }),
+      fc.integer({ min: 1, max: WINDOW / 2 }),
+      (prefix, g1, g2) => {
+        const s = run([...prefix, { instance: 'a', gap: 1 }, { instance: 'b', gap: g1 }, { instance: 'a', gap: g2 }]);
+        return s.duplicateAt !== null && s.current === 'a' && Object.keys(s.seen).length === 2;
+      },
+    ),
   );
 });
 
 test('an instance silent longer than the window is forgotten: its return is a restart, not a duplicate', () => {
-  const s = run([{ instance: 'a', gap: 1 }, { instance: 'b', gap: WINDOW + 1 }, { instance: 'a', gap: 1 }]);
+  const s = run([
+    { instance: 'a', gap: 1 },
+    { instance: 'b', gap: WINDOW + 1 },
+    { instance: 'a', gap: 1 },
+  ]);
   assert.is(s.duplicateAt, null);
   assert.equal(Object.keys(s.seen).sort(), ['a', 'b']);
 });

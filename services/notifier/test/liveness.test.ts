@@ -13,7 +13,13 @@ const fleet = await startFleet();
 const { db, js, jsm } = fleet;
 const N = 3;
 const MIN = 60_000;
-const fast = (durable: string) => ({ batchSize: 8, flushIntervalMs: 20, retryDelayMs: 50, offlineAfterMissed: N, durables: { results: `${durable}-r`, heartbeats: `${durable}-h` } });
+const fast = (durable: string) => ({
+  batchSize: 8,
+  flushIntervalMs: 20,
+  retryDelayMs: 50,
+  offlineAfterMissed: N,
+  durables: { results: `${durable}-r`, heartbeats: `${durable}-h` },
+});
 const host = (id: string) => getHost(db, id, { offlineAfterMissed: N });
 
 test('workers whose clocks are 10 minutes behind or ahead are online, and their results count', async () => {
@@ -34,7 +40,10 @@ test('workers whose clocks are 10 minutes behind or ahead are online, and their 
     }
     // The API takes expected hosts as the online ones: all three, skewed or not.
     const online = await listHosts(db, { offlineAfterMissed: N, app, status: 'online' });
-    assert.equal(online.hosts.map((h) => h.id), [behind, ahead, right]);
+    assert.equal(
+      online.hosts.map((h) => h.id),
+      [behind, ahead, right],
+    );
 
     const r = await createRollout(db, app, [behind, ahead, right]);
     // The host ahead reports a failure, then its clock is set right (back 10 minutes) and it applies:
@@ -48,7 +57,10 @@ test('workers whose clocks are 10 minutes behind or ahead are online, and their 
       const x = (await getRolloutProgress(db, r.id, { offlineAfterMissed: N }))!;
       return x.applied === 3 ? x : undefined;
     });
-    assert.equal({ failed: p.failed, pending: p.pending, offline: p.offline, complete: p.complete, succeeded: p.succeeded }, { failed: 0, pending: 0, offline: 0, complete: true, succeeded: true });
+    assert.equal(
+      { failed: p.failed, pending: p.pending, offline: p.offline, complete: p.complete, succeeded: p.succeeded },
+      { failed: 0, pending: 0, offline: 0, complete: true, succeeded: true },
+    );
     for (const h of p.hosts) assert.ok(Math.abs(Date.parse(h.reported_at!) - now) < MIN, `${h.host} reported_at ${h.reported_at} is the server's time`);
   } finally {
     await n.stop();
@@ -94,7 +106,10 @@ test('a second failure with a new cause replaces the first; the host counts once
       const x = (await progress())!;
       return x.failures[0]?.error === 'create: port 8080 taken' ? x : undefined;
     });
-    assert.equal({ reported: p.reported, failed: p.failed, failures: p.failures.length, complete: p.complete, succeeded: p.succeeded }, { reported: 1, failed: 1, failures: 1, complete: true, succeeded: false });
+    assert.equal(
+      { reported: p.reported, failed: p.failed, failures: p.failures.length, complete: p.complete, succeeded: p.succeeded },
+      { reported: 1, failed: 1, failures: 1, complete: true, succeeded: false },
+    );
   } finally {
     await n.stop();
   }
@@ -118,11 +133,22 @@ test('two workers with one host id are flagged; a worker that restarts is not', 
     const t = (await host(twin))!;
     assert.equal({ status: t.status, duplicate: t.duplicate, instances: t.instances }, { status: 'online', duplicate: true, instances: 2 });
     const r = (await host(restarted))!;
-    assert.equal({ duplicate: r.duplicate, instances: r.instances }, { duplicate: false, instances: 2 }, 'the old process is still within the window, but never came back');
+    assert.equal(
+      { duplicate: r.duplicate, instances: r.instances },
+      { duplicate: false, instances: 2 },
+      'the old process is still within the window, but never came back',
+    );
     const p = (await host(plain))!;
     assert.equal({ duplicate: p.duplicate, instances: p.instances }, { duplicate: false, instances: 1 });
     const list = await listHosts(db, { offlineAfterMissed: N, app });
-    assert.equal(list.hosts.map((h) => [h.id, h.duplicate]), [[twin, true], [restarted, false], [plain, false]]);
+    assert.equal(
+      list.hosts.map((h) => [h.id, h.duplicate]),
+      [
+        [twin, true],
+        [restarted, false],
+        [plain, false],
+      ],
+    );
 
     // One of the two stops: the flag lasts one offline window after the last alternation, then clears.
     // (Short intervals from here on, so the window is short: 0.6 s.)

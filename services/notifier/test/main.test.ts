@@ -4,7 +4,7 @@ import { streams } from '@nebula/contracts';
 import { freePort, waitFor } from '@nebula/test-kit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createRollout, hostIds, heartbeat, publishHeartbeat, publishResult, result, startFleet, suffix } from './fleet.ts';
+import { createRollout, heartbeat, hostIds, publishHeartbeat, publishResult, result, startFleet, suffix } from './fleet.ts';
 
 // The service as it runs: main.ts in its own process, configured by environment variables.
 const MAIN = join(import.meta.dirname, '..', 'src', 'main.ts');

@@ -4,24 +4,13 @@ import { getHost, getRolloutProgress, type RolloutProgressOptions, sql, touchNot
 import { waitFor } from '@nebula/test-kit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Notifier } from '../src/index.ts';
-import {
-  createRollout,
-  drained,
-  heartbeat,
-  hostIds,
-  publishHeartbeat,
-  publishResult,
-  result,
-  type RolloutRef,
-  startFleet,
-  suffix,
-} from './fleet.ts';
+import { createRollout, drained, heartbeat, hostIds, publishHeartbeat, publishResult, type RolloutRef, result, startFleet, suffix } from './fleet.ts';
 
 const fleet = await startFleet();
 const { db, js, jsm } = fleet;
 const N = 3;
-const progress = (r: RolloutRef, extra: Partial<RolloutProgressOptions> = {}) => getRolloutProgress(db, r.id, { offlineAfterMissed: N, hostsLimit: 1000, ...extra });
+const progress = (r: RolloutRef, extra: Partial<RolloutProgressOptions> = {}) =>
+  getRolloutProgress(db, r.id, { offlineAfterMissed: N, hostsLimit: 1000, ...extra });
 const counts = (p: NonNullable<Awaited<ReturnType<typeof progress>>>) => ({
   expected: p.expected,
   reported: p.reported,
@@ -42,7 +31,7 @@ async function heartbeats(hosts: string[], apps: string[], at = new Date(), inte
 async function waitComplete(r: RolloutRef, applied: number) {
   return waitFor(`rollout ${r.app} complete with ${applied} applied`, async () => {
     const p = await progress(r);
-    return p && p.complete && p.applied === applied ? p : undefined;
+    return p?.complete && p.applied === applied ? p : undefined;
   });
 }
 
@@ -66,7 +55,13 @@ test('results of many workers are counted exactly once under duplicates, naks, u
   await sql`create trigger flaky before insert on rollout_hosts for each row execute function flaky()`.execute(db);
 
   // A foreign client bound to the same durable takes the first messages: naks half, never acks the rest.
-  await jsm.consumers.add(streams.results.name, { durable_name: opts.durables.results, filter_subject: subjects.allResults, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, ack_wait: 1_000_000_000 });
+  await jsm.consumers.add(streams.results.name, {
+    durable_name: opts.durables.results,
+    filter_subject: subjects.allResults,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: 1_000_000_000,
+  });
 
   const at = new Date();
   for (const h of hosts) await publishResult(js, result(r, h, 'applied', at, 100));
@@ -87,15 +82,29 @@ test('results of many workers are counted exactly once under duplicates, naks, u
   try {
     const p = await waitComplete(r, hosts.length);
     await waitFor('every result acked', () => drained(jsm, 'results', opts.durables.results));
-    assert.equal(counts((await progress(r))!), { expected: 41, reported: 41, applied: 41, failed: 0, superseded: 0, pending: 0, offline: 0, joined: 0, complete: true });
+    assert.equal(counts((await progress(r))!), {
+      expected: 41,
+      reported: 41,
+      applied: 41,
+      failed: 0,
+      superseded: 0,
+      pending: 0,
+      offline: 0,
+      joined: 0,
+      complete: true,
+    });
     assert.equal(p.failures, []);
-    const rows = await db.selectFrom('rollout_hosts').select((eb) => eb.fn.countAll<string>().as('n')).where('rollout_id', '=', r.id).executeTakeFirstOrThrow();
+    const rows = await db
+      .selectFrom('rollout_hosts')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('rollout_id', '=', r.id)
+      .executeTakeFirstOrThrow();
     assert.is(Number(rows.n), 41);
     // 51 valid messages, 41 distinct (rollout, host): duplicates and redeliveries changed nothing.
     assert.is(n.stats.results.rowsChanged, 41);
     assert.ok(n.stats.results.written >= 51, `written ${n.stats.results.written}`);
     assert.is(n.stats.results.rejected, 3);
-    assert.ok(n.stats.results.retried >= 1, 'the failing write was nak\'ed and redelivered');
+    assert.ok(n.stats.results.retried >= 1, "the failing write was nak'ed and redelivered");
     assert.is((await progress(r))!.hosts.find((h) => h.host.endsWith('-flaky'))!.state, 'applied');
   } finally {
     await n.stop();
@@ -143,7 +152,9 @@ test('hosts go offline after missed heartbeats and come back; a heartbeat is dat
     const now = Date.now();
     await publishHeartbeat(js, heartbeat(h1, [app], new Date(now), 1));
     await publishHeartbeat(js, heartbeat(h2, [app], new Date(now), 0.1)); // silent after it: offline 0.3 s later
-    await waitFor('both hosts known', async () => ((await getHost(db, h2, { offlineAfterMissed: N })) && (await getHost(db, h1, { offlineAfterMissed: N })) ? true : undefined));
+    await waitFor('both hosts known', async () =>
+      (await getHost(db, h2, { offlineAfterMissed: N })) && (await getHost(db, h1, { offlineAfterMissed: N })) ? true : undefined,
+    );
     assert.is((await getHost(db, h1, { offlineAfterMissed: N }))!.status, 'online');
     await waitFor('h2 offline', async () => ((await getHost(db, h2, { offlineAfterMissed: N }))!.status === 'offline' ? true : undefined));
     // Hosts are judged no later than the notifier's last sign of life (plus slack): make it now.
@@ -151,16 +162,46 @@ test('hosts go offline after missed heartbeats and come back; a heartbeat is dat
     assert.is((await getHost(db, h1, { offlineAfterMissed: N, now: new Date(now + 3_500) }))!.status, 'offline', 'three heartbeats missed');
 
     const r = await createRollout(db, app, [h1, h2, h3]); // h3 has never been seen
-    assert.equal(counts((await progress(r))!), { expected: 3, reported: 0, applied: 0, failed: 0, superseded: 0, pending: 1, offline: 2, joined: 0, complete: false });
+    assert.equal(counts((await progress(r))!), {
+      expected: 3,
+      reported: 0,
+      applied: 0,
+      failed: 0,
+      superseded: 0,
+      pending: 1,
+      offline: 2,
+      joined: 0,
+      complete: false,
+    });
     await publishResult(js, result(r, h1));
     await waitFor('h1 applied', async () => ((await progress(r))!.applied === 1 ? true : undefined));
-    assert.equal(counts((await progress(r))!), { expected: 3, reported: 1, applied: 1, failed: 0, superseded: 0, pending: 0, offline: 2, joined: 0, complete: true });
+    assert.equal(counts((await progress(r))!), {
+      expected: 3,
+      reported: 1,
+      applied: 1,
+      failed: 0,
+      superseded: 0,
+      pending: 0,
+      offline: 2,
+      joined: 0,
+      complete: true,
+    });
     assert.is((await progress(r))!.succeeded, false, 'complete, but two expected hosts did not apply');
 
     // h2 comes back: the rollout waits for it again.
     await publishHeartbeat(js, heartbeat(h2, [app], new Date(), 1));
     await waitFor('h2 online', async () => ((await getHost(db, h2, { offlineAfterMissed: N }))!.status === 'online' ? true : undefined));
-    assert.equal(counts((await progress(r))!), { expected: 3, reported: 1, applied: 1, failed: 0, superseded: 0, pending: 1, offline: 1, joined: 0, complete: false });
+    assert.equal(counts((await progress(r))!), {
+      expected: 3,
+      reported: 1,
+      applied: 1,
+      failed: 0,
+      superseded: 0,
+      pending: 1,
+      offline: 1,
+      joined: 0,
+      complete: false,
+    });
 
     // A heartbeat whose `at` says a minute ago is still a sign of life now: last_seen is the server's time.
     const before = (await getHost(db, h1, { offlineAfterMissed: N }))!.last_seen;
@@ -180,7 +221,10 @@ test('hosts go offline after missed heartbeats and come back; a heartbeat is dat
     });
     assert.equal(counts(p), { expected: 3, reported: 4, applied: 3, failed: 1, superseded: 0, pending: 0, offline: 0, joined: 1, complete: true });
     assert.is(p.succeeded, false, 'applied by 3 hosts, but one of those expected failed');
-    assert.equal(p.failures.map((f) => [f.host, f.error]), [[h2, `failed on ${h2}`]]);
+    assert.equal(
+      p.failures.map((f) => [f.host, f.error]),
+      [[h2, `failed on ${h2}`]],
+    );
 
     const gauge = await n.registry.getSingleMetricAsString('notifier_hosts');
     assert.match(gauge, /notifier_hosts\{status="online"\} [1-9]/);
@@ -242,7 +286,17 @@ test('two notifiers share the durables: every message of the stream is written b
     const handled = [a, b].reduce((s, n) => s + n.stats.results.written + n.stats.results.rejected, 0);
     assert.is(handled, inStream);
     assert.ok(a.stats.results.written > 0 && b.stats.results.written > 0, `split ${a.stats.results.written}/${b.stats.results.written}`);
-    assert.equal(counts((await progress(r))!), { expected: 200, reported: 200, applied: 200, failed: 0, superseded: 0, pending: 0, offline: 0, joined: 0, complete: true });
+    assert.equal(counts((await progress(r))!), {
+      expected: 200,
+      reported: 200,
+      applied: 200,
+      failed: 0,
+      superseded: 0,
+      pending: 0,
+      offline: 0,
+      joined: 0,
+      complete: true,
+    });
   } finally {
     await Promise.all([a.stop(), b.stop()]);
   }

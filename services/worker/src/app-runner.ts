@@ -1,4 +1,13 @@
-import { AckPolicy, type Consumer, type ConsumerMessages, DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg, JetStreamApiError } from '@nats-io/jetstream';
+import {
+  AckPolicy,
+  type Consumer,
+  type ConsumerMessages,
+  DeliverPolicy,
+  JetStreamApiError,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from '@nats-io/jetstream';
 import { type AppMessage, appMessageSchema, isNewer, stableHash, streams, subjects } from '@nebula/contracts';
 import { decode, InvalidMessageError } from '@nebula/messaging';
 import type { Logger } from '@nebula/service-kit';
@@ -165,7 +174,11 @@ export class AppRunner {
   /** Creates the consumer when missing (first start, or forgotten after the inactivity threshold). */
   async ensureConsumer(): Promise<void> {
     const name = consumerName(this.hostId, this.app);
-    const tuning = { ack_wait: this.opts.ackWaitMs * NS_PER_MS, max_ack_pending: this.opts.maxAckPending, inactive_threshold: this.opts.inactiveThresholdMs * NS_PER_MS };
+    const tuning = {
+      ack_wait: this.opts.ackWaitMs * NS_PER_MS,
+      max_ack_pending: this.opts.maxAckPending,
+      inactive_threshold: this.opts.inactiveThresholdMs * NS_PER_MS,
+    };
     try {
       const info = await this.jsm.consumers.info(streams.apps.name, name);
       const c = info.config;
@@ -285,7 +298,12 @@ export class AppRunner {
     // The convergence's deadline and its abort: every runtime call and wait below listens to it.
     const ac = new AbortController();
     const deadline = setTimeout(
-      () => ac.abort(new ConvergeTimeoutError(`revision ${msg.incarnation}/${msg.revision} (${msg.action}) did not converge within ${this.opts.convergeTimeoutMs / 1000} s`)),
+      () =>
+        ac.abort(
+          new ConvergeTimeoutError(
+            `revision ${msg.incarnation}/${msg.revision} (${msg.action}) did not converge within ${this.opts.convergeTimeoutMs / 1000} s`,
+          ),
+        ),
       this.opts.convergeTimeoutMs,
     );
     let lastWorking = Date.now();
@@ -299,21 +317,28 @@ export class AppRunner {
       }
     };
     let checking = false;
-    const timer = setInterval(() => {
-      // Extended only until the deadline: a stuck action must not hold its message forever.
-      if (ac.signal.aborted) return;
-      lastWorking = Date.now();
-      m.working();
-      if (checking || Date.now() - lastProgress < this.opts.stuckAfterMs) return;
-      checking = true;
-      void this.newestInStream()
-        .then((newest) => {
-          if (newest !== null && isNewer(newest, msg) && !ac.signal.aborted) {
-            ac.abort(new SupersededError(`revision ${newest.incarnation}/${newest.revision} is waiting and this one made no progress for ${Math.round((Date.now() - lastProgress) / 1000)} s`));
-          }
-        })
-        .finally(() => (checking = false));
-    }, Math.max(100, Math.min(this.opts.ackWaitMs / 3, this.opts.stuckAfterMs / 2)));
+    const timer = setInterval(
+      () => {
+        // Extended only until the deadline: a stuck action must not hold its message forever.
+        if (ac.signal.aborted) return;
+        lastWorking = Date.now();
+        m.working();
+        if (checking || Date.now() - lastProgress < this.opts.stuckAfterMs) return;
+        checking = true;
+        void this.newestInStream()
+          .then((newest) => {
+            if (newest !== null && isNewer(newest, msg) && !ac.signal.aborted) {
+              ac.abort(
+                new SupersededError(
+                  `revision ${newest.incarnation}/${newest.revision} is waiting and this one made no progress for ${Math.round((Date.now() - lastProgress) / 1000)} s`,
+                ),
+              );
+            }
+          })
+          .finally(() => (checking = false));
+      },
+      Math.max(100, Math.min(this.opts.ackWaitMs / 3, this.opts.stuckAfterMs / 2)),
+    );
     try {
       if (this.opts.maxRestartWaitSeconds > 0 && RESTARTING.has(msg.action) && !m.info.redelivered) {
         // Spreads the restarts of a fleet over time, as the original did.
@@ -324,7 +349,15 @@ export class AppRunner {
       this.state.lastApplied = msg;
       this.justApplied = { msg, containers: out.containers };
       log.info({ ...out.outcome, pullMs: Math.round(out.pullMs), applyMs: Math.round(out.applyMs) }, 'applied');
-      const result = buildResult({ message: msg, host: this.hostId, status: 'applied', imageDigest: out.imageDigest, containers: out.containers, pullMs: out.pullMs, applyMs: out.applyMs });
+      const result = buildResult({
+        message: msg,
+        host: this.hostId,
+        status: 'applied',
+        imageDigest: out.imageDigest,
+        containers: out.containers,
+        pullMs: out.pullMs,
+        applyMs: out.applyMs,
+      });
       await this.finish(m, 'ack', result, log);
     } catch (caught) {
       const why: unknown = ac.signal.aborted ? ac.signal.reason : null;
@@ -336,7 +369,9 @@ export class AppRunner {
       // Past the deadline: say what hung, not just that time ran out.
       const err =
         why instanceof ConvergeTimeoutError
-          ? new ConvergeTimeoutError(`${why.message}: stuck in ${caught instanceof OperationAbortedError ? caught.interrupted : errorText(caught)}`, { cause: caught })
+          ? new ConvergeTimeoutError(`${why.message}: stuck in ${caught instanceof OperationAbortedError ? caught.interrupted : errorText(caught)}`, {
+              cause: caught,
+            })
           : caught;
       const failed = async (error: string) => {
         // An engine that did not answer would not answer the listing either: report without it

@@ -7,17 +7,24 @@ import { z } from 'zod';
 const appList = z
   .string()
   .default('')
-  .transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x.length > 0))
+  .transform((s) =>
+    s
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x.length > 0),
+  )
   .pipe(z.array(appNameSchema).refine((a) => new Set(a).size === a.length, 'an app is listed twice'));
 
 /** Host ids are part of subjects and container labels: a longer one is refused, never cut. */
 const HOST_ID_MAX = 63;
-const hostIdEnv = z
-  .string()
-  .max(HOST_ID_MAX, `is longer than ${HOST_ID_MAX} characters (host ids are not cut: choose a shorter one)`)
-  .pipe(hostIdSchema);
+const hostIdEnv = z.string().max(HOST_ID_MAX, `is longer than ${HOST_ID_MAX} characters (host ids are not cut: choose a shorter one)`).pipe(hostIdSchema);
 
-const seconds = (fallback: number, min = 0) => z.coerce.number().min(min).max(86_400 * 365).default(fallback);
+const seconds = (fallback: number, min = 0) =>
+  z.coerce
+    .number()
+    .min(min)
+    .max(86_400 * 365)
+    .default(fallback);
 
 export const workerEnvSchema = z.object({
   APP_NAME: appList,
@@ -92,7 +99,10 @@ export function resolveHostId(env: Pick<WorkerEnv, 'HOST_ID' | 'MACHINE_ID_FILE'
   }
   const parsed = hostIdEnv.safeParse(raw);
   if (!parsed.success) {
-    throw new ConfigError(`HOST_ID is not set and the machine id in ${env.MACHINE_ID_FILE} is not a valid host id (${parsed.error.issues[0]?.message ?? 'invalid'}): set HOST_ID`, ['HOST_ID', 'MACHINE_ID_FILE']);
+    throw new ConfigError(
+      `HOST_ID is not set and the machine id in ${env.MACHINE_ID_FILE} is not a valid host id (${parsed.error.issues[0]?.message ?? 'invalid'}): set HOST_ID`,
+      ['HOST_ID', 'MACHINE_ID_FILE'],
+    );
   }
   return parsed.data;
 }

@@ -3,8 +3,8 @@ import type { Logger } from '@nebula/service-kit';
 import { isRetryable } from './errors.ts';
 import { type ApplyOutcome, applyAppPlan, type ExecutorOptions } from './executor.ts';
 import { actionPulls, desiredFromMessage, type HostContext, isEmptyPlan, planHost } from './planner/plan-host.ts';
-import type { ContainerRuntime } from './runtime/container-runtime.ts';
 import { containerStates } from './reporting.ts';
+import type { ContainerRuntime } from './runtime/container-runtime.ts';
 
 export interface ConvergeContext {
   runtime: ContainerRuntime;
@@ -25,7 +25,11 @@ export interface ConvergeOutcome {
  * Brings one app on this host to what a message asks: pull (when the action pulls, or the image
  * is missing), observe, plan, apply. `adopt` is the start-up mode: keep what matches, no re-pull.
  */
-export async function convergeApp(ctx: ConvergeContext, m: AppMessage, opts: { adopt?: boolean; progress?: () => void; signal?: AbortSignal } = {}): Promise<ConvergeOutcome> {
+export async function convergeApp(
+  ctx: ConvergeContext,
+  m: AppMessage,
+  opts: { adopt?: boolean; progress?: () => void; signal?: AbortSignal } = {},
+): Promise<ConvergeOutcome> {
   const { runtime, log } = ctx;
   const progress = opts.progress ?? (() => undefined);
   const signal = opts.signal;

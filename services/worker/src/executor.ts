@@ -1,7 +1,7 @@
 import { forEachLimit } from './concurrency.ts';
 import { abortedError, ContainerFailedError } from './errors.ts';
-import type { ContainerRuntime, ContainerSpec, ObservedContainer } from './runtime/container-runtime.ts';
 import type { AppPlan, Step } from './planner/plan-host.ts';
+import type { ContainerRuntime, ContainerSpec, ObservedContainer } from './runtime/container-runtime.ts';
 
 /**
  * Applies one app's plan through the runtime.
@@ -76,9 +76,19 @@ async function ensureNetworks(runtime: ContainerRuntime, specs: ContainerSpec[],
 }
 
 /** Waits until a new container runs (and is healthy when it has a healthcheck) and stays up. */
-async function waitUp(runtime: ContainerRuntime, id: string, spec: ContainerSpec, opts: ExecutorOptions, progress: () => void, signal: AbortSignal | undefined): Promise<void> {
+async function waitUp(
+  runtime: ContainerRuntime,
+  id: string,
+  spec: ContainerSpec,
+  opts: ExecutorOptions,
+  progress: () => void,
+  signal: AbortSignal | undefined,
+): Promise<void> {
   const hc = spec.healthcheck;
-  const budget = hc === null ? opts.rollTimeoutMs : Math.max(opts.rollTimeoutMs, (hc.startPeriodSeconds + (hc.intervalSeconds + hc.timeoutSeconds) * (hc.retries + 1)) * 1000);
+  const budget =
+    hc === null
+      ? opts.rollTimeoutMs
+      : Math.max(opts.rollTimeoutMs, (hc.startPeriodSeconds + (hc.intervalSeconds + hc.timeoutSeconds) * (hc.retries + 1)) * 1000);
   const deadline = Date.now() + budget;
   let upSince: number | null = null;
   for (;;) {
@@ -86,7 +96,9 @@ async function waitUp(runtime: ContainerRuntime, id: string, spec: ContainerSpec
     const d = await runtime.inspect(id, { signal, name: spec.name });
     if (d === null) throw new ContainerFailedError(`${spec.name} disappeared while starting`);
     if (d.state === 'exited' || d.state === 'dead' || d.restarting || d.restartCount > 0) {
-      throw new ContainerFailedError(`${spec.name} did not stay up (state ${d.state}${d.exitCode !== null ? `, exit code ${d.exitCode}` : ''}, restarts ${d.restartCount})`);
+      throw new ContainerFailedError(
+        `${spec.name} did not stay up (state ${d.state}${d.exitCode !== null ? `, exit code ${d.exitCode}` : ''}, restarts ${d.restartCount})`,
+      );
     }
     if (d.health === 'unhealthy') throw new ContainerFailedError(`${spec.name} is unhealthy`);
     if (d.state === 'running') {
@@ -120,7 +132,12 @@ export async function applyAppPlan(
 ): Promise<ApplyOutcome> {
   const removes = plan.steps.filter((s) => s.kind === 'remove');
   const news = plan.steps.filter((s) => s.kind === 'create' || s.kind === 'replace');
-  await ensureNetworks(runtime, news.map((s) => s.spec), opts, signal);
+  await ensureNetworks(
+    runtime,
+    news.map((s) => s.spec),
+    opts,
+    signal,
+  );
 
   if (plan.strategy === 'all-at-once') {
     const old = [...news.filter((s) => s.kind === 'replace').map((s) => s.current), ...removes.map((s) => s.current)];

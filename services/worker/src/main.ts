@@ -1,6 +1,6 @@
 import { availableParallelism, hostname, totalmem } from 'node:os';
-import { hostIdFromHostname } from '@nebula/contracts';
 import { connect } from '@nats-io/transport-node';
+import { hostIdFromHostname } from '@nebula/contracts';
 import { createMetricsRegistry, runService, startOpsServer } from '@nebula/service-kit';
 import { resolveHostId, workerEnvSchema } from './config.ts';
 import { createDockerClient, pingDocker } from './runtime/docker-client.ts';
@@ -33,7 +33,10 @@ await runService({
       const before = hostIdFromHostname(hostname());
       const stale = before === hostId ? [] : await runtime.listContainers(before).catch(() => []);
       if (stale.length > 0) {
-        log.warn({ hostId, previousDefault: before, containers: stale.map((c) => c.name).sort() }, `containers of host id ${before} (the former default, the hostname) are on this engine: set HOST_ID=${before} to keep managing them`);
+        log.warn(
+          { hostId, previousDefault: before, containers: stale.map((c) => c.name).sort() },
+          `containers of host id ${before} (the former default, the hostname) are on this engine: set HOST_ID=${before} to keep managing them`,
+        );
       }
     }
     const worker = createWorker({

@@ -1,5 +1,5 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
-import { type AppMessage, type ContainerState, type Heartbeat, type Result, resultSchema, heartbeatSchema, stableHash, subjects } from '@nebula/contracts';
+import { type AppMessage, type ContainerState, type Heartbeat, heartbeatSchema, type Result, resultSchema, stableHash, subjects } from '@nebula/contracts';
 import { encode } from '@nebula/messaging';
 import { LABELS, type ObservedContainer } from './runtime/container-runtime.ts';
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { type AppMessage, appMessageSchema, type HostFacts, streams, subjects } from '@nebula/contracts';
 import { decode, waitForStreams } from '@nebula/messaging';
@@ -9,11 +9,11 @@ import { AppRunner, type RunnerOptions } from './app-runner.ts';
 import { type ConvergeContext, convergeApp } from './converge.ts';
 import { WorkerError } from './errors.ts';
 import { applyAppPlan, type ExecutorOptions } from './executor.ts';
-import { nextRestartAllowedAt, reconcileDelay, type RestartRecord } from './planner/backoff.ts';
+import { nextRestartAllowedAt, type RestartRecord, reconcileDelay } from './planner/backoff.ts';
 import { imagesToRemove, noteImage, type SeenImage } from './planner/image-gc.ts';
 import { type HostContext, planDrift, planHost, unservedApps } from './planner/plan-host.ts';
-import { type ContainerRuntime, LABELS } from './runtime/container-runtime.ts';
 import { buildResult, containerStates, publishHeartbeat, publishResult } from './reporting.ts';
+import { type ContainerRuntime, LABELS } from './runtime/container-runtime.ts';
 
 /**
  * The worker of one host.
@@ -95,10 +95,25 @@ export const DEFAULT_OPTIONS: WorkerOptions = {
 /** Defaults applied and checked once (a zero or negative interval would spin). */
 export function compileOptions(partial: Partial<WorkerOptions> = {}): WorkerOptions {
   const o: WorkerOptions = { ...DEFAULT_OPTIONS, ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) };
-  for (const k of ['ackWaitMs', 'fetchExpiresMs', 'retryBaseMs', 'retryMaxMs', 'heartbeatIntervalMs', 'healthCheckIntervalMs', 'inactiveThresholdMs', 'rollTimeoutMs', 'convergeTimeoutMs', 'stuckAfterMs', 'reconcileIntervalMs', 'reconcileMaxBackoffMs', 'unhealthyRestartMaxBackoffMs'] as const) {
+  for (const k of [
+    'ackWaitMs',
+    'fetchExpiresMs',
+    'retryBaseMs',
+    'retryMaxMs',
+    'heartbeatIntervalMs',
+    'healthCheckIntervalMs',
+    'inactiveThresholdMs',
+    'rollTimeoutMs',
+    'convergeTimeoutMs',
+    'stuckAfterMs',
+    'reconcileIntervalMs',
+    'reconcileMaxBackoffMs',
+    'unhealthyRestartMaxBackoffMs',
+  ] as const) {
     if (!(o[k] > 0)) throw new RangeError(`worker option ${k} must be positive (got ${o[k]})`);
   }
-  for (const k of ['maxAckPending', 'maxContainersPerApp', 'maxParallelStarts'] as const) if (!(Number.isInteger(o[k]) && (o[k] ?? 0) >= 1)) throw new RangeError(`worker option ${k} must be a positive integer`);
+  for (const k of ['maxAckPending', 'maxContainersPerApp', 'maxParallelStarts'] as const)
+    if (!(Number.isInteger(o[k]) && (o[k] ?? 0) >= 1)) throw new RangeError(`worker option ${k} must be a positive integer`);
   for (const k of ['stopTimeoutSeconds', 'maxRestartWaitSeconds', 'rollSettleMs', 'pollMs'] as const) {
     if (!(o[k] >= 0)) throw new RangeError(`worker option ${k} must not be negative`);
   }
@@ -138,7 +153,8 @@ export function summarise(lines: readonly string[], max: number): string {
   for (let i = 0; i < lines.length; i++) {
     const next = out === '' ? lines[i]! : `${out}; ${lines[i]}`;
     const rest = lines.length - i - 1;
-    if (next.length + (rest > 0 ? 16 : 0) > max) return out === '' ? `${lines[i]!.slice(0, max - 16)}... (${lines.length} in all)` : `${out}; ... (${lines.length - i} more)`;
+    if (next.length + (rest > 0 ? 16 : 0) > max)
+      return out === '' ? `${lines[i]!.slice(0, max - 16)}... (${lines.length} in all)` : `${out}; ... (${lines.length - i} more)`;
     out = next;
   }
   return out;
@@ -226,7 +242,11 @@ export function createWorker(deps: WorkerDeps): Worker {
         }
       }
       // Forgotten either way: what is left of it (other tags, a container) is not ours to remove.
-      for (const [app, h] of imageHistory) imageHistory.set(app, h.filter((x) => x.id !== id));
+      for (const [app, h] of imageHistory)
+        imageHistory.set(
+          app,
+          h.filter((x) => x.id !== id),
+        );
     }
   }
 
@@ -248,9 +268,18 @@ export function createWorker(deps: WorkerDeps): Worker {
       noteRepair(r.stats, app, [`adopted revision ${done.message.revision} after a failed start (${done.changed} changed)`]);
       // Its delivery may have been reported failed (and terminated): the newest result says applied.
       const { message, out } = done;
-      await publishResult(js, buildResult({ message, host: hostId, status: 'applied', imageDigest: out.imageDigest, containers: out.containers, pullMs: out.pullMs, applyMs: out.applyMs })).catch((err: unknown) =>
-        log.warn({ app, err }, 'could not report the adopted revision'),
-      );
+      await publishResult(
+        js,
+        buildResult({
+          message,
+          host: hostId,
+          status: 'applied',
+          imageDigest: out.imageDigest,
+          containers: out.containers,
+          pullMs: out.pullMs,
+          applyMs: out.applyMs,
+        }),
+      ).catch((err: unknown) => log.warn({ app, err }, 'could not report the adopted revision'));
       return;
     }
     const drift = planDrift(applied, await runtime.listContainers(hostId, { signal: AbortSignal.timeout(opts.convergeTimeoutMs) }), host);
@@ -283,7 +312,10 @@ export function createWorker(deps: WorkerDeps): Worker {
           r.failures = 0;
         } catch (err) {
           r.failures += 1;
-          log.warn({ app: runner.app, err, failures: r.failures, nextInMs: reconcileDelay(opts.reconcileIntervalMs, r.failures, opts.reconcileMaxBackoffMs) }, 'reconcile failed');
+          log.warn(
+            { app: runner.app, err, failures: r.failures, nextInMs: reconcileDelay(opts.reconcileIntervalMs, r.failures, opts.reconcileMaxBackoffMs) },
+            'reconcile failed',
+          );
         }
         r.dueAt = now + reconcileDelay(opts.reconcileIntervalMs, r.failures, opts.reconcileMaxBackoffMs);
       }),
@@ -299,7 +331,10 @@ export function createWorker(deps: WorkerDeps): Worker {
     const observed = await runtime.listContainers(hostId);
     const gone = unservedApps(observed, apps, hostId);
     if (gone.length === 0) return;
-    const names = observed.filter((c) => gone.includes(c.labels[LABELS.app] ?? '')).map((c) => c.name).sort();
+    const names = observed
+      .filter((c) => gone.includes(c.labels[LABELS.app] ?? ''))
+      .map((c) => c.name)
+      .sort();
     throw new UnservedContainersError(
       `no app is served (APP_NAME is empty) but this host runs ${names.length} container(s) of ours, of the app(s) ${gone.join(', ')}: refusing to start. Set APP_NAME to the apps to serve, or REMOVE_UNSERVED=true to remove them`,
     );
@@ -310,9 +345,15 @@ export function createWorker(deps: WorkerDeps): Worker {
       const observed = await runtime.listContainers(hostId);
       const gone = unservedApps(observed, apps, hostId);
       if (gone.length === 0) return;
-      const plan = planHost(gone.map((app) => ({ app, present: false as const, reason: 'app not served by this host' })), observed, host);
+      const plan = planHost(
+        gone.map((app) => ({ app, present: false as const, reason: 'app not served by this host' })),
+        observed,
+        host,
+      );
       for (const p of plan.apps) {
-        for (const s of p.steps) if (s.kind === 'remove') log.warn({ app: p.app, container: s.current.name, id: s.current.id.slice(0, 12) }, 'removing a container of an app this host no longer serves');
+        for (const s of p.steps)
+          if (s.kind === 'remove')
+            log.warn({ app: p.app, container: s.current.name, id: s.current.id.slice(0, 12) }, 'removing a container of an app this host no longer serves');
         await applyAppPlan(runtime, p, opts);
       }
     } catch (err) {

@@ -6,7 +6,10 @@ import { backoffDelay, nextRestartAllowedAt, reconcileDelay } from '../src/plann
 /** When the worker tries again: reconciles after failures, restarts of a container that stays unhealthy. */
 
 test('reconcile: one interval while it works, doubling after each failure, capped', () => {
-  assert.equal([0, 1, 2, 3, 4, 5, 6].map((f) => reconcileDelay(30_000, f, 300_000)), [30_000, 60_000, 120_000, 240_000, 300_000, 300_000, 300_000]);
+  assert.equal(
+    [0, 1, 2, 3, 4, 5, 6].map((f) => reconcileDelay(30_000, f, 300_000)),
+    [30_000, 60_000, 120_000, 240_000, 300_000, 300_000, 300_000],
+  );
   assert.is(reconcileDelay(1_000, 10_000, 5_000), 5_000, 'no overflow after a long outage');
   assert.is(reconcileDelay(10_000, 3, 1_000), 10_000, 'a cap below the interval never shortens it');
 });

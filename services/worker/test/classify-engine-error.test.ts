@@ -19,9 +19,24 @@ import { classifyEngineError, type EngineCallKind } from '../src/runtime/classif
  */
 const cases: Array<[EngineCallKind, number | undefined, string, new (...a: never[]) => Error]> = [
   // Permanent: what we asked for is wrong, or a resource is held by what is not ours.
-  ['container', 500, 'driver failed programming external connectivity on endpoint web-1 (3f2a9c): Bind for 0.0.0.0:25000 failed: port is already allocated', PortConflictError],
-  ['container', 500, 'driver failed programming external connectivity on endpoint web-1 (3f2a9c): Error starting userland proxy: listen tcp4 0.0.0.0:25000: bind: address already in use', PortConflictError],
-  ['container', 409, 'Conflict. The container name "/web-1" is already in use by container "9c1d0e". You have to remove (or rename) that container to be able to reuse that name.', NameConflictError],
+  [
+    'container',
+    500,
+    'driver failed programming external connectivity on endpoint web-1 (3f2a9c): Bind for 0.0.0.0:25000 failed: port is already allocated',
+    PortConflictError,
+  ],
+  [
+    'container',
+    500,
+    'driver failed programming external connectivity on endpoint web-1 (3f2a9c): Error starting userland proxy: listen tcp4 0.0.0.0:25000: bind: address already in use',
+    PortConflictError,
+  ],
+  [
+    'container',
+    409,
+    'Conflict. The container name "/web-1" is already in use by container "9c1d0e". You have to remove (or rename) that container to be able to reuse that name.',
+    NameConflictError,
+  ],
   ['container', 404, 'No such image: nebula/missing:1', ImageNotFoundError],
   ['container', 400, 'invalid mount config for type "bind": bind source path does not exist: /srv/nope', ContainerConfigError],
   ['container', 400, "invalid volume specification: '/a:/b:/c:/d'", ContainerConfigError],
@@ -32,7 +47,12 @@ const cases: Array<[EngineCallKind, number | undefined, string, new (...a: never
     'failed to create shim: OCI runtime create failed: container_linux.go:380: starting container process caused: exec: "nope": executable file not found in $PATH: unknown',
     ContainerConfigError,
   ],
-  ['container', 400, 'failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "nope": executable file not found in $PATH: unknown', ContainerConfigError],
+  [
+    'container',
+    400,
+    'failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "nope": executable file not found in $PATH: unknown',
+    ContainerConfigError,
+  ],
   [
     'container',
     500,
@@ -59,7 +79,12 @@ const cases: Array<[EngineCallKind, number | undefined, string, new (...a: never
     EngineFailureError,
   ],
   ['container', 500, 'failed to create task for container: failed to create shim task: context deadline exceeded: unknown', EngineFailureError],
-  ['container', 500, 'failed to create endpoint web-1 on network bridge: adding interface veth1a2b to bridge docker0 failed: could not find bridge docker0: route ip+net: no such network interface', EngineFailureError],
+  [
+    'container',
+    500,
+    'failed to create endpoint web-1 on network bridge: adding interface veth1a2b to bridge docker0 failed: could not find bridge docker0: route ip+net: no such network interface',
+    EngineFailureError,
+  ],
   ['container', 500, 'unlinkat /var/lib/docker/overlay2/6b1f/merged: device or resource busy', EngineFailureError],
   ['container', 500, 'Cannot restart container web-1: tried to kill container, but did not receive an exit event', EngineFailureError],
   ['container', 503, 'Service Unavailable', EngineFailureError],
@@ -67,14 +92,34 @@ const cases: Array<[EngineCallKind, number | undefined, string, new (...a: never
   ['container', undefined, 'socket hang up', EngineUnavailableError],
   // Pulls.
   ['pull', 404, 'manifest for 127.0.0.1:5000/nebula/missing:1 not found: manifest unknown: manifest unknown', ImageNotFoundError],
-  ['pull', 404, "pull access denied for nebula/missing, repository does not exist or may require 'docker login': denied: requested access to the resource is denied", ImageNotFoundError],
+  [
+    'pull',
+    404,
+    "pull access denied for nebula/missing, repository does not exist or may require 'docker login': denied: requested access to the resource is denied",
+    ImageNotFoundError,
+  ],
   ['pull', 500, 'unauthorized: authentication required', ImageNotFoundError],
   ['pull', 500, 'Get "https://127.0.0.1:5001/v2/": dial tcp 127.0.0.1:5001: connect: connection refused', RegistryUnavailableError],
-  ['pull', 500, 'Get "http://127.0.0.1:5002/v2/": net/http: request canceled while waiting for connection (Client.Timeout exceeded while awaiting headers)', RegistryUnavailableError],
+  [
+    'pull',
+    500,
+    'Get "http://127.0.0.1:5002/v2/": net/http: request canceled while waiting for connection (Client.Timeout exceeded while awaiting headers)',
+    RegistryUnavailableError,
+  ],
   ['pull', 500, 'Get "https://registry.example.com/v2/": dial tcp: lookup registry.example.com on 127.0.0.53:53: no such host', RegistryUnavailableError],
   ['pull', 500, 'received unexpected HTTP status: 503 Service Unavailable', RegistryUnavailableError],
-  ['pull', 429, 'toomanyrequests: You have reached your pull rate limit. You may increase the limit by authenticating and upgrading: https://www.docker.com/increase-rate-limit', RegistryUnavailableError],
-  ['pull', 500, 'failed to register layer: Error processing tar file(exit status 1): write /usr/lib/libcrypto.so.3: no space left on device', EngineFailureError],
+  [
+    'pull',
+    429,
+    'toomanyrequests: You have reached your pull rate limit. You may increase the limit by authenticating and upgrading: https://www.docker.com/increase-rate-limit',
+    RegistryUnavailableError,
+  ],
+  [
+    'pull',
+    500,
+    'failed to register layer: Error processing tar file(exit status 1): write /usr/lib/libcrypto.so.3: no space left on device',
+    EngineFailureError,
+  ],
 ];
 
 test('real engine answers: retryable or permanent, and which named error', () => {
@@ -86,18 +131,34 @@ test('real engine answers: retryable or permanent, and which named error', () =>
 
 test('"no space left on device" is retryable, whatever the status and whatever else the text says', () => {
   fc.assert(
-    fc.property(fc.integer({ min: 400, max: 599 }), fc.string(), fc.string(), fc.constantFrom<EngineCallKind>('container', 'pull'), (status, before, after, kind) => {
-      const Class = classifyEngineError({ status, message: `${before}no space left on device${after}` }, kind);
-      return new Class('x').retryable;
-    }),
+    fc.property(
+      fc.integer({ min: 400, max: 599 }),
+      fc.string(),
+      fc.string(),
+      fc.constantFrom<EngineCallKind>('container', 'pull'),
+      (status, before, after, kind) => {
+        const Class = classifyEngineError({ status, message: `${before}no space left on device${after}` }, kind);
+        return new Class('x').retryable;
+      },
+    ),
   );
 });
 
 test('a socket-level failure is an unavailable engine; an unknown 5xx is retried, an unknown 4xx is not', () => {
   fc.assert(
-    fc.property(fc.constantFrom('ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'), fc.string(), (code, message) => classifyEngineError({ code, message }) === EngineUnavailableError),
+    fc.property(
+      fc.constantFrom('ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'),
+      fc.string(),
+      (code, message) => classifyEngineError({ code, message }) === EngineUnavailableError,
+    ),
   );
-  fc.assert(fc.property(fc.integer({ min: 500, max: 599 }), fc.stringMatching(/^[a-z ]{0,30}$/), (status, message) => new (classifyEngineError({ status, message }))('x').retryable));
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 500, max: 599 }),
+      fc.stringMatching(/^[a-z ]{0,30}$/),
+      (status, message) => new (classifyEngineError({ status, message }))('x').retryable,
+    ),
+  );
   fc.assert(
     fc.property(
       fc.integer({ min: 400, max: 499 }).filter((s) => s !== 408 && s !== 409 && s !== 429),

@@ -9,9 +9,7 @@ const ECHO = 'nebula/echo:1';
 const REGISTRY = '127.0.0.1:5000';
 
 function follow(stream: NodeJS.ReadableStream): Promise<unknown[]> {
-  return new Promise((resolve, reject) =>
-    docker.modem.followProgress(stream, (err: Error | null, out: unknown[]) => (err ? reject(err) : resolve(out))),
-  );
+  return new Promise((resolve, reject) => docker.modem.followProgress(stream, (err: Error | null, out: unknown[]) => (err ? reject(err) : resolve(out))));
 }
 
 test('a container from the local test image: created, started, inspected, answered over HTTP, removed', async () => {
@@ -30,7 +28,10 @@ test('a container from the local test image: created, started, inspected, answer
     const info = await container.inspect();
     assert.is(info.State.Running, true);
     assert.is(info.Name, `/${name}`);
-    const body = await waitFor('the container answering', async () => (await (await fetch(`http://127.0.0.1:${port}/`)).json()) as { port: number; env: Record<string, string> });
+    const body = await waitFor(
+      'the container answering',
+      async () => (await (await fetch(`http://127.0.0.1:${port}/`)).json()) as { port: number; env: Record<string, string> },
+    );
     assert.is(body.port, 8080);
     assert.is(body.env.GREETING, 'hello');
     await container.stop({ t: 1 });
@@ -48,10 +49,16 @@ test('an image pushed to the local registry is pulled back', async () => {
   await follow(await docker.getImage(ref).push({ authconfig: { serveraddress: REGISTRY } }));
   await docker.getImage(ref).remove();
   let missing = false;
-  await docker.getImage(ref).inspect().catch(() => (missing = true));
+  await docker
+    .getImage(ref)
+    .inspect()
+    .catch(() => (missing = true));
   assert.ok(missing, 'local tag removed before the pull');
   const progress = (await follow(await docker.pull(ref))) as Array<{ status?: string }>;
-  assert.ok(progress.some((p) => p.status?.includes('Digest: sha256:')), 'pulled from the registry');
+  assert.ok(
+    progress.some((p) => p.status?.includes('Digest: sha256:')),
+    'pulled from the registry',
+  );
   const img = await docker.getImage(ref).inspect();
   assert.ok(img.RepoDigests.some((d) => d.startsWith(`${REGISTRY}/nebula/echo@sha256:`)));
   await docker.getImage(ref).remove();

@@ -51,10 +51,15 @@ export async function echo(port: number): Promise<EchoAnswer | null> {
 
 /** Waits until the port answers with something `check` accepts. */
 export function answers(port: number, check: (a: EchoAnswer) => boolean = () => true, timeoutMs = 20_000): Promise<EchoAnswer> {
-  return waitFor(`port ${port} to answer`, async () => {
-    const a = await echo(port);
-    return a !== null && check(a) ? a : undefined;
-  }, timeoutMs, 100);
+  return waitFor(
+    `port ${port} to answer`,
+    async () => {
+      const a = await echo(port);
+      return a !== null && check(a) ? a : undefined;
+    },
+    timeoutMs,
+    100,
+  );
 }
 
 /** Our containers of a host, by name. */
@@ -65,5 +70,12 @@ export async function containersOf(hostId: string) {
 
 export async function removeHostContainers(hostId: string): Promise<void> {
   const list = await docker.listContainers({ all: true, filters: { label: [`${LABELS.owner}=nebula`, `${LABELS.host}=${hostId}`] } });
-  await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+  await Promise.all(
+    list.map((c) =>
+      docker
+        .getContainer(c.Id)
+        .remove({ force: true })
+        .catch(() => undefined),
+    ),
+  );
 }

@@ -4,7 +4,15 @@ import { join } from 'node:path';
 import { freePort, waitFor } from '@nebula/test-kit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { EngineTimeoutError, EngineUnavailableError, ImageNotFoundError, isRetryable, OperationAbortedError, PortConflictError, RegistryUnavailableError } from '../src/errors.ts';
+import {
+  EngineTimeoutError,
+  EngineUnavailableError,
+  ImageNotFoundError,
+  isRetryable,
+  OperationAbortedError,
+  PortConflictError,
+  RegistryUnavailableError,
+} from '../src/errors.ts';
 import type { ContainerSpec } from '../src/runtime/container-runtime.ts';
 import { createDockerClient } from '../src/runtime/docker-client.ts';
 import { DockerRuntime } from '../src/runtime/docker-runtime.ts';
@@ -76,7 +84,7 @@ test('pull: an unknown repository is permanent, an unreachable registry is retry
   assert.ok(isRetryable(down));
 });
 
-test('a host port held by a container that is not Nebula\'s is a permanent PortConflictError', async () => {
+test("a host port held by a container that is not Nebula's is a permanent PortConflictError", async () => {
   const port = await freePortRange(1);
   const theirs = await dockerCli('run', '-d', '--label', 'io.nebula.test=true', '-p', `${port}:80`, ECHO);
   const spec: ContainerSpec = {
@@ -129,14 +137,26 @@ test('a missing network asked for by several apps at once is created once; dupli
     await runtime.ensureNetwork(name);
     assert.is((await named()).length, 1);
   } finally {
-    for (const n of await named()) await docker.getNetwork(n.Id).remove().catch(() => undefined);
+    for (const n of await named())
+      await docker
+        .getNetwork(n.Id)
+        .remove()
+        .catch(() => undefined);
   }
 });
 
 test('registry credentials: from the environment for their registry, else from the Docker config file', () => {
   const dir = mkdtempSync(join(tmpdir(), 'nebula-auth-'));
   const path = join(dir, 'config.json');
-  writeFileSync(path, JSON.stringify({ auths: { 'registry.example.com': { auth: Buffer.from('u1:p:1').toString('base64') }, 'https://index.docker.io/v1/': { auth: Buffer.from('hub:pw').toString('base64') } } }));
+  writeFileSync(
+    path,
+    JSON.stringify({
+      auths: {
+        'registry.example.com': { auth: Buffer.from('u1:p:1').toString('base64') },
+        'https://index.docker.io/v1/': { auth: Buffer.from('hub:pw').toString('base64') },
+      },
+    }),
+  );
   const fileOnly = registryAuthResolver({ dockerConfigPath: path });
   assert.equal(fileOnly('registry.example.com'), { username: 'u1', password: 'p:1', serveraddress: 'registry.example.com' });
   assert.is(fileOnly('docker.io')?.username, 'hub');
@@ -144,7 +164,10 @@ test('registry credentials: from the environment for their registry, else from t
   const env = registryAuthResolver({ user: 'me', password: 'secret', host: 'registry.example.com', dockerConfigPath: path });
   assert.is(env('registry.example.com')?.username, 'me');
   assert.is(env('docker.io')?.username, 'hub');
-  assert.is(registryAuthResolver({ user: 'me', password: 'x', dockerConfigPath: join(dir, 'none.json') })('docker.io')?.serveraddress, 'https://index.docker.io/v1/');
+  assert.is(
+    registryAuthResolver({ user: 'me', password: 'x', dockerConfigPath: join(dir, 'none.json') })('docker.io')?.serveraddress,
+    'https://index.docker.io/v1/',
+  );
 });
 
 test.run();

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { jetstream, type JetStreamClient, jetstreamManager } from '@nats-io/jetstream';
+import { type JetStreamClient, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { type AppAction, type AppConfigInput, type AppMessage, appConfigSchema, appMessageId, type Result, resultSchema, subjects } from '@nebula/contracts';
 import { ensureStreams } from '@nebula/messaging';
@@ -12,7 +12,17 @@ export const log = createLogger('worker-test', process.env.TEST_LOG ?? 'silent')
 export const suffix = () => randomBytes(3).toString('hex');
 
 export function envelope(app: string, revision: number, action: AppAction, config: AppConfigInput, incarnation = 1): AppMessage {
-  return { v: 1, app, incarnation, revision, action, config: appConfigSchema.parse(config), rollout_id: `rollout-${app}-${incarnation}-${revision}`, created_at: new Date().toISOString(), actor: 'test' };
+  return {
+    v: 1,
+    app,
+    incarnation,
+    revision,
+    action,
+    config: appConfigSchema.parse(config),
+    rollout_id: `rollout-${app}-${incarnation}-${revision}`,
+    created_at: new Date().toISOString(),
+    actor: 'test',
+  };
 }
 
 /** The streams, as their owners (the API: APPS; the notifier: RESULTS, HOSTS) create them: a worker only waits for them. */
@@ -37,7 +47,11 @@ export function collectResults(nc: NatsConnection, app: string) {
     all: got,
     /** Waits for the result of a revision (any status unless given). */
     async waitFor(revision: number, status?: Result['status'], timeoutMs = 30_000): Promise<Result> {
-      return waitFor(`result of ${app} revision ${revision}${status ? ` (${status})` : ''}`, () => got.find((r) => r.revision === revision && (status === undefined || r.status === status)), timeoutMs);
+      return waitFor(
+        `result of ${app} revision ${revision}${status ? ` (${status})` : ''}`,
+        () => got.find((r) => r.revision === revision && (status === undefined || r.status === status)),
+        timeoutMs,
+      );
     },
     stop: () => sub.unsubscribe(),
   };

@@ -11,7 +11,11 @@ const seenArb = fc.record({ id: fc.constantFrom(...ids), ref: fc.constantFrom(..
 const historyArb = fc.array(seenArb, { maxLength: 8 }).map((seen) => seen.reduce<SeenImage[]>((h, s) => noteImage(h, s), []));
 const inputArb = fc.record({
   local: fc.uniqueArray(
-    fc.record({ id: fc.constantFrom(...ids, 'sha256:foreign'), tags: fc.uniqueArray(fc.constantFrom(...refs, 'other:1'), { maxLength: 2 }), inUse: fc.boolean() }),
+    fc.record({
+      id: fc.constantFrom(...ids, 'sha256:foreign'),
+      tags: fc.uniqueArray(fc.constantFrom(...refs, 'other:1'), { maxLength: 2 }),
+      inUse: fc.boolean(),
+    }),
     { selector: (i) => i.id },
   ),
   apps: fc.array(historyArb, { maxLength: 3 }),
@@ -41,7 +45,9 @@ test('a tag pushed again leaves the old image without a tag: it goes by id; an i
   assert.equal(imagesToRemove({ local: [{ id: 'sha256:a', tags: [], inUse: false }], apps: [h] }), [{ id: 'sha256:a', refs: ['sha256:a'] }]);
   assert.equal(imagesToRemove({ local: [{ id: 'sha256:a', tags: ['base:latest'], inUse: false }], apps: [h] }), [], 'not a tag the app used');
   const h2 = seen(['sha256:a', 'app:1'], ['sha256:b', 'app:2'], ['sha256:c', 'app:3']);
-  assert.equal(imagesToRemove({ local: [{ id: 'sha256:a', tags: ['app:1', 'base:latest'], inUse: false }], apps: [h2] }), [{ id: 'sha256:a', refs: ['app:1'] }]);
+  assert.equal(imagesToRemove({ local: [{ id: 'sha256:a', tags: ['app:1', 'base:latest'], inUse: false }], apps: [h2] }), [
+    { id: 'sha256:a', refs: ['app:1'] },
+  ]);
 });
 
 test('properties: never an image in use, the current or previous of an app, a protected one, one not seen used, nor a tag no app used', () => {
@@ -55,7 +61,10 @@ test('properties: never an image in use, the current or previous of an app, a pr
         assert.ok(img !== undefined, 'only local images');
         assert.not.ok(img.inUse, 'never one a container uses');
         assert.not.ok(kept.has(r.id), 'never the current or previous image of an app');
-        assert.ok(input.apps.some((h) => h.some((s) => s.id === r.id)), 'only images an app was seen using');
+        assert.ok(
+          input.apps.some((h) => h.some((s) => s.id === r.id)),
+          'only images an app was seen using',
+        );
         assert.not.ok(input.protect.includes(r.id), 'never a protected image');
         assert.ok(r.refs.length > 0);
         for (const ref of r.refs) {
@@ -63,7 +72,11 @@ test('properties: never an image in use, the current or previous of an app, a pr
           else assert.ok(img.tags.includes(ref) && used.has(`${r.id} ${ref}`), `${ref}: a tag of the image that an app used for it`);
         }
       }
-      assert.equal(out.map((r) => r.id), [...new Set(out.map((r) => r.id))].sort(), 'each once');
+      assert.equal(
+        out.map((r) => r.id),
+        [...new Set(out.map((r) => r.id))].sort(),
+        'each once',
+      );
     }),
   );
 });

@@ -57,7 +57,16 @@ const desiredArb = fc
   .map((list) =>
     list.map((d): DesiredApp => {
       if (d.absent) return { app: d.app, present: false, reason: 'not served' };
-      const m: AppMessage = { v: 1, app: d.app, incarnation: d.incarnation, revision: d.revision, action: d.action, config: appConfigSchema.parse(d.config), rollout_id: 'r', created_at: new Date(0).toISOString() };
+      const m: AppMessage = {
+        v: 1,
+        app: d.app,
+        incarnation: d.incarnation,
+        revision: d.revision,
+        action: d.action,
+        config: appConfigSchema.parse(d.config),
+        rollout_id: 'r',
+        created_at: new Date(0).toISOString(),
+      };
       return desiredFromMessage(m, { imageId: d.pinImage ? (IMAGES[d.config.docker_image] ?? null) : null, adopt: d.adopt });
     }),
   );
@@ -80,7 +89,23 @@ const seedsArb: fc.Arbitrary<Array<ContainerSpec & { state: string }>> = fc
       const ours = c.owner === 'nebula' && c.host === HOST.hostId;
       const nameIndex = c.nameIndex ?? c.index;
       const name = ours && c.nameMatches && c.app !== undefined && nameIndex !== undefined ? `${c.app}-${nameIndex}` : `other-${i}`;
-      return { name, image: c.image, env: {}, ports: [], volumes: [], devices: [], privileged: false, networks: ['bridge'], command: null, entrypoint: null, labels, memoryLimitMb: null, cpuLimit: null, healthcheck: null, state: c.state };
+      return {
+        name,
+        image: c.image,
+        env: {},
+        ports: [],
+        volumes: [],
+        devices: [],
+        privileged: false,
+        networks: ['bridge'],
+        command: null,
+        entrypoint: null,
+        labels,
+        memoryLimitMb: null,
+        cpuLimit: null,
+        healthcheck: null,
+        state: c.state,
+      };
     }),
   )
   // Docker names are unique per engine; keep the first of each name.
@@ -130,7 +155,11 @@ test('it never wants more containers than desired, and applying leaves exactly t
         assert.is(left.length, n, `${want.app}: ${left.length} containers, ${n} desired`);
       }
       // Containers that are not ours are exactly as they were.
-      for (const f of foreign) assert.equal(rt.all().find((c) => c.id === f.id), f);
+      for (const f of foreign)
+        assert.equal(
+          rt.all().find((c) => c.id === f.id),
+          f,
+        );
     }),
     { numRuns: 300 },
   );
@@ -138,29 +167,50 @@ test('it never wants more containers than desired, and applying leaves exactly t
 
 const messageArb = fc
   .record({ app: fc.constantFrom(...APPS), revision: fc.integer({ min: 1, max: 10 }), action: fc.constantFrom(...APP_ACTIONS), config: configArb })
-  .map((d): AppMessage => ({ v: 1, app: d.app, incarnation: 1, revision: d.revision, action: d.action, config: appConfigSchema.parse(d.config), rollout_id: 'r', created_at: new Date(0).toISOString() }));
+  .map(
+    (d): AppMessage => ({
+      v: 1,
+      app: d.app,
+      incarnation: 1,
+      revision: d.revision,
+      action: d.action,
+      config: appConfigSchema.parse(d.config),
+      rollout_id: 'r',
+      created_at: new Date(0).toISOString(),
+    }),
+  );
 
 test('drift: none right after a revision is applied; after random damage, repairing leaves none, and never touches what is not ours', async () => {
   await fc.assert(
-    fc.asyncProperty(seedsArb, messageArb, fc.array(fc.record({ pick: fc.nat(), how: fc.constantFrom('remove', 'stop') }), { maxLength: 4 }), async (seeds, applied, damage) => {
-      const rt = seeded(seeds);
-      const foreign = rt.all().filter((c) => c.labels[LABELS.owner] !== 'nebula' || c.labels[LABELS.host] !== HOST.hostId);
-      const imageId = IMAGES[applied.config.docker_image] ?? null;
-      for (const app of planHost([desiredFromMessage(applied, { imageId })], rt.all(), HOST).apps) await applyAppPlan(rt, app, EXEC);
-      assert.equal(planDrift(applied, rt.all(), HOST).repairs, [], 'nothing drifted right after applying');
-      const mine = () => rt.all().filter((c) => c.labels[LABELS.app] === applied.app && c.labels[LABELS.host] === HOST.hostId && c.labels[LABELS.owner] === 'nebula');
-      for (const d of damage) {
-        const list = mine();
-        const victim = list[d.pick % Math.max(1, list.length)];
-        if (victim === undefined) break;
-        await (d.how === 'remove' ? rt.remove(victim.id) : rt.stop(victim.id));
-      }
-      const drift = planDrift(applied, rt.all(), HOST);
-      assert.is(drift.repairs.length, drift.plan.steps.filter((s) => s.kind !== 'keep').length);
-      await applyAppPlan(rt, drift.plan, EXEC);
-      assert.equal(planDrift(applied, rt.all(), HOST).repairs, [], 'nothing left after repairing');
-      for (const f of foreign) assert.equal(rt.all().find((c) => c.id === f.id), f);
-    }),
+    fc.asyncProperty(
+      seedsArb,
+      messageArb,
+      fc.array(fc.record({ pick: fc.nat(), how: fc.constantFrom('remove', 'stop') }), { maxLength: 4 }),
+      async (seeds, applied, damage) => {
+        const rt = seeded(seeds);
+        const foreign = rt.all().filter((c) => c.labels[LABELS.owner] !== 'nebula' || c.labels[LABELS.host] !== HOST.hostId);
+        const imageId = IMAGES[applied.config.docker_image] ?? null;
+        for (const app of planHost([desiredFromMessage(applied, { imageId })], rt.all(), HOST).apps) await applyAppPlan(rt, app, EXEC);
+        assert.equal(planDrift(applied, rt.all(), HOST).repairs, [], 'nothing drifted right after applying');
+        const mine = () =>
+          rt.all().filter((c) => c.labels[LABELS.app] === applied.app && c.labels[LABELS.host] === HOST.hostId && c.labels[LABELS.owner] === 'nebula');
+        for (const d of damage) {
+          const list = mine();
+          const victim = list[d.pick % Math.max(1, list.length)];
+          if (victim === undefined) break;
+          await (d.how === 'remove' ? rt.remove(victim.id) : rt.stop(victim.id));
+        }
+        const drift = planDrift(applied, rt.all(), HOST);
+        assert.is(drift.repairs.length, drift.plan.steps.filter((s) => s.kind !== 'keep').length);
+        await applyAppPlan(rt, drift.plan, EXEC);
+        assert.equal(planDrift(applied, rt.all(), HOST).repairs, [], 'nothing left after repairing');
+        for (const f of foreign)
+          assert.equal(
+            rt.all().find((c) => c.id === f.id),
+            f,
+          );
+      },
+    ),
     { numRuns: 300 },
   );
 });

@@ -1,4 +1,4 @@
-import { type AppAction, type AppMessage, appConfigSchema, type AppConfigInput } from '@nebula/contracts';
+import { type AppAction, type AppConfigInput, type AppMessage, appConfigSchema } from '@nebula/contracts';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ContainerFailedError, PortConflictError } from '../src/errors.ts';
@@ -18,7 +18,10 @@ function message(app: string, revision: number, action: AppAction, config: AppCo
 
 function fakeWithImages(): FakeRuntime {
   const rt = new FakeRuntime();
-  for (const [ref, id] of [['img:1', 'sha256:aaa'], ['img:2', 'sha256:bbb']] as const) {
+  for (const [ref, id] of [
+    ['img:1', 'sha256:aaa'],
+    ['img:2', 'sha256:bbb'],
+  ] as const) {
     rt.registry.set(ref, id);
     rt.images.set(ref, id);
   }
@@ -45,8 +48,14 @@ const names = (rt: FakeRuntime, app: string) =>
 
 test('create: <app>-1..N with our labels, env and per-container host ports', async () => {
   const rt = fakeWithImages();
-  const plan = await converge(rt, message('web', 1, 'create', { docker_image: 'img:1', containers_per: { server: 3 }, starting_ports: [8000, { '9000': '80' }], env_vars: { A: 'x' } }));
-  assert.equal(plan.apps[0]?.steps.map((s) => s.kind), ['create', 'create', 'create']);
+  const plan = await converge(
+    rt,
+    message('web', 1, 'create', { docker_image: 'img:1', containers_per: { server: 3 }, starting_ports: [8000, { '9000': '80' }], env_vars: { A: 'x' } }),
+  );
+  assert.equal(
+    plan.apps[0]?.steps.map((s) => s.kind),
+    ['create', 'create', 'create'],
+  );
   assert.equal(names(rt, 'web'), ['web-1', 'web-2', 'web-3']);
   const c2 = [...rt.containers.values()].find((c) => c.spec.name === 'web-2');
   assert.equal(c2?.spec.ports, [
@@ -54,7 +63,14 @@ test('create: <app>-1..N with our labels, env and per-container host ports', asy
     { host: 9001, container: 80 },
   ]);
   assert.equal(c2?.spec.env, { A: 'x' });
-  for (const [k, v] of Object.entries({ [LABELS.owner]: 'nebula', [LABELS.host]: 'h1', [LABELS.app]: 'web', [LABELS.revision]: '1', [LABELS.incarnation]: '1', [LABELS.index]: '2' })) {
+  for (const [k, v] of Object.entries({
+    [LABELS.owner]: 'nebula',
+    [LABELS.host]: 'h1',
+    [LABELS.app]: 'web',
+    [LABELS.revision]: '1',
+    [LABELS.incarnation]: '1',
+    [LABELS.index]: '2',
+  })) {
     assert.is(c2?.spec.labels[k], v, k);
   }
   assert.ok(rt.networks.has('nebula'), 'the nebula bridge is created when missing');
@@ -62,7 +78,8 @@ test('create: <app>-1..N with our labels, env and per-container host ports', asy
 
 test('containers_per: cpu times cores, memory divided, at least one', () => {
   const count = (per: AppConfigInput['containers_per']) =>
-    planHost([desiredFromMessage(message('a', 1, 'create', { docker_image: 'img:1', containers_per: per }), { imageId: null })], [], HOST).apps[0]?.steps.length;
+    planHost([desiredFromMessage(message('a', 1, 'create', { docker_image: 'img:1', containers_per: per }), { imageId: null })], [], HOST).apps[0]?.steps
+      .length;
   assert.is(count({ cpu: 2 }), 8);
   assert.is(count({ cpu: 0.1 }), 1);
   assert.is(count({ memory: 1000 }), 8);
@@ -73,17 +90,32 @@ test('update: same config keeps containers; env change replaces all; count chang
   const rt = fakeWithImages();
   const base = { docker_image: 'img:1', containers_per: { server: 2 }, env_vars: { A: '1' } };
   await converge(rt, message('web', 1, 'create', base));
-  const ids = rt.all().map((c) => c.id).sort();
+  const ids = rt
+    .all()
+    .map((c) => c.id)
+    .sort();
   let plan = await converge(rt, message('web', 2, 'update', base));
-  assert.equal(plan.apps[0]?.steps.map((s) => s.kind), ['keep', 'keep']);
+  assert.equal(
+    plan.apps[0]?.steps.map((s) => s.kind),
+    ['keep', 'keep'],
+  );
   plan = await converge(rt, message('web', 3, 'update', { ...base, containers_per: { server: 4 } }));
-  assert.equal(plan.apps[0]?.steps.map((s) => s.kind), ['keep', 'keep', 'create', 'create']);
-  assert.ok(ids.every((id) => rt.containers.has(id)), 'the first two were not touched');
+  assert.equal(
+    plan.apps[0]?.steps.map((s) => s.kind),
+    ['keep', 'keep', 'create', 'create'],
+  );
+  assert.ok(
+    ids.every((id) => rt.containers.has(id)),
+    'the first two were not touched',
+  );
   plan = await converge(rt, message('web', 4, 'update', { ...base, containers_per: { server: 1 } }));
   assert.equal(plan.apps[0]?.steps.map((s) => s.kind).sort(), ['keep', 'remove', 'remove', 'remove']);
   assert.equal(names(rt, 'web'), ['web-1']);
   plan = await converge(rt, message('web', 5, 'update', { ...base, containers_per: { server: 1 }, env_vars: { A: '2' } }));
-  assert.equal(plan.apps[0]?.steps.map((s) => [s.kind, s.reason]), [['replace', 'config changed']]);
+  assert.equal(
+    plan.apps[0]?.steps.map((s) => [s.kind, s.reason]),
+    [['replace', 'config changed']],
+  );
 });
 
 test('restart and roll replace containers of older revisions even when nothing changed', async () => {
@@ -91,10 +123,16 @@ test('restart and roll replace containers of older revisions even when nothing c
   const cfg = { docker_image: 'img:1', containers_per: { server: 2 } };
   await converge(rt, message('web', 1, 'create', cfg));
   let plan = await converge(rt, message('web', 2, 'restart', cfg));
-  assert.equal(plan.apps[0]?.steps.map((s) => s.kind), ['replace', 'replace']);
+  assert.equal(
+    plan.apps[0]?.steps.map((s) => s.kind),
+    ['replace', 'replace'],
+  );
   assert.is(plan.apps[0]?.strategy, 'all-at-once');
   plan = await converge(rt, message('web', 3, 'roll', cfg));
-  assert.equal(plan.apps[0]?.steps.map((s) => s.kind), ['replace', 'replace']);
+  assert.equal(
+    plan.apps[0]?.steps.map((s) => s.kind),
+    ['replace', 'replace'],
+  );
   assert.is(plan.apps[0]?.strategy, 'one-at-a-time');
   // Start-up adoption keeps containers that match whatever revision made them.
   const adopt = planHost([desiredFromMessage(message('web', 4, 'restart', cfg), { imageId: null, adopt: true })], await rt.listContainers('h1'), HOST);
@@ -106,13 +144,19 @@ test('pull replaces only containers whose image changed', async () => {
   const cfg = { docker_image: 'img:1', containers_per: { server: 2 } };
   await converge(rt, message('web', 1, 'create', cfg));
   let plan = await converge(rt, message('web', 2, 'pull', cfg));
-  assert.equal(plan.apps[0]?.steps.map((s) => s.kind), ['keep', 'keep']);
+  assert.equal(
+    plan.apps[0]?.steps.map((s) => s.kind),
+    ['keep', 'keep'],
+  );
   rt.images.set('img:1', 'sha256:new'); // the tag was re-pushed and pulled
   plan = await converge(rt, message('web', 3, 'pull', cfg));
-  assert.equal(plan.apps[0]?.steps.map((s) => [s.kind, s.reason]), [
-    ['replace', 'image changed'],
-    ['replace', 'image changed'],
-  ]);
+  assert.equal(
+    plan.apps[0]?.steps.map((s) => [s.kind, s.reason]),
+    [
+      ['replace', 'image changed'],
+      ['replace', 'image changed'],
+    ],
+  );
 });
 
 test('stop and delete remove the app only; other apps, other hosts and foreign containers stay', async () => {
@@ -125,11 +169,17 @@ test('stop and delete remove the app only; other apps, other hosts and foreign c
   const foreign = rt.seed({ ...containerSpec(full, { hostId: 'h1', app: 'web', incarnation: 1, revision: 1 }, 9), labels: { [LABELS.app]: 'web' } });
   const before = rt.all().length;
   let plan = await converge(rt, message('web', 2, 'stop', { ...cfg, running: false }));
-  assert.equal(plan.apps[0]?.steps.map((s) => s.kind), ['remove', 'remove']);
+  assert.equal(
+    plan.apps[0]?.steps.map((s) => s.kind),
+    ['remove', 'remove'],
+  );
   assert.is(rt.all().length, before - 2);
   await converge(rt, message('web', 3, 'start', cfg));
   plan = await converge(rt, message('web', 4, 'delete', cfg));
-  assert.equal(plan.apps[0]?.steps.map((s) => s.kind), ['remove', 'remove']);
+  assert.equal(
+    plan.apps[0]?.steps.map((s) => s.kind),
+    ['remove', 'remove'],
+  );
   assert.equal(names(rt, 'db'), ['db-1', 'db-2']);
   for (const id of [foreign, otherHost]) {
     assert.ok(rt.containers.has(id));
@@ -143,7 +193,10 @@ test('a new incarnation of an app replaces containers of the old one', async () 
   const cfg = { docker_image: 'img:1' };
   await converge(rt, message('web', 5, 'create', cfg, 1));
   const plan = await converge(rt, message('web', 1, 'create', cfg, 2));
-  assert.equal(plan.apps[0]?.steps.map((s) => s.kind), ['replace']);
+  assert.equal(
+    plan.apps[0]?.steps.map((s) => s.kind),
+    ['replace'],
+  );
 });
 
 test('a roll stops at the first container that does not come up; the rest keep serving', async () => {
@@ -199,7 +252,11 @@ test('drift: kept whatever revision made them (no re-pull, no restart); a stoppe
   // A restart applied as revision 2 is not re-done by each reconcile.
   assert.equal(planDrift(message('web', 2, 'restart', cfg), await rt.listContainers('h1'), HOST).repairs, []);
   rt.images.set('img:1', 'sha256:new');
-  assert.equal(planDrift(message('web', 3, 'pull', cfg), await rt.listContainers('h1'), HOST).repairs, [], 'a re-pushed tag is the business of the next pull, not of drift');
+  assert.equal(
+    planDrift(message('web', 3, 'pull', cfg), await rt.listContainers('h1'), HOST).repairs,
+    [],
+    'a re-pushed tag is the business of the next pull, not of drift',
+  );
   const stopped = message('web', 4, 'stop', { ...cfg, running: false });
   assert.equal(planDrift(stopped, await rt.listContainers('h1'), HOST).repairs, ['removed web-1: app stopped', 'removed web-2: app stopped']);
   const deleted = message('web', 5, 'delete', cfg);
@@ -208,7 +265,8 @@ test('drift: kept whatever revision made them (no re-pull, no restart); a stoppe
 
 test('containers_per above MAX_CONTAINERS_PER_APP is refused whole, as a permanent error', () => {
   const host: HostContext = { ...HOST, memory_mb: 1_000_000, maxContainersPerApp: 100 };
-  const want = (per: AppConfigInput['containers_per']) => desiredFromMessage(message('a', 1, 'create', { docker_image: 'img:1', containers_per: per }), { imageId: null });
+  const want = (per: AppConfigInput['containers_per']) =>
+    desiredFromMessage(message('a', 1, 'create', { docker_image: 'img:1', containers_per: per }), { imageId: null });
   assert.is(planHost([want({ server: 100 })], [], host).apps[0]?.steps.length, 100);
   for (const per of [{ server: 101 }, { memory: 16 }, { cpu: 64 }]) {
     try {
@@ -239,7 +297,11 @@ test('an all-at-once apply starts at most maxParallelStarts containers at a time
       inFlight -= 1;
     },
   });
-  const plan = planHost([desiredFromMessage(message('web', 1, 'create', { docker_image: 'img:1', containers_per: { server: 10 } }), { imageId: null })], [], HOST);
+  const plan = planHost(
+    [desiredFromMessage(message('web', 1, 'create', { docker_image: 'img:1', containers_per: { server: 10 } }), { imageId: null })],
+    [],
+    HOST,
+  );
   await applyAppPlan(slow, plan.apps[0]!, { ...EXEC, maxParallelStarts: 3 });
   assert.is(names(rt, 'web').length, 10);
   assert.is(most, 3);

@@ -45,7 +45,8 @@ test('two failures of one revision with different causes, and a later one with t
 
 test("a worker's heartbeats carry one instance per worker; two workers of one host id send two", async () => {
   const hostId = `twin-${suffix()}`;
-  const make = () => createWorker({ hostId, apps: [], nc, runtime: new FakeRuntime(), hostFacts: { cores: 1, memory_mb: 512 }, log, options: { heartbeatIntervalMs: 60_000 } });
+  const make = () =>
+    createWorker({ hostId, apps: [], nc, runtime: new FakeRuntime(), hostFacts: { cores: 1, memory_mb: 512 }, log, options: { heartbeatIntervalMs: 60_000 } });
   // The HOSTS stream keeps one heartbeat per host: listen to the subject itself to see each one.
   const instances: string[] = [];
   const sub = nc.subscribe(subjects.heartbeat(hostId), { callback: (_err, m) => void instances.push(decode(heartbeatSchema, m.data, m.subject).instance!) });

@@ -16,7 +16,16 @@ import { collectResults, envelope, log, publishApp, suffix } from './helpers.ts'
 let nats: TestNatsServer;
 let nc: NatsConnection;
 const workers: Worker[] = [];
-const FAST = { heartbeatIntervalMs: 200, ackWaitMs: 2_000, fetchExpiresMs: 1_000, retryBaseMs: 50, retryMaxMs: 400, rollSettleMs: 0, pollMs: 5, healthCheckIntervalMs: 100 };
+const FAST = {
+  heartbeatIntervalMs: 200,
+  ackWaitMs: 2_000,
+  fetchExpiresMs: 1_000,
+  retryBaseMs: 50,
+  retryMaxMs: 400,
+  rollSettleMs: 0,
+  pollMs: 5,
+  healthCheckIntervalMs: 100,
+};
 
 test.before(async () => {
   nats = await startNatsServer();

@@ -15,7 +15,16 @@ import { collectResults, createStreams, envelope, log, publishApp, suffix } from
 let nats: TestNatsServer;
 let nc: NatsConnection;
 const workers: Worker[] = [];
-const FAST: Partial<WorkerOptions> = { heartbeatIntervalMs: 200, ackWaitMs: 2_000, fetchExpiresMs: 1_000, retryBaseMs: 100, retryMaxMs: 400, rollSettleMs: 0, pollMs: 5, healthCheckIntervalMs: 100 };
+const FAST: Partial<WorkerOptions> = {
+  heartbeatIntervalMs: 200,
+  ackWaitMs: 2_000,
+  fetchExpiresMs: 1_000,
+  retryBaseMs: 100,
+  retryMaxMs: 400,
+  rollSettleMs: 0,
+  pollMs: 5,
+  healthCheckIntervalMs: 100,
+};
 
 function runtime(): FakeRuntime {
   const rt = new FakeRuntime();
@@ -51,15 +60,25 @@ test('a start that never answers ends at the convergence deadline as a failed re
   const w = await startWorker('h1', [app], rt, { convergeTimeoutMs: 1_000, stuckAfterMs: 60_000 });
   await publishApp(nc, envelope(app, 1, 'create', { docker_image: 'img:1' }));
   const failed = await results.waitFor(1, 'failed', 20_000);
-  assert.match(failed.error ?? '', /ConvergeTimeoutError: revision 1\/1 \(create\) did not converge within 1 s: stuck in fake engine call `start hang-\w+-1`/, failed.error ?? '');
+  assert.match(
+    failed.error ?? '',
+    /ConvergeTimeoutError: revision 1\/1 \(create\) did not converge within 1 s: stuck in fake engine call `start hang-\w+-1`/,
+    failed.error ?? '',
+  );
   assert.match(failed.error ?? '', /\(retrying\)$/, 'retryable');
   assert.ok(rt.aborted.includes(`start ${app}-1`), 'the hung call was aborted, not left waiting');
   // The created container whose start hung was removed again: nothing half-made.
-  assert.equal(rt.all().filter((c) => c.labels[LABELS.app] === app && c.state !== 'running'), []);
+  assert.equal(
+    rt.all().filter((c) => c.labels[LABELS.app] === app && c.state !== 'running'),
+    [],
+  );
 
   rt.thaw();
   const applied = await results.waitFor(1, 'applied', 20_000);
-  assert.equal(applied.containers.map((c) => c.state), ['running']);
+  assert.equal(
+    applied.containers.map((c) => c.state),
+    ['running'],
+  );
   assert.equal(w.applied()[app], { incarnation: 1, revision: 1 });
   results.stop();
 });
@@ -81,7 +100,10 @@ test('a convergence stuck in a pull gives way to a newer revision: superseded, a
   assert.equal(rt.hanging, []);
   assert.equal(rt.aborted, ['pull img:1']);
   assert.equal(
-    rt.all().filter((c) => c.labels[LABELS.app] === app).map((c) => c.imageId),
+    rt
+      .all()
+      .filter((c) => c.labels[LABELS.app] === app)
+      .map((c) => c.imageId),
     ['sha256:img2'],
   );
   results.stop();

@@ -1,5 +1,5 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { type AppConfigInput } from '@nebula/contracts';
+import type { AppConfigInput } from '@nebula/contracts';
 import { startNatsServer, type TestNatsServer, waitFor } from '@nebula/test-kit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -7,7 +7,7 @@ import { LABELS } from '../src/runtime/container-runtime.ts';
 import { DockerRuntime } from '../src/runtime/docker-runtime.ts';
 import { createWorker, type Worker, type WorkerOptions } from '../src/worker.ts';
 import { answers, containersOf, docker, dockerCli, ECHO, echo, freePortRange, REGISTRY, removeHostContainers } from './docker-helpers.ts';
-import { collectResults, envelope, log, publishApp, suffix, createStreams } from './helpers.ts';
+import { collectResults, createStreams, envelope, log, publishApp, suffix } from './helpers.ts';
 
 /** Every action against the real Docker engine and a real nats-server, checked from outside. */
 let nats: TestNatsServer;
@@ -16,7 +16,17 @@ const runtime = new DockerRuntime(docker);
 const hosts: string[] = [];
 const workers: Worker[] = [];
 const images: string[] = [];
-const OPTIONS: Partial<WorkerOptions> = { heartbeatIntervalMs: 500, ackWaitMs: 5_000, fetchExpiresMs: 2_000, retryBaseMs: 200, retryMaxMs: 1_000, stopTimeoutSeconds: 1, rollSettleMs: 300, pollMs: 100, healthCheckIntervalMs: 500 };
+const OPTIONS: Partial<WorkerOptions> = {
+  heartbeatIntervalMs: 500,
+  ackWaitMs: 5_000,
+  fetchExpiresMs: 2_000,
+  retryBaseMs: 200,
+  retryMaxMs: 1_000,
+  stopTimeoutSeconds: 1,
+  rollSettleMs: 300,
+  pollMs: 100,
+  healthCheckIntervalMs: 500,
+};
 
 async function startWorker(hostId: string, apps: string[]): Promise<Worker> {
   const w = createWorker({ hostId, apps, nc, runtime, hostFacts: { cores: 2, memory_mb: 4096 }, log, options: OPTIONS });
@@ -51,7 +61,11 @@ test.after(async () => {
 async function removeImage(ref: string): Promise<void> {
   const refs = ref.startsWith('sha256:')
     ? [ref]
-    : (await dockerCli('images', '--digests', '--filter', `reference=${ref}`, '--format', '{{.Repository}}:{{.Tag}} {{.Repository}}@{{.Digest}}').catch(() => ''))
+    : (
+        await dockerCli('images', '--digests', '--filter', `reference=${ref}`, '--format', '{{.Repository}}:{{.Tag}} {{.Repository}}@{{.Digest}}').catch(
+          () => '',
+        )
+      )
         .split(/\s+/)
         .filter((r) => r !== '' && !r.endsWith(':<none>') && !r.endsWith('@<none>'));
   for (const r of refs) await dockerCli('rmi', r).catch(() => undefined);
@@ -245,7 +259,10 @@ test('a roll stops at a container that turns unhealthy; the others keep serving 
   await publishApp(nc, envelope(app, 1, 'create', cfg));
   assert.is((await results.waitFor(1)).status, 'applied');
   const before = await ids(host);
-  await publishApp(nc, envelope(app, 2, 'roll', { ...cfg, env_vars: { V: '2' }, healthcheck: { test: ['CMD', 'false'], interval_seconds: 0.5, timeout_seconds: 1, retries: 1 } }));
+  await publishApp(
+    nc,
+    envelope(app, 2, 'roll', { ...cfg, env_vars: { V: '2' }, healthcheck: { test: ['CMD', 'false'], interval_seconds: 0.5, timeout_seconds: 1, retries: 1 } }),
+  );
   const r = await results.waitFor(2);
   assert.is(r.status, 'failed');
   assert.match(r.error ?? '', /ContainerFailedError.*unhealthy/);
@@ -274,7 +291,13 @@ test('a backlog of five revisions is applied as one, the others reported superse
   const r6 = await results.waitFor(6);
   assert.is(r6.status, 'applied');
   await waitFor('four superseded', () => results.all.filter((r) => r.status === 'superseded').length === 4);
-  assert.equal(results.all.filter((r) => r.status === 'superseded').map((r) => r.revision).sort(), [2, 3, 4, 5]);
+  assert.equal(
+    results.all
+      .filter((r) => r.status === 'superseded')
+      .map((r) => r.revision)
+      .sort(),
+    [2, 3, 4, 5],
+  );
   assert.is((await answers(port)).env.V, '6');
   (stream as unknown as { destroy(): void }).destroy();
   assert.is(events.length, 1, 'one container created, for revision 6');

@@ -50,7 +50,11 @@ async function answer(port: number): Promise<{ env: Record<string, string> } | n
 
 async function revisions(app: string): Promise<string[]> {
   const out = await node.docker('ps', '-a', '--filter', `label=${LABELS.app}=${app}`, '--format', `{{.Names}} {{.Label "${LABELS.revision}"}} {{.State}}`);
-  return out.trim().split('\n').filter((l) => l !== '').sort();
+  return out
+    .trim()
+    .split('\n')
+    .filter((l) => l !== '')
+    .sort();
 }
 
 test('frozen mid-roll: a failed, retryable result naming the hung call within its deadline; after the thaw the roll completes', async () => {
@@ -67,11 +71,26 @@ test('frozen mid-roll: a failed, retryable result naming the hung call within it
     runtime,
     hostFacts: { cores: 2, memory_mb: 4096 },
     log,
-    options: { heartbeatIntervalMs: 500, ackWaitMs: 5_000, fetchExpiresMs: 2_000, retryBaseMs: 500, retryMaxMs: 1_000, stopTimeoutSeconds: 1, rollSettleMs: 1_500, pollMs: 100, healthCheckIntervalMs: 500 },
+    options: {
+      heartbeatIntervalMs: 500,
+      ackWaitMs: 5_000,
+      fetchExpiresMs: 2_000,
+      retryBaseMs: 500,
+      retryMaxMs: 1_000,
+      stopTimeoutSeconds: 1,
+      rollSettleMs: 1_500,
+      pollMs: 100,
+      healthCheckIntervalMs: 500,
+    },
   });
   workers.push(w);
   await w.start();
-  const cfg = (v: string): AppConfigInput => ({ docker_image: IMAGE, starting_ports: [{ [String(port)]: '80' }], containers_per: { server: 3 }, env_vars: { V: v } });
+  const cfg = (v: string): AppConfigInput => ({
+    docker_image: IMAGE,
+    starting_ports: [{ [String(port)]: '80' }],
+    containers_per: { server: 3 },
+    env_vars: { V: v },
+  });
   await publishApp(nc, envelope(app, 1, 'create', cfg('1')));
   assert.is((await results.waitFor(1)).status, 'applied');
 
@@ -83,7 +102,11 @@ test('frozen mid-roll: a failed, retryable result naming the hung call within it
   const failed = await results.waitFor(2, 'failed', 20_000);
   const detectedMs = performance.now() - frozenAt;
   log.info({ detectedMs: Math.round(detectedMs), error: failed.error }, 'frozen engine reported');
-  assert.match(failed.error ?? '', /^EngineTimeoutError: docker engine call `[a-z ]+ frz-\w+-[123]` did not answer within 2 s \(retrying\)$/, failed.error ?? '');
+  assert.match(
+    failed.error ?? '',
+    /^EngineTimeoutError: docker engine call `[a-z ]+ frz-\w+-[123]` did not answer within 2 s \(retrying\)$/,
+    failed.error ?? '',
+  );
 
   // The worker itself is not stuck: heartbeats go on (without container states) while frozen.
   const beats: string[] = [];
@@ -96,7 +119,10 @@ test('frozen mid-roll: a failed, retryable result naming the hung call within it
 
   await node.thawEngine();
   const applied = await results.waitFor(2, 'applied', 60_000);
-  assert.equal(applied.containers.map((c) => c.state), ['running', 'running', 'running']);
+  assert.equal(
+    applied.containers.map((c) => c.state),
+    ['running', 'running', 'running'],
+  );
   assert.equal(await revisions(app), [`${app}-1 2 running`, `${app}-2 2 running`, `${app}-3 2 running`]);
   for (const p of [port, port + 1, port + 2]) {
     const a = await waitFor(`port ${p} to answer`, async () => (await answer(p)) ?? undefined, 20_000, 100);

@@ -9,13 +9,22 @@ import { consumerName } from '../src/app-runner.ts';
 import { LABELS } from '../src/runtime/container-runtime.ts';
 import { FakeRuntime } from '../src/runtime/fake-runtime.ts';
 import { createWorker, type Worker, type WorkerOptions } from '../src/worker.ts';
-import { collectResults, envelope, log, publishApp, suffix, createStreams } from './helpers.ts';
+import { collectResults, createStreams, envelope, log, publishApp, suffix } from './helpers.ts';
 
 /** The worker's consuming, latest-wins and reporting, with a real nats-server and the in-memory runtime. */
 let nats: TestNatsServer;
 let nc: NatsConnection;
 const workers: Worker[] = [];
-const FAST: Partial<WorkerOptions> = { heartbeatIntervalMs: 200, ackWaitMs: 2_000, fetchExpiresMs: 1_000, retryBaseMs: 100, retryMaxMs: 400, rollSettleMs: 0, pollMs: 5, healthCheckIntervalMs: 100 };
+const FAST: Partial<WorkerOptions> = {
+  heartbeatIntervalMs: 200,
+  ackWaitMs: 2_000,
+  fetchExpiresMs: 1_000,
+  retryBaseMs: 100,
+  retryMaxMs: 400,
+  rollSettleMs: 0,
+  pollMs: 5,
+  healthCheckIntervalMs: 100,
+};
 
 function runtime(): FakeRuntime {
   const rt = new FakeRuntime();
@@ -54,10 +63,13 @@ test('a revision is applied, reported once, and shown in the heartbeat', async (
   const r = await results.waitFor(1);
   assert.is(r.status, 'applied');
   assert.is(r.host, 'h1');
-  assert.equal(r.containers.map((c) => [c.name, c.state]), [
-    [`${app}-1`, 'running'],
-    [`${app}-2`, 'running'],
-  ]);
+  assert.equal(
+    r.containers.map((c) => [c.name, c.state]),
+    [
+      [`${app}-1`, 'running'],
+      [`${app}-2`, 'running'],
+    ],
+  );
   assert.is(r.image_digest, 'img@sha256:img1');
   const jsm = await jetstreamManager(nc);
   const hb = await waitFor('a heartbeat with the revision', async () => {
@@ -90,7 +102,13 @@ test('a backlog of five revisions is applied as one; the four older ones are rep
   w = await startWorker('h1', [app], rt);
   await results.waitFor(6, 'applied');
   await waitFor('four superseded', () => results.all.filter((r) => r.status === 'superseded').length === 4);
-  assert.equal(results.all.filter((r) => r.status === 'superseded').map((r) => r.revision).sort(), [2, 3, 4, 5]);
+  assert.equal(
+    results.all
+      .filter((r) => r.status === 'superseded')
+      .map((r) => r.revision)
+      .sort(),
+    [2, 3, 4, 5],
+  );
   assert.equal(envOf(rt, `${app}-1`), { V: '6' });
   assert.is(creates() - before, 1, 'one container made, for revision 6 only');
   results.stop();
@@ -121,14 +139,22 @@ test('an unreachable registry is reported failed once and retried until it answe
   rt.registryDown = true;
   await publishApp(nc, envelope(app, 1, 'create', { docker_image: 'img:1' }));
   await waitFor('three pull attempts', () => rt.pullAttempts >= 3);
-  assert.equal(results.all.map((r) => r.status), ['failed'], 'one failed result while retrying');
+  assert.equal(
+    results.all.map((r) => r.status),
+    ['failed'],
+    'one failed result while retrying',
+  );
   assert.match(results.all[0]!.error ?? '', /RegistryUnavailableError.*\(retrying\)/);
   rt.registryDown = false;
   await results.waitFor(1, 'applied');
   await publishApp(nc, envelope(app, 2, 'update', { docker_image: 'img:404' }));
   const r = await results.waitFor(2, 'failed');
   assert.match(r.error ?? '', /ImageNotFoundError/);
-  assert.equal(r.containers.map((c) => c.state), ['running'], 'the old container keeps serving');
+  assert.equal(
+    r.containers.map((c) => c.state),
+    ['running'],
+    'the old container keeps serving',
+  );
   results.stop();
 });
 
@@ -159,7 +185,11 @@ test('an engine that does not answer is retried; the other app on the host is no
   await publishApp(nc, envelope(a, 1, 'create', { docker_image: 'img:1' }));
   const jsm = await jetstreamManager(nc);
   await waitFor('the revision to be delivered again', async () => (await jsm.consumers.info(streams.apps.name, consumerName('h1', a))).num_redelivered >= 1);
-  assert.equal(ra.all.map((r) => [r.status, /EngineUnavailableError/.test(r.error ?? '')]), [['failed', true]], 'one failed result while retrying');
+  assert.equal(
+    ra.all.map((r) => [r.status, /EngineUnavailableError/.test(r.error ?? '')]),
+    [['failed', true]],
+    'one failed result while retrying',
+  );
   rt.engineDown = false;
   await publishApp(nc, envelope(b, 1, 'create', { docker_image: 'img:1' }));
   await ra.waitFor(1, 'applied');
@@ -180,16 +210,21 @@ test('at start: matching containers adopted, stale ones replaced, unserved apps 
   await waitFor('all running', () => rt.all().length === 4);
   const other = await startWorker('h2', [], rt); // another host on the same engine, serving nothing
   await other.stop();
-  assert.is(rt.all().length, 4, 'a worker never removes another host\'s containers');
+  assert.is(rt.all().length, 4, "a worker never removes another host's containers");
   await w.stop();
-  const keep = appContainers(rt, a).map((c) => c.id).sort();
+  const keep = appContainers(rt, a)
+    .map((c) => c.id)
+    .sort();
   // While the worker is away: b changes, and one container of a disappears.
   await publishApp(nc, envelope(b, 2, 'update', { docker_image: 'img:1', env_vars: { NEW: '1' } }));
   await rt.remove(appContainers(rt, a).find((c) => c.name === `${a}-2`)!.id);
   w = await startWorker('h1', [a, b], rt);
   assert.equal(appContainers(rt, gone), [], 'unserved app removed');
   assert.is(appContainers(rt, a).length, 2);
-  assert.ok(appContainers(rt, a).some((c) => c.id === keep[0] || c.id === keep[1]), 'matching container kept');
+  assert.ok(
+    appContainers(rt, a).some((c) => c.id === keep[0] || c.id === keep[1]),
+    'matching container kept',
+  );
   assert.equal(envOf(rt, `${b}-1`), { NEW: '1' });
   await rb.waitFor(2, 'applied');
   assert.equal(w.applied()[b], { incarnation: 1, revision: 2 });

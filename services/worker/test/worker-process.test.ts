@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { LABELS } from '../src/runtime/container-runtime.ts';
 import { answers, containersOf, ECHO, freePortRange, removeHostContainers } from './docker-helpers.ts';
-import { collectResults, envelope, publishApp, suffix, createStreams } from './helpers.ts';
+import { collectResults, createStreams, envelope, publishApp, suffix } from './helpers.ts';
 
 /** The worker as it runs in production: `node services/worker/src/main.ts`, configured by env. */
 const MAIN = join(import.meta.dirname, '..', 'src', 'main.ts');
@@ -43,7 +43,8 @@ async function spawnWorker(): Promise<{ child: ChildProcess; output: () => strin
   return { child, output: () => out, exited };
 }
 
-const revisions = async () => new Map([...(await containersOf(host))].map(([name, c]) => [name, { id: c.Id, revision: c.Labels[LABELS.revision], state: c.State }]));
+const revisions = async () =>
+  new Map([...(await containersOf(host))].map(([name, c]) => [name, { id: c.Id, revision: c.Labels[LABELS.revision], state: c.State }]));
 
 test.before(async () => {
   nats = await startNatsServer();
@@ -61,16 +62,26 @@ test.after(async () => {
 test('killed with SIGKILL in the middle of a roll, restarted: converges without recreating what was already rolled', async () => {
   const port = await freePortRange(3);
   const results = collectResults(nc, app);
-  const cfg = (v: string): AppConfigInput => ({ docker_image: ECHO, starting_ports: [{ [String(port)]: '80' }], containers_per: { server: 3 }, env_vars: { V: v } });
+  const cfg = (v: string): AppConfigInput => ({
+    docker_image: ECHO,
+    starting_ports: [{ [String(port)]: '80' }],
+    containers_per: { server: 3 },
+    env_vars: { V: v },
+  });
   const first = await spawnWorker();
   await publishApp(nc, envelope(app, 1, 'create', cfg('1')));
   assert.is((await results.waitFor(1)).status, 'applied', first.output());
 
   await publishApp(nc, envelope(app, 2, 'roll', cfg('2')));
-  const atKill = await waitFor('the first container rolled, the last one not yet', async () => {
-    const r = await revisions();
-    return r.get(`${app}-1`)?.revision === '2' && r.get(`${app}-1`)?.state === 'running' && r.get(`${app}-3`)?.revision === '1' ? r : undefined;
-  }, 20_000, 50);
+  const atKill = await waitFor(
+    'the first container rolled, the last one not yet',
+    async () => {
+      const r = await revisions();
+      return r.get(`${app}-1`)?.revision === '2' && r.get(`${app}-1`)?.state === 'running' && r.get(`${app}-3`)?.revision === '1' ? r : undefined;
+    },
+    20_000,
+    50,
+  );
   first.child.kill('SIGKILL');
   await first.exited;
   const rolled = [...atKill].filter(([, c]) => c.revision === '2' && c.state === 'running');
@@ -80,7 +91,10 @@ test('killed with SIGKILL in the middle of a roll, restarted: converges without 
   assert.is(r2.status, 'applied', second.output());
   const after = await revisions();
   for (const [name, c] of rolled) assert.is(after.get(name)?.id, c.id, `${name} was kept`);
-  assert.equal([...after.values()].map((c) => c.revision), ['2', '2', '2']);
+  assert.equal(
+    [...after.values()].map((c) => c.revision),
+    ['2', '2', '2'],
+  );
   for (const p of [port, port + 1, port + 2]) assert.is((await answers(p)).env.V, '2');
 
   // SIGTERM in the middle of the next roll: the roll is finished, then the worker exits.
@@ -89,11 +103,14 @@ test('killed with SIGKILL in the middle of a roll, restarted: converges without 
   second.child.kill('SIGTERM');
   assert.is(await second.exited, 0, second.output());
   assert.is((await results.waitFor(3)).status, 'applied');
-  assert.equal([...(await revisions()).values()].map((c) => [c.revision, c.state]), [
-    ['3', 'running'],
-    ['3', 'running'],
-    ['3', 'running'],
-  ]);
+  assert.equal(
+    [...(await revisions()).values()].map((c) => [c.revision, c.state]),
+    [
+      ['3', 'running'],
+      ['3', 'running'],
+      ['3', 'running'],
+    ],
+  );
   // Containers keep running after the worker is gone.
   for (const p of [port, port + 1, port + 2]) assert.is((await answers(p)).env.V, '3');
   results.stop();
@@ -117,7 +134,10 @@ test('with APP_NAME empty and containers of ours on the engine, the worker refus
 });
 
 test('a wrong environment variable stops the worker with exit code 2, naming it', async () => {
-  const child = spawn(process.execPath, [MAIN], { env: { ...process.env, APP_NAME: 'a.b', HEARTBEAT_INTERVAL_SECONDS: 'x' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [MAIN], {
+    env: { ...process.env, APP_NAME: 'a.b', HEARTBEAT_INTERVAL_SECONDS: 'x' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));

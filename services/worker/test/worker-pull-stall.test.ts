@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { startNatsServer, startStallingRegistry, type StallingRegistry, type TestNatsServer } from '@nebula/test-kit';
+import { type StallingRegistry, startNatsServer, startStallingRegistry, type TestNatsServer } from '@nebula/test-kit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isRetryable, PullStalledError } from '../src/errors.ts';
@@ -94,7 +94,10 @@ test('the worker reports the stalled pull as a retryable failure, then applies t
 
   proxy.stalling = false; // the registry recovers
   const applied = await results.waitFor(1, 'applied', 30_000);
-  assert.equal(applied.containers.map((c) => c.state), ['running']);
+  assert.equal(
+    applied.containers.map((c) => c.state),
+    ['running'],
+  );
   assert.ok(applied.image_digest?.startsWith(`${proxy.host}/${repo}@sha256:`), applied.image_digest ?? '');
   results.stop();
 });

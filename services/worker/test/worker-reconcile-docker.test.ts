@@ -51,7 +51,9 @@ function newHost(): string {
 
 /** Every local reference (tags and digests) of a test repository. */
 async function removeRepo(repo: string): Promise<void> {
-  const refs = (await dockerCli('images', '--digests', '--filter', `reference=${repo}`, '--format', '{{.Repository}}:{{.Tag}} {{.Repository}}@{{.Digest}}').catch(() => ''))
+  const refs = (
+    await dockerCli('images', '--digests', '--filter', `reference=${repo}`, '--format', '{{.Repository}}:{{.Tag}} {{.Repository}}@{{.Digest}}').catch(() => '')
+  )
     .split(/\s+/)
     .filter((r) => r !== '' && !r.endsWith(':<none>') && !r.endsWith('@<none>'));
   for (const r of refs) await dockerCli('rmi', r).catch(() => undefined);
@@ -79,7 +81,10 @@ test('a container removed by hand and another stopped by hand are both back with
   const port = await freePortRange(3);
   const results = collectResults(nc, app);
   const w = await startWorker(host, [app]);
-  await publishApp(nc, envelope(app, 1, 'create', { docker_image: ECHO, starting_ports: [{ [String(port)]: '80' }], containers_per: { server: 3 }, env_vars: { V: '1' } }));
+  await publishApp(
+    nc,
+    envelope(app, 1, 'create', { docker_image: ECHO, starting_ports: [{ [String(port)]: '80' }], containers_per: { server: 3 }, env_vars: { V: '1' } }),
+  );
   assert.is((await results.waitFor(1)).status, 'applied');
   for (const p of [port, port + 1, port + 2]) await answers(p);
   const before = await containersOf(host);
@@ -89,10 +94,15 @@ test('a container removed by hand and another stopped by hand are both back with
   const t0 = Date.now();
   await dockerCli('rm', '-f', `${app}-2`);
   await dockerCli('stop', '-t', '0', `${app}-3`);
-  const back = await waitFor('both back and running', async () => {
-    const now = await containersOf(host);
-    return [1, 2, 3].every((i) => now.get(`${app}-${i}`)?.State === 'running') ? now : undefined;
-  }, 10_000, 100);
+  const back = await waitFor(
+    'both back and running',
+    async () => {
+      const now = await containersOf(host);
+      return [1, 2, 3].every((i) => now.get(`${app}-${i}`)?.State === 'running') ? now : undefined;
+    },
+    10_000,
+    100,
+  );
   const tookMs = Date.now() - t0;
   for (const p of [port, port + 1, port + 2]) assert.is((await answers(p)).env.V, '1');
   assert.is(back.get(`${app}-1`)?.Id, before.get(`${app}-1`)?.Id, 'the one that did not drift is untouched');
@@ -122,7 +132,18 @@ test('a container whose process is killed from the host (as the kernel OOM kille
   const pid = (await docker.getContainer(`${app}-1`).inspect()).State.Pid;
   const t0 = Date.now();
   process.kill(pid, 'SIGKILL');
-  await waitFor('the container to have exited', async () => (await docker.getContainer(`${app}-1`).inspect().catch(() => null))?.State.Pid !== pid, 10_000, 20);
+  await waitFor(
+    'the container to have exited',
+    async () =>
+      (
+        await docker
+          .getContainer(`${app}-1`)
+          .inspect()
+          .catch(() => null)
+      )?.State.Pid !== pid,
+    10_000,
+    20,
+  );
   await answers(port);
   // Docker's restart policy (unless-stopped) brings it back; the reconcile would if it did not.
   console.log(`  killed from the host: serving again after ${Date.now() - t0} ms (repairs by the reconcile: ${w.repairs()[app]?.repairs})`);
@@ -153,7 +174,11 @@ test('an adoption that fails at start (the image is not in the registry yet) is 
   assert.equal(w.applied()[app], { incarnation: 1, revision: 1 });
   assert.match(w.repairs()[app]?.last?.what ?? '', /adopted revision 1 after a failed start/);
   const applied = await results.waitFor(1, 'applied');
-  assert.equal(applied.containers.map((c) => c.state), ['running'], 'the host reports the revision applied after all');
+  assert.equal(
+    applied.containers.map((c) => c.state),
+    ['running'],
+    'the host reports the revision applied after all',
+  );
   results.stop();
 });
 
@@ -165,7 +190,10 @@ test('replaced images are removed after an apply, keeping the current and the pr
   const results = collectResults(nc, app);
   // Three distinct images under three tags of a repository of this test.
   for (const v of [1, 2, 3]) {
-    const built = spawnSync('docker', ['build', '-q', '-t', `${repo}:${v}`, '-'], { input: `FROM ${ECHO}\nRUN echo gc-${v}-${suffix()} > /version\n`, encoding: 'utf8' });
+    const built = spawnSync('docker', ['build', '-q', '-t', `${repo}:${v}`, '-'], {
+      input: `FROM ${ECHO}\nRUN echo gc-${v}-${suffix()} > /version\n`,
+      encoding: 'utf8',
+    });
     assert.is(built.status, 0, built.stderr);
   }
   const ids = await Promise.all([1, 2, 3].map((v) => imageId(`${repo}:${v}`)));

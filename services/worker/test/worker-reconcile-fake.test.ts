@@ -20,8 +20,23 @@ import { collectResults, createStreams, envelope, log, publishApp, suffix } from
 let nats: TestNatsServer;
 let nc: NatsConnection;
 const workers: Worker[] = [];
-const FAST: Partial<WorkerOptions> = { heartbeatIntervalMs: 200, ackWaitMs: 2_000, fetchExpiresMs: 1_000, retryBaseMs: 100, retryMaxMs: 400, rollSettleMs: 0, pollMs: 5, healthCheckIntervalMs: 100, reconcileIntervalMs: 200 };
-const QUIET: Partial<WorkerOptions> = { heartbeatIntervalMs: 600_000, healthCheckIntervalMs: 600_000, reconcileIntervalMs: 60_000, reconcileMaxBackoffMs: 300_000 };
+const FAST: Partial<WorkerOptions> = {
+  heartbeatIntervalMs: 200,
+  ackWaitMs: 2_000,
+  fetchExpiresMs: 1_000,
+  retryBaseMs: 100,
+  retryMaxMs: 400,
+  rollSettleMs: 0,
+  pollMs: 5,
+  healthCheckIntervalMs: 100,
+  reconcileIntervalMs: 200,
+};
+const QUIET: Partial<WorkerOptions> = {
+  heartbeatIntervalMs: 600_000,
+  healthCheckIntervalMs: 600_000,
+  reconcileIntervalMs: 60_000,
+  reconcileMaxBackoffMs: 300_000,
+};
 
 function runtime(): FakeRuntime {
   const rt = new FakeRuntime();
@@ -40,7 +55,8 @@ async function startWorker(hostId: string, apps: string[], rt: FakeRuntime, opti
 function capturingLogger(lines: Array<{ obj: Record<string, unknown>; msg: string }>): Logger {
   const l: Record<string, unknown> = {};
   for (const level of ['trace', 'debug', 'info', 'warn', 'error', 'fatal']) {
-    l[level] = (obj: unknown, msg?: string) => lines.push(typeof obj === 'string' ? { obj: {}, msg: obj } : { obj: (obj ?? {}) as Record<string, unknown>, msg: msg ?? '' });
+    l[level] = (obj: unknown, msg?: string) =>
+      lines.push(typeof obj === 'string' ? { obj: {}, msg: obj } : { obj: (obj ?? {}) as Record<string, unknown>, msg: msg ?? '' });
   }
   l.child = () => l;
   return l as unknown as Logger;
@@ -61,7 +77,7 @@ test.after(async () => {
   await nats.cleanup();
 });
 
-test('drift: a container removed and one stopped behind the worker\'s back are back within an interval, and the heartbeat says so', async () => {
+test("drift: a container removed and one stopped behind the worker's back are back within an interval, and the heartbeat says so", async () => {
   const app = `drift-${suffix()}`;
   const host = `h-${suffix()}`;
   const rt = runtime();
@@ -84,7 +100,11 @@ test('drift: a container removed and one stopped behind the worker\'s back are b
     return h && h.apps[0]?.repairs === 2 ? h : undefined;
   });
   assert.match(hb.apps[0]?.last_repair?.what ?? '', /created .*-2: missing/);
-  assert.equal(results.all.map((r) => r.status), ['applied'], 'a repair is not a new result');
+  assert.equal(
+    results.all.map((r) => r.status),
+    ['applied'],
+    'a repair is not a new result',
+  );
   results.stop();
 });
 
@@ -181,7 +201,15 @@ test('no app served and containers of ours on the engine: refuses to start, touc
   assert.equal(rt.calls, []);
   const lines: Array<{ obj: Record<string, unknown>; msg: string }> = [];
   const captured = capturingLogger(lines);
-  const w2 = createWorker({ hostId: host, apps: [], nc, runtime: rt, hostFacts: { cores: 2, memory_mb: 2048 }, log: captured, options: { ...FAST, removeUnserved: true } });
+  const w2 = createWorker({
+    hostId: host,
+    apps: [],
+    nc,
+    runtime: rt,
+    hostFacts: { cores: 2, memory_mb: 2048 },
+    log: captured,
+    options: { ...FAST, removeUnserved: true },
+  });
   workers.push(w2);
   await w2.start();
   assert.is(rt.all().length, 0, 'removed when told');
@@ -229,7 +257,10 @@ test('replaced images are removed after an apply; the current and the previous o
   rt.images.set('other:1', 'sha256:other');
   const results = collectResults(nc, app);
   await startWorker(host, [app], rt);
-  for (const [rev, img] of [[1, 'img:1'], [2, 'img:2']] as const) {
+  for (const [rev, img] of [
+    [1, 'img:1'],
+    [2, 'img:2'],
+  ] as const) {
     await publishApp(nc, envelope(app, rev, rev === 1 ? 'create' : 'update', { docker_image: img }));
     await results.waitFor(rev, 'applied');
   }

@@ -21,9 +21,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createNebulaClient, type NebulaClient } from '@nebula/client';
 import { cleanupStaleFleets, type Fleet, freePort, startFleet, type TestHost, waitFor } from '@nebula/test-kit';
-import { type InfraContainer, removeRunImages, removeRunInfra, removeStaleInfra, startNats, startPostgres } from './infra.ts';
-import { processAlive, type ReadyCheck, REPO_ROOT, ServiceProcess } from './processes.ts';
 import type { Test } from 'uvu';
+import { type InfraContainer, removeRunImages, removeRunInfra, removeStaleInfra, startNats, startPostgres } from './infra.ts';
+import { processAlive, REPO_ROOT, type ReadyCheck, ServiceProcess } from './processes.ts';
 import type { Report } from './report.ts';
 import { RestClient } from './rest.ts';
 
@@ -153,7 +153,9 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
   killStaleProcesses();
   await Promise.all([cleanupStaleFleets(), removeStaleInfra(), removeRunImages()]);
   // Old runs' logs: keep the last few.
-  const old = readdirSync(E2E_DIR).filter((d) => /^[a-z0-9]+p\d+$/.test(d) && d !== runId).sort();
+  const old = readdirSync(E2E_DIR)
+    .filter((d) => /^[a-z0-9]+p\d+$/.test(d) && d !== runId)
+    .sort();
   for (const d of old.slice(0, Math.max(0, old.length - 6))) rmSync(join(E2E_DIR, d), { recursive: true, force: true });
 
   const auth: Auth = { user: 'admin', password: `pw-${runId}`, token: `tok-${runId}-${Math.random().toString(36).slice(2)}` };
@@ -162,7 +164,14 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
   const infra: InfraContainer[] = [];
   let fleet: Fleet | null = null;
 
-  const trackPids = () => writeFileSync(pidFile, procs.filter((p) => p.pid !== undefined).map((p) => `${p.pid} ${join(REPO_ROOT, p.main)}`).join('\n') + '\n');
+  const trackPids = () =>
+    writeFileSync(
+      pidFile,
+      `${procs
+        .filter((p) => p.pid !== undefined)
+        .map((p) => `${p.pid} ${join(REPO_ROOT, p.main)}`)
+        .join('\n')}\n`,
+    );
   // A test process that ends without close() (an exception, Ctrl-C) takes its children with it.
   const killAll = () => {
     for (const p of procs) if (p.pid !== undefined && p.running()) process.kill(p.pid, 'SIGKILL');
@@ -303,13 +312,7 @@ export async function inHost(host: TestHost, cmd: string, args: string[]): Promi
  * harness and prepare what the file needs, such as images), closed after its last case; the start
  * time goes into the file's report, which is written at the end.
  */
-export function harnessPerFile(
-  test: Test,
-  report: Report,
-  label: string,
-  opts: HarnessOptions,
-  started: (h: Harness) => Promise<void> | void,
-): void {
+export function harnessPerFile(test: Test, report: Report, label: string, opts: HarnessOptions, started: (h: Harness) => Promise<void> | void): void {
   let harness: Harness | undefined;
   test.before(async () => {
     const t0 = Date.now();

@@ -108,7 +108,12 @@ export async function mismatch(host: TestHost, app: string, e: HostExpectation):
  * Polls every host until each matches its expectation; returns the milliseconds since `since`
  * (when the change was made). Throws with the last mismatch when `timeoutMs` runs out.
  */
-export async function waitConverged(hosts: TestHost[], app: string, expect: FleetExpectation, opts: { since?: number; timeoutMs?: number } = {}): Promise<number> {
+export async function waitConverged(
+  hosts: TestHost[],
+  app: string,
+  expect: FleetExpectation,
+  opts: { since?: number; timeoutMs?: number } = {},
+): Promise<number> {
   const since = opts.since ?? Date.now();
   let last = '';
   try {
@@ -132,7 +137,12 @@ export async function waitConverged(hosts: TestHost[], app: string, expect: Flee
  * Polls the published ports of an app on every host while `during` runs and records, per host,
  * the most ports that were down at the same moment. For rolling restarts: at most one.
  */
-export async function watchAvailability<T>(hosts: TestHost[], ports: number[], during: () => Promise<T>, everyMs = 40): Promise<{ result: T; maxDown: Record<string, number>; samples: number; versions: Record<string, Set<string>> }> {
+export async function watchAvailability<T>(
+  hosts: TestHost[],
+  ports: number[],
+  during: () => Promise<T>,
+  everyMs = 40,
+): Promise<{ result: T; maxDown: Record<string, number>; samples: number; versions: Record<string, Set<string>> }> {
   const maxDown: Record<string, number> = Object.fromEntries(hosts.map((h) => [h.name, 0]));
   const versions: Record<string, Set<string>> = Object.fromEntries(hosts.map((h) => [h.name, new Set<string>()]));
   let samples = 0;

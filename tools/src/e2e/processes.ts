@@ -115,10 +115,12 @@ export class ServiceProcess {
     child.stdout?.on('data', onData);
     child.stderr?.on('data', onData);
     this.opts.onStart?.();
-    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => {
-      this.write(`----- exited: code ${code} signal ${signal}\n`);
-      resolve();
-    }));
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code, signal) => {
+        this.write(`----- exited: code ${code} signal ${signal}\n`);
+        resolve();
+      }),
+    );
     let exited = false;
     void this.exited.then(() => (exited = true));
     await waitFor(

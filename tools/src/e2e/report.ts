@@ -42,9 +42,7 @@ export class Recorder {
   }
 }
 
-interface SuiteLike {
-  (name: string, fn: () => Promise<void>): void;
-}
+type SuiteLike = (name: string, fn: () => Promise<void>) => void;
 
 export class Report {
   private readonly file: string;
@@ -69,7 +67,12 @@ export class Report {
         Object.assign(placeholder, { result: 'passed', steps: r.steps, ms: Date.now() - t0 });
         delete placeholder.error;
       } catch (err) {
-        Object.assign(placeholder, { result: 'failed', steps: r.steps, ms: Date.now() - t0, error: String(err instanceof Error ? err.message : err).slice(0, 300) });
+        Object.assign(placeholder, {
+          result: 'failed',
+          steps: r.steps,
+          ms: Date.now() - t0,
+          error: String(err instanceof Error ? err.message : err).slice(0, 300),
+        });
         throw err;
       }
     });
@@ -105,7 +108,12 @@ export function renderResults(): string {
     '"Time to converge": from the request that makes a change until every host runs what it should, checked by polling',
     '(every 200 ms) the engines and the published ports; several changes in one case are listed in order.',
     '',
-    `Last run: ${files.map((f) => f.at).sort().at(-1) ?? 'never'} on ${availableParallelism()} cores, ${Math.round(totalmem() / 2 ** 30)} GiB;`,
+    `Last run: ${
+      files
+        .map((f) => f.at)
+        .sort()
+        .at(-1) ?? 'never'
+    } on ${availableParallelism()} cores, ${Math.round(totalmem() / 2 ** 30)} GiB;`,
     `${passed} of ${all.length} passed; harness start ${files.map((f) => `${f.file.replace(/^.*\//, '')} ${seconds(f.setupMs)}`).join(', ')};`,
     `total ${seconds(files.reduce((n, f) => n + f.totalMs, 0))}.`,
     '',
@@ -119,7 +127,7 @@ export function renderResults(): string {
       lines.push(`| ${c.name} | ${c.kind} | ${result} | ${times} | ${c.checks.replaceAll('|', '\\|')} |`);
     }
   }
-  const text = lines.join('\n') + '\n';
+  const text = `${lines.join('\n')}\n`;
   mkdirSync(join(REPO_ROOT, 'docs'), { recursive: true });
   writeFileSync(RESULTS_DOC, text);
   return text;

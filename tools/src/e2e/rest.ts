@@ -50,7 +50,8 @@ export class RestClient {
     const base = req.api !== undefined ? this.replicas()[req.api]!.url : this.pick();
     const headers: Record<string, string> = { ...req.headers };
     if (req.auth !== null) {
-      headers.authorization = req.auth === 'bearer' ? `Bearer ${this.auth.token}` : `Basic ${Buffer.from(`${this.auth.user}:${this.auth.password}`).toString('base64')}`;
+      headers.authorization =
+        req.auth === 'bearer' ? `Bearer ${this.auth.token}` : `Basic ${Buffer.from(`${this.auth.user}:${this.auth.password}`).toString('base64')}`;
     }
     let body: string | undefined;
     if (req.body !== undefined) {

@@ -49,7 +49,10 @@ export function waitApplied(h: Harness, id: string, hosts: string[], timeoutMs =
     id,
     `complete, applied on ${want.join(', ')}`,
     (p) => {
-      const applied = p.hosts.filter((x) => x.state === 'applied').map((x) => x.host).sort();
+      const applied = p.hosts
+        .filter((x) => x.state === 'applied')
+        .map((x) => x.host)
+        .sort();
       return p.complete && p.failed === 0 && p.pending === 0 && JSON.stringify(applied) === JSON.stringify(want) && p.applied === want.length;
     },
     timeoutMs,

@@ -7,17 +7,9 @@ import { type Kysely, sql } from 'kysely';
  * index by subject.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await db.schema
-    .alterTable('outbox')
-    .addColumn('dead_at', 'timestamptz')
-    .addColumn('error', 'text')
-    .execute();
+  await db.schema.alterTable('outbox').addColumn('dead_at', 'timestamptz').addColumn('error', 'text').execute();
   await sql`create index outbox_pending_by_subject on outbox (subject, id) where published_at is null and dead_at is null`.execute(db);
-  await db.schema
-    .alterTable('rollouts')
-    .addColumn('publish_error', 'text')
-    .addColumn('publish_failed_at', 'timestamptz')
-    .execute();
+  await db.schema.alterTable('rollouts').addColumn('publish_error', 'text').addColumn('publish_failed_at', 'timestamptz').execute();
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {

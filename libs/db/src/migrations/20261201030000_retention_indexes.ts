@@ -23,7 +23,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  for (const name of ['hosts_last_seen', 'outbox_published_at', 'rollouts_created_at', 'rollouts_app_revision']) await sql`drop index ${sql.id(name)}`.execute(db);
+  for (const name of ['hosts_last_seen', 'outbox_published_at', 'rollouts_created_at', 'rollouts_app_revision'])
+    await sql`drop index ${sql.id(name)}`.execute(db);
   await sql`create index rollouts_app_created on rollouts (app, created_at desc)`.execute(db);
   await sql`drop index rollouts_app_created_id`.execute(db);
 }

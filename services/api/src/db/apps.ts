@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type AppAction, type AppConfig, type AppMessage, appConfigSchema, appMessageId, appMessageSchema, subjects } from '@nebula/contracts';
-import { type Database, type Kysely, onlineSql, type Transaction, sql } from '@nebula/db';
+import { type Database, type Kysely, onlineSql, sql, type Transaction } from '@nebula/db';
 import type { PlannedChange } from '../changes.ts';
 import { AppExistsError, AppNotFoundError, MessageTooLargeError } from '../errors.ts';
 import { publishedSize } from '../publisher.ts';
@@ -67,7 +67,14 @@ export async function findLiveApp(db: Q, name: string): Promise<AppState | null>
     .where('apps.deleted_at', 'is', null)
     .executeTakeFirst();
   if (!row) return null;
-  return { incarnation: Number(row.incarnation), name: row.name, revision: row.revision, config: toConfig(row.config), rolloutId: row.rollout_id, updatedAt: row.updated_at };
+  return {
+    incarnation: Number(row.incarnation),
+    name: row.name,
+    revision: row.revision,
+    config: toConfig(row.config),
+    rolloutId: row.rollout_id,
+    updatedAt: row.updated_at,
+  };
 }
 
 async function lockLiveApp(trx: Transaction<Database>, name: string) {
@@ -96,7 +103,14 @@ async function record(trx: Transaction<Database>, name: string, incarnation: num
   const rolloutId = randomUUID();
   const rev = await trx
     .insertInto('app_revisions')
-    .values({ incarnation: String(incarnation), revision, action: change.action, config: JSON.stringify(change.config), actor: opts.actor, rollout_id: rolloutId })
+    .values({
+      incarnation: String(incarnation),
+      revision,
+      action: change.action,
+      config: JSON.stringify(change.config),
+      actor: opts.actor,
+      rollout_id: rolloutId,
+    })
     .returning('created_at')
     .executeTakeFirstOrThrow();
   const hosts = await expectedHosts(trx, name, opts.offlineAfterMissedHeartbeats);
@@ -146,7 +160,12 @@ export async function createApp(db: Db, name: string, config: AppConfig, opts: C
         .executeTakeFirstOrThrow();
       const incarnation = Number(row.incarnation);
       const r = await record(trx, name, incarnation, 1, { action: 'create', config }, opts);
-      return { app: { incarnation, name, revision: 1, config, rolloutId: r.rolloutId, updatedAt: row.updated_at }, action: 'create' as const, rolloutId: r.rolloutId, expectedHosts: r.hosts };
+      return {
+        app: { incarnation, name, revision: 1, config, rolloutId: r.rolloutId, updatedAt: row.updated_at },
+        action: 'create' as const,
+        rolloutId: r.rolloutId,
+        expectedHosts: r.hosts,
+      };
     });
   } catch (err) {
     if (isUniqueViolation(err)) throw new AppExistsError(name, { cause: err });
@@ -158,7 +177,11 @@ export async function createApp(db: Db, name: string, config: AppConfig, opts: C
  * The next revision of a live app: `plan` gets the current config under the row lock and returns the
  * new one (or throws a domain error, which rolls everything back).
  */
-export type Planner = (current: AppConfig, state: { incarnation: number; revision: number }, trx: Transaction<Database>) => PlannedChange | Promise<PlannedChange>;
+export type Planner = (
+  current: AppConfig,
+  state: { incarnation: number; revision: number },
+  trx: Transaction<Database>,
+) => PlannedChange | Promise<PlannedChange>;
 
 export async function changeApp(db: Db, name: string, plan: Planner, opts: ChangeOptions): Promise<ChangeResult> {
   return db.transaction().execute(async (trx) => {
@@ -169,12 +192,22 @@ export async function changeApp(db: Db, name: string, plan: Planner, opts: Chang
     const revision = row.revision + 1;
     const updated = await trx
       .updateTable('apps')
-      .set({ revision, config: JSON.stringify(change.config), updated_at: sql<Date>`now()`, ...(change.action === 'delete' ? { deleted_at: sql<Date>`now()` } : {}) })
+      .set({
+        revision,
+        config: JSON.stringify(change.config),
+        updated_at: sql<Date>`now()`,
+        ...(change.action === 'delete' ? { deleted_at: sql<Date>`now()` } : {}),
+      })
       .where('incarnation', '=', String(incarnation))
       .returning('updated_at')
       .executeTakeFirstOrThrow();
     const r = await record(trx, name, incarnation, revision, change, opts);
-    return { app: { incarnation, name, revision, config: change.config, rolloutId: r.rolloutId, updatedAt: updated.updated_at }, action: change.action, rolloutId: r.rolloutId, expectedHosts: r.hosts };
+    return {
+      app: { incarnation, name, revision, config: change.config, rolloutId: r.rolloutId, updatedAt: updated.updated_at },
+      action: change.action,
+      rolloutId: r.rolloutId,
+      expectedHosts: r.hosts,
+    };
   });
 }
 

@@ -25,7 +25,14 @@ export async function listRevisionPage(db: Kysely<Database>, incarnation: number
     .limit(opts.limit + 1);
   if (opts.before !== undefined) q = q.where('revision', '<', opts.before);
   const found = await q.execute();
-  const rows = found.map((r) => ({ revision: r.revision, action: r.action, actor: r.actor, rolloutId: r.rollout_id, createdAt: r.created_at, config: appConfigSchema.parse(r.config) }));
+  const rows = found.map((r) => ({
+    revision: r.revision,
+    action: r.action,
+    actor: r.actor,
+    rolloutId: r.rollout_id,
+    createdAt: r.created_at,
+    config: appConfigSchema.parse(r.config),
+  }));
   const page = rows.slice(0, opts.limit);
   const older = rows[opts.limit];
   return { rows: page, previousConfig: older?.config ?? null, next: older ? page[page.length - 1]!.revision : null };

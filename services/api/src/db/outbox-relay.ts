@@ -67,7 +67,9 @@ interface OutboxRow {
 
 /** Seconds the oldest row still to be published has waited (0 when none waits); PostgreSQL's clock. */
 export async function oldestUnpublishedSeconds(db: Kysely<Database>): Promise<number> {
-  const r = await sql<{ s: number | null }>`select extract(epoch from now() - min(created_at))::float8 as s from outbox where published_at is null and dead_at is null`.execute(db);
+  const r = await sql<{
+    s: number | null;
+  }>`select extract(epoch from now() - min(created_at))::float8 as s from outbox where published_at is null and dead_at is null`.execute(db);
   return Math.max(0, r.rows[0]?.s ?? 0);
 }
 
@@ -223,7 +225,10 @@ export class OutboxRelay {
     this.#streamChecks++;
     if (added.length > 0) {
       this.#republished += added.length;
-      log.warn({ apps: added.length, subjects: added.slice(0, 20) }, 'outbox relay: the latest revision of live apps was missing from the APPS stream; publishing it again');
+      log.warn(
+        { apps: added.length, subjects: added.slice(0, 20) },
+        'outbox relay: the latest revision of live apps was missing from the APPS stream; publishing it again',
+      );
     }
   }
 
@@ -257,7 +262,10 @@ export class OutboxRelay {
         } else if (o.kind === 'dead') {
           await client.query('update outbox set dead_at = now(), error = $2 where id = $1', [row.id, o.error]);
           if (row.payload.rollout_id) {
-            await client.query('update rollouts set publish_error = $2, publish_failed_at = now() where id = $1 and published_at is null', [row.payload.rollout_id, o.error]);
+            await client.query('update rollouts set publish_error = $2, publish_failed_at = now() where id = $1 and published_at is null', [
+              row.payload.rollout_id,
+              o.error,
+            ]);
           }
           this.#deadLettered++;
           progressed = true;
@@ -280,7 +288,10 @@ export class OutboxRelay {
     } catch (err) {
       if ((err as { retryable?: unknown }).retryable === false) {
         const error = err instanceof Error ? err.message : String(err);
-        log.error({ err, outbox_id: row.id, subject: row.subject, rollout_id: row.payload.rollout_id }, `outbox relay: ${row.subject} can never be published (${error}); dead-lettered, the app's later revisions go on`);
+        log.error(
+          { err, outbox_id: row.id, subject: row.subject, rollout_id: row.payload.rollout_id },
+          `outbox relay: ${row.subject} can never be published (${error}); dead-lettered, the app's later revisions go on`,
+        );
         this.#backoff.delete(row.subject);
         return { kind: 'dead', error };
       }

@@ -67,7 +67,11 @@ export async function republishMissing(client: pg.Client, stored: Set<string>): 
         ...(row.actor === null ? {} : { actor: row.actor }),
       });
       const subject = subjects.app(row.name);
-      await client.query('insert into outbox (subject, msg_id, payload) values ($1, $2, $3)', [subject, republishedMsgId(appMessageId(message)), JSON.stringify(message)]);
+      await client.query('insert into outbox (subject, msg_id, payload) values ($1, $2, $3)', [
+        subject,
+        republishedMsgId(appMessageId(message)),
+        JSON.stringify(message),
+      ]);
       added.push(subject);
     }
     if (added.length > 0) await client.query(`select pg_notify('${OUTBOX_CHANNEL}', '')`);

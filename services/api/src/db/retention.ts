@@ -1,6 +1,6 @@
+import type { Database } from '@nebula/db';
 import type { Logger } from '@nebula/service-kit';
 import { type Kysely, sql } from 'kysely';
-import type { Database } from '@nebula/db';
 
 /**
  * Retention: rows that only record the past are deleted once older than `retentionDays`, so the

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '@nebula/service-kit';
-import { authenticate, type AuthSettings, type Identity, WWW_AUTHENTICATE } from '../auth.ts';
+import { type AuthSettings, authenticate, type Identity, WWW_AUTHENTICATE } from '../auth.ts';
 import { sendJson } from './respond.ts';
 
 /**
@@ -13,7 +13,14 @@ export function authenticateRequest(req: IncomingMessage, res: ServerResponse, a
   const identity = authenticate(auth, req.headers.authorization);
   const started = Date.now();
   res.once('finish', () => {
-    const fields = { method, path, status: res.statusCode, ms: Date.now() - started, user: identity?.name, credentials: identity ? undefined : req.headers.authorization === undefined ? 'none' : 'rejected' };
+    const fields = {
+      method,
+      path,
+      status: res.statusCode,
+      ms: Date.now() - started,
+      user: identity?.name,
+      credentials: identity ? undefined : req.headers.authorization === undefined ? 'none' : 'rejected',
+    };
     log.debug(fields, 'request');
   });
   if (identity === null) {

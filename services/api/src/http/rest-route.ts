@@ -37,7 +37,11 @@ export function createRestRoute(contextFor: (req: IncomingMessage) => Context, o
     const method = req.method ?? 'GET';
     let segments: string[];
     try {
-      segments = path.slice('/api/v2/'.length).split('/').filter((s) => s !== '').map((s) => decodeURIComponent(s));
+      segments = path
+        .slice('/api/v2/'.length)
+        .split('/')
+        .filter((s) => s !== '')
+        .map((s) => decodeURIComponent(s));
     } catch {
       return sendJson(res, 400, { errors: { name: ['malformed percent-encoding in the path'] } });
     }
@@ -49,7 +53,7 @@ export function createRestRoute(contextFor: (req: IncomingMessage) => Context, o
     if (json.kind === 'malformed') return sendJson(res, 400, { errors: { '(body)': [json.reason] } });
     if (json.kind === 'json' && !isPlainObject(json.value)) return sendJson(res, 400, { errors: { '(body)': ['must be a JSON object'] } });
     if (json.kind === 'json' && isPlainObject(json.value) && ('name' in json.value || 'id' in json.value)) {
-      return sendJson(res, 400, { errors: { [('name' in json.value) ? 'name' : 'id']: ['unknown field (it comes from the URL)'] } });
+      return sendJson(res, 400, { errors: { ['name' in json.value ? 'name' : 'id']: ['unknown field (it comes from the URL)'] } });
     }
     const r = req as IncomingMessage & { body?: unknown };
     r.body = json.kind === 'json' ? json.value : undefined;

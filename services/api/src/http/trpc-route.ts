@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import type { TRPCError } from '@trpc/server';
+import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import type { Identity } from '../auth.ts';
 import { RETRY_AFTER_SECONDS } from '../errors.ts';
 import { appRouter } from '../routers/_app.ts';
@@ -35,7 +35,12 @@ export function createTrpcRoute(contextFor: (req: IncomingMessage) => Context, o
       const release = opts.watchSlots.tryAcquire(identity.name);
       if (!release) {
         const limit = opts.watchSlots.limit;
-        return sendJson(res, 429, { error: 'too many watches', message: `at most ${limit} open watches per user: close one first`, limit }, { 'retry-after': '5' });
+        return sendJson(
+          res,
+          429,
+          { error: 'too many watches', message: `at most ${limit} open watches per user: close one first`, limit },
+          { 'retry-after': '5' },
+        );
       }
       res.once('close', release);
     }

@@ -135,7 +135,10 @@ export async function handleV2(method: string, segments: string[], body: JsonBod
   if (!r) return { kind: 'none' };
   const h = r.methods[method === 'HEAD' ? 'GET' : method];
   if (h === undefined) {
-    return { kind: 'handled', response: { status: 405, body: { error: 'method not allowed', allowed: Object.keys(r.methods) }, headers: { allow: Object.keys(r.methods).join(', ') } } };
+    return {
+      kind: 'handled',
+      response: { status: 405, body: { error: 'method not allowed', allowed: Object.keys(r.methods) }, headers: { allow: Object.keys(r.methods).join(', ') } },
+    };
   }
   if (h === 'generated') return { kind: 'generated' };
   try {

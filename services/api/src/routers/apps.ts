@@ -33,7 +33,11 @@ export function toDoc(app: AppState): AppDoc {
 }
 
 function opts(ctx: Context & { identity: { name: string } }) {
-  return { actor: ctx.identity.name, offlineAfterMissedHeartbeats: ctx.settings.offlineAfterMissedHeartbeats, maxMessageBytes: ctx.settings.maxMessageBytes?.() };
+  return {
+    actor: ctx.identity.name,
+    offlineAfterMissedHeartbeats: ctx.settings.offlineAfterMissedHeartbeats,
+    maxMessageBytes: ctx.settings.maxMessageBytes?.(),
+  };
 }
 
 /** A revision whose message could never be published (the relay dead-lettered it); later ones still go out. */
@@ -43,7 +47,10 @@ const FORBIDDEN_MISSING = { 403: 'the app does not exist: {"app_exists": false}'
 
 function action(kind: 'stop' | 'start' | 'restart' | 'roll' | 'pull', summary: string, extraErrors: Record<number, string> = {}) {
   return authedProcedure
-    .meta({ openapi: { method: 'POST', path: `/api/v2/apps/{name}/${kind}`, tags: ['apps'], summary, errorResponses: { ...FORBIDDEN_MISSING, ...extraErrors } }, successStatus: 202 })
+    .meta({
+      openapi: { method: 'POST', path: `/api/v2/apps/{name}/${kind}`, tags: ['apps'], summary, errorResponses: { ...FORBIDDEN_MISSING, ...extraErrors } },
+      successStatus: 202,
+    })
     .input(nameInput)
     .output(appDocSchema)
     .mutation(async ({ ctx, input }) => {
@@ -96,7 +103,15 @@ export const appsRouter = router({
     }),
 
   delete: authedProcedure
-    .meta({ openapi: { method: 'DELETE', path: '/api/v2/apps/{name}', tags: ['apps'], summary: 'Delete an app: workers remove its containers', errorResponses: FORBIDDEN_MISSING } })
+    .meta({
+      openapi: {
+        method: 'DELETE',
+        path: '/api/v2/apps/{name}',
+        tags: ['apps'],
+        summary: 'Delete an app: workers remove its containers',
+        errorResponses: FORBIDDEN_MISSING,
+      },
+    })
     .input(nameInput)
     .output(z.object({ rollout_id: z.string() }))
     .mutation(async ({ ctx, input }) => {
@@ -178,13 +193,26 @@ export const appsRouter = router({
     }),
 
   history: authedProcedure
-    .meta({ openapi: { method: 'GET', path: '/api/v2/apps/{name}/history', tags: ['apps'], summary: 'Revisions, newest first: who, when, action, and what changed; page with `before`', errorResponses: { 400: 'bad limit or cursor', ...FORBIDDEN_MISSING } } })
+    .meta({
+      openapi: {
+        method: 'GET',
+        path: '/api/v2/apps/{name}/history',
+        tags: ['apps'],
+        summary: 'Revisions, newest first: who, when, action, and what changed; page with `before`',
+        errorResponses: { 400: 'bad limit or cursor', ...FORBIDDEN_MISSING },
+      },
+    })
     .input(
       z.strictObject({
         name: appNameSchema,
         limit: z.coerce.number().int().min(1).max(1000).default(50),
         /** Only revisions older than this one: the `next` of the previous page. */
-        before: z.coerce.number().int().min(1).max(2 ** 31 - 1).optional(),
+        before: z.coerce
+          .number()
+          .int()
+          .min(1)
+          .max(2 ** 31 - 1)
+          .optional(),
       }),
     )
     .output(

@@ -11,21 +11,38 @@ import { authedProcedure, router } from '../trpc.ts';
  */
 export const hostsRouter = router({
   list: authedProcedure
-    .meta({ openapi: { method: 'GET', path: '/api/v2/hosts', tags: ['hosts'], summary: 'Hosts by id, with what they run; filter by app or status, page with `after`', errorResponses: { 400: 'bad filter or limit' } } })
+    .meta({
+      openapi: {
+        method: 'GET',
+        path: '/api/v2/hosts',
+        tags: ['hosts'],
+        summary: 'Hosts by id, with what they run; filter by app or status, page with `after`',
+        errorResponses: { 400: 'bad filter or limit' },
+      },
+    })
     .input(
-      z.strictObject({
-        app: appNameSchema.optional(),
-        status: hostStatusSchema.optional(),
-        limit: z.coerce.number().int().min(1).max(1000).default(100),
-        after: z.string().min(1).max(253).optional(),
-      })
-      .optional(),
+      z
+        .strictObject({
+          app: appNameSchema.optional(),
+          status: hostStatusSchema.optional(),
+          limit: z.coerce.number().int().min(1).max(1000).default(100),
+          after: z.string().min(1).max(253).optional(),
+        })
+        .optional(),
     )
     .output(hostListSchema)
     .query(({ ctx, input }) => listHosts(ctx.db, { offlineAfterMissed: ctx.settings.offlineAfterMissedHeartbeats, ...input })),
 
   get: authedProcedure
-    .meta({ openapi: { method: 'GET', path: '/api/v2/hosts/{id}', tags: ['hosts'], summary: 'One host', errorResponses: { 400: 'not a host id', 403: '{"host_exists": false}' } } })
+    .meta({
+      openapi: {
+        method: 'GET',
+        path: '/api/v2/hosts/{id}',
+        tags: ['hosts'],
+        summary: 'One host',
+        errorResponses: { 400: 'not a host id', 403: '{"host_exists": false}' },
+      },
+    })
     .input(z.strictObject({ id: hostIdSchema }))
     .output(hostSchema)
     .query(async ({ ctx, input }) => {

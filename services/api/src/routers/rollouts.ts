@@ -1,9 +1,9 @@
-import { appNameSchema, rolloutHostStateSchema, type RolloutProgress, rolloutListSchema, rolloutProgressSchema } from '@nebula/contracts';
+import { appNameSchema, type RolloutProgress, rolloutHostStateSchema, rolloutListSchema, rolloutProgressSchema } from '@nebula/contracts';
 import { getRolloutProgress, listRollouts, type RolloutProgressOptions } from '@nebula/db';
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import { findLiveApp } from '../db/apps.ts';
-import { apiErrorOf, AppNotFoundError, RolloutNotFoundError } from '../errors.ts';
+import { AppNotFoundError, apiErrorOf, RolloutNotFoundError } from '../errors.ts';
 import { authedProcedure, type Context, router } from '../trpc.ts';
 
 /**
@@ -95,7 +95,11 @@ export const rolloutsRouter = router({
     .input(z.strictObject({ name: appNameSchema, limit: z.coerce.number().int().min(1).max(100).default(20), before: z.uuid().optional() }))
     .output(rolloutListSchema)
     .query(async ({ ctx, input }) => {
-      const list = await listRollouts(ctx.db, input.name, { offlineAfterMissed: ctx.settings.offlineAfterMissedHeartbeats, limit: input.limit, before: input.before });
+      const list = await listRollouts(ctx.db, input.name, {
+        offlineAfterMissed: ctx.settings.offlineAfterMissedHeartbeats,
+        limit: input.limit,
+        before: input.before,
+      });
       // A deleted app's rollouts stay listable; a name that never had any is a mistake worth saying.
       if (list.rollouts.length === 0 && input.before === undefined && !(await findLiveApp(ctx.db, input.name))) throw new AppNotFoundError(input.name);
       return list;

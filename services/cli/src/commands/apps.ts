@@ -1,6 +1,6 @@
 import { ACTIONS, type Action, positiveInt } from '../command-line.ts';
-import { type Command, type Ctx, print, printJson } from '../context.ts';
 import { readConfigFile } from '../config-file.ts';
+import { type Command, type Ctx, print, printJson } from '../context.ts';
 import { EXIT } from '../errors.ts';
 import { ago, keyValues, table } from '../format.ts';
 import { afterAction, rolloutCell } from '../rollout-follow.ts';
@@ -48,8 +48,15 @@ export const appsCommands: Record<string, Command> = {
         ['name', app_name],
         ['revision', app_id],
         ['incarnation', incarnation],
-        ...Object.entries(config).filter(([, v]) => !(Array.isArray(v) && v.length === 0) && !(typeof v === 'object' && v !== null && Object.keys(v).length === 0)) as Array<[string, unknown]>,
-        ['rollout', rollout ? `${rollout_id} ${rollout.action}: ${rolloutCell(rollout)} (applied ${rollout.applied}, failed ${rollout.failed}, pending ${rollout.pending})` : rollout_id],
+        ...(Object.entries(config).filter(
+          ([, v]) => !(Array.isArray(v) && v.length === 0) && !(typeof v === 'object' && v !== null && Object.keys(v).length === 0),
+        ) as Array<[string, unknown]>),
+        [
+          'rollout',
+          rollout
+            ? `${rollout_id} ${rollout.action}: ${rolloutCell(rollout)} (applied ${rollout.applied}, failed ${rollout.failed}, pending ${rollout.pending})`
+            : rollout_id,
+        ],
       ]),
     );
     return EXIT.ok;
@@ -98,7 +105,12 @@ export const appsCommands: Record<string, Command> = {
       printJson(ctx, h);
       return EXIT.ok;
     }
-    const change = (c: { field: string; from?: unknown; to?: unknown }) => ('from' in c && 'to' in c ? `${c.field}: ${JSON.stringify(c.from)} -> ${JSON.stringify(c.to)}` : 'to' in c ? `${c.field}: ${JSON.stringify(c.to)}` : `-${c.field}`);
+    const change = (c: { field: string; from?: unknown; to?: unknown }) =>
+      'from' in c && 'to' in c
+        ? `${c.field}: ${JSON.stringify(c.from)} -> ${JSON.stringify(c.to)}`
+        : 'to' in c
+          ? `${c.field}: ${JSON.stringify(c.to)}`
+          : `-${c.field}`;
     print(
       ctx,
       table(

@@ -18,13 +18,27 @@ export const hostsCommands: Record<string, Command> = {
       printJson(ctx, list);
       return EXIT.ok;
     }
-    const running = (h: Host) => h.running.map((r) => `${r.app}@${r.revision ?? '-'}(${r.containers.filter((c) => c.state === 'running').length}/${r.containers.length})`).join(' ');
+    const running = (h: Host) =>
+      h.running.map((r) => `${r.app}@${r.revision ?? '-'}(${r.containers.filter((c) => c.state === 'running').length}/${r.containers.length})`).join(' ');
     // Two workers under one host id: a column of its own, shown only when a host of the page has it.
     const dups = list.hosts.filter((h) => h.duplicate);
     const headers = ['ID', 'STATUS', 'APPS', 'RUNNING', 'CORES', 'MEMORY', 'VERSION', 'LAST SEEN', ...(dups.length > 0 ? ['DUPLICATE'] : [])];
-    const row = (h: Host) => [h.id, h.status, h.apps.join(','), running(h), h.cores, `${h.memory_mb}MB`, h.worker_version, ago(h.last_seen), ...(dups.length > 0 ? [h.duplicate ? `${h.instances} workers` : ''] : [])];
+    const row = (h: Host) => [
+      h.id,
+      h.status,
+      h.apps.join(','),
+      running(h),
+      h.cores,
+      `${h.memory_mb}MB`,
+      h.worker_version,
+      ago(h.last_seen),
+      ...(dups.length > 0 ? [h.duplicate ? `${h.instances} workers` : ''] : []),
+    ];
     print(ctx, list.hosts.length === 0 ? 'no hosts' : table(headers, list.hosts.map(row)));
-    if (dups.length > 0) ctx.io.err.write(`warning: ${dups.map((h) => h.id).join(', ')}: heartbeats from more than one worker under one host id; give each worker its own HOST_ID\n`);
+    if (dups.length > 0)
+      ctx.io.err.write(
+        `warning: ${dups.map((h) => h.id).join(', ')}: heartbeats from more than one worker under one host id; give each worker its own HOST_ID\n`,
+      );
     if (list.next) ctx.io.err.write(`more: nebula hosts list --after ${list.next}\n`);
     return EXIT.ok;
   },
@@ -35,26 +49,36 @@ export const hostsCommands: Record<string, Command> = {
       printJson(ctx, h);
       return EXIT.ok;
     }
-    print(ctx, keyValues([
-      ['id', h.id],
-      ['status', h.status],
-      ...(h.duplicate ? [['duplicate', `yes: ${h.instances} workers send heartbeats as ${h.id}; give each its own HOST_ID`] as [string, unknown]] : []),
-      ['apps', h.apps.join(', ')],
-      ['cores', h.cores],
-      ['memory', `${h.memory_mb}MB`],
-      ['worker version', h.worker_version],
-      ['heartbeat every', `${h.heartbeat_interval_seconds}s`],
-      ['first seen', `${h.first_seen} (${ago(h.first_seen)})`],
-      ['last seen', `${h.last_seen} (${ago(h.last_seen)})`],
-      [h.status === 'online' ? 'offline after' : 'offline since', `${h.offline_after} (${ago(h.offline_after)})`],
-    ]));
+    print(
+      ctx,
+      keyValues([
+        ['id', h.id],
+        ['status', h.status],
+        ...(h.duplicate ? [['duplicate', `yes: ${h.instances} workers send heartbeats as ${h.id}; give each its own HOST_ID`] as [string, unknown]] : []),
+        ['apps', h.apps.join(', ')],
+        ['cores', h.cores],
+        ['memory', `${h.memory_mb}MB`],
+        ['worker version', h.worker_version],
+        ['heartbeat every', `${h.heartbeat_interval_seconds}s`],
+        ['first seen', `${h.first_seen} (${ago(h.first_seen)})`],
+        ['last seen', `${h.last_seen} (${ago(h.last_seen)})`],
+        [h.status === 'online' ? 'offline after' : 'offline since', `${h.offline_after} (${ago(h.offline_after)})`],
+      ]),
+    );
     if (h.running.length > 0) {
       print(ctx, '');
       print(
         ctx,
         table(
           ['APP', 'INCARNATION', 'REVISION', 'CONTAINERS', 'REPAIRS', 'LAST REPAIR'],
-          h.running.map((r) => [r.app, r.incarnation, r.revision, r.containers.map((c) => `${c.name}:${c.state}`).join(' '), r.repairs ?? 0, r.last_repair ? `${ago(r.last_repair.at)}: ${r.last_repair.what}` : '-']),
+          h.running.map((r) => [
+            r.app,
+            r.incarnation,
+            r.revision,
+            r.containers.map((c) => `${c.name}:${c.state}`).join(' '),
+            r.repairs ?? 0,
+            r.last_repair ? `${ago(r.last_repair.at)}: ${r.last_repair.what}` : '-',
+          ]),
         ),
       );
     }

@@ -16,19 +16,28 @@ export const rolloutsCommands: Record<string, Command> = {
       return EXIT.ok;
     }
     print(ctx, summaryLine(p));
-    print(ctx, keyValues([
-      ['created', `${p.created_at} (${ago(p.created_at)})`],
-      ['published', p.published_at],
-      ['first result', p.first_result_at],
-      ['last result', p.last_result_at],
-    ]));
+    print(
+      ctx,
+      keyValues([
+        ['created', `${p.created_at} (${ago(p.created_at)})`],
+        ['published', p.published_at],
+        ['first result', p.first_result_at],
+        ['last result', p.last_result_at],
+      ]),
+    );
     if (p.failures.length > 0) {
       print(ctx, '\nfailures:');
       for (const f of p.failures) print(ctx, `  ${f.host}: ${f.error ?? 'failed'}`);
     }
     if (p.hosts.length > 0) {
       print(ctx, '');
-      print(ctx, table(['HOST', 'STATE', 'EXPECTED', 'ONLINE', 'APPLY', 'REPORTED', 'ERROR'], p.hosts.map((h) => [h.host, h.state, h.expected ? 'yes' : 'no', h.online ? 'yes' : 'no', ms(h.durations_ms?.apply), ago(h.reported_at), h.error])));
+      print(
+        ctx,
+        table(
+          ['HOST', 'STATE', 'EXPECTED', 'ONLINE', 'APPLY', 'REPORTED', 'ERROR'],
+          p.hosts.map((h) => [h.host, h.state, h.expected ? 'yes' : 'no', h.online ? 'yes' : 'no', ms(h.durations_ms?.apply), ago(h.reported_at), h.error]),
+        ),
+      );
       if (p.hosts_next) ctx.io.err.write(`more hosts: nebula rollouts get ${p.id} --json (hosts_after ${p.hosts_next})\n`);
     }
     return EXIT.ok;
@@ -36,7 +45,11 @@ export const rolloutsCommands: Record<string, Command> = {
 
   async 'rollouts list'(ctx) {
     const limit = positiveInt(ctx.values.limit, '--limit', 100);
-    const list = await ctx.nebula.rollouts.list.query({ name: ctx.args.app!, ...(limit ? { limit } : {}), ...(ctx.values.before ? { before: ctx.values.before } : {}) });
+    const list = await ctx.nebula.rollouts.list.query({
+      name: ctx.args.app!,
+      ...(limit ? { limit } : {}),
+      ...(ctx.values.before ? { before: ctx.values.before } : {}),
+    });
     if (ctx.json) {
       printJson(ctx, list);
       return EXIT.ok;
@@ -45,7 +58,17 @@ export const rolloutsCommands: Record<string, Command> = {
       ctx,
       table(
         ['ID', 'REVISION', 'ACTION', 'CREATED', 'HOSTS', 'APPLIED', 'FAILED', 'PENDING', 'STATE'],
-        list.rollouts.map((r) => [r.id, r.revision, r.action, ago(r.created_at), `${doneOf(r as RolloutProgress)}/${r.expected}`, r.applied, r.failed, r.pending, rolloutState(r)]),
+        list.rollouts.map((r) => [
+          r.id,
+          r.revision,
+          r.action,
+          ago(r.created_at),
+          `${doneOf(r as RolloutProgress)}/${r.expected}`,
+          r.applied,
+          r.failed,
+          r.pending,
+          rolloutState(r),
+        ]),
       ),
     );
     if (list.next) ctx.io.err.write(`older: nebula rollouts list ${ctx.args.app} --before ${list.next}\n`);

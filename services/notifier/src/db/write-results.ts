@@ -58,7 +58,9 @@ export async function writeResults(db: Kysely<Database>, results: Received<Resul
           }))
           .where('rollout_hosts.reported_at', '<', (eb) => eb.ref('excluded.reported_at'))
           // A repeat of the outcome the row has (a worker reporting again after a redelivery) is no news.
-          .where(sql<boolean>`(rollout_hosts.status, rollout_hosts.error, rollout_hosts.image_digest, rollout_hosts.containers) is distinct from (excluded.status, excluded.error, excluded.image_digest, excluded.containers)`),
+          .where(
+            sql<boolean>`(rollout_hosts.status, rollout_hosts.error, rollout_hosts.image_digest, rollout_hosts.containers) is distinct from (excluded.status, excluded.error, excluded.image_digest, excluded.containers)`,
+          ),
       )
       .executeTakeFirst();
     return Number(res.numInsertedOrUpdatedRows ?? 0n);

@@ -1,4 +1,4 @@
-import { APP_DEFAULTS, type AppConfig, type HostFacts, containerCount, envMap, portBindings, stableHash } from '@nebula/contracts';
+import { APP_DEFAULTS, type AppConfig, containerCount, envMap, type HostFacts, portBindings, stableHash } from '@nebula/contracts';
 import { type ContainerSpec, LABELS, OWNER } from '../runtime/container-runtime.ts';
 
 export interface SpecContext {

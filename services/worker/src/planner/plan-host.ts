@@ -182,7 +182,11 @@ export interface Drift {
  * stopped by hand, killed and not restarted, or one too many.
  */
 export function planDrift(applied: AppMessage, observed: readonly ObservedContainer[], host: HostContext): Drift {
-  const plan = planHost([desiredFromMessage(applied, { imageId: null, adopt: true })], observed, host).apps[0] ?? { app: applied.app, strategy: 'all-at-once', steps: [] };
+  const plan = planHost([desiredFromMessage(applied, { imageId: null, adopt: true })], observed, host).apps[0] ?? {
+    app: applied.app,
+    strategy: 'all-at-once',
+    steps: [],
+  };
   return { plan, repairs: describeChanges(plan) };
 }
 

@@ -44,13 +44,25 @@ export interface EngineAnswer {
 
 export type EngineCallKind = 'container' | 'pull';
 
-const ENGINE_DOWN = new Set(['ECONNREFUSED', 'ENOENT', 'EPIPE', 'ECONNRESET', 'ETIMEDOUT', 'EACCES', 'EHOSTUNREACH', 'ENOTFOUND', 'ECONNABORTED', 'ENETUNREACH']);
+const ENGINE_DOWN = new Set([
+  'ECONNREFUSED',
+  'ENOENT',
+  'EPIPE',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EACCES',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  'ECONNABORTED',
+  'ENETUNREACH',
+]);
 
 /** The host is short of something that comes back (disk, memory, file handles): never the config's fault. */
 const SHORT_OF = /no space left on device|disk quota exceeded|too many open files|cannot allocate memory|resource temporarily unavailable/i;
 
 /** Passing trouble inside the engine, whatever status it came with. */
-const PASSING = /context deadline exceeded|i\/o timeout|timed? ?out|connection refused|connection reset|broken pipe|transport is closing|device or resource busy|iptables|no chain\/target\/match|could not find bridge|service unavailable|try again/i;
+const PASSING =
+  /context deadline exceeded|i\/o timeout|timed? ?out|connection refused|connection reset|broken pipe|transport is closing|device or resource busy|iptables|no chain\/target\/match|could not find bridge|service unavailable|try again/i;
 
 /** Texts that name something wrong in the container as asked for. */
 const CONFIG =

@@ -230,7 +230,9 @@ export class DockerRuntime implements ContainerRuntime {
         ...(spec.memoryLimitMb !== null ? { Memory: spec.memoryLimitMb * 1024 * 1024 } : {}),
         ...(spec.cpuLimit !== null ? { NanoCpus: Math.round(spec.cpuLimit * NS_PER_S) } : {}),
         // Rotation keeps a chatty container from filling the disk (json-file keeps everything by default).
-        ...(spec.log !== undefined ? { LogConfig: { Type: 'json-file', Config: { 'max-size': `${spec.log.maxSizeMb}m`, 'max-file': String(spec.log.maxFiles) } } } : {}),
+        ...(spec.log !== undefined
+          ? { LogConfig: { Type: 'json-file', Config: { 'max-size': `${spec.log.maxSizeMb}m`, 'max-file': String(spec.log.maxFiles) } } }
+          : {}),
       },
     };
     if (spec.command !== null) opts.Cmd = spec.command;
@@ -252,7 +254,9 @@ export class DockerRuntime implements ContainerRuntime {
     }
     try {
       for (const net of spec.networks.slice(1)) {
-        await this.call(`connect ${spec.name} to ${net}`, callOpts, (abortSignal) => this.docker.getNetwork(net).connect({ Container: id, abortSignal } as Docker.NetworkConnectOptions));
+        await this.call(`connect ${spec.name} to ${net}`, callOpts, (abortSignal) =>
+          this.docker.getNetwork(net).connect({ Container: id, abortSignal } as Docker.NetworkConnectOptions),
+        );
       }
     } catch (err) {
       // Not under the caller's signal: an aborted convergence must still not leave this behind.
@@ -357,8 +361,15 @@ export class DockerRuntime implements ContainerRuntime {
     const why = () => (stall.signal.aborted ? (stall.signal.reason as PullStalledError) : abortedError(opts.signal as AbortSignal, label));
     arm();
     try {
-      const stream = await withDeadline(`pull ${image}`, this.pullStallMs, opts.signal, (abortSignal) =>
-        this.docker.pull(image, { ...(auth ? { authconfig: auth } : {}), abortSignal: AbortSignal.any([abortSignal, signal]) }) as Promise<NodeJS.ReadableStream>,
+      const stream = await withDeadline(
+        `pull ${image}`,
+        this.pullStallMs,
+        opts.signal,
+        (abortSignal) =>
+          this.docker.pull(image, {
+            ...(auth ? { authconfig: auth } : {}),
+            abortSignal: AbortSignal.any([abortSignal, signal]),
+          }) as Promise<NodeJS.ReadableStream>,
       );
       arm();
       await followPull(stream, signal, () => {
@@ -367,7 +378,8 @@ export class DockerRuntime implements ContainerRuntime {
       });
     } catch (err) {
       if (signal.aborted) throw why();
-      if (err instanceof EngineTimeoutError) throw new PullStalledError(`pull of ${image}: the engine did not start the pull within ${seconds(this.pullStallMs)}`, { cause: err });
+      if (err instanceof EngineTimeoutError)
+        throw new PullStalledError(`pull of ${image}: the engine did not start the pull within ${seconds(this.pullStallMs)}`, { cause: err });
       throw classify(err, `pull ${image}`, 'pull');
     } finally {
       clearTimeout(timer);
@@ -379,13 +391,16 @@ export class DockerRuntime implements ContainerRuntime {
     let info: Docker.ImageInspectInfo;
     try {
       // dockerode's Image.inspect does not pass a signal on: the same request, made with one.
-      info = await this.call(what, opts, (abortSignal) =>
-        new Promise<Docker.ImageInspectInfo>((resolve, reject) =>
-          this.docker.modem.dial(
-            { path: `/images/${image}/json`, method: 'GET', options: {}, abortSignal, statusCodes: { 200: true, 404: 'no such image', 500: 'server error' } },
-            (err, data) => (err ? reject(err) : resolve(data as Docker.ImageInspectInfo)),
+      info = await this.call(
+        what,
+        opts,
+        (abortSignal) =>
+          new Promise<Docker.ImageInspectInfo>((resolve, reject) =>
+            this.docker.modem.dial(
+              { path: `/images/${image}/json`, method: 'GET', options: {}, abortSignal, statusCodes: { 200: true, 404: 'no such image', 500: 'server error' } },
+              (err, data) => (err ? reject(err) : resolve(data as Docker.ImageInspectInfo)),
+            ),
           ),
-        ),
       );
     } catch (err) {
       if (notFound(err)) return null;
@@ -443,12 +458,16 @@ export class DockerRuntime implements ContainerRuntime {
 
   private async ensureNetworkNow(name: string): Promise<void> {
     const named = async () =>
-      (await this.call(`list networks ${name}`, undefined, (abortSignal) => this.docker.listNetworks({ filters: { name: [name] }, abortSignal }))).filter((n) => n.Name === name);
+      (await this.call(`list networks ${name}`, undefined, (abortSignal) => this.docker.listNetworks({ filters: { name: [name] }, abortSignal }))).filter(
+        (n) => n.Name === name,
+      );
     try {
       let found = await named();
       if (found.length === 0) {
         try {
-          await this.call(`create network ${name}`, undefined, (abortSignal) => this.docker.createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, abortSignal }));
+          await this.call(`create network ${name}`, undefined, (abortSignal) =>
+            this.docker.createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, abortSignal }),
+          );
         } catch (err) {
           if ((err as DockerodeError).statusCode !== 409) throw err; // 409: created by someone else meanwhile
         }
@@ -457,7 +476,13 @@ export class DockerRuntime implements ContainerRuntime {
       if (found.length > 1) {
         const [, ...extra] = [...found].sort((a, b) => a.Created.localeCompare(b.Created) || a.Id.localeCompare(b.Id));
         // One in use by a container cannot go; the engine then keeps refusing, and says so.
-        await Promise.all(extra.map((n) => this.call(`remove network ${n.Id.slice(0, 12)}`, undefined, (abortSignal) => this.docker.getNetwork(n.Id).remove({ abortSignal })).catch(() => undefined)));
+        await Promise.all(
+          extra.map((n) =>
+            this.call(`remove network ${n.Id.slice(0, 12)}`, undefined, (abortSignal) => this.docker.getNetwork(n.Id).remove({ abortSignal })).catch(
+              () => undefined,
+            ),
+          ),
+        );
       }
     } catch (err) {
       throw classify(err, `ensure network ${name}`);

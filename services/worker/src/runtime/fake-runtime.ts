@@ -1,5 +1,23 @@
-import { abortedError, ContainerConfigError, EngineUnavailableError, ImageNotFoundError, NameConflictError, PortConflictError, RegistryUnavailableError } from '../errors.ts';
-import type { CallOptions, ContainerDetails, ContainerRuntime, ContainerSpec, HealthStatus, ImageInfo, ImageSummary, ObservedContainer, PullOptions } from './container-runtime.ts';
+import {
+  abortedError,
+  ContainerConfigError,
+  EngineUnavailableError,
+  ImageNotFoundError,
+  NameConflictError,
+  PortConflictError,
+  RegistryUnavailableError,
+} from '../errors.ts';
+import type {
+  CallOptions,
+  ContainerDetails,
+  ContainerRuntime,
+  ContainerSpec,
+  HealthStatus,
+  ImageInfo,
+  ImageSummary,
+  ObservedContainer,
+  PullOptions,
+} from './container-runtime.ts';
 
 interface FakeContainer {
   id: string;
@@ -26,7 +44,10 @@ export class FakeRuntime implements ContainerRuntime {
   engineDown = false;
   registryDown = false;
   /** Decides the state of a container when it starts (default: running, healthy when checked). */
-  onStart: (spec: ContainerSpec) => { state: string; health?: HealthStatus } = (spec) => ({ state: 'running', health: spec.healthcheck ? 'healthy' : undefined });
+  onStart: (spec: ContainerSpec) => { state: string; health?: HealthStatus } = (spec) => ({
+    state: 'running',
+    health: spec.healthcheck ? 'healthy' : undefined,
+  });
   /** Every mutating call, in order: for tests that check what was (not) touched. */
   readonly calls: Array<{ op: string; id?: string; name?: string; image?: string }> = [];
   /** Pull attempts, failed ones included. */

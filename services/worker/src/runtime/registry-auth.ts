@@ -12,7 +12,10 @@ export interface RegistryCredentials {
 const DOCKER_HUB = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com', 'https://index.docker.io/v1/']);
 
 function normaliseRegistry(host: string): string {
-  const bare = host.replace(/^https?:\/\//, '').replace(/\/v[12]\/?$/, '').replace(/\/$/, '');
+  const bare = host
+    .replace(/^https?:\/\//, '')
+    .replace(/\/v[12]\/?$/, '')
+    .replace(/\/$/, '');
   return DOCKER_HUB.has(host) || DOCKER_HUB.has(bare) ? 'docker.io' : bare;
 }
 
@@ -25,7 +28,12 @@ function normaliseRegistry(host: string): string {
 export function registryAuthResolver(opts: { user?: string | undefined; password?: string | undefined; host?: string | undefined; dockerConfigPath?: string }) {
   const fromEnv =
     opts.user !== undefined && opts.password !== undefined
-      ? { registry: normaliseRegistry(opts.host ?? 'docker.io'), username: opts.user, password: opts.password, serveraddress: opts.host ?? 'https://index.docker.io/v1/' }
+      ? {
+          registry: normaliseRegistry(opts.host ?? 'docker.io'),
+          username: opts.user,
+          password: opts.password,
+          serveraddress: opts.host ?? 'https://index.docker.io/v1/',
+        }
       : null;
   const fromFile = new Map<string, RegistryCredentials>();
   try {
