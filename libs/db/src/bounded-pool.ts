@@ -101,7 +101,10 @@ class GuardedClient implements PostgresPoolClient {
 
   release(): void {
     // A broken one is destroyed and may still report its end: it keeps the listener.
-    if (this.#broken) return this.#client.release(this.#broken);
+    if (this.#broken) {
+      this.#client.release(this.#broken);
+      return;
+    }
     this.#client.off('error', this.#onError);
     this.#client.release();
   }

@@ -198,15 +198,14 @@ export async function startFleet(opts: { hosts: number; images?: string[]; regis
       );
     }
     // Both ends listening: a connection from inside a host reaches the machine's port.
+    const first = hosts[0];
+    if (!first) throw new Error(`fleet.relay(${port}): the fleet has no hosts`);
     await waitFor(
-      `relay of port ${port} in ${hosts[0]?.name}`,
+      `relay of port ${port} in ${first.name}`,
       async () => {
-        const r = await exec('nsenter', [
-          `--net=/var/run/netns/${hosts[0]!.netns}`,
-          'sh',
-          '-c',
-          `ss -ltn 'sport = :${port}' | grep -q LISTEN && echo up`,
-        ]).catch(() => ({ stdout: '' }));
+        const r = await exec('nsenter', [`--net=/var/run/netns/${first.netns}`, 'sh', '-c', `ss -ltn 'sport = :${port}' | grep -q LISTEN && echo up`]).catch(
+          () => ({ stdout: '' }),
+        );
         return r.stdout.includes('up') || undefined;
       },
       5_000,

@@ -13,7 +13,10 @@ test('a test nats-server keeps its JetStream data across stop and start', async 
     await nc.close();
     await server.stop();
     const refused = await connect({ servers: server.url, reconnect: false, timeout: 500 }).then(
-      async (c) => (await c.close(), false),
+      async (c) => {
+        await c.close();
+        return false;
+      },
       () => true,
     );
     assert.ok(refused, 'stopped server refuses connections');

@@ -156,7 +156,10 @@ export function fieldErrors(
   prefix: PropertyKey[] = [],
   out: Record<string, string[]> = emptyRecord(),
 ): Record<string, string[]> {
-  const add = (key: string, message: string) => (out[key] ??= []).push(message);
+  const add = (key: string, message: string) => {
+    out[key] ??= [];
+    out[key].push(message);
+  };
   for (const issue of issues) {
     const path = [...prefix, ...issue.path];
     const base = path.map(String).join('.');
@@ -164,9 +167,10 @@ export function fieldErrors(
       for (const k of issue.keys) add(base ? `${base}.${k}` : k, 'unknown field');
     } else if (issue.code === 'invalid_union' && issue.errors.length > 0) {
       // Each branch's issues; report the branch that got furthest (not a bare type mismatch).
-      const bare = (b: z.core.$ZodIssue[]) => b.length === 1 && b[0]!.code === 'invalid_type' && b[0]!.path.length === 0;
-      const branch = issue.errors.find((b) => !bare(b)) ?? issue.errors[0]!;
-      fieldErrors(branch, path, out);
+      const bare = ([only, ...more]: z.core.$ZodIssue[]) => only !== undefined && more.length === 0 && only.code === 'invalid_type' && only.path.length === 0;
+      const [first] = issue.errors;
+      const branch = issue.errors.find((b) => !bare(b)) ?? first;
+      if (branch) fieldErrors(branch, path, out);
     } else if (issue.code === 'invalid_key' && issue.issues.length > 0) {
       fieldErrors(issue.issues, path, out);
     } else {

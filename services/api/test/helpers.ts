@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager, type StreamInfo } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { type AppMessage, appMessageSchema, streams } from '@nebula/contracts';
 import { createDb, createTestDatabase, type Database, type Kysely } from '@nebula/db';
@@ -88,7 +88,7 @@ export function uniqueName(prefix = 'app'): string {
 /** Every message in the APPS stream (optionally of one app), in stream order. */
 export async function streamMessages(nc: NatsConnection, app?: string): Promise<Array<AppMessage & { seq: number }>> {
   const jsm = await jetstreamManager(nc);
-  let info;
+  let info: StreamInfo;
   try {
     info = await jsm.streams.info(streams.apps.name);
   } catch {

@@ -40,7 +40,9 @@ export async function run(argv: string[], io: Io): Promise<number> {
       timeoutMs: parsed.timeoutMs,
       setView: (v) => (view = v),
     };
-    return await COMMANDS[parsed.command]!(ctx);
+    const command = COMMANDS[parsed.command];
+    if (!command) throw new Error(`internal: no handler for "${parsed.command}"`);
+    return await command(ctx);
   } catch (err) {
     (view as ProgressView | null)?.close();
     const { lines, code } = describeError(err, conn?.url ?? io.env.NEBULA_URL ?? 'http://127.0.0.1:8080');

@@ -63,7 +63,8 @@ export const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>>['values'];
+type ParsedArgs = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>>;
+export type Values = ParsedArgs['values'];
 
 export const ACTIONS = ['stop', 'start', 'restart', 'roll', 'pull', 'delete'] as const;
 export type Action = (typeof ACTIONS)[number];
@@ -113,11 +114,12 @@ export interface Parsed {
 }
 
 export function parseCommandLine(argv: string[]): Parsed | 'help' {
-  let parsed;
+  let parsed: ParsedArgs;
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new UsageError((err as Error).message.split('\n')[0]!.replace(/\. To specify a positional.*$/, ''));
+    const [firstLine = ''] = (err as Error).message.split('\n');
+    throw new UsageError(firstLine.replace(/\. To specify a positional.*$/, ''));
   }
   const { values, positionals } = parsed;
   if (positionals.length === 0) {
@@ -125,14 +127,14 @@ export function parseCommandLine(argv: string[]): Parsed | 'help' {
     throw new UsageError('a command is required');
   }
   const [group, verb, ...rest] = positionals;
-  if (!['apps', 'rollouts', 'hosts'].includes(group!)) throw new UsageError(`unknown command "${group}" (apps, rollouts, hosts)`);
+  if (group === undefined || !['apps', 'rollouts', 'hosts'].includes(group)) throw new UsageError(`unknown command "${group}" (apps, rollouts, hosts)`);
   if (values.help && verb === undefined) return 'help';
   const command = `${group} ${verb ?? ''}`.trim();
   const allowed = COMMAND_OPTIONS[command];
   if (!allowed) {
     const verbs = Object.keys(COMMAND_OPTIONS)
       .filter((c) => c.startsWith(`${group} `))
-      .map((c) => c.slice(group!.length + 1));
+      .map((c) => c.slice(group.length + 1));
     throw new UsageError(
       verb === undefined ? `"${group}" needs a subcommand: ${verbs.join(', ')}` : `unknown command "${command}" (${group}: ${verbs.join(', ')})`,
     );
@@ -147,7 +149,13 @@ export function parseCommandLine(argv: string[]): Parsed | 'help' {
     throw new UsageError(
       `"${command}" takes ${names.length === 0 ? 'no arguments' : names.map((n) => `<${n}>`).join(' ')}; unexpected "${rest[names.length]}"`,
     );
-  const args = Object.fromEntries(names.map((n, i) => [n, rest[i]!]));
+  const args = Object.fromEntries(
+    names.map((n, i): [string, string] => {
+      const value = rest[i];
+      if (value === undefined) throw new UsageError(`"${command}" needs <${n}>`);
+      return [n, value];
+    }),
+  );
   if ((command === 'apps create' || command === 'apps update') && values.file === undefined)
     throw new UsageError(`"${command}" needs -f <file> (JSON or YAML; - for stdin)`);
   if (values.status !== undefined && values.status !== 'online' && values.status !== 'offline')

@@ -38,3 +38,10 @@ export function printJson(ctx: Ctx, value: unknown): void {
 
 /** One command: resolves to the exit code (see errors.ts EXIT). */
 export type Command = (ctx: Ctx) => Promise<number>;
+
+/** A positional argument of the command; command-line.ts has checked the command got all of its own. */
+export function arg(ctx: Ctx, name: string): string {
+  const value = ctx.args[name];
+  if (value === undefined) throw new Error(`internal: the command has no <${name}> argument`);
+  return value;
+}

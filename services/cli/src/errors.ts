@@ -51,7 +51,8 @@ export function describeError(err: unknown, url: string): { lines: string[]; cod
   if (err instanceof InputFileError) return { lines: [`error: ${err.message}`], code: EXIT.api };
   if (isUnreachable(err)) return { lines: [`error: cannot reach the Nebula API at ${url} (${causeChain(err)})`, 'set --url or NEBULA_URL'], code: EXIT.api };
   if (isNebulaClientError(err)) {
-    const status = httpStatusOf(err) ?? (/\((\d{3})\)/.exec(err.message) ? Number(/\((\d{3})\)/.exec(err.message)![1]) : undefined);
+    const inMessage = /\((\d{3})\)/.exec(err.message);
+    const status = httpStatusOf(err) ?? (inMessage ? Number(inMessage[1]) : undefined);
     if (status === 401) {
       return {
         lines: [

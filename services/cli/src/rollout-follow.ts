@@ -33,7 +33,8 @@ export async function follow(ctx: Ctx, id: string): Promise<{ last: RolloutProgr
     // A plain read first: a wrong id, refused credentials or an unreachable API fail here at once
     // (the event stream would keep reconnecting to an API that is down).
     await ctx.nebula.rollouts.get.query({ id, hosts_limit: 1 }, { signal: ac.signal });
-    const v = (view = new ProgressView(ctx.io.out, ctx.json ? 'json' : ctx.io.isTTY ? 'tty' : 'plain'));
+    const v = new ProgressView(ctx.io.out, ctx.json ? 'json' : ctx.io.isTTY ? 'tty' : 'plain');
+    view = v;
     ctx.setView(v);
     const last = await watchRollout(
       ctx.nebula,

@@ -75,34 +75,33 @@ export function createNotifier(deps: NotifierDeps): Notifier {
   const log = deps.log.child({ component: 'notifier' });
   const registry = deps.registry ?? new Registry();
   const metrics = createNotifierMetrics(registry, () => countHosts(db, { offlineAfterMissed: options.offlineAfterMissed }));
-  const consumers = [
-    new StreamConsumer<Result>(
-      {
-        label: 'results',
-        stream: streams.results.name,
-        durable: options.durables.results,
-        filterSubject: subjects.allResults,
-        decode: decodeResult,
-        write: (items) => writeResults(db, items),
-      },
-      options,
-      log,
-      metrics,
-    ),
-    new StreamConsumer<Heartbeat>(
-      {
-        label: 'heartbeats',
-        stream: streams.hosts.name,
-        durable: options.durables.heartbeats,
-        filterSubject: subjects.allHeartbeats,
-        decode: decodeHeartbeat,
-        write: (items) => writeHeartbeats(db, items, options.offlineAfterMissed),
-      },
-      options,
-      log,
-      metrics,
-    ),
-  ];
+  const resultsConsumer = new StreamConsumer<Result>(
+    {
+      label: 'results',
+      stream: streams.results.name,
+      durable: options.durables.results,
+      filterSubject: subjects.allResults,
+      decode: decodeResult,
+      write: (items) => writeResults(db, items),
+    },
+    options,
+    log,
+    metrics,
+  );
+  const heartbeatsConsumer = new StreamConsumer<Heartbeat>(
+    {
+      label: 'heartbeats',
+      stream: streams.hosts.name,
+      durable: options.durables.heartbeats,
+      filterSubject: subjects.allHeartbeats,
+      decode: decodeHeartbeat,
+      write: (items) => writeHeartbeats(db, items, options.offlineAfterMissed),
+    },
+    options,
+    log,
+    metrics,
+  );
+  const consumers = [resultsConsumer, heartbeatsConsumer];
   let state: NotifierState = 'new';
   let stopped: Promise<void> | null = null;
   let clock: NodeJS.Timeout | null = null;
@@ -113,7 +112,7 @@ export function createNotifier(deps: NotifierDeps): Notifier {
     if (ticking) return;
     ticking = true;
     try {
-      if (await consumers[1]!.caughtUp(jsm)) await touchNotifierClock(db);
+      if (await heartbeatsConsumer.caughtUp(jsm)) await touchNotifierClock(db);
     } catch (err) {
       log.debug({ err }, 'notifier clock not updated');
     } finally {
@@ -150,7 +149,8 @@ export function createNotifier(deps: NotifierDeps): Notifier {
       if (stopped) return stopped;
       if (state === 'new') {
         state = 'stopped';
-        return (stopped = Promise.resolve());
+        stopped = Promise.resolve();
+        return stopped;
       }
       state = 'stopping';
       if (clock) clearInterval(clock);

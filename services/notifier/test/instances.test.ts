@@ -8,7 +8,10 @@ const WINDOW = 15_000;
 const run = (beats: { instance: string; gap: number }[]) => {
   let state = NO_INSTANCES;
   let at = 1_000_000;
-  for (const b of beats) state = foldInstance(state, b.instance, (at += b.gap), WINDOW);
+  for (const b of beats) {
+    at += b.gap;
+    state = foldInstance(state, b.instance, at, WINDOW);
+  }
   return state;
 };
 const beat = (instances: string[]) => fc.record({ instance: fc.constantFrom(...instances), gap: fc.integer({ min: 1, max: 10_000 }) });

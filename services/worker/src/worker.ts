@@ -150,11 +150,11 @@ export interface Worker {
 /** The lines joined with `; `, at most `max` characters: the first ones, then how many more. */
 export function summarise(lines: readonly string[], max: number): string {
   let out = '';
-  for (let i = 0; i < lines.length; i++) {
-    const next = out === '' ? lines[i]! : `${out}; ${lines[i]}`;
+  for (const [i, line] of lines.entries()) {
+    const next = out === '' ? line : `${out}; ${line}`;
     const rest = lines.length - i - 1;
     if (next.length + (rest > 0 ? 16 : 0) > max)
-      return out === '' ? `${lines[i]!.slice(0, max - 16)}... (${lines.length} in all)` : `${out}; ... (${lines.length - i} more)`;
+      return out === '' ? `${line.slice(0, max - 16)}... (${lines.length} in all)` : `${out}; ... (${lines.length - i} more)`;
     out = next;
   }
   return out;

@@ -76,7 +76,9 @@ const seedsArb: fc.Arbitrary<Array<ContainerSpec & { state: string }>> = fc
   .map((list) =>
     list.map((c, i) => {
       const labels: Record<string, string> = {};
-      const set = (k: string, v: string | undefined) => v !== undefined && (labels[k] = v);
+      const set = (k: string, v: string | undefined) => {
+        if (v !== undefined) labels[k] = v;
+      };
       set(LABELS.owner, c.owner);
       set(LABELS.host, c.host);
       set(LABELS.app, c.app);

@@ -196,8 +196,12 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
   };
 
   try {
-    const pg = startPostgres(runId).then((c) => (infra.push(c), c));
-    const nt = startNats(runId).then((c) => (infra.push(c), c));
+    const tracked = <C extends InfraContainer>(c: C): C => {
+      infra.push(c);
+      return c;
+    };
+    const pg = startPostgres(runId).then(tracked);
+    const nt = startNats(runId).then(tracked);
     const fl = startFleet({ hosts: opts.hosts ?? 3, images: opts.images ?? [] }).then((f) => (fleet = f));
     await allOrFirstError([pg, nt, fl]);
     const [postgres, nats, startedFleet] = [await pg, await nt, await fl];
@@ -210,7 +214,11 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
     };
 
     // A replica's port is picked at each start (a restarted one may get another): read it through apiUrl().
-    const apiUrl = (i: number) => `http://127.0.0.1:${apis[i]!.env.API_PORT}`;
+    const apiUrl = (i: number) => {
+      const api = apis[i];
+      if (!api) throw new Error(`no API replica ${i}`);
+      return `http://127.0.0.1:${api.env.API_PORT}`;
+    };
     const apis: ServiceProcess[] = [0, 1].map((i) =>
       service(
         `api-${i + 1}`,

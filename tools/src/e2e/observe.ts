@@ -154,8 +154,10 @@ export async function watchAvailability<T>(
         hosts.map(async (h) => {
           const answers = await Promise.all(ports.map((p) => echoAt(h, p, 2000)));
           const down = answers.filter((a) => a === null).length;
-          for (const a of answers) if (a) versions[h.name]!.add(`${a.version}/${JSON.stringify(a.env.V ?? '')}`);
-          maxDown[h.name] = Math.max(maxDown[h.name]!, down);
+          const seen = versions[h.name];
+          if (!seen) throw new Error(`watchAvailability: no versions kept for host ${h.name}`);
+          for (const a of answers) if (a) seen.add(`${a.version}/${JSON.stringify(a.env.V ?? '')}`);
+          maxDown[h.name] = Math.max(maxDown[h.name] ?? 0, down);
         }),
       );
       samples += 1;

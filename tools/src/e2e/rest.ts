@@ -38,16 +38,26 @@ export class RestClient {
     const all = this.replicas();
     for (let i = 0; i < all.length; i++) {
       const k = (this.next + i) % all.length;
-      if (all[k]!.up) {
+      const replica = all[k];
+      if (replica?.up) {
         this.next = k + 1;
-        return all[k]!.url;
+        return replica.url;
       }
     }
-    return all[0]!.url;
+    // None up: the first one.
+    const [first] = all;
+    if (!first) throw new Error('no API replicas');
+    return first.url;
+  }
+
+  private replica(i: number): { url: string; up: boolean } {
+    const replica = this.replicas()[i];
+    if (!replica) throw new Error(`no API replica ${i}`);
+    return replica;
   }
 
   async call(method: string, path: string, req: RestRequest = {}): Promise<RestResponse> {
-    const base = req.api !== undefined ? this.replicas()[req.api]!.url : this.pick();
+    const base = req.api !== undefined ? this.replica(req.api).url : this.pick();
     const headers: Record<string, string> = { ...req.headers };
     if (req.auth !== null) {
       headers.authorization =

@@ -35,5 +35,7 @@ export async function listRevisionPage(db: Kysely<Database>, incarnation: number
   }));
   const page = rows.slice(0, opts.limit);
   const older = rows[opts.limit];
-  return { rows: page, previousConfig: older?.config ?? null, next: older ? page[page.length - 1]!.revision : null };
+  const oldestShown = page.at(-1);
+  if (older && !oldestShown) throw new Error(`revision history: a page of limit ${opts.limit} shows no row`);
+  return { rows: page, previousConfig: older?.config ?? null, next: older && oldestShown ? oldestShown.revision : null };
 }

@@ -248,10 +248,9 @@ export class OutboxRelay {
         [this.#opts.batchSize, waiting],
       );
       if (rows.length === 0) return;
-      const outcomes = await Promise.all(rows.map((row) => this.#publish(row)));
+      const outcomes = await Promise.all(rows.map(async (row) => ({ row, o: await this.#publish(row) })));
       let progressed = false;
-      for (const [i, row] of rows.entries()) {
-        const o = outcomes[i]!;
+      for (const { row, o } of outcomes) {
         if (o.kind === 'published') {
           await client.query('update outbox set published_at = now() where id = $1', [row.id]);
           if (row.payload.rollout_id) {

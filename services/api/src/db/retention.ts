@@ -72,7 +72,9 @@ export async function pruneExpired(db: Kysely<Database>, opts: PruneOptions): Pr
              (select count(*) from gone_rollouts)::int as rollouts,
              (select count(*) from gone_results)::int as rollout_hosts,
              (select count(*) from gone_hosts)::int as hosts`.execute(trx);
-    return r.rows[0]!;
+    const [counts] = r.rows;
+    if (!counts) throw new Error('retention: the delete query returned no row of counts');
+    return counts;
   });
 }
 

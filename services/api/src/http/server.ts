@@ -83,7 +83,8 @@ function answerUnexpected(log: Logger, req: IncomingMessage, res: ServerResponse
   const expected = apiErrorOf(err);
   if (expected) {
     const headers: Record<string, string> = expected.retryable ? { 'retry-after': String(RETRY_AFTER_SECONDS) } : {};
-    return sendJson(res, API_ERROR_STATUS[expected.code], { message: expected.message, ...expected.body }, headers);
+    sendJson(res, API_ERROR_STATUS[expected.code], { message: expected.message, ...expected.body }, headers);
+    return;
   }
   log.error({ err, method: req.method, path: (req.url ?? '').split('?')[0] }, 'unexpected error handling a request');
   sendJson(res, 500, { error: 'internal server error' });

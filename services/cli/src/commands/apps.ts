@@ -1,6 +1,6 @@
 import { ACTIONS, type Action, positiveInt } from '../command-line.ts';
 import { readConfigFile } from '../config-file.ts';
-import { type Command, type Ctx, print, printJson } from '../context.ts';
+import { arg, type Command, type Ctx, print, printJson } from '../context.ts';
 import { EXIT } from '../errors.ts';
 import { ago, keyValues, table } from '../format.ts';
 import { afterAction, rolloutCell } from '../rollout-follow.ts';
@@ -8,16 +8,20 @@ import { afterAction, rolloutCell } from '../rollout-follow.ts';
 /** Runs `fn` over `items`, at most `limit` at a time; results in the items' order. */
 async function mapLimited<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
-  let next = 0;
+  // One iterator shared by the workers: each takes the next item.
+  const pending = items.entries();
   await Promise.all(
     Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i]!);
-      }
+      for (const [i, item] of pending) out[i] = await fn(item);
     }),
   );
   return out;
+}
+
+/** -f of apps create and update; command-line.ts has checked it is there. */
+function configFile(ctx: Ctx): string {
+  if (ctx.values.file === undefined) throw new Error('internal: no -f <file>');
+  return ctx.values.file;
 }
 
 /** `nebula apps ...`: list, get, create, update, the actions, rollback, history. */
@@ -36,7 +40,7 @@ export const appsCommands: Record<string, Command> = {
   },
 
   async 'apps get'(ctx) {
-    const doc = await ctx.nebula.apps.get.query({ name: ctx.args.app! });
+    const doc = await ctx.nebula.apps.get.query({ name: arg(ctx, 'app') });
     if (ctx.json) {
       printJson(ctx, doc);
       return EXIT.ok;
@@ -63,15 +67,15 @@ export const appsCommands: Record<string, Command> = {
   },
 
   async 'apps create'(ctx) {
-    const app = ctx.args.app!;
-    const config = readConfigFile(ctx.values.file!, app, ctx.io.readStdin);
+    const app = arg(ctx, 'app');
+    const config = readConfigFile(configFile(ctx), app, ctx.io.readStdin);
     const doc = await ctx.nebula.apps.create.mutate({ ...(config as { docker_image: string }), name: app });
     return afterAction(ctx, app, 'created', doc);
   },
 
   async 'apps update'(ctx) {
-    const app = ctx.args.app!;
-    const config = readConfigFile(ctx.values.file!, app, ctx.io.readStdin);
+    const app = arg(ctx, 'app');
+    const config = readConfigFile(configFile(ctx), app, ctx.io.readStdin);
     const doc = ctx.values.replace
       ? await ctx.nebula.apps.update.mutate({ ...(config as { docker_image: string }), name: app })
       : await ctx.nebula.apps.patch.mutate({ ...config, name: app });
@@ -82,7 +86,7 @@ export const appsCommands: Record<string, Command> = {
     ACTIONS.map((action: Action) => [
       `apps ${action}`,
       async (ctx: Ctx) => {
-        const name = ctx.args.app!;
+        const name = arg(ctx, 'app');
         if (action === 'delete') return afterAction(ctx, name, 'deleted', await ctx.nebula.apps.delete.mutate({ name }));
         const doc = await ctx.nebula.apps[action].mutate({ name });
         return afterAction(ctx, name, { stop: 'stopped', start: 'started', restart: 'restarting', roll: 'rolling restart', pull: 'pulling' }[action], doc);
@@ -91,8 +95,9 @@ export const appsCommands: Record<string, Command> = {
   ),
 
   async 'apps rollback'(ctx) {
-    const app = ctx.args.app!;
-    const revision = positiveInt(ctx.args.revision, '<revision>', 2 ** 31 - 1)!;
+    const app = arg(ctx, 'app');
+    const revision = positiveInt(arg(ctx, 'revision'), '<revision>', 2 ** 31 - 1);
+    if (revision === undefined) throw new Error('internal: apps rollback has no <revision>');
     const doc = await ctx.nebula.apps.rollback.mutate({ name: app, revision });
     return afterAction(ctx, app, `rolled back to revision ${revision}`, doc);
   },
@@ -100,7 +105,7 @@ export const appsCommands: Record<string, Command> = {
   async 'apps history'(ctx) {
     const limit = positiveInt(ctx.values.limit, '--limit', 1000);
     const before = positiveInt(ctx.values.before, '--before', 2 ** 31 - 1);
-    const h = await ctx.nebula.apps.history.query({ name: ctx.args.app!, ...(limit ? { limit } : {}), ...(before ? { before } : {}) });
+    const h = await ctx.nebula.apps.history.query({ name: arg(ctx, 'app'), ...(limit ? { limit } : {}), ...(before ? { before } : {}) });
     if (ctx.json) {
       printJson(ctx, h);
       return EXIT.ok;

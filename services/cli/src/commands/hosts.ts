@@ -1,6 +1,6 @@
 import type { Host } from '@nebula/client';
 import { positiveInt } from '../command-line.ts';
-import { type Command, print, printJson } from '../context.ts';
+import { arg, type Command, print, printJson } from '../context.ts';
 import { EXIT } from '../errors.ts';
 import { ago, keyValues, table } from '../format.ts';
 
@@ -44,7 +44,7 @@ export const hostsCommands: Record<string, Command> = {
   },
 
   async 'hosts get'(ctx) {
-    const h = await ctx.nebula.hosts.get.query({ id: ctx.args.host! });
+    const h = await ctx.nebula.hosts.get.query({ id: arg(ctx, 'host') });
     if (ctx.json) {
       printJson(ctx, h);
       return EXIT.ok;

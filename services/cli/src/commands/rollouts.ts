@@ -1,6 +1,6 @@
 import type { RolloutProgress } from '@nebula/client';
 import { positiveInt } from '../command-line.ts';
-import { type Command, print, printJson } from '../context.ts';
+import { arg, type Command, print, printJson } from '../context.ts';
 import { EXIT } from '../errors.ts';
 import { ago, keyValues, ms, table } from '../format.ts';
 import { doneOf, summaryLine } from '../progress-view.ts';
@@ -10,7 +10,7 @@ import { follow, rolloutState } from '../rollout-follow.ts';
 export const rolloutsCommands: Record<string, Command> = {
   async 'rollouts get'(ctx) {
     const hostsLimit = positiveInt(ctx.values.limit, '--limit', 1000);
-    const p = await ctx.nebula.rollouts.get.query({ id: ctx.args.id!, ...(hostsLimit ? { hosts_limit: hostsLimit } : {}) });
+    const p = await ctx.nebula.rollouts.get.query({ id: arg(ctx, 'id'), ...(hostsLimit ? { hosts_limit: hostsLimit } : {}) });
     if (ctx.json) {
       printJson(ctx, p);
       return EXIT.ok;
@@ -46,7 +46,7 @@ export const rolloutsCommands: Record<string, Command> = {
   async 'rollouts list'(ctx) {
     const limit = positiveInt(ctx.values.limit, '--limit', 100);
     const list = await ctx.nebula.rollouts.list.query({
-      name: ctx.args.app!,
+      name: arg(ctx, 'app'),
       ...(limit ? { limit } : {}),
       ...(ctx.values.before ? { before: ctx.values.before } : {}),
     });
@@ -76,6 +76,6 @@ export const rolloutsCommands: Record<string, Command> = {
   },
 
   async 'rollouts watch'(ctx) {
-    return (await follow(ctx, ctx.args.id!)).code;
+    return (await follow(ctx, arg(ctx, 'id'))).code;
   },
 };

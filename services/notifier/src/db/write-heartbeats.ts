@@ -3,9 +3,12 @@ import { type Database, type Kysely, sql } from '@nebula/db';
 import { foldInstance, type InstanceState, NO_INSTANCES } from '../instances.ts';
 import { compareReceived, isoMicros, type Received } from '../stream-consumer.ts';
 
+/** One host's heartbeats, never none. */
+type HostHeartbeats = [Received<Heartbeat>, ...Received<Heartbeat>[]];
+
 /** Each host's heartbeats of a batch, oldest first (server time), hosts in id order. */
-export function heartbeatsByHost(heartbeats: Received<Heartbeat>[]): Map<string, Received<Heartbeat>[]> {
-  const byHost = new Map<string, Received<Heartbeat>[]>();
+export function heartbeatsByHost(heartbeats: Received<Heartbeat>[]): Map<string, HostHeartbeats> {
+  const byHost = new Map<string, HostHeartbeats>();
   for (const h of [...heartbeats].sort(compareReceived)) {
     const list = byHost.get(h.value.host);
     if (list) list.push(h);
@@ -17,7 +20,11 @@ export function heartbeatsByHost(heartbeats: Received<Heartbeat>[]): Map<string,
 
 /** The newest heartbeat per host (by server time), in host order. */
 export function newestHeartbeats(heartbeats: Received<Heartbeat>[]): Received<Heartbeat>[] {
-  return [...heartbeatsByHost(heartbeats).values()].map((list) => list.at(-1)!);
+  return [...heartbeatsByHost(heartbeats).values()].map(newestOf);
+}
+
+function newestOf(list: HostHeartbeats): Received<Heartbeat> {
+  return list.at(-1) ?? list[0]; // the same when there is one
 }
 
 interface StoredInstances {
@@ -68,7 +75,7 @@ export async function writeHeartbeats(db: Kysely<Database>, heartbeats: Received
         if (h.ns / 1000n <= lastUs) continue; // already folded (a redelivery)
         state = foldInstance(state, h.value.instance, Number(h.ns / 1_000_000n), h.value.interval_seconds * offlineAfterMissed * 1000);
       }
-      const { value: h, ns } = list.at(-1)!;
+      const { value: h, ns } = newestOf(list);
       return {
         id: h.host,
         apps: h.apps.map((a) => a.app),
@@ -77,7 +84,7 @@ export async function writeHeartbeats(db: Kysely<Database>, heartbeats: Received
         memory_mb: h.memory_mb,
         worker_version: h.worker_version,
         heartbeat_interval_seconds: h.interval_seconds,
-        first_seen: isoMicros(list[0]!.ns),
+        first_seen: isoMicros(list[0].ns),
         last_seen: isoMicros(ns),
         instance: state.current,
         instances: JSON.stringify(Object.fromEntries(Object.entries(state.seen).map(([id, ms]) => [id, new Date(ms).toISOString()]))),

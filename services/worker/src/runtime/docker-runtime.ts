@@ -62,7 +62,7 @@ async function withDeadline<T>(what: string, budgetMs: number, signal: AbortSign
   const timer = setTimeout(() => deadline.abort(new EngineTimeoutError(`${label} did not answer within ${seconds(budgetMs)}`)), budgetMs);
   const combined = signal ? AbortSignal.any([signal, deadline.signal]) : deadline.signal;
   const why = () => (deadline.signal.aborted ? (deadline.signal.reason as EngineTimeoutError) : abortedError(signal as AbortSignal, label));
-  let onAbort = () => undefined as void;
+  let onAbort: () => void = () => undefined;
   const abandoned = new Promise<never>((_, reject) => {
     onAbort = () => reject(why());
     combined.addEventListener('abort', onAbort, { once: true });
@@ -106,8 +106,7 @@ function followPull(stream: NodeJS.ReadableStream, signal: AbortSignal, onProgre
     };
     stream.on('data', (chunk: Buffer) => {
       buf += chunk.toString();
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
         const line = buf.slice(0, nl).trim();
         buf = buf.slice(nl + 1);
         if (line === '') continue;
@@ -210,7 +209,8 @@ export class DockerRuntime implements ContainerRuntime {
       for (const p of spec.ports) {
         const key = `${p.container}/tcp`;
         exposed[key] = {};
-        (bindings[key] ??= []).push({ HostPort: String(p.host) });
+        bindings[key] ??= [];
+        bindings[key].push({ HostPort: String(p.host) });
       }
     }
     const hc = spec.healthcheck;
