@@ -1,2 +1,3 @@
 export * from './decode.ts';
+export * from './pull.ts';
 export * from './streams.ts';

@@ -1,5 +1,5 @@
 import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
-import { InvalidMessageError } from '@nebula/messaging';
+import { InvalidMessageError, isMissedHeartbeats } from '@nebula/messaging';
 import type { Logger } from '@nebula/service-kit';
 import { Batcher } from './batcher.ts';
 import type { NotifierMetrics, StreamLabel } from './metrics.ts';
@@ -111,7 +111,14 @@ export class StreamConsumer<T> {
           // server still holds it would have messages delivered to nobody, stuck until ack_wait.
           // Messages are handed over as they arrive; the batcher's timer writes partial batches.
           const batch = await consumer.fetch({ max_messages: this.#opts.batchSize, expires: PULL_EXPIRES_MS });
-          for await (const msg of batch) await this.#accept(msg);
+          try {
+            for await (const msg of batch) await this.#accept(msg);
+          } catch (err) {
+            // A busy second ends this pull request only: pull again now, not after a rebind pause
+            // (hosts would look offline meanwhile).
+            if (!isMissedHeartbeats(err)) throw err;
+            this.#log.debug('pull request ended by missed heartbeats; pulling again');
+          }
         }
       } catch (err) {
         if (this.#stopping) break;

@@ -9,7 +9,7 @@ import {
   type JsMsg,
 } from '@nats-io/jetstream';
 import { type AppMessage, appMessageSchema, isNewer, stableHash, streams, subjects } from '@nebula/contracts';
-import { decode, InvalidMessageError } from '@nebula/messaging';
+import { decode, InvalidMessageError, isMissedHeartbeats } from '@nebula/messaging';
 import type { Logger } from '@nebula/service-kit';
 import { z } from 'zod';
 import { type ConvergeContext, convergeApp } from './converge.ts';
@@ -211,12 +211,18 @@ export class AppRunner {
         }
         const batch = await consumer.fetch({ max_messages: 1, expires: this.opts.fetchExpiresMs });
         this.batch = batch;
-        for await (const m of batch) {
-          if (this.stopping) {
-            m.nak();
-            continue;
+        try {
+          for await (const m of batch) {
+            if (this.stopping) {
+              m.nak();
+              continue;
+            }
+            await this.handle(m);
           }
-          await this.handle(m);
+        } catch (err) {
+          // A long action between two messages of one fetch (or a busy second) ends the pull request
+          // only: fetch again at once, without the backoff of a real failure.
+          if (!isMissedHeartbeats(err)) throw err;
         }
         this.batch = null;
         failures = 0;

@@ -1,0 +1,44 @@
+import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { startNatsServer } from '@nebula/test-kit';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { isMissedHeartbeats } from '../src/index.ts';
+
+/**
+ * A fetch whose caller spends longer than two idle heartbeats on a message ends with nats.js's
+ * "heartbeats missed" error (a real nats-server): the loops of the worker and the notifier pull again
+ * at once on it instead of backing off, so they must recognise it, and only it.
+ */
+test('a long pause inside a fetch ends it with missed heartbeats, recognised as such', async () => {
+  const server = await startNatsServer();
+  const nc = await connect({ servers: server.url });
+  try {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: 'PULL', subjects: ['pull.>'] });
+    await jsm.consumers.add('PULL', { durable_name: 'slow', ack_policy: AckPolicy.Explicit });
+    const js = jetstream(nc);
+    await js.publish('pull.a', 'one');
+    const consumer = await js.consumers.get('PULL', 'slow');
+    // expires 1 s: idle heartbeats every 500 ms, the fetch gives up after two are missed.
+    const batch = await consumer.fetch({ max_messages: 2, expires: 1000 });
+    let thrown: unknown = null;
+    try {
+      for await (const m of batch) {
+        await new Promise((r) => setTimeout(r, 2500)); // a long action between two messages
+        m.ack();
+      }
+    } catch (err) {
+      thrown = err;
+    }
+    assert.ok(thrown !== null, 'the fetch ended with an error');
+    assert.ok(isMissedHeartbeats(thrown), String(thrown));
+    assert.not.ok(isMissedHeartbeats(new Error('heartbeats missed')), 'only the library error');
+    assert.not.ok(isMissedHeartbeats(null));
+  } finally {
+    await nc.close();
+    await server.cleanup();
+  }
+});
+
+test.run();
