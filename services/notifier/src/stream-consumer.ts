@@ -102,6 +102,7 @@ export class StreamConsumer<T> {
   async #run(js: JetStreamClient, jsm: JetStreamManager): Promise<void> {
     let bound = true; // start() has just ensured the consumer
     while (!this.#stopping) {
+      let pause = true;
       try {
         if (!bound) await this.#ensureConsumer(jsm);
         bound = false;
@@ -111,20 +112,20 @@ export class StreamConsumer<T> {
           // server still holds it would have messages delivered to nobody, stuck until ack_wait.
           // Messages are handed over as they arrive; the batcher's timer writes partial batches.
           const batch = await consumer.fetch({ max_messages: this.#opts.batchSize, expires: PULL_EXPIRES_MS });
-          try {
-            for await (const msg of batch) await this.#accept(msg);
-          } catch (err) {
-            // A busy second ends this pull request only: pull again now, not after a rebind pause
-            // (hosts would look offline meanwhile).
-            if (!isMissedHeartbeats(err)) throw err;
-            this.#log.debug('pull request ended by missed heartbeats; pulling again');
-          }
+          for await (const msg of batch) await this.#accept(msg);
         }
       } catch (err) {
         if (this.#stopping) break;
-        this.#log.error({ err }, 'consumer failed; binding again');
+        if (isMissedHeartbeats(err)) {
+          // A busy second, or the consumer gone with its stream: bind again now (hosts would look
+          // offline during a pause), ensuring the consumer exists.
+          this.#log.debug('pull request ended by missed heartbeats; binding again');
+          pause = false;
+        } else {
+          this.#log.error({ err }, 'consumer failed; binding again');
+        }
       }
-      if (!this.#stopping) await this.#pause(this.#opts.retryDelayMs);
+      if (!this.#stopping && pause) await this.#pause(this.#opts.retryDelayMs);
     }
     await this.#batcher.flush();
   }

@@ -220,9 +220,11 @@ export class AppRunner {
             await this.handle(m);
           }
         } catch (err) {
-          // A long action between two messages of one fetch (or a busy second) ends the pull request
-          // only: fetch again at once, without the backoff of a real failure.
+          // A long action between two messages of one fetch, a busy second, or the consumer gone with
+          // its stream: look the consumer up again (recreating it when missing) at once, without the
+          // backoff of a real failure.
           if (!isMissedHeartbeats(err)) throw err;
+          consumer = null;
         }
         this.batch = null;
         failures = 0;
