@@ -1,6 +1,7 @@
 export { type Insertable, type Kysely, type Selectable, sql, type Transaction, type Updateable } from 'kysely';
 export { DatabaseUnavailableError, type DatabaseUnavailableReason, unavailableError } from './bounded-pool.ts';
 export * from './database.ts';
+export * from './db-env.ts';
 export * from './host-queries.ts';
 export * from './migrate.ts';
 export { migrations } from './migrations/index.ts';

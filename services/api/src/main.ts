@@ -1,8 +1,8 @@
 import { connect } from '@nats-io/transport-node';
-import { createDb } from '@nebula/db';
+import { createDb, dbOptionsFromEnv } from '@nebula/db';
 import { runService } from '@nebula/service-kit';
 import { authSettings, describeAuth } from './auth.ts';
-import { apiEnvSchema, dbOptionsFromEnv } from './config.ts';
+import { apiEnvSchema } from './config.ts';
 import { createApiServer } from './http/server.ts';
 
 await runService({

@@ -1,7 +1,7 @@
 import { connect } from '@nats-io/transport-node';
-import { createDb, migrateToLatest, pingDb } from '@nebula/db';
+import { createDb, dbOptionsFromEnv, migrateToLatest, pingDb } from '@nebula/db';
 import { createMetricsRegistry, runService, startOpsServer } from '@nebula/service-kit';
-import { dbOptionsFromEnv, notifierEnvSchema, optionsFromEnv } from './config.ts';
+import { notifierEnvSchema, optionsFromEnv } from './config.ts';
 import { createNotifier } from './notifier.ts';
 
 await runService({

@@ -1,6 +1,7 @@
+import { dbOptionsFromEnv } from '@nebula/db';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { dbOptionsFromEnv, notifierEnvSchema } from '../src/config.ts';
+import { notifierEnvSchema } from '../src/config.ts';
 
 test('database deadlines come from DB_* variables, with the defaults of @nebula/db', () => {
   assert.equal(dbOptionsFromEnv(notifierEnvSchema.parse({})), {
