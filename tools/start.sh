@@ -36,6 +36,17 @@ case "$auth_enabled" in
     fi ;;
 esac
 
+# The worker's host id: HOST_ID, else the machine id (never the hostname). A machine without one (a
+# minimal container image has an empty /etc/machine-id) gets a random id, kept in .stack/host-id so
+# the next start is the same host.
+if [ -z "${HOST_ID:-}" ] && [ ! -s "${MACHINE_ID_FILE:-/etc/machine-id}" ]; then
+  if [ ! -s .stack/host-id ]; then
+    mkdir -p .stack
+    od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >.stack/host-id
+  fi
+  export MACHINE_ID_FILE="$NEBULA_ROOT/.stack/host-id"
+fi
+
 pids=()
 stop_all() {
   trap - INT TERM
