@@ -239,6 +239,11 @@ test('a rollout superseded mid-way by a newer revision says so; a newer result r
   await heartbeats(hosts, [app]);
   const n = await fleet.startNotifier(fast(`d-${suffix()}`));
   try {
+    // Every host known (and so online) before counting what is pending: results and heartbeats are
+    // two consumers, and the results may be written first.
+    await waitFor('the 10 hosts written', async () =>
+      (await db.selectFrom('hosts').select('id').where('id', 'in', hosts).execute()).length === 10 ? true : undefined,
+    );
     const r1 = await createRollout(db, app, hosts, 1, 1);
     const t0 = Date.now();
     for (const h of hosts.slice(0, 4)) await publishResult(js, result(r1, h, 'applied', new Date(t0)));
