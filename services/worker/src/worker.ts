@@ -218,12 +218,19 @@ export function createWorker(deps: WorkerDeps): Worker {
   }
 
   /** After a successful apply: images of served apps that nothing uses any more, but the previous one. */
+  /** A removal of old images was put off because an app was busy: the next reconcile tick does it. */
+  let imagesPending = false;
+
   async function removeOldImages(): Promise<void> {
     if (!opts.removeOldImages) return;
     const busy = () => [...runners.values()].some((r) => r.state.busy);
     // An app in the middle of an apply may be about to use an image it just pulled: wait for a quiet
-    // moment (the next apply tries again).
-    if (busy()) return;
+    // moment (the reconcile tick tries again while removal is pending).
+    if (busy()) {
+      imagesPending = true;
+      return;
+    }
+    imagesPending = false;
     const protect: string[] = [];
     for (const r of runners.values()) {
       const image = r.state.lastApplied?.config.docker_image;
@@ -234,7 +241,10 @@ export function createWorker(deps: WorkerDeps): Worker {
     const doomed = imagesToRemove({ local, apps: [...imageHistory.values()], protect });
     for (const { id, refs } of doomed) {
       for (const ref of refs) {
-        if (busy()) return;
+        if (busy()) {
+          imagesPending = true;
+          return;
+        }
         try {
           if (await runtime.removeImage(ref)) log.info({ image: id, ref }, 'removed an image no served app uses any more');
         } catch (err) {
@@ -470,7 +480,10 @@ export function createWorker(deps: WorkerDeps): Worker {
       every(opts.heartbeatIntervalMs, 'heartbeat', heartbeat);
       every(opts.healthCheckIntervalMs, 'health check', restartUnhealthy);
       // Ticks often enough to keep each app's own due time (at most a tenth of the interval late).
-      every(Math.min(1_000, Math.max(10, opts.reconcileIntervalMs / 10)), 'reconcile', () => reconcileTick());
+      every(Math.min(1_000, Math.max(10, opts.reconcileIntervalMs / 10)), 'reconcile', async () => {
+        await reconcileTick();
+        if (imagesPending) await removeOldImages();
+      });
       await heartbeat().catch((err: unknown) => log.warn({ err }, 'first heartbeat failed'));
       log.info({ host: hostId, apps, cores: host.cores, memory_mb: host.memory_mb }, 'worker running');
     },
