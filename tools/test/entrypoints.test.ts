@@ -30,8 +30,12 @@ for (const [service, variable, bad] of [
   });
 }
 
+// Security stays on, as users run it: the API's /metrics answers only with credentials.
+const METRICS_AUTH = { user: 'entrypoint', password: `pw-${process.pid}-${Date.now()}` };
+const metricsHeaders = { authorization: `Basic ${Buffer.from(`${METRICS_AUTH.user}:${METRICS_AUTH.password}`).toString('base64')}` };
+
 for (const [service, portVar, extra] of [
-  ['api', 'API_PORT', { API_HOST: '127.0.0.1', AUTH_ENABLED: 'false' }],
+  ['api', 'API_PORT', { API_HOST: '127.0.0.1', BASIC_AUTH_USER: METRICS_AUTH.user, BASIC_AUTH_PASSWORD: METRICS_AUTH.password }],
   ['worker', 'METRICS_PORT', { APP_NAME: '', HOST_ID: 'entrypoint-test' }],
   ['notifier', 'METRICS_PORT', {}],
 ] as const) {
@@ -48,7 +52,7 @@ for (const [service, portVar, extra] of [
         20_000,
       );
       assert.is(health.ok, true);
-      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`, { headers: metricsHeaders })).text();
       assert.match(metrics, `process_cpu_user_seconds_total{service="${service}"}`);
       r.proc.kill('SIGTERM');
       assert.is(await r.exited, 0, r.output());
