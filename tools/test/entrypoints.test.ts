@@ -1,6 +1,9 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { freePort, waitFor } from '@nebula/test-kit';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { ensureStreams } from '@nebula/messaging';
+import { freePort, startNatsServer, waitFor } from '@nebula/test-kit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
@@ -36,13 +39,32 @@ const metricsHeaders = { authorization: `Basic ${Buffer.from(`${METRICS_AUTH.use
 
 for (const [service, portVar, extra] of [
   ['api', 'API_PORT', { API_HOST: '127.0.0.1', BASIC_AUTH_USER: METRICS_AUTH.user, BASIC_AUTH_PASSWORD: METRICS_AUTH.password }],
-  ['worker', 'METRICS_PORT', { APP_NAME: '', HOST_ID: 'entrypoint-test' }],
   ['notifier', 'METRICS_PORT', {}],
+  ['worker', 'METRICS_PORT', { APP_NAME: '', HOST_ID: 'entrypoint-test' }],
 ] as const) {
   test(`${service}: health and metrics answer, SIGTERM stops it cleanly`, async () => {
     const port = await freePort();
-    const r = run(`services/${service}/src/main.ts`, { [portVar]: String(port), LOG_LEVEL: 'info', ...extra });
+    // The worker gets a NATS of its own with no streams yet, as on a fresh machine where it starts
+    // before the API and the notifier: its /health says so (503) until the owners have made them.
+    const nats = service === 'worker' ? await startNatsServer() : undefined;
+    const r = run(`services/${service}/src/main.ts`, { [portVar]: String(port), LOG_LEVEL: 'info', ...extra, ...(nats ? { NATS_URL: nats.url } : {}) });
     try {
+      if (nats) {
+        const waiting = await waitFor(
+          'worker /health while it waits for the streams',
+          async () => {
+            const res = await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined);
+            return res ? { status: res.status, body: (await res.json()) as { checks: Record<string, boolean>; state: string } } : undefined;
+          },
+          20_000,
+        );
+        assert.is(waiting.status, 503);
+        assert.equal(waiting.body.checks.worker, false);
+        assert.is(waiting.body.state, 'starting');
+        const nc = await connect({ servers: nats.url });
+        await ensureStreams(await jetstreamManager(nc), ['apps', 'results', 'hosts']);
+        await nc.close();
+      }
       const health = await waitFor(
         `${service} /health`,
         async () => {
@@ -68,6 +90,7 @@ for (const [service, portVar, extra] of [
       assert.ok(lines.some((l) => l.msg === 'stopped'));
     } finally {
       r.proc.kill('SIGKILL');
+      await nats?.cleanup();
     }
   });
 }

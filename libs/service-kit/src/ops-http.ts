@@ -6,6 +6,8 @@ export interface HealthReport {
   ok: boolean;
   /** Per dependency: true when it answers. */
   checks: Record<string, boolean>;
+  /** Where a service that starts in steps is (e.g. the worker's `starting` while it waits for the streams). */
+  state?: string;
 }
 
 export type HealthCheck = () => HealthReport | Promise<HealthReport>;

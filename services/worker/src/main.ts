@@ -65,16 +65,23 @@ await runService({
         removeOldImages: env.REMOVE_OLD_IMAGES,
       },
     });
-    await worker.start();
+    // /health answers from the start: 503 with `worker: false` while it waits for the streams (which
+    // the API and the notifier create) and adopts its containers, 200 once it runs.
     const registry = createMetricsRegistry('worker');
     const ops = await startOpsServer({
       port: env.METRICS_PORT,
       registry,
       health: async () => {
         const checks = { docker: await pingDocker(docker, env.ENGINE_CALL_TIMEOUT_SECONDS * 1000), nats: !nc.isClosed(), worker: worker.state === 'running' };
-        return { ok: Object.values(checks).every(Boolean), checks };
+        return { ok: Object.values(checks).every(Boolean), checks, state: worker.state };
       },
     });
+    try {
+      await worker.start();
+    } catch (err) {
+      await ops.close();
+      throw err;
+    }
     log.info({ host: hostId, apps: env.APP_NAME, port: ops.port }, 'worker started');
     return {
       async stop() {
