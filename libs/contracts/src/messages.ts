@@ -138,6 +138,8 @@ export const streams = {
     max_age_ms: 0,
     discard: 'new',
     duplicate_window_ms: 10 * 60_000,
+    /** A host reads its apps' newest revision by `$JS.API.DIRECT.GET.APPS.apps.<app>`, a subject its rights can name. */
+    allow_direct: true,
   },
   results: {
     name: 'RESULTS',

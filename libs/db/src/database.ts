@@ -100,6 +100,48 @@ export interface NotifierClockTable {
   alive_at: Timestamp;
 }
 
+type TextArray = ColumnType<string[], string[], string[]>;
+type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+
+/** Join tokens (written by the API): the secret itself is never stored, only its SHA-256. */
+export interface JoinTokensTable {
+  id: string;
+  secret_hash: string;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  created_by: string;
+  expires_at: Timestamp;
+  uses_left: number;
+  /** The apps its hosts may serve; null: any. */
+  apps: ColumnType<string[] | null, string[] | null | undefined, string[] | null>;
+  description: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+/** A host's identity on the bus (written by the API, read by the notifier to check signatures). */
+export interface HostCredentialsTable {
+  host_id: string;
+  /** `U...`: the host's NATS user key; it signs its results and heartbeats with it. */
+  public_key: string;
+  /** From its join token: the apps it may serve; null: any. */
+  allowed_apps: ColumnType<string[] | null, string[] | null | undefined, string[] | null>;
+  /** The apps its credential and consumers are for (its APP_NAME at the last renewal). */
+  apps: TextArray;
+  token_id: ColumnType<string | null, string | null | undefined, string | null>;
+  joined_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  renewed_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  /** When its current NATS credential expires. */
+  expires_at: Timestamp;
+  revoked_at: NullableTimestamp;
+}
+
+/** Keys the servers refuse (written by the API): the NEBULA account's revocations. */
+export interface RevokedKeysTable {
+  public_key: string;
+  host_id: string;
+  revoked_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  /** The last credential issued for the key expires then: the entry can go after it. */
+  expires_at: Timestamp;
+}
+
 /**
  * The whole PostgreSQL schema. The API and the notifier share one database; each table has one
  * writer (noted on its interface). The one exception is retention (services/api/src/db/retention.ts):
@@ -113,6 +155,9 @@ export interface Database {
   hosts: HostsTable;
   rollout_hosts: RolloutHostsTable;
   notifier_clock: NotifierClockTable;
+  join_tokens: JoinTokensTable;
+  host_credentials: HostCredentialsTable;
+  revoked_keys: RevokedKeysTable;
 }
 
 /**

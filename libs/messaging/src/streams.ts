@@ -27,6 +27,7 @@ export function streamConfig(key: StreamKey): Partial<StreamConfig> & { name: st
     duplicate_window: ms(s.duplicate_window_ms),
   };
   if ('max_msgs_per_subject' in s) cfg.max_msgs_per_subject = s.max_msgs_per_subject;
+  if ('allow_direct' in s) cfg.allow_direct = s.allow_direct;
   return cfg;
 }
 

@@ -2,6 +2,18 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createUser } from '@nats-io/nkeys';
+import type { ConnectionOptions } from '@nats-io/transport-node';
+import {
+  apiPermissions,
+  busConnectOptions,
+  type ControlPlaneKeys,
+  createBusSetup,
+  hostInboxPrefix,
+  hostPermissions,
+  issueUserCreds,
+  notifierPermissions,
+} from '@nebula/bus-auth';
 import { freePort } from './ports.ts';
 
 export interface TestNatsServer {
@@ -14,6 +26,22 @@ export interface TestNatsServer {
   start(): Promise<void>;
   /** Stops it and removes its data. */
   cleanup(): Promise<void>;
+  /** The installation's keys, as the control plane holds them (the server runs in operator mode). */
+  keys: ControlPlaneKeys;
+  /** Creds file texts of the services and of an admin user (every right in the NEBULA account). */
+  creds: { api: string; notifier: string; admin: string };
+  /** Connection options for one of the identities above, or for a host's creds. */
+  connectOptions(who: 'api' | 'notifier' | 'admin' | HostCreds, extra?: ConnectionOptions): ConnectionOptions;
+  /** A host's credential as the control plane issues it at join: its own key, its own rights. */
+  hostCreds(hostId: string, apps: readonly string[], opts?: { expiresAt?: Date }): Promise<HostCreds>;
+}
+
+export interface HostCreds {
+  hostId: string;
+  creds: string;
+  /** The host's public key (`U...`): what it signs results and heartbeats with. */
+  publicKey: string;
+  seed: string;
 }
 
 async function waitForPort(port: number, proc: ChildProcess, log: () => string): Promise<void> {
@@ -35,23 +63,49 @@ async function waitForPort(port: number, proc: ChildProcess, log: () => string):
 
 /**
  * A real nats-server with JetStream (the binary the local stack installed), on a free port with its
- * own data folder: each test file gets a server of its own, which it may stop and restart.
+ * own data folder: each test file gets a server of its own, which it may stop and restart. It runs
+ * with security on, as users run it: operator mode with keys of its own, no anonymous connection.
  */
 export async function startNatsServer(opts: { port?: number; config?: string } = {}): Promise<TestNatsServer> {
   const port = opts.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'nebula-nats-'));
   // `config`: nats-server configuration text (e.g. `max_payload: 8192`, users and permissions); the
   // address, port and JetStream folder given on the command line win over it.
-  const configArgs: string[] = [];
-  if (opts.config !== undefined) {
-    writeFileSync(join(dir, 'nats.conf'), opts.config);
-    configArgs.push('-c', join(dir, 'nats.conf'));
-  }
+  const setup = await createBusSetup();
+  writeFileSync(join(dir, 'nats.conf'), `${setup.serverConfig(join(dir, 'accounts'))}\n${opts.config ?? ''}\n`);
+  const configArgs = ['-c', join(dir, 'nats.conf')];
+  const keys = setup.keys;
+  const creds = {
+    api: (await issueUserCreds(keys, { name: 'api', permissions: apiPermissions() })).creds,
+    notifier: (await issueUserCreds(keys, { name: 'notifier', permissions: notifierPermissions() })).creds,
+    admin: (await issueUserCreds(keys, { name: 'admin', permissions: { pub: { allow: ['>'] }, sub: { allow: ['>'] } } })).creds,
+  };
   let proc: ChildProcess | null = null;
   let output = '';
+  const url = `nats://127.0.0.1:${port}`;
   const server: TestNatsServer = {
-    url: `nats://127.0.0.1:${port}`,
+    url,
     port,
+    keys,
+    creds,
+    connectOptions(who, extra = {}) {
+      const c = typeof who === 'string' ? creds[who] : who.creds;
+      const inboxPrefix = typeof who === 'string' ? undefined : hostInboxPrefix(who.hostId);
+      return {
+        ...busConnectOptions({ servers: [url], creds: c, name: typeof who === 'string' ? who : who.hostId, ...(inboxPrefix ? { inboxPrefix } : {}) }),
+        ...extra,
+      };
+    },
+    async hostCreds(hostId, apps, o = {}) {
+      const key = createUser();
+      const issued = await issueUserCreds(keys, {
+        name: hostId,
+        permissions: hostPermissions(hostId, apps),
+        key,
+        ...(o.expiresAt ? { expiresAt: o.expiresAt } : {}),
+      });
+      return { hostId, creds: issued.creds, publicKey: issued.publicKey, seed: new TextDecoder().decode(key.getSeed()) };
+    },
     async start() {
       if (proc && proc.exitCode === null) return;
       output = '';

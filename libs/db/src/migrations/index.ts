@@ -5,6 +5,7 @@ import * as notifierClock from './20261128030000_notifier_clock.ts';
 import * as hostInstances from './20261201010000_host_instances.ts';
 import * as outboxDeadLetter from './20261201020000_outbox_dead_letter.ts';
 import * as retentionIndexes from './20261201030000_retention_indexes.ts';
+import * as hostIdentities from './20261202010000_host_identities.ts';
 
 /**
  * Every migration of the schema, by timestamped name `YYYYMMDDHHMMSS_what` (applied in name order;
@@ -17,4 +18,5 @@ export const migrations: Record<string, Migration> = {
   '20261201010000_host_instances': hostInstances,
   '20261201020000_outbox_dead_letter': outboxDeadLetter,
   '20261201030000_retention_indexes': retentionIndexes,
+  '20261202010000_host_identities': hostIdentities,
 };

@@ -1,0 +1,5 @@
+export * from './account-push.ts';
+export * from './connect-options.ts';
+export * from './identity.ts';
+export * from './permissions.ts';
+export * from './signing.ts';
