@@ -15,6 +15,9 @@ PG_CLUSTER=main
 NATS_PORT="${NEBULA_NATS_PORT:-4222}"
 NATS_MONITOR_PORT="${NEBULA_NATS_MONITOR_PORT:-8222}"
 REGISTRY_ADDR="127.0.0.1:5000"
+# The bus's keys and credentials (tools/src/bus-init.ts): one per machine, since the stack's NATS is
+# the machine's, whichever checkout started it. Made once; kept.
+BUS_DIR="${NEBULA_BUS_DIR:-/var/lib/nebula/local-bus}"
 
 log() { printf '[stack] %s\n' "$*" >&2; }
 die() { printf '[stack] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -55,6 +58,8 @@ wait_for() { # name tries command...
 # --- probes -----------------------------------------------------------------------------------
 pg_ok()       { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
 nats_ok()     { curl -fsS "http://127.0.0.1:$NATS_MONITOR_PORT/healthz?js-enabled-only=true" >/dev/null 2>&1; }
+# Operator mode: no anonymous client gets in.
+nats_secured() { curl -fsS "http://127.0.0.1:$NATS_MONITOR_PORT/varz" 2>/dev/null | grep -q '"auth_required": *true'; }
 docker_ok()   { docker info >/dev/null 2>&1; }
 registry_ok() { curl -fsS "http://$REGISTRY_ADDR/v2/" >/dev/null 2>&1; }
 
@@ -80,9 +85,17 @@ pg_down() { pg_ok && pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" stop || true; }
 
 # --- NATS ------------------------------------------------------------------------------------
 nats_up() {
+  bash "$ROOT/tools/node.sh" "$ROOT/tools/src/bus-init.ts" "$BUS_DIR" >/dev/null
+  if nats_ok && ! nats_secured; then
+    # A server from before the bus had users (anyone could connect): replace it, keeping its data.
+    local pid; pid="$(ss -ltnpH "sport = :$NATS_PORT" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)"
+    log "replacing the nats-server without authentication on 127.0.0.1:$NATS_PORT (pid ${pid:-?})"
+    [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
+    wait_for "nats to stop" 40 sh -c "! curl -fsS http://127.0.0.1:$NATS_MONITOR_PORT/healthz" || die "the old nats-server did not stop"
+  fi
   if ! nats_ok; then
     mkdir -p "$STATE/nats"
-    nohup nats-server -js -a 127.0.0.1 -p "$NATS_PORT" -m "$NATS_MONITOR_PORT" -sd "$STATE/nats" \
+    nohup nats-server -c "$BUS_DIR/nats.conf" -js -a 127.0.0.1 -p "$NATS_PORT" -m "$NATS_MONITOR_PORT" -sd "$STATE/nats" \
       >"$STATE/nats.log" 2>&1 </dev/null &
     echo $! >"$STATE/nats.pid"
   fi
@@ -148,7 +161,7 @@ case "${1:-}" in
   status)
     rc=0
     line postgresql pg_ok "127.0.0.1:5432" || rc=1
-    line nats nats_ok "127.0.0.1:$NATS_PORT" || rc=1
+    line nats nats_secured "127.0.0.1:$NATS_PORT, operator mode, credentials in $BUS_DIR" || rc=1
     line docker docker_ok "${DOCKER_HOST:-unix:///var/run/docker.sock}" || rc=1
     line registry registry_ok "$REGISTRY_ADDR" || rc=1
     exit $rc

@@ -118,7 +118,7 @@ report.case(
 
 /** How many revisions of an app the APPS stream holds (it keeps up to 64 per app). */
 async function streamCount(app: string): Promise<number> {
-  const nc = await connect({ servers: h.nats.url });
+  const nc = await connect(h.natsOptions('admin'));
   try {
     const jsm = await jetstreamManager(nc);
     const info = await jsm.streams.info('APPS', { subjects_filter: `apps.${app}` });

@@ -126,7 +126,7 @@ report.case(
 
 /** The revision the APPS stream holds last for an app, or null. */
 async function lastInStream(app: string): Promise<number | null> {
-  const nc = await connect({ servers: h.nats.url });
+  const nc = await connect(h.natsOptions('admin'));
   try {
     const jsm = await jetstreamManager(nc);
     const m = await jsm.streams.getMessage('APPS', { last_by_subj: `apps.${app}` }).catch(() => null);
@@ -137,7 +137,7 @@ async function lastInStream(app: string): Promise<number | null> {
 }
 
 async function deleteAppsStream(): Promise<void> {
-  const nc = await connect({ servers: h.nats.url });
+  const nc = await connect(h.natsOptions('admin'));
   try {
     await (await jetstreamManager(nc)).streams.delete('APPS');
   } finally {

@@ -3,11 +3,10 @@ import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/
 import { connect } from '@nats-io/transport-node';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { stackNatsOptions } from '../src/stack-bus.ts';
 
-const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
-
-test('JetStream on the real nats-server: publish, fetch, ack, no redelivery', async () => {
-  const nc = await connect({ servers: NATS_URL });
+test("JetStream on the stack's nats-server, as its admin user: publish, fetch, ack, no redelivery", async () => {
+  const nc = await connect(stackNatsOptions('admin'));
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
   const id = randomBytes(4).toString('hex');

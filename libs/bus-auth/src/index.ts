@@ -1,4 +1,5 @@
 export * from './account-push.ts';
+export * from './bus-directory.ts';
 export * from './connect-options.ts';
 export * from './identity.ts';
 export * from './permissions.ts';

@@ -12,10 +12,10 @@ import {
   verifyMessage,
 } from '@nebula/bus-auth';
 import { streams, subjects } from '@nebula/contracts';
-import { DEFAULT_HOST_CONSUMER_TUNING, ensureHostConsumers, ensureStreams } from '../src/index.ts';
 import { startNatsServer, type TestNatsServer, waitFor } from '@nebula/test-kit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { DEFAULT_HOST_CONSUMER_TUNING, ensureHostConsumers, ensureStreams } from '../src/index.ts';
 
 // Every rule of the bus, against a real nats-server in operator mode. A refused operation either
 // rejects or times out (the server answers a permissions violation with an error to the

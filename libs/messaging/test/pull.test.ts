@@ -12,7 +12,7 @@ import { isMissedHeartbeats } from '../src/index.ts';
  */
 test('a long pause inside a fetch ends it with missed heartbeats, recognised as such', async () => {
   const server = await startNatsServer();
-  const nc = await connect({ servers: server.url });
+  const nc = await connect(server.connectOptions('admin'));
   try {
     const jsm = await jetstreamManager(nc);
     await jsm.streams.add({ name: 'PULL', subjects: ['pull.>'] });

@@ -8,7 +8,7 @@ import { decode, ensureStream, ensureStreams, InvalidMessageError, waitForStream
 
 test('streams are created with the shared settings, and re-ensuring is idempotent or an update', async () => {
   const server = await startNatsServer();
-  const nc = await connect({ servers: server.url });
+  const nc = await connect(server.connectOptions('admin'));
   try {
     const jsm = await jetstreamManager(nc);
     await ensureStreams(jsm, ['apps', 'results', 'hosts']);
@@ -38,7 +38,7 @@ test('streams are created with the shared settings, and re-ensuring is idempoten
 
 test('APPS refuses new messages only when full: per subject the oldest still make room', async () => {
   const server = await startNatsServer();
-  const nc = await connect({ servers: server.url });
+  const nc = await connect(server.connectOptions('admin'));
   try {
     const jsm = await jetstreamManager(nc);
     await ensureStream(jsm, 'apps');
@@ -56,7 +56,7 @@ test('APPS refuses new messages only when full: per subject the oldest still mak
 
 test('waitForStream waits for the owner to create the stream, and neither creates nor changes it', async () => {
   const server = await startNatsServer();
-  const nc = await connect({ servers: server.url });
+  const nc = await connect(server.connectOptions('admin'));
   try {
     const jsm = await jetstreamManager(nc);
     const said: string[] = [];

@@ -7,12 +7,12 @@ import { startNatsServer } from '../src/index.ts';
 test('a test nats-server keeps its JetStream data across stop and start', async () => {
   const server = await startNatsServer();
   try {
-    let nc = await connect({ servers: server.url });
+    let nc = await connect(server.connectOptions('admin'));
     await (await jetstreamManager(nc)).streams.add({ name: 'S', subjects: ['s.>'] });
     await jetstream(nc).publish('s.a', 'hello');
     await nc.close();
     await server.stop();
-    const refused = await connect({ servers: server.url, reconnect: false, timeout: 500 }).then(
+    const refused = await connect(server.connectOptions('admin', { reconnect: false, timeout: 500 })).then(
       async (c) => {
         await c.close();
         return false;
@@ -21,7 +21,7 @@ test('a test nats-server keeps its JetStream data across stop and start', async 
     );
     assert.ok(refused, 'stopped server refuses connections');
     await server.start();
-    nc = await connect({ servers: server.url });
+    nc = await connect(server.connectOptions('admin'));
     const msg = await (await jetstreamManager(nc)).streams.getMessage('S', { last_by_subj: 's.a' });
     assert.is(msg?.string(), 'hello');
     await nc.close();

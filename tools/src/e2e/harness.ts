@@ -19,6 +19,8 @@ import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { ConnectionOptions } from '@nats-io/transport-node';
+import { type BusDirectory, busConnectOptions, ensureBusDirectory } from '@nebula/bus-auth';
 import { createNebulaClient, type NebulaClient } from '@nebula/client';
 import { cleanupStaleFleets, type Fleet, freePort, startFleet, type TestHost, waitFor } from '@nebula/test-kit';
 import type { Test } from 'uvu';
@@ -81,6 +83,9 @@ export interface Harness {
   auth: Auth;
   postgres: InfraContainer & { url: string };
   nats: InfraContainer & { url: string };
+  /** Connection options for the run's NATS as its admin (every right) or as the API. */
+  natsOptions(who: 'admin' | 'api', extra?: ConnectionOptions): ConnectionOptions;
+  bus: BusDirectory;
   apis: ServiceProcess[];
   /** Base URL of replica `i` (as of its last start). */
   apiUrl(i: number): string;
@@ -201,7 +206,9 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
       return c;
     };
     const pg = startPostgres(runId).then(tracked);
-    const nt = startNats(runId).then(tracked);
+    // The bus runs secured, as users run it: its keys and the services' credentials in logDir/bus.
+    const bus = await ensureBusDirectory(join(logDir, 'bus'), { resolverDir: '/data/accounts' });
+    const nt = startNats(runId, bus).then(tracked);
     const fl = startFleet({ hosts: opts.hosts ?? 3, images: opts.images ?? [] }).then((f) => (fleet = f));
     await allOrFirstError([pg, nt, fl]);
     const [postgres, nats, startedFleet] = [await pg, await nt, await fl];
@@ -228,6 +235,8 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
           API_HOST: '127.0.0.1',
           DATABASE_URL: postgres.url,
           NATS_URL: nats.url,
+          NATS_CREDS: bus.apiCreds,
+          BUS_KEYS_FILE: bus.controlPlaneKeys,
           BASIC_AUTH_USER: auth.user,
           BASIC_AUTH_PASSWORD: auth.password,
           AUTH_TOKEN: auth.token,
@@ -245,6 +254,7 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
       async () => ({
         DATABASE_URL: postgres.url,
         NATS_URL: nats.url,
+        NATS_CREDS: bus.notifierCreds,
         METRICS_PORT: String(await freePort()),
         HOST_OFFLINE_AFTER_MISSED_HEARTBEATS: OFFLINE_AFTER,
         NOTIFIER_FLUSH_INTERVAL_MS: '50',
@@ -253,6 +263,8 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
       }),
       (out) => out.includes('"notifier started"'),
     );
+    // Hosts join as on a real fleet: one token for the run; each keeps its credential in logDir.
+    let joinToken = '';
     const workerEnv = async (h: TestHost, i: number) => ({
       ...WORKER_DEFAULTS,
       ...opts.workerEnv,
@@ -260,6 +272,9 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
       HOST_ID: h.name,
       DOCKER_HOST: h.dockerHost,
       NATS_URL: nats.url,
+      NEBULA_URL: apiUrl(0),
+      NEBULA_JOIN_TOKEN: joinToken,
+      NEBULA_CREDENTIALS_FILE: join(logDir, `${h.name}.credentials.json`),
       METRICS_PORT: String(await freePort()),
     });
     const workerReady: ReadyCheck = (out) => out.includes('"worker started"');
@@ -267,9 +282,12 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
 
     // The API replicas run the migrations under an advisory lock: they may start together.
     await allOrFirstError([...apis, notifier].map((p) => p.start()));
+    const rest = new RestClient(() => apis.map((a, i) => ({ url: apiUrl(i), up: a.running() })), auth);
+    joinToken = (
+      await rest.expect<{ token: string }>(200, 'POST', '/api/v2/hosts/join_tokens', { body: { ttl_seconds: 3600, uses: 1000, description: `e2e ${runId}` } })
+    ).token;
     await allOrFirstError(workers.map((w) => w.start()));
 
-    const rest = new RestClient(() => apis.map((a, i) => ({ url: apiUrl(i), up: a.running() })), auth);
     const onlineHosts = async () => (await rest.expect<{ hosts: unknown[] }>(200, 'GET', '/api/v2/hosts?status=online')).hosts.length;
     // Rollouts expect the hosts that are online: start testing once every host is.
     await waitFor('every host online', async () => (await onlineHosts()) === hosts.length, 30_000, 200);
@@ -280,6 +298,11 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
       auth,
       postgres,
       nats,
+      natsOptions: (who, extra = {}) => ({
+        ...busConnectOptions({ servers: [nats.url], creds: readFileSync(who === 'admin' ? bus.adminCreds : bus.apiCreds, 'utf8'), name: `e2e-${who}` }),
+        ...extra,
+      }),
+      bus,
       apis,
       apiUrl,
       notifier,

@@ -8,8 +8,10 @@
  * `io.nebula.e2e=<run id>`.
  */
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { promisify } from 'node:util';
+import type { BusDirectory } from '@nebula/bus-auth';
 import { freePort, waitFor } from '@nebula/test-kit';
 import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
 import { processAlive } from './processes.ts';
@@ -91,8 +93,9 @@ export function startPostgres(runId: string): Promise<InfraContainer & { url: st
   return onFreePort((port) => startPostgresOn(runId, port));
 }
 
-export function startNats(runId: string): Promise<InfraContainer & { url: string }> {
-  return onFreePort((port) => startNatsOn(runId, port));
+/** A secured NATS (operator mode): `busDir` holds its keys and the services' credentials (ensureBusDirectory). */
+export function startNats(runId: string, bus: BusDirectory): Promise<InfraContainer & { url: string }> {
+  return onFreePort((port) => startNatsOn(runId, port, bus));
 }
 
 async function startPostgresOn(runId: string, port: number): Promise<InfraContainer & { url: string }> {
@@ -108,8 +111,10 @@ async function startPostgresOn(runId: string, port: number): Promise<InfraContai
   return { ...wrap(container, port, PG_READY), url: `postgres://postgres:${password}@127.0.0.1:${port}/nebula` };
 }
 
-async function startNatsOn(runId: string, port: number): Promise<InfraContainer & { url: string }> {
+async function startNatsOn(runId: string, port: number, bus: BusDirectory): Promise<InfraContainer & { url: string }> {
   const container = await new GenericContainer('nebula/nats:2.9')
+    .withCopyContentToContainer([{ content: readFileSync(bus.natsConf, 'utf8'), target: '/etc/nats/nats.conf' }])
+    .withCommand(['-c', '/etc/nats/nats.conf', '-js', '-sd', '/data', '-m', '8222'])
     .withExposedPorts({ container: 4222, host: port })
     .withLabels({ 'io.nebula.test': 'true', [E2E_LABEL]: runId })
     .withName(`nebula-e2e-${runId}-nats-${port}`)

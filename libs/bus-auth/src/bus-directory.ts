@@ -1,0 +1,75 @@
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { type ControlPlaneKeys, createBusSetup, issueUserCreds } from './identity.ts';
+import { apiPermissions, notifierPermissions } from './permissions.ts';
+
+/**
+ * One installation's bus, as files (made once; a second run keeps them, since new keys would lock
+ * every joined host out):
+ *
+ *   nats.conf          include it in the nats-server configuration (operator mode, resolver folder)
+ *   accounts/          the resolver's folder: the account JWTs the servers keep
+ *   api.creds          the API's NATS identity            (NATS_CREDS of the API)
+ *   notifier.creds     the notifier's                     (NATS_CREDS of the notifier)
+ *   admin.creds        every right in the NEBULA account: for an operator's `nats` CLI, never a service
+ *   control-plane.json the API's keys (BUS_KEYS_FILE): issue host credentials, revoke, sign app messages
+ *
+ * Everything but nats.conf is mode 600.
+ */
+export interface BusDirectory {
+  dir: string;
+  natsConf: string;
+  apiCreds: string;
+  notifierCreds: string;
+  adminCreds: string;
+  controlPlaneKeys: string;
+  created: boolean;
+}
+
+export const controlPlaneKeysSchema = z.object({
+  account_public_key: z.string().regex(/^A[A-Z2-7]{55}$/),
+  account_signing_seed: z.string().regex(/^SA[A-Z2-7]{56}$/),
+  operator_signing_seed: z.string().regex(/^SO[A-Z2-7]{56}$/),
+  system_creds: z.string().includes('BEGIN NATS USER JWT'),
+  message_signing_seed: z.string().regex(/^SN[A-Z2-7]{56}$/),
+});
+
+export function busDirectoryPaths(dir: string): Omit<BusDirectory, 'created'> {
+  return {
+    dir,
+    natsConf: join(dir, 'nats.conf'),
+    apiCreds: join(dir, 'api.creds'),
+    notifierCreds: join(dir, 'notifier.creds'),
+    adminCreds: join(dir, 'admin.creds'),
+    controlPlaneKeys: join(dir, 'control-plane.json'),
+  };
+}
+
+function writeSecret(path: string, text: string, mode = 0o600): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, text, { mode });
+  chmodSync(tmp, mode);
+  renameSync(tmp, path);
+}
+
+/** `resolverDir`: the accounts folder as the server sees it (default DIR/accounts; another path for a server in a container). */
+export async function ensureBusDirectory(dir: string, opts: { resolverDir?: string } = {}): Promise<BusDirectory> {
+  const paths = busDirectoryPaths(dir);
+  if (existsSync(paths.controlPlaneKeys) && existsSync(paths.natsConf)) return { ...paths, created: false };
+  mkdirSync(join(dir, 'accounts'), { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+  const setup = await createBusSetup();
+  const keys = setup.keys;
+  writeSecret(paths.apiCreds, (await issueUserCreds(keys, { name: 'api', permissions: apiPermissions() })).creds);
+  writeSecret(paths.notifierCreds, (await issueUserCreds(keys, { name: 'notifier', permissions: notifierPermissions() })).creds);
+  writeSecret(paths.adminCreds, (await issueUserCreds(keys, { name: 'admin', permissions: { pub: { allow: ['>'] }, sub: { allow: ['>'] } } })).creds);
+  // The keys last: their presence says the directory is complete.
+  writeSecret(paths.natsConf, setup.serverConfig(opts.resolverDir ?? join(dir, 'accounts')), 0o644);
+  writeSecret(paths.controlPlaneKeys, `${JSON.stringify(keys, null, 2)}\n`);
+  return { ...paths, created: true };
+}
+
+export function readControlPlaneKeys(path: string): ControlPlaneKeys {
+  return controlPlaneKeysSchema.parse(JSON.parse(readFileSync(path, 'utf8')));
+}
