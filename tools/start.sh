@@ -55,22 +55,44 @@ stop_all() {
 }
 trap 'stop_all; exit 0' INT TERM
 
-for svc in api notifier worker; do
-  node "services/$svc/src/main.ts" &
-  pids+=($!)
-done
+# The bus runs secured (tools/stack.sh made its keys): the API and the notifier connect with their
+# own credentials; the worker joins with a one-time token the first time and keeps its credential.
+BUS_DIR="${NEBULA_BUS_DIR:-/var/lib/nebula/local-bus}"
+NATS_CREDS="$BUS_DIR/api.creds" BUS_KEYS_FILE="$BUS_DIR/control-plane.json" node services/api/src/main.ts &
+pids+=($!)
+NATS_CREDS="$BUS_DIR/notifier.creds" node services/notifier/src/main.ts &
+pids+=($!)
 
 API_PORT="${API_PORT:-8080}"
-for _ in $(seq 1 100); do
+for _ in $(seq 1 150); do
   if curl -fsS "http://127.0.0.1:$API_PORT/health" >/dev/null 2>&1; then break; fi
   sleep 0.2
 done
+
+export NEBULA_URL="${NEBULA_URL:-http://127.0.0.1:$API_PORT}"
+export NEBULA_CREDENTIALS_FILE="${NEBULA_CREDENTIALS_FILE:-$NEBULA_ROOT/.stack/worker-credentials.json}"
+if [ ! -s "$NEBULA_CREDENTIALS_FILE" ] && [ -z "${NEBULA_JOIN_TOKEN:-}" ]; then
+  api_auth=()
+  if [ -n "${BASIC_AUTH_USER:-}" ]; then api_auth=(-u "$BASIC_AUTH_USER:${BASIC_AUTH_PASSWORD:-}")
+  elif [ -n "${AUTH_TOKEN:-}" ]; then api_auth=(-H "Authorization: Bearer $AUTH_TOKEN"); fi
+  answer="$(curl -fsS --max-time 10 "${api_auth[@]}" -H 'Content-Type: application/json' \
+    -d '{"ttl_seconds":600,"uses":1,"description":"npm start: this machine'"'"'s worker"}' \
+    "http://127.0.0.1:$API_PORT/api/v2/hosts/join_tokens")" || { echo "could not create a join token for the local worker" >&2; stop_all; exit 1; }
+  NEBULA_JOIN_TOKEN="$(printf '%s' "$answer" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>process.stdout.write(JSON.parse(s).token))')"
+  export NEBULA_JOIN_TOKEN
+fi
+node services/worker/src/main.ts &
+pids+=($!)
+unset NEBULA_JOIN_TOKEN
+
 cat >&2 <<TEXT
 
   Nebula is running.
     API:       http://127.0.0.1:$API_PORT   (health: /health, metrics: /metrics, OpenAPI: /openapi.json)
     API auth:  $auth_note
     worker:    host ${HOST_ID:-$(cat "${MACHINE_ID_FILE:-/etc/machine-id}" 2>/dev/null || echo '(no machine id: set HOST_ID)')}, apps: ${APP_NAME:-none (set APP_NAME=a,b)}
+               joined with a one-time token; its credential is kept in $NEBULA_CREDENTIALS_FILE
+    NATS:      secured (operator mode); credentials in $BUS_DIR (admin.creds for the nats CLI)
     stack:     bash tools/stack.sh status
   Ctrl-C stops the services (the stack keeps running; bash tools/stack.sh down stops it).
 
