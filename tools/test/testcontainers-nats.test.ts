@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
 test('a throwaway nats-server from the local image, started with testcontainers', async () => {
-  const container = await new GenericContainer('nebula/nats:2.9')
+  const container = await new GenericContainer('nebula/nats:2.10')
     .withExposedPorts(4222)
     .withLabels({ 'io.nebula.test': 'true' })
     .withWaitStrategy(Wait.forLogMessage('Server is ready'))

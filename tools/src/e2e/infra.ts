@@ -109,7 +109,7 @@ async function startPostgresOn(runId: string, port: number): Promise<InfraContai
 }
 
 async function startNatsOn(runId: string, port: number): Promise<InfraContainer & { url: string }> {
-  const container = await new GenericContainer('nebula/nats:2.9')
+  const container = await new GenericContainer('nebula/nats:2.10')
     .withExposedPorts({ container: 4222, host: port })
     .withLabels({ 'io.nebula.test': 'true', [E2E_LABEL]: runId })
     .withName(`nebula-e2e-${runId}-nats-${port}`)
