@@ -6,6 +6,17 @@ import * as assert from 'uvu/assert';
 
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 
+test('the stack\'s nats-server is the pinned version (tools/nats-server.sh)', async () => {
+  const pinned = process.env.NEBULA_NATS_VERSION;
+  assert.ok(pinned, 'NEBULA_NATS_VERSION is set by tools/env.sh: run tests through tools/node.sh');
+  const nc = await connect({ servers: NATS_URL });
+  try {
+    assert.is(nc.info?.version, pinned, 'tools/stack.sh up replaces a server of another version');
+  } finally {
+    await nc.close();
+  }
+});
+
 test('JetStream on the real nats-server: publish, fetch, ack, no redelivery', async () => {
   const nc = await connect({ servers: NATS_URL });
   const jsm = await jetstreamManager(nc);

@@ -20,6 +20,7 @@ test('a throwaway nats-server from the local image, started with testcontainers'
     const reply = await nc.request('ping', '', { timeout: 2000 });
     assert.is(reply.string(), 'pong');
     assert.ok(nc.info?.jetstream, 'JetStream enabled');
+    assert.is(nc.info?.version, process.env.NEBULA_NATS_VERSION, 'the image holds the pinned nats-server');
     sub.unsubscribe();
     await nc.close();
   } finally {
