@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 
-test('the stack\'s nats-server is the pinned version (tools/nats-server.sh)', async () => {
+test("the stack's nats-server is the pinned version (tools/nats-server.sh)", async () => {
   const pinned = process.env.NEBULA_NATS_VERSION;
   assert.ok(pinned, 'NEBULA_NATS_VERSION is set by tools/env.sh: run tests through tools/node.sh');
   const nc = await connect({ servers: NATS_URL });
