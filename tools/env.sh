@@ -1,8 +1,11 @@
 # Sourced by the tools/*.sh entry points. Makes sure that
 #  - a Node.js >= 22 is first on PATH: where the machine's is older, Node 24 is installed from the npm
 #    registry into .toolchain/ (git-ignored) and used from there;
-#  - node_modules matches package-lock.json (npm ci when the lock file changed).
-# Set NEBULA_SKIP_INSTALL=1 to skip the dependency check.
+#  - node_modules matches package-lock.json (npm ci when the lock file changed);
+#  - `nats-server` on PATH is the pinned NATS server (2.10, from Debian 13), installed into
+#    .toolchain/nats-server/ when missing (tools/nats-server.sh): tests, the bench and the local stack
+#    all run that one, never Debian 12's /usr/sbin/nats-server (2.9).
+# Set NEBULA_SKIP_INSTALL=1 to skip the dependency check and the nats-server install.
 NEBULA_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 NEBULA_NODE_VERSION=24.21.0
 
@@ -28,4 +31,8 @@ if [ "${NEBULA_SKIP_INSTALL:-}" != 1 ]; then
     echo "$_nebula_lock_hash" >"$NEBULA_ROOT/node_modules/.nebula-lock"
   fi
 fi
-export NEBULA_ROOT
+
+source "$NEBULA_ROOT/tools/nats-server.sh"
+if [ "${NEBULA_SKIP_INSTALL:-}" != 1 ]; then nebula_nats_install || exit 1; fi
+export PATH="$NEBULA_NATS_DIR/usr/sbin:$PATH"
+export NEBULA_ROOT NEBULA_NATS_VERSION

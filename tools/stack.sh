@@ -5,10 +5,12 @@
 #   tools/stack.sh down     stop what this script started (PostgreSQL's Debian cluster included)
 #   tools/stack.sh status   one line per component; exit 1 if any is down
 #
-# Idempotent: a component that already answers is left alone. State lives in .stack/ (git-ignored).
+# Idempotent: a component that already answers is left alone (a nats-server of another version than
+# tools/nats-server.sh pins is replaced, see nats_up). State lives in .stack/ (git-ignored).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/tools/nats-server.sh" # NEBULA_NATS_VERSION, NEBULA_NATS_BIN, nebula_nats_install
 STATE="${NEBULA_STACK_DIR:-$ROOT/.stack}"
 PG_VERSION=15
 PG_CLUSTER=main
@@ -37,10 +39,11 @@ apt_install() {
 }
 
 install_all() {
+  # NATS is not Debian 12's package (2.9.10) but trixie's 2.10, into .toolchain/ (tools/nats-server.sh).
+  nebula_nats_install || die "nats-server $NEBULA_NATS_VERSION could not be installed (see above)"
   apt_install \
     "docker.io:dockerd" \
     "postgresql:/usr/lib/postgresql/$PG_VERSION/bin/postgres" \
-    "nats-server:nats-server" \
     "docker-registry:docker-registry" \
     "busybox-static:/bin/busybox" \
     "iproute2:ip" \
@@ -84,22 +87,50 @@ pg_up() {
 pg_down() { pg_ok && pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" stop || true; }
 
 # --- NATS ------------------------------------------------------------------------------------
+# Field of the running server's /varz (monitoring port): version, or JetStream's store_dir.
+nats_varz() { curl -fsS "http://127.0.0.1:$NATS_MONITOR_PORT/varz" 2>/dev/null | sed -n "s/^ *\"$1\": *\"\([^\"]*\)\".*/\1/p" | head -1; }
+nats_running_version() { nats_varz version; }
+
+# Stops the nats-server of another version that answers on NATS_PORT (e.g. Debian 12's 2.9.10, started
+# by an older stack.sh of any checkout) and prints the folder it kept JetStream in (its -sd), so the
+# new server takes over its streams and consumers: 2.10 reads 2.9's store.
+nats_stop_other() { # running-version
+  local pid dir
+  pid="$(ss -ltnpH "sport = :$NATS_PORT" 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)"
+  [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = nats-server ] ||
+    die "nats-server $1 answers on 127.0.0.1:$NATS_PORT, not a secured $NEBULA_NATS_VERSION, and its process cannot be found to replace it: stop it, then run up again"
+  dir="$(nats_varz store_dir)"
+  dir="${dir%/jetstream}"
+  log "replacing nats-server $1 (pid $pid, JetStream data in ${dir:-?}) with $NEBULA_NATS_VERSION"
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+  kill -0 "$pid" 2>/dev/null && die "nats-server $1 (pid $pid) did not stop within 15 s"
+  wait_for "port $NATS_PORT free" 40 sh -c "! ss -ltnH 'sport = :$NATS_PORT' | grep -q ." ||
+    die "127.0.0.1:$NATS_PORT is still taken after nats-server $1 stopped"
+  printf '%s\n' "$dir"
+}
+
 nats_up() {
   bash "$ROOT/tools/node.sh" "$ROOT/tools/src/bus-init.ts" "$BUS_DIR" >/dev/null
-  if nats_ok && ! nats_secured; then
-    # A server from before the bus had users (anyone could connect): replace it, keeping its data.
-    local pid; pid="$(ss -ltnpH "sport = :$NATS_PORT" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)"
-    log "replacing the nats-server without authentication on 127.0.0.1:$NATS_PORT (pid ${pid:-?})"
-    [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
-    wait_for "nats to stop" 40 sh -c "! curl -fsS http://127.0.0.1:$NATS_MONITOR_PORT/healthz" || die "the old nats-server did not stop"
+  local data="$STATE/nats"
+  if nats_ok; then
+    local running; running="$(nats_running_version)"
+    # Another version, or a server from before the bus had users (anyone could connect): replace
+    # it, keeping its data.
+    if [ "$running" != "$NEBULA_NATS_VERSION" ] || ! nats_secured; then
+      local kept; kept="$(nats_stop_other "${running:-unknown}")"
+      [ -n "$kept" ] && [ -d "$kept" ] && data="$kept"
+    fi
   fi
   if ! nats_ok; then
-    mkdir -p "$STATE/nats"
-    nohup nats-server -c "$BUS_DIR/nats.conf" -js -a 127.0.0.1 -p "$NATS_PORT" -m "$NATS_MONITOR_PORT" -sd "$STATE/nats" \
+    mkdir -p "$data"
+    nohup "$NEBULA_NATS_BIN" -c "$BUS_DIR/nats.conf" -js -a 127.0.0.1 -p "$NATS_PORT" -m "$NATS_MONITOR_PORT" -sd "$data" \
       >"$STATE/nats.log" 2>&1 </dev/null &
     echo $! >"$STATE/nats.pid"
   fi
   wait_for nats 60 nats_ok || die "nats-server did not answer on 127.0.0.1:$NATS_PORT (see $STATE/nats.log)"
+  local now; now="$(nats_running_version)"
+  [ "$now" = "$NEBULA_NATS_VERSION" ] || die "the nats-server on 127.0.0.1:$NATS_PORT is ${now:-of unknown version}, not $NEBULA_NATS_VERSION"
 }
 
 # --- Docker engine ---------------------------------------------------------------------------
@@ -152,7 +183,7 @@ case "${1:-}" in
     mkdir -p "$STATE"
     install_all
     pg_up; nats_up; docker_up; registry_up
-    log "up: postgresql 127.0.0.1:5432, nats 127.0.0.1:$NATS_PORT, docker, registry $REGISTRY_ADDR"
+    log "up: postgresql 127.0.0.1:5432, nats $NEBULA_NATS_VERSION 127.0.0.1:$NATS_PORT, docker, registry $REGISTRY_ADDR"
     ;;
   down)
     stop_pidfile registry; stop_pidfile nats; stop_pidfile dockerd; pg_down
@@ -161,7 +192,13 @@ case "${1:-}" in
   status)
     rc=0
     line postgresql pg_ok "127.0.0.1:5432" || rc=1
-    line nats nats_secured "127.0.0.1:$NATS_PORT, operator mode, credentials in $BUS_DIR" || rc=1
+    nats_version="$(nats_running_version || true)"
+    nats_note="127.0.0.1:$NATS_PORT  nats-server ${nats_version:-?}, operator mode, credentials in $BUS_DIR"
+    # Another version than the pinned one counts as a problem: `up` replaces it.
+    if [ -n "$nats_version" ] && [ "$nats_version" != "$NEBULA_NATS_VERSION" ]; then
+      nats_note="$nats_note (not $NEBULA_NATS_VERSION: tools/stack.sh up replaces it)"; rc=1
+    fi
+    line nats nats_secured "$nats_note" || rc=1
     line docker docker_ok "${DOCKER_HOST:-unix:///var/run/docker.sock}" || rc=1
     line registry registry_ok "$REGISTRY_ADDR" || rc=1
     exit $rc

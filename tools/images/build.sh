@@ -2,11 +2,13 @@
 # Builds the images tests need from Debian packages on this machine (nothing is pulled):
 #   nebula/echo:1      busybox httpd that answers with its env, port, hostname and /version;
 #                      also pushed as 127.0.0.1:5000/nebula/echo:1
-#   nebula/nats:2.9    nats-server, for throwaway servers in tests (testcontainers)
+#   nebula/nats:2.10   nats-server 2.10 (the one tools/nats-server.sh installs into .toolchain/), for
+#                      throwaway servers in tests (testcontainers)
 #   nebula/postgres:15 PostgreSQL 15, for throwaway servers in tests (testcontainers)
 # An image is rebuilt only when its inputs changed (label nebula.build-hash).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$HERE/../nats-server.sh" # NEBULA_NATS_VERSION, NEBULA_NATS_BIN, nebula_nats_install
 REGISTRY="127.0.0.1:5000"
 log() { printf '[images] %s\n' "$*" >&2; }
 
@@ -29,6 +31,12 @@ copy_with_libs() { # root files...
   local root="$1"; shift
   local f
   for f in "$@"; do put "$root" "$f"; done
+  copy_libs "$root" "$@"
+}
+
+copy_libs() { # root files...: the libraries the files link to (ldd), at their paths under root
+  local root="$1"; shift
+  local f
   for f in $(ldd "$@" 2>/dev/null | awk '/=>/ {print $3} /^\t\/lib/ {print $1}' | grep '^/' | sort -u); do
     put "$root" "$f" -L
   done
@@ -60,13 +68,16 @@ build_echo() {
 }
 
 build_nats() {
-  local name="nebula/nats:2.9"
-  local hash; hash="$(cat "$HERE/build.sh" /usr/sbin/nats-server | sha256sum | cut -c1-16)"
+  nebula_nats_install || exit 1
+  local name="nebula/nats:${NEBULA_NATS_VERSION%.*}" # nebula/nats:2.10
+  local hash; hash="$(cat "$HERE/build.sh" "$NEBULA_NATS_BIN" | sha256sum | cut -c1-16)"
   [ "$(current_hash "$name")" = "$hash" ] && return 0
-  log "building $name"
+  log "building $name (nats-server $NEBULA_NATS_VERSION)"
   local dir; dir="$(mktemp -d)"
-  mkdir -p "$dir/tmp" "$dir/data" && chmod 1777 "$dir/tmp"
-  copy_with_libs "$dir" /usr/sbin/nats-server
+  mkdir -p "$dir/tmp" "$dir/data" "$dir/usr/sbin" && chmod 1777 "$dir/tmp"
+  # The binary from .toolchain/, at the path Debian gives it; its libraries (libc) from this machine.
+  cp "$NEBULA_NATS_BIN" "$dir/usr/sbin/nats-server"
+  copy_libs "$dir" "$NEBULA_NATS_BIN"
   import "$name" "$hash" "$dir" 'ENTRYPOINT ["/usr/sbin/nats-server"]' 'CMD ["-js", "-sd", "/data", "-m", "8222"]' 'EXPOSE 4222 8222'
   rm -rf "$dir"
 }

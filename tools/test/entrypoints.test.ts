@@ -112,6 +112,7 @@ test('stack: status reports every component up, and up again starts nothing twic
   assert.equal(snapshot(), before);
   const status = execFileSync('bash', [join(ROOT, 'tools/stack.sh'), 'status']).toString();
   for (const c of ['postgresql', 'nats', 'docker', 'registry']) assert.match(status, new RegExp(`^${c}\\s+up`, 'm'));
+  assert.match(status, new RegExp(`^nats\\s+up\\s+\\S+\\s+nats-server ${(process.env.NEBULA_NATS_VERSION ?? 'unset').replaceAll('.', '\\.')}$`, 'm'));
 });
 
 test.run();

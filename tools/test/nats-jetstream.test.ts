@@ -5,6 +5,29 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { stackNatsOptions } from '../src/stack-bus.ts';
 
+test("the stack's nats-server is the pinned version (tools/nats-server.sh)", async () => {
+  const pinned = process.env.NEBULA_NATS_VERSION;
+  assert.ok(pinned, 'NEBULA_NATS_VERSION is set by tools/env.sh: run tests through tools/node.sh');
+  const nc = await connect(stackNatsOptions('admin'));
+  try {
+    assert.is(nc.info?.version, pinned, 'tools/stack.sh up replaces a server of another version');
+  } finally {
+    await nc.close();
+  }
+});
+
+test("the stack's nats-server refuses an anonymous client", async () => {
+  const url = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+  const anonymous = await connect({ servers: url, reconnect: false, timeout: 2000 }).then(
+    async (c) => {
+      await c.close();
+      return 'connected';
+    },
+    () => 'refused',
+  );
+  assert.is(anonymous, 'refused');
+});
+
 test("JetStream on the stack's nats-server, as its admin user: publish, fetch, ack, no redelivery", async () => {
   const nc = await connect(stackNatsOptions('admin'));
   const jsm = await jetstreamManager(nc);

@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 test('a throwaway nats-server from the local image, started with testcontainers, secured', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'nebula-tc-nats-'));
   const bus = await ensureBusDirectory(dir, { resolverDir: '/data/accounts' });
-  const container = await new GenericContainer('nebula/nats:2.9')
+  const container = await new GenericContainer('nebula/nats:2.10')
     .withCopyContentToContainer([{ content: readFileSync(bus.natsConf, 'utf8'), target: '/etc/nats/nats.conf' }])
     .withCommand(['-c', '/etc/nats/nats.conf', '-js', '-sd', '/data'])
     .withExposedPorts(4222)
@@ -38,6 +38,7 @@ test('a throwaway nats-server from the local image, started with testcontainers,
     const reply = await nc.request('ping', '', { timeout: 2000 });
     assert.is(reply.string(), 'pong');
     assert.ok(nc.info?.jetstream, 'JetStream enabled');
+    assert.is(nc.info?.version, process.env.NEBULA_NATS_VERSION, 'the image holds the pinned nats-server');
     sub.unsubscribe();
     await nc.close();
   } finally {

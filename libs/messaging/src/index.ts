@@ -1,3 +1,4 @@
+export * from './consumers.ts';
 export * from './decode.ts';
 export * from './host-consumers.ts';
 export * from './pull.ts';

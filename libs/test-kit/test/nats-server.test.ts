@@ -30,4 +30,17 @@ test('a test nats-server keeps its JetStream data across stop and start', async 
   }
 });
 
+test("a test nats-server is the pinned one (tools/nats-server.sh, first on PATH through tools/env.sh), not Debian 12's 2.9", async () => {
+  const pinned = process.env.NEBULA_NATS_VERSION;
+  assert.ok(pinned, 'NEBULA_NATS_VERSION is set by tools/env.sh: run tests through tools/node.sh');
+  const server = await startNatsServer();
+  try {
+    const nc = await connect({ servers: server.url });
+    assert.is(nc.info?.version, pinned);
+    await nc.close();
+  } finally {
+    await server.cleanup();
+  }
+});
+
 test.run();

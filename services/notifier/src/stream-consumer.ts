@@ -1,5 +1,5 @@
 import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
-import { InvalidMessageError, isMissedHeartbeats } from '@nebula/messaging';
+import { ensureConsumer, InvalidMessageError, isMissedHeartbeats } from '@nebula/messaging';
 import type { Logger } from '@nebula/service-kit';
 import { Batcher } from './batcher.ts';
 import type { NotifierMetrics, StreamLabel } from './metrics.ts';
@@ -82,21 +82,29 @@ export class StreamConsumer<T> {
     this.#batcher = new Batcher<Entry<T>>({ maxSize: opts.batchSize, maxWaitMs: opts.flushIntervalMs, write: (entries) => this.#write(entries) });
   }
 
-  /** Creates or updates the durable (an upsert on NATS 2.9), then starts pulling in the background. */
+  /** Creates or updates the durable, then starts pulling in the background. */
   async start(js: JetStreamClient, jsm: JetStreamManager): Promise<void> {
     await this.#ensureConsumer(jsm);
     this.#loop = this.#run(js, jsm);
   }
 
+  // Not `consumers.add` alone: an upsert on NATS 2.9, but a create on 2.10, which fails once the
+  // durable exists with another ack wait or batch size (a restart with new settings).
   async #ensureConsumer(jsm: JetStreamManager): Promise<void> {
-    await jsm.consumers.add(this.#spec.stream, {
-      durable_name: this.#spec.durable,
-      filter_subject: this.#spec.filterSubject,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      ack_wait: this.#opts.ackWaitMs * 1_000_000,
-      max_ack_pending: this.#opts.maxAckPending,
-    });
+    const { outcome } = await ensureConsumer(
+      jsm,
+      this.#spec.stream,
+      {
+        durable_name: this.#spec.durable,
+        filter_subject: this.#spec.filterSubject,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        ack_wait: this.#opts.ackWaitMs * 1_000_000,
+        max_ack_pending: this.#opts.maxAckPending,
+      },
+      ['filter_subject', 'ack_wait', 'max_ack_pending'],
+    );
+    if (outcome !== 'unchanged') this.#log.info(`consumer ${outcome}`);
   }
 
   async #run(js: JetStreamClient, jsm: JetStreamManager): Promise<void> {

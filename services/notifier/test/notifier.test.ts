@@ -307,6 +307,31 @@ test('two notifiers share the durables: every message of the stream is written b
   }
 });
 
+test('a notifier restarted with another ack wait and batch size starts on its durables and updates them', async () => {
+  // On NATS 2.10 `consumers.add` is a create: the old upsert made this start fail (consumer already exists).
+  const durable = `u-${suffix()}`;
+  const first = await fleet.startNotifier(fast(durable));
+  await first.stop();
+  const opts = { ...fast(durable), ackWaitMs: 5000, batchSize: 100 };
+  const second = await fleet.startNotifier(opts);
+  try {
+    for (const d of [opts.durables.results, opts.durables.heartbeats]) {
+      const stream = d === opts.durables.results ? streams.results.name : streams.hosts.name;
+      const info = await jsm.consumers.info(stream, d);
+      assert.is(info.config.ack_wait, 5000 * 1_000_000, d);
+      assert.is(info.config.max_ack_pending, 2000, d); // 20 batches
+    }
+    const app = `u-${suffix()}`;
+    const [h] = hostIds(1, app) as [string];
+    await heartbeats([h], [app]);
+    const r = await createRollout(db, app, [h]);
+    await publishResult(js, result(r, h));
+    await waitComplete(r, 1);
+  } finally {
+    await second.stop();
+  }
+});
+
 test('a notifier cannot start twice; stop() is idempotent', async () => {
   const n = await fleet.startNotifier(fast(`f-${suffix()}`));
   try {

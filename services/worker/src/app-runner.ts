@@ -1,15 +1,6 @@
-import {
-  AckPolicy,
-  type Consumer,
-  type ConsumerMessages,
-  DeliverPolicy,
-  JetStreamApiError,
-  type JetStreamClient,
-  type JetStreamManager,
-  type JsMsg,
-} from '@nats-io/jetstream';
+import { AckPolicy, type Consumer, type ConsumerMessages, DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { type AppMessage, appMessageSchema, isNewer, stableHash, streams, subjects } from '@nebula/contracts';
-import { decode, InvalidMessageError, isMissedHeartbeats } from '@nebula/messaging';
+import { decode, ensureConsumer, InvalidMessageError, isMissedHeartbeats } from '@nebula/messaging';
 import type { Logger } from '@nebula/service-kit';
 import { z } from 'zod';
 import { type ConvergeContext, convergeApp } from './converge.ts';
@@ -171,33 +162,30 @@ export class AppRunner {
     });
   }
 
-  /** Creates the consumer when missing (first start, or forgotten after the inactivity threshold). */
+  /**
+   * Creates the consumer when missing (first start, or forgotten after the inactivity threshold), or
+   * brings its tuning to the current settings (an update: on NATS 2.10 `add` is a create only).
+   */
   async ensureConsumer(): Promise<void> {
     const name = consumerName(this.hostId, this.app);
-    const tuning = {
-      ack_wait: this.opts.ackWaitMs * NS_PER_MS,
-      max_ack_pending: this.opts.maxAckPending,
-      inactive_threshold: this.opts.inactiveThresholdMs * NS_PER_MS,
-    };
-    try {
-      const info = await this.jsm.consumers.info(streams.apps.name, name);
-      const c = info.config;
-      if (c.ack_wait !== tuning.ack_wait || c.max_ack_pending !== tuning.max_ack_pending || c.inactive_threshold !== tuning.inactive_threshold) {
-        await this.jsm.consumers.update(streams.apps.name, name, tuning);
-      }
-    } catch (err) {
-      if (!(err instanceof JetStreamApiError && err.code === 10014)) throw err; // 10014: consumer not found
-      await this.jsm.consumers.add(streams.apps.name, {
+    const { outcome } = await ensureConsumer(
+      this.jsm,
+      streams.apps.name,
+      {
         durable_name: name,
         filter_subject: subjects.app(this.app),
         ack_policy: AckPolicy.Explicit,
         // A new host starts from the app's current revision, not from its history.
         deliver_policy: DeliverPolicy.LastPerSubject,
         max_deliver: -1,
-        ...tuning,
-      });
-      this.log.info({ consumer: name }, 'consumer created');
-    }
+        ack_wait: this.opts.ackWaitMs * NS_PER_MS,
+        max_ack_pending: this.opts.maxAckPending,
+        inactive_threshold: this.opts.inactiveThresholdMs * NS_PER_MS,
+      },
+      ['ack_wait', 'max_ack_pending', 'inactive_threshold'],
+    );
+    if (outcome === 'created') this.log.info({ consumer: name }, 'consumer created');
+    if (outcome === 'updated') this.log.info({ consumer: name }, 'consumer settings updated');
   }
 
   private async run(): Promise<void> {

@@ -88,6 +88,29 @@ test('a revision is applied, reported once, and shown in the heartbeat', async (
   results.stop();
 });
 
+test('a worker restarted with another ack wait updates its consumer in place and keeps consuming', async () => {
+  // On NATS 2.10 `consumers.add` is a create: the durable must be updated, not added again.
+  const app = `tune-${suffix()}`;
+  const rt = runtime();
+  const results = collectResults(nc, app);
+  let w = await startWorker('h1', [app], rt);
+  await publishApp(nc, envelope(app, 1, 'create', { docker_image: 'img:1', containers_per: { server: 1 } }));
+  assert.is((await results.waitFor(1)).status, 'applied');
+  await w.stop();
+  w = await startWorker('h1', [app], rt, { ackWaitMs: 3_000, maxAckPending: 4, inactiveThresholdMs: 3_600_000 });
+  const info = await (await jetstreamManager(nc)).consumers.info(streams.apps.name, consumerName('h1', app));
+  assert.is(info.config.ack_wait, 3_000 * 1_000_000);
+  assert.is(info.config.max_ack_pending, 4);
+  assert.is(info.config.inactive_threshold, 3_600_000 * 1_000_000);
+  assert.is(info.config.deliver_policy, 'last_per_subject');
+  await publishApp(nc, envelope(app, 2, 'update', { docker_image: 'img:2', containers_per: { server: 1 } }));
+  const r = await results.waitFor(2);
+  assert.is(r.status, 'applied');
+  assert.is(r.revision, 2);
+  await w.stop();
+  results.stop();
+});
+
 test('a backlog of five revisions is applied as one; the four older ones are reported superseded', async () => {
   const app = `api-${suffix()}`;
   const rt = runtime();

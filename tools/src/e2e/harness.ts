@@ -1,7 +1,7 @@
 /**
  * The whole system, started for real, for end-to-end tests:
  *
- *   testcontainers ─ PostgreSQL (nebula/postgres:15)     NATS JetStream (nebula/nats:2.9)
+ *   testcontainers ─ PostgreSQL (nebula/postgres:15)     NATS JetStream (nebula/nats:2.10)
  *                          │      ╲                   ╱        │
  *   processes      api-1, api-2 (REST + tRPC)   notifier      │        clients: REST over fetch (as curl),
  *                                                             │        @nebula/client, the nebula CLI

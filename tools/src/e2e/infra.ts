@@ -112,7 +112,7 @@ async function startPostgresOn(runId: string, port: number): Promise<InfraContai
 }
 
 async function startNatsOn(runId: string, port: number, bus: BusDirectory): Promise<InfraContainer & { url: string }> {
-  const container = await new GenericContainer('nebula/nats:2.9')
+  const container = await new GenericContainer('nebula/nats:2.10')
     .withCopyContentToContainer([{ content: readFileSync(bus.natsConf, 'utf8'), target: '/etc/nats/nats.conf' }])
     .withCommand(['-c', '/etc/nats/nats.conf', '-js', '-sd', '/data', '-m', '8222'])
     .withExposedPorts({ container: 4222, host: port })
