@@ -1,6 +1,7 @@
 import { AckPolicy, type ConsumerConfig, DeliverPolicy, JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream';
 import { consumerName } from '@nebula/bus-auth';
 import { streams, subjects } from '@nebula/contracts';
+import { type EnsureConsumerOutcome, ensureConsumer } from './consumers.ts';
 
 /**
  * A host's durable consumers on APPS, one per app it serves. The control plane creates them (at
@@ -33,27 +34,8 @@ export function hostConsumerConfig(hostId: string, app: string, tuning: HostCons
 }
 
 /** Creates the consumer when missing, brings its tuning up to date otherwise (never a second one). */
-export async function ensureHostConsumer(
-  jsm: JetStreamManager,
-  hostId: string,
-  app: string,
-  tuning: HostConsumerTuning,
-): Promise<'created' | 'updated' | 'unchanged'> {
-  const want = hostConsumerConfig(hostId, app, tuning);
-  try {
-    const c = (await jsm.consumers.info(streams.apps.name, want.durable_name)).config;
-    if (c.ack_wait === want.ack_wait && c.max_ack_pending === want.max_ack_pending && c.inactive_threshold === want.inactive_threshold) return 'unchanged';
-    await jsm.consumers.update(streams.apps.name, want.durable_name, {
-      ack_wait: want.ack_wait,
-      max_ack_pending: want.max_ack_pending,
-      inactive_threshold: want.inactive_threshold,
-    });
-    return 'updated';
-  } catch (err) {
-    if (!(err instanceof JetStreamApiError && err.code === 10014)) throw err; // 10014: consumer not found
-    await jsm.consumers.add(streams.apps.name, want);
-    return 'created';
-  }
+export async function ensureHostConsumer(jsm: JetStreamManager, hostId: string, app: string, tuning: HostConsumerTuning): Promise<EnsureConsumerOutcome> {
+  return (await ensureConsumer(jsm, streams.apps.name, hostConsumerConfig(hostId, app, tuning), ['ack_wait', 'max_ack_pending', 'inactive_threshold'])).outcome;
 }
 
 export async function ensureHostConsumers(jsm: JetStreamManager, hostId: string, apps: readonly string[], tuning: HostConsumerTuning): Promise<void> {

@@ -35,7 +35,7 @@ test('consumerDelta: only tuned fields that differ, with the wanted values; appl
 });
 
 const server = await startNatsServer();
-const nc = await connect({ servers: server.url });
+const nc = await connect(server.connectOptions('admin'));
 const jsm = await jetstreamManager(nc);
 await jsm.streams.add({ name: 'C', subjects: ['c.>'] });
 const base = (durable: string) => ({

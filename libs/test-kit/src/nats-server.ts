@@ -26,6 +26,9 @@ export interface TestNatsServer {
   start(): Promise<void>;
   /** Stops it and removes its data. */
   cleanup(): Promise<void>;
+  /** SIGSTOP: connections stay open, nothing answers (a hung server). `thaw()` sends SIGCONT. */
+  freeze(): void;
+  thaw(): void;
   /** The installation's keys, as the control plane holds them (the server runs in operator mode). */
   keys: ControlPlaneKeys;
   /** Creds file texts of the services and of an admin user (every right in the NEBULA account). */
@@ -124,7 +127,14 @@ export async function startNatsServer(opts: { port?: number; config?: string } =
         setTimeout(() => p.kill('SIGKILL'), 5000).unref();
       });
     },
+    freeze() {
+      proc?.kill('SIGSTOP');
+    },
+    thaw() {
+      proc?.kill('SIGCONT');
+    },
     async cleanup() {
+      server.thaw();
       await server.stop();
       rmSync(dir, { recursive: true, force: true });
     },

@@ -35,7 +35,7 @@ test("a test nats-server is the pinned one (tools/nats-server.sh, first on PATH 
   assert.ok(pinned, 'NEBULA_NATS_VERSION is set by tools/env.sh: run tests through tools/node.sh');
   const server = await startNatsServer();
   try {
-    const nc = await connect({ servers: server.url });
+    const nc = await connect(server.connectOptions('admin'));
     assert.is(nc.info?.version, pinned);
     await nc.close();
   } finally {
