@@ -1,13 +1,34 @@
+import { readFileSync } from 'node:fs';
 import { DEFAULT_OFFLINE_AFTER_MISSED_HEARTBEATS } from '@nebula/contracts';
 import { dbEnvShape } from '@nebula/db';
 import { envVar } from '@nebula/service-kit';
 import { z } from 'zod';
 import type { NotifierOptions } from './options.ts';
 
+/** The path of a file that must be readable at start-up (its content is never echoed: it holds a key). */
+const readablePath = (what: string) =>
+  z
+    .string()
+    .min(1)
+    .superRefine((path, ctx) => {
+      try {
+        readFileSync(path);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: `${what} ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})` });
+      }
+    });
+
 export const notifierEnvSchema = z.object({
   ...dbEnvShape,
   DATABASE_URL: envVar.url('postgres://nebula:nebula@127.0.0.1:5432/nebula'),
-  NATS_URL: envVar.url('nats://127.0.0.1:4222'),
+  /** Comma-separated; outside loopback only with TLS (`tls://`, or NATS_TLS_CA). */
+  NATS_URL: z.string().default('nats://127.0.0.1:4222'),
+  /** The notifier's NATS identity: a creds file (user JWT and key) issued for it. Required. */
+  NATS_CREDS: readablePath('the creds file'),
+  /** PEM of a private CA the NATS servers' certificates are checked against. */
+  NATS_TLS_CA: readablePath('the CA file').optional(),
+  /** How often the hosts' registered keys are read again: a revocation takes effect within it. */
+  HOST_KEYS_REFRESH_SECONDS: z.coerce.number().min(0.05).max(3600).default(5),
   METRICS_PORT: envVar.port(8082),
   LOG_LEVEL: envVar.logLevel(),
   /** Missed heartbeats (each the host's own interval) before a host counts as offline. */
@@ -27,5 +48,6 @@ export function optionsFromEnv(env: NotifierEnv): NotifierOptions {
     flushIntervalMs: env.NOTIFIER_FLUSH_INTERVAL_MS,
     ackWaitMs: env.NOTIFIER_ACK_WAIT_MS,
     offlineAfterMissed: env.HOST_OFFLINE_AFTER_MISSED_HEARTBEATS,
+    hostKeysRefreshMs: Math.round(env.HOST_KEYS_REFRESH_SECONDS * 1000),
   };
 }

@@ -6,3 +6,8 @@ export type { ConsumerStats, StreamLabel } from './metrics.ts';
 export * from './notifier.ts';
 export * from './options.ts';
 export { compareReceived, isoMicros, type Received } from './stream-consumer.ts';
+export * from './authenticate.ts';
+export { type HostKeyRow, HostKeyCache, type HostKeySource } from './host-keys.ts';
+export { type HostKey, hostKey, verifyHostSignature } from './host-signature.ts';
+export { authenticator } from './message-auth.ts';
+export { rateLimited } from './rate-limited.ts';

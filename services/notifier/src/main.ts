@@ -1,4 +1,5 @@
 import { connect } from '@nats-io/transport-node';
+import { busConnectOptions, readCredsFile } from '@nebula/bus-auth';
 import { createDb, dbOptionsFromEnv, migrateToLatest, pingDb } from '@nebula/db';
 import { createMetricsRegistry, runService, startOpsServer } from '@nebula/service-kit';
 import { notifierEnvSchema, optionsFromEnv } from './config.ts';
@@ -14,7 +15,16 @@ await runService({
       onIdleError: (err) => log.warn({ err }, 'database connection lost: reconnecting at the next query'),
     });
     await migrateToLatest(db);
-    const nc = await connect({ servers: env.NATS_URL, name: 'nebula-notifier', maxReconnectAttempts: -1 });
+    const nc = await connect({
+      ...busConnectOptions({
+        servers: env.NATS_URL.split(',').map((s) => s.trim()),
+        // Read at each (re)connection: a creds file replaced on disk is used from the next one on.
+        creds: () => readCredsFile(env.NATS_CREDS),
+        tlsCaFile: env.NATS_TLS_CA,
+        name: 'nebula-notifier',
+      }),
+      maxReconnectAttempts: -1,
+    });
     const registry = createMetricsRegistry('notifier');
     const notifier = createNotifier({ db, nc, log, registry, options: optionsFromEnv(env) });
     await notifier.start();

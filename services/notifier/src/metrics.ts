@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Rejection } from './authenticate.ts';
 
 export type StreamLabel = 'results' | 'heartbeats';
 
@@ -8,8 +9,10 @@ export interface ConsumerStats {
   written: number;
   /** Rows inserted or changed (duplicates and stale messages change nothing). */
   rowsChanged: number;
-  /** Messages that can never be processed (invalid payload), terminated. */
+  /** Messages dropped, never written: not from the host they name (see `Rejection`) or invalid. */
   rejected: number;
+  /** The same, by reason. */
+  rejectedBy: Partial<Record<Rejection, number>>;
   /** Messages whose write failed, nak'ed for redelivery. */
   retried: number;
   batches: number;
@@ -18,11 +21,11 @@ export interface ConsumerStats {
 export interface NotifierMetrics {
   stats: Record<StreamLabel, ConsumerStats>;
   batch(stream: StreamLabel, size: number, seconds: number, rowsChanged: number): void;
-  rejected(stream: StreamLabel): void;
+  rejected(stream: StreamLabel, reason: Rejection): void;
   retried(stream: StreamLabel, n: number): void;
 }
 
-const emptyStats = (): ConsumerStats => ({ written: 0, rowsChanged: 0, rejected: 0, retried: 0, batches: 0 });
+const emptyStats = (): ConsumerStats => ({ written: 0, rowsChanged: 0, rejected: 0, rejectedBy: {}, retried: 0, batches: 0 });
 
 export function createNotifierMetrics(registry: Registry, hostCounts: () => Promise<{ online: number; offline: number }>): NotifierMetrics {
   const written = new Counter({
@@ -33,9 +36,9 @@ export function createNotifierMetrics(registry: Registry, hostCounts: () => Prom
   });
   const rows = new Counter({ name: 'notifier_rows_changed_total', help: 'Rows inserted or changed', labelNames: ['stream'], registers: [registry] });
   const rejected = new Counter({
-    name: 'notifier_messages_rejected_total',
-    help: 'Invalid messages, terminated',
-    labelNames: ['stream'],
+    name: 'nebula_notifier_messages_rejected_total',
+    help: 'Messages dropped and never written: unsigned, wrongly signed, of an unknown or revoked host, or invalid',
+    labelNames: ['stream', 'reason'],
     registers: [registry],
   });
   const retried = new Counter({
@@ -79,9 +82,10 @@ export function createNotifierMetrics(registry: Registry, hostCounts: () => Prom
       size.observe({ stream }, n);
       seconds.observe({ stream }, secs);
     },
-    rejected(stream) {
+    rejected(stream, reason) {
       stats[stream].rejected += 1;
-      rejected.inc({ stream });
+      stats[stream].rejectedBy[reason] = (stats[stream].rejectedBy[reason] ?? 0) + 1;
+      rejected.inc({ stream, reason });
     },
     retried(stream, n) {
       stats[stream].retried += n;

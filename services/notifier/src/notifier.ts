@@ -6,7 +6,10 @@ import { decode, ensureStream, InvalidMessageError } from '@nebula/messaging';
 import type { Logger } from '@nebula/service-kit';
 import { Registry } from 'prom-client';
 import { writeHeartbeats } from './db/write-heartbeats.ts';
+import { dbHostKeySource } from './db/host-keys.ts';
 import { writeResults } from './db/write-results.ts';
+import { HostKeyCache, type HostKeySource } from './host-keys.ts';
+import { authenticator } from './message-auth.ts';
 import { type ConsumerStats, createNotifierMetrics, type StreamLabel } from './metrics.ts';
 import { type CompiledOptions, compileOptions, type NotifierOptions } from './options.ts';
 import { StreamConsumer } from './stream-consumer.ts';
@@ -17,6 +20,10 @@ import { StreamConsumer } from './stream-consumer.ts';
  *   new ──start()──▶ starting (streams RESULTS and HOSTS ensured, durables bound) ──▶ running
  *                        │ failure: stopped (start() rejects)
  *   running ──stop()──▶ stopping (stop pulling, write and ack what was delivered) ──▶ stopped
+ *
+ * Every message is checked first: it must carry the signature of the host its subject names, by
+ * the key registered for that host (host_credentials, kept in memory, see host-keys.ts); anything
+ * else is dropped and counted (see authenticate.ts).
  *
  * Replicas share the two durables, so each message is written by one of them; the writes are
  * idempotent upserts, so a redelivery (crash before ack, ack lost) changes nothing. The notifier
@@ -29,6 +36,8 @@ export interface NotifierDeps {
   nc: NatsConnection;
   log: Logger;
   options?: NotifierOptions;
+  /** The hosts' registered keys (default: table host_credentials of `db`). */
+  hostKeys?: HostKeySource;
   /** Where to register the metrics (default: a registry of its own, see `registry`). */
   registry?: Registry;
 }
@@ -39,6 +48,8 @@ export interface Notifier {
   readonly registry: Registry;
   /** Totals per consumer since start. */
   readonly stats: Record<StreamLabel, ConsumerStats>;
+  /** The hosts' keys in memory (its `queries` say how often PostgreSQL was asked). */
+  readonly hostKeys: HostKeyCache;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -75,9 +86,11 @@ export function createNotifier(deps: NotifierDeps): Notifier {
   const log = deps.log.child({ component: 'notifier' });
   const registry = deps.registry ?? new Registry();
   const metrics = createNotifierMetrics(registry, () => countHosts(db, { offlineAfterMissed: options.offlineAfterMissed }));
+  const hostKeys = new HostKeyCache(deps.hostKeys ?? dbHostKeySource(db), options.hostKeysRefreshMs, log);
   const resultsConsumer = new StreamConsumer<Result>(
     {
       label: 'results',
+      authenticate: authenticator('results', hostKeys),
       stream: streams.results.name,
       durable: options.durables.results,
       filterSubject: subjects.allResults,
@@ -91,6 +104,7 @@ export function createNotifier(deps: NotifierDeps): Notifier {
   const heartbeatsConsumer = new StreamConsumer<Heartbeat>(
     {
       label: 'heartbeats',
+      authenticate: authenticator('heartbeats', hostKeys),
       stream: streams.hosts.name,
       durable: options.durables.heartbeats,
       filterSubject: subjects.allHeartbeats,
@@ -127,10 +141,12 @@ export function createNotifier(deps: NotifierDeps): Notifier {
     options,
     registry,
     stats: metrics.stats,
+    hostKeys,
     async start() {
       if (state !== 'new') throw new NotifierStateError(`notifier cannot start when ${state}`);
       state = 'starting';
       try {
+        await hostKeys.start();
         const jsm = await jetstreamManager(nc);
         await ensureStream(jsm, 'results');
         await ensureStream(jsm, 'hosts');
@@ -141,6 +157,7 @@ export function createNotifier(deps: NotifierDeps): Notifier {
         log.info({ batchSize: options.batchSize, flushIntervalMs: options.flushIntervalMs, durables: options.durables }, 'consuming results and heartbeats');
       } catch (err) {
         await Promise.all(consumers.map((c) => c.stop()));
+        hostKeys.stop();
         state = 'stopped';
         throw err;
       }
@@ -156,6 +173,7 @@ export function createNotifier(deps: NotifierDeps): Notifier {
       if (clock) clearInterval(clock);
       stopped = (async () => {
         await Promise.all(consumers.map((c) => c.stop()));
+        hostKeys.stop();
         // Acks are fire-and-forget publishes: make sure they reached the server before saying "stopped".
         if (!nc.isClosed()) await nc.flush().catch(() => undefined);
         state = 'stopped';

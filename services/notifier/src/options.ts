@@ -13,6 +13,8 @@ export interface NotifierOptions {
   retryDelayMs?: number;
   /** Missed heartbeats before a host counts as offline (for the hosts gauge; default from contracts). */
   offlineAfterMissed?: number;
+  /** How often the hosts' registered keys are read again (default 5 s): a revocation takes effect within it. */
+  hostKeysRefreshMs?: number;
   /** Durable consumer names; every replica uses the same ones so they share the work. */
   durables?: { results?: string; heartbeats?: string };
 }
@@ -38,6 +40,7 @@ export function compileOptions(o: NotifierOptions = {}): CompiledOptions {
     ackWaitMs: check('ackWaitMs', o.ackWaitMs ?? 30_000, 1000),
     maxAckPending: Math.trunc(check('maxAckPending', o.maxAckPending ?? Math.max(1000, 20 * batchSize), batchSize)),
     retryDelayMs: check('retryDelayMs', o.retryDelayMs ?? 1000, 0),
+    hostKeysRefreshMs: check('hostKeysRefreshMs', o.hostKeysRefreshMs ?? 5000, 50, 3_600_000),
     offlineAfterMissed: check('offlineAfterMissed', o.offlineAfterMissed ?? DEFAULT_OFFLINE_AFTER_MISSED_HEARTBEATS, 1),
     durables: { results: o.durables?.results ?? 'notifier-results', heartbeats: o.durables?.heartbeats ?? 'notifier-hosts' },
   };

@@ -1,9 +1,11 @@
 import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { ensureConsumer, InvalidMessageError, isMissedHeartbeats } from '@nebula/messaging';
 import type { Logger } from '@nebula/service-kit';
+import type { Verdict } from './authenticate.ts';
 import { Batcher } from './batcher.ts';
 import type { NotifierMetrics, StreamLabel } from './metrics.ts';
 import type { CompiledOptions } from './options.ts';
+import { rateLimited } from './rate-limited.ts';
 
 /**
  * One durable pull consumer feeding batched writes. Every notifier replica binds the same durable,
@@ -11,8 +13,9 @@ import type { CompiledOptions } from './options.ts';
  * wrote it committed, so a crash before that means a redelivery (the writes are idempotent), never a
  * loss.
  *
- *   new ──start()──▶ running: pull ─▶ decode ─┬─ invalid ─▶ term (never retried)
- *                      │                       └─ ok ─▶ batch ─▶ write (one transaction)
+ *   new ──start()──▶ running: pull ─▶ authenticate ─┬─ not its host's ─▶ ack, count, drop (never written)
+ *                      │                             └─ ok ─▶ decode ─┬─ invalid ─▶ term (never retried)
+ *                      │                                              └─ ok ─▶ batch ─▶ write (one transaction)
  *                      │                                   ├─ committed ─▶ ack each
  *                      │                                   └─ failed ─▶ retry one by one; still failing ─▶ nak(delay)
  *                      │ pulling failed (consumer deleted, server away): bind again after a pause
@@ -24,6 +27,11 @@ export interface StreamConsumerSpec<T> {
   stream: string;
   durable: string;
   filterSubject: string;
+  /**
+   * Whether the message comes from the host its subject names (see authenticate.ts); synchronous
+   * when the host's key is in memory. A rejection (a key that could not be read) retries the message.
+   */
+  authenticate(msg: JsMsg): Verdict | Promise<Verdict>;
   /** Parses and checks one message; throws InvalidMessageError for one that can never be processed. */
   decode(msg: JsMsg): T;
   /** Writes a batch in one transaction; returns the rows inserted or changed. */
@@ -73,6 +81,7 @@ export class StreamConsumer<T> {
   #stopping = false;
   #loop: Promise<void> | null = null;
   #wake: (() => void) | null = null;
+  readonly #warnDropped = rateLimited(10_000);
 
   constructor(spec: StreamConsumerSpec<T>, opts: CompiledOptions, log: Logger, metrics: NotifierMetrics) {
     this.#spec = spec;
@@ -149,6 +158,27 @@ export class StreamConsumer<T> {
   }
 
   async #accept(msg: JsMsg): Promise<void> {
+    let verdict: Verdict;
+    try {
+      const v = this.#spec.authenticate(msg);
+      verdict = v instanceof Promise ? await v : v;
+    } catch (err) {
+      this.#log.warn({ err, subject: msg.subject, seq: msg.seq }, "the sender's key could not be read; will be redelivered");
+      msg.nak(this.#opts.retryDelayMs);
+      this.#metrics.retried(this.#spec.label, 1);
+      return;
+    }
+    if (!verdict.ok) {
+      // Acked, not termed: nothing about it is worth keeping, and the stream must not fill up with
+      // forgeries. The body is never logged: it is what an attacker chose.
+      msg.ack();
+      this.#metrics.rejected(this.#spec.label, verdict.reason);
+      const { reason, host } = verdict;
+      this.#warnDropped(reason, (skipped) =>
+        this.#log.warn({ reason, host, subject: msg.subject, seq: msg.seq, skipped }, 'message not signed by the host it names: dropped'),
+      );
+      return;
+    }
     let item: Received<T>;
     try {
       item = { value: this.#spec.decode(msg), ns: msg.timestampNanos, seq: msg.seq };
@@ -157,7 +187,7 @@ export class StreamConsumer<T> {
       this.#log.warn({ err, subject: msg.subject, seq: msg.seq }, 'invalid message terminated');
       // No reason text: NATS 2.9 does not understand `+TERM <reason>` and would redeliver the message.
       msg.term();
-      this.#metrics.rejected(this.#spec.label);
+      this.#metrics.rejected(this.#spec.label, 'invalid');
       return;
     }
     await this.#batcher.add({ msg, item });
