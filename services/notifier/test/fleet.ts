@@ -1,17 +1,24 @@
 /**
- * For the notifier's tests: a real nats-server and a throwaway PostgreSQL database, plus plain
- * publishers that stand in for workers (heartbeats and results, shaped as the contracts say) and
- * rollouts inserted as the API would.
+ * For the notifier's tests: a real nats-server (secured, as users run it) and a throwaway PostgreSQL
+ * database, plus plain publishers that stand in for workers (heartbeats and results, shaped as the
+ * contracts say) and rollouts inserted as the API would.
+ *
+ * The stand-in hosts share one connection (an admin user of the test server: permissions are not
+ * what these tests are about; `security.test.ts` publishes through each host's own credential), but
+ * each host has its own key, registered in host_credentials as the API does at join, and signs each
+ * result and heartbeat with it: the notifier checks them for real.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { createUser } from '@nats-io/nkeys';
+import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import { SIGNATURE_HEADER } from '@nebula/bus-auth';
 import { type Heartbeat, type Result, streams, subjects } from '@nebula/contracts';
 import { createTestDatabase, type Database, type Kysely, kyselyFor, migrateToLatest } from '@nebula/db';
 import { ensureStream } from '@nebula/messaging';
-import { createLogger } from '@nebula/service-kit';
-import { startNatsServer, type TestNatsServer } from '@nebula/test-kit';
+import { type HostSigner, hostSigner, startNatsServer, type TestNatsServer } from '@nebula/test-kit';
 import { createNotifier, type Notifier, type NotifierOptions } from '../src/index.ts';
+import { log } from './fleet-log.ts';
 
 export interface Fleet {
   server: TestNatsServer;
@@ -25,14 +32,57 @@ export interface Fleet {
   close(): Promise<void>;
 }
 
-export const log = createLogger('notifier-test', process.env.LOG_LEVEL ?? 'silent');
+export { log };
+
+/** A stand-in host's key: its public key is in host_credentials, it signs what the host publishes. */
+export interface StandInHost {
+  hostId: string;
+  publicKey: string;
+  seed: string;
+  sign: HostSigner;
+}
+
+// One fleet per test file: the publishers below find the database to register hosts in here.
+let registered: { db: Kysely<Database>; hosts: Map<string, Promise<StandInHost>>; pending: StandInHost[]; flush: Promise<void> | null } | null = null;
+
+/** Inserts host_credentials rows as the API does at join (for `apps`; expiring in a day). */
+export async function registerHostKeys(db: Kysely<Database>, rows: Array<{ hostId: string; publicKey: string; apps?: string[] }>): Promise<void> {
+  if (rows.length === 0) return;
+  await db
+    .insertInto('host_credentials')
+    .values(rows.map((r) => ({ host_id: r.hostId, public_key: r.publicKey, apps: r.apps ?? [], expires_at: new Date(Date.now() + 86_400_000) })))
+    .onConflict((oc) => oc.column('host_id').doUpdateSet((eb) => ({ public_key: eb.ref('excluded.public_key'), revoked_at: null })))
+    .execute();
+}
+
+/** The stand-in host of that id: made on first use, and registered with the others of the same tick in one insert. */
+export function standInHost(hostId: string): Promise<StandInHost> {
+  if (!registered) throw new Error('startFleet() first');
+  const r = registered;
+  let h = r.hosts.get(hostId);
+  if (!h) {
+    const kp = createUser();
+    const seed = new TextDecoder().decode(kp.getSeed());
+    const host = { hostId, publicKey: kp.getPublicKey(), seed, sign: hostSigner(seed) };
+    r.pending.push(host);
+    r.flush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
+      const batch = r.pending.splice(0);
+      r.flush = null;
+      await registerHostKeys(r.db, batch);
+    });
+    h = r.flush.then(() => host);
+    r.hosts.set(hostId, h);
+  }
+  return h;
+}
 
 export async function startFleet(): Promise<Fleet> {
   const server = await startNatsServer();
   const tdb = await createTestDatabase();
   const db = kyselyFor<Database>(tdb.url);
   await migrateToLatest(db);
-  const nc = await connect({ servers: server.url });
+  registered = { db, hosts: new Map(), pending: [], flush: null };
+  const nc = await connect(server.connectOptions('admin'));
   const jsm = await jetstreamManager(nc);
   await ensureStream(jsm, 'results');
   await ensureStream(jsm, 'hosts');
@@ -46,7 +96,7 @@ export async function startFleet(): Promise<Fleet> {
     db,
     dbUrl: tdb.url,
     async startNotifier(options) {
-      const own = await connect({ servers: server.url });
+      const own = await connect(server.connectOptions('notifier'));
       extra.push(own);
       const n = createNotifier({ db, nc: own, log, options });
       started.push(n);
@@ -57,6 +107,7 @@ export async function startFleet(): Promise<Fleet> {
       await Promise.all(started.map((n) => n.stop()));
       await Promise.all(extra.map((c) => c.close()));
       await nc.close();
+      registered = null;
       await db.destroy();
       await tdb.drop();
       await server.cleanup();
@@ -115,13 +166,23 @@ export function result(r: RolloutRef, host: string, status: Result['status'] = '
   };
 }
 
-/** Publishes without a message id, so a repeat is stored again: a real duplicate for the consumer. */
+/**
+ * Publishes `body` on `subject` signed by `host` (default: the host the subject names), as that host
+ * would. Without a message id, so a repeat is stored again: a real duplicate for the consumer.
+ */
+export async function publishSigned(js: JetStreamClient, subject: string, body: string | Uint8Array, host = subject.split('.').at(-1)!): Promise<void> {
+  const data = typeof body === 'string' ? new TextEncoder().encode(body) : body;
+  const h = headers();
+  h.set(SIGNATURE_HEADER, (await standInHost(host)).sign(subject, data));
+  await js.publish(subject, data, { headers: h });
+}
+
 export async function publishResult(js: JetStreamClient, res: Result): Promise<void> {
-  await js.publish(subjects.result(res.app, res.host), JSON.stringify(res));
+  await publishSigned(js, subjects.result(res.app, res.host), JSON.stringify(res));
 }
 
 export async function publishHeartbeat(js: JetStreamClient, hb: Heartbeat): Promise<void> {
-  await js.publish(subjects.heartbeat(hb.host), JSON.stringify(hb));
+  await publishSigned(js, subjects.heartbeat(hb.host), JSON.stringify(hb));
 }
 
 /** Nothing left to deliver and nothing delivered but unacked. */

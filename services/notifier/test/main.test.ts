@@ -1,6 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { streams } from '@nebula/contracts';
+import { streams, subjects } from '@nebula/contracts';
 import { freePort, waitFor } from '@nebula/test-kit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -9,10 +11,14 @@ import { createRollout, heartbeat, hostIds, publishHeartbeat, publishResult, res
 // The service as it runs: main.ts in its own process, configured by environment variables.
 const MAIN = join(import.meta.dirname, '..', 'src', 'main.ts');
 const fleet = await startFleet();
+// The notifier's own identity, as an installation hands it over: a creds file readable by it alone.
+const dir = mkdtempSync(join(tmpdir(), 'notifier-main-'));
+const CREDS = join(dir, 'notifier.creds');
+writeFileSync(CREDS, fleet.server.creds.notifier, { mode: 0o600 });
 
-function run(env: Record<string, string>): { proc: ChildProcess; output: () => string; exited: Promise<number | null> } {
+function run(env: Record<string, string | undefined>): { proc: ChildProcess; output: () => string; exited: Promise<number | null> } {
   const proc = spawn(process.execPath, [MAIN], {
-    env: { ...process.env, DATABASE_URL: fleet.dbUrl, NATS_URL: fleet.server.url, LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, DATABASE_URL: fleet.dbUrl, NATS_URL: fleet.server.url, NATS_CREDS: CREDS, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -29,6 +35,24 @@ test('a wrong variable stops it with exit code 2 and names the variable', async 
   const db = run({ DB_QUERY_TIMEOUT_MS: 'later', METRICS_PORT: String(await freePort()) });
   assert.is(await db.exited, 2);
   assert.match(db.output(), /DB_QUERY_TIMEOUT_MS/);
+});
+
+test('no NATS identity, no start: NATS_CREDS missing or unreadable stops it with exit code 2, naming the variable', async () => {
+  const missing = run({ NATS_CREDS: undefined, METRICS_PORT: String(await freePort()) });
+  assert.is(await missing.exited, 2);
+  assert.match(missing.output(), /NATS_CREDS: is required/);
+  const unreadable = run({ NATS_CREDS: join(dir, 'nope.creds'), METRICS_PORT: String(await freePort()) });
+  assert.is(await unreadable.exited, 2);
+  assert.match(unreadable.output(), /NATS_CREDS: the creds file .*nope.creds cannot be read \(ENOENT\)/);
+  const ca = run({ NATS_TLS_CA: join(dir, 'nope.pem'), METRICS_PORT: String(await freePort()) });
+  assert.is(await ca.exited, 2);
+  assert.match(ca.output(), /NATS_TLS_CA/);
+  // Another identity's creds (a host's): the server lets it in, but it may not manage RESULTS: no start.
+  const hostCreds = join(dir, 'host.creds');
+  writeFileSync(hostCreds, (await fleet.server.hostCreds('h-main', ['web'])).creds, { mode: 0o600 });
+  const wrong = run({ NATS_CREDS: hostCreds, METRICS_PORT: String(await freePort()) });
+  assert.is(await wrong.exited, 1, wrong.output());
+  assert.not.match(wrong.output(), /SU[A-Z2-7]{40}|BEGIN NATS/, 'no key in the log');
 });
 
 test('serves /health and /metrics; on SIGTERM it writes and acks what it holds, then exits 0', async () => {
@@ -77,7 +101,9 @@ test('its metrics count what it wrote', async () => {
     await publishHeartbeat(fleet.js, heartbeat(h, [app]));
     const r = await createRollout(fleet.db, app, [h]);
     await publishResult(fleet.js, result(r, h));
+    await fleet.js.publish(subjects.result(app, h), JSON.stringify(result(r, h, 'failed'))); // unsigned: dropped
     const wanted = [
+      /nebula_notifier_messages_rejected_total\{stream="results",reason="unsigned",service="notifier"\} 1/,
       /notifier_messages_written_total\{stream="results",service="notifier"\} [1-9]/,
       /notifier_messages_written_total\{stream="heartbeats",service="notifier"\} [1-9]/,
       /notifier_batch_size_count\{service="notifier",stream="results"\} [1-9]/,
@@ -99,6 +125,7 @@ test('its metrics count what it wrote', async () => {
 
 test.after(async () => {
   await fleet.close();
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test.run();

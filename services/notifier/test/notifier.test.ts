@@ -4,7 +4,19 @@ import { getHost, getRolloutProgress, type RolloutProgressOptions, sql, touchNot
 import { waitFor } from '@nebula/test-kit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createRollout, drained, heartbeat, hostIds, publishHeartbeat, publishResult, type RolloutRef, result, startFleet, suffix } from './fleet.ts';
+import {
+  createRollout,
+  drained,
+  heartbeat,
+  hostIds,
+  publishHeartbeat,
+  publishResult,
+  publishSigned,
+  type RolloutRef,
+  result,
+  startFleet,
+  suffix,
+} from './fleet.ts';
 
 const fleet = await startFleet();
 const { db, js, jsm } = fleet;
@@ -66,9 +78,10 @@ test('results of many workers are counted exactly once under duplicates, naks, u
   const at = new Date();
   for (const h of hosts) await publishResult(js, result(r, h, 'applied', at, 100));
   for (const h of hosts.slice(0, 10)) await publishResult(js, result(r, h, 'applied', at, 100)); // duplicates
-  await js.publish(subjects.result(app, hosts[0]!), 'not json');
-  await js.publish(subjects.result(app, hosts[1]!), JSON.stringify(result(r, hosts[2]!))); // subject names another host
-  await js.publish(subjects.result(app, hosts[3]!), JSON.stringify({ ...result(r, hosts[3]!), rollout_id: 'not-a-uuid' }));
+  // Signed by their hosts, but invalid: not JSON, a body naming another host than its subject, a bad rollout id.
+  await publishSigned(js, subjects.result(app, hosts[0]!), 'not json');
+  await publishSigned(js, subjects.result(app, hosts[1]!), JSON.stringify(result(r, hosts[2]!)));
+  await publishSigned(js, subjects.result(app, hosts[3]!), JSON.stringify({ ...result(r, hosts[3]!), rollout_id: 'not-a-uuid' }));
 
   const rogue = await (await js.consumers.get(streams.results.name, opts.durables.results)).fetch({ max_messages: 10, expires: 2000 });
   let taken = 0;
@@ -104,6 +117,7 @@ test('results of many workers are counted exactly once under duplicates, naks, u
     assert.is(n.stats.results.rowsChanged, 41);
     assert.ok(n.stats.results.written >= 51, `written ${n.stats.results.written}`);
     assert.is(n.stats.results.rejected, 3);
+    assert.equal(n.stats.results.rejectedBy, { invalid: 3 });
     assert.ok(n.stats.results.retried >= 1, "the failing write was nak'ed and redelivered");
     assert.is((await progress(r))!.hosts.find((h) => h.host.endsWith('-flaky'))!.state, 'applied');
   } finally {
