@@ -14,7 +14,7 @@
 import autocannon from 'autocannon';
 import { cpuShare, sampleProc } from './proc-stats.ts';
 import { type Cell, csv, fixed, mb, mdTable, type PartResult } from './report.ts';
-import { type BenchStack, sleep, startBenchStack, suffix } from './services.ts';
+import { type BenchStack, requireApi, sleep, startBenchStack, suffix } from './services.ts';
 import { type Summary, summarize } from './stats.ts';
 import { barChart } from './svg.ts';
 
@@ -94,9 +94,9 @@ export async function runApiLoad(opts: ApiLoadOptions): Promise<PartResult> {
     for (let run = 0; run <= opts.runs; run++) {
       for (const kind of KINDS) {
         const seconds = run === 0 ? Math.min(2, opts.durationSeconds) : opts.durationSeconds;
-        const p0 = sampleProc(stack.api.pid);
+        const p0 = sampleProc(requireApi(stack).pid);
         const res = await load(stack, kind, seconds, apps);
-        const p1 = sampleProc(stack.api.pid);
+        const p1 = sampleProc(requireApi(stack).pid);
         let drainMs: number | null = null;
         if (kind !== 'reads') {
           // Every committed write is published: wait for the relay to catch up.

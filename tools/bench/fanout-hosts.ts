@@ -1,16 +1,22 @@
 /**
  * A child process holding a share of the simulated hosts of the fan-out benchmark: each host is the
- * real worker (`createWorker`) with its own NATS connection, its own durable consumer and an
- * in-memory `FakeRuntime`. Driven by the parent over IPC:
+ * real worker (`createWorker`) with its own key (sim-hosts.ts), joined through the API with the
+ * parent's join token, its own NATS credential and connection (its own rights), its durable consumer
+ * made by the API, and an in-memory `FakeRuntime`; it signs its results and heartbeats with its key.
+ * Driven by the parent over IPC:
  *
  *   child ──ready (modules loaded)──▶ parent
- *   parent ──start {hosts, app, natsUrl}──▶ connect + createWorker + start, `concurrency` at a time
+ *   parent ──start {hosts, app, natsUrl, apiUrl, joinToken}──▶ join + connect + createWorker + start, `concurrency` at a time
  *          ◀──started {ms, failed}──────────
  *   parent ──stop──▶ stop every worker, close every connection ──▶ stopped ──▶ exit
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { busConnectOptions, hostInboxPrefix } from '@nebula/bus-auth';
+import { RENEW_SUBJECT, renewSigningBytes } from '@nebula/contracts';
 import { createLogger } from '@nebula/service-kit';
 import { createWorker, FakeRuntime, type Worker, type WorkerOptions } from '@nebula/worker';
+import { apiClient } from './services.ts';
+import { joinSimHost, makeSimHost, simHostCreds } from './sim-hosts.ts';
 
 export interface StartCommand {
   type: 'start';
@@ -18,6 +24,9 @@ export interface StartCommand {
   app: string;
   image: string;
   natsUrl: string;
+  apiUrl: string;
+  /** A join token with a use for each host. */
+  joinToken: string;
   concurrency: number;
   options: Partial<WorkerOptions>;
 }
@@ -36,12 +45,38 @@ function send(m: HostsReply): void {
 }
 
 async function startOne(c: StartCommand, hostId: string): Promise<void> {
+  const client = apiClient(c.apiUrl, '');
+  const host = makeSimHost(hostId);
+  const credential = await joinSimHost(client, c.joinToken, host, [c.app]);
+  const creds = simHostCreds(host, credential);
+  // What the worker's main does when a consumer is missing: renew, signed with the host's key.
+  const provision = async (apps: readonly string[]) => {
+    const req = { host_id: hostId, apps: [...apps], at: new Date().toISOString() };
+    const res = await client.call('POST', '/api/v2/hosts/renew', { ...req, signature: host.sign(RENEW_SUBJECT, renewSigningBytes(req)) });
+    if (res.status !== 200) throw new Error(`renew ${hostId}: ${res.status}`);
+  };
   // A start refused under load (JetStream API timeouts with thousands of hosts starting) is tried again.
   for (let attempt = 1; ; attempt++) {
-    const nc = await connect({ servers: c.natsUrl, name: hostId, maxReconnectAttempts: -1 });
+    const nc = await connect({
+      ...busConnectOptions({ servers: [c.natsUrl], creds, name: hostId, inboxPrefix: hostInboxPrefix(hostId) }),
+      maxReconnectAttempts: -1,
+    });
     const rt = new FakeRuntime();
     rt.registry.set(c.image, 'sha256:0123456789abcdef');
-    const w = createWorker({ hostId, apps: [c.app], nc, runtime: rt, hostFacts: { cores: 2, memory_mb: 2048 }, log, options: c.options });
+    const deps = {
+      hostId,
+      apps: [c.app],
+      nc,
+      runtime: rt,
+      hostFacts: { cores: 2, memory_mb: 2048 },
+      log,
+      options: c.options,
+      // The host's identity: the control plane's key pinned at join, its own key to sign with.
+      controlPlaneKey: credential.control_plane_key,
+      hostKey: host.key,
+      provision,
+    };
+    const w = createWorker(deps);
     try {
       await w.start();
       hosts.push({ w, nc });

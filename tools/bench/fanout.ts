@@ -9,6 +9,10 @@
  *                                              ─▶ GET /api/v2/rollouts/<id> says complete       (b)
  *   stop hosts ─▶ stop stack
  *
+ * Each simulated host joins through the API with a join token (its own key, its own NATS credential
+ * and connection, consumers made by the API), and signs its results and heartbeats with its key: the
+ * notifier checks every one of them.
+ *
  * (a) counts results, which a worker publishes (and has acked by JetStream) right before it acks
  * the app message; (b) includes the notifier's batching (NOTIFIER_FLUSH_INTERVAL_MS) and the API's
  * query. Hosts are spread over a few child processes so that a 2-core machine can hold them.
@@ -22,7 +26,7 @@ import { waitFor } from '@nebula/test-kit';
 import type { HostsCommand, HostsReply } from './fanout-hosts.ts';
 import { cpuShare, natsServerPid, sampleProc } from './proc-stats.ts';
 import { type Cell, csv, fixed, mb, mdTable, type PartResult, ratio } from './report.ts';
-import { type ApiClient, sleep, startBenchStack, suffix, waitHostsOnline } from './services.ts';
+import { type ApiClient, joinToken, requireApi, sleep, startBenchStack, suffix, waitHostsOnline } from './services.ts';
 import { fmtMs, type Summary, summarize } from './stats.ts';
 import { lineChart } from './svg.ts';
 
@@ -119,7 +123,8 @@ async function measureSize(n: number, opts: FanoutOptions): Promise<SizeResult> 
   const stack = await startBenchStack();
   const k = processesFor(n);
   const children: HostProcess[] = [];
-  const nc = await connect({ servers: stack.nats.url, name: 'bench' });
+  // The bench's own observer (results.<app>.>): the server's admin user.
+  const nc = await connect({ ...stack.nats.connectOptions('admin'), name: 'bench' });
   try {
     const natsPid = natsServerPid(stack.nats.port);
     const app = `fan-${suffix()}`;
@@ -138,6 +143,8 @@ async function measureSize(n: number, opts: FanoutOptions): Promise<SizeResult> 
     const base = sampleProc(natsPid);
 
     // Start: every host connected, started, and its consumer created.
+    // Every host joins as a worker does: one token for all of them, each its own key and credential.
+    const token = await joinToken(stack, { uses: n, apps: [app] });
     const t0 = performance.now();
     const started = children.map((c) => c.next());
     for (const [i, c] of children.entries()) {
@@ -147,6 +154,8 @@ async function measureSize(n: number, opts: FanoutOptions): Promise<SizeResult> 
         app,
         image: IMAGE,
         natsUrl: stack.nats.url,
+        apiUrl: stack.client.url,
+        joinToken: token,
         concurrency: 50,
         options: HOST_OPTIONS,
       });
@@ -191,7 +200,7 @@ async function measureSize(n: number, opts: FanoutOptions): Promise<SizeResult> 
     const others = () => ({
       hosts: children.reduce((a, c) => a + sampleProc(c.proc.pid!).cpuMs, 0),
       notifier: sampleProc(stack.notifier.pid).cpuMs,
-      api: sampleProc(stack.api.pid).cpuMs,
+      api: sampleProc(requireApi(stack).pid).cpuMs,
     });
     let peak = idle1.rss;
     const timeoutMs = 60_000 + n * 20;

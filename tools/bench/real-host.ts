@@ -169,7 +169,7 @@ async function measureCount(stack: BenchStack, nc: NatsConnection, count: number
 
 export async function runRealHost(opts: RealHostOptions): Promise<PartResult> {
   const stack = await startBenchStack();
-  const nc = await connect({ servers: stack.nats.url, name: 'bench' });
+  const nc = await connect({ ...stack.nats.connectOptions('admin'), name: 'bench' });
   const results: CountResult[] = [];
   const hostIds: string[] = [];
   try {

@@ -3,8 +3,12 @@
  *
  *   npm run bench                          every part, full sizes: bench/RESULTS.md
  *   npm run bench -- --quick               smaller sizes, fewer runs: bench/quick/RESULTS.md
- *   npm run bench -- --only fanout         one part (fanout | real-host | api | worker): bench/quick/
- *   npm run bench -- --hosts 1,10,2000     fan-out sizes;  --runs 7: runs per figure;  --out DIR
+ *   npm run bench -- --only fanout         one part (fanout | real-host | api | worker | notifier): bench/quick/
+ *   npm run bench -- --hosts 1,10,2000     fan-out (and notifier) sizes;  --runs 7: runs per figure;  --out DIR
+ *   npm run bench -- --help                this text
+ *
+ * The bus runs secured in every part (services.ts): the services with their own creds, hosts with
+ * identities of their own, every result and heartbeat signed by its host and checked by the notifier.
  *
  * Figures are printed, never asserted. Everything started is stopped at the end (also on Ctrl-C):
  * processes, nats-servers, databases, containers labelled io.nebula.bench=true, the Swarm service.
@@ -16,13 +20,14 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runApiLoad } from './api-load.ts';
 import { runFanout } from './fanout.ts';
+import { runNotifierLoad } from './notifier-load.ts';
 import { cpuTotals, loadAverage } from './proc-stats.ts';
 import { runRealHost } from './real-host.ts';
 import { type PartResult, writeText } from './report.ts';
 import { ROOT } from './services.ts';
 import { runWorkerFootprint } from './worker-footprint.ts';
 
-const PARTS = ['fanout', 'real-host', 'api', 'worker'] as const;
+const PARTS = ['fanout', 'real-host', 'api', 'worker', 'notifier'] as const;
 type Part = (typeof PARTS)[number];
 
 const { values } = parseArgs({
@@ -32,8 +37,16 @@ const { values } = parseArgs({
     runs: { type: 'string' },
     hosts: { type: 'string' },
     out: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
   },
 });
+
+if (values.help) {
+  // The usage is the head comment of this file.
+  const head = /^\/\*\*\n([\s\S]*?)\*\//.exec(readFileSync(import.meta.filename, 'utf8'))?.[1] ?? '';
+  console.log(head.replace(/^ \* ?/gm, '').trimEnd());
+  process.exit(0);
+}
 
 const only = (values.only ?? []).flatMap((s) => s.split(','));
 for (const p of only) if (!PARTS.includes(p as Part)) throw new Error(`--only ${p}: expected one of ${PARTS.join(', ')}`);
@@ -92,6 +105,7 @@ const titles: Record<Part, string> = {
   'real-host': '2. A real host against Docker Swarm and the docker floor',
   api: '3. API under load',
   worker: '4. Worker footprint',
+  notifier: '5. Notifier: signed results of N simulated hosts',
 };
 
 let interrupted = false;
@@ -114,7 +128,9 @@ for (const part of parts) {
           ? await runRealHost({ counts: quick ? [4] : [4, 16], runs, log })
           : part === 'api'
             ? await runApiLoad({ runs, durationSeconds: quick ? 3 : 5, log })
-            : await runWorkerFootprint({ runs, idleWindowSeconds: quick ? 3 : 10, log });
+            : part === 'worker'
+              ? await runWorkerFootprint({ runs, idleWindowSeconds: quick ? 3 : 10, log })
+              : await runNotifierLoad({ sizes: values.hosts ? hostSizes : quick ? [100] : [1000, 5000], runs, log });
     sections.push({ title: titles[part], result, seconds: (performance.now() - t0) / 1000 });
   } catch (err) {
     log(`part ${part} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
@@ -148,7 +164,7 @@ for (const s of sections) {
   for (const [name, text] of Object.entries(s.result?.files ?? {})) writeText(join(outDir, name), text);
 }
 // What bounds the missed targets: written from profiling sessions (tools/bench/findings.md).
-md.push(readFileSync(join(import.meta.dirname, 'findings.md'), 'utf8').replace(/^## /, '## 5. '));
+md.push(readFileSync(join(import.meta.dirname, 'findings.md'), 'utf8').replace(/^## /, '## 6. '));
 writeText(join(outDir, 'RESULTS.md'), md.join('\n'));
 log(`wrote ${join(outDir, 'RESULTS.md')} in ${(totalSeconds / 60).toFixed(1)} min`);
 for (const t of targets) log(`${t.met ? 'met   ' : 'MISSED'} ${t.target}: ${t.value}`);
