@@ -15,13 +15,13 @@
 import { randomUUID } from 'node:crypto';
 import { jetstream } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { countHosts, createDb } from '@nebula/db';
 import { type Heartbeat, type Result, subjects } from '@nebula/contracts';
+import { countHosts, createDb } from '@nebula/db';
 import { waitFor } from '@nebula/test-kit';
 import { sampleProc } from './proc-stats.ts';
 import { csv, fixed, mdTable, type PartResult } from './report.ts';
-import { makeSimHost, publishAsHost, registerSimHosts, type SimHost } from './sim-hosts.ts';
 import { startBenchStack, suffix } from './services.ts';
+import { makeSimHost, publishAsHost, registerSimHosts, type SimHost } from './sim-hosts.ts';
 import { fmtMs, summarize } from './stats.ts';
 
 export interface NotifierLoadOptions {
@@ -74,7 +74,8 @@ async function publishAll(count: number, inFlight: number, make: (i: number) => 
 async function rejectedTotal(port: number): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   let sum = 0;
-  for (const line of text.split('\n')) if (line.startsWith('nebula_notifier_messages_rejected_total{') && line.includes('stream="results"')) sum += Number(line.split(' ').at(-1));
+  for (const line of text.split('\n'))
+    if (line.startsWith('nebula_notifier_messages_rejected_total{') && line.includes('stream="results"')) sum += Number(line.split(' ').at(-1));
   return sum;
 }
 
@@ -107,7 +108,9 @@ export async function runNotifierLoad(opts: NotifierLoadOptions): Promise<PartRe
         const rejected0 = await rejectedTotal(stack.notifier.port);
         const cpu0 = sampleProc(stack.notifier.pid).cpuMs;
         const t0 = performance.now();
-        await publishAll(n, 200, (i) => publishAsHost(js, subjects.result(app, hosts[i]!.hostId), resultOf(id, app, revision, hosts[i]!.hostId, 'applied'), hosts[i]!));
+        await publishAll(n, 200, (i) =>
+          publishAsHost(js, subjects.result(app, hosts[i]!.hostId), resultOf(id, app, revision, hosts[i]!.hostId, 'applied'), hosts[i]!),
+        );
         // Forgeries, after the genuine results (so any that got through would replace them).
         await publishAll(forged, 50, async (i) => {
           const victim = hosts[i % n]!;
@@ -118,7 +121,13 @@ export async function runNotifierLoad(opts: NotifierLoadOptions): Promise<PartRe
         });
         const count = async () =>
           Number(
-            (await db.selectFrom('rollout_hosts').select((eb) => eb.fn.countAll<string>().as('n')).where('rollout_id', '=', id).executeTakeFirstOrThrow()).n,
+            (
+              await db
+                .selectFrom('rollout_hosts')
+                .select((eb) => eb.fn.countAll<string>().as('n'))
+                .where('rollout_id', '=', id)
+                .executeTakeFirstOrThrow()
+            ).n,
           );
         await waitFor(
           `${n} results written, ${2 * forged} forgeries dropped`,

@@ -15,8 +15,8 @@
  * (the notifier part) still sign each message with their own key: the notifier checks them for real.
  */
 import type { JetStreamClient } from '@nats-io/jetstream';
-import { createUser, type KeyPair } from '@nats-io/nkeys';
 import { fmtCreds } from '@nats-io/jwt';
+import { createUser, type KeyPair } from '@nats-io/nkeys';
 import { headers } from '@nats-io/transport-node';
 import { SIGNATURE_HEADER } from '@nebula/bus-auth';
 import { type HostCredential, hostCredentialSchema } from '@nebula/contracts';
@@ -58,9 +58,7 @@ export async function registerSimHosts(databaseUrl: string, hosts: readonly SimH
     for (let i = 0; i < hosts.length; i += 1000) {
       await db
         .insertInto('host_credentials')
-        .values(
-          hosts.slice(i, i + 1000).map((h) => ({ host_id: h.hostId, public_key: h.publicKey, apps, expires_at: new Date(Date.now() + 86_400_000) })),
-        )
+        .values(hosts.slice(i, i + 1000).map((h) => ({ host_id: h.hostId, public_key: h.publicKey, apps, expires_at: new Date(Date.now() + 86_400_000) })))
         .execute();
     }
   } finally {

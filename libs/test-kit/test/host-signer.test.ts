@@ -19,7 +19,7 @@ test("hostSigner makes bus-auth's signature, byte for byte", () => {
   );
 });
 
-test("fastKeyPair signs as the nkeys KeyPair of the same seed", () => {
+test('fastKeyPair signs as the nkeys KeyPair of the same seed', () => {
   const kp = createUser();
   const fast = fastKeyPair(new TextDecoder().decode(kp.getSeed()));
   assert.is(fast.getPublicKey(), kp.getPublicKey());

@@ -1,13 +1,13 @@
+export * from './authenticate.ts';
 export * from './batcher.ts';
 export { newestHeartbeats, writeHeartbeats } from './db/write-heartbeats.ts';
 export { newestResults, writeResults } from './db/write-results.ts';
+export { HostKeyCache, type HostKeyRow, type HostKeySource } from './host-keys.ts';
+export { type HostKey, hostKey, verifyHostSignature } from './host-signature.ts';
 export { foldInstance, type InstanceState, NO_INSTANCES } from './instances.ts';
+export { authenticator } from './message-auth.ts';
 export type { ConsumerStats, StreamLabel } from './metrics.ts';
 export * from './notifier.ts';
 export * from './options.ts';
-export { compareReceived, isoMicros, type Received } from './stream-consumer.ts';
-export * from './authenticate.ts';
-export { type HostKeyRow, HostKeyCache, type HostKeySource } from './host-keys.ts';
-export { type HostKey, hostKey, verifyHostSignature } from './host-signature.ts';
-export { authenticator } from './message-auth.ts';
 export { rateLimited } from './rate-limited.ts';
+export { compareReceived, isoMicros, type Received } from './stream-consumer.ts';

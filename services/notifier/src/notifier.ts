@@ -5,8 +5,8 @@ import { countHosts, type Database, isUuid, type Kysely, NOTIFIER_CLOCK_TICK_MS,
 import { decode, ensureStream, InvalidMessageError } from '@nebula/messaging';
 import type { Logger } from '@nebula/service-kit';
 import { Registry } from 'prom-client';
-import { writeHeartbeats } from './db/write-heartbeats.ts';
 import { dbHostKeySource } from './db/host-keys.ts';
+import { writeHeartbeats } from './db/write-heartbeats.ts';
 import { writeResults } from './db/write-results.ts';
 import { HostKeyCache, type HostKeySource } from './host-keys.ts';
 import { authenticator } from './message-auth.ts';

@@ -86,8 +86,14 @@ test('unsigned, unknown, revoked and malformed subjects are rejected, each with 
     judgeMessage('results', { subject: s, data: body, signature }, keyOf, verifyHostSignature);
   assert.equal(judge(subject, undefined, registry(h)), { ok: false, reason: 'unsigned', host: h.id });
   assert.equal(judge(subject, 'garbage', registry(h)), { ok: false, reason: 'bad_signature', host: h.id });
-  assert.equal(judge(subject, sig, () => ({ state: 'unknown' })), { ok: false, reason: 'unknown_host', host: h.id });
-  assert.equal(judge(subject, sig, () => ({ state: 'revoked' })), { ok: false, reason: 'revoked_host', host: h.id });
+  assert.equal(
+    judge(subject, sig, () => ({ state: 'unknown' })),
+    { ok: false, reason: 'unknown_host', host: h.id },
+  );
+  assert.equal(
+    judge(subject, sig, () => ({ state: 'revoked' })),
+    { ok: false, reason: 'revoked_host', host: h.id },
+  );
   for (const bad of ['results.web', 'results.web.h1.x', 'results..h1', 'hosts.h1', 'apps.web']) {
     assert.equal(judge(bad, sig, registry(h)), { ok: false, reason: 'bad_subject', host: null }, bad);
   }

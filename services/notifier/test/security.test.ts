@@ -16,7 +16,7 @@ import { createRollout, drained, heartbeat, registerHostKeys, result, startFleet
  * anything that gets onto the subject would be.
  */
 const fleet = await startFleet();
-const { db, js, jsm } = fleet;
+const { db, jsm } = fleet;
 const enc = new TextEncoder();
 const connections: NatsConnection[] = [];
 
@@ -49,7 +49,13 @@ async function emptyStreams(): Promise<void> {
 
 const rowOf = (rolloutId: string, host: string) =>
   db.selectFrom('rollout_hosts').selectAll().where('rollout_id', '=', rolloutId).where('host', '=', host).executeTakeFirst();
-const fast = (d: string) => ({ batchSize: 8, flushIntervalMs: 20, retryDelayMs: 50, hostKeysRefreshMs: 200, durables: { results: `${d}-r`, heartbeats: `${d}-h` } });
+const fast = (d: string) => ({
+  batchSize: 8,
+  flushIntervalMs: 20,
+  retryDelayMs: 50,
+  hostKeysRefreshMs: 200,
+  durables: { results: `${d}-r`, heartbeats: `${d}-h` },
+});
 
 test('a forged result (signed by another host, or unsigned) is not written and is counted; the genuine one is', async () => {
   const app = `forge-${suffix()}`;
