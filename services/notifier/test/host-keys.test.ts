@@ -1,7 +1,10 @@
 import { createUser } from '@nats-io/nkeys';
+import { headers } from '@nats-io/transport-node';
+import { SIGNATURE_HEADER } from '@nebula/bus-auth';
+import { hostSigner } from '@nebula/test-kit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { HostKeyCache, type HostKeyRow, type HostKeySource } from '../src/index.ts';
+import { authenticator, HostKeyCache, type HostKeyRow, type HostKeySource, rateLimited } from '../src/index.ts';
 import { log } from './fleet-log.ts';
 
 /** A host_credentials table in memory, counting the queries. */
@@ -84,6 +87,52 @@ test('a key that is not a user nkey counts as no key', async () => {
   const cache = new HostKeyCache(src, 60_000, log);
   await cache.refresh();
   assert.is((await cache.lookup('bad')).state, 'unknown');
+});
+
+test('a host that joined again with a new key is accepted at once; a forger costs one query per refresh', async () => {
+  const src = fakeSource();
+  const old = createUser();
+  src.rows.set('h1', { host_id: 'h1', public_key: old.getPublicKey(), revoked: false });
+  const cache = new HostKeyCache(src, 60_000, log);
+  await cache.refresh();
+  const check = authenticator('heartbeats', cache);
+  const msg = (seed: Uint8Array | null) => {
+    const data = new TextEncoder().encode('{}');
+    const h = headers();
+    if (seed) h.set(SIGNATURE_HEADER, hostSigner(new TextDecoder().decode(seed))('hosts.h1', data));
+    return { subject: 'hosts.h1', data, headers: h };
+  };
+  assert.equal(check(msg(old.getSeed())), { ok: true, host: 'h1' }, 'synchronous with the key in memory');
+
+  const fresh = createUser();
+  src.rows.set('h1', { host_id: 'h1', public_key: fresh.getPublicKey(), revoked: false });
+  const v = check(msg(fresh.getSeed()));
+  assert.ok(v instanceof Promise, 'the key in memory fails: the row is read again');
+  assert.equal(await v, { ok: true, host: 'h1' });
+  assert.is(cache.queries.one, 1);
+
+  const forger = createUser();
+  for (let i = 0; i < 50; i++) assert.equal(await check(msg(forger.getSeed())), { ok: false, reason: 'bad_signature', host: 'h1' });
+  assert.equal(check(msg(null)), { ok: false, reason: 'unsigned', host: 'h1' });
+  assert.is(cache.queries.one, 1, 'no more reads before the next refresh');
+  await cache.refresh();
+  assert.equal(await check(msg(forger.getSeed())), { ok: false, reason: 'bad_signature', host: 'h1' });
+  assert.is(cache.queries.one, 2, 'one more after it');
+});
+
+test('rateLimited: one call per key and interval, the skipped ones counted', () => {
+  let now = 0;
+  const limit = rateLimited(10_000, () => now);
+  const seen: Array<[string, number]> = [];
+  for (let i = 0; i < 100; i++) limit('unsigned', (skipped) => seen.push(['unsigned', skipped]));
+  limit('bad_signature', (skipped) => seen.push(['bad_signature', skipped]));
+  now = 10_000;
+  limit('unsigned', (skipped) => seen.push(['unsigned', skipped]));
+  assert.equal(seen, [
+    ['unsigned', 0],
+    ['bad_signature', 0],
+    ['unsigned', 99],
+  ]);
 });
 
 test.run();
