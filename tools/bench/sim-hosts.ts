@@ -9,7 +9,7 @@
  *   registerSimHosts(databaseUrl, hosts)    the host_credentials rows the API would write, for the
  *                                           parts that run without the API (the notifier part)
  *
- * Signing uses Node's crypto (`hostSigner`, `fastKeyPair` of @nebula/test-kit: the same signatures
+ * Signing uses Node's crypto (`hostSigner` of @nebula/test-kit: the same signatures
  * as bus-auth's `signMessage`, a hundred times faster than the pure-JS ed25519 of nkeys), so one
  * process can play thousands of hosts. Simulated hosts that publish through a shared connection
  * (the notifier part) still sign each message with their own key: the notifier checks them for real.
@@ -21,14 +21,14 @@ import { headers } from '@nats-io/transport-node';
 import { SIGNATURE_HEADER } from '@nebula/bus-auth';
 import { type HostCredential, hostCredentialSchema } from '@nebula/contracts';
 import { createDb } from '@nebula/db';
-import { fastKeyPair, type HostSigner, hostSigner } from '@nebula/test-kit';
+import { type HostSigner, hostSigner } from '@nebula/test-kit';
 import type { ApiClient } from './services.ts';
 
 export interface SimHost {
   hostId: string;
   publicKey: string;
   seed: string;
-  /** The host's key as a KeyPair (Node's signing), for code that signs with one (the worker). */
+  /** The host's key as a KeyPair , for code that signs with one (the worker). */
   key: KeyPair;
   sign: HostSigner;
 }
@@ -36,7 +36,7 @@ export interface SimHost {
 export function makeSimHost(hostId: string): SimHost {
   const kp = createUser();
   const seed = new TextDecoder().decode(kp.getSeed());
-  return { hostId, publicKey: kp.getPublicKey(), seed, key: fastKeyPair(seed), sign: hostSigner(seed) };
+  return { hostId, publicKey: kp.getPublicKey(), seed, key: kp, sign: hostSigner(seed) };
 }
 
 /** Joins through the API with a join token, as a worker does (only the public key travels). */

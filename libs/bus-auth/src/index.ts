@@ -1,3 +1,4 @@
+export type { KeyObject } from 'node:crypto';
 export * from './account-push.ts';
 export * from './bus-directory.ts';
 export * from './connect-options.ts';
