@@ -1,4 +1,5 @@
-export { consumerName } from './app-runner.ts';
+// Kept for importers of the worker: the name now lives with the permissions that grant it.
+export { consumerName } from '@nebula/bus-auth';
 export * from './errors.ts';
 export * from './executor.ts';
 export * from './planner/container-spec.ts';
