@@ -11,7 +11,7 @@ import { AppRunner, type RunnerOptions } from './app-runner.ts';
 import { type ConvergeContext, convergeApp } from './converge.ts';
 import { WorkerError } from './errors.ts';
 import { applyAppPlan, type ExecutorOptions } from './executor.ts';
-import { createAppMessageGate, readNewestRevision, type RejectReason } from './message-gate.ts';
+import { createAppMessageGate, type RejectReason, readNewestRevision } from './message-gate.ts';
 import { nextRestartAllowedAt, type RestartRecord, reconcileDelay } from './planner/backoff.ts';
 import { imagesToRemove, noteImage, type SeenImage } from './planner/image-gc.ts';
 import { type HostContext, planDrift, planHost, unservedApps } from './planner/plan-host.ts';

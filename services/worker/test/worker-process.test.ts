@@ -1,18 +1,19 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import type { AppConfigInput } from '@nebula/contracts';
 import { freePort, startNatsServer, type TestNatsServer, waitFor } from '@nebula/test-kit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { LABELS } from '../src/runtime/container-runtime.ts';
 import { answers, containersOf, ECHO, freePortRange, removeHostContainers } from './docker-helpers.ts';
-import { collectResults, createStreams, envelope, publishApp, suffix } from './helpers.ts';
+import { collectResults, createStreams, envelope, publishApp, startTestBus, suffix, type TestBus } from './helpers.ts';
 
 /** The worker as it runs in production: `node services/worker/src/main.ts`, configured by env. */
 const MAIN = join(import.meta.dirname, '..', 'src', 'main.ts');
 let nats: TestNatsServer;
 let nc: NatsConnection;
+let bus: TestBus;
 const host = `p-${suffix()}`;
 const app = `proc-${suffix()}`;
 const children: ChildProcess[] = [];
@@ -48,13 +49,14 @@ const revisions = async () =>
 
 test.before(async () => {
   nats = await startNatsServer();
-  nc = await connect({ servers: nats.url });
+  bus = await startTestBus(nats);
+  nc = bus.admin;
   await createStreams(nc);
 });
 
 test.after(async () => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-  await nc.close();
+  await bus.close();
   await nats.cleanup();
   await removeHostContainers(host);
 });
@@ -69,10 +71,10 @@ test('killed with SIGKILL in the middle of a roll, restarted: converges without 
     env_vars: { V: v },
   });
   const first = await spawnWorker();
-  await publishApp(nc, envelope(app, 1, 'create', cfg('1')));
+  await publishApp(bus, envelope(app, 1, 'create', cfg('1')));
   assert.is((await results.waitFor(1)).status, 'applied', first.output());
 
-  await publishApp(nc, envelope(app, 2, 'roll', cfg('2')));
+  await publishApp(bus, envelope(app, 2, 'roll', cfg('2')));
   const atKill = await waitFor(
     'the first container rolled, the last one not yet',
     async () => {
@@ -98,7 +100,7 @@ test('killed with SIGKILL in the middle of a roll, restarted: converges without 
   for (const p of [port, port + 1, port + 2]) assert.is((await answers(p)).env.V, '2');
 
   // SIGTERM in the middle of the next roll: the roll is finished, then the worker exits.
-  await publishApp(nc, envelope(app, 3, 'roll', cfg('3')));
+  await publishApp(bus, envelope(app, 3, 'roll', cfg('3')));
   await waitFor('the roll to start', async () => [...(await revisions()).values()].some((c) => c.revision === '3'), 20_000, 50);
   second.child.kill('SIGTERM');
   assert.is(await second.exited, 0, second.output());

@@ -7,7 +7,10 @@ import type { HostIdentity } from './host-identity.ts';
  * is used), replies only under its own inbox prefix, and TLS outside loopback (the rule of
  * busConnectOptions; the JWT here is renewed in memory, not a creds file).
  */
-export function hostConnectOptions(identity: Pick<HostIdentity, 'hostId' | 'jwt' | 'seed'>, cfg: { servers: string[]; tlsCaFile?: string | undefined }): ConnectionOptions {
+export function hostConnectOptions(
+  identity: Pick<HostIdentity, 'hostId' | 'jwt' | 'seed'>,
+  cfg: { servers: string[]; tlsCaFile?: string | undefined },
+): ConnectionOptions {
   const plain = plaintextRemoteServers(cfg.servers, cfg.tlsCaFile !== undefined);
   if (plain.length > 0) {
     throw new InsecureBusError(`NATS_URL ${plain.join(', ')} is outside loopback without TLS: use tls:// (and NATS_TLS_CA for a private CA)`);

@@ -48,7 +48,8 @@ export function describeApiError(status: number, body: string): string {
   if (typeof o.error === 'string') parts.push(o.error);
   if (typeof o.message === 'string') parts.push(o.message);
   if (typeof o.errors === 'object' && o.errors !== null) {
-    for (const [field, msgs] of Object.entries(o.errors as Record<string, unknown>)) parts.push(`${field}: ${Array.isArray(msgs) ? msgs.join(', ') : String(msgs)}`);
+    for (const [field, msgs] of Object.entries(o.errors as Record<string, unknown>))
+      parts.push(`${field}: ${Array.isArray(msgs) ? msgs.join(', ') : String(msgs)}`);
   }
   return `HTTP ${status}: ${parts.length > 0 ? parts.join(': ') : body.slice(0, 300)}`;
 }
@@ -88,7 +89,8 @@ export function httpControlPlaneClient(baseUrl: string, opts: { timeoutMs: numbe
       throw new ControlPlaneUnavailableError(`POST ${target}: the answer is not JSON (HTTP ${res.status})`, { cause: err });
     }
     const parsed = hostCredentialSchema.safeParse(json);
-    if (!parsed.success) throw new ControlPlaneUnavailableError(`POST ${target}: the answer is not a host credential (${parsed.error.issues[0]?.message ?? 'invalid'})`);
+    if (!parsed.success)
+      throw new ControlPlaneUnavailableError(`POST ${target}: the answer is not a host credential (${parsed.error.issues[0]?.message ?? 'invalid'})`);
     return parsed.data;
   }
   return {

@@ -57,7 +57,9 @@ export function readCredentialFile(path: string): StoredCredential | null {
   const parsed = storedCredentialSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new CredentialFileError(`the credentials file ${path} is not a Nebula host credential (${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'})`);
+    throw new CredentialFileError(
+      `the credentials file ${path} is not a Nebula host credential (${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'})`,
+    );
   }
   return parsed.data;
 }

@@ -184,7 +184,10 @@ export async function establishIdentity(cfg: HostIdentityConfig): Promise<HostId
   };
 }
 
-function credentialFields(answer: HostCredential, receivedAt: number): Pick<StoredCredential, 'jwt' | 'expires_at' | 'received_at' | 'apps' | 'control_plane_key'> {
+function credentialFields(
+  answer: HostCredential,
+  receivedAt: number,
+): Pick<StoredCredential, 'jwt' | 'expires_at' | 'received_at' | 'apps' | 'control_plane_key'> {
   return {
     jwt: answer.jwt,
     expires_at: answer.expires_at,
@@ -196,7 +199,9 @@ function credentialFields(answer: HostCredential, receivedAt: number): Pick<Stor
 
 async function join(cfg: HostIdentityConfig, clientFor: (url: string) => ControlPlaneClient, now: () => number): Promise<StoredCredential> {
   if (cfg.nebulaUrl === undefined || cfg.joinToken === undefined) {
-    const missing = [cfg.nebulaUrl === undefined ? 'NEBULA_URL' : null, cfg.joinToken === undefined ? 'NEBULA_JOIN_TOKEN' : null].filter((v): v is string => v !== null);
+    const missing = [cfg.nebulaUrl === undefined ? 'NEBULA_URL' : null, cfg.joinToken === undefined ? 'NEBULA_JOIN_TOKEN' : null].filter(
+      (v): v is string => v !== null,
+    );
     throw new ConfigError(
       `this host has not joined yet (no credentials file at ${cfg.credentialsFile}): set NEBULA_URL and NEBULA_JOIN_TOKEN (from \`nebula hosts join-token create\`) to join (missing: ${missing.join(', ')})`,
       ['NEBULA_URL', 'NEBULA_JOIN_TOKEN'],
@@ -207,7 +212,13 @@ async function join(cfg: HostIdentityConfig, clientFor: (url: string) => Control
   const key = createUser();
   const answer = checkJoinAnswer(
     token,
-    await clientFor(cfg.nebulaUrl).join({ token: cfg.joinToken, host_id: cfg.hostId, public_key: key.getPublicKey(), apps: [...cfg.apps], consumer: cfg.consumer }),
+    await clientFor(cfg.nebulaUrl).join({
+      token: cfg.joinToken,
+      host_id: cfg.hostId,
+      public_key: key.getPublicKey(),
+      apps: [...cfg.apps],
+      consumer: cfg.consumer,
+    }),
   );
   const cred: StoredCredential = {
     v: 1,
