@@ -139,7 +139,10 @@ test("results and heartbeats carry the host's signature", async () => {
     callback: (_e, m) => {
       decode(heartbeatSchema, m.data, m.subject);
       const sig = m.headers?.get(SIGNATURE_HEADER);
-      heartbeats.push({ ok: verifyMessage(host.publicKey, m.subject, m.data, sig), okOther: verifyMessage(createUser().getPublicKey(), m.subject, m.data, sig) });
+      heartbeats.push({
+        ok: verifyMessage(host.publicKey, m.subject, m.data, sig),
+        okOther: verifyMessage(createUser().getPublicKey(), m.subject, m.data, sig),
+      });
     },
   });
   const { host } = await startWorker(hostId, [app], rt);
