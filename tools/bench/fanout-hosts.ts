@@ -4,13 +4,18 @@
  * in-memory `FakeRuntime`. Driven by the parent over IPC:
  *
  *   child ──ready (modules loaded)──▶ parent
- *   parent ──start {hosts, app, natsUrl}──▶ connect + createWorker + start, `concurrency` at a time
+ *   parent ──start {hosts, app, natsUrl, nebulaUrl, joinToken}──▶ join (each host its own key and
+ *          credential, through the API, as a real host does) + connect + createWorker + start,
+ *          `concurrency` at a time
  *          ◀──started {ms, failed}──────────
  *   parent ──stop──▶ stop every worker, close every connection ──▶ stopped ──▶ exit
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { createLogger } from '@nebula/service-kit';
-import { createWorker, FakeRuntime, type Worker, type WorkerOptions } from '@nebula/worker';
+import { createWorker, establishIdentity, FakeRuntime, type HostIdentity, hostConnectOptions, type Worker, type WorkerOptions } from '@nebula/worker';
 
 export interface StartCommand {
   type: 'start';
@@ -18,6 +23,9 @@ export interface StartCommand {
   app: string;
   image: string;
   natsUrl: string;
+  /** The API the hosts join (a token of `hosts.length` uses or more). */
+  nebulaUrl: string;
+  joinToken: string;
   concurrency: number;
   options: Partial<WorkerOptions>;
 }
@@ -29,22 +37,46 @@ export type HostsReply =
   | { type: 'error'; error: string };
 
 const log = createLogger('bench-host', process.env.BENCH_HOST_LOG ?? 'error');
-const hosts: Array<{ w: Worker; nc: NatsConnection }> = [];
+const hosts: Array<{ w: Worker; nc: NatsConnection; identity: HostIdentity }> = [];
+/** The simulated hosts' credentials files (one folder per child process, removed at stop). */
+const credentialsDir = mkdtempSync(join(tmpdir(), 'nebula-bench-hosts-'));
 
 function send(m: HostsReply): void {
   process.send?.(m);
 }
 
 async function startOne(c: StartCommand, hostId: string): Promise<void> {
-  // A start refused under load (JetStream API timeouts with thousands of hosts starting) is tried again.
+  // Joined once (a token use is spent); a start refused under load (JetStream API timeouts with
+  // thousands of hosts starting) is tried again with the same identity.
+  const identity = await establishIdentity({
+    hostId,
+    apps: [c.app],
+    credentialsFile: join(credentialsDir, `${hostId}.json`),
+    nebulaUrl: c.nebulaUrl,
+    joinToken: c.joinToken,
+    consumer: { ...(c.options.ackWaitMs !== undefined ? { ack_wait_seconds: c.options.ackWaitMs / 1000 } : {}) },
+    timeoutMs: 60_000,
+    log,
+  });
   for (let attempt = 1; ; attempt++) {
-    const nc = await connect({ servers: c.natsUrl, name: hostId, maxReconnectAttempts: -1 });
+    const nc = await connect({ ...hostConnectOptions(identity, { servers: [c.natsUrl] }), maxReconnectAttempts: -1 });
     const rt = new FakeRuntime();
     rt.registry.set(c.image, 'sha256:0123456789abcdef');
-    const w = createWorker({ hostId, apps: [c.app], nc, runtime: rt, hostFacts: { cores: 2, memory_mb: 2048 }, log, options: c.options });
+    const w = createWorker({
+      hostId,
+      apps: [c.app],
+      nc,
+      controlPlaneKey: identity.controlPlaneKey,
+      hostKey: identity.hostKey,
+      provision: () => identity.renew(),
+      runtime: rt,
+      hostFacts: { cores: 2, memory_mb: 2048 },
+      log,
+      options: c.options,
+    });
     try {
       await w.start();
-      hosts.push({ w, nc });
+      hosts.push({ w, nc, identity });
       return;
     } catch (err) {
       await w.stop().catch(() => undefined);
@@ -71,11 +103,13 @@ async function start(c: StartCommand): Promise<void> {
 
 async function stop(): Promise<void> {
   await Promise.all(
-    hosts.map(async ({ w, nc }) => {
+    hosts.map(async ({ w, nc, identity }) => {
       await w.stop().catch(() => undefined);
+      identity.stop();
       await nc.close().catch(() => undefined);
     }),
   );
+  rmSync(credentialsDir, { recursive: true, force: true });
   send({ type: 'stopped' });
   process.exit(0);
 }

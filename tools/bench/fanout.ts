@@ -119,13 +119,16 @@ async function measureSize(n: number, opts: FanoutOptions): Promise<SizeResult> 
   const stack = await startBenchStack();
   const k = processesFor(n);
   const children: HostProcess[] = [];
-  const nc = await connect({ servers: stack.nats.url, name: 'bench' });
+  const nc = await connect(stack.nats.connectOptions('admin', { name: 'bench' }));
   try {
     const natsPid = natsServerPid(stack.nats.port);
     const app = `fan-${suffix()}`;
     const created = await stack.client.call('POST', `/api/v2/apps/${app}`, { docker_image: IMAGE, containers_per: { server: 1 }, env_vars: { V: '0' } });
     if (created.status !== 200) throw new Error(`create app: ${created.status} ${JSON.stringify(created.body)}`);
     const hostIds = Array.from({ length: n }, (_, i) => `sim-${String(i + 1).padStart(5, '0')}`);
+    // Every simulated host joins as a real one does: one token for all of them.
+    const token = await stack.client.call<{ token: string }>('POST', '/api/v2/hosts/join_tokens', { uses: n, ttl_seconds: 3600, apps: [app] });
+    if (token.status !== 200 && token.status !== 201) throw new Error(`join token: ${token.status} ${JSON.stringify(token.body)}`);
 
     for (let i = 0; i < k; i++) children.push(new HostProcess());
     await Promise.all(
@@ -147,6 +150,8 @@ async function measureSize(n: number, opts: FanoutOptions): Promise<SizeResult> 
         app,
         image: IMAGE,
         natsUrl: stack.nats.url,
+        nebulaUrl: stack.client.url,
+        joinToken: token.body.token,
         concurrency: 50,
         options: HOST_OPTIONS,
       });

@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { type JetStreamClient, jetstream, jetstreamManager } from '@nats-io/jetstream';
-import type { KeyPair } from '@nats-io/nkeys';
+import { createUser, type KeyPair } from '@nats-io/nkeys';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
-import { keyFromSeed, SIGNATURE_HEADER, signMessage, verifyMessage } from '@nebula/bus-auth';
+import { hostPermissions, issueUserJwt, keyFromSeed, SIGNATURE_HEADER, signMessage, verifyMessage } from '@nebula/bus-auth';
 import { type AppAction, type AppConfigInput, type AppMessage, appConfigSchema, appMessageId, type Result, resultSchema, subjects } from '@nebula/contracts';
 import { DEFAULT_HOST_CONSUMER_TUNING, ensureHostConsumers, ensureStreams } from '@nebula/messaging';
 import { createLogger } from '@nebula/service-kit';
 import { type TestNatsServer, waitFor } from '@nebula/test-kit';
+import { writeCredentialFile } from '../src/identity/credential-file.ts';
 
 /** Quiet unless TEST_LOG=debug (or info...) is set. */
 export const log = createLogger('worker-test', process.env.TEST_LOG ?? 'silent');
@@ -144,4 +145,35 @@ export async function publishRaw(bus: Pick<TestBus, 'api' | 'signingKey'>, app: 
   const key = opts.key === undefined ? bus.signingKey : opts.key;
   if (key !== null) h.set(SIGNATURE_HEADER, signMessage(key, subject, body));
   await jetstream(bus.api).publish(subject, body, { headers: h });
+}
+
+/**
+ * A credentials file as a joined host has it (key seed, a JWT for its apps, the pinned control plane
+ * key), for the worker run as a process; `nebulaUrl` need not answer while the JWT is valid.
+ */
+export async function writeHostCredentials(
+  nats: TestNatsServer,
+  path: string,
+  host: { hostId: string; apps: readonly string[]; nebulaUrl: string; expiresAt?: Date },
+): Promise<{ publicKey: string }> {
+  const key = createUser();
+  const expiresAt = host.expiresAt ?? new Date(Date.now() + 3_600_000);
+  const jwt = await issueUserJwt(nats.keys, {
+    name: host.hostId,
+    publicKey: key.getPublicKey(),
+    permissions: hostPermissions(host.hostId, host.apps),
+    expiresAt,
+  });
+  writeCredentialFile(path, {
+    v: 1,
+    host_id: host.hostId,
+    nebula_url: host.nebulaUrl,
+    seed: new TextDecoder().decode(key.getSeed()),
+    jwt,
+    expires_at: expiresAt.toISOString(),
+    received_at: new Date().toISOString(),
+    control_plane_key: keyFromSeed(nats.keys.message_signing_seed).getPublicKey(),
+    apps: [...host.apps],
+  });
+  return { publicKey: key.getPublicKey() };
 }
