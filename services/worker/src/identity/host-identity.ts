@@ -66,6 +66,8 @@ export class CredentialExpiredError extends WorkerError {
   readonly retryable = true;
 }
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export async function establishIdentity(cfg: HostIdentityConfig): Promise<HostIdentity> {
   const now = cfg.now ?? Date.now;
   const clientFor = cfg.client ?? ((url: string) => httpControlPlaneClient(url, { timeoutMs: cfg.timeoutMs }));
@@ -121,8 +123,14 @@ export async function establishIdentity(cfg: HostIdentityConfig): Promise<HostId
   function schedule(delayMs: number, failures: number): void {
     if (stopped) return;
     if (timer) clearTimeout(timer);
+    timer = null;
+    // A JWT without expiry is never renewed on a timer; a longer delay than setTimeout holds (24.8
+    // days) would fire at once: wake up then and compute again.
+    if (!Number.isFinite(delayMs)) return;
+    const capped = Math.min(delayMs, MAX_TIMER_MS);
     timer = setTimeout(() => {
       timer = null;
+      if (capped < delayMs) return schedule(nextDelay(), failures);
       renewing = true;
       renew().then(
         () => {
@@ -136,7 +144,7 @@ export async function establishIdentity(cfg: HostIdentityConfig): Promise<HostId
           schedule(delay, failures + 1);
         },
       );
-    }, delayMs);
+    }, capped);
     timer.unref();
   }
 
@@ -174,7 +182,7 @@ export async function establishIdentity(cfg: HostIdentityConfig): Promise<HostId
     renew,
     startRenewing() {
       if (timer !== null || renewing) return;
-      schedule(startFailures > 0 ? retryDelayMs(1, retryBase, retryMax) : Math.min(nextDelay(), 2 ** 31 - 1), startFailures);
+      schedule(startFailures > 0 ? retryDelayMs(1, retryBase, retryMax) : nextDelay(), startFailures);
     },
     stop() {
       stopped = true;
