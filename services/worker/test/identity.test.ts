@@ -20,6 +20,7 @@ import { freePort, waitFor } from '@nebula/test-kit';
 import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { hostConnectOptions } from '../src/identity/bus-connection.ts';
 import {
   ControlPlaneKeyMismatchError,
   ControlPlaneRefusedError,
@@ -393,6 +394,17 @@ test('renewalDelayMs: at two thirds of the lifetime, never negative; retryDelayM
     [1, 2, 3, 4, 5, 50].map((n) => retryDelayMs(n, 100, 1_000)),
     [100, 200, 400, 800, 1_000, 1_000],
   );
+});
+
+test("the host's connection: its own inbox prefix, and no plaintext outside loopback", () => {
+  const id = { hostId: 'h1', jwt: () => 'jwt', seed: () => new Uint8Array() };
+  const local = hostConnectOptions(id, { servers: ['nats://127.0.0.1:4222'] });
+  assert.is(local.inboxPrefix, '_INBOX_h1');
+  assert.is(local.tls, undefined);
+  assert.ok(local.authenticator);
+  assert.throws(() => hostConnectOptions(id, { servers: ['nats://10.0.0.5:4222'] }), /outside loopback without TLS/);
+  assert.equal(hostConnectOptions(id, { servers: ['tls://nats.example:4222'] }).tls, {});
+  assert.equal(hostConnectOptions(id, { servers: ['nats://10.0.0.5:4222'], tlsCaFile: '/etc/ca.pem' }).tls, { caFile: '/etc/ca.pem' });
 });
 
 test('describeApiError: the 4xx JSON shapes of the API in one line', () => {
