@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, createUser } from '@nats-io/nkeys';
+import { connect } from '@nats-io/transport-node';
 import { type ControlPlaneKeys, createBusSetup, hostPermissions, issueUserJwt, jwtExpiry, keyFingerprint, keyFromSeed, verifyMessage } from '@nebula/bus-auth';
 import {
   formatJoinToken,
@@ -14,9 +15,10 @@ import {
   type RenewRequest,
   renewRequestSchema,
   renewSigningBytes,
+  subjects,
 } from '@nebula/contracts';
 import { ConfigError } from '@nebula/service-kit';
-import { freePort, waitFor } from '@nebula/test-kit';
+import { freePort, startNatsServer, waitFor } from '@nebula/test-kit';
 import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -52,8 +54,8 @@ interface FakeApi {
   close(): Promise<void>;
 }
 
-async function startFakeApi(): Promise<FakeApi> {
-  const cpKey = keyFromSeed(keys.message_signing_seed).getPublicKey();
+async function startFakeApi(issuer: ControlPlaneKeys = keys): Promise<FakeApi> {
+  const cpKey = keyFromSeed(issuer.message_signing_seed).getPublicKey();
   const token = formatJoinToken({ fingerprint: keyFingerprint(cpKey), id: crypto.randomUUID(), secret: `s3cret-${crypto.randomUUID().replace(/-/g, '')}` });
   const hosts = new Map<string, string>(); // host id -> public key
   let used = false;
@@ -78,7 +80,7 @@ async function startFakeApi(): Promise<FakeApi> {
   };
   const credential = async (hostId: string, publicKey: string, apps: string[]): Promise<HostCredential> => {
     const expiresAt = new Date(Date.now() + api.lifetimeMs);
-    const jwt = await issueUserJwt(keys, { name: hostId, publicKey, permissions: hostPermissions(hostId, apps), expiresAt });
+    const jwt = await issueUserJwt(issuer, { name: hostId, publicKey, permissions: hostPermissions(hostId, apps), expiresAt });
     return {
       host_id: hostId,
       jwt,
@@ -379,6 +381,33 @@ test('renewed in the background at two thirds of its lifetime; the newest JWT is
     id.stop();
   } finally {
     await api.close();
+  }
+});
+
+test('a JWT that expires while connected: renewed before its expiry, the server closes the old session and the reconnect uses the new JWT', async () => {
+  const nats = await startNatsServer();
+  const api = await startFakeApi(nats.keys);
+  api.lifetimeMs = 3_000;
+  try {
+    const id = await establishIdentity(config(api, { credentialsFile: file('reconnect'), apps: [] }));
+    const first = id.jwt();
+    id.startRenewing();
+    const nc = await connect({ ...hostConnectOptions(id, { servers: [nats.url] }), maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    let reconnects = 0;
+    void (async () => {
+      for await (const s of nc.status()) if (s.type === 'reconnect') reconnects += 1;
+    })();
+    await waitFor('the first JWT to expire and the client to reconnect', () => reconnects >= 1, 10_000);
+    assert.is.not(id.jwt(), first, 'renewed');
+    assert.ok((jwtExpiry(first)?.getTime() ?? 0) <= Date.now(), 'the first JWT has expired');
+    nc.publish(subjects.heartbeat('h1'), '{}');
+    await nc.flush(); // the connection works with the renewed JWT
+    assert.not.ok(nc.isClosed());
+    await nc.close();
+    id.stop();
+  } finally {
+    await api.close();
+    await nats.cleanup();
   }
 });
 
