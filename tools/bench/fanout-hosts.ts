@@ -6,17 +6,20 @@
  * Driven by the parent over IPC:
  *
  *   child ──ready (modules loaded)──▶ parent
- *   parent ──start {hosts, app, natsUrl, apiUrl, joinToken}──▶ join + connect + createWorker + start, `concurrency` at a time
+ *   parent ──start {hosts, app, natsUrl, nebulaUrl, joinToken}──▶ join (each host its own key and
+ *          credential, through the API, as a real host does) + connect + createWorker + start,
+ *          `concurrency` at a time
  *          ◀──started {ms, failed}──────────
  *   parent ──stop──▶ stop every worker, close every connection ──▶ stopped ──▶ exit
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { busConnectOptions, hostInboxPrefix } from '@nebula/bus-auth';
 import { RENEW_SUBJECT, renewSigningBytes } from '@nebula/contracts';
 import { createLogger } from '@nebula/service-kit';
-import { createWorker, FakeRuntime, type Worker, type WorkerOptions } from '@nebula/worker';
-import { apiClient } from './services.ts';
-import { joinSimHost, makeSimHost, simHostCreds } from './sim-hosts.ts';
+import { createWorker, establishIdentity, FakeRuntime, type HostIdentity, hostConnectOptions, type Worker, type WorkerOptions } from '@nebula/worker';
 
 export interface StartCommand {
   type: 'start';
@@ -24,8 +27,8 @@ export interface StartCommand {
   app: string;
   image: string;
   natsUrl: string;
-  apiUrl: string;
-  /** A join token with a use for each host. */
+  /** The API the hosts join (a token of `hosts.length` uses or more). */
+  nebulaUrl: string;
   joinToken: string;
   concurrency: number;
   options: Partial<WorkerOptions>;
@@ -38,48 +41,46 @@ export type HostsReply =
   | { type: 'error'; error: string };
 
 const log = createLogger('bench-host', process.env.BENCH_HOST_LOG ?? 'error');
-const hosts: Array<{ w: Worker; nc: NatsConnection }> = [];
+const hosts: Array<{ w: Worker; nc: NatsConnection; identity: HostIdentity }> = [];
+/** The simulated hosts' credentials files (one folder per child process, removed at stop). */
+const credentialsDir = mkdtempSync(join(tmpdir(), 'nebula-bench-hosts-'));
 
 function send(m: HostsReply): void {
   process.send?.(m);
 }
 
 async function startOne(c: StartCommand, hostId: string): Promise<void> {
-  const client = apiClient(c.apiUrl, '');
-  const host = makeSimHost(hostId);
-  const credential = await joinSimHost(client, c.joinToken, host, [c.app]);
-  const creds = simHostCreds(host, credential);
-  // What the worker's main does when a consumer is missing: renew, signed with the host's key.
-  const provision = async (apps: readonly string[]) => {
-    const req = { host_id: hostId, apps: [...apps], at: new Date().toISOString() };
-    const res = await client.call('POST', '/api/v2/hosts/renew', { ...req, signature: host.sign(RENEW_SUBJECT, renewSigningBytes(req)) });
-    if (res.status !== 200) throw new Error(`renew ${hostId}: ${res.status}`);
-  };
-  // A start refused under load (JetStream API timeouts with thousands of hosts starting) is tried again.
+  // Joined once (a token use is spent); a start refused under load (JetStream API timeouts with
+  // thousands of hosts starting) is tried again with the same identity.
+  const identity = await establishIdentity({
+    hostId,
+    apps: [c.app],
+    credentialsFile: join(credentialsDir, `${hostId}.json`),
+    nebulaUrl: c.nebulaUrl,
+    joinToken: c.joinToken,
+    consumer: { ...(c.options.ackWaitMs !== undefined ? { ack_wait_seconds: c.options.ackWaitMs / 1000 } : {}) },
+    timeoutMs: 60_000,
+    log,
+  });
   for (let attempt = 1; ; attempt++) {
-    const nc = await connect({
-      ...busConnectOptions({ servers: [c.natsUrl], creds, name: hostId, inboxPrefix: hostInboxPrefix(hostId) }),
-      maxReconnectAttempts: -1,
-    });
+    const nc = await connect({ ...hostConnectOptions(identity, { servers: [c.natsUrl] }), maxReconnectAttempts: -1 });
     const rt = new FakeRuntime();
     rt.registry.set(c.image, 'sha256:0123456789abcdef');
-    const deps = {
+    const w = createWorker({
       hostId,
       apps: [c.app],
       nc,
+      controlPlaneKey: identity.controlPlaneKey,
+      hostKey: identity.hostKey,
+      provision: () => identity.renew(),
       runtime: rt,
       hostFacts: { cores: 2, memory_mb: 2048 },
       log,
       options: c.options,
-      // The host's identity: the control plane's key pinned at join, its own key to sign with.
-      controlPlaneKey: credential.control_plane_key,
-      hostKey: host.key,
-      provision,
-    };
-    const w = createWorker(deps);
+    });
     try {
       await w.start();
-      hosts.push({ w, nc });
+      hosts.push({ w, nc, identity });
       return;
     } catch (err) {
       await w.stop().catch(() => undefined);
@@ -106,11 +107,13 @@ async function start(c: StartCommand): Promise<void> {
 
 async function stop(): Promise<void> {
   await Promise.all(
-    hosts.map(async ({ w, nc }) => {
+    hosts.map(async ({ w, nc, identity }) => {
       await w.stop().catch(() => undefined);
+      identity.stop();
       await nc.close().catch(() => undefined);
     }),
   );
+  rmSync(credentialsDir, { recursive: true, force: true });
   send({ type: 'stopped' });
   process.exit(0);
 }

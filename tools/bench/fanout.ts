@@ -123,8 +123,7 @@ async function measureSize(n: number, opts: FanoutOptions): Promise<SizeResult> 
   const stack = await startBenchStack();
   const k = processesFor(n);
   const children: HostProcess[] = [];
-  // The bench's own observer (results.<app>.>): the server's admin user.
-  const nc = await connect({ ...stack.nats.connectOptions('admin'), name: 'bench' });
+  const nc = await connect(stack.nats.connectOptions('admin', { name: 'bench' }));
   try {
     const natsPid = natsServerPid(stack.nats.port);
     const app = `fan-${suffix()}`;
@@ -154,7 +153,7 @@ async function measureSize(n: number, opts: FanoutOptions): Promise<SizeResult> 
         app,
         image: IMAGE,
         natsUrl: stack.nats.url,
-        apiUrl: stack.client.url,
+        nebulaUrl: stack.client.url,
         joinToken: token,
         concurrency: 50,
         options: HOST_OPTIONS,

@@ -1,9 +1,13 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
+import { keyFromSeed } from '@nebula/bus-auth';
 import { ensureStreams } from '@nebula/messaging';
-import { freePort, startNatsServer, waitFor } from '@nebula/test-kit';
+import { freePort, startNatsServer, type TestNatsServer, waitFor } from '@nebula/test-kit';
+import { writeCredentialFile } from '@nebula/worker';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
@@ -37,6 +41,31 @@ for (const [service, variable, bad] of [
 const METRICS_AUTH = { user: 'entrypoint', password: `pw-${process.pid}-${Date.now()}` };
 const metricsHeaders = { authorization: `Basic ${Buffer.from(`${METRICS_AUTH.user}:${METRICS_AUTH.password}`).toString('base64')}` };
 
+/**
+ * A worker that joined before: its credentials file as the join leaves it (key seed, JWT, the
+ * control plane key), and a NEBULA_URL where nothing answers: while the JWT is valid the worker runs,
+ * its renewals failing in the log only.
+ */
+async function joinedWorkerEnv(nats: TestNatsServer, hostId: string): Promise<{ env: Record<string, string>; cleanup: () => void }> {
+  const dir = mkdtempSync(join(tmpdir(), 'nebula-entrypoint-'));
+  const host = await nats.hostCreds(hostId, []);
+  const jwt = /-----BEGIN NATS USER JWT-----\s+(\S+)\s+------END NATS USER JWT------/.exec(host.creds)?.[1] ?? '';
+  const file = join(dir, 'credentials.json');
+  const nebulaUrl = `http://127.0.0.1:${await freePort()}`;
+  writeCredentialFile(file, {
+    v: 1,
+    host_id: hostId,
+    nebula_url: nebulaUrl,
+    seed: host.seed,
+    jwt,
+    expires_at: new Date(Date.now() + 3_600_000).toISOString(),
+    received_at: new Date().toISOString(),
+    control_plane_key: keyFromSeed(nats.keys.message_signing_seed).getPublicKey(),
+    apps: [],
+  });
+  return { env: { NEBULA_CREDENTIALS_FILE: file, NEBULA_URL: nebulaUrl }, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
 for (const [service, portVar, extra] of [
   ['api', 'API_PORT', { API_HOST: '127.0.0.1', BASIC_AUTH_USER: METRICS_AUTH.user, BASIC_AUTH_PASSWORD: METRICS_AUTH.password }],
   ['notifier', 'METRICS_PORT', {}],
@@ -47,7 +76,14 @@ for (const [service, portVar, extra] of [
     // The worker gets a NATS of its own with no streams yet, as on a fresh machine where it starts
     // before the API and the notifier: its /health says so (503) until the owners have made them.
     const nats = service === 'worker' ? await startNatsServer() : undefined;
-    const r = run(`services/${service}/src/main.ts`, { [portVar]: String(port), LOG_LEVEL: 'info', ...extra, ...(nats ? { NATS_URL: nats.url } : {}) });
+    const joined = nats ? await joinedWorkerEnv(nats, 'entrypoint-test') : undefined;
+    const r = run(`services/${service}/src/main.ts`, {
+      [portVar]: String(port),
+      LOG_LEVEL: 'info',
+      ...extra,
+      ...(nats ? { NATS_URL: nats.url } : {}),
+      ...(joined?.env ?? {}),
+    });
     try {
       if (nats) {
         const waiting = await waitFor(
@@ -61,7 +97,7 @@ for (const [service, portVar, extra] of [
         assert.is(waiting.status, 503);
         assert.equal(waiting.body.checks.worker, false);
         assert.is(waiting.body.state, 'starting');
-        const nc = await connect({ servers: nats.url });
+        const nc = await connect(nats.connectOptions('admin'));
         await ensureStreams(await jetstreamManager(nc), ['apps', 'results', 'hosts']);
         await nc.close();
       }
@@ -76,6 +112,7 @@ for (const [service, portVar, extra] of [
       assert.is(health.ok, true);
       const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`, { headers: metricsHeaders })).text();
       assert.match(metrics, `process_cpu_user_seconds_total{service="${service}"}`);
+      if (service === 'worker') assert.match(metrics, '# TYPE nebula_worker_messages_rejected_total counter');
       r.proc.kill('SIGTERM');
       assert.is(await r.exited, 0, r.output());
       const lines = r
@@ -91,6 +128,7 @@ for (const [service, portVar, extra] of [
     } finally {
       r.proc.kill('SIGKILL');
       await nats?.cleanup();
+      joined?.cleanup();
     }
   });
 }

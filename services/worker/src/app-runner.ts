@@ -1,18 +1,24 @@
-import { AckPolicy, type Consumer, type ConsumerMessages, DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
-import { type AppMessage, appMessageSchema, isNewer, stableHash, streams, subjects } from '@nebula/contracts';
-import { decode, ensureConsumer, InvalidMessageError, isMissedHeartbeats } from '@nebula/messaging';
+import { type Consumer, type ConsumerMessages, JetStreamApiError, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import type { KeyPair } from '@nats-io/nkeys';
+import { consumerName } from '@nebula/bus-auth';
+import { type AppMessage, appMessageSchema, isNewer, streams } from '@nebula/contracts';
+import { decode, InvalidMessageError, isMissedHeartbeats } from '@nebula/messaging';
 import type { Logger } from '@nebula/service-kit';
 import { z } from 'zod';
 import { type ConvergeContext, convergeApp } from './converge.ts';
 import { ConvergeTimeoutError, EngineUnavailableError, errorText, isRetryable, OperationAbortedError, SupersededError } from './errors.ts';
 import { abortableSleep } from './executor.ts';
+import { type AppMessageGate, readNewestRevision } from './message-gate.ts';
 import { buildResult, publishResult } from './reporting.ts';
 
 /**
- * One app on one host: a durable pull consumer on `apps.<app>` and a loop that handles one message
- * at a time (apps run in parallel, each in its own runner).
+ * One app on one host: its durable pull consumer on `apps.<app>` (made by the control plane: when it
+ * is missing, the runner asks for it through `provision` and binds again) and a loop that handles one
+ * message at a time (apps run in parallel, each in its own runner).
  *
- *   fetch 1 ──▶ decode ──invalid──▶ failed result, term
+ *   fetch 1 ──▶ signature of the control plane? ──no──▶ not applied, term, counted (no result)
+ *                 │
+ *               decode ──invalid──▶ failed result, term
  *                 │
  *                 ├─ a newer revision is waiting, or already applied ──▶ superseded result, ack
  *                 │
@@ -30,9 +36,8 @@ import { buildResult, publishResult } from './reporting.ts';
  * skipped while a message is in hand; a message that arrives meanwhile waits for it (kept ours).
  */
 export interface RunnerOptions {
+  /** The consumer's ack wait (the control plane sets it as asked at join/renew): working() is sent well within it. */
   ackWaitMs: number;
-  maxAckPending: number;
-  inactiveThresholdMs: number;
   fetchExpiresMs: number;
   retryBaseMs: number;
   retryMaxMs: number;
@@ -51,13 +56,6 @@ export interface AppState {
   busy: boolean;
 }
 
-const NS_PER_MS = 1_000_000;
-
-/** A durable name per host and app; the hash keeps `a_b`+`c` and `a`+`b_c` apart. */
-export function consumerName(hostId: string, app: string): string {
-  return `w_${hostId}_${app}_${stableHash([hostId, app]).slice(0, 8)}`;
-}
-
 /** Enough of a message to report on it when the whole does not parse. */
 const reportableSchema = z.object({
   app: z.string(),
@@ -73,6 +71,9 @@ export class AppRunner {
   readonly app: string;
   readonly state: AppState = { applied: null, lastApplied: null, busy: false };
   private readonly hostId: string;
+  private readonly hostKey: KeyPair;
+  private readonly gate: AppMessageGate;
+  private readonly provision: () => Promise<void>;
   private readonly js: JetStreamClient;
   private readonly jsm: JetStreamManager;
   private readonly ctx: ConvergeContext;
@@ -95,6 +96,12 @@ export class AppRunner {
   constructor(args: {
     app: string;
     hostId: string;
+    /** Signs this host's results. */
+    hostKey: KeyPair;
+    /** Decides whether a message from the APPS stream is the control plane's (its signature). */
+    gate: AppMessageGate;
+    /** Asks the control plane for this host's consumers (when this app's is missing). */
+    provision: () => Promise<void>;
     js: JetStreamClient;
     jsm: JetStreamManager;
     ctx: ConvergeContext;
@@ -106,6 +113,9 @@ export class AppRunner {
     this.onApplied = args.onApplied ?? (() => undefined);
     this.app = args.app;
     this.hostId = args.hostId;
+    this.hostKey = args.hostKey;
+    this.gate = args.gate;
+    this.provision = args.provision;
     this.js = args.js;
     this.jsm = args.jsm;
     this.ctx = args.ctx;
@@ -163,29 +173,22 @@ export class AppRunner {
   }
 
   /**
-   * Creates the consumer when missing (first start, or forgotten after the inactivity threshold), or
-   * brings its tuning to the current settings (an update: on NATS 2.10 `add` is a create only).
+   * Binds the app's consumer. A host never creates one: when it is missing (first start of an app,
+   * forgotten after the inactivity threshold, deleted) the control plane is asked for it, then bound
+   * again; a failure goes through the loop's backoff.
    */
-  async ensureConsumer(): Promise<void> {
+  private async bind(): Promise<Consumer> {
     const name = consumerName(this.hostId, this.app);
-    const { outcome } = await ensureConsumer(
-      this.jsm,
-      streams.apps.name,
-      {
-        durable_name: name,
-        filter_subject: subjects.app(this.app),
-        ack_policy: AckPolicy.Explicit,
-        // A new host starts from the app's current revision, not from its history.
-        deliver_policy: DeliverPolicy.LastPerSubject,
-        max_deliver: -1,
-        ack_wait: this.opts.ackWaitMs * NS_PER_MS,
-        max_ack_pending: this.opts.maxAckPending,
-        inactive_threshold: this.opts.inactiveThresholdMs * NS_PER_MS,
-      },
-      ['ack_wait', 'max_ack_pending', 'inactive_threshold'],
-    );
-    if (outcome === 'created') this.log.info({ consumer: name }, 'consumer created');
-    if (outcome === 'updated') this.log.info({ consumer: name }, 'consumer settings updated');
+    try {
+      return await this.js.consumers.get(streams.apps.name, name);
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError && err.code === 10014)) throw err; // 10014: consumer not found
+      this.log.warn({ consumer: name }, 'consumer missing: asking the control plane for it');
+      await this.provision();
+      const c = await this.js.consumers.get(streams.apps.name, name);
+      this.log.info({ consumer: name }, 'consumer provisioned by the control plane');
+      return c;
+    }
   }
 
   private async run(): Promise<void> {
@@ -193,10 +196,7 @@ export class AppRunner {
     let consumer: Consumer | null = null;
     while (!this.stopping) {
       try {
-        if (consumer === null) {
-          await this.ensureConsumer();
-          consumer = await this.js.consumers.get(streams.apps.name, consumerName(this.hostId, this.app));
-        }
+        consumer ??= await this.bind();
         const batch = await consumer.fetch({ max_messages: 1, expires: this.opts.fetchExpiresMs });
         this.batch = batch;
         try {
@@ -209,7 +209,7 @@ export class AppRunner {
           }
         } catch (err) {
           // A long action between two messages of one fetch, a busy second, or the consumer gone with
-          // its stream: look the consumer up again (recreating it when missing) at once, without the
+          // its stream: look the consumer up again (asking for it when missing) at once, without the
           // backoff of a real failure.
           if (!isMissedHeartbeats(err)) throw err;
           consumer = null;
@@ -234,11 +234,10 @@ export class AppRunner {
     return this.newestInStream();
   }
 
-  /** The newest revision of the app in the stream (null when none, or it cannot be read now). */
+  /** The newest revision of the app in the stream (null when none, unsigned, or it cannot be read now). */
   private async newestInStream(): Promise<AppMessage | null> {
     try {
-      const last = await this.jsm.streams.getMessage(streams.apps.name, { last_by_subj: subjects.app(this.app) });
-      return last === null ? null : decode(appMessageSchema, last.data, last.subject);
+      return await readNewestRevision(this.jsm, this.app, this.gate);
     } catch (err) {
       this.log.debug({ err }, 'could not read the newest revision');
       return null;
@@ -274,6 +273,12 @@ export class AppRunner {
   }
 
   private async handleInTurn(m: JsMsg): Promise<void> {
+    if (!this.gate.accept({ subject: m.subject, data: m.data, headers: m.headers, seq: m.seq, via: 'consumer' })) {
+      // Not the control plane's: never applied, never reported (a result would vouch for it), and
+      // terminated so that it does not come back.
+      m.term();
+      return;
+    }
     let msg: AppMessage;
     try {
       msg = decode(appMessageSchema, m.data, m.subject);
@@ -412,7 +417,7 @@ export class AppRunner {
     const key = `${msg.incarnation}/${msg.revision}/${err instanceof Error ? err.name : 'error'}`;
     if (this.retryReported === key) return;
     try {
-      await publishResult(this.js, await failed(`${errorText(err)} (retrying)`));
+      await publishResult(this.js, this.hostKey, await failed(`${errorText(err)} (retrying)`));
       this.retryReported = key;
     } catch (e) {
       this.log.debug({ err: e }, 'could not report the failure: retrying anyway');
@@ -422,7 +427,7 @@ export class AppRunner {
   /** Reports, then acks or terminates. When the report cannot be published, the message comes back. */
   private async finish(m: JsMsg, how: 'ack' | 'term', result: ReturnType<typeof buildResult>, log: Logger): Promise<void> {
     try {
-      await publishResult(this.js, result);
+      await publishResult(this.js, this.hostKey, result);
     } catch (err) {
       log.warn({ err }, 'could not publish the result: the message will be handled again');
       m.nak(this.backoff(m));

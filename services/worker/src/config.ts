@@ -35,9 +35,16 @@ export const workerEnvSchema = z.object({
   /** With APP_NAME empty, the worker refuses to start while it owns containers, unless this is true. */
   REMOVE_UNSERVED: envVar.bool(false),
   NATS_URL: envVar.url('nats://127.0.0.1:4222'),
-  NATS_USER: z.string().optional(),
-  NATS_PASSWORD: z.string().optional(),
-  NATS_TOKEN: z.string().optional(),
+  /** PEM file of the CA that signed the NATS servers' certificates (TLS; required outside loopback unless tls:// with a public CA). */
+  NATS_TLS_CA: z.string().optional(),
+  /** This host's bus identity (key seed, JWT, pinned control plane key): written at join, mode 600. */
+  NEBULA_CREDENTIALS_FILE: z.string().default('/var/lib/nebula/credentials.json'),
+  /** The control plane's API: where a host joins, and renews (default: the URL it joined). */
+  NEBULA_URL: z.url().optional(),
+  /** A join token (`nebula hosts join-token create`): needed once, when there is no credentials file yet. */
+  NEBULA_JOIN_TOKEN: z.string().optional(),
+  /** The deadline of each call to the control plane's API (join, renew). */
+  NEBULA_API_TIMEOUT_SECONDS: seconds(10, 0.1),
   DOCKER_HOST: z.string().default('unix:///var/run/docker.sock'),
   /** Registry credentials, as the original; without them ~/.docker/config.json is used if present. */
   REGISTRY_AUTH_USER: z.string().optional(),

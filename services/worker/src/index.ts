@@ -1,6 +1,10 @@
-export { consumerName } from './app-runner.ts';
+// Kept for importers of the worker: the name now lives with the permissions that grant it.
+export { consumerName } from '@nebula/bus-auth';
 export * from './errors.ts';
 export * from './executor.ts';
+export { hostConnectOptions } from './identity/bus-connection.ts';
+export { readCredentialFile, type StoredCredential, storedCredentialSchema, writeCredentialFile } from './identity/credential-file.ts';
+export { establishIdentity, type HostIdentity, type HostIdentityConfig } from './identity/host-identity.ts';
 export * from './planner/container-spec.ts';
 export * from './planner/plan-host.ts';
 export * from './runtime/container-runtime.ts';

@@ -1,8 +1,10 @@
 import { availableParallelism, hostname, totalmem } from 'node:os';
 import { connect } from '@nats-io/transport-node';
 import { hostIdFromHostname } from '@nebula/contracts';
-import { createMetricsRegistry, runService, startOpsServer } from '@nebula/service-kit';
+import { ConfigError, createMetricsRegistry, runService, startOpsServer } from '@nebula/service-kit';
 import { resolveHostId, workerEnvSchema } from './config.ts';
+import { hostConnectOptions } from './identity/bus-connection.ts';
+import { establishIdentity, type HostIdentity } from './identity/host-identity.ts';
 import { createDockerClient, pingDocker } from './runtime/docker-client.ts';
 import { DockerRuntime } from './runtime/docker-runtime.ts';
 import { registryAuthResolver } from './runtime/registry-auth.ts';
@@ -15,13 +17,29 @@ await runService({
     const hostId = resolveHostId(env);
     const docker = createDockerClient(env.DOCKER_HOST);
     if (!(await pingDocker(docker, env.ENGINE_CALL_TIMEOUT_SECONDS * 1000))) throw new Error(`docker engine at ${env.DOCKER_HOST} does not answer`);
-    const nc = await connect({
-      servers: env.NATS_URL,
-      name: `nebula-worker-${hostId}`,
-      maxReconnectAttempts: -1,
-      ...(env.NATS_USER !== undefined ? { user: env.NATS_USER, pass: env.NATS_PASSWORD ?? '' } : {}),
-      ...(env.NATS_TOKEN !== undefined ? { token: env.NATS_TOKEN } : {}),
-    });
+    let identity: HostIdentity;
+    try {
+      identity = await establishIdentity({
+        hostId,
+        apps: env.APP_NAME,
+        credentialsFile: env.NEBULA_CREDENTIALS_FILE,
+        nebulaUrl: env.NEBULA_URL,
+        joinToken: env.NEBULA_JOIN_TOKEN,
+        // The control plane makes the consumers with the settings this host asks for.
+        consumer: { ack_wait_seconds: env.ACK_WAIT_SECONDS, inactive_threshold_hours: env.CONSUMER_INACTIVE_THRESHOLD_HOURS },
+        timeoutMs: env.NEBULA_API_TIMEOUT_SECONDS * 1000,
+        log,
+      });
+    } catch (err) {
+      // Not joined and nothing to join with: a configuration error, exit 2 like a wrong variable.
+      if (err instanceof ConfigError) {
+        log.fatal({ variables: err.variables }, err.message);
+        process.exit(2);
+      }
+      throw err;
+    }
+    const nc = await connect({ ...hostConnectOptions(identity, { servers: [env.NATS_URL], tlsCaFile: env.NATS_TLS_CA }), maxReconnectAttempts: -1 });
+    identity.startRenewing();
     const runtime = new DockerRuntime(docker, {
       auth: registryAuthResolver({ user: env.REGISTRY_AUTH_USER, password: env.REGISTRY_AUTH_PASSWORD, host: env.REGISTRY_HOST }),
       callTimeoutMs: env.ENGINE_CALL_TIMEOUT_SECONDS * 1000,
@@ -39,16 +57,21 @@ await runService({
         );
       }
     }
+    const registry = createMetricsRegistry('worker');
     const worker = createWorker({
       hostId,
       apps: env.APP_NAME,
       nc,
+      controlPlaneKey: identity.controlPlaneKey,
+      hostKey: identity.hostKey,
+      // A consumer is missing: a renewal makes the control plane create the consumers of APP_NAME.
+      provision: () => identity.renew(),
+      registry,
       runtime,
       hostFacts: { cores: availableParallelism(), memory_mb: Math.floor(totalmem() / 1024 / 1024) },
       log,
       options: {
         heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_SECONDS * 1000,
-        inactiveThresholdMs: env.CONSUMER_INACTIVE_THRESHOLD_HOURS * 3_600_000,
         stopTimeoutSeconds: env.STOP_TIMEOUT_SECONDS,
         maxRestartWaitSeconds: env.MAX_RESTART_WAIT_IN_SECONDS,
         ackWaitMs: env.ACK_WAIT_SECONDS * 1000,
@@ -67,7 +90,6 @@ await runService({
     });
     // /health answers from the start: 503 with `worker: false` while it waits for the streams (which
     // the API and the notifier create) and adopts its containers, 200 once it runs.
-    const registry = createMetricsRegistry('worker');
     const ops = await startOpsServer({
       port: env.METRICS_PORT,
       registry,
@@ -79,6 +101,7 @@ await runService({
     try {
       await worker.start();
     } catch (err) {
+      identity.stop();
       await ops.close();
       throw err;
     }
@@ -86,6 +109,7 @@ await runService({
     return {
       async stop() {
         await worker.stop();
+        identity.stop();
         await ops.close();
         await nc.drain();
       },

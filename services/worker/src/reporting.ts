@@ -1,4 +1,7 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
+import type { KeyPair } from '@nats-io/nkeys';
+import { headers } from '@nats-io/transport-node';
+import { SIGNATURE_HEADER, signMessage } from '@nebula/bus-auth';
 import { type AppMessage, type ContainerState, type Heartbeat, heartbeatSchema, type Result, resultSchema, stableHash, subjects } from '@nebula/contracts';
 import { encode } from '@nebula/messaging';
 import { LABELS, type ObservedContainer } from './runtime/container-runtime.ts';
@@ -52,10 +55,23 @@ export function resultMessageId(result: Result): string {
   return `${result.host}:${result.app}:${result.incarnation}:${result.revision}:${outcome}:${Date.parse(result.at)}`;
 }
 
-export async function publishResult(js: JetStreamClient, result: Result): Promise<void> {
-  await js.publish(subjects.result(result.app, result.host), encode(result), { msgID: resultMessageId(result) });
+const utf8 = new TextEncoder();
+
+/** The host's signature over subject and body: the notifier drops what does not verify with its registered key. */
+function signedHeaders(hostKey: KeyPair, subject: string, body: Uint8Array) {
+  const h = headers();
+  h.set(SIGNATURE_HEADER, signMessage(hostKey, subject, body));
+  return h;
 }
 
-export async function publishHeartbeat(js: JetStreamClient, hb: Heartbeat): Promise<void> {
-  await js.publish(subjects.heartbeat(hb.host), encode(heartbeatSchema.parse(hb)));
+export async function publishResult(js: JetStreamClient, hostKey: KeyPair, result: Result): Promise<void> {
+  const subject = subjects.result(result.app, result.host);
+  const body = utf8.encode(encode(result));
+  await js.publish(subject, body, { msgID: resultMessageId(result), headers: signedHeaders(hostKey, subject, body) });
+}
+
+export async function publishHeartbeat(js: JetStreamClient, hostKey: KeyPair, hb: Heartbeat): Promise<void> {
+  const subject = subjects.heartbeat(hb.host);
+  const body = utf8.encode(encode(heartbeatSchema.parse(hb)));
+  await js.publish(subject, body, { headers: signedHeaders(hostKey, subject, body) });
 }

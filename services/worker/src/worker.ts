@@ -1,14 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import type { KeyPair } from '@nats-io/nkeys';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { type AppMessage, appMessageSchema, type HostFacts, streams, subjects } from '@nebula/contracts';
-import { decode, waitForStreams } from '@nebula/messaging';
+import type { AppMessage, HostFacts } from '@nebula/contracts';
+import { waitForStreams } from '@nebula/messaging';
 import type { Logger } from '@nebula/service-kit';
+import { Counter, Registry } from 'prom-client';
 import { AppRunner, type RunnerOptions } from './app-runner.ts';
 import { type ConvergeContext, convergeApp } from './converge.ts';
 import { WorkerError } from './errors.ts';
 import { applyAppPlan, type ExecutorOptions } from './executor.ts';
+import { createAppMessageGate, type RejectReason, readNewestRevision } from './message-gate.ts';
 import { nextRestartAllowedAt, type RestartRecord, reconcileDelay } from './planner/backoff.ts';
 import { imagesToRemove, noteImage, type SeenImage } from './planner/image-gc.ts';
 import { type HostContext, planDrift, planHost, unservedApps } from './planner/plan-host.ts';
@@ -67,8 +70,6 @@ const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../package.json', impo
 
 export const DEFAULT_OPTIONS: WorkerOptions = {
   ackWaitMs: 30_000,
-  maxAckPending: 8,
-  inactiveThresholdMs: 72 * 3_600_000,
   fetchExpiresMs: 30_000,
   retryBaseMs: 1_000,
   retryMaxMs: 60_000,
@@ -102,7 +103,6 @@ export function compileOptions(partial: Partial<WorkerOptions> = {}): WorkerOpti
     'retryMaxMs',
     'heartbeatIntervalMs',
     'healthCheckIntervalMs',
-    'inactiveThresholdMs',
     'rollTimeoutMs',
     'convergeTimeoutMs',
     'stuckAfterMs',
@@ -112,7 +112,7 @@ export function compileOptions(partial: Partial<WorkerOptions> = {}): WorkerOpti
   ] as const) {
     if (!(o[k] > 0)) throw new RangeError(`worker option ${k} must be positive (got ${o[k]})`);
   }
-  for (const k of ['maxAckPending', 'maxContainersPerApp', 'maxParallelStarts'] as const)
+  for (const k of ['maxContainersPerApp', 'maxParallelStarts'] as const)
     if (!(Number.isInteger(o[k]) && (o[k] ?? 0) >= 1)) throw new RangeError(`worker option ${k} must be a positive integer`);
   for (const k of ['stopTimeoutSeconds', 'maxRestartWaitSeconds', 'rollSettleMs', 'pollMs'] as const) {
     if (!(o[k] >= 0)) throw new RangeError(`worker option ${k} must not be negative`);
@@ -128,6 +128,17 @@ export interface WorkerDeps {
   hostFacts: HostFacts;
   log: Logger;
   options?: Partial<WorkerOptions>;
+  /** The control plane's message key (`N...`), pinned at join: app messages not signed by it are not applied. */
+  controlPlaneKey: string;
+  /** This host's key (its user nkey): its results and heartbeats are signed with it. */
+  hostKey: KeyPair;
+  /**
+   * Asks the control plane for this host's consumers of these apps (in production a renewal of the
+   * credential); called when a consumer is missing. A host never creates one itself.
+   */
+  provision(apps: readonly string[]): Promise<void>;
+  /** Where the worker's own metrics go (`nebula_worker_messages_rejected_total`); default a registry of its own. */
+  registry?: Registry;
 }
 
 export interface Worker {
@@ -145,6 +156,8 @@ export interface Worker {
   reconcile(now?: number): Promise<void>;
   /** Drift repaired per app since start. */
   repairs(): Record<string, RepairStats>;
+  /** App messages not applied because they do not carry the control plane's signature, per reason. */
+  rejected(): Record<RejectReason, number>;
 }
 
 /** The lines joined with `; `, at most `max` characters: the first ones, then how many more. */
@@ -177,9 +190,33 @@ export function createWorker(deps: WorkerDeps): Worker {
   /** Per app: the images its containers ran on, oldest first (see planner/image-gc.ts). */
   const imageHistory = new Map<string, SeenImage[]>();
 
+  const rejectedCounter = new Counter({
+    name: 'nebula_worker_messages_rejected_total',
+    help: 'App messages not applied: reason "signature" (not signed by the control plane key pinned at join)',
+    labelNames: ['reason'],
+    registers: [deps.registry ?? new Registry()],
+  });
+  const rejected: Record<RejectReason, number> = { signature: 0 };
+  const gate = createAppMessageGate({
+    controlPlaneKey: deps.controlPlaneKey,
+    log,
+    onRejected: (reason) => {
+      rejected[reason] += 1;
+      rejectedCounter.inc({ reason });
+    },
+  });
+
+  /** One request to the control plane at a time: several apps missing their consumer ask once. */
+  let provisioning: Promise<void> | null = null;
+  function provision(): Promise<void> {
+    provisioning ??= deps.provision(apps).finally(() => {
+      provisioning = null;
+    });
+    return provisioning;
+  }
+
   async function latestRevision(app: string): Promise<AppMessage | null> {
-    const last = await jsm.streams.getMessage(streams.apps.name, { last_by_subj: subjects.app(app) });
-    return last === null ? null : decode(appMessageSchema, last.data, last.subject);
+    return readNewestRevision(jsm, app, gate);
   }
 
   /** Adopts the latest revision of the app; returns what it changed. Throws when it fails. */
@@ -280,6 +317,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       const { message, out } = done;
       await publishResult(
         js,
+        deps.hostKey,
         buildResult({
           message,
           host: hostId,
@@ -380,7 +418,7 @@ export function createWorker(deps: WorkerDeps): Worker {
     } catch (err) {
       log.warn({ err }, 'heartbeat without container states: engine unreachable');
     }
-    await publishHeartbeat(js, {
+    await publishHeartbeat(js, deps.hostKey, {
       v: 1,
       host: hostId,
       apps: apps.map((app) => {
@@ -451,6 +489,9 @@ export function createWorker(deps: WorkerDeps): Worker {
     repairs() {
       return Object.fromEntries([...reconciles].map(([app, r]) => [app, { ...r.stats }]));
     },
+    rejected() {
+      return { ...rejected };
+    },
     async start() {
       if (state !== 'created') throw new Error(`worker cannot start when ${state}`);
       state = 'starting';
@@ -469,7 +510,7 @@ export function createWorker(deps: WorkerDeps): Worker {
           recordImages(msg.app, msg.config.docker_image, containers);
           void removeOldImages().catch((err: unknown) => log.warn({ err }, 'could not remove old images'));
         };
-        runners.set(app, new AppRunner({ app, hostId, js, jsm, ctx, opts, log, onApplied }));
+        runners.set(app, new AppRunner({ app, hostId, hostKey: deps.hostKey, gate, provision, js, jsm, ctx, opts, log, onApplied }));
         reconciles.set(app, { dueAt: Date.now() + opts.reconcileIntervalMs, failures: 0, adoptPending: false, stats: { repairs: 0, last: null } });
       }
       await Promise.all([...runners.values()].map(adopt));

@@ -1,4 +1,5 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { createUser } from '@nats-io/nkeys';
 import { connect } from '@nats-io/transport-node';
 import { heartbeatSchema, resultSchema, streams, subjects } from '@nebula/contracts';
 import { decode, ensureStream } from '@nebula/messaging';
@@ -8,11 +9,12 @@ import * as assert from 'uvu/assert';
 import { buildResult, publishResult, resultMessageId } from '../src/reporting.ts';
 import { FakeRuntime } from '../src/runtime/fake-runtime.ts';
 import { createWorker } from '../src/worker.ts';
-import { log, suffix } from './helpers.ts';
+import { log, startTestBus, suffix } from './helpers.ts';
 
 /** Results and heartbeats as they reach the streams, through a real nats-server. */
 const nats = await startNatsServer();
-const nc = await connect({ servers: nats.url });
+const bus = await startTestBus(nats);
+const nc = await connect(nats.connectOptions('admin'));
 const js = jetstream(nc);
 const jsm = await jetstreamManager(nc);
 await ensureStream(jsm, 'apps'); // the API's: a worker waits for it
@@ -34,8 +36,9 @@ test('two failures of one revision with different causes, and a later one with t
   const second = buildResult({ message, host, status: 'failed', error: 'create: port 8080 taken' });
   await tick();
   const third = buildResult({ message, host, status: 'failed', error: 'pull: registry unreachable (retrying)' });
-  for (const r of [first, second, third]) await publishResult(js, r);
-  await publishResult(js, second); // the client sending one publish again: the server drops it
+  const hostKey = createUser();
+  for (const r of [first, second, third]) await publishResult(js, hostKey, r);
+  await publishResult(js, hostKey, second); // the client sending one publish again: the server drops it
   assert.is(await stored(subject), 3);
   assert.not.equal(resultMessageId(first), resultMessageId(second));
   assert.not.equal(resultMessageId(first), resultMessageId(third), 'a later attempt is its own message');
@@ -45,12 +48,20 @@ test('two failures of one revision with different causes, and a later one with t
 
 test("a worker's heartbeats carry one instance per worker; two workers of one host id send two", async () => {
   const hostId = `twin-${suffix()}`;
-  const make = () =>
-    createWorker({ hostId, apps: [], nc, runtime: new FakeRuntime(), hostFacts: { cores: 1, memory_mb: 512 }, log, options: { heartbeatIntervalMs: 60_000 } });
+  const make = async () =>
+    createWorker({
+      hostId,
+      apps: [],
+      ...(await bus.host(hostId, [])),
+      runtime: new FakeRuntime(),
+      hostFacts: { cores: 1, memory_mb: 512 },
+      log,
+      options: { heartbeatIntervalMs: 60_000 },
+    });
   // The HOSTS stream keeps one heartbeat per host: listen to the subject itself to see each one.
   const instances: string[] = [];
   const sub = nc.subscribe(subjects.heartbeat(hostId), { callback: (_err, m) => void instances.push(decode(heartbeatSchema, m.data, m.subject).instance!) });
-  const [a, b] = [make(), make()];
+  const [a, b] = [await make(), await make()];
   await a.start(); // each start sends a first heartbeat
   await b.start();
   await a.heartbeat();
@@ -64,6 +75,7 @@ test("a worker's heartbeats carry one instance per worker; two workers of one ho
 
 test.after(async () => {
   await nc.close();
+  await bus.close();
   await nats.cleanup();
 });
 

@@ -1,5 +1,5 @@
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { streams } from '@nebula/contracts';
 import { ensureStreams } from '@nebula/messaging';
 import { startNatsServer, type TestNatsServer, waitFor } from '@nebula/test-kit';
@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FakeRuntime } from '../src/runtime/fake-runtime.ts';
 import { createWorker, type Worker } from '../src/worker.ts';
-import { collectResults, envelope, log, publishApp, suffix } from './helpers.ts';
+import { collectResults, envelope, log, publishApp, startTestBus, suffix, type TestBus } from './helpers.ts';
 
 /**
  * The worker owns no stream (the API owns APPS, the notifier RESULTS and HOSTS): started before they
@@ -15,6 +15,7 @@ import { collectResults, envelope, log, publishApp, suffix } from './helpers.ts'
  */
 let nats: TestNatsServer;
 let nc: NatsConnection;
+let bus: TestBus;
 const workers: Worker[] = [];
 const FAST = {
   heartbeatIntervalMs: 200,
@@ -29,12 +30,13 @@ const FAST = {
 
 test.before(async () => {
   nats = await startNatsServer();
-  nc = await connect({ servers: nats.url });
+  bus = await startTestBus(nats);
+  nc = bus.admin;
 });
 
 test.after(async () => {
   for (const w of workers) await w.stop();
-  await nc.close();
+  await bus.close();
   await nats.cleanup();
 });
 
@@ -45,7 +47,15 @@ test('a worker started before the streams exist waits for their owners and leave
   const app = `web-${suffix()}`;
   const rt = new FakeRuntime();
   rt.registry.set('img:1', 'sha256:img1');
-  const w = createWorker({ hostId: 'h1', apps: [app], nc, runtime: rt, hostFacts: { cores: 2, memory_mb: 2048 }, log: spy, options: FAST });
+  const w = createWorker({
+    hostId: 'h1',
+    apps: [app],
+    ...(await bus.host('h1', [app], FAST)),
+    runtime: rt,
+    hostFacts: { cores: 2, memory_mb: 2048 },
+    log: spy,
+    options: FAST,
+  });
   workers.push(w);
   let started = false;
   const starting = w.start().then(() => (started = true));
@@ -66,7 +76,7 @@ test('a worker started before the streams exist waits for their owners and leave
   assert.is((await jsm.streams.info(streams.results.name)).config.max_age, streams.results.max_age_ms * 1_000_000);
 
   const results = collectResults(nc, app);
-  await publishApp(nc, envelope(app, 1, 'create', { docker_image: 'img:1' }));
+  await publishApp(bus, envelope(app, 1, 'create', { docker_image: 'img:1' }));
   assert.is((await results.waitFor(1)).status, 'applied');
   results.stop();
 });

@@ -1,11 +1,11 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, type TestNatsServer, waitFor } from '@nebula/test-kit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { LABELS } from '../src/runtime/container-runtime.ts';
 import { FakeRuntime } from '../src/runtime/fake-runtime.ts';
 import { createWorker, type Worker, type WorkerOptions } from '../src/worker.ts';
-import { collectResults, createStreams, envelope, log, publishApp, suffix } from './helpers.ts';
+import { collectResults, createStreams, envelope, log, publishApp, startTestBus, suffix, type TestBus } from './helpers.ts';
 
 /**
  * A convergence that hangs (an engine call that never answers) with a real nats-server and the
@@ -14,6 +14,7 @@ import { collectResults, createStreams, envelope, log, publishApp, suffix } from
  */
 let nats: TestNatsServer;
 let nc: NatsConnection;
+let bus: TestBus;
 const workers: Worker[] = [];
 const FAST: Partial<WorkerOptions> = {
   heartbeatIntervalMs: 200,
@@ -33,7 +34,15 @@ function runtime(): FakeRuntime {
 }
 
 async function startWorker(hostId: string, apps: string[], rt: FakeRuntime, options: Partial<WorkerOptions>): Promise<Worker> {
-  const w = createWorker({ hostId, apps, nc, runtime: rt, hostFacts: { cores: 2, memory_mb: 2048 }, log, options: { ...FAST, ...options } });
+  const w = createWorker({
+    hostId,
+    apps,
+    ...(await bus.host(hostId, apps, { ...FAST, ...options })),
+    runtime: rt,
+    hostFacts: { cores: 2, memory_mb: 2048 },
+    log,
+    options: { ...FAST, ...options },
+  });
   workers.push(w);
   await w.start();
   return w;
@@ -41,13 +50,14 @@ async function startWorker(hostId: string, apps: string[], rt: FakeRuntime, opti
 
 test.before(async () => {
   nats = await startNatsServer();
-  nc = await connect({ servers: nats.url });
+  bus = await startTestBus(nats);
+  nc = bus.admin;
   await createStreams(nc);
 });
 
 test.after(async () => {
   for (const w of workers) await w.stop();
-  await nc.close();
+  await bus.close();
   await nats.cleanup();
 });
 
@@ -58,7 +68,7 @@ test('a start that never answers ends at the convergence deadline as a failed re
   const results = collectResults(nc, app);
   // A deadline shorter than the ack wait: the message is kept by working() until then, not after.
   const w = await startWorker('h1', [app], rt, { convergeTimeoutMs: 1_000, stuckAfterMs: 60_000 });
-  await publishApp(nc, envelope(app, 1, 'create', { docker_image: 'img:1' }));
+  await publishApp(bus, envelope(app, 1, 'create', { docker_image: 'img:1' }));
   const failed = await results.waitFor(1, 'failed', 20_000);
   assert.match(
     failed.error ?? '',
@@ -89,10 +99,10 @@ test('a convergence stuck in a pull gives way to a newer revision: superseded, a
   rt.hang.add('pull');
   const results = collectResults(nc, app);
   await startWorker('h2', [app], rt, { convergeTimeoutMs: 120_000, stuckAfterMs: 300 });
-  await publishApp(nc, envelope(app, 1, 'create', { docker_image: 'img:1' }));
+  await publishApp(bus, envelope(app, 1, 'create', { docker_image: 'img:1' }));
   await waitFor('the pull of revision 1 to hang', () => rt.hanging.includes('pull img:1'));
   rt.hang.delete('pull'); // later pulls answer; the one in flight stays stuck
-  await publishApp(nc, envelope(app, 2, 'update', { docker_image: 'img:2' }));
+  await publishApp(bus, envelope(app, 2, 'update', { docker_image: 'img:2' }));
   const r1 = await results.waitFor(1, undefined, 20_000);
   assert.is(r1.status, 'superseded');
   const r2 = await results.waitFor(2, undefined, 20_000);
@@ -118,11 +128,11 @@ test('a convergence that makes progress is not given up for a newer revision', a
   rt.onStart = (spec) => ({ state: 'running', health: spec.healthcheck ? (Date.now() > healthyAfter ? 'healthy' : 'starting') : undefined });
   const w = await startWorker('h3', [app], rt, { convergeTimeoutMs: 120_000, stuckAfterMs: 300, rollTimeoutMs: 30_000 });
   const hc = { test: ['CMD', 'true'], interval_seconds: 1, timeout_seconds: 1, retries: 1 };
-  await publishApp(nc, envelope(app, 1, 'create', { docker_image: 'img:1' }));
+  await publishApp(bus, envelope(app, 1, 'create', { docker_image: 'img:1' }));
   assert.is((await results.waitFor(1)).status, 'applied');
-  await publishApp(nc, envelope(app, 2, 'roll', { docker_image: 'img:1', healthcheck: hc }));
+  await publishApp(bus, envelope(app, 2, 'roll', { docker_image: 'img:1', healthcheck: hc }));
   await waitFor('the roll to start', () => rt.calls.some((c) => c.op === 'create' && rt.containers.get(c.id ?? '')?.spec.healthcheck !== null));
-  await publishApp(nc, envelope(app, 3, 'update', { docker_image: 'img:2', healthcheck: hc }));
+  await publishApp(bus, envelope(app, 3, 'update', { docker_image: 'img:2', healthcheck: hc }));
   await new Promise((r) => setTimeout(r, 1_000)); // several stuck checks pass while the roll polls
   // The FakeRuntime computes health at start only: make the next container healthy, then finish.
   healthyAfter = 0;

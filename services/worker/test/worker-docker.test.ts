@@ -1,4 +1,4 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import type { AppConfigInput } from '@nebula/contracts';
 import { startNatsServer, type TestNatsServer, waitFor } from '@nebula/test-kit';
 import { test } from 'uvu';
@@ -7,11 +7,12 @@ import { LABELS } from '../src/runtime/container-runtime.ts';
 import { DockerRuntime } from '../src/runtime/docker-runtime.ts';
 import { createWorker, type Worker, type WorkerOptions } from '../src/worker.ts';
 import { answers, containersOf, docker, dockerCli, ECHO, echo, freePortRange, REGISTRY, removeHostContainers } from './docker-helpers.ts';
-import { collectResults, createStreams, envelope, log, publishApp, suffix } from './helpers.ts';
+import { collectResults, createStreams, envelope, log, publishApp, startTestBus, suffix, type TestBus } from './helpers.ts';
 
 /** Every action against the real Docker engine and a real nats-server, checked from outside. */
 let nats: TestNatsServer;
 let nc: NatsConnection;
+let bus: TestBus;
 const runtime = new DockerRuntime(docker);
 const hosts: string[] = [];
 const workers: Worker[] = [];
@@ -29,7 +30,15 @@ const OPTIONS: Partial<WorkerOptions> = {
 };
 
 async function startWorker(hostId: string, apps: string[]): Promise<Worker> {
-  const w = createWorker({ hostId, apps, nc, runtime, hostFacts: { cores: 2, memory_mb: 4096 }, log, options: OPTIONS });
+  const w = createWorker({
+    hostId,
+    apps,
+    ...(await bus.host(hostId, apps, OPTIONS)),
+    runtime,
+    hostFacts: { cores: 2, memory_mb: 4096 },
+    log,
+    options: OPTIONS,
+  });
   workers.push(w);
   await w.start();
   return w;
@@ -45,13 +54,14 @@ const ids = async (host: string) => new Map([...(await containersOf(host))].map(
 
 test.before(async () => {
   nats = await startNatsServer();
-  nc = await connect({ servers: nats.url });
+  bus = await startTestBus(nats);
+  nc = bus.admin;
   await createStreams(nc);
 });
 
 test.after(async () => {
   for (const w of workers) await w.stop().catch(() => undefined);
-  await nc.close();
+  await bus.close();
   await nats.cleanup();
   for (const h of hosts) await removeHostContainers(h);
   for (const i of images) await removeImage(i);
@@ -86,7 +96,7 @@ test('create, update, count up and down, stop, start, restart, roll, delete: env
   });
 
   // create: two containers, host ports port and port+1, our labels, unless-stopped.
-  await publishApp(nc, envelope(app, 1, 'create', cfg()));
+  await publishApp(bus, envelope(app, 1, 'create', cfg()));
   const r1 = await results.waitFor(1);
   assert.is(r1.status, 'applied', r1.error ?? '');
   for (const p of [port, port + 1]) {
@@ -103,14 +113,14 @@ test('create, update, count up and down, stop, start, restart, roll, delete: env
   assert.ok(info.NetworkSettings.Networks.nebula && info.NetworkSettings.Networks.bridge, 'on the nebula bridge and on bridge');
 
   // update: new env, every container replaced at once.
-  await publishApp(nc, envelope(app, 2, 'update', cfg({ env_vars: { PORT: '8080', GREETING: 'bye' } })));
+  await publishApp(bus, envelope(app, 2, 'update', cfg({ env_vars: { PORT: '8080', GREETING: 'bye' } })));
   assert.is((await results.waitFor(2)).status, 'applied');
   for (const p of [port, port + 1]) assert.is((await answers(p)).env.GREETING, 'bye');
   const second = await ids(host);
   for (const [name, c] of first) assert.is.not(second.get(name), c.Id, `${name} replaced`);
 
   // count up: only the new one is made.
-  await publishApp(nc, envelope(app, 3, 'update', cfg({ env_vars: { PORT: '8080', GREETING: 'bye' }, containers_per: { server: 3 } })));
+  await publishApp(bus, envelope(app, 3, 'update', cfg({ env_vars: { PORT: '8080', GREETING: 'bye' }, containers_per: { server: 3 } })));
   assert.is((await results.waitFor(3)).status, 'applied');
   assert.is((await answers(port + 2)).env.GREETING, 'bye');
   const third = await ids(host);
@@ -118,7 +128,7 @@ test('create, update, count up and down, stop, start, restart, roll, delete: env
   assert.is(third.get(`${app}-2`), second.get(`${app}-2`));
 
   // count down: only the extra ones go.
-  await publishApp(nc, envelope(app, 4, 'update', cfg({ env_vars: { PORT: '8080', GREETING: 'bye' }, containers_per: { server: 1 } })));
+  await publishApp(bus, envelope(app, 4, 'update', cfg({ env_vars: { PORT: '8080', GREETING: 'bye' }, containers_per: { server: 1 } })));
   assert.is((await results.waitFor(4)).status, 'applied');
   const fourth = await ids(host);
   assert.equal([...fourth.keys()], [`${app}-1`]);
@@ -126,25 +136,25 @@ test('create, update, count up and down, stop, start, restart, roll, delete: env
   assert.is(await echo(port + 1), null);
 
   // stop, then start.
-  await publishApp(nc, envelope(app, 5, 'stop', cfg({ running: false, containers_per: { server: 1 } })));
+  await publishApp(bus, envelope(app, 5, 'stop', cfg({ running: false, containers_per: { server: 1 } })));
   assert.is((await results.waitFor(5)).status, 'applied');
   assert.is((await containersOf(host)).size, 0);
   assert.is(await echo(port), null);
-  await publishApp(nc, envelope(app, 6, 'start', cfg({ containers_per: { server: 1 } })));
+  await publishApp(bus, envelope(app, 6, 'start', cfg({ containers_per: { server: 1 } })));
   assert.is((await results.waitFor(6)).status, 'applied');
   assert.is((await answers(port)).env.GREETING, 'hello');
 
   // restart: same config, new container.
   const beforeRestart = await ids(host);
-  await publishApp(nc, envelope(app, 7, 'restart', cfg({ containers_per: { server: 1 } })));
+  await publishApp(bus, envelope(app, 7, 'restart', cfg({ containers_per: { server: 1 } })));
   assert.is((await results.waitFor(7)).status, 'applied');
   assert.is.not((await ids(host)).get(`${app}-1`), beforeRestart.get(`${app}-1`));
   await answers(port);
 
   // roll over three: each new container starts after the previous one is up.
-  await publishApp(nc, envelope(app, 8, 'update', cfg({ containers_per: { server: 3 } })));
+  await publishApp(bus, envelope(app, 8, 'update', cfg({ containers_per: { server: 3 } })));
   await results.waitFor(8);
-  await publishApp(nc, envelope(app, 9, 'roll', cfg({ containers_per: { server: 3 }, env_vars: { PORT: '8080', GREETING: 'rolled' } })));
+  await publishApp(bus, envelope(app, 9, 'roll', cfg({ containers_per: { server: 3 }, env_vars: { PORT: '8080', GREETING: 'rolled' } })));
   const r9 = await results.waitFor(9);
   assert.is(r9.status, 'applied', r9.error ?? '');
   const rolled = await Promise.all([1, 2, 3].map((i) => docker.getContainer(`${app}-${i}`).inspect()));
@@ -154,7 +164,7 @@ test('create, update, count up and down, stop, start, restart, roll, delete: env
   for (const p of [port, port + 1, port + 2]) assert.is((await answers(p)).env.GREETING, 'rolled');
 
   // delete: everything of the app goes.
-  await publishApp(nc, envelope(app, 10, 'delete', cfg()));
+  await publishApp(bus, envelope(app, 10, 'delete', cfg()));
   assert.is((await results.waitFor(10)).status, 'applied');
   assert.is((await containersOf(host)).size, 0);
   results.stop();
@@ -171,13 +181,13 @@ test('pull after the same tag is pushed again with new content: containers repla
   const results = collectResults(nc, app);
   await startWorker(host, [app]);
   const cfg: AppConfigInput = { docker_image: ref, starting_ports: [{ [String(port)]: '80' }], containers_per: { server: 2 } };
-  await publishApp(nc, envelope(app, 1, 'create', cfg));
+  await publishApp(bus, envelope(app, 1, 'create', cfg));
   assert.is((await results.waitFor(1)).status, 'applied');
   const v1 = (await answers(port)).version;
 
   // pull with nothing new: nothing replaced.
   const before = await ids(host);
-  await publishApp(nc, envelope(app, 2, 'pull', cfg));
+  await publishApp(bus, envelope(app, 2, 'pull', cfg));
   const r2 = await results.waitFor(2);
   assert.is(r2.status, 'applied');
   assert.equal(await ids(host), before);
@@ -193,7 +203,7 @@ test('pull after the same tag is pushed again with new content: containers repla
   images.push(repo, newId);
   await dockerCli('tag', oldId, ref);
 
-  await publishApp(nc, envelope(app, 3, 'pull', cfg));
+  await publishApp(bus, envelope(app, 3, 'pull', cfg));
   const r3 = await results.waitFor(3);
   assert.is(r3.status, 'applied', r3.error ?? '');
   assert.ok(r3.image_digest?.startsWith(`${ref.replace(/:1$/, '')}@sha256:`), r3.image_digest ?? 'no digest');
@@ -213,14 +223,14 @@ test('two apps on one host; a bad image fails cleanly while the other app keeps 
   const rGood = collectResults(nc, good);
   const rBad = collectResults(nc, bad);
   await startWorker(host, [good, bad]);
-  await publishApp(nc, envelope(good, 1, 'create', { docker_image: ECHO, starting_ports: [{ [String(port)]: '80' }], env_vars: { V: '1' } }));
-  await publishApp(nc, envelope(bad, 1, 'create', { docker_image: `${REGISTRY}/nebula-missing-${suffix()}/echo:1` }));
+  await publishApp(bus, envelope(good, 1, 'create', { docker_image: ECHO, starting_ports: [{ [String(port)]: '80' }], env_vars: { V: '1' } }));
+  await publishApp(bus, envelope(bad, 1, 'create', { docker_image: `${REGISTRY}/nebula-missing-${suffix()}/echo:1` }));
   const failed = await rBad.waitFor(1);
   assert.is(failed.status, 'failed');
   assert.match(failed.error ?? '', /ImageNotFoundError/);
   assert.is((await rGood.waitFor(1)).status, 'applied');
   assert.is((await answers(port)).env.V, '1');
-  await publishApp(nc, envelope(good, 2, 'update', { docker_image: ECHO, starting_ports: [{ [String(port)]: '80' }], env_vars: { V: '2' } }));
+  await publishApp(bus, envelope(good, 2, 'update', { docker_image: ECHO, starting_ports: [{ [String(port)]: '80' }], env_vars: { V: '2' } }));
   assert.is((await rGood.waitFor(2)).status, 'applied');
   assert.is((await answers(port)).env.V, '2');
   assert.equal([...(await containersOf(host)).keys()], [`${good}-1`]);
@@ -238,7 +248,7 @@ test('a taken host port fails the revision and leaves nothing half-made', async 
   const results = collectResults(nc, app);
   await startWorker(host, [app]);
   try {
-    await publishApp(nc, envelope(app, 1, 'create', { docker_image: ECHO, starting_ports: [port] }));
+    await publishApp(bus, envelope(app, 1, 'create', { docker_image: ECHO, starting_ports: [port] }));
     const r = await results.waitFor(1);
     assert.is(r.status, 'failed');
     assert.match(r.error ?? '', /PortConflictError/, r.error ?? '');
@@ -256,11 +266,11 @@ test('a roll stops at a container that turns unhealthy; the others keep serving 
   const results = collectResults(nc, app);
   await startWorker(host, [app]);
   const cfg: AppConfigInput = { docker_image: ECHO, starting_ports: [{ [String(port)]: '80' }], containers_per: { server: 2 }, env_vars: { V: '1' } };
-  await publishApp(nc, envelope(app, 1, 'create', cfg));
+  await publishApp(bus, envelope(app, 1, 'create', cfg));
   assert.is((await results.waitFor(1)).status, 'applied');
   const before = await ids(host);
   await publishApp(
-    nc,
+    bus,
     envelope(app, 2, 'roll', { ...cfg, env_vars: { V: '2' }, healthcheck: { test: ['CMD', 'false'], interval_seconds: 0.5, timeout_seconds: 1, retries: 1 } }),
   );
   const r = await results.waitFor(2);
@@ -280,10 +290,10 @@ test('a backlog of five revisions is applied as one, the others reported superse
   const results = collectResults(nc, app);
   const cfg = (v: number): AppConfigInput => ({ docker_image: ECHO, starting_ports: [{ [String(port)]: '80' }], env_vars: { V: String(v) } });
   let w = await startWorker(host, [app]);
-  await publishApp(nc, envelope(app, 1, 'create', cfg(1)));
+  await publishApp(bus, envelope(app, 1, 'create', cfg(1)));
   assert.is((await results.waitFor(1)).status, 'applied');
   await w.stop();
-  for (let rev = 2; rev <= 6; rev++) await publishApp(nc, envelope(app, rev, 'update', cfg(rev)));
+  for (let rev = 2; rev <= 6; rev++) await publishApp(bus, envelope(app, rev, 'update', cfg(rev)));
   const events: string[] = [];
   const stream = await docker.getEvents({ filters: { type: ['container'], event: ['create'], label: [`${LABELS.host}=${host}`] } });
   stream.on('data', (d: Buffer) => events.push(d.toString()));

@@ -1,4 +1,4 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import type { AppConfigInput } from '@nebula/contracts';
 import { type Fleet, startFleet, startNatsServer, type TestHost, type TestNatsServer, waitFor } from '@nebula/test-kit';
 import { test } from 'uvu';
@@ -8,7 +8,7 @@ import { createDockerClient } from '../src/runtime/docker-client.ts';
 import { DockerRuntime } from '../src/runtime/docker-runtime.ts';
 import { createWorker, type Worker } from '../src/worker.ts';
 import { REGISTRY } from './docker-helpers.ts';
-import { collectResults, createStreams, envelope, log, publishApp, suffix } from './helpers.ts';
+import { collectResults, createStreams, envelope, log, publishApp, startTestBus, suffix, type TestBus } from './helpers.ts';
 
 /**
  * A Docker engine frozen with SIGSTOP in the middle of a roll (a throwaway host with its own
@@ -20,13 +20,15 @@ const CALL_TIMEOUT_MS = 2_000;
 const IMAGE = `${REGISTRY}/nebula/echo:1`;
 let nats: TestNatsServer;
 let nc: NatsConnection;
+let bus: TestBus;
 let fleet: Fleet;
 let node: TestHost;
 const workers: Worker[] = [];
 
 test.before(async () => {
   nats = await startNatsServer();
-  nc = await connect({ servers: nats.url });
+  bus = await startTestBus(nats);
+  nc = bus.admin;
   await createStreams(nc);
   fleet = await startFleet({ hosts: 1 });
   node = fleet.hosts[0]!;
@@ -35,7 +37,7 @@ test.before(async () => {
 test.after(async () => {
   await node?.thawEngine().catch(() => undefined);
   for (const w of workers) await w.stop().catch(() => undefined);
-  await nc.close();
+  await bus.close();
   await nats.cleanup();
   await fleet?.cleanup();
 });
@@ -67,7 +69,7 @@ test('frozen mid-roll: a failed, retryable result naming the hung call within it
   const w = createWorker({
     hostId,
     apps: [app],
-    nc,
+    ...(await bus.host(hostId, [app], { ackWaitMs: 5_000 })),
     runtime,
     hostFacts: { cores: 2, memory_mb: 4096 },
     log,
@@ -91,10 +93,10 @@ test('frozen mid-roll: a failed, retryable result naming the hung call within it
     containers_per: { server: 3 },
     env_vars: { V: v },
   });
-  await publishApp(nc, envelope(app, 1, 'create', cfg('1')));
+  await publishApp(bus, envelope(app, 1, 'create', cfg('1')));
   assert.is((await results.waitFor(1)).status, 'applied');
 
-  await publishApp(nc, envelope(app, 2, 'roll', cfg('2')));
+  await publishApp(bus, envelope(app, 2, 'roll', cfg('2')));
   // The first container rolled, the roll waiting for it to settle: freeze the engine there.
   await waitFor('the first container rolled', async () => (await revisions(app)).includes(`${app}-1 2 running`), 20_000, 50);
   await node.freezeEngine();

@@ -1,19 +1,20 @@
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { consumerName } from '@nebula/bus-auth';
 import { heartbeatSchema, streams, subjects } from '@nebula/contracts';
 import { decode } from '@nebula/messaging';
 import { startNatsServer, type TestNatsServer, waitFor } from '@nebula/test-kit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { consumerName } from '../src/app-runner.ts';
 import { LABELS } from '../src/runtime/container-runtime.ts';
 import { FakeRuntime } from '../src/runtime/fake-runtime.ts';
 import { createWorker, type Worker, type WorkerOptions } from '../src/worker.ts';
-import { collectResults, createStreams, envelope, log, publishApp, suffix } from './helpers.ts';
+import { collectResults, createStreams, envelope, log, publishApp, publishRaw, startTestBus, suffix, type TestBus } from './helpers.ts';
 
 /** The worker's consuming, latest-wins and reporting, with a real nats-server and the in-memory runtime. */
 let nats: TestNatsServer;
 let nc: NatsConnection;
+let bus: TestBus;
 const workers: Worker[] = [];
 const FAST: Partial<WorkerOptions> = {
   heartbeatIntervalMs: 200,
@@ -33,7 +34,15 @@ function runtime(): FakeRuntime {
 }
 
 async function startWorker(hostId: string, apps: string[], rt: FakeRuntime, options: Partial<WorkerOptions> = {}): Promise<Worker> {
-  const w = createWorker({ hostId, apps, nc, runtime: rt, hostFacts: { cores: 2, memory_mb: 2048 }, log, options: { ...FAST, ...options } });
+  const w = createWorker({
+    hostId,
+    apps,
+    ...(await bus.host(hostId, apps, { ...FAST, ...options })),
+    runtime: rt,
+    hostFacts: { cores: 2, memory_mb: 2048 },
+    log,
+    options: { ...FAST, ...options },
+  });
   workers.push(w);
   await w.start();
   return w;
@@ -44,13 +53,14 @@ const envOf = (rt: FakeRuntime, name: string) => [...rt.containers.values()].fin
 
 test.before(async () => {
   nats = await startNatsServer();
-  nc = await connect({ servers: nats.url });
+  bus = await startTestBus(nats);
+  nc = bus.admin;
   await createStreams(nc);
 });
 
 test.after(async () => {
   for (const w of workers) await w.stop();
-  await nc.close();
+  await bus.close();
   await nats.cleanup();
 });
 
@@ -59,7 +69,7 @@ test('a revision is applied, reported once, and shown in the heartbeat', async (
   const rt = runtime();
   const results = collectResults(nc, app);
   const w = await startWorker('h1', [app], rt);
-  await publishApp(nc, envelope(app, 1, 'create', { docker_image: 'img:1', containers_per: { server: 2 }, env_vars: { A: '1' } }));
+  await publishApp(bus, envelope(app, 1, 'create', { docker_image: 'img:1', containers_per: { server: 2 }, env_vars: { A: '1' } }));
   const r = await results.waitFor(1);
   assert.is(r.status, 'applied');
   assert.is(r.host, 'h1');
@@ -88,38 +98,15 @@ test('a revision is applied, reported once, and shown in the heartbeat', async (
   results.stop();
 });
 
-test('a worker restarted with another ack wait updates its consumer in place and keeps consuming', async () => {
-  // On NATS 2.10 `consumers.add` is a create: the durable must be updated, not added again.
-  const app = `tune-${suffix()}`;
-  const rt = runtime();
-  const results = collectResults(nc, app);
-  let w = await startWorker('h1', [app], rt);
-  await publishApp(nc, envelope(app, 1, 'create', { docker_image: 'img:1', containers_per: { server: 1 } }));
-  assert.is((await results.waitFor(1)).status, 'applied');
-  await w.stop();
-  w = await startWorker('h1', [app], rt, { ackWaitMs: 3_000, maxAckPending: 4, inactiveThresholdMs: 3_600_000 });
-  const info = await (await jetstreamManager(nc)).consumers.info(streams.apps.name, consumerName('h1', app));
-  assert.is(info.config.ack_wait, 3_000 * 1_000_000);
-  assert.is(info.config.max_ack_pending, 4);
-  assert.is(info.config.inactive_threshold, 3_600_000 * 1_000_000);
-  assert.is(info.config.deliver_policy, 'last_per_subject');
-  await publishApp(nc, envelope(app, 2, 'update', { docker_image: 'img:2', containers_per: { server: 1 } }));
-  const r = await results.waitFor(2);
-  assert.is(r.status, 'applied');
-  assert.is(r.revision, 2);
-  await w.stop();
-  results.stop();
-});
-
 test('a backlog of five revisions is applied as one; the four older ones are reported superseded', async () => {
   const app = `api-${suffix()}`;
   const rt = runtime();
   const results = collectResults(nc, app);
   let w = await startWorker('h1', [app], rt);
-  await publishApp(nc, envelope(app, 1, 'create', { docker_image: 'img:1', env_vars: { V: '1' } }));
+  await publishApp(bus, envelope(app, 1, 'create', { docker_image: 'img:1', env_vars: { V: '1' } }));
   await results.waitFor(1, 'applied');
   await w.stop();
-  for (let rev = 2; rev <= 6; rev++) await publishApp(nc, envelope(app, rev, 'update', { docker_image: 'img:1', env_vars: { V: String(rev) } }));
+  for (let rev = 2; rev <= 6; rev++) await publishApp(bus, envelope(app, rev, 'update', { docker_image: 'img:1', env_vars: { V: String(rev) } }));
   const creates = () => rt.calls.filter((c) => c.op === 'create').length;
   const before = creates();
   w = await startWorker('h1', [app], rt);
@@ -143,12 +130,11 @@ test('an invalid message is terminated with a failed result; the next one is app
   const results = collectResults(nc, app);
   await startWorker('h1', [app], rt);
   const good = envelope(app, 2, 'create', { docker_image: 'img:1' });
-  const { jetstream } = await import('@nats-io/jetstream');
-  await jetstream(nc).publish(subjects.app(app), JSON.stringify({ ...envelope(app, 1, 'create', { docker_image: 'img:1' }), config: { docker_image: 42 } }));
+  await publishRaw(bus, app, JSON.stringify({ ...envelope(app, 1, 'create', { docker_image: 'img:1' }), config: { docker_image: 42 } }));
   const failed = await results.waitFor(1, 'failed');
   assert.match(failed.error ?? '', /InvalidMessageError/);
-  await jetstream(nc).publish(subjects.app(app), 'not json');
-  await publishApp(nc, good);
+  await publishRaw(bus, app, 'not json');
+  await publishApp(bus, good);
   await results.waitFor(2, 'applied');
   assert.is(appContainers(rt, app).length, 1);
   results.stop();
@@ -160,7 +146,7 @@ test('an unreachable registry is reported failed once and retried until it answe
   const results = collectResults(nc, app);
   await startWorker('h1', [app], rt);
   rt.registryDown = true;
-  await publishApp(nc, envelope(app, 1, 'create', { docker_image: 'img:1' }));
+  await publishApp(bus, envelope(app, 1, 'create', { docker_image: 'img:1' }));
   await waitFor('three pull attempts', () => rt.pullAttempts >= 3);
   assert.equal(
     results.all.map((r) => r.status),
@@ -170,7 +156,7 @@ test('an unreachable registry is reported failed once and retried until it answe
   assert.match(results.all[0]!.error ?? '', /RegistryUnavailableError.*\(retrying\)/);
   rt.registryDown = false;
   await results.waitFor(1, 'applied');
-  await publishApp(nc, envelope(app, 2, 'update', { docker_image: 'img:404' }));
+  await publishApp(bus, envelope(app, 2, 'update', { docker_image: 'img:404' }));
   const r = await results.waitFor(2, 'failed');
   assert.match(r.error ?? '', /ImageNotFoundError/);
   assert.equal(
@@ -186,7 +172,7 @@ test('a permanent failure is terminated for good: not delivered again after the 
   const rt = runtime();
   const results = collectResults(nc, app);
   await startWorker('h1', [app], rt, { ackWaitMs: 1_000 });
-  await publishApp(nc, envelope(app, 1, 'create', { docker_image: 'img:404' }));
+  await publishApp(bus, envelope(app, 1, 'create', { docker_image: 'img:404' }));
   assert.match((await results.waitFor(1, 'failed')).error ?? '', /ImageNotFoundError/);
   await new Promise((r) => setTimeout(r, 2_500));
   const jsm = await jetstreamManager(nc);
@@ -205,7 +191,7 @@ test('an engine that does not answer is retried; the other app on the host is no
   const rb = collectResults(nc, b);
   await startWorker('h1', [a, b], rt);
   rt.engineDown = true;
-  await publishApp(nc, envelope(a, 1, 'create', { docker_image: 'img:1' }));
+  await publishApp(bus, envelope(a, 1, 'create', { docker_image: 'img:1' }));
   const jsm = await jetstreamManager(nc);
   await waitFor('the revision to be delivered again', async () => (await jsm.consumers.info(streams.apps.name, consumerName('h1', a))).num_redelivered >= 1);
   assert.equal(
@@ -214,7 +200,7 @@ test('an engine that does not answer is retried; the other app on the host is no
     'one failed result while retrying',
   );
   rt.engineDown = false;
-  await publishApp(nc, envelope(b, 1, 'create', { docker_image: 'img:1' }));
+  await publishApp(bus, envelope(b, 1, 'create', { docker_image: 'img:1' }));
   await ra.waitFor(1, 'applied');
   assert.is((await rb.waitFor(1)).status, 'applied');
   ra.stop();
@@ -226,9 +212,9 @@ test('at start: matching containers adopted, stale ones replaced, unserved apps 
   const rt = runtime();
   let w = await startWorker('h1', [a, b, gone], rt);
   const rb = collectResults(nc, b);
-  await publishApp(nc, envelope(a, 1, 'create', { docker_image: 'img:1', containers_per: { server: 2 } }));
-  await publishApp(nc, envelope(b, 1, 'create', { docker_image: 'img:1' }));
-  await publishApp(nc, envelope(gone, 1, 'create', { docker_image: 'img:1' }));
+  await publishApp(bus, envelope(a, 1, 'create', { docker_image: 'img:1', containers_per: { server: 2 } }));
+  await publishApp(bus, envelope(b, 1, 'create', { docker_image: 'img:1' }));
+  await publishApp(bus, envelope(gone, 1, 'create', { docker_image: 'img:1' }));
   await rb.waitFor(1, 'applied');
   await waitFor('all running', () => rt.all().length === 4);
   const other = await startWorker('h2', [], rt); // another host on the same engine, serving nothing
@@ -239,7 +225,7 @@ test('at start: matching containers adopted, stale ones replaced, unserved apps 
     .map((c) => c.id)
     .sort();
   // While the worker is away: b changes, and one container of a disappears.
-  await publishApp(nc, envelope(b, 2, 'update', { docker_image: 'img:1', env_vars: { NEW: '1' } }));
+  await publishApp(bus, envelope(b, 2, 'update', { docker_image: 'img:1', env_vars: { NEW: '1' } }));
   await rt.remove(appContainers(rt, a).find((c) => c.name === `${a}-2`)!.id);
   w = await startWorker('h1', [a, b], rt);
   assert.equal(appContainers(rt, gone), [], 'unserved app removed');
@@ -259,7 +245,7 @@ test('an unhealthy container is restarted', async () => {
   const rt = runtime();
   const results = collectResults(nc, app);
   await startWorker('h1', [app], rt);
-  await publishApp(nc, envelope(app, 1, 'create', { docker_image: 'img:1', healthcheck: { test: ['CMD', 'true'] } }));
+  await publishApp(bus, envelope(app, 1, 'create', { docker_image: 'img:1', healthcheck: { test: ['CMD', 'true'] } }));
   await results.waitFor(1, 'applied');
   const c = [...rt.containers.values()].find((x) => x.spec.name === `${app}-1`)!;
   c.health = 'unhealthy';
@@ -276,7 +262,7 @@ test('a nats-server restart does not stop the consumer loops', async () => {
   await nats.start();
   const results = collectResults(nc, app);
   await waitFor('the client to reconnect', () => !nc.isClosed() && nc.info !== undefined);
-  await waitFor('the revision to be published', () => publishApp(nc, envelope(app, 1, 'create', { docker_image: 'img:1' })).then(() => true), 15_000, 250);
+  await waitFor('the revision to be published', () => publishApp(bus, envelope(app, 1, 'create', { docker_image: 'img:1' })).then(() => true), 15_000, 250);
   assert.is((await results.waitFor(1, undefined, 20_000)).status, 'applied');
   assert.is(appContainers(rt, app).length, 1);
   results.stop();

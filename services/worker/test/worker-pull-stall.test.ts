@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { type StallingRegistry, startNatsServer, startStallingRegistry, type TestNatsServer } from '@nebula/test-kit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -7,7 +7,7 @@ import { isRetryable, PullStalledError } from '../src/errors.ts';
 import { DockerRuntime } from '../src/runtime/docker-runtime.ts';
 import { createWorker, type Worker } from '../src/worker.ts';
 import { containersOf, docker, dockerCli, ECHO, REGISTRY, removeHostContainers } from './docker-helpers.ts';
-import { collectResults, createStreams, envelope, log, publishApp, suffix } from './helpers.ts';
+import { collectResults, createStreams, envelope, log, publishApp, startTestBus, suffix, type TestBus } from './helpers.ts';
 
 /**
  * A registry that serves the manifest and then stalls the layer download, in front of the local
@@ -17,6 +17,7 @@ import { collectResults, createStreams, envelope, log, publishApp, suffix } from
 const STALL_MS = 2_000;
 let nats: TestNatsServer;
 let nc: NatsConnection;
+let bus: TestBus;
 let proxy: StallingRegistry;
 const repo = `nebula-test-${suffix()}/stall`;
 const workers: Worker[] = [];
@@ -33,7 +34,8 @@ async function present(ref: string): Promise<boolean> {
 
 test.before(async () => {
   nats = await startNatsServer();
-  nc = await connect({ servers: nats.url });
+  bus = await startTestBus(nats);
+  nc = bus.admin;
   await createStreams(nc);
   const pushed = `${REGISTRY}/${repo}:1`;
   const built = spawnSync('docker', ['build', '-q', '-t', pushed, '-'], { input: `FROM ${ECHO}\nRUN echo ${suffix()} > /unique\n`, encoding: 'utf8' });
@@ -47,7 +49,7 @@ test.after(async () => {
   for (const w of workers) await w.stop().catch(() => undefined);
   await removeHostContainers(host);
   await proxy?.close();
-  await nc.close();
+  await bus.close();
   await nats.cleanup();
   await dockerCli('rmi', refThroughProxy()).catch(() => undefined);
 });
@@ -77,7 +79,7 @@ test('the worker reports the stalled pull as a retryable failure, then applies t
   const w = createWorker({
     hostId: host,
     apps: [app],
-    nc,
+    ...(await bus.host(host, [app], { ackWaitMs: 5_000 })),
     runtime,
     hostFacts: { cores: 2, memory_mb: 4096 },
     log,
@@ -86,7 +88,7 @@ test('the worker reports the stalled pull as a retryable failure, then applies t
   workers.push(w);
   await w.start();
   const stalledBefore = proxy.stalled;
-  await publishApp(nc, envelope(app, 1, 'create', { docker_image: ref }));
+  await publishApp(bus, envelope(app, 1, 'create', { docker_image: ref }));
   const failed = await results.waitFor(1, 'failed', 30_000);
   assert.match(failed.error ?? '', /^PullStalledError: pull of \S+ stalled: no progress for 2 s \(retrying\)$/, failed.error ?? '');
   assert.ok(proxy.stalled > stalledBefore);

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { heartbeatSchema, streams, subjects } from '@nebula/contracts';
 import { decode } from '@nebula/messaging';
 import { startNatsServer, type TestNatsServer, waitFor } from '@nebula/test-kit';
@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { DockerRuntime } from '../src/runtime/docker-runtime.ts';
 import { createWorker, type Worker, type WorkerOptions } from '../src/worker.ts';
 import { answers, containersOf, docker, dockerCli, ECHO, freePortRange, REGISTRY, removeHostContainers } from './docker-helpers.ts';
-import { collectResults, createStreams, envelope, log, publishApp, suffix } from './helpers.ts';
+import { collectResults, createStreams, envelope, log, publishApp, startTestBus, suffix, type TestBus } from './helpers.ts';
 
 /**
  * Drift repaired on the real Docker engine: containers removed and stopped by hand (`docker rm -f`,
@@ -18,6 +18,7 @@ import { collectResults, createStreams, envelope, log, publishApp, suffix } from
  */
 let nats: TestNatsServer;
 let nc: NatsConnection;
+let bus: TestBus;
 const runtime = new DockerRuntime(docker);
 const hosts: string[] = [];
 const workers: Worker[] = [];
@@ -37,7 +38,15 @@ const OPTIONS: Partial<WorkerOptions> = {
 };
 
 async function startWorker(hostId: string, apps: string[]): Promise<Worker> {
-  const w = createWorker({ hostId, apps, nc, runtime, hostFacts: { cores: 2, memory_mb: 4096 }, log, options: OPTIONS });
+  const w = createWorker({
+    hostId,
+    apps,
+    ...(await bus.host(hostId, apps, OPTIONS)),
+    runtime,
+    hostFacts: { cores: 2, memory_mb: 4096 },
+    log,
+    options: OPTIONS,
+  });
   workers.push(w);
   await w.start();
   return w;
@@ -63,13 +72,14 @@ const imageId = (ref: string) => dockerCli('image', 'inspect', '-f', '{{.Id}}', 
 
 test.before(async () => {
   nats = await startNatsServer();
-  nc = await connect({ servers: nats.url });
+  bus = await startTestBus(nats);
+  nc = bus.admin;
   await createStreams(nc);
 });
 
 test.after(async () => {
   for (const w of workers) await w.stop().catch(() => undefined);
-  await nc.close();
+  await bus.close();
   await nats.cleanup();
   for (const h of hosts) await removeHostContainers(h);
   for (const r of repos) await removeRepo(r);
@@ -82,7 +92,7 @@ test('a container removed by hand and another stopped by hand are both back with
   const results = collectResults(nc, app);
   const w = await startWorker(host, [app]);
   await publishApp(
-    nc,
+    bus,
     envelope(app, 1, 'create', { docker_image: ECHO, starting_ports: [{ [String(port)]: '80' }], containers_per: { server: 3 }, env_vars: { V: '1' } }),
   );
   assert.is((await results.waitFor(1)).status, 'applied');
@@ -126,7 +136,7 @@ test('a container whose process is killed from the host (as the kernel OOM kille
   const port = await freePortRange(1);
   const results = collectResults(nc, app);
   const w = await startWorker(host, [app]);
-  await publishApp(nc, envelope(app, 1, 'create', { docker_image: ECHO, starting_ports: [{ [String(port)]: '80' }] }));
+  await publishApp(bus, envelope(app, 1, 'create', { docker_image: ECHO, starting_ports: [{ [String(port)]: '80' }] }));
   assert.is((await results.waitFor(1)).status, 'applied');
   await answers(port);
   const pid = (await docker.getContainer(`${app}-1`).inspect()).State.Pid;
@@ -158,7 +168,7 @@ test('an adoption that fails at start (the image is not in the registry yet) is 
   const ref = `${repo}:1`;
   const port = await freePortRange(1);
   const results = collectResults(nc, app);
-  await publishApp(nc, envelope(app, 1, 'create', { docker_image: ref, starting_ports: [{ [String(port)]: '80' }] }));
+  await publishApp(bus, envelope(app, 1, 'create', { docker_image: ref, starting_ports: [{ [String(port)]: '80' }] }));
   const w = await startWorker(host, [app]);
   // The consumer's delivery fails for good too (unknown image): only the loop can bring it up.
   const failed = await results.waitFor(1, 'failed');
@@ -199,7 +209,7 @@ test('replaced images are removed after an apply, keeping the current and the pr
   const ids = await Promise.all([1, 2, 3].map((v) => imageId(`${repo}:${v}`)));
   await startWorker(host, [app]);
   for (const v of [1, 2, 3]) {
-    await publishApp(nc, envelope(app, v, v === 1 ? 'create' : 'update', { docker_image: `${repo}:${v}` }));
+    await publishApp(bus, envelope(app, v, v === 1 ? 'create' : 'update', { docker_image: `${repo}:${v}` }));
     const r = await results.waitFor(v);
     assert.is(r.status, 'applied', r.error ?? '');
   }

@@ -1,5 +1,5 @@
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { appConfigSchema, heartbeatSchema, streams, subjects } from '@nebula/contracts';
 import { decode } from '@nebula/messaging';
 import type { Logger } from '@nebula/service-kit';
@@ -10,7 +10,7 @@ import { containerSpec } from '../src/planner/container-spec.ts';
 import { LABELS } from '../src/runtime/container-runtime.ts';
 import { FakeRuntime } from '../src/runtime/fake-runtime.ts';
 import { createWorker, summarise, type Worker, type WorkerOptions } from '../src/worker.ts';
-import { collectResults, createStreams, envelope, log, publishApp, suffix } from './helpers.ts';
+import { collectResults, createStreams, envelope, log, publishApp, startTestBus, suffix, type TestBus } from './helpers.ts';
 
 /**
  * The reconcile loop, the start-up guard, unhealthy restarts and image removal, with a real
@@ -19,6 +19,7 @@ import { collectResults, createStreams, envelope, log, publishApp, suffix } from
  */
 let nats: TestNatsServer;
 let nc: NatsConnection;
+let bus: TestBus;
 const workers: Worker[] = [];
 const FAST: Partial<WorkerOptions> = {
   heartbeatIntervalMs: 200,
@@ -45,7 +46,15 @@ function runtime(): FakeRuntime {
 }
 
 async function startWorker(hostId: string, apps: string[], rt: FakeRuntime, options: Partial<WorkerOptions> = {}): Promise<Worker> {
-  const w = createWorker({ hostId, apps, nc, runtime: rt, hostFacts: { cores: 2, memory_mb: 2048 }, log, options: { ...FAST, ...options } });
+  const w = createWorker({
+    hostId,
+    apps,
+    ...(await bus.host(hostId, apps, { ...FAST, ...options })),
+    runtime: rt,
+    hostFacts: { cores: 2, memory_mb: 2048 },
+    log,
+    options: { ...FAST, ...options },
+  });
   workers.push(w);
   await w.start();
   return w;
@@ -67,13 +76,14 @@ const byName = (rt: FakeRuntime, name: string) => rt.all().find((c) => c.name ==
 
 test.before(async () => {
   nats = await startNatsServer();
-  nc = await connect({ servers: nats.url });
+  bus = await startTestBus(nats);
+  nc = bus.admin;
   await createStreams(nc);
 });
 
 test.after(async () => {
   for (const w of workers) await w.stop();
-  await nc.close();
+  await bus.close();
   await nats.cleanup();
 });
 
@@ -83,7 +93,7 @@ test("drift: a container removed and one stopped behind the worker's back are ba
   const rt = runtime();
   const results = collectResults(nc, app);
   const w = await startWorker(host, [app], rt);
-  await publishApp(nc, envelope(app, 1, 'create', { docker_image: 'img:1', containers_per: { server: 3 } }));
+  await publishApp(bus, envelope(app, 1, 'create', { docker_image: 'img:1', containers_per: { server: 3 } }));
   await results.waitFor(1, 'applied');
   const first = byName(rt, `${app}-1`)!.id;
   await rt.remove(byName(rt, `${app}-2`)!.id);
@@ -116,9 +126,9 @@ test('the reconcile never runs while a message is handled: a slow roll is not un
   // Ticks every 5 ms; each rolled container must stay up 150 ms before the next one.
   const w = await startWorker(host, [app], rt, { reconcileIntervalMs: 50, rollSettleMs: 150 });
   const cfg = { docker_image: 'img:1', containers_per: { server: 3 } };
-  await publishApp(nc, envelope(app, 1, 'create', cfg));
+  await publishApp(bus, envelope(app, 1, 'create', cfg));
   await results.waitFor(1, 'applied');
-  await publishApp(nc, envelope(app, 2, 'roll', { ...cfg, env_vars: { V: '2' } }));
+  await publishApp(bus, envelope(app, 2, 'roll', { ...cfg, env_vars: { V: '2' } }));
   assert.is((await results.waitFor(2)).status, 'applied');
   // Planned against revision 1 during the roll, a reconcile would have put rolled containers back.
   assert.is(rt.calls.filter((c) => c.op === 'create').length, 6, 'three made by the create, three by the roll');
@@ -133,7 +143,7 @@ test('a failing reconcile backs off: 2, 4 intervals, up to the cap, and back to 
   const rt = runtime();
   const results = collectResults(nc, app);
   const w = await startWorker(host, [app], rt, QUIET);
-  await publishApp(nc, envelope(app, 1, 'create', { docker_image: 'img:1' }));
+  await publishApp(bus, envelope(app, 1, 'create', { docker_image: 'img:1' }));
   await results.waitFor(1, 'applied');
   const I = 60_000;
   const t0 = Date.now() + I; // the first reconcile is due one interval after start
@@ -164,7 +174,7 @@ test('an adoption that failed at start (registry down, image not local) is retri
   const rt = runtime();
   const results = collectResults(nc, app);
   let w = await startWorker(host, [app], rt);
-  await publishApp(nc, envelope(app, 1, 'create', { docker_image: 'img:1', containers_per: { server: 2 } }));
+  await publishApp(bus, envelope(app, 1, 'create', { docker_image: 'img:1', containers_per: { server: 2 } }));
   await results.waitFor(1, 'applied');
   await w.stop();
   // Rebuilt host: no containers, no image; the revision was acked long ago (no redelivery).
@@ -187,7 +197,15 @@ test('no app served and containers of ours on the engine: refuses to start, touc
   const rt = runtime();
   const cfg = appConfigSchema.parse({ docker_image: 'img:1' });
   for (const app of ['web', 'db']) rt.seed(containerSpec(cfg, { hostId: host, app, incarnation: 1, revision: 1 }, 1));
-  const w = createWorker({ hostId: host, apps: [], nc, runtime: rt, hostFacts: { cores: 2, memory_mb: 2048 }, log, options: FAST });
+  const w = createWorker({
+    hostId: host,
+    apps: [],
+    ...(await bus.host(host, [], FAST)),
+    runtime: rt,
+    hostFacts: { cores: 2, memory_mb: 2048 },
+    log,
+    options: FAST,
+  });
   workers.push(w);
   try {
     await w.start();
@@ -204,7 +222,7 @@ test('no app served and containers of ours on the engine: refuses to start, touc
   const w2 = createWorker({
     hostId: host,
     apps: [],
-    nc,
+    ...(await bus.host(host, [], FAST)),
     runtime: rt,
     hostFacts: { cores: 2, memory_mb: 2048 },
     log: captured,
@@ -224,7 +242,7 @@ test('a container that stays unhealthy is restarted ever less often, not at ever
   const results = collectResults(nc, app);
   await startWorker(host, [app], rt, { healthCheckIntervalMs: 50, unhealthyRestartMaxBackoffMs: 60_000 });
   rt.onStart = () => ({ state: 'running', health: 'unhealthy' });
-  await publishApp(nc, envelope(app, 1, 'create', { docker_image: 'img:1', healthcheck: { test: ['CMD', 'true'] } }));
+  await publishApp(bus, envelope(app, 1, 'create', { docker_image: 'img:1', healthcheck: { test: ['CMD', 'true'] } }));
   await results.waitFor(1, 'applied');
   const restarts = () => rt.calls.filter((x) => x.op === 'restart').length;
   await waitFor('the first two restarts', () => restarts() >= 2, 5_000);
@@ -241,9 +259,9 @@ test('a count above MAX_CONTAINERS_PER_APP fails the revision for good, naming t
   const rt = runtime();
   const results = collectResults(nc, app);
   await startWorker(host, [app], rt, { maxContainersPerApp: 5 });
-  await publishApp(nc, envelope(app, 1, 'create', { docker_image: 'img:1', containers_per: { server: 2 } }));
+  await publishApp(bus, envelope(app, 1, 'create', { docker_image: 'img:1', containers_per: { server: 2 } }));
   await results.waitFor(1, 'applied');
-  await publishApp(nc, envelope(app, 2, 'update', { docker_image: 'img:1', containers_per: { memory: 100 } })); // 2048 / 100 = 20
+  await publishApp(bus, envelope(app, 2, 'update', { docker_image: 'img:1', containers_per: { memory: 100 } })); // 2048 / 100 = 20
   const r = await results.waitFor(2, 'failed');
   assert.match(r.error ?? '', /TooManyContainersError: .*yields 20 containers.*at most 5 \(MAX_CONTAINERS_PER_APP\)/);
   assert.is(appContainers(rt, app).length, 2);
@@ -261,11 +279,11 @@ test('replaced images are removed after an apply; the current and the previous o
     [1, 'img:1'],
     [2, 'img:2'],
   ] as const) {
-    await publishApp(nc, envelope(app, rev, rev === 1 ? 'create' : 'update', { docker_image: img }));
+    await publishApp(bus, envelope(app, rev, rev === 1 ? 'create' : 'update', { docker_image: img }));
     await results.waitFor(rev, 'applied');
   }
   assert.ok(rt.images.has('img:1'), 'the previous image is kept for a rollback');
-  await publishApp(nc, envelope(app, 3, 'update', { docker_image: 'img:3' }));
+  await publishApp(bus, envelope(app, 3, 'update', { docker_image: 'img:3' }));
   await results.waitFor(3, 'applied');
   await waitFor('img:1 removed', () => !rt.images.has('img:1'), 5_000);
   assert.ok(rt.images.has('img:2') && rt.images.has('img:3'), 'current and previous kept');

@@ -1,0 +1,107 @@
+import { keyFingerprint } from '@nebula/bus-auth';
+import { type HostCredential, hostCredentialSchema, type JoinRequest, type JoinTokenParts, type RenewRequest } from '@nebula/contracts';
+import { WorkerError } from '../errors.ts';
+
+/**
+ * The two calls a host makes to the control plane's HTTP API (see libs/contracts host-join.ts):
+ * `POST /api/v2/hosts/join` once, `POST /api/v2/hosts/renew` at each start, before its JWT expires
+ * and when a consumer is missing. Each has a deadline; an answer that is not a credential is an error.
+ */
+export interface ControlPlaneClient {
+  join(req: JoinRequest): Promise<HostCredential>;
+  renew(req: RenewRequest): Promise<HostCredential>;
+}
+
+/** The API could not be reached, did not answer in time, or failed (5xx): try again later. */
+export class ControlPlaneUnavailableError extends WorkerError {
+  override name = 'ControlPlaneUnavailableError';
+  readonly retryable = true;
+}
+
+/** The API refused (4xx: an expired or used token, a revoked host, an app the token does not allow). */
+export class ControlPlaneRefusedError extends WorkerError {
+  override name = 'ControlPlaneRefusedError';
+  readonly retryable = false;
+  readonly status: number;
+  constructor(message: string, status: number, options?: ErrorOptions) {
+    super(message, options);
+    this.status = status;
+  }
+}
+
+/** The API's key is not the one the join token names: this is not the control plane the token is for. */
+export class ControlPlaneKeyMismatchError extends WorkerError {
+  override name = 'ControlPlaneKeyMismatchError';
+  readonly retryable = false;
+}
+
+/** What a 4xx JSON answer of the API says, in one line (`{error, message}` or `{errors: {field: [..]}}`). */
+export function describeApiError(status: number, body: string): string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return `HTTP ${status}: ${body.slice(0, 300) || '(empty answer)'}`;
+  }
+  const o = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown>;
+  const parts: string[] = [];
+  if (typeof o.error === 'string') parts.push(o.error);
+  if (typeof o.message === 'string') parts.push(o.message);
+  if (typeof o.errors === 'object' && o.errors !== null) {
+    for (const [field, msgs] of Object.entries(o.errors as Record<string, unknown>))
+      parts.push(`${field}: ${Array.isArray(msgs) ? msgs.join(', ') : String(msgs)}`);
+  }
+  return `HTTP ${status}: ${parts.length > 0 ? parts.join(': ') : body.slice(0, 300)}`;
+}
+
+/** The join answer's key must be the one the token names; otherwise the host talks to another API. */
+export function checkJoinAnswer(token: Pick<JoinTokenParts, 'fingerprint'>, answer: HostCredential): HostCredential {
+  if (keyFingerprint(answer.control_plane_key) !== token.fingerprint) {
+    throw new ControlPlaneKeyMismatchError("the API's key does not match the join token: wrong NEBULA_URL?");
+  }
+  return answer;
+}
+
+export function httpControlPlaneClient(baseUrl: string, opts: { timeoutMs: number }): ControlPlaneClient {
+  const url = (path: string) => new URL(path, baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`).toString();
+  async function post(path: string, body: unknown): Promise<HostCredential> {
+    const target = url(path);
+    let res: Response;
+    let text: string;
+    try {
+      res = await fetch(target, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(opts.timeoutMs),
+      });
+      text = await res.text();
+    } catch (err) {
+      const why = err instanceof Error && err.name === 'TimeoutError' ? `no answer within ${opts.timeoutMs / 1000} s` : errorCause(err);
+      throw new ControlPlaneUnavailableError(`POST ${target}: ${why}`, { cause: err });
+    }
+    if (res.status >= 500) throw new ControlPlaneUnavailableError(`POST ${target}: ${describeApiError(res.status, text)}`);
+    if (res.status >= 400) throw new ControlPlaneRefusedError(`POST ${target} was refused: ${describeApiError(res.status, text)}`, res.status);
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (err) {
+      throw new ControlPlaneUnavailableError(`POST ${target}: the answer is not JSON (HTTP ${res.status})`, { cause: err });
+    }
+    const parsed = hostCredentialSchema.safeParse(json);
+    if (!parsed.success)
+      throw new ControlPlaneUnavailableError(`POST ${target}: the answer is not a host credential (${parsed.error.issues[0]?.message ?? 'invalid'})`);
+    return parsed.data;
+  }
+  return {
+    join: (req) => post('api/v2/hosts/join', req),
+    renew: (req) => post('api/v2/hosts/renew', req),
+  };
+}
+
+/** fetch wraps socket errors ("fetch failed"): the cause says what happened (ECONNREFUSED...). */
+function errorCause(err: unknown): string {
+  const cause = err instanceof Error ? (err.cause as { code?: string; message?: string } | undefined) : undefined;
+  const base = err instanceof Error ? err.message : String(err);
+  return cause?.code ? `${base} (${cause.code})` : cause?.message ? `${base} (${cause.message})` : base;
+}
