@@ -15,7 +15,7 @@ test.before(async () => {
   env = await startEnv();
   api = await spawnApi({
     DATABASE_URL: env.dbUrl,
-    NATS_URL: env.nats.url,
+    ...env.busVars,
     BASIC_AUTH_USER: ADMIN.user,
     BASIC_AUTH_PASSWORD: ADMIN.password,
     AUTH_TOKEN: TOKEN,
@@ -103,18 +103,18 @@ test('no credential in any log line', async () => {
 });
 
 test('auth enabled without credentials: refuses to start, naming the variables', async () => {
-  const p = await spawnApi({ DATABASE_URL: env.dbUrl, NATS_URL: env.nats.url }, { waitHealthy: false });
+  const p = await spawnApi({ DATABASE_URL: env.dbUrl, ...env.busVars }, { waitHealthy: false });
   const code = await p.exited;
   assert.ok(code !== 0);
   assert.match(p.output(), /BASIC_AUTH_USER/);
   assert.match(p.output(), /AUTH_TOKEN/);
-  const half = await spawnApi({ DATABASE_URL: env.dbUrl, NATS_URL: env.nats.url, BASIC_AUTH_USER: 'admin' }, { waitHealthy: false });
+  const half = await spawnApi({ DATABASE_URL: env.dbUrl, ...env.busVars, BASIC_AUTH_USER: 'admin' }, { waitHealthy: false });
   assert.ok((await half.exited) !== 0);
   assert.match(half.output(), /BASIC_AUTH_PASSWORD/);
 });
 
 test('AUTH_ENABLED=false lets everyone in as "anonymous"; health still open', async () => {
-  const p = await spawnApi({ DATABASE_URL: env.dbUrl, NATS_URL: env.nats.url, AUTH_ENABLED: 'false', LOG_LEVEL: 'warn' });
+  const p = await spawnApi({ DATABASE_URL: env.dbUrl, ...env.busVars, AUTH_ENABLED: 'false', LOG_LEVEL: 'warn' });
   try {
     assert.is((await http(p.url, 'GET', '/api/v2/status', { auth: null })).status, 200);
     const name = uniqueName();
