@@ -5,9 +5,14 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { type ApiServer, createApiServer } from '@nebula/api';
 import { createDb, createTestDatabase, type Database, type Kysely } from '@nebula/db';
+import { DEFAULT_HOST_CONSUMER_TUNING, ensureHostConsumers } from '@nebula/messaging';
 import { createNotifier, type Notifier } from '@nebula/notifier';
 import { createLogger } from '@nebula/service-kit';
 import { startNatsServer } from '@nebula/test-kit';
@@ -36,10 +41,12 @@ export interface Stack {
   api: ApiServer;
   db: Kysely<Database>;
   runtimes: Map<string, FakeRuntime>;
-  /** The workers' NATS connection: for tests that publish as a worker would (heartbeats). */
+  /** An admin connection (every right): for tests that publish as any worker would (heartbeats). */
   nc: NatsConnection;
   /** The nats-server, for workers in processes of their own. */
   natsUrl: string;
+  /** A creds file (mode 600) for a worker in a process of its own, its consumers made for it. */
+  hostCredsFile(hostId: string, apps: string[]): Promise<string>;
   /** Starts a worker for `hostId` serving `apps`; `images` are what its registry can pull. */
   startWorker(hostId: string, apps: string[], images: string[]): Promise<Worker>;
   close(): Promise<void>;
@@ -50,15 +57,27 @@ export async function startStack(): Promise<Stack> {
   const db = createDb(tdb.url, 5);
   const nats = await startNatsServer();
   const conns: NatsConnection[] = [];
-  const own = async () => {
-    const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+  const dir = mkdtempSync(join(tmpdir(), 'nebula-cli-stack-'));
+  const own = async (who: 'api' | 'notifier' | 'admin' | Awaited<ReturnType<typeof nats.hostCreds>>) => {
+    const nc = await connect(nats.connectOptions(who, { maxReconnectAttempts: -1, reconnectTimeWait: 100 }));
     conns.push(nc);
     return nc;
+  };
+  const admin = await own('admin');
+  /**
+   * A host as it is after joining: its own credential, its consumers made by the control plane
+   * (the worker no longer makes them), with the ack wait the worker runs with.
+   */
+  const asHost = async (hostId: string, apps: string[]) => {
+    await ensureHostConsumers(await jetstreamManager(admin), hostId, apps, { ...DEFAULT_HOST_CONSUMER_TUNING, ackWaitMs: FAST.ackWaitMs });
+    return nats.hostCreds(hostId, apps);
   };
   const api = await createApiServer({
     db,
     databaseUrl: tdb.url,
-    nc: await own(),
+    nc: await own('api'),
+    keys: nats.keys,
+    hosts: { servers: [nats.url], revocationRetryMs: 200 },
     log,
     auth: { enabled: true, basic: { user: ADMIN.user, password: ADMIN.password }, token: null },
     relay: { lockPollMs: 100, pollMs: 200, maxBackoffMs: 300 },
@@ -68,18 +87,23 @@ export async function startStack(): Promise<Stack> {
     // now and then let a host look offline for a moment and a rollout expect one host fewer.
     offlineAfterMissedHeartbeats: OFFLINE_AFTER,
   });
-  const notifier: Notifier = createNotifier({ db, nc: await own(), log, options: { flushIntervalMs: 50, offlineAfterMissed: OFFLINE_AFTER } });
+  const notifier: Notifier = createNotifier({ db, nc: await own('notifier'), log, options: { flushIntervalMs: 50, offlineAfterMissed: OFFLINE_AFTER } });
   await notifier.start();
-  const workerNc = await own();
   const workers: Worker[] = [];
   const runtimes = new Map<string, FakeRuntime>();
   return {
     api,
     db,
     runtimes,
-    nc: workerNc,
+    nc: admin,
     natsUrl: nats.url,
+    async hostCredsFile(hostId, apps) {
+      const path = join(dir, `${hostId}.creds`);
+      writeFileSync(path, (await asHost(hostId, apps)).creds, { mode: 0o600 });
+      return path;
+    },
     async startWorker(hostId, apps, images) {
+      const workerNc = await own(await asHost(hostId, apps));
       const rt = new FakeRuntime();
       for (const image of images) rt.registry.set(image, `sha256:${image.replace(/[^a-z0-9]/g, '')}`);
       runtimes.set(hostId, rt);
@@ -96,6 +120,7 @@ export async function startStack(): Promise<Stack> {
       await db.destroy();
       await nats.cleanup();
       await tdb.drop();
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
