@@ -7,7 +7,7 @@ import { createWorker, FakeRuntime, LABELS, type Worker } from '@nebula/worker';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ApiServer } from '../src/index.ts';
-import { hostConnection, http, silentLog, startEnv, streamMessages, type TestEnv, uniqueName } from './helpers.ts';
+import { workerConnection, http, silentLog, startEnv, streamMessages, type TestEnv, uniqueName } from './helpers.ts';
 
 /**
  * The APPS stream lost while the system runs (real nats-server, PostgreSQL, API and notifier): the
@@ -41,7 +41,7 @@ const latest = { [web]: 1, [db]: 3 };
 
 /** The notifier's connection, or a host's (its own credential; its consumers made for it). */
 async function own(host?: { id: string; apps: string[] }): Promise<NatsConnection> {
-  const nc = host ? await hostConnection(env.nats, env.nc, host.id, host.apps, FAST.ackWaitMs) : await connect(env.nats.connectOptions('notifier'));
+  const nc = host ? await workerConnection(env.nats) : await connect(env.nats.connectOptions('notifier'));
   conns.push(nc);
   return nc;
 }

@@ -6,7 +6,7 @@ import { jetstreamManager, type StreamInfo } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { type AppMessage, appMessageSchema, streams } from '@nebula/contracts';
 import { createDb, createTestDatabase, type Database, type Kysely } from '@nebula/db';
-import { DEFAULT_HOST_CONSUMER_TUNING, decode, ensureHostConsumers } from '@nebula/messaging';
+import { decode } from '@nebula/messaging';
 import { createLogger } from '@nebula/service-kit';
 import { startNatsServer, type TestNatsServer } from '@nebula/test-kit';
 import { type ApiServer, type ApiServerOptions, type AuthSettings, createApiServer } from '../src/index.ts';
@@ -104,14 +104,14 @@ export async function startEnv(opts: { natsConfig?: string } = {}): Promise<Test
 }
 
 /**
- * A worker's connection as a host that joined: its own credential (its rights, its inbox prefix),
- * and its consumers made by the control plane (here: the test's admin connection), with the ack
- * wait the worker is configured with.
+ * An in-process worker's connection. The worker of this tree still makes its own consumers (under
+ * its own names) and reads the newest revision with STREAM.MSG.GET, rights no host credential has,
+ * so it runs as the admin user here. Once the worker joins and uses the consumers the control plane
+ * makes, this becomes `nats.hostCreds(hostId, apps)` after `ensureHostConsumers(...)`, as
+ * host-enrolment.test.ts does for a host.
  */
-export async function hostConnection(nats: TestNatsServer, admin: NatsConnection, hostId: string, apps: string[], ackWaitMs: number): Promise<NatsConnection> {
-  await ensureHostConsumers(await jetstreamManager(admin), hostId, apps, { ...DEFAULT_HOST_CONSUMER_TUNING, ackWaitMs });
-  const creds = await nats.hostCreds(hostId, apps);
-  return connect(nats.connectOptions(creds, { maxReconnectAttempts: -1, reconnectTimeWait: 100 }));
+export async function workerConnection(nats: TestNatsServer): Promise<NatsConnection> {
+  return natsConnect(nats, 'admin');
 }
 
 export function uniqueName(prefix = 'app'): string {

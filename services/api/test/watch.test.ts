@@ -6,7 +6,7 @@ import { createWorker, FakeRuntime, type Worker } from '@nebula/worker';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ApiServer } from '../src/index.ts';
-import { ADMIN, hostConnection, silentLog, startEnv, type TestEnv, uniqueName } from './helpers.ts';
+import { ADMIN, workerConnection, silentLog, startEnv, type TestEnv, uniqueName } from './helpers.ts';
 
 /**
  * Live progress end to end, in one process: the API, a notifier and four workers (real worker code,
@@ -61,8 +61,8 @@ test.before(async () => {
   notifier = createNotifier({ db: env.db, nc: nnc, log: silentLog, options: { flushIntervalMs: 50 } });
   await notifier.start();
   for (const hostId of hostIds) {
-    // Each host with its own credential and connection, its consumer made for it.
-    const wnc = await hostConnection(env.nats, env.nc, hostId, [app], FAST.ackWaitMs);
+    // Each worker with a connection of its own (see workerConnection).
+    const wnc = await workerConnection(env.nats);
     conns.push(wnc);
     const rt = new GatedRuntime();
     rt.registry.set('img:1', 'sha256:img1');

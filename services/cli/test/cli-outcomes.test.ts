@@ -29,7 +29,7 @@ async function startSkewedWorker(hostId: string, appName: string, skewMs: number
     env: {
       ...process.env,
       NATS_URL: stack.natsUrl,
-      NATS_CREDS: await stack.hostCredsFile(hostId, [appName]),
+      NATS_CREDS: await stack.workerCredsFile(hostId, [appName]),
       HOST_ID: hostId,
       APP_NAME: appName,
       SKEW_MS: String(skewMs),

@@ -1,12 +1,12 @@
 /**
  * A worker process whose clock is off: the real worker code (in-memory runtime) in a child process
  * of its own, with Date moved by SKEW_MS, so every `at` it sends is that far off. Env: NATS_URL,
- * NATS_CREDS (the host's creds file), HOST_ID, APP_NAME, SKEW_MS. Prints "running" once started;
+ * NATS_CREDS (its creds file), HOST_ID, APP_NAME, SKEW_MS. Prints "running" once started;
  * stops on SIGTERM.
  */
 import { readFileSync } from 'node:fs';
 import { connect } from '@nats-io/transport-node';
-import { busConnectOptions, hostInboxPrefix } from '@nebula/bus-auth';
+import { busConnectOptions } from '@nebula/bus-auth';
 import { createLogger } from '@nebula/service-kit';
 import { createWorker, FakeRuntime } from '@nebula/worker';
 
@@ -28,7 +28,6 @@ const nc = await connect(
     servers: [process.env.NATS_URL!],
     creds: readFileSync(process.env.NATS_CREDS!, 'utf8'),
     name: process.env.HOST_ID!,
-    inboxPrefix: hostInboxPrefix(process.env.HOST_ID!),
   }),
 );
 const runtime = new FakeRuntime();

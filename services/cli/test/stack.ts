@@ -8,11 +8,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { type ApiServer, createApiServer } from '@nebula/api';
 import { createDb, createTestDatabase, type Database, type Kysely } from '@nebula/db';
-import { DEFAULT_HOST_CONSUMER_TUNING, ensureHostConsumers } from '@nebula/messaging';
+import { busConnectOptions } from '@nebula/bus-auth';
 import { createNotifier, type Notifier } from '@nebula/notifier';
 import { createLogger } from '@nebula/service-kit';
 import { startNatsServer } from '@nebula/test-kit';
@@ -45,8 +44,8 @@ export interface Stack {
   nc: NatsConnection;
   /** The nats-server, for workers in processes of their own. */
   natsUrl: string;
-  /** A creds file (mode 600) for a worker in a process of its own, its consumers made for it. */
-  hostCredsFile(hostId: string, apps: string[]): Promise<string>;
+  /** A creds file (mode 600) for a worker in a process of its own (see workerCreds). */
+  workerCredsFile(hostId: string, apps: string[]): Promise<string>;
   /** Starts a worker for `hostId` serving `apps`; `images` are what its registry can pull. */
   startWorker(hostId: string, apps: string[], images: string[]): Promise<Worker>;
   close(): Promise<void>;
@@ -58,20 +57,24 @@ export async function startStack(): Promise<Stack> {
   const nats = await startNatsServer();
   const conns: NatsConnection[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'nebula-cli-stack-'));
-  const own = async (who: 'api' | 'notifier' | 'admin' | Awaited<ReturnType<typeof nats.hostCreds>>) => {
-    const nc = await connect(nats.connectOptions(who, { maxReconnectAttempts: -1, reconnectTimeWait: 100 }));
+  const own = async (who: 'api' | 'notifier' | 'admin' | string) => {
+    const opts = { maxReconnectAttempts: -1, reconnectTimeWait: 100 };
+    const nc = await connect(
+      who === 'api' || who === 'notifier' || who === 'admin' ? nats.connectOptions(who, opts) : { ...busConnectOptions({ servers: [nats.url], creds: who, name: 'worker' }), ...opts },
+    );
     conns.push(nc);
     return nc;
   };
   const admin = await own('admin');
   /**
-   * A host as it is after joining: its own credential, its consumers made by the control plane
-   * (the worker no longer makes them), with the ack wait the worker runs with.
+   * The credential an in-process worker connects with. The worker of this tree still makes its own
+   * consumers (under its own names) and reads the newest revision with STREAM.MSG.GET, rights no
+   * host credential has, so it runs as the admin user here. Once the worker joins and uses the
+   * consumers the control plane makes, this becomes `nats.hostCreds(hostId, apps)` after
+   * `ensureHostConsumers(jsm, hostId, apps, tuning)` (as services/api/test/host-enrolment.test.ts
+   * does for a host).
    */
-  const asHost = async (hostId: string, apps: string[]) => {
-    await ensureHostConsumers(await jetstreamManager(admin), hostId, apps, { ...DEFAULT_HOST_CONSUMER_TUNING, ackWaitMs: FAST.ackWaitMs });
-    return nats.hostCreds(hostId, apps);
-  };
+  const workerCreds = async (_hostId: string, _apps: string[]) => nats.creds.admin;
   const api = await createApiServer({
     db,
     databaseUrl: tdb.url,
@@ -97,13 +100,13 @@ export async function startStack(): Promise<Stack> {
     runtimes,
     nc: admin,
     natsUrl: nats.url,
-    async hostCredsFile(hostId, apps) {
+    async workerCredsFile(hostId, apps) {
       const path = join(dir, `${hostId}.creds`);
-      writeFileSync(path, (await asHost(hostId, apps)).creds, { mode: 0o600 });
+      writeFileSync(path, await workerCreds(hostId, apps), { mode: 0o600 });
       return path;
     },
     async startWorker(hostId, apps, images) {
-      const workerNc = await own(await asHost(hostId, apps));
+      const workerNc = await own(await workerCreds(hostId, apps));
       const rt = new FakeRuntime();
       for (const image of images) rt.registry.set(image, `sha256:${image.replace(/[^a-z0-9]/g, '')}`);
       runtimes.set(hostId, rt);
