@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstreamManager, type StreamInfo } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { busConnectOptions } from '@nebula/bus-auth';
 import { type AppMessage, appMessageSchema, streams } from '@nebula/contracts';
 import { createDb, createTestDatabase, type Database, type Kysely } from '@nebula/db';
 import { decode } from '@nebula/messaging';
@@ -30,6 +31,8 @@ export interface TestEnv {
     db?: Kysely<Database>;
     relay?: ApiServerOptions['relay'];
     server?: Partial<ApiServerOptions>;
+    /** Creds file text the instance connects with instead of the api user's (other rights). */
+    natsCreds?: string;
   }): Promise<ApiServer & { db: Kysely<Database> }>;
   close(): Promise<void>;
 }
@@ -74,7 +77,14 @@ export async function startEnv(opts: { natsConfig?: string } = {}): Promise<Test
     apis,
     async startApi(opts = {}) {
       // Each instance has a connection of its own, as separate replicas would.
-      const own = await natsConnect(nats, 'api');
+      const own = opts.natsCreds
+        ? await connect({
+            ...busConnectOptions({ servers: [nats.url], creds: opts.natsCreds, name: 'api' }),
+            maxReconnectAttempts: -1,
+            reconnectTimeWait: 100,
+            waitOnFirstConnect: true,
+          })
+        : await natsConnect(nats, 'api');
       conns.push(own);
       const apiDb = opts.db ?? (opts.ownDb ? createDb(tdb.url, 2) : db);
       const api = await createApiServer({

@@ -26,13 +26,10 @@ export class AttemptThrottle {
   }
 
   private recent(key: string, now: number): number[] {
-    const times = (this.failures.get(key) ?? []).filter((t) => t > now - this.windowMs);
-    if (times.length === 0) this.failures.delete(key);
-    else this.failures.set(key, times);
-    return times;
+    return (this.failures.get(key) ?? []).filter((t) => t > now - this.windowMs);
   }
 
-  /** Milliseconds until `key` may try again; 0 when it may now. */
+  /** Milliseconds until `key` may try again; 0 when it may now. Changes nothing. */
   blockedForMs(key: string, now: number): number {
     const times = this.recent(key, now);
     if (times.length < this.maxFailures) return 0;
