@@ -6,7 +6,7 @@ import { appsOutside, consumerTuning, hashSecret, isStale, joinRefusal, RENEW_MA
 
 /** The decisions of joining and renewing (pure), as properties. */
 
-const app = fc.constantFrom('web', 'db', 'cache', 'api', 'jobs');
+const app = fc.constantFrom<string>('web', 'db', 'cache', 'api', 'jobs');
 const NOW = new Date('2026-12-01T12:00:00Z');
 
 test('appsOutside: exactly the wanted apps the token does not allow; none when it allows any', () => {
