@@ -7,7 +7,7 @@ import { createWorker, FakeRuntime, LABELS, type Worker } from '@nebula/worker';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ApiServer } from '../src/index.ts';
-import { workerConnection, http, silentLog, startEnv, streamMessages, type TestEnv, uniqueName } from './helpers.ts';
+import { http, silentLog, startEnv, streamMessages, type TestEnv, uniqueName, workerConnection } from './helpers.ts';
 
 /**
  * The APPS stream lost while the system runs (real nats-server, PostgreSQL, API and notifier): the

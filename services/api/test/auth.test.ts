@@ -133,7 +133,10 @@ test('the bus identity is required: no NATS_CREDS or BUS_KEYS_FILE, or a wrong o
   writeFileSync(bad, JSON.stringify({ ...partial, account_public_key: 'oops' }));
   const c = await spawnApi({ ...base, ...env.busVars, BUS_KEYS_FILE: bad }, { waitHealthy: false });
   assert.ok((await c.exited) !== 0);
-  assert.match(c.output(), /BUS_KEYS_FILE: not the control plane's bus keys: account_public_key: must be an account public key \(A\.\.\.\); message_signing_seed: is missing/);
+  assert.match(
+    c.output(),
+    /BUS_KEYS_FILE: not the control plane's bus keys: account_public_key: must be an account public key \(A\.\.\.\); message_signing_seed: is missing/,
+  );
   assert.not.ok(c.output().includes(env.nats.keys.account_signing_seed), 'no seed in the output');
   const d = await spawnApi({ ...base, ...env.busVars, BUS_KEYS_FILE: join(dir, 'nope.json') }, { waitHealthy: false });
   assert.ok((await d.exited) !== 0);

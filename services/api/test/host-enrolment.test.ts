@@ -2,8 +2,16 @@ import { JetStreamApiError, jetstream, jetstreamManager } from '@nats-io/jetstre
 import { createUser, type KeyPair } from '@nats-io/nkeys';
 import { connect, jwtAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { consumerName, hostInboxPrefix, keyFingerprint, keyFromSeed, SIGNATURE_HEADER, signMessage, verifyMessage } from '@nebula/bus-auth';
-import { type HostCredential, hostCredentialSchema, type JoinTokenCreated, joinTokenCreatedSchema, RENEW_SUBJECT, renewSigningBytes, streams } from '@nebula/contracts';
 import { createNebulaClient } from '@nebula/client';
+import {
+  type HostCredential,
+  hostCredentialSchema,
+  type JoinTokenCreated,
+  joinTokenCreatedSchema,
+  RENEW_SUBJECT,
+  renewSigningBytes,
+  streams,
+} from '@nebula/contracts';
 import { waitFor } from '@nebula/test-kit';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -185,7 +193,12 @@ test('refused joins: expired token, apps outside the token, bad token text, wron
   const text = await join({ token: 'not-a-token', host_id: uniqueName('h'), public_key: key, apps: ['web'] });
   assert.is(text.status, 401);
   assert.match((text.body as { message: string }).message, /not a join token/);
-  const otherPlane = await join({ token: ['nebula-join', 'f'.repeat(32), ...parts.slice(2)].join('.'), host_id: uniqueName('h'), public_key: key, apps: ['web'] });
+  const otherPlane = await join({
+    token: ['nebula-join', 'f'.repeat(32), ...parts.slice(2)].join('.'),
+    host_id: uniqueName('h'),
+    public_key: key,
+    apps: ['web'],
+  });
   assert.is(otherPlane.status, 401);
   assert.match((otherPlane.body as { message: string }).message, /another control plane/);
   const body = await join({ token: t.token, host_id: 'bad host id', public_key: 'not a key', apps: ['web'] });
@@ -198,7 +211,11 @@ test('refused joins: expired token, apps outside the token, bad token text, wron
   // The apps it allows are fine.
   await joined(t.token, uniqueName('h'), ['web']);
 
-  await env.db.updateTable('join_tokens').set({ expires_at: new Date(Date.now() - 1000) }).where('id', '=', t.id).execute();
+  await env.db
+    .updateTable('join_tokens')
+    .set({ expires_at: new Date(Date.now() - 1000) })
+    .where('id', '=', t.id)
+    .execute();
   const expired = await join({ token: t.token, host_id: uniqueName('h'), public_key: createUser().getPublicKey(), apps: ['web'] });
   assert.is(expired.status, 403);
   assert.match((expired.body as { message: string }).message, /^join token expired at \d{4}-\d\d-\d\dT/);
@@ -226,7 +243,10 @@ test('renew: signed by the host key gets a new credential; a bad signature, a st
   assert.match((forged.body as { message: string }).message, /not signed by the key/);
   const tampered = { ...renewBody(hostId, ['web'], key), apps: ['web', 'db'] };
   assert.is((await http(api.url, 'POST', '/api/v2/hosts/renew', { body: tampered, auth: null })).status, 401);
-  const stale = await http(api.url, 'POST', '/api/v2/hosts/renew', { body: renewBody(hostId, ['web'], key, new Date(Date.now() - 6 * 60_000).toISOString()), auth: null });
+  const stale = await http(api.url, 'POST', '/api/v2/hosts/renew', {
+    body: renewBody(hostId, ['web'], key, new Date(Date.now() - 6 * 60_000).toISOString()),
+    auth: null,
+  });
   assert.is(stale.status, 400);
   assert.match((stale.body as { message: string }).message, /more than 5 minutes/);
   const outside = await http(api.url, 'POST', '/api/v2/hosts/renew', { body: renewBody(hostId, ['web', 'cache'], key), auth: null });

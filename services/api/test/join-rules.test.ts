@@ -35,8 +35,7 @@ test('joinRefusal: a wrong secret is "unknown token" whatever else holds; with t
         if (other !== secret) assert.is(joinRefusal(token, other, wanted, NOW)?.refusal, 'unknown token');
         assert.is(joinRefusal(undefined, secret, wanted, NOW)?.refusal, 'unknown token');
         const r = joinRefusal(token, secret, wanted, NOW);
-        const expected =
-          expiresIn <= 0 ? 'token expired' : uses <= 0 ? 'token used' : appsOutside(wanted, allowed).length > 0 ? 'apps not allowed' : undefined;
+        const expected = expiresIn <= 0 ? 'token expired' : uses <= 0 ? 'token used' : appsOutside(wanted, allowed).length > 0 ? 'apps not allowed' : undefined;
         assert.is(r?.refusal, expected);
       },
     ),

@@ -6,7 +6,7 @@ import { createWorker, FakeRuntime, type Worker } from '@nebula/worker';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ApiServer } from '../src/index.ts';
-import { ADMIN, workerConnection, silentLog, startEnv, type TestEnv, uniqueName } from './helpers.ts';
+import { ADMIN, silentLog, startEnv, type TestEnv, uniqueName, workerConnection } from './helpers.ts';
 
 /**
  * Live progress end to end, in one process: the API, a notifier and four workers (real worker code,

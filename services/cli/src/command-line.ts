@@ -186,10 +186,11 @@ export function parseCommandLine(argv: string[]): Parsed | 'help' {
     throw new UsageError(`--status must be online or offline (got "${values.status}")`);
   if (values.ttl !== undefined) {
     const ms = parseDuration(values.ttl);
-    if (ms === null || ms < 60_000 || ms > 30 * 86_400_000) throw new UsageError(`--ttl must be a duration from 1m to 720h, like 15m, 1h, 24h (got "${values.ttl}")`);
+    if (ms === null || ms < 60_000 || ms > 30 * 86_400_000)
+      throw new UsageError(`--ttl must be a duration from 1m to 720h, like 15m, 1h, 24h (got "${values.ttl}")`);
   }
   positiveInt(values.uses, '--uses', 100_000);
-  if (values.apps !== undefined && values.apps.split(',').some((a) => !/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/.test(a.trim()))) {
+  if (values.apps?.split(',').some((a) => !/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/.test(a.trim()))) {
     throw new UsageError(`--apps must be app names separated by commas, like web,db (got "${values.apps}")`);
   }
   let timeoutMs: number | undefined;

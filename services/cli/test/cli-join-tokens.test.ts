@@ -70,7 +70,12 @@ test('join-token create prints the token (stdout) and the command to run (stderr
   const listed = JSON.parse((await ok(['hosts', 'join-token', 'list', '--json'])).stdout) as { join_tokens: Array<{ id: string }> };
   assert.ok(listed.join_tokens.some((t) => t.id === id));
 
-  const asJson = JSON.parse((await ok(['hosts', 'join-token', 'create', '--json'])).stdout) as { token: string; command: string; uses_left: number; apps: null };
+  const asJson = JSON.parse((await ok(['hosts', 'join-token', 'create', '--json'])).stdout) as {
+    token: string;
+    command: string;
+    uses_left: number;
+    apps: null;
+  };
   assert.equal([asJson.uses_left, asJson.apps], [1, null]);
   assert.match(asJson.command, /APP_NAME=<app,\.\.\.>/);
 

@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { type ApiServer, createApiServer } from '@nebula/api';
-import { createDb, createTestDatabase, type Database, type Kysely } from '@nebula/db';
 import { busConnectOptions } from '@nebula/bus-auth';
+import { createDb, createTestDatabase, type Database, type Kysely } from '@nebula/db';
 import { createNotifier, type Notifier } from '@nebula/notifier';
 import { createLogger } from '@nebula/service-kit';
 import { startNatsServer } from '@nebula/test-kit';
@@ -60,7 +60,9 @@ export async function startStack(): Promise<Stack> {
   const own = async (who: 'api' | 'notifier' | 'admin' | string) => {
     const opts = { maxReconnectAttempts: -1, reconnectTimeWait: 100 };
     const nc = await connect(
-      who === 'api' || who === 'notifier' || who === 'admin' ? nats.connectOptions(who, opts) : { ...busConnectOptions({ servers: [nats.url], creds: who, name: 'worker' }), ...opts },
+      who === 'api' || who === 'notifier' || who === 'admin'
+        ? nats.connectOptions(who, opts)
+        : { ...busConnectOptions({ servers: [nats.url], creds: who, name: 'worker' }), ...opts },
     );
     conns.push(nc);
     return nc;

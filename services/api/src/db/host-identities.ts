@@ -29,7 +29,15 @@ export async function insertJoinToken(
 ): Promise<JoinTokenRow> {
   return db
     .insertInto('join_tokens')
-    .values({ id: t.id, secret_hash: t.secretHash, created_by: t.createdBy, expires_at: t.expiresAt, uses_left: t.uses, apps: t.apps, description: t.description })
+    .values({
+      id: t.id,
+      secret_hash: t.secretHash,
+      created_by: t.createdBy,
+      expires_at: t.expiresAt,
+      uses_left: t.uses,
+      apps: t.apps,
+      description: t.description,
+    })
     .returningAll()
     .executeTakeFirstOrThrow();
 }

@@ -90,7 +90,8 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
       throw new BusUnavailableError(`could not create the consumers of host ${hostId}`, { cause: err });
     }
     const gone = before.filter((a) => !apps.includes(a));
-    if (gone.length > 0) await bus.deleteConsumers(hostId, gone).catch((err: unknown) => log.warn({ err, host: hostId, apps: gone }, 'could not delete old consumers'));
+    if (gone.length > 0)
+      await bus.deleteConsumers(hostId, gone).catch((err: unknown) => log.warn({ err, host: hostId, apps: gone }, 'could not delete old consumers'));
   }
 
   return {
@@ -173,10 +174,16 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
       const found = await getHostCredential(db, req.host_id);
       if (!found) throw new EnrolmentRefusedError('host unknown', `host ${req.host_id} never joined: join with a token first`);
       if (found.revoked_at) {
-        throw new EnrolmentRefusedError('host revoked', `host ${req.host_id} was revoked at ${found.revoked_at.toISOString()}: it must join again with a new token and key`);
+        throw new EnrolmentRefusedError(
+          'host revoked',
+          `host ${req.host_id} was revoked at ${found.revoked_at.toISOString()}: it must join again with a new token and key`,
+        );
       }
       if (isStale(req.at, now())) {
-        throw new EnrolmentRefusedError('stale request', `the request's time ${req.at} is more than 5 minutes from the API's (${now().toISOString()}): check the host's clock`);
+        throw new EnrolmentRefusedError(
+          'stale request',
+          `the request's time ${req.at} is more than 5 minutes from the API's (${now().toISOString()}): check the host's clock`,
+        );
       }
       const { signature, ...signed } = req;
       if (!verifyMessage(found.public_key, RENEW_SUBJECT, renewSigningBytes(signed), signature)) {
@@ -185,9 +192,13 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
       const apps = [...new Set(req.apps)].sort();
       const outside = appsOutside(apps, found.allowed_apps);
       if (outside.length > 0) {
-        throw new EnrolmentRefusedError('apps not allowed', `host ${req.host_id} may not serve ${outside.join(', ')} (its join token allows ${found.allowed_apps?.join(', ')})`, {
-          apps: outside,
-        });
+        throw new EnrolmentRefusedError(
+          'apps not allowed',
+          `host ${req.host_id} may not serve ${outside.join(', ')} (its join token allows ${found.allowed_apps?.join(', ')})`,
+          {
+            apps: outside,
+          },
+        );
       }
       const row = await db.transaction().execute(async (trx) => {
         // Again under the row lock: a revocation or a new join may have come in meanwhile.
@@ -218,9 +229,12 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
         failure ??= err;
       });
       if (failure !== null) {
-        throw new BusUnavailableError(`host ${hostId} is revoked in the database but NATS has not applied it yet (retried in the background; revoke again to retry now)`, {
-          cause: failure,
-        });
+        throw new BusUnavailableError(
+          `host ${hostId} is revoked in the database but NATS has not applied it yet (retried in the background; revoke again to retry now)`,
+          {
+            cause: failure,
+          },
+        );
       }
       return { host_id: hostId, revoked_at: revokedAt.toISOString() };
     },

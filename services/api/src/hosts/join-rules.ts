@@ -38,7 +38,10 @@ export function joinRefusal(token: TokenFacts | undefined, secret: string, apps:
     return new EnrolmentRefusedError('unknown token', 'unknown join token: it was deleted, or never issued by this control plane');
   }
   if (token.expires_at.getTime() <= now.getTime()) {
-    return new EnrolmentRefusedError('token expired', `join token expired at ${token.expires_at.toISOString()}: create a new one (nebula hosts join-token create)`);
+    return new EnrolmentRefusedError(
+      'token expired',
+      `join token expired at ${token.expires_at.toISOString()}: create a new one (nebula hosts join-token create)`,
+    );
   }
   if (token.uses_left <= 0) return new EnrolmentRefusedError('token used', 'join token already used: create a new one (nebula hosts join-token create)');
   const outside = appsOutside(apps, token.apps);

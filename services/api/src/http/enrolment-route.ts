@@ -54,7 +54,10 @@ export function createEnrolmentRoute(opts: { enrolment: HostEnrolment; throttle:
       return answer(res, 400, `invalid ${kind} request`, { errors: fieldErrors(parsed.error.issues) });
     }
     try {
-      const cred = kind === 'join' ? await opts.enrolment.join(parsed.data as z.output<typeof joinRequestSchema>) : await opts.enrolment.renew(parsed.data as z.output<typeof renewRequestSchema>);
+      const cred =
+        kind === 'join'
+          ? await opts.enrolment.join(parsed.data as z.output<typeof joinRequestSchema>)
+          : await opts.enrolment.renew(parsed.data as z.output<typeof renewRequestSchema>);
       return sendJson(res, 200, cred);
     } catch (err) {
       const e = err instanceof EnrolmentRefusedError ? err : apiErrorOf(err);

@@ -49,7 +49,15 @@ export const joinTokenCommands: Record<string, Command> = {
         ? 'no join tokens'
         : table(
             ['ID', 'STATE', 'USES LEFT', 'APPS', 'EXPIRES', 'CREATED BY', 'DESCRIPTION'],
-            join_tokens.map((t) => [t.id, state(t), t.uses_left, t.apps?.join(',') ?? '(any)', `${t.expires_at} (${ago(t.expires_at)})`, t.created_by, t.description ?? '']),
+            join_tokens.map((t) => [
+              t.id,
+              state(t),
+              t.uses_left,
+              t.apps?.join(',') ?? '(any)',
+              `${t.expires_at} (${ago(t.expires_at)})`,
+              t.created_by,
+              t.description ?? '',
+            ]),
           ),
     );
     return EXIT.ok;
