@@ -324,6 +324,25 @@ test('a revocation while NATS is down: 503, recorded, pushed once NATS is back (
   assert.ok(await refused(connectAsHost(cred, key)), 'the host cannot connect');
 });
 
+test('at start the API pushes the revocation list: a revocation recorded by a replica that died before pushing takes effect', async () => {
+  const hostId = uniqueName('h');
+  const t = await createToken();
+  const { cred, key } = await joined(t.token, hostId, ['web']);
+  const nc = await connectAsHost(cred, key);
+  const closed = nc.closed();
+  // As that replica left it: recorded in PostgreSQL, never pushed.
+  await env.db.updateTable('host_credentials').set({ revoked_at: new Date() }).where('host_id', '=', hostId).execute();
+  await env.db
+    .insertInto('revoked_keys')
+    .values({ public_key: key.getPublicKey(), host_id: hostId, expires_at: new Date(cred.expires_at) })
+    .execute();
+  assert.ok(!nc.isClosed());
+  await env.startApi();
+  const why = await Promise.race([closed.then(() => 'closed'), new Promise((res) => setTimeout(() => res('still open'), 5000))]);
+  assert.is(why, 'closed');
+  assert.ok(await refused(connectAsHost(cred, key)));
+});
+
 test('failed joins are throttled per address: after 10 in a minute, 429 JSON, even for a good token', async () => {
   const throttled = await env.startApi({ server: { hosts: { maxFailuresPerMinute: 10 } } });
   const good = await createToken();
