@@ -154,6 +154,11 @@ test('join: a host with its own key gets a credential that works on the real ser
   assert.is(m.subject, `apps.${app}`);
   assert.ok(verifyMessage(cred.control_plane_key, m.subject, m.data, m.headers?.get(SIGNATURE_HEADER)), 'signed by the control plane key');
   m.ack();
+  // The API made APPS with direct gets on: the host reads its app's newest revision that way.
+  assert.is((await (await jetstreamManager(env.nc)).streams.info(streams.apps.name)).config.allow_direct, true);
+  const newest = await (await jetstreamManager(nc)).direct.getMessage(streams.apps.name, { last_by_subj: `apps.${app}` });
+  assert.ok(newest, 'direct get of its own app');
+  assert.ok(verifyMessage(cred.control_plane_key, newest.subject, newest.data, newest.header.get(SIGNATURE_HEADER)));
   // Its credential names its own rights only: another host's consumer is not readable.
   const other = await refused(jetstream(nc).consumers.get(streams.apps.name, consumerName('someone-else', app)));
   assert.ok(other);
