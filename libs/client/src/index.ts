@@ -8,6 +8,8 @@ import { EventSource } from 'eventsource';
  *   const nebula = createNebulaClient({ url: 'http://127.0.0.1:8080', username, password });
  *   const app = await nebula.apps.create.mutate({ name: 'web', docker_image: 'nginx:1.27' });
  *   nebula.rollouts.watch.subscribe({ id: app.rollout_id }, { onData: (p) => ..., onComplete: () => ... });
+ *   const { token, command } = await nebula.hosts.joinTokens.create.mutate({ ttl_seconds: 3600, apps: ['web'] });
+ *   await nebula.hosts.revoke.mutate({ id: 'host-7' });
  *
  * Queries and mutations go over plain HTTP (httpLink); subscriptions over server-sent events
  * (httpSubscriptionLink). Node has no EventSource of its own, and the browser's cannot send headers,
@@ -64,6 +66,10 @@ export type RolloutList = Answer<NebulaClient['rollouts']['list']['query']>;
 export type RolloutSummary = RolloutList['rollouts'][number];
 export type Host = Answer<NebulaClient['hosts']['get']['query']>;
 export type HostList = Answer<NebulaClient['hosts']['list']['query']>;
+/** A join token as listed (never its secret) and as created (the token, shown once, and the command to run). */
+export type JoinToken = Answer<NebulaClient['hosts']['joinTokens']['list']['query']>['join_tokens'][number];
+export type JoinTokenCreated = Answer<NebulaClient['hosts']['joinTokens']['create']['mutate']>;
+export type HostRevoked = Answer<NebulaClient['hosts']['revoke']['mutate']>;
 /** An app with its latest rollout, as `apps.get` answers it. */
 export type AppWithRollout = Answer<NebulaClient['apps']['get']['query']>;
 /** An app as the actions answer it. */

@@ -10,7 +10,27 @@ export const apiEnvSchema = z.object({
   API_PORT: envVar.port(8080),
   API_HOST: z.string().default('0.0.0.0'),
   DATABASE_URL: envVar.url('postgres://nebula:nebula@127.0.0.1:5432/nebula'),
-  NATS_URL: envVar.url('nats://127.0.0.1:4222'),
+  /** One server or several, comma-separated (`tls://` outside loopback). */
+  NATS_URL: z
+    .string()
+    .default('nats://127.0.0.1:4222')
+    .refine((v) => v.split(',').every((s) => URL.canParse(s.trim())), 'must be a URL or comma-separated URLs'),
+  /** The API's own NATS identity: the path of its creds file (no anonymous connection). */
+  NATS_CREDS: z.string().min(1),
+  /** PEM of a private CA the NATS servers' certificates are checked against. */
+  NATS_TLS_CA: z.string().min(1).optional(),
+  /** JSON file of the control plane's bus keys (ControlPlaneKeys): host credentials, revocations, app message signatures. */
+  BUS_KEYS_FILE: z.string().min(1),
+  /** The URL hosts reach this API at, for the command a join token prints (default: the request's origin). */
+  API_PUBLIC_URL: z.url().optional(),
+  /** How long a host's NATS credential is valid; the host renews it before. */
+  HOST_CREDENTIAL_TTL_HOURS: z.coerce
+    .number()
+    .min(0.01)
+    .max(24 * 365)
+    .default(24),
+  /** Failed joins or renewals per source address and minute before it gets 429. */
+  HOST_JOIN_MAX_FAILURES_PER_MINUTE: z.coerce.number().int().min(1).max(100_000).default(10),
   LOG_LEVEL: envVar.logLevel(),
   /** The local admin, as in the original: basic auth user and password, and/or a bearer token. */
   BASIC_AUTH_USER: optionalSecret,

@@ -7,10 +7,18 @@ import type { z } from 'zod';
  * Only ServiceUnavailableError is worth retrying as is. Anything else that is thrown is unexpected:
  * logged once, answered 500. `apiErrorOf` is the one place that turns the data layer's errors into these.
  */
-export type ApiErrorCode = 'BAD_REQUEST' | 'FORBIDDEN' | 'SERVICE_UNAVAILABLE';
+export type ApiErrorCode = 'BAD_REQUEST' | 'UNAUTHORIZED' | 'FORBIDDEN' | 'NOT_FOUND' | 'CONFLICT' | 'TOO_MANY_REQUESTS' | 'SERVICE_UNAVAILABLE';
 
 /** The HTTP status of each code, for the routes that answer without tRPC's mapping (v2-routes.ts). */
-export const API_ERROR_STATUS: Record<ApiErrorCode, number> = { BAD_REQUEST: 400, FORBIDDEN: 403, SERVICE_UNAVAILABLE: 503 };
+export const API_ERROR_STATUS: Record<ApiErrorCode, number> = {
+  BAD_REQUEST: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  TOO_MANY_REQUESTS: 429,
+  SERVICE_UNAVAILABLE: 503,
+};
 
 export abstract class ApiError extends Error {
   abstract readonly code: ApiErrorCode;
@@ -125,6 +133,101 @@ export class ServiceUnavailableError extends ApiError {
   constructor(cause: DatabaseUnavailableError) {
     super('the database is not answering: try again shortly', { cause });
     this.body = { error: 'service unavailable', reason: `database ${cause.reason}`, retryable: true };
+  }
+}
+
+/**
+ * A join or renewal refused (host-enrolment.ts): a token or signature that does not authenticate
+ * (401), one that does but may not do this (403: expired, used up, apps outside the token's, a
+ * revoked host), a stale request (400), an unknown host (404), a key of another host (409). The
+ * message says why in words a person can act on; `error` is a stable name for scripts.
+ */
+export type EnrolmentRefusal =
+  | 'malformed token'
+  | 'unknown token'
+  | 'wrong control plane'
+  | 'token expired'
+  | 'token used'
+  | 'apps not allowed'
+  | 'key revoked'
+  | 'key of another host'
+  | 'host revoked'
+  | 'host unknown'
+  | 'stale request'
+  | 'bad signature';
+
+const REFUSAL_CODE: Record<EnrolmentRefusal, ApiErrorCode> = {
+  'malformed token': 'UNAUTHORIZED',
+  'unknown token': 'UNAUTHORIZED',
+  'wrong control plane': 'UNAUTHORIZED',
+  'bad signature': 'UNAUTHORIZED',
+  'token expired': 'FORBIDDEN',
+  'token used': 'FORBIDDEN',
+  'apps not allowed': 'FORBIDDEN',
+  'key revoked': 'FORBIDDEN',
+  'host revoked': 'FORBIDDEN',
+  'key of another host': 'CONFLICT',
+  'host unknown': 'NOT_FOUND',
+  'stale request': 'BAD_REQUEST',
+};
+
+export class EnrolmentRefusedError extends ApiError {
+  override name = 'EnrolmentRefusedError';
+  readonly code: ApiErrorCode;
+  readonly body: Record<string, unknown>;
+  readonly refusal: EnrolmentRefusal;
+  constructor(refusal: EnrolmentRefusal, message: string, extra: Record<string, unknown> = {}) {
+    super(message);
+    this.refusal = refusal;
+    this.code = REFUSAL_CODE[refusal];
+    this.body = { error: refusal, ...extra };
+  }
+}
+
+/** Too many failed joins or renewals from one address: 429 until the window has passed. */
+export class TooManyAttemptsError extends ApiError {
+  override name = 'TooManyAttemptsError';
+  readonly code = 'TOO_MANY_REQUESTS';
+  readonly body: Record<string, unknown>;
+  readonly retryAfterSeconds: number;
+  constructor(retryAfterSeconds: number) {
+    super(`too many failed attempts from this address: try again in ${retryAfterSeconds} s`);
+    this.retryAfterSeconds = retryAfterSeconds;
+    this.body = { error: 'too many attempts', retry_after_seconds: retryAfterSeconds };
+  }
+}
+
+export class JoinTokenNotFoundError extends ApiError {
+  override name = 'JoinTokenNotFoundError';
+  readonly code = 'NOT_FOUND';
+  readonly body = { join_token_exists: false };
+  constructor(id: string) {
+    super(`join token "${id}" does not exist`);
+  }
+}
+
+export class HostNotJoinedError extends ApiError {
+  override name = 'HostNotJoinedError';
+  readonly code = 'NOT_FOUND';
+  readonly body = { host_exists: false };
+  constructor(id: string) {
+    super(`host "${id}" never joined`);
+  }
+}
+
+/**
+ * NATS did not do what a join, renewal or revocation needs (consumers, the account's revocation
+ * list): 503, worth retrying. What was recorded in PostgreSQL stays (a revocation), or was rolled
+ * back (a join: its token use is not spent).
+ */
+export class BusUnavailableError extends ApiError {
+  override name = 'BusUnavailableError';
+  readonly code = 'SERVICE_UNAVAILABLE';
+  override readonly retryable = true;
+  readonly body: Record<string, unknown>;
+  constructor(what: string, options?: ErrorOptions) {
+    super(`NATS did not answer: ${what}; try again shortly`, options);
+    this.body = { error: 'service unavailable', reason: `nats: ${what}`, retryable: true };
   }
 }
 

@@ -1,7 +1,9 @@
 import { connect } from '@nats-io/transport-node';
+import { busConnectOptions } from '@nebula/bus-auth';
 import { createDb, dbOptionsFromEnv } from '@nebula/db';
 import { runService } from '@nebula/service-kit';
 import { authSettings, describeAuth } from './auth.ts';
+import { readConfigFile, readControlPlaneKeys } from './bus-keys.ts';
 import { apiEnvSchema } from './config.ts';
 import { createApiServer } from './http/server.ts';
 
@@ -12,13 +14,20 @@ await runService({
     // Refuses to start (naming the variables) when auth is on but no credential is set.
     const auth = authSettings(env);
     log.info({ auth: describeAuth(auth) }, `auth: ${describeAuth(auth)}`);
+    // The bus identity: read once, checked now (a config error names the variable; no value is logged).
+    const keys = readControlPlaneKeys(env.BUS_KEYS_FILE, 'BUS_KEYS_FILE');
+    const creds = readConfigFile(env.NATS_CREDS, 'NATS_CREDS');
+    const tlsCa = env.NATS_TLS_CA === undefined ? undefined : readConfigFile(env.NATS_TLS_CA, 'NATS_TLS_CA');
+    const servers = env.NATS_URL.split(',').map((s) => s.trim());
+    // Refuses plaintext to a server outside loopback (InsecureBusError names NATS_URL).
+    const natsOptions = busConnectOptions({ servers, creds, tlsCaFile: env.NATS_TLS_CA, name: 'nebula-api' });
     const { max, ...timeouts } = dbOptionsFromEnv(env);
     const db = createDb(env.DATABASE_URL, max, {
       ...timeouts,
       onIdleError: (err) => log.warn({ err }, 'database connection lost: reconnecting at the next query'),
     });
     // waitOnFirstConnect: a NATS that is not up yet is waited for, not a failed start.
-    const nc = await connect({ servers: env.NATS_URL, name: 'nebula-api', maxReconnectAttempts: -1, waitOnFirstConnect: true });
+    const nc = await connect({ ...natsOptions, maxReconnectAttempts: -1, waitOnFirstConnect: true });
     const api = await createApiServer({
       db,
       databaseUrl: env.DATABASE_URL,
@@ -33,6 +42,14 @@ await runService({
       maxBatchSize: env.API_MAX_BATCH_SIZE,
       retention: { retentionDays: env.RETENTION_DAYS, intervalMs: env.RETENTION_INTERVAL_MS, batchSize: env.RETENTION_BATCH_SIZE },
       watch: { maxPerIdentity: env.API_WATCH_MAX_PER_IDENTITY, maxDurationMs: env.API_WATCH_MAX_DURATION_MS, pingMs: env.API_WATCH_PING_MS },
+      keys,
+      hosts: {
+        servers,
+        tlsCa,
+        credentialTtlMs: env.HOST_CREDENTIAL_TTL_HOURS * 3_600_000,
+        publicUrl: env.API_PUBLIC_URL,
+        maxFailuresPerMinute: env.HOST_JOIN_MAX_FAILURES_PER_MINUTE,
+      },
     });
     log.info({ port: api.port }, `api listening on http://${env.API_HOST}:${api.port}`);
     return {

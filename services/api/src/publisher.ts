@@ -1,5 +1,7 @@
 import { JetStreamApiError, jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { InvalidArgumentError, type NatsConnection, PermissionViolationError } from '@nats-io/transport-node';
+import type { KeyPair } from '@nats-io/nkeys';
+import { headers, InvalidArgumentError, type NatsConnection, PermissionViolationError } from '@nats-io/transport-node';
+import { SIGNATURE_HEADER, signMessage } from '@nebula/bus-auth';
 import { streams, subjects } from '@nebula/contracts';
 import { ensureStream, isStreamNotFound } from '@nebula/messaging';
 import type { Publisher } from './db/outbox-relay.ts';
@@ -34,19 +36,24 @@ export function permanentPublishFailure(err: unknown): string | null {
   return null;
 }
 
-/** What NATS puts on the wire for one publish (headers included), which max_payload limits. */
+/** An ed25519 signature (64 bytes) in base64url, as signMessage writes it. */
+const SIGNATURE_CHARS = 86;
+
+/** What NATS puts on the wire for one publish (headers included: message id, signature), which max_payload limits. */
 export function publishedSize(payloadBytes: number, msgId: string): number {
-  const headers = `NATS/1.0\r\nNats-Msg-Id: ${msgId}\r\n\r\n`;
-  return payloadBytes + Buffer.byteLength(headers);
+  const head = `NATS/1.0\r\nNats-Msg-Id: ${msgId}\r\n${SIGNATURE_HEADER}: ${'x'.repeat(SIGNATURE_CHARS)}\r\n\r\n`;
+  return payloadBytes + Buffer.byteLength(head);
 }
 
 /**
- * Publishes to JetStream with a message id (duplicates within the stream's window are dropped).
+ * Publishes to JetStream with a message id (duplicates within the stream's window are dropped),
+ * signed with the control plane's message key (header Nebula-Signature over subject and body): a
+ * worker applies only messages that verify against the key it pinned at join.
  * The API owns the APPS stream: it is ensured (created, or brought to the current settings) before
  * the first publish and again after any failure, so a JetStream that came back empty gets its
  * stream back.
  */
-export function jetStreamPublisher(nc: NatsConnection, timeoutMs = 2000): Publisher & { ensure(): Promise<void> } {
+export function jetStreamPublisher(nc: NatsConnection, signingKey: KeyPair, timeoutMs = 2000): Publisher & { ensure(): Promise<void> } {
   const js = jetstream(nc, { timeout: timeoutMs });
   let ensured = false;
   const ensure = async () => {
@@ -58,7 +65,9 @@ export function jetStreamPublisher(nc: NatsConnection, timeoutMs = 2000): Publis
     async publish(subject, payload, msgId) {
       try {
         if (!ensured) await ensure();
-        await js.publish(subject, payload, { msgID: msgId, timeout: timeoutMs });
+        const h = headers();
+        h.set(SIGNATURE_HEADER, signMessage(signingKey, subject, payload));
+        await js.publish(subject, payload, { msgID: msgId, timeout: timeoutMs, headers: h });
       } catch (cause) {
         ensured = false;
         const permanent = permanentPublishFailure(cause);

@@ -5,6 +5,7 @@ import type { OpenApiMeta } from 'trpc-to-openapi';
 import { ZodError } from 'zod';
 import type { Identity } from './auth.ts';
 import { ApiError, apiErrorOf, fieldErrors } from './errors.ts';
+import type { HostEnrolment } from './hosts/host-enrolment.ts';
 
 /**
  * The one tRPC instance. Procedures write to PostgreSQL only (the outbox relay publishes), so the
@@ -24,6 +25,10 @@ export interface Context {
   };
   /** Aborted when the server shuts down: open subscriptions end. */
   stopping?: AbortSignal;
+  /** Join tokens and revocations (they need NATS and the bus keys); absent in callers that only read. */
+  hostEnrolment?: HostEnrolment;
+  /** `http://<Host header>` of the request: the URL a join command names when API_PUBLIC_URL is unset. */
+  origin?: string;
 }
 
 export type Meta = OpenApiMeta & {
@@ -103,4 +108,11 @@ export const publicProcedure = t.procedure.use(mapErrors);
 export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
   if (ctx.identity === null) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'authentication required' });
   return next({ ctx: { ...ctx, identity: ctx.identity } });
+});
+
+/** Authenticated, and the server has host enrolment (bus keys and NATS) configured. */
+export const enrolmentProcedure = authedProcedure.use(({ ctx, next }) => {
+  const hostEnrolment = ctx.hostEnrolment;
+  if (!hostEnrolment) throw new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message: 'host enrolment is not configured in this server' });
+  return next({ ctx: { ...ctx, hostEnrolment } });
 });

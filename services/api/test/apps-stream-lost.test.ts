@@ -7,7 +7,7 @@ import { createWorker, FakeRuntime, LABELS, type Worker } from '@nebula/worker';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ApiServer } from '../src/index.ts';
-import { http, silentLog, startEnv, streamMessages, type TestEnv, uniqueName } from './helpers.ts';
+import { http, silentLog, startEnv, streamMessages, type TestEnv, uniqueName, workerConnection } from './helpers.ts';
 
 /**
  * The APPS stream lost while the system runs (real nats-server, PostgreSQL, API and notifier): the
@@ -39,8 +39,9 @@ const [web, db, gone] = [uniqueName('web'), uniqueName('db'), uniqueName('gone')
 /** The latest revision of each live app, as PostgreSQL has it. */
 const latest = { [web]: 1, [db]: 3 };
 
-async function own(): Promise<NatsConnection> {
-  const nc = await connect({ servers: env.nats.url });
+/** The notifier's connection, or a host's (its own credential; its consumers made for it). */
+async function own(host?: { id: string; apps: string[] }): Promise<NatsConnection> {
+  const nc = host ? await workerConnection(env.nats) : await connect(env.nats.connectOptions('notifier'));
   conns.push(nc);
   return nc;
 }
@@ -77,7 +78,7 @@ test.before(async () => {
   oldHost = createWorker({
     hostId: 'old-1',
     apps: [web, db],
-    nc: await own(),
+    nc: await own({ id: 'old-1', apps: [web, db] }),
     runtime: rt,
     hostFacts: { cores: 2, memory_mb: 2048 },
     log: silentLog,
@@ -131,7 +132,7 @@ test('APPS deleted: the latest revision of every live app is back, and a fresh w
   const w = createWorker({
     hostId: 'rebuilt-1',
     apps: [web, db, gone],
-    nc: await own(),
+    nc: await own({ id: 'rebuilt-1', apps: [web, db, gone] }),
     runtime: rt,
     hostFacts: { cores: 2, memory_mb: 2048 },
     log: silentLog,

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { authenticate, authSettings } from '../src/auth.ts';
@@ -15,7 +18,7 @@ test.before(async () => {
   env = await startEnv();
   api = await spawnApi({
     DATABASE_URL: env.dbUrl,
-    NATS_URL: env.nats.url,
+    ...env.busVars,
     BASIC_AUTH_USER: ADMIN.user,
     BASIC_AUTH_PASSWORD: ADMIN.password,
     AUTH_TOKEN: TOKEN,
@@ -103,18 +106,46 @@ test('no credential in any log line', async () => {
 });
 
 test('auth enabled without credentials: refuses to start, naming the variables', async () => {
-  const p = await spawnApi({ DATABASE_URL: env.dbUrl, NATS_URL: env.nats.url }, { waitHealthy: false });
+  const p = await spawnApi({ DATABASE_URL: env.dbUrl, ...env.busVars }, { waitHealthy: false });
   const code = await p.exited;
   assert.ok(code !== 0);
   assert.match(p.output(), /BASIC_AUTH_USER/);
   assert.match(p.output(), /AUTH_TOKEN/);
-  const half = await spawnApi({ DATABASE_URL: env.dbUrl, NATS_URL: env.nats.url, BASIC_AUTH_USER: 'admin' }, { waitHealthy: false });
+  const half = await spawnApi({ DATABASE_URL: env.dbUrl, ...env.busVars, BASIC_AUTH_USER: 'admin' }, { waitHealthy: false });
   assert.ok((await half.exited) !== 0);
   assert.match(half.output(), /BASIC_AUTH_PASSWORD/);
 });
 
+test('the bus identity is required: no NATS_CREDS or BUS_KEYS_FILE, or a wrong one, stops the API naming the variable', async () => {
+  const base = { DATABASE_URL: env.dbUrl, BASIC_AUTH_USER: ADMIN.user, BASIC_AUTH_PASSWORD: ADMIN.password };
+  const { NATS_CREDS: _c, ...noCreds } = env.busVars;
+  const a = await spawnApi({ ...base, ...noCreds }, { waitHealthy: false });
+  assert.is(await a.exited, 2);
+  assert.match(a.output(), /NATS_CREDS: is required/);
+  const { BUS_KEYS_FILE: _k, ...noKeys } = env.busVars;
+  const b = await spawnApi({ ...base, ...noKeys }, { waitHealthy: false });
+  assert.is(await b.exited, 2);
+  assert.match(b.output(), /BUS_KEYS_FILE: is required/);
+  // A keys file with a field missing and another wrong: both named, no value echoed.
+  const dir = mkdtempSync(join(tmpdir(), 'nebula-keys-'));
+  const bad = join(dir, 'keys.json');
+  const { message_signing_seed: _m, ...partial } = env.nats.keys;
+  writeFileSync(bad, JSON.stringify({ ...partial, account_public_key: 'oops' }));
+  const c = await spawnApi({ ...base, ...env.busVars, BUS_KEYS_FILE: bad }, { waitHealthy: false });
+  assert.ok((await c.exited) !== 0);
+  assert.match(
+    c.output(),
+    /BUS_KEYS_FILE: not the control plane's bus keys: account_public_key: must be an account public key \(A\.\.\.\); message_signing_seed: is missing/,
+  );
+  assert.not.ok(c.output().includes(env.nats.keys.account_signing_seed), 'no seed in the output');
+  const d = await spawnApi({ ...base, ...env.busVars, BUS_KEYS_FILE: join(dir, 'nope.json') }, { waitHealthy: false });
+  assert.ok((await d.exited) !== 0);
+  assert.match(d.output(), /BUS_KEYS_FILE: cannot read .*nope\.json: ENOENT/);
+  rmSync(dir, { recursive: true, force: true });
+});
+
 test('AUTH_ENABLED=false lets everyone in as "anonymous"; health still open', async () => {
-  const p = await spawnApi({ DATABASE_URL: env.dbUrl, NATS_URL: env.nats.url, AUTH_ENABLED: 'false', LOG_LEVEL: 'warn' });
+  const p = await spawnApi({ DATABASE_URL: env.dbUrl, ...env.busVars, AUTH_ENABLED: 'false', LOG_LEVEL: 'warn' });
   try {
     assert.is((await http(p.url, 'GET', '/api/v2/status', { auth: null })).status, 200);
     const name = uniqueName();

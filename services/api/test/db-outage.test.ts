@@ -164,7 +164,7 @@ test('a statement the server cancels for running too long: 503, and the connecti
 test('the API process takes its deadlines from DB_* variables: 503 while frozen, 200 after, and a wrong value refuses to start', async () => {
   const vars = {
     DATABASE_URL: proxy.url(env.dbUrl),
-    NATS_URL: env.nats.url,
+    ...env.busVars,
     AUTH_TOKEN: TOKEN,
     LOG_LEVEL: 'warn',
     DB_CONNECT_TIMEOUT_MS: '700',

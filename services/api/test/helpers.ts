@@ -1,6 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { jetstreamManager, type StreamInfo } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { busConnectOptions } from '@nebula/bus-auth';
 import { type AppMessage, appMessageSchema, streams } from '@nebula/contracts';
 import { createDb, createTestDatabase, type Database, type Kysely } from '@nebula/db';
 import { decode } from '@nebula/messaging';
@@ -13,7 +17,10 @@ export interface TestEnv {
   dbUrl: string;
   db: Kysely<Database>;
   nats: TestNatsServer;
+  /** The test's own connection, as the admin user (every right: it looks into the streams). */
   nc: NatsConnection;
+  /** NATS_URL, NATS_CREDS (the api user's creds) and BUS_KEYS_FILE for an API process, as files of mode 600. */
+  busVars: Record<'NATS_URL' | 'NATS_CREDS' | 'BUS_KEYS_FILE', string>;
   apis: ApiServer[];
   /** `ownDb`: the instance gets a pool of its own (returned as `db`), e.g. to break it. */
   /** `db`: the instance uses this pool (e.g. one through a proxy the test controls). */
@@ -24,6 +31,8 @@ export interface TestEnv {
     db?: Kysely<Database>;
     relay?: ApiServerOptions['relay'];
     server?: Partial<ApiServerOptions>;
+    /** Creds file text the instance connects with instead of the api user's (other rights). */
+    natsCreds?: string;
   }): Promise<ApiServer & { db: Kysely<Database> }>;
   close(): Promise<void>;
 }
@@ -35,8 +44,19 @@ export const basicHeader = (user = ADMIN.user, password = ADMIN.password) => `Ba
 
 export const silentLog = createLogger('api-test', process.env.TEST_LOG_LEVEL ?? 'silent');
 
-export async function natsConnect(url: string): Promise<NatsConnection> {
-  return connect({ servers: url, maxReconnectAttempts: -1, reconnectTimeWait: 100, waitOnFirstConnect: true });
+/** A connection to the test's secured server as one of its identities (anonymous ones are refused). */
+export async function natsConnect(nats: TestNatsServer, who: 'api' | 'notifier' | 'admin' = 'admin'): Promise<NatsConnection> {
+  return connect(nats.connectOptions(who, { maxReconnectAttempts: -1, reconnectTimeWait: 100, waitOnFirstConnect: true }));
+}
+
+/** The files an API process reads its bus identity from (NATS_CREDS, BUS_KEYS_FILE), in a folder of its own. */
+export function writeBusFiles(nats: TestNatsServer): { vars: Record<'NATS_URL' | 'NATS_CREDS' | 'BUS_KEYS_FILE', string>; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'nebula-api-bus-'));
+  const creds = join(dir, 'api.creds');
+  const keys = join(dir, 'keys.json');
+  writeFileSync(creds, nats.creds.api, { mode: 0o600 });
+  writeFileSync(keys, JSON.stringify(nats.keys), { mode: 0o600 });
+  return { vars: { NATS_URL: nats.url, NATS_CREDS: creds, BUS_KEYS_FILE: keys }, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** `natsConfig`: configuration text for the nats-server (a small max_payload, permissions...). */
@@ -44,7 +64,8 @@ export async function startEnv(opts: { natsConfig?: string } = {}): Promise<Test
   const tdb = await createTestDatabase();
   const db = createDb(tdb.url, 5);
   const nats = await startNatsServer(opts.natsConfig === undefined ? {} : { config: opts.natsConfig });
-  const nc = await natsConnect(nats.url);
+  const nc = await natsConnect(nats);
+  const files = writeBusFiles(nats);
   const apis: ApiServer[] = [];
   const conns: NatsConnection[] = [];
   return {
@@ -52,10 +73,18 @@ export async function startEnv(opts: { natsConfig?: string } = {}): Promise<Test
     db,
     nats,
     nc,
+    busVars: files.vars,
     apis,
     async startApi(opts = {}) {
       // Each instance has a connection of its own, as separate replicas would.
-      const own = await natsConnect(nats.url);
+      const own = opts.natsCreds
+        ? await connect({
+            ...busConnectOptions({ servers: [nats.url], creds: opts.natsCreds, name: 'api' }),
+            maxReconnectAttempts: -1,
+            reconnectTimeWait: 100,
+            waitOnFirstConnect: true,
+          })
+        : await natsConnect(nats, 'api');
       conns.push(own);
       const apiDb = opts.db ?? (opts.ownDb ? createDb(tdb.url, 2) : db);
       const api = await createApiServer({
@@ -67,6 +96,8 @@ export async function startEnv(opts: { natsConfig?: string } = {}): Promise<Test
         maxBodyBytes: opts.maxBodyBytes ?? 64 * 1024,
         relay: { lockPollMs: 100, pollMs: 200, maxBackoffMs: 300, ...opts.relay },
         ...opts.server,
+        keys: nats.keys,
+        hosts: { servers: [nats.url], revocationRetryMs: 200, ...opts.server?.hosts },
       });
       apis.push(api);
       return { ...api, db: apiDb };
@@ -77,8 +108,20 @@ export async function startEnv(opts: { natsConfig?: string } = {}): Promise<Test
       await db.destroy();
       await nats.cleanup();
       await tdb.drop();
+      files.remove();
     },
   };
+}
+
+/**
+ * An in-process worker's connection. The worker of this tree still makes its own consumers (under
+ * its own names) and reads the newest revision with STREAM.MSG.GET, rights no host credential has,
+ * so it runs as the admin user here. Once the worker joins and uses the consumers the control plane
+ * makes, this becomes `nats.hostCreds(hostId, apps)` after `ensureHostConsumers(...)`, as
+ * host-enrolment.test.ts does for a host.
+ */
+export async function workerConnection(nats: TestNatsServer): Promise<NatsConnection> {
+  return natsConnect(nats, 'admin');
 }
 
 export function uniqueName(prefix = 'app'): string {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { apiPermissions, issueUserCreds } from '@nebula/bus-auth';
 import { appMessageSchema, subjects } from '@nebula/contracts';
 import { sql } from '@nebula/db';
 import { waitFor } from '@nebula/test-kit';
@@ -14,19 +15,16 @@ import { http, startEnv, streamMessages, type TestEnv, TOKEN, uniqueName } from 
  */
 const test = suite('outbox dead letters');
 let env: TestEnv;
+let deniedCreds: string;
 const MAX_PAYLOAD = 8192;
 const DENIED = 'denied';
 
 test.before(async () => {
-  env = await startEnv({
-    natsConfig: `
-max_payload: ${MAX_PAYLOAD}
-authorization {
-  users = [ { user: nebula, password: nebula, permissions: { publish: { allow: [">"], deny: ["${subjects.app(DENIED)}"] } } } ]
-}
-no_auth_user: nebula
-`,
-  });
+  env = await startEnv({ natsConfig: `max_payload: ${MAX_PAYLOAD}\n` });
+  // The API's own rights, but for one subject: its publishes there are a permissions violation.
+  const api = apiPermissions();
+  const pub = { allow: api.pub.allow, deny: [subjects.app(DENIED)] };
+  deniedCreds = (await issueUserCreds(env.nats.keys, { name: 'api', permissions: { pub, sub: api.sub } })).creds;
 });
 test.after(async () => env.close());
 
@@ -40,7 +38,7 @@ async function row(subject: string, revision: number) {
 }
 
 test('a subject without publish permission: its rows are dead-lettered, every other app is published', async () => {
-  const api = await env.startApi();
+  const api = await env.startApi({ natsCreds: deniedCreds });
   assert.is((await http(api.url, 'POST', `/api/v2/apps/${DENIED}`, { body: { docker_image: 'nginx:1' } })).status, 200);
   const others = [uniqueName(), uniqueName()];
   for (const name of others) assert.is((await http(api.url, 'POST', `/api/v2/apps/${name}`, { body: { docker_image: 'redis:1' } })).status, 200);
@@ -86,7 +84,7 @@ test('a subject without publish permission: its rows are dead-lettered, every ot
 });
 
 test("a row over max_payload is dead-lettered; the app's later revision and other apps still go out", async () => {
-  const api = await env.startApi();
+  const api = await env.startApi({ natsCreds: deniedCreds });
   const name = uniqueName();
   const other = uniqueName();
   assert.is((await http(api.url, 'POST', `/api/v2/apps/${name}`, { body: { docker_image: 'nginx:1' } })).status, 200);
@@ -131,7 +129,7 @@ test("a row over max_payload is dead-lettered; the app's later revision and othe
 });
 
 test('a change whose message would be over max_payload is refused with 400, and nothing is written', async () => {
-  const api = await env.startApi();
+  const api = await env.startApi({ natsCreds: deniedCreds });
   const name = uniqueName();
   const huge = { docker_image: 'nginx:1', env_vars: { BIG: 'x'.repeat(MAX_PAYLOAD) } };
   const created = await http(api.url, 'POST', `/api/v2/apps/${name}`, { body: huge });
@@ -160,7 +158,7 @@ test('a change whose message would be over max_payload is refused with 400, and 
 });
 
 test('the age of the oldest unpublished row is on /metrics, and 0 once published', async () => {
-  const api = await env.startApi();
+  const api = await env.startApi({ natsCreds: deniedCreds });
   const metric = async () => {
     const text = await (await fetch(`${api.url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
     const m = /^nebula_outbox_oldest_unpublished_seconds(?:\{[^}]*\})? (\S+)$/m.exec(text);

@@ -1,5 +1,8 @@
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { createServer } from '@nats-io/nkeys';
 import { connect, InvalidArgumentError, PermissionViolationError, RequestError, TimeoutError } from '@nats-io/transport-node';
+import { keyFromSeed, SIGNATURE_HEADER, verifyMessage } from '@nebula/bus-auth';
+import { streams } from '@nebula/contracts';
 import { ensureStream } from '@nebula/messaging';
 import { startNatsServer } from '@nebula/test-kit';
 import fc from 'fast-check';
@@ -40,16 +43,16 @@ test('backoff: from the base, never above the maximum, never shrinking with more
 test('the size check matches what a real NATS refuses, and the publisher classifies it as permanent', async () => {
   const maxPayload = 4096;
   const server = await startNatsServer({ config: `max_payload: ${maxPayload}\n` });
-  const nc = await connect({ servers: server.url });
+  const nc = await connect(server.connectOptions('api'));
   try {
     assert.is(nc.info?.max_payload, maxPayload);
     await ensureStream(await jetstreamManager(nc), 'apps');
-    const js = jetstream(nc, { timeout: 2000 });
     const msgId = 'f81d4fae-7dec-11d0-a765-00a0c91e6bf6';
     const fits = maxPayload - publishedSize(0, msgId);
     assert.is(publishedSize(fits, msgId), maxPayload);
-    await js.publish('apps.fits', new Uint8Array(fits), { msgID: msgId });
-    const publisher = jetStreamPublisher(nc);
+    // What the relay publishes (message id and signature headers) at exactly max_payload goes through.
+    const publisher = jetStreamPublisher(nc, keyFromSeed(server.keys.message_signing_seed));
+    await publisher.publish('apps.fits', new Uint8Array(fits), msgId);
     const err = await publisher.publish('apps.over', new Uint8Array(fits + 1), `${msgId}-2`).then(
       () => assert.unreachable('published'),
       (e: unknown) => e,
@@ -59,6 +62,37 @@ test('the size check matches what a real NATS refuses, and the publisher classif
     assert.match((err as Error).message, /max payload exceeded/);
   } finally {
     await nc.close();
+    await server.cleanup();
+  }
+});
+
+test('every app message the publisher sends carries the control plane signature over subject and body', async () => {
+  const server = await startNatsServer();
+  const nc = await connect(server.connectOptions('api'));
+  const admin = await connect(server.connectOptions('admin'));
+  try {
+    const publisher = jetStreamPublisher(nc, keyFromSeed(server.keys.message_signing_seed));
+    const body = new TextEncoder().encode('{"app":"web","revision":1}');
+    await publisher.publish('apps.web', body, 'id-1');
+    const m = await (await jetstreamManager(admin)).streams.getMessage(streams.apps.name, { last_by_subj: 'apps.web' });
+    assert.ok(m);
+    const sig = m.header?.get(SIGNATURE_HEADER);
+    assert.ok(sig, 'the message has a signature header');
+    assert.equal(m.header?.get('Nats-Msg-Id'), 'id-1');
+    const controlPlaneKey = keyFromSeed(server.keys.message_signing_seed).getPublicKey();
+    assert.ok(verifyMessage(controlPlaneKey, 'apps.web', m.data, sig), 'verifies against the control plane key');
+    // Another key, another subject or another body: does not verify.
+    assert.not.ok(verifyMessage(createServer().getPublicKey(), 'apps.web', m.data, sig));
+    assert.not.ok(verifyMessage(controlPlaneKey, 'apps.db', m.data, sig));
+    assert.not.ok(verifyMessage(controlPlaneKey, 'apps.web', new TextEncoder().encode('{"app":"web","revision":2}'), sig));
+    // A message signed by another key is told apart as well.
+    const forged = jetStreamPublisher(nc, createServer());
+    await forged.publish('apps.web', body, 'id-2');
+    const f = await (await jetstreamManager(admin)).streams.getMessage(streams.apps.name, { last_by_subj: 'apps.web' });
+    assert.not.ok(verifyMessage(controlPlaneKey, 'apps.web', f?.data ?? new Uint8Array(), f?.header?.get(SIGNATURE_HEADER)));
+  } finally {
+    await nc.close();
+    await admin.close();
     await server.cleanup();
   }
 });

@@ -27,7 +27,7 @@ async function relayActive(p: ApiProcess): Promise<boolean> {
 test('concurrent writes through two replicas, the publishing one killed: no loss, no duplicate, order kept', async () => {
   const vars = {
     DATABASE_URL: env.dbUrl,
-    NATS_URL: env.nats.url,
+    ...env.busVars,
     BASIC_AUTH_USER: ADMIN.user,
     BASIC_AUTH_PASSWORD: ADMIN.password,
     AUTH_TOKEN: TOKEN,

@@ -6,7 +6,7 @@ import { createWorker, FakeRuntime, type Worker } from '@nebula/worker';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ApiServer } from '../src/index.ts';
-import { ADMIN, silentLog, startEnv, type TestEnv, uniqueName } from './helpers.ts';
+import { ADMIN, silentLog, startEnv, type TestEnv, uniqueName, workerConnection } from './helpers.ts';
 
 /**
  * Live progress end to end, in one process: the API, a notifier and four workers (real worker code,
@@ -56,15 +56,14 @@ test.before(async () => {
   env = await startEnv();
   api = await env.startApi();
   nebula = createNebulaClient({ url: api.url, username: ADMIN.user, password: ADMIN.password });
-  const own = async () => {
-    const nc = await connect({ servers: env.nats.url });
-    conns.push(nc);
-    return nc;
-  };
-  notifier = createNotifier({ db: env.db, nc: await own(), log: silentLog, options: { flushIntervalMs: 50 } });
+  const nnc = await connect(env.nats.connectOptions('notifier'));
+  conns.push(nnc);
+  notifier = createNotifier({ db: env.db, nc: nnc, log: silentLog, options: { flushIntervalMs: 50 } });
   await notifier.start();
-  const wnc = await own();
   for (const hostId of hostIds) {
+    // Each worker with a connection of its own (see workerConnection).
+    const wnc = await workerConnection(env.nats);
+    conns.push(wnc);
     const rt = new GatedRuntime();
     rt.registry.set('img:1', 'sha256:img1');
     // img:2 exists for every host but the last: its pull fails there (image not found).

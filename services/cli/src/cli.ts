@@ -2,6 +2,7 @@ import { createNebulaClient } from '@nebula/client';
 import { parseCommandLine, USAGE } from './command-line.ts';
 import { appsCommands } from './commands/apps.ts';
 import { hostsCommands } from './commands/hosts.ts';
+import { joinTokenCommands } from './commands/join-tokens.ts';
 import { rolloutsCommands } from './commands/rollouts.ts';
 import { type Connection, resolveConnection } from './connection.ts';
 import type { Command, Ctx, Io } from './context.ts';
@@ -17,7 +18,7 @@ export type { Io } from './context.ts';
  * (see errors.ts EXIT). One file of commands per resource under commands/, as the API has one router
  * per resource; everything they touch comes in through `Io` (context.ts), so tests run it in-process too.
  */
-const COMMANDS: Record<string, Command> = { ...appsCommands, ...rolloutsCommands, ...hostsCommands };
+const COMMANDS: Record<string, Command> = { ...appsCommands, ...rolloutsCommands, ...hostsCommands, ...joinTokenCommands };
 
 /** Runs one command line; resolves to the exit code. */
 export async function run(argv: string[], io: Io): Promise<number> {

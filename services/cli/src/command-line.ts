@@ -29,6 +29,13 @@ rollouts
 hosts
   hosts list [--app <app>] [--status online|offline] [--limit N] [--after <id>]
   hosts get <host>
+  hosts revoke <host>                    its NATS credential stops working at once; its
+                                         results are refused (it must join again, new key)
+  hosts join-token create [--ttl 1h] [--uses N] [--apps a,b] [--description <text>]
+                                         a token for new hosts (shown once) and the command
+                                         to start a worker with it
+  hosts join-token list                  tokens: expiry, uses left, apps (never the secret)
+  hosts join-token delete <id>           no host can join with it any more
 
 options
   --wait                 (create, update and every action) watch the rollout until complete
@@ -60,6 +67,10 @@ export const OPTIONS = {
   after: { type: 'string' },
   app: { type: 'string' },
   status: { type: 'string' },
+  ttl: { type: 'string' },
+  uses: { type: 'string' },
+  apps: { type: 'string' },
+  description: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -82,7 +93,13 @@ const COMMAND_OPTIONS: Record<string, Array<keyof typeof OPTIONS>> = {
   'rollouts watch': ['timeout'],
   'hosts list': ['app', 'status', 'limit', 'after'],
   'hosts get': [],
+  'hosts revoke': [],
+  'hosts join-token create': ['ttl', 'uses', 'apps', 'description'],
+  'hosts join-token list': [],
+  'hosts join-token delete': [],
 };
+/** Commands of three words: `<group> <noun> <verb>`. */
+const NESTED = new Set(['hosts join-token']);
 /** Positional arguments after the command words. */
 const ARGS: Record<string, string[]> = {
   'apps get': ['app'],
@@ -95,6 +112,8 @@ const ARGS: Record<string, string[]> = {
   'rollouts list': ['app'],
   'rollouts watch': ['id'],
   'hosts get': ['host'],
+  'hosts revoke': ['host'],
+  'hosts join-token delete': ['id'],
 };
 const COMMON = new Set<string>(['url', 'user', 'password', 'token', 'json', 'help']);
 
@@ -126,7 +145,11 @@ export function parseCommandLine(argv: string[]): Parsed | 'help' {
     if (values.help) return 'help';
     throw new UsageError('a command is required');
   }
-  const [group, verb, ...rest] = positionals;
+  const [group, first, ...more] = positionals;
+  // `hosts join-token create`: the noun and the verb make the command's second word.
+  const nested = first !== undefined && NESTED.has(`${group} ${first}`);
+  const verb = nested ? (more[0] === undefined ? first : `${first} ${more[0]}`) : first;
+  const rest = nested ? more.slice(1) : more;
   if (group === undefined || !['apps', 'rollouts', 'hosts'].includes(group)) throw new UsageError(`unknown command "${group}" (apps, rollouts, hosts)`);
   if (values.help && verb === undefined) return 'help';
   const command = `${group} ${verb ?? ''}`.trim();
@@ -134,7 +157,8 @@ export function parseCommandLine(argv: string[]): Parsed | 'help' {
   if (!allowed) {
     const verbs = Object.keys(COMMAND_OPTIONS)
       .filter((c) => c.startsWith(`${group} `))
-      .map((c) => c.slice(group.length + 1));
+      .map((c) => c.slice(group.length + 1))
+      .filter((v) => !nested || v.startsWith(`${first} `));
     throw new UsageError(
       verb === undefined ? `"${group}" needs a subcommand: ${verbs.join(', ')}` : `unknown command "${command}" (${group}: ${verbs.join(', ')})`,
     );
@@ -160,6 +184,15 @@ export function parseCommandLine(argv: string[]): Parsed | 'help' {
     throw new UsageError(`"${command}" needs -f <file> (JSON or YAML; - for stdin)`);
   if (values.status !== undefined && values.status !== 'online' && values.status !== 'offline')
     throw new UsageError(`--status must be online or offline (got "${values.status}")`);
+  if (values.ttl !== undefined) {
+    const ms = parseDuration(values.ttl);
+    if (ms === null || ms < 60_000 || ms > 30 * 86_400_000)
+      throw new UsageError(`--ttl must be a duration from 1m to 720h, like 15m, 1h, 24h (got "${values.ttl}")`);
+  }
+  positiveInt(values.uses, '--uses', 100_000);
+  if (values.apps?.split(',').some((a) => !/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/.test(a.trim()))) {
+    throw new UsageError(`--apps must be app names separated by commas, like web,db (got "${values.apps}")`);
+  }
   let timeoutMs: number | undefined;
   if (values.timeout !== undefined) {
     if (command !== 'rollouts watch' && !values.wait) throw new UsageError('--timeout goes with --wait (or rollouts watch)');

@@ -26,7 +26,14 @@ const children: ChildProcess[] = [];
 /** A worker process whose clock is `skewMs` off (skewed-worker.ts). */
 async function startSkewedWorker(hostId: string, appName: string, skewMs: number): Promise<string> {
   const child = spawn(process.execPath, [new URL('./skewed-worker.ts', import.meta.url).pathname], {
-    env: { ...process.env, NATS_URL: stack.natsUrl, HOST_ID: hostId, APP_NAME: appName, SKEW_MS: String(skewMs) },
+    env: {
+      ...process.env,
+      NATS_URL: stack.natsUrl,
+      NATS_CREDS: await stack.workerCredsFile(hostId, [appName]),
+      HOST_ID: hostId,
+      APP_NAME: appName,
+      SKEW_MS: String(skewMs),
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);

@@ -1,9 +1,12 @@
 /**
  * A worker process whose clock is off: the real worker code (in-memory runtime) in a child process
  * of its own, with Date moved by SKEW_MS, so every `at` it sends is that far off. Env: NATS_URL,
- * HOST_ID, APP_NAME, SKEW_MS. Prints "running" once started; stops on SIGTERM.
+ * NATS_CREDS (its creds file), HOST_ID, APP_NAME, SKEW_MS. Prints "running" once started;
+ * stops on SIGTERM.
  */
+import { readFileSync } from 'node:fs';
 import { connect } from '@nats-io/transport-node';
+import { busConnectOptions } from '@nebula/bus-auth';
 import { createLogger } from '@nebula/service-kit';
 import { createWorker, FakeRuntime } from '@nebula/worker';
 
@@ -20,7 +23,13 @@ class Skewed extends Real {
 }
 globalThis.Date = Skewed as DateConstructor;
 
-const nc = await connect({ servers: process.env.NATS_URL! });
+const nc = await connect(
+  busConnectOptions({
+    servers: [process.env.NATS_URL!],
+    creds: readFileSync(process.env.NATS_CREDS!, 'utf8'),
+    name: process.env.HOST_ID!,
+  }),
+);
 const runtime = new FakeRuntime();
 runtime.registry.set('img:1', 'sha256:img1');
 const worker = createWorker({

@@ -5,8 +5,12 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { type ApiServer, createApiServer } from '@nebula/api';
+import { busConnectOptions } from '@nebula/bus-auth';
 import { createDb, createTestDatabase, type Database, type Kysely } from '@nebula/db';
 import { createNotifier, type Notifier } from '@nebula/notifier';
 import { createLogger } from '@nebula/service-kit';
@@ -36,10 +40,12 @@ export interface Stack {
   api: ApiServer;
   db: Kysely<Database>;
   runtimes: Map<string, FakeRuntime>;
-  /** The workers' NATS connection: for tests that publish as a worker would (heartbeats). */
+  /** An admin connection (every right): for tests that publish as any worker would (heartbeats). */
   nc: NatsConnection;
   /** The nats-server, for workers in processes of their own. */
   natsUrl: string;
+  /** A creds file (mode 600) for a worker in a process of its own (see workerCreds). */
+  workerCredsFile(hostId: string, apps: string[]): Promise<string>;
   /** Starts a worker for `hostId` serving `apps`; `images` are what its registry can pull. */
   startWorker(hostId: string, apps: string[], images: string[]): Promise<Worker>;
   close(): Promise<void>;
@@ -50,15 +56,33 @@ export async function startStack(): Promise<Stack> {
   const db = createDb(tdb.url, 5);
   const nats = await startNatsServer();
   const conns: NatsConnection[] = [];
-  const own = async () => {
-    const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+  const dir = mkdtempSync(join(tmpdir(), 'nebula-cli-stack-'));
+  const own = async (who: 'api' | 'notifier' | 'admin' | string) => {
+    const opts = { maxReconnectAttempts: -1, reconnectTimeWait: 100 };
+    const nc = await connect(
+      who === 'api' || who === 'notifier' || who === 'admin'
+        ? nats.connectOptions(who, opts)
+        : { ...busConnectOptions({ servers: [nats.url], creds: who, name: 'worker' }), ...opts },
+    );
     conns.push(nc);
     return nc;
   };
+  const admin = await own('admin');
+  /**
+   * The credential an in-process worker connects with. The worker of this tree still makes its own
+   * consumers (under its own names) and reads the newest revision with STREAM.MSG.GET, rights no
+   * host credential has, so it runs as the admin user here. Once the worker joins and uses the
+   * consumers the control plane makes, this becomes `nats.hostCreds(hostId, apps)` after
+   * `ensureHostConsumers(jsm, hostId, apps, tuning)` (as services/api/test/host-enrolment.test.ts
+   * does for a host).
+   */
+  const workerCreds = async (_hostId: string, _apps: string[]) => nats.creds.admin;
   const api = await createApiServer({
     db,
     databaseUrl: tdb.url,
-    nc: await own(),
+    nc: await own('api'),
+    keys: nats.keys,
+    hosts: { servers: [nats.url], revocationRetryMs: 200 },
     log,
     auth: { enabled: true, basic: { user: ADMIN.user, password: ADMIN.password }, token: null },
     relay: { lockPollMs: 100, pollMs: 200, maxBackoffMs: 300 },
@@ -68,18 +92,23 @@ export async function startStack(): Promise<Stack> {
     // now and then let a host look offline for a moment and a rollout expect one host fewer.
     offlineAfterMissedHeartbeats: OFFLINE_AFTER,
   });
-  const notifier: Notifier = createNotifier({ db, nc: await own(), log, options: { flushIntervalMs: 50, offlineAfterMissed: OFFLINE_AFTER } });
+  const notifier: Notifier = createNotifier({ db, nc: await own('notifier'), log, options: { flushIntervalMs: 50, offlineAfterMissed: OFFLINE_AFTER } });
   await notifier.start();
-  const workerNc = await own();
   const workers: Worker[] = [];
   const runtimes = new Map<string, FakeRuntime>();
   return {
     api,
     db,
     runtimes,
-    nc: workerNc,
+    nc: admin,
     natsUrl: nats.url,
+    async workerCredsFile(hostId, apps) {
+      const path = join(dir, `${hostId}.creds`);
+      writeFileSync(path, await workerCreds(hostId, apps), { mode: 0o600 });
+      return path;
+    },
     async startWorker(hostId, apps, images) {
+      const workerNc = await own(await workerCreds(hostId, apps));
       const rt = new FakeRuntime();
       for (const image of images) rt.registry.set(image, `sha256:${image.replace(/[^a-z0-9]/g, '')}`);
       runtimes.set(hostId, rt);
@@ -96,6 +125,7 @@ export async function startStack(): Promise<Stack> {
       await db.destroy();
       await nats.cleanup();
       await tdb.drop();
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -1,15 +1,21 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { type ControlPlaneKeys, keyFromSeed } from '@nebula/bus-auth';
 import { type Database, type Kysely, migrateToLatest } from '@nebula/db';
 import { handleOpsRequest, type Logger } from '@nebula/service-kit';
 import type { AuthSettings, Identity } from '../auth.ts';
 import { OutboxRelay } from '../db/outbox-relay.ts';
 import { RetentionJob, type RetentionOptions } from '../db/retention.ts';
 import { API_ERROR_STATUS, apiErrorOf, RETRY_AFTER_SECONDS } from '../errors.ts';
+import { AttemptThrottle } from '../hosts/attempt-throttle.ts';
+import { natsHostBus } from '../hosts/host-bus.ts';
+import { createHostEnrolment } from '../hosts/host-enrolment.ts';
+import { RevocationPusher } from '../hosts/revocation-pusher.ts';
 import { jetStreamPublisher } from '../publisher.ts';
 import { type Context, configureSse } from '../trpc.ts';
 import { authenticateRequest } from './auth-stage.ts';
+import { createEnrolmentRoute, isEnrolmentPath } from './enrolment-route.ts';
 import { openApiDocument } from './openapi.ts';
 import { createOps, type Ops } from './ops.ts';
 import { readGuardedBody } from './request-guard.ts';
@@ -23,6 +29,8 @@ import { WatchSlots } from './watch-slots.ts';
  *
  *   request ─▶ /health? ─▶ auth ─▶ /metrics? ─▶ body guard ─▶ route ─────────────▶ answer (JSON)
  *              open (ops)  401 JSON            413 JSON       /openapi.json
+ *              /api/v2/hosts/join|renew ─▶ enrolment-route.ts (the token or the host's signature
+ *                                          authenticates; failures throttled per address)
  *                          + WWW-Authenticate                 /trpc/<procedure>    (trpc-route.ts)
  *                                                             /api/v2/...          (rest-route.ts)
  *                                                             else 404
@@ -54,6 +62,23 @@ export interface ApiServerOptions {
   /** Pruning of expired rows (db/retention.ts; default 30 days, hourly); false: none. */
   retention?: RetentionOptions | false;
   relay?: { lockPollMs?: number; pollMs?: number; maxBackoffMs?: number; streamCheckMs?: number };
+  /** The control plane's bus keys (BUS_KEYS_FILE): app message signatures, host credentials, revocations. */
+  keys: ControlPlaneKeys;
+  /**
+   * Hosts on the bus: the servers (and CA PEM) the account's revocation list is pushed to (default:
+   * the server `nc` is connected to), each call's deadline, how long a host credential lasts
+   * (default 24 h), the URL join commands name, failed joins per address and minute (default 10),
+   * how often a failed revocation push is tried again (default 10 s).
+   */
+  hosts?: {
+    servers?: string[];
+    tlsCa?: string | undefined;
+    timeoutMs?: number;
+    credentialTtlMs?: number;
+    publicUrl?: string | undefined;
+    maxFailuresPerMinute?: number;
+    revocationRetryMs?: number;
+  };
 }
 
 export interface ApiServer {
@@ -61,6 +86,7 @@ export interface ApiServer {
   port: number;
   url: string;
   relay: OutboxRelay;
+  revocations: RevocationPusher;
   close(): Promise<void>;
 }
 
@@ -91,7 +117,7 @@ function answerUnexpected(log: Logger, req: IncomingMessage, res: ServerResponse
 }
 
 async function startRelay(opts: ApiServerOptions): Promise<OutboxRelay> {
-  const publisher = jetStreamPublisher(opts.nc);
+  const publisher = jetStreamPublisher(opts.nc, keyFromSeed(opts.keys.message_signing_seed));
   try {
     await publisher.ensure();
   } catch (err) {
@@ -99,6 +125,12 @@ async function startRelay(opts: ApiServerOptions): Promise<OutboxRelay> {
     opts.log.warn({ err }, 'could not ensure the APPS stream at start; will retry before publishing');
   }
   return new OutboxRelay({ databaseUrl: opts.databaseUrl, publisher, log: opts.log, ...opts.relay });
+}
+
+/** `http://<Host>` of the request, for join commands; a Host header that is not a plain host[:port] is not echoed. */
+function originOf(req: IncomingMessage): string | undefined {
+  const host = req.headers.host;
+  return host && /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/.test(host) ? `http://${host}` : undefined;
 }
 
 async function listen(server: Server, port: number, host: string): Promise<number> {
@@ -121,8 +153,36 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   // Ends open subscriptions (server-sent event streams) at close, which would otherwise hold it open.
   const stopping = new AbortController();
 
+  const hostOpts = opts.hosts ?? {};
+  const natsServers = hostOpts.servers ?? [opts.nc.getServer()].map((s) => (s.includes('://') ? s : `nats://${s}`));
+  const bus = natsHostBus({ nc: opts.nc, keys: opts.keys, servers: natsServers, tlsCa: hostOpts.tlsCa, timeoutMs: hostOpts.timeoutMs ?? 5000 });
+  const revocations = new RevocationPusher({ db, bus, log, retryMs: hostOpts.revocationRetryMs ?? 10_000 });
+  const hostEnrolment = createHostEnrolment({
+    db,
+    bus,
+    keys: opts.keys,
+    revocations,
+    log,
+    credentialTtlMs: hostOpts.credentialTtlMs ?? 24 * 3_600_000,
+    publicUrl: hostOpts.publicUrl,
+  });
+  const enrolmentRoute = createEnrolmentRoute({
+    enrolment: hostEnrolment,
+    throttle: new AttemptThrottle({ maxFailures: hostOpts.maxFailuresPerMinute ?? 10, windowMs: 60_000 }),
+    log,
+    maxBodyBytes: Math.min(maxBody, 64 * 1024),
+  });
+
   const identities = new WeakMap<IncomingMessage, Identity>();
-  const contextFor = (req: IncomingMessage): Context => ({ db, log, identity: identities.get(req) ?? null, settings, stopping: stopping.signal });
+  const contextFor = (req: IncomingMessage): Context => ({
+    db,
+    log,
+    identity: identities.get(req) ?? null,
+    settings,
+    stopping: stopping.signal,
+    hostEnrolment,
+    origin: originOf(req),
+  });
   const logUnexpected: OnProcedureError = ({ error, path }) => {
     if (error.code === 'INTERNAL_SERVER_ERROR') log.error({ err: error.cause ?? error, path }, 'unexpected error in a procedure');
   };
@@ -138,6 +198,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     const method = req.method ?? 'GET';
     if (path === '/health' || path === '/healthz') return void serveOps(req, res, ops);
+    if (isEnrolmentPath(path)) return enrolmentRoute(req, res, path);
 
     const identity = authenticateRequest(req, res, auth, log, path);
     if (identity === null) return;
@@ -164,13 +225,18 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   const port = await listen(server, opts.port ?? 0, opts.host ?? '127.0.0.1');
   relay.start();
   retention?.start();
+  // A server restarted from an older account JWT gets the revocation list back (and a push that
+  // failed before this replica started is done now).
+  revocations.start();
   return {
     server,
     port,
     url: `http://127.0.0.1:${port}`,
     relay,
+    revocations,
     async close() {
       stopping.abort();
+      await revocations.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();

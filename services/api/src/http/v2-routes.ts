@@ -59,6 +59,8 @@ function route(segments: string[]): { methods: RouteMethods; name: string } | nu
   if (more.length > 0) return null;
   if (a === 'status' && b === undefined) return { name: '', methods: { GET: async (caller) => ({ status: 200, body: await caller.status.get() }) } };
   if (a === 'rollouts' && b !== undefined && c === undefined) return { name: b, methods: { GET: 'generated' } };
+  if (a === 'hosts' && b === 'join_tokens') return { name: '', methods: c === undefined ? { GET: 'generated', POST: 'generated' } : { DELETE: 'generated' } };
+  if (a === 'hosts' && b !== undefined && c === 'revoke') return { name: b, methods: { POST: 'generated' } };
   if (a === 'hosts' && c === undefined) return { name: b ?? '', methods: { GET: 'generated' } };
   if (a !== 'apps') return null;
   if (b === undefined) return { name: '', methods: { GET: async (caller) => ({ status: 200, body: await caller.apps.list() }) } };

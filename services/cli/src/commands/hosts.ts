@@ -4,7 +4,7 @@ import { arg, type Command, print, printJson } from '../context.ts';
 import { EXIT } from '../errors.ts';
 import { ago, keyValues, table } from '../format.ts';
 
-/** `nebula hosts ...`: list, get. */
+/** `nebula hosts ...`: list, get, revoke (join tokens: join-tokens.ts). */
 export const hostsCommands: Record<string, Command> = {
   async 'hosts list'(ctx) {
     const limit = positiveInt(ctx.values.limit, '--limit', 1000);
@@ -82,6 +82,13 @@ export const hostsCommands: Record<string, Command> = {
         ),
       );
     }
+    return EXIT.ok;
+  },
+
+  async 'hosts revoke'(ctx) {
+    const r = await ctx.nebula.hosts.revoke.mutate({ id: arg(ctx, 'host') });
+    if (ctx.json) printJson(ctx, r);
+    else print(ctx, `host ${r.host_id} revoked (at ${r.revoked_at}): its connection is closed and its credential refused; it must join again with a new token`);
     return EXIT.ok;
   },
 };

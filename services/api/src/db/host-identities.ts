@@ -1,0 +1,175 @@
+import type { JoinToken } from '@nebula/contracts';
+import { type Database, type Kysely, type Selectable, sql, type Transaction } from '@nebula/db';
+
+/**
+ * Join tokens, host credentials and revoked keys (tables of migration 20261202010000). Plain
+ * functions taking `db` or a transaction first; the join, renewal and revocation flows
+ * (../hosts/enrolment.ts) compose them inside one transaction each.
+ */
+type Q = Kysely<Database> | Transaction<Database>;
+
+export type JoinTokenRow = Selectable<Database['join_tokens']>;
+export type HostCredentialRow = Selectable<Database['host_credentials']>;
+
+export function toJoinToken(r: JoinTokenRow): JoinToken {
+  return {
+    id: r.id,
+    created_at: r.created_at.toISOString(),
+    created_by: r.created_by,
+    expires_at: r.expires_at.toISOString(),
+    uses_left: r.uses_left,
+    apps: r.apps,
+    description: r.description,
+  };
+}
+
+export async function insertJoinToken(
+  db: Q,
+  t: { id: string; secretHash: string; createdBy: string; expiresAt: Date; uses: number; apps: string[] | null; description: string | null },
+): Promise<JoinTokenRow> {
+  return db
+    .insertInto('join_tokens')
+    .values({
+      id: t.id,
+      secret_hash: t.secretHash,
+      created_by: t.createdBy,
+      expires_at: t.expiresAt,
+      uses_left: t.uses,
+      apps: t.apps,
+      description: t.description,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/** Newest first; the secrets' hashes are not read. */
+export async function listJoinTokens(db: Q): Promise<JoinToken[]> {
+  const rows = await db
+    .selectFrom('join_tokens')
+    .select(['id', 'created_at', 'created_by', 'expires_at', 'uses_left', 'apps', 'description'])
+    .orderBy('created_at', 'desc')
+    .orderBy('id')
+    .limit(1000)
+    .execute();
+  return rows.map((r) => toJoinToken({ ...r, secret_hash: '' }));
+}
+
+export async function deleteJoinToken(db: Q, id: string): Promise<boolean> {
+  const r = await db.deleteFrom('join_tokens').where('id', '=', id).executeTakeFirst();
+  return Number(r.numDeletedRows) > 0;
+}
+
+/** The token's row, locked until the transaction ends: two joins racing for its last use queue here. */
+export async function lockJoinToken(trx: Transaction<Database>, id: string): Promise<JoinTokenRow | undefined> {
+  return trx.selectFrom('join_tokens').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+}
+
+export async function useJoinToken(trx: Transaction<Database>, id: string): Promise<void> {
+  await trx.updateTable('join_tokens').set({ uses_left: sql`uses_left - 1` }).where('id', '=', id).execute();
+}
+
+export async function getHostCredential(db: Q, hostId: string): Promise<HostCredentialRow | undefined> {
+  return db.selectFrom('host_credentials').selectAll().where('host_id', '=', hostId).executeTakeFirst();
+}
+
+export async function lockHostCredential(trx: Transaction<Database>, hostId: string): Promise<HostCredentialRow | undefined> {
+  return trx.selectFrom('host_credentials').selectAll().where('host_id', '=', hostId).forUpdate().executeTakeFirst();
+}
+
+/** The host id a public key is registered for (another host's key cannot be taken over). */
+export async function hostOfKey(db: Q, publicKey: string): Promise<string | undefined> {
+  const r = await db.selectFrom('host_credentials').select('host_id').where('public_key', '=', publicKey).executeTakeFirst();
+  return r?.host_id;
+}
+
+export async function isKeyRevoked(db: Q, publicKey: string): Promise<boolean> {
+  const r = await db.selectFrom('revoked_keys').select('public_key').where('public_key', '=', publicKey).executeTakeFirst();
+  return r !== undefined;
+}
+
+/** A join: the host's row is created, or replaced (new key, apps, expiry; not revoked any more). */
+export async function upsertHostCredential(
+  trx: Transaction<Database>,
+  c: { hostId: string; publicKey: string; allowedApps: string[] | null; apps: string[]; tokenId: string; expiresAt: Date },
+): Promise<HostCredentialRow> {
+  const values = {
+    host_id: c.hostId,
+    public_key: c.publicKey,
+    allowed_apps: c.allowedApps,
+    apps: c.apps,
+    token_id: c.tokenId,
+    expires_at: c.expiresAt,
+  };
+  return trx
+    .insertInto('host_credentials')
+    .values(values)
+    .onConflict((oc) =>
+      oc.column('host_id').doUpdateSet({
+        public_key: c.publicKey,
+        allowed_apps: c.allowedApps,
+        apps: c.apps,
+        token_id: c.tokenId,
+        expires_at: c.expiresAt,
+        joined_at: sql`now()`,
+        renewed_at: sql`now()`,
+        revoked_at: null,
+      }),
+    )
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export async function recordRenewal(trx: Transaction<Database>, hostId: string, apps: string[], expiresAt: Date): Promise<HostCredentialRow> {
+  return trx
+    .updateTable('host_credentials')
+    .set({ apps, expires_at: expiresAt, renewed_at: sql`now()` })
+    .where('host_id', '=', hostId)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/** Marks the host revoked (keeps the first revocation time) and its key refused; idempotent. */
+export async function recordRevocation(trx: Transaction<Database>, cred: HostCredentialRow): Promise<Date> {
+  const row = await trx
+    .updateTable('host_credentials')
+    .set({ revoked_at: sql`coalesce(revoked_at, now())` })
+    .where('host_id', '=', cred.host_id)
+    .returning('revoked_at')
+    .executeTakeFirstOrThrow();
+  const revokedAt = row.revoked_at ?? new Date();
+  await revokeKey(trx, { publicKey: cred.public_key, hostId: cred.host_id, expiresAt: cred.expires_at, revokedAt });
+  return revokedAt;
+}
+
+/** Adds a key to the account's revocation list, until its last credential expires. */
+export async function revokeKey(db: Q, k: { publicKey: string; hostId: string; expiresAt: Date; revokedAt?: Date }): Promise<void> {
+  await db
+    .insertInto('revoked_keys')
+    .values({ public_key: k.publicKey, host_id: k.hostId, expires_at: k.expiresAt, ...(k.revokedAt ? { revoked_at: k.revokedAt } : {}) })
+    .onConflict((oc) => oc.column('public_key').doUpdateSet({ expires_at: sql`greatest(revoked_keys.expires_at, excluded.expires_at)` }))
+    .execute();
+}
+
+/**
+ * The account's revocation list: every revoked key whose last credential has not expired yet
+ * (an expired one is refused by the server anyway), as key -> unix seconds. Credentials issued up to
+ * that second are refused; + 1 covers one issued in the very second of the revocation.
+ */
+export async function liveRevocations(db: Q): Promise<Record<string, number>> {
+  const rows = await db.selectFrom('revoked_keys').select(['public_key', 'revoked_at']).where('expires_at', '>', sql<Date>`now()`).execute();
+  return Object.fromEntries(rows.map((r) => [r.public_key, Math.floor(r.revoked_at.getTime() / 1000) + 1]));
+}
+
+/** Arbitrary constant, distinct from the migration, relay and retention locks. */
+const REVOCATION_PUSH_LOCK_ID = 727_011;
+
+/**
+ * Runs `push` with the current revocation list under a transaction-level advisory lock: replicas
+ * push one at a time, each the whole list as committed, so an older list never lands after a newer.
+ */
+export async function withRevocationList<T>(db: Kysely<Database>, push: (list: Record<string, number>) => Promise<T>): Promise<T> {
+  return db.transaction().execute(async (trx) => {
+    await sql`select pg_advisory_xact_lock(${REVOCATION_PUSH_LOCK_ID})`.execute(trx);
+    return push(await liveRevocations(trx));
+  });
+}

@@ -1,0 +1,242 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { type ControlPlaneKeys, hostPermissions, issueUserJwt, keyFingerprint, keyFromSeed, verifyMessage } from '@nebula/bus-auth';
+import {
+  formatJoinToken,
+  type HostCredential,
+  type JoinRequest,
+  type JoinToken,
+  type JoinTokenCreated,
+  type joinTokenCreateSchema,
+  parseJoinToken,
+  RENEW_SUBJECT,
+  type RenewRequest,
+  renewSigningBytes,
+} from '@nebula/contracts';
+import type { Database, Kysely } from '@nebula/db';
+import type { Logger } from '@nebula/service-kit';
+import type { z } from 'zod';
+import {
+  deleteJoinToken,
+  getHostCredential,
+  type HostCredentialRow,
+  hostOfKey,
+  insertJoinToken,
+  isKeyRevoked,
+  listJoinTokens,
+  lockHostCredential,
+  lockJoinToken,
+  recordRenewal,
+  recordRevocation,
+  revokeKey,
+  toJoinToken,
+  upsertHostCredential,
+  useJoinToken,
+} from '../db/host-identities.ts';
+import { BusUnavailableError, EnrolmentRefusedError, HostNotJoinedError, JoinTokenNotFoundError } from '../errors.ts';
+import type { HostBus } from './host-bus.ts';
+import { appsOutside, consumerTuning, hashSecret, isStale, joinCommand, joinRefusal } from './join-rules.ts';
+import type { RevocationPusher } from './revocation-pusher.ts';
+
+/**
+ * Hosts as principals on the bus: join tokens, joins, renewals and revocations.
+ *
+ *   admin: create token ──▶ join_tokens (sha256 of the secret; expiry; uses; apps)
+ *   host:  join ──▶ [tx: lock token row, check (join-rules.ts), spend a use, upsert host_credentials,
+ *                    an old key of the host id into revoked_keys, its consumers made on NATS] ──▶ JWT
+ *          renew (signed by its key) ──▶ [tx: lock its row, consumers, new expiry] ──▶ JWT
+ *   admin: revoke ──▶ [tx: revoked_at, key into revoked_keys] ──▶ consumers deleted, list pushed
+ *
+ * The consumers are made inside the join's transaction: when NATS cannot make them, the join fails
+ * (503) and nothing is kept, the token's use included. A revocation is recorded first and pushed
+ * after; a push that fails is retried (RevocationPusher) and the call answers 503.
+ */
+export interface HostEnrolmentDeps {
+  db: Kysely<Database>;
+  bus: HostBus;
+  keys: ControlPlaneKeys;
+  revocations: RevocationPusher;
+  log: Logger;
+  /** How long a host's NATS credential is valid (default 24 h). */
+  credentialTtlMs?: number;
+  /** The URL hosts reach the API at, for the join command (default: the request's origin). */
+  publicUrl?: string | undefined;
+  now?: () => Date;
+}
+
+export type HostEnrolment = ReturnType<typeof createHostEnrolment>;
+
+export function createHostEnrolment(deps: HostEnrolmentDeps) {
+  const { db, bus, keys, log } = deps;
+  const now = deps.now ?? (() => new Date());
+  const ttlMs = deps.credentialTtlMs ?? 24 * 3_600_000;
+  const controlPlaneKey = keyFromSeed(keys.message_signing_seed).getPublicKey();
+  const fingerprint = keyFingerprint(controlPlaneKey);
+
+  async function credential(row: HostCredentialRow): Promise<HostCredential> {
+    const jwt = await issueUserJwt(keys, {
+      name: row.host_id,
+      publicKey: row.public_key,
+      permissions: hostPermissions(row.host_id, row.apps),
+      expiresAt: row.expires_at,
+    });
+    return { host_id: row.host_id, jwt, expires_at: row.expires_at.toISOString(), apps: row.apps, control_plane_key: controlPlaneKey };
+  }
+
+  /** Consumers for `apps`; those of apps the host no longer serves go (best effort: they expire anyway). */
+  async function syncConsumers(hostId: string, apps: string[], before: readonly string[], tuning: ReturnType<typeof consumerTuning>) {
+    try {
+      await bus.ensureConsumers(hostId, apps, tuning);
+    } catch (err) {
+      throw new BusUnavailableError(`could not create the consumers of host ${hostId}`, { cause: err });
+    }
+    const gone = before.filter((a) => !apps.includes(a));
+    if (gone.length > 0)
+      await bus.deleteConsumers(hostId, gone).catch((err: unknown) => log.warn({ err, host: hostId, apps: gone }, 'could not delete old consumers'));
+  }
+
+  return {
+    controlPlaneKey,
+    fingerprint,
+
+    async createToken(input: z.output<typeof joinTokenCreateSchema>, actor: string, origin: string): Promise<JoinTokenCreated> {
+      const id = randomUUID();
+      const secret = randomBytes(32).toString('base64url');
+      const apps = input.apps ? [...new Set(input.apps)].sort() : null;
+      const row = await insertJoinToken(db, {
+        id,
+        secretHash: hashSecret(secret),
+        createdBy: actor,
+        expiresAt: new Date(now().getTime() + input.ttl_seconds * 1000),
+        uses: input.uses,
+        apps,
+        description: input.description ?? null,
+      });
+      const token = formatJoinToken({ fingerprint, id, secret });
+      log.info({ token_id: id, uses: input.uses, apps, actor }, 'join token created');
+      return { ...toJoinToken(row), token, command: joinCommand(deps.publicUrl ?? origin, token, apps) };
+    },
+
+    listTokens(): Promise<JoinToken[]> {
+      return listJoinTokens(db);
+    },
+
+    async deleteToken(id: string): Promise<void> {
+      if (!(await deleteJoinToken(db, id))) throw new JoinTokenNotFoundError(id);
+    },
+
+    async join(req: JoinRequest): Promise<HostCredential> {
+      const parts = parseJoinToken(req.token);
+      if (!parts) throw new EnrolmentRefusedError('malformed token', 'not a join token (expected nebula-join.<fingerprint>.<id>.<secret>)');
+      if (parts.fingerprint !== fingerprint) {
+        throw new EnrolmentRefusedError(
+          'wrong control plane',
+          `the join token is for another control plane (key fingerprint ${parts.fingerprint}; this API's is ${fingerprint})`,
+        );
+      }
+      const apps = [...new Set(req.apps)].sort();
+      const tuning = consumerTuning(req.consumer);
+      const { row, replacedKey } = await db.transaction().execute(async (trx) => {
+        const token = await lockJoinToken(trx, parts.id);
+        const refusal = joinRefusal(token, parts.secret, apps, now());
+        if (refusal || !token) throw refusal;
+        if (await isKeyRevoked(trx, req.public_key)) {
+          throw new EnrolmentRefusedError('key revoked', 'this public key was revoked: generate a new key pair and join again');
+        }
+        const owner = await hostOfKey(trx, req.public_key);
+        if (owner !== undefined && owner !== req.host_id) {
+          throw new EnrolmentRefusedError('key of another host', `this public key is registered for host ${owner}: every host needs a key of its own`);
+        }
+        const existing = await lockHostCredential(trx, req.host_id);
+        await useJoinToken(trx, token.id);
+        const row = await upsertHostCredential(trx, {
+          hostId: req.host_id,
+          publicKey: req.public_key,
+          allowedApps: token.apps,
+          apps,
+          tokenId: token.id,
+          expiresAt: new Date(now().getTime() + ttlMs),
+        });
+        // The host id joins again with another key (a reinstalled machine): the old key stops working.
+        const replacedKey = existing && existing.public_key !== req.public_key ? existing : null;
+        if (replacedKey) await revokeKey(trx, { publicKey: replacedKey.public_key, hostId: replacedKey.host_id, expiresAt: replacedKey.expires_at });
+        await syncConsumers(req.host_id, apps, existing?.apps ?? [], tuning);
+        return { row, replacedKey };
+      });
+      log.info({ host: req.host_id, apps, token_id: parts.id, replaced_key: replacedKey !== null }, 'host joined');
+      if (replacedKey) {
+        // The join stands; a failed push is retried in the background.
+        await deps.revocations.push().catch((err: unknown) => log.warn({ err, host: req.host_id }, 'the replaced key is recorded but not yet revoked on NATS'));
+      }
+      return credential(row);
+    },
+
+    async renew(req: RenewRequest): Promise<HostCredential> {
+      const found = await getHostCredential(db, req.host_id);
+      if (!found) throw new EnrolmentRefusedError('host unknown', `host ${req.host_id} never joined: join with a token first`);
+      if (found.revoked_at) {
+        throw new EnrolmentRefusedError(
+          'host revoked',
+          `host ${req.host_id} was revoked at ${found.revoked_at.toISOString()}: it must join again with a new token and key`,
+        );
+      }
+      if (isStale(req.at, now())) {
+        throw new EnrolmentRefusedError(
+          'stale request',
+          `the request's time ${req.at} is more than 5 minutes from the API's (${now().toISOString()}): check the host's clock`,
+        );
+      }
+      const { signature, ...signed } = req;
+      if (!verifyMessage(found.public_key, RENEW_SUBJECT, renewSigningBytes(signed), signature)) {
+        throw new EnrolmentRefusedError('bad signature', `the renewal is not signed by the key host ${req.host_id} joined with`);
+      }
+      const apps = [...new Set(req.apps)].sort();
+      const outside = appsOutside(apps, found.allowed_apps);
+      if (outside.length > 0) {
+        throw new EnrolmentRefusedError(
+          'apps not allowed',
+          `host ${req.host_id} may not serve ${outside.join(', ')} (its join token allows ${found.allowed_apps?.join(', ')})`,
+          {
+            apps: outside,
+          },
+        );
+      }
+      const row = await db.transaction().execute(async (trx) => {
+        // Again under the row lock: a revocation or a new join may have come in meanwhile.
+        const cred = await lockHostCredential(trx, req.host_id);
+        if (!cred || cred.public_key !== found.public_key || cred.revoked_at) {
+          throw new EnrolmentRefusedError('host revoked', `host ${req.host_id} was revoked or joined again with another key meanwhile`);
+        }
+        await syncConsumers(req.host_id, apps, cred.apps, consumerTuning(req.consumer));
+        return recordRenewal(trx, req.host_id, apps, new Date(now().getTime() + ttlMs));
+      });
+      log.info({ host: req.host_id, apps }, 'host credential renewed');
+      return credential(row);
+    },
+
+    /** Idempotent: revoking a revoked host pushes the list and deletes its consumers again. */
+    async revoke(hostId: string): Promise<{ host_id: string; revoked_at: string }> {
+      const { revokedAt, apps } = await db.transaction().execute(async (trx) => {
+        const cred = await lockHostCredential(trx, hostId);
+        if (!cred) throw new HostNotJoinedError(hostId);
+        return { revokedAt: await recordRevocation(trx, cred), apps: cred.apps };
+      });
+      log.info({ host: hostId }, 'host revoked');
+      let failure: unknown = null;
+      await bus.deleteConsumers(hostId, apps).catch((err: unknown) => {
+        failure = err;
+      });
+      await deps.revocations.push().catch((err: unknown) => {
+        failure ??= err;
+      });
+      if (failure !== null) {
+        throw new BusUnavailableError(
+          `host ${hostId} is revoked in the database but NATS has not applied it yet (retried in the background; revoke again to retry now)`,
+          {
+            cause: failure,
+          },
+        );
+      }
+      return { host_id: hostId, revoked_at: revokedAt.toISOString() };
+    },
+  };
+}
