@@ -16,8 +16,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { busConnectOptions, hostInboxPrefix } from '@nebula/bus-auth';
-import { RENEW_SUBJECT, renewSigningBytes } from '@nebula/contracts';
 import { createLogger } from '@nebula/service-kit';
 import { createWorker, establishIdentity, FakeRuntime, type HostIdentity, hostConnectOptions, type Worker, type WorkerOptions } from '@nebula/worker';
 

@@ -7,7 +7,7 @@ import { createWorker, FakeRuntime, LABELS, type Worker } from '@nebula/worker';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ApiServer } from '../src/index.ts';
-import { http, silentLog, startEnv, streamMessages, type TestEnv, uniqueName, workerConnection } from './helpers.ts';
+import { http, joinHost, silentLog, startEnv, streamMessages, type TestEnv, uniqueName } from './helpers.ts';
 
 /**
  * The APPS stream lost while the system runs (real nats-server, PostgreSQL, API and notifier): the
@@ -39,11 +39,19 @@ const [web, db, gone] = [uniqueName('web'), uniqueName('db'), uniqueName('gone')
 /** The latest revision of each live app, as PostgreSQL has it. */
 const latest = { [web]: 1, [db]: 3 };
 
-/** The notifier's connection, or a host's (its own credential; its consumers made for it). */
-async function own(host?: { id: string; apps: string[] }): Promise<NatsConnection> {
-  const nc = host ? await workerConnection(env.nats) : await connect(env.nats.connectOptions('notifier'));
+/** The notifier's connection. */
+async function own(): Promise<NatsConnection> {
+  const nc = await connect(env.nats.connectOptions('notifier'));
   conns.push(nc);
   return nc;
+}
+
+const hosts: Array<{ close(): Promise<void> }> = [];
+/** A host joined through the API (its own key and credential; its consumers made by the API). */
+async function joined(id: string, apps: string[]) {
+  const h = await joinHost(api.url, env.nats, id, apps);
+  hosts.push(h);
+  return h.host;
 }
 
 /** The newest message of each app's subject in the stream (revision), null when it has none. */
@@ -78,7 +86,7 @@ test.before(async () => {
   oldHost = createWorker({
     hostId: 'old-1',
     apps: [web, db],
-    nc: await own({ id: 'old-1', apps: [web, db] }),
+    ...(await joined('old-1', [web, db])),
     runtime: rt,
     hostFacts: { cores: 2, memory_mb: 2048 },
     log: silentLog,
@@ -91,6 +99,7 @@ test.before(async () => {
 
 test.after(async () => {
   for (const w of workers) await w.stop().catch(() => undefined);
+  for (const h of hosts) await h.close();
   await notifier?.stop();
   for (const c of conns) await c.close().catch(() => undefined);
   await env?.close();
@@ -132,7 +141,7 @@ test('APPS deleted: the latest revision of every live app is back, and a fresh w
   const w = createWorker({
     hostId: 'rebuilt-1',
     apps: [web, db, gone],
-    nc: await own({ id: 'rebuilt-1', apps: [web, db, gone] }),
+    ...(await joined('rebuilt-1', [web, db, gone])),
     runtime: rt,
     hostFacts: { cores: 2, memory_mb: 2048 },
     log: silentLog,

@@ -10,6 +10,7 @@ import { createDb, createTestDatabase, type Database, type Kysely } from '@nebul
 import { decode } from '@nebula/messaging';
 import { createLogger } from '@nebula/service-kit';
 import { startNatsServer, type TestNatsServer } from '@nebula/test-kit';
+import { joinBus } from '@nebula/worker';
 import { type ApiServer, type ApiServerOptions, type AuthSettings, createApiServer } from '../src/index.ts';
 
 /** Test environment: a throwaway database, a nats-server of its own, and API instances on free ports. */
@@ -114,14 +115,33 @@ export async function startEnv(opts: { natsConfig?: string } = {}): Promise<Test
 }
 
 /**
- * An in-process worker's connection. The worker of this tree still makes its own consumers (under
- * its own names) and reads the newest revision with STREAM.MSG.GET, rights no host credential has,
- * so it runs as the admin user here. Once the worker joins and uses the consumers the control plane
- * makes, this becomes `nats.hostCreds(hostId, apps)` after `ensureHostConsumers(...)`, as
- * host-enrolment.test.ts does for a host.
+ * A host for tests that run a worker in this process: it joins through the API's own route with a
+ * join token (its own key, its credential in a temporary file) and connects with that credential,
+ * as a real worker does. `close()` stops its renewals and closes its connection.
  */
-export async function workerConnection(nats: TestNatsServer): Promise<NatsConnection> {
-  return natsConnect(nats, 'admin');
+export async function joinHost(apiUrl: string, nats: TestNatsServer, hostId: string, apps: string[], opts: { ackWaitSeconds?: number } = {}) {
+  const token = await http(apiUrl, 'POST', '/api/v2/hosts/join_tokens', { body: { uses: 1, apps } });
+  if (token.status !== 200) throw new Error(`join token: ${token.status} ${token.text}`);
+  const dir = mkdtempSync(join(tmpdir(), 'nebula-host-'));
+  const bus = await joinBus({
+    hostId,
+    apps,
+    credentialsFile: join(dir, 'credentials.json'),
+    nebulaUrl: apiUrl,
+    joinToken: (token.body as { token: string }).token,
+    consumer: { ack_wait_seconds: opts.ackWaitSeconds ?? 5 },
+    timeoutMs: 5000,
+    log: createLogger('test-host', 'silent'),
+    servers: [nats.url],
+    connect: { reconnectTimeWait: 100 },
+  });
+  return {
+    ...bus,
+    async close() {
+      await bus.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 export function uniqueName(prefix = 'app'): string {

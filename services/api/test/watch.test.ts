@@ -6,7 +6,7 @@ import { createWorker, FakeRuntime, type Worker } from '@nebula/worker';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ApiServer } from '../src/index.ts';
-import { ADMIN, silentLog, startEnv, type TestEnv, uniqueName, workerConnection } from './helpers.ts';
+import { ADMIN, joinHost, silentLog, startEnv, type TestEnv, uniqueName } from './helpers.ts';
 
 /**
  * Live progress end to end, in one process: the API, a notifier and four workers (real worker code,
@@ -20,6 +20,7 @@ let nebula: NebulaClient;
 let notifier: Notifier;
 const conns: NatsConnection[] = [];
 const workers: Worker[] = [];
+const hosts: Array<{ close(): Promise<void> }> = [];
 const app = uniqueName('web');
 const hostIds = [0, 1, 2, 3].map((i) => `${app}-h${i}`);
 const runtimes: GatedRuntime[] = [];
@@ -61,15 +62,15 @@ test.before(async () => {
   notifier = createNotifier({ db: env.db, nc: nnc, log: silentLog, options: { flushIntervalMs: 50 } });
   await notifier.start();
   for (const hostId of hostIds) {
-    // Each worker with a connection of its own (see workerConnection).
-    const wnc = await workerConnection(env.nats);
-    conns.push(wnc);
+    // Each worker joined through the API, with its own key and credential.
+    const joined = await joinHost(api.url, env.nats, hostId, [app]);
+    hosts.push(joined);
     const rt = new GatedRuntime();
     rt.registry.set('img:1', 'sha256:img1');
     // img:2 exists for every host but the last: its pull fails there (image not found).
     if (hostId !== hostIds[3]) rt.registry.set('img:2', 'sha256:img2');
     runtimes.push(rt);
-    const w = createWorker({ hostId, apps: [app], nc: wnc, runtime: rt, hostFacts: { cores: 2, memory_mb: 2048 }, log: silentLog, options: FAST });
+    const w = createWorker({ hostId, apps: [app], ...joined.host, runtime: rt, hostFacts: { cores: 2, memory_mb: 2048 }, log: silentLog, options: FAST });
     workers.push(w);
     await w.start();
   }
@@ -80,6 +81,7 @@ test.before(async () => {
 test.after(async () => {
   for (const rt of runtimes) rt.release();
   for (const w of workers) await w.stop().catch(() => undefined);
+  for (const h of hosts) await h.close();
   await notifier?.stop();
   for (const c of conns) await c.close().catch(() => undefined);
   await env?.close();

@@ -3,6 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { headers } from '@nats-io/transport-node';
+import { SIGNATURE_HEADER, signMessage } from '@nebula/bus-auth';
 import { waitFor } from '@nebula/test-kit';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -29,7 +31,8 @@ async function startSkewedWorker(hostId: string, appName: string, skewMs: number
     env: {
       ...process.env,
       NATS_URL: stack.natsUrl,
-      NATS_CREDS: await stack.workerCredsFile(hostId, [appName]),
+      NEBULA_CREDENTIALS_FILE: await stack.workerCredentialsFile(hostId, [appName]),
+      NEBULA_URL: stack.apiUrl,
       HOST_ID: hostId,
       APP_NAME: appName,
       SKEW_MS: String(skewMs),
@@ -58,10 +61,21 @@ function heartbeat(host: string, apps: string[], opts: { instance?: string; at?:
     at: (opts.at ?? new Date()).toISOString(),
   };
 }
-// A plain publish on the heartbeat subject: the HOSTS stream stores it as it does a worker's.
+// A heartbeat published as the host itself: joined (its own key and credential) and signed, as a
+// worker publishes it; the notifier checks the signature.
+const ghosts = new Map<string, Awaited<ReturnType<Stack['joinHost']>>>();
 const publish = async (hb: ReturnType<typeof heartbeat>) => {
-  stack.nc.publish(`hosts.${hb.host}`, JSON.stringify(hb));
-  await stack.nc.flush();
+  let bus = ghosts.get(hb.host);
+  if (!bus) {
+    bus = await stack.joinHost(hb.host, [app]);
+    ghosts.set(hb.host, bus);
+  }
+  const subject = `hosts.${hb.host}`;
+  const data = new TextEncoder().encode(JSON.stringify(hb));
+  const h = headers();
+  h.set(SIGNATURE_HEADER, signMessage(bus.identity.hostKey, subject, data));
+  bus.nc.publish(subject, data, { headers: h });
+  await bus.nc.flush();
 };
 
 const file = (name: string, text: string) => {

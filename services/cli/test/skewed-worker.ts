@@ -1,14 +1,11 @@
 /**
  * A worker process whose clock is off: the real worker code (in-memory runtime) in a child process
  * of its own, with Date moved by SKEW_MS, so every `at` it sends is that far off. Env: NATS_URL,
- * NATS_CREDS (its creds file), HOST_ID, APP_NAME, SKEW_MS. Prints "running" once started;
+ * NEBULA_CREDENTIALS_FILE (a joined host's) and NEBULA_URL, HOST_ID, APP_NAME, SKEW_MS. Prints "running" once started;
  * stops on SIGTERM.
  */
-import { readFileSync } from 'node:fs';
-import { connect } from '@nats-io/transport-node';
-import { busConnectOptions } from '@nebula/bus-auth';
 import { createLogger } from '@nebula/service-kit';
-import { createWorker, FakeRuntime } from '@nebula/worker';
+import { createWorker, FakeRuntime, joinBus } from '@nebula/worker';
 
 const skew = Number(process.env.SKEW_MS ?? 0);
 const Real = Date;
@@ -23,19 +20,22 @@ class Skewed extends Real {
 }
 globalThis.Date = Skewed as DateConstructor;
 
-const nc = await connect(
-  busConnectOptions({
-    servers: [process.env.NATS_URL!],
-    creds: readFileSync(process.env.NATS_CREDS!, 'utf8'),
-    name: process.env.HOST_ID!,
-  }),
-);
+const bus = await joinBus({
+  hostId: process.env.HOST_ID!,
+  apps: [process.env.APP_NAME!],
+  credentialsFile: process.env.NEBULA_CREDENTIALS_FILE!,
+  nebulaUrl: process.env.NEBULA_URL!,
+  consumer: { ack_wait_seconds: 5 },
+  timeoutMs: 5000,
+  log: createLogger('skewed-worker', 'silent'),
+  servers: [process.env.NATS_URL!],
+});
 const runtime = new FakeRuntime();
 runtime.registry.set('img:1', 'sha256:img1');
 const worker = createWorker({
   hostId: process.env.HOST_ID!,
   apps: [process.env.APP_NAME!],
-  nc,
+  ...bus.host,
   runtime,
   hostFacts: { cores: 1, memory_mb: 512 },
   log: createLogger('skewed-worker', 'silent'),
@@ -55,6 +55,6 @@ process.stdout.write(`running; my clock says ${new Date().toISOString()}\n`);
 process.once('SIGTERM', () => {
   void worker
     .stop()
-    .then(() => nc.close())
+    .then(() => bus.close())
     .then(() => process.exit(0));
 });

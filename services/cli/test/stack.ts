@@ -5,9 +5,9 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join as join_ } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { type ApiServer, createApiServer } from '@nebula/api';
 import { busConnectOptions } from '@nebula/bus-auth';
@@ -15,7 +15,7 @@ import { createDb, createTestDatabase, type Database, type Kysely } from '@nebul
 import { createNotifier, type Notifier } from '@nebula/notifier';
 import { createLogger } from '@nebula/service-kit';
 import { startNatsServer } from '@nebula/test-kit';
-import { createWorker, FakeRuntime, type Worker } from '@nebula/worker';
+import { createWorker, FakeRuntime, joinBus, type Worker } from '@nebula/worker';
 
 export const log = createLogger('cli-test', process.env.TEST_LOG_LEVEL ?? 'silent');
 export const ADMIN = { user: 'admin', password: `pw-${randomBytes(6).toString('hex')}` };
@@ -44,8 +44,11 @@ export interface Stack {
   nc: NatsConnection;
   /** The nats-server, for workers in processes of their own. */
   natsUrl: string;
-  /** A creds file (mode 600) for a worker in a process of its own (see workerCreds). */
-  workerCredsFile(hostId: string, apps: string[]): Promise<string>;
+  apiUrl: string;
+  /** Joins a host (a token, its own key) and connects it: for tests that publish as that host. */
+  joinHost(hostId: string, apps: string[]): Promise<Awaited<ReturnType<typeof joinBus>>>;
+  /** A joined host's credentials file (NEBULA_CREDENTIALS_FILE), for a worker in a process of its own. */
+  workerCredentialsFile(hostId: string, apps: string[]): Promise<string>;
   /** Starts a worker for `hostId` serving `apps`; `images` are what its registry can pull. */
   startWorker(hostId: string, apps: string[], images: string[]): Promise<Worker>;
   close(): Promise<void>;
@@ -56,7 +59,7 @@ export async function startStack(): Promise<Stack> {
   const db = createDb(tdb.url, 5);
   const nats = await startNatsServer();
   const conns: NatsConnection[] = [];
-  const dir = mkdtempSync(join(tmpdir(), 'nebula-cli-stack-'));
+  const dir = mkdtempSync(join_(tmpdir(), 'nebula-cli-stack-'));
   const own = async (who: 'api' | 'notifier' | 'admin' | string) => {
     const opts = { maxReconnectAttempts: -1, reconnectTimeWait: 100 };
     const nc = await connect(
@@ -68,15 +71,6 @@ export async function startStack(): Promise<Stack> {
     return nc;
   };
   const admin = await own('admin');
-  /**
-   * The credential an in-process worker connects with. The worker of this tree still makes its own
-   * consumers (under its own names) and reads the newest revision with STREAM.MSG.GET, rights no
-   * host credential has, so it runs as the admin user here. Once the worker joins and uses the
-   * consumers the control plane makes, this becomes `nats.hostCreds(hostId, apps)` after
-   * `ensureHostConsumers(jsm, hostId, apps, tuning)` (as services/api/test/host-enrolment.test.ts
-   * does for a host).
-   */
-  const workerCreds = async (_hostId: string, _apps: string[]) => nats.creds.admin;
   const api = await createApiServer({
     db,
     databaseUrl: tdb.url,
@@ -96,29 +90,61 @@ export async function startStack(): Promise<Stack> {
   await notifier.start();
   const workers: Worker[] = [];
   const runtimes = new Map<string, FakeRuntime>();
+  const buses: Array<{ close(): Promise<void> }> = [];
+  const tokenFor = async (apps: string[]) => {
+    const res = await fetch(`${api.url}/api/v2/hosts/join_tokens`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`${ADMIN.user}:${ADMIN.password}`).toString('base64')}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ uses: 1, apps }),
+      signal: AbortSignal.timeout(5000),
+    });
+    if (res.status !== 200) throw new Error(`join token: ${res.status} ${await res.text()}`);
+    return ((await res.json()) as { token: string }).token;
+  };
+  // Each worker joins as a real host does (a token, its own key, the API's join route) and keeps
+  // its credential in a file of the stack's folder.
+  const join = async (hostId: string, apps: string[]) => {
+    const bus = await joinBus({
+      hostId,
+      apps,
+      credentialsFile: join_(dir, `${hostId}.credentials.json`),
+      nebulaUrl: api.url,
+      joinToken: await tokenFor(apps),
+      consumer: { ack_wait_seconds: FAST.ackWaitMs / 1000 },
+      timeoutMs: 5000,
+      log,
+      servers: [nats.url],
+      connect: { reconnectTimeWait: 100 },
+    });
+    buses.push(bus);
+    return bus;
+  };
   return {
     api,
     db,
     runtimes,
     nc: admin,
     natsUrl: nats.url,
-    async workerCredsFile(hostId, apps) {
-      const path = join(dir, `${hostId}.creds`);
-      writeFileSync(path, await workerCreds(hostId, apps), { mode: 0o600 });
-      return path;
+    apiUrl: api.url,
+    joinHost: join,
+    async workerCredentialsFile(hostId, apps) {
+      const bus = await join(hostId, apps);
+      await bus.close();
+      return join_(dir, `${hostId}.credentials.json`);
     },
     async startWorker(hostId, apps, images) {
-      const workerNc = await own(await workerCreds(hostId, apps));
+      const bus = await join(hostId, apps);
       const rt = new FakeRuntime();
       for (const image of images) rt.registry.set(image, `sha256:${image.replace(/[^a-z0-9]/g, '')}`);
       runtimes.set(hostId, rt);
-      const w = createWorker({ hostId, apps, nc: workerNc, runtime: rt, hostFacts: { cores: 2, memory_mb: 2048 }, log, options: FAST });
+      const w = createWorker({ hostId, apps, ...bus.host, runtime: rt, hostFacts: { cores: 2, memory_mb: 2048 }, log, options: FAST });
       workers.push(w);
       await w.start();
       return w;
     },
     async close() {
       for (const w of workers) await w.stop().catch(() => undefined);
+      for (const b of buses) await b.close();
       await notifier.stop().catch(() => undefined);
       await api.close().catch(() => undefined);
       for (const c of conns) await c.close().catch(() => undefined);

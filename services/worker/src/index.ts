@@ -5,6 +5,7 @@ export * from './executor.ts';
 export { hostConnectOptions } from './identity/bus-connection.ts';
 export { readCredentialFile, type StoredCredential, storedCredentialSchema, writeCredentialFile } from './identity/credential-file.ts';
 export { establishIdentity, type HostIdentity, type HostIdentityConfig } from './identity/host-identity.ts';
+export { type HostBus, joinBus } from './identity/join-bus.ts';
 export * from './planner/container-spec.ts';
 export * from './planner/plan-host.ts';
 export * from './runtime/container-runtime.ts';

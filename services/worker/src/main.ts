@@ -1,10 +1,8 @@
 import { availableParallelism, hostname, totalmem } from 'node:os';
-import { connect } from '@nats-io/transport-node';
 import { hostIdFromHostname } from '@nebula/contracts';
 import { ConfigError, createMetricsRegistry, runService, startOpsServer } from '@nebula/service-kit';
 import { resolveHostId, workerEnvSchema } from './config.ts';
-import { hostConnectOptions } from './identity/bus-connection.ts';
-import { establishIdentity, type HostIdentity } from './identity/host-identity.ts';
+import { joinBus } from './identity/join-bus.ts';
 import { createDockerClient, pingDocker } from './runtime/docker-client.ts';
 import { DockerRuntime } from './runtime/docker-runtime.ts';
 import { registryAuthResolver } from './runtime/registry-auth.ts';
@@ -17,9 +15,9 @@ await runService({
     const hostId = resolveHostId(env);
     const docker = createDockerClient(env.DOCKER_HOST);
     if (!(await pingDocker(docker, env.ENGINE_CALL_TIMEOUT_SECONDS * 1000))) throw new Error(`docker engine at ${env.DOCKER_HOST} does not answer`);
-    let identity: HostIdentity;
+    let bus: Awaited<ReturnType<typeof joinBus>>;
     try {
-      identity = await establishIdentity({
+      bus = await joinBus({
         hostId,
         apps: env.APP_NAME,
         credentialsFile: env.NEBULA_CREDENTIALS_FILE,
@@ -29,6 +27,8 @@ await runService({
         consumer: { ack_wait_seconds: env.ACK_WAIT_SECONDS, inactive_threshold_hours: env.CONSUMER_INACTIVE_THRESHOLD_HOURS },
         timeoutMs: env.NEBULA_API_TIMEOUT_SECONDS * 1000,
         log,
+        servers: [env.NATS_URL],
+        tlsCaFile: env.NATS_TLS_CA,
       });
     } catch (err) {
       // Not joined and nothing to join with: a configuration error, exit 2 like a wrong variable.
@@ -38,8 +38,7 @@ await runService({
       }
       throw err;
     }
-    const nc = await connect({ ...hostConnectOptions(identity, { servers: [env.NATS_URL], tlsCaFile: env.NATS_TLS_CA }), maxReconnectAttempts: -1 });
-    identity.startRenewing();
+    const { nc, identity } = bus;
     const runtime = new DockerRuntime(docker, {
       auth: registryAuthResolver({ user: env.REGISTRY_AUTH_USER, password: env.REGISTRY_AUTH_PASSWORD, host: env.REGISTRY_HOST }),
       callTimeoutMs: env.ENGINE_CALL_TIMEOUT_SECONDS * 1000,
@@ -61,11 +60,8 @@ await runService({
     const worker = createWorker({
       hostId,
       apps: env.APP_NAME,
-      nc,
-      controlPlaneKey: identity.controlPlaneKey,
-      hostKey: identity.hostKey,
-      // A consumer is missing: a renewal makes the control plane create the consumers of APP_NAME.
-      provision: () => identity.renew(),
+      // A consumer missing: a renewal makes the control plane create the consumers of APP_NAME.
+      ...bus.host,
       registry,
       runtime,
       hostFacts: { cores: availableParallelism(), memory_mb: Math.floor(totalmem() / 1024 / 1024) },
