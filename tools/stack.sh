@@ -49,6 +49,7 @@ install_all() {
     "iproute2:ip" \
     "socat:socat" \
     "curl:curl" \
+    "openssl:openssl" \
     "procps:pgrep"
 }
 

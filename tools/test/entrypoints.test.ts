@@ -10,6 +10,7 @@ import { freePort, startNatsServer, type TestNatsServer, waitFor } from '@nebula
 import { writeCredentialFile } from '@nebula/worker';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { stackBusDir } from '../src/stack-bus.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -22,13 +23,21 @@ function run(entry: string, env: Record<string, string>): { proc: ChildProcess; 
   return { proc, output: () => out, exited };
 }
 
+// The stack's bus credentials (tools/stack.sh made them): each service connects as itself.
+const bus = stackBusDir();
+const BUS_ENV: Record<string, Record<string, string>> = {
+  api: { NATS_CREDS: bus.apiCreds, BUS_KEYS_FILE: bus.controlPlaneKeys },
+  notifier: { NATS_CREDS: bus.notifierCreds },
+  worker: {},
+};
+
 for (const [service, variable, bad] of [
   ['api', 'API_PORT', 'not-a-port'],
   ['worker', 'APP_NAME', 'web,bad.name'],
   ['notifier', 'NATS_URL', 'not a url'],
 ] as const) {
   test(`${service}: a wrong ${variable} stops it with a message naming the variable`, async () => {
-    const r = run(`services/${service}/src/main.ts`, { [variable]: bad });
+    const r = run(`services/${service}/src/main.ts`, { ...BUS_ENV[service], [variable]: bad });
     assert.is(await r.exited, 2);
     const line = JSON.parse(r.output().trim().split('\n').pop()!) as { level: number; variables: string[]; msg: string };
     assert.is(line.level, 60, 'a fatal JSON log line');
@@ -80,6 +89,7 @@ for (const [service, portVar, extra] of [
     const r = run(`services/${service}/src/main.ts`, {
       [portVar]: String(port),
       LOG_LEVEL: 'info',
+      ...BUS_ENV[service],
       ...extra,
       ...(nats ? { NATS_URL: nats.url } : {}),
       ...(joined?.env ?? {}),
@@ -150,7 +160,10 @@ test('stack: status reports every component up, and up again starts nothing twic
   assert.equal(snapshot(), before);
   const status = execFileSync('bash', [join(ROOT, 'tools/stack.sh'), 'status']).toString();
   for (const c of ['postgresql', 'nats', 'docker', 'registry']) assert.match(status, new RegExp(`^${c}\\s+up`, 'm'));
-  assert.match(status, new RegExp(`^nats\\s+up\\s+\\S+\\s+nats-server ${(process.env.NEBULA_NATS_VERSION ?? 'unset').replaceAll('.', '\\.')}$`, 'm'));
+  assert.match(
+    status,
+    new RegExp(`^nats\\s+up\\s+\\S+\\s+nats-server ${(process.env.NEBULA_NATS_VERSION ?? 'unset').replaceAll('.', '\\.')}, operator mode`, 'm'),
+  );
 });
 
 test.run();

@@ -93,7 +93,7 @@ export const renewRequestSchema = z.object({
   host_id: hostIdSchema,
   apps: z.array(appNameSchema).max(1000),
   consumer: consumerTuningSchema.optional(),
-  /** The host's time of the request: the API refuses one more than 5 minutes off (a replay). */
+  /** The host's time of the request: the API refuses one more than 24 hours off (a replay). */
   at: z.iso.datetime(),
   /** signMessage(host key, RENEW_SUBJECT, renewSigningBytes(request)). */
   signature: z.string().min(1).max(200),

@@ -35,6 +35,13 @@ export function loadEnv<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEnv
 export const envVar = {
   port: (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback),
   url: (fallback: string) => z.string().url().default(fallback),
+  /** One URL or several, comma-separated (NATS servers): parsed to the list. */
+  urlList: (fallback: string) =>
+    z
+      .string()
+      .default(fallback)
+      .refine((v) => v.split(',').every((s) => URL.canParse(s.trim())), 'must be a URL or comma-separated URLs')
+      .transform((v) => v.split(',').map((s) => s.trim())),
   bool: (fallback: boolean) =>
     z
       .enum(['true', 'false', '1', '0', 'yes', 'no', 'TRUE', 'FALSE', 'True', 'False'])

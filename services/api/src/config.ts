@@ -11,10 +11,7 @@ export const apiEnvSchema = z.object({
   API_HOST: z.string().default('0.0.0.0'),
   DATABASE_URL: envVar.url('postgres://nebula:nebula@127.0.0.1:5432/nebula'),
   /** One server or several, comma-separated (`tls://` outside loopback). */
-  NATS_URL: z
-    .string()
-    .default('nats://127.0.0.1:4222')
-    .refine((v) => v.split(',').every((s) => URL.canParse(s.trim())), 'must be a URL or comma-separated URLs'),
+  NATS_URL: envVar.urlList('nats://127.0.0.1:4222'),
   /** The API's own NATS identity: the path of its creds file (no anonymous connection). */
   NATS_CREDS: z.string().min(1),
   /** PEM of a private CA the NATS servers' certificates are checked against. */

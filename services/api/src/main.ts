@@ -18,7 +18,7 @@ await runService({
     const keys = readControlPlaneKeys(env.BUS_KEYS_FILE, 'BUS_KEYS_FILE');
     const creds = readConfigFile(env.NATS_CREDS, 'NATS_CREDS');
     const tlsCa = env.NATS_TLS_CA === undefined ? undefined : readConfigFile(env.NATS_TLS_CA, 'NATS_TLS_CA');
-    const servers = env.NATS_URL.split(',').map((s) => s.trim());
+    const servers = env.NATS_URL;
     // Refuses plaintext to a server outside loopback (InsecureBusError names NATS_URL).
     const natsOptions = busConnectOptions({ servers, creds, tlsCaFile: env.NATS_TLS_CA, name: 'nebula-api' });
     const { max, ...timeouts } = dbOptionsFromEnv(env);

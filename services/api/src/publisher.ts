@@ -1,7 +1,7 @@
 import { JetStreamApiError, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { KeyPair } from '@nats-io/nkeys';
 import { headers, InvalidArgumentError, type NatsConnection, PermissionViolationError } from '@nats-io/transport-node';
-import { SIGNATURE_HEADER, signMessage } from '@nebula/bus-auth';
+import { SIGNATURE_HEADER, signMessage, verifyMessage } from '@nebula/bus-auth';
 import { streams, subjects } from '@nebula/contracts';
 import { ensureStream, isStreamNotFound } from '@nebula/messaging';
 import type { Publisher } from './db/outbox-relay.ts';
@@ -55,6 +55,7 @@ export function publishedSize(payloadBytes: number, msgId: string): number {
  */
 export function jetStreamPublisher(nc: NatsConnection, signingKey: KeyPair, timeoutMs = 2000): Publisher & { ensure(): Promise<void> } {
   const js = jetstream(nc, { timeout: timeoutMs });
+  const publicKey = signingKey.getPublicKey();
   let ensured = false;
   const ensure = async () => {
     await ensureStream(await jetstreamManager(nc, { timeout: timeoutMs }), 'apps');
@@ -78,7 +79,16 @@ export function jetStreamPublisher(nc: NatsConnection, signingKey: KeyPair, time
       const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
       try {
         const info = await jsm.streams.info(streams.apps.name, { subjects_filter: subjects.allApps });
-        return new Set(Object.keys(info.state.subjects ?? {}));
+        // Only a subject whose newest message is ours counts: a host can make the server store an
+        // answer on apps.<x> (a reply subject), which no worker applies but which would hide the
+        // app's latest revision from a host that joins or restarts. Such a subject counts as
+        // missing, so its latest revision is published again.
+        const ours = new Set<string>();
+        for (const subject of Object.keys(info.state.subjects ?? {})) {
+          const last = await jsm.direct.getMessage(streams.apps.name, { last_by_subj: subject });
+          if (last && verifyMessage(publicKey, last.subject, last.data, last.header?.get(SIGNATURE_HEADER))) ours.add(subject);
+        }
+        return ours;
       } catch (err) {
         if (!isStreamNotFound(err)) throw err;
         // Deleted: made again here (the API owns it), empty.

@@ -1,5 +1,6 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { SIGNATURE_HEADER, verifyMessage } from '@nebula/bus-auth';
 import { streams } from '@nebula/contracts';
 import { createNotifier, type Notifier } from '@nebula/notifier';
 import { waitFor } from '@nebula/test-kit';
@@ -46,7 +47,7 @@ async function own(): Promise<NatsConnection> {
   return nc;
 }
 
-const hosts: Array<{ close(): Promise<void> }> = [];
+const hosts: Array<Awaited<ReturnType<typeof joinHost>>> = [];
 /** A host joined through the API (its own key and credential; its consumers made by the API). */
 async function joined(id: string, apps: string[]) {
   const h = await joinHost(api.url, env.nats, id, apps);
@@ -192,6 +193,37 @@ test('APPS purged (same stream, emptied): the latest revisions are back despite 
     [1, 2],
   );
   await waitFor('both hosts applied revision 2', () => workers.every((w) => w.applied()[web]?.revision === 2), 15_000);
+});
+
+test("a server answer landed on apps.<app> by a host's reply subject: the app's latest revision is published again", async () => {
+  // A host may publish its heartbeat; naming apps.<web> as the reply makes the server store its
+  // acknowledgement there, as the newest message of the app. No worker applies it (unsigned), but a
+  // host joining or restarting would find no revision of web: the stream check puts it back.
+  const host = hosts[0]!;
+  const jsm = await jetstreamManager(env.nc);
+  const signed = (m: { subject: string; data: Uint8Array; header?: { get(k: string): string } }) =>
+    verifyMessage(host.identity.controlPlaneKey, m.subject, m.data, m.header?.get(SIGNATURE_HEADER));
+  const newest = () => jsm.direct.getMessage(streams.apps.name, { last_by_subj: `apps.${web}` });
+  const before = await newest();
+  assert.ok(before && signed(before), 'the newest message of web is a signed revision');
+  host.nc.publish('hosts.old-1', '{}', { reply: `apps.${web}` });
+  await host.nc.flush();
+  const back = await waitFor(
+    'a signed revision newest again, after something else',
+    async () => {
+      const n = await newest();
+      return n && n.seq > before.seq && signed(n) ? n : undefined;
+    },
+    15_000,
+  );
+  const between = [];
+  for (let seq = before.seq + 1; seq < back.seq; seq++) {
+    const m = await jsm.streams.getMessage(streams.apps.name, { seq }).catch(() => null);
+    if (m?.subject === `apps.${web}`) between.push(m);
+  }
+  assert.ok(between.length >= 1 && between.every((m) => !signed(m)), 'the server answer landed on apps.<web> in between, unsigned');
+  const revision = (m: { json<T>(): T }) => m.json<{ revision: number }>().revision;
+  assert.is(revision(back), revision(before));
 });
 
 test.run();

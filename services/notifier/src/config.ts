@@ -22,7 +22,7 @@ export const notifierEnvSchema = z.object({
   ...dbEnvShape,
   DATABASE_URL: envVar.url('postgres://nebula:nebula@127.0.0.1:5432/nebula'),
   /** Comma-separated; outside loopback only with TLS (`tls://`, or NATS_TLS_CA). */
-  NATS_URL: z.string().default('nats://127.0.0.1:4222'),
+  NATS_URL: envVar.urlList('nats://127.0.0.1:4222'),
   /** The notifier's NATS identity: a creds file (user JWT and key) issued for it. Required. */
   NATS_CREDS: readablePath('the creds file'),
   /** PEM of a private CA the NATS servers' certificates are checked against. */

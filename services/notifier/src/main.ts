@@ -17,7 +17,7 @@ await runService({
     await migrateToLatest(db);
     const nc = await connect({
       ...busConnectOptions({
-        servers: env.NATS_URL.split(',').map((s) => s.trim()),
+        servers: env.NATS_URL,
         // Read at each (re)connection: a creds file replaced on disk is used from the next one on.
         creds: () => readCredsFile(env.NATS_CREDS),
         tlsCaFile: env.NATS_TLS_CA,

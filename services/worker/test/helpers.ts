@@ -110,6 +110,8 @@ export async function publishApp(bus: Pick<TestBus, 'api' | 'signingKey'>, m: Ap
 
 /** Collects every result published for an app (subscribe before publishing), noting whether each verifies with `hostKeys`. */
 export function collectResults(nc: NatsConnection, app: string, hostKeys: Record<string, string> = {}) {
+  // Subscribed once the server has it: a result published before would be missed.
+  const subscribed = nc.flush();
   const got: Result[] = [];
   const verified: boolean[] = [];
   const sub = nc.subscribe(`results.${app}.>`);
@@ -126,7 +128,9 @@ export function collectResults(nc: NatsConnection, app: string, hostKeys: Record
     /** Per result (same order as `all`): signed by its host's key, as given. */
     verified,
     /** Waits for the result of a revision (any status unless given). */
+    subscribed,
     async waitFor(revision: number, status?: Result['status'], timeoutMs = 30_000): Promise<Result> {
+      await subscribed;
       return waitFor(
         `result of ${app} revision ${revision}${status ? ` (${status})` : ''}`,
         () => got.find((r) => r.revision === revision && (status === undefined || r.status === status)),

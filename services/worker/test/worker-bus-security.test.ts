@@ -71,6 +71,7 @@ test('an unsigned app message and one signed by another key are not applied nor 
   const app = `sig-${suffix()}`;
   const rt = runtime();
   const results = collectResults(admin, app);
+  await results.subscribed;
   const { w, registry } = await startWorker('h-sig', [app], rt);
   await publishApp(bus, envelope(app, 1, 'create', { docker_image: 'img:1', env_vars: { V: 'unsigned' } }), { key: null });
   await publishApp(bus, envelope(app, 2, 'create', { docker_image: 'img:1', env_vars: { V: 'forged' } }), { key: createServer() });
@@ -98,6 +99,7 @@ test("a message a host lands on apps.<app> with a reply subject (the server's Pu
   const app = `reply-${suffix()}`;
   const rt = runtime();
   const results = collectResults(admin, app);
+  await results.subscribed;
   const { w, registry } = await startWorker('h-reply', [app], rt);
   await publishApp(bus, envelope(app, 1, 'create', { docker_image: 'img:1' }));
   await results.waitFor(1, 'applied');
@@ -147,9 +149,11 @@ test("results and heartbeats carry the host's signature", async () => {
   });
   const { host } = await startWorker(hostId, [app], rt);
   const results = collectResults(admin, app, { [hostId]: host.publicKey });
+  await results.subscribed;
   await publishApp(bus, envelope(app, 1, 'create', { docker_image: 'img:1' }));
-  await publishApp(bus, envelope(app, 2, 'update', { docker_image: 'img:404' }));
+  // One at a time: a second revision already waiting would make the first superseded, not applied.
   await results.waitFor(1, 'applied');
+  await publishApp(bus, envelope(app, 2, 'update', { docker_image: 'img:404' }));
   await results.waitFor(2, 'failed');
   await waitFor('two heartbeats', () => heartbeats.length >= 2);
   sub.unsubscribe();
@@ -166,6 +170,7 @@ test('a consumer deleted while the worker runs is asked of the control plane aga
   const app = `gone-${suffix()}`;
   const rt = runtime();
   const results = collectResults(admin, app);
+  await results.subscribed;
   const { host } = await startWorker('h-gone', [app], rt);
   assert.is(host.provisions(), 1, 'asked once at start: the consumer did not exist yet');
   await publishApp(bus, envelope(app, 1, 'create', { docker_image: 'img:1' }));
@@ -173,7 +178,13 @@ test('a consumer deleted while the worker runs is asked of the control plane aga
   const jsm = await jetstreamManager(admin);
   await jsm.consumers.delete(streams.apps.name, consumerName('h-gone', app));
   await waitFor('the worker to ask for it again', () => host.provisions() >= 2);
-  await jsm.consumers.info(streams.apps.name, consumerName('h-gone', app));
+  // Counted when asked; made a moment later.
+  await waitFor('the consumer made again', () =>
+    jsm.consumers.info(streams.apps.name, consumerName('h-gone', app)).then(
+      () => true,
+      () => undefined,
+    ),
+  );
   await publishApp(bus, envelope(app, 2, 'update', { docker_image: 'img:2' }));
   assert.is((await results.waitFor(2)).status, 'applied');
   assert.equal(

@@ -316,7 +316,17 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
       },
       extraWorker(name, host, env) {
         const i = hosts.indexOf(host);
-        return service(name, 'services/worker/src/main.ts', async () => ({ ...(await workerEnv(host, i)), ...env }), workerReady);
+        return service(
+          name,
+          'services/worker/src/main.ts',
+          async () => {
+            const e: Record<string, string> = { ...(await workerEnv(host, i)), ...env };
+            // The credential goes with the host id (a second worker with host-1's id is host-1's key).
+            e.NEBULA_CREDENTIALS_FILE = env.NEBULA_CREDENTIALS_FILE ?? join(logDir, `${e.HOST_ID}.credentials.json`);
+            return e;
+          },
+          workerReady,
+        );
       },
       rest,
       cli: (args, o = {}) => runCli(apiUrl(o.api ?? 0), auth, args, o),

@@ -35,7 +35,7 @@ import { republishMissing } from './republish.ts';
 export interface Publisher {
   /** Rejects with an error whose `retryable` is false when the message can never be published. */
   publish(subject: string, payload: Uint8Array, msgId: string): Promise<void>;
-  /** Subjects that have at least one message in the stream (creates the stream when it is missing). */
+  /** Subjects whose newest message in the stream is ours (signed by the control plane); creates the stream when it is missing. */
   storedSubjects?(): Promise<Set<string>>;
 }
 

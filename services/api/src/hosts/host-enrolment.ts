@@ -182,7 +182,7 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
       if (isStale(req.at, now())) {
         throw new EnrolmentRefusedError(
           'stale request',
-          `the request's time ${req.at} is more than 5 minutes from the API's (${now().toISOString()}): check the host's clock`,
+          `the request's time ${req.at} is more than 24 hours from the API's (${now().toISOString()}): check the host's clock`,
         );
       }
       const { signature, ...signed } = req;

@@ -60,8 +60,13 @@ export function appsOutside(wanted: readonly string[], allowed: readonly string[
   return [...new Set(wanted)].filter((a) => !ok.has(a)).sort();
 }
 
-/** How far a renewal's `at` may be from the API's clock: farther, it is a replay (or a broken clock). */
-export const RENEW_MAX_SKEW_MS = 5 * 60_000;
+/**
+ * How far a renewal's `at` may be from the API's clock: farther, it is a replay (or a broken clock).
+ * Wide on purpose: a host's clock may be minutes off (everything else judges hosts by the server's
+ * clock), and a replayed renewal only hands a JWT to whoever holds the host's key, since the servers
+ * want the connection's nonce signed with it. The window bounds how long a captured request lasts.
+ */
+export const RENEW_MAX_SKEW_MS = 24 * 3_600_000;
 
 export function isStale(at: string, now: Date): boolean {
   const t = Date.parse(at);
