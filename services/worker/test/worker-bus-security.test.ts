@@ -136,18 +136,17 @@ test("results and heartbeats carry the host's signature", async () => {
   const app = `signed-${suffix()}`;
   const rt = runtime();
   const hostId = 'h-signs';
+  const { host } = await startWorker(hostId, [app], rt);
+  // Subscribed once the host's key is known (its heartbeats keep coming).
   const heartbeats: Array<{ ok: boolean; okOther: boolean }> = [];
+  const other = createUser().getPublicKey();
   const sub = admin.subscribe(subjects.heartbeat(hostId), {
     callback: (_e, m) => {
       decode(heartbeatSchema, m.data, m.subject);
       const sig = m.headers?.get(SIGNATURE_HEADER);
-      heartbeats.push({
-        ok: verifyMessage(host.publicKey, m.subject, m.data, sig),
-        okOther: verifyMessage(createUser().getPublicKey(), m.subject, m.data, sig),
-      });
+      heartbeats.push({ ok: verifyMessage(host.publicKey, m.subject, m.data, sig), okOther: verifyMessage(other, m.subject, m.data, sig) });
     },
   });
-  const { host } = await startWorker(hostId, [app], rt);
   const results = collectResults(admin, app, { [hostId]: host.publicKey });
   await results.subscribed;
   await publishApp(bus, envelope(app, 1, 'create', { docker_image: 'img:1' }));
