@@ -5,3 +5,4 @@ export * from './image-ref.ts';
 export * from './messages.ts';
 export * from './names.ts';
 export * from './progress.ts';
+export * from './users.ts';

@@ -142,6 +142,33 @@ export interface RevokedKeysTable {
   expires_at: Timestamp;
 }
 
+/** An API user (written by the API): hashes only, never a password or token. */
+export interface UsersTable {
+  user_name: string;
+  /** `scrypt$N$r$p$<salt>$<hash>` (base64url); null: no password (token only). */
+  password_hash: ColumnType<string | null, string | null | undefined, string | null>;
+  /** SHA-256 (hex) of the token; null: no token. */
+  token_hash: ColumnType<string | null, string | null | undefined, string | null>;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+type AccessMap = ColumnType<Record<string, 'ro' | 'rw'>, string | undefined, string>;
+
+/** A user group (written by the API): its members' rights are the union of their groups'. */
+export interface UserGroupsTable {
+  user_group: string;
+  group_members: ColumnType<string[], string[] | undefined, string[]>;
+  apps: AccessMap;
+  device_groups: AccessMap;
+  cron_jobs: AccessMap;
+  admin: ColumnType<boolean, boolean | undefined, boolean>;
+  pruning_allowed: ColumnType<boolean, boolean | undefined, boolean>;
+  privileged_allowed: ColumnType<boolean, boolean | undefined, boolean>;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
 /**
  * The whole PostgreSQL schema. The API and the notifier share one database; each table has one
  * writer (noted on its interface). The one exception is retention (services/api/src/db/retention.ts):
@@ -158,6 +185,8 @@ export interface Database {
   join_tokens: JoinTokensTable;
   host_credentials: HostCredentialsTable;
   revoked_keys: RevokedKeysTable;
+  users: UsersTable;
+  user_groups: UserGroupsTable;
 }
 
 /**

@@ -33,7 +33,12 @@ export const apiEnvSchema = z.object({
   BASIC_AUTH_USER: optionalSecret,
   BASIC_AUTH_PASSWORD: optionalSecret,
   AUTH_TOKEN: optionalSecret,
+  /** Only `true` is accepted (the original's `false` let anyone in): kept so an old config fails with a clear message. */
   AUTH_ENABLED: envVar.bool(true),
+  /** Failed logins (wrong credentials) per source address and minute before 429. */
+  API_LOGIN_MAX_FAILURES_PER_MINUTE: z.coerce.number().int().min(1).max(100_000).default(20),
+  /** Failed logins per user name and minute before 429 (from any address). */
+  API_LOGIN_MAX_FAILURES_PER_USER_PER_MINUTE: z.coerce.number().int().min(1).max(100_000).default(10),
   /** A host counts as online (and is expected to apply a rollout) until it misses this many heartbeats. */
   HOST_OFFLINE_AFTER_MISSED_HEARTBEATS: z.coerce.number().int().min(1).max(1000).default(DEFAULT_OFFLINE_AFTER_MISSED_HEARTBEATS),
   /** Largest accepted request body. */

@@ -11,7 +11,7 @@ await runService({
   name: 'api',
   env: apiEnvSchema,
   async start(env, log) {
-    // Refuses to start (naming the variables) when auth is on but no credential is set.
+    // Refuses to start (naming the variables) without a local admin, or with AUTH_ENABLED=false.
     const auth = authSettings(env);
     log.info({ auth: describeAuth(auth) }, `auth: ${describeAuth(auth)}`);
     // The bus identity: read once, checked now (a config error names the variable; no value is logged).
@@ -34,6 +34,7 @@ await runService({
       nc,
       log,
       auth,
+      logins: { maxFailuresPerSource: env.API_LOGIN_MAX_FAILURES_PER_MINUTE, maxFailuresPerUser: env.API_LOGIN_MAX_FAILURES_PER_USER_PER_MINUTE },
       port: env.API_PORT,
       host: env.API_HOST,
       maxBodyBytes: env.API_MAX_BODY_BYTES,

@@ -3,7 +3,8 @@ import type { Logger } from '@nebula/service-kit';
 import { initTRPC, TRPCError } from '@trpc/server';
 import type { OpenApiMeta } from 'trpc-to-openapi';
 import { ZodError } from 'zod';
-import type { Identity } from './auth.ts';
+import { requireAdmin } from './access/guard.ts';
+import type { Authenticator, Identity } from './auth.ts';
 import { ApiError, apiErrorOf, fieldErrors } from './errors.ts';
 import type { HostEnrolment } from './hosts/host-enrolment.ts';
 
@@ -16,6 +17,8 @@ export interface Context {
   log: Logger;
   /** Who is calling; null when not authenticated. */
   identity: Identity | null;
+  /** Users and groups procedures tell it to forget remembered credentials; absent in callers that change no user. */
+  auth?: Authenticator;
   settings: {
     offlineAfterMissedHeartbeats: number;
     /** How often a `rollouts.watch` re-reads the progress (default 500 ms). */
@@ -110,8 +113,14 @@ export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
   return next({ ctx: { ...ctx, identity: ctx.identity } });
 });
 
-/** Authenticated, and the server has host enrolment (bus keys and NATS) configured. */
-export const enrolmentProcedure = authedProcedure.use(({ ctx, next }) => {
+/** Authenticated as an admin (the local admin, or a user of a group with `admin`). */
+export const adminProcedure = authedProcedure.use(({ ctx, next }) => {
+  requireAdmin(ctx.identity);
+  return next();
+});
+
+/** An admin's, and the server has host enrolment (bus keys and NATS) configured: hosts join the whole fleet. */
+export const enrolmentProcedure = adminProcedure.use(({ ctx, next }) => {
   const hostEnrolment = ctx.hostEnrolment;
   if (!hostEnrolment) throw new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message: 'host enrolment is not configured in this server' });
   return next({ ctx: { ...ctx, hostEnrolment } });

@@ -40,7 +40,7 @@ export interface TestEnv {
 
 export const ADMIN = { user: 'admin', password: `pw-${randomBytes(6).toString('hex')}` };
 export const TOKEN = `tok-${randomBytes(12).toString('hex')}`;
-export const defaultAuth: AuthSettings = { enabled: true, basic: { user: ADMIN.user, password: ADMIN.password }, token: TOKEN };
+export const defaultAuth: AuthSettings = { basic: { user: ADMIN.user, password: ADMIN.password }, token: TOKEN };
 export const basicHeader = (user = ADMIN.user, password = ADMIN.password) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
 export const silentLog = createLogger('api-test', process.env.TEST_LOG_LEVEL ?? 'silent');

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AttemptThrottle } from '../src/hosts/attempt-throttle.ts';
 import { appsOutside, consumerTuning, hashSecret, isStale, joinRefusal, RENEW_MAX_SKEW_MS, sameDigest } from '../src/hosts/join-rules.ts';
+import { AttemptThrottle } from '../src/http/attempt-throttle.ts';
 
 /** The decisions of joining and renewing (pure), as properties. */
 

@@ -3,6 +3,7 @@ import { waitFor } from '@nebula/test-kit';
 import { TRPCError } from '@trpc/server';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { ADMIN_PERMISSIONS } from '../src/access/permissions.ts';
 import { appRouter, type Context } from '../src/index.ts';
 import { silentLog, startEnv, streamMessages, type TestEnv, uniqueName } from './helpers.ts';
 
@@ -10,7 +11,7 @@ import { silentLog, startEnv, streamMessages, type TestEnv, uniqueName } from '.
 const test = suite('procedures');
 let env: TestEnv;
 
-function caller(identity: Context['identity'] = { name: 'alice', method: 'basic' }) {
+function caller(identity: Context['identity'] = { name: 'alice', method: 'basic', kind: 'local-admin', permissions: ADMIN_PERMISSIONS }) {
   return appRouter.createCaller({ db: env.db, log: silentLog, identity, settings: { offlineAfterMissedHeartbeats: 3 } });
 }
 
@@ -181,8 +182,8 @@ test('rollback to revision N: a new revision with N config; unknown N refused', 
 
 test('history: newest first, with actor, time, action and the diff against the previous revision', async () => {
   const name = uniqueName();
-  await caller({ name: 'alice', method: 'basic' }).apps.create({ name, docker_image: 'nginx:1' });
-  await caller({ name: 'token', method: 'bearer' }).apps.patch({ name, docker_image: 'nginx:2' });
+  await caller({ name: 'alice', method: 'basic', kind: 'local-admin', permissions: ADMIN_PERMISSIONS }).apps.create({ name, docker_image: 'nginx:1' });
+  await caller({ name: 'token', method: 'bearer', kind: 'local-admin', permissions: ADMIN_PERMISSIONS }).apps.patch({ name, docker_image: 'nginx:2' });
   await caller().apps.stop({ name });
   const h = await caller().apps.history({ name });
   assert.equal(
@@ -299,7 +300,7 @@ test('hosts: list (filters, paging, online/offline from the setting) and get', a
   const lenient = appRouter.createCaller({
     db: env.db,
     log: silentLog,
-    identity: { name: 'a', method: 'basic' },
+    identity: { name: 'a', method: 'basic', kind: 'local-admin', permissions: ADMIN_PERMISSIONS },
     settings: { offlineAfterMissedHeartbeats: 5 },
   });
   assert.equal(

@@ -78,7 +78,7 @@ export async function startStack(): Promise<Stack> {
     keys: nats.keys,
     hosts: { servers: [nats.url], revocationRetryMs: 200 },
     log,
-    auth: { enabled: true, basic: { user: ADMIN.user, password: ADMIN.password }, token: null },
+    auth: { basic: { user: ADMIN.user, password: ADMIN.password }, token: null },
     relay: { lockPollMs: 100, pollMs: 200, maxBackoffMs: 300 },
     watchPollMs: 200,
     // Heartbeats every 0.5 s: offline after 3 s without one. With the default 3 (1.5 s), a loaded

@@ -1,17 +1,22 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '@nebula/service-kit';
-import { type AuthSettings, authenticate, type Identity, WWW_AUTHENTICATE } from '../auth.ts';
+import { type Authenticator, type Identity, WWW_AUTHENTICATE } from '../auth.ts';
 import { sendJson } from './respond.ts';
 
 /**
  * The auth stage: the identity the request's credentials prove, or null after answering 401 JSON
- * with WWW-Authenticate. Also writes the one debug line per request: never headers or query
- * (credentials, tRPC inputs), only method, path, status and user.
+ * with WWW-Authenticate (none or wrong credentials) or 429 (too many failed logins from this address
+ * or for this user: not even checked). Also writes the one debug line per request: never headers or
+ * query (credentials, tRPC inputs), only method, path, status and user.
+ *
+ * The source is the TCP peer: behind a proxy every client shares the proxy's address, so the
+ * per-source limit then counts them together (the per-user limit still holds).
  */
-export function authenticateRequest(req: IncomingMessage, res: ServerResponse, auth: AuthSettings, log: Logger, path: string): Identity | null {
+export async function authenticateRequest(req: IncomingMessage, res: ServerResponse, auth: Authenticator, log: Logger, path: string): Promise<Identity | null> {
   const method = req.method ?? 'GET';
-  const identity = authenticate(auth, req.headers.authorization);
   const started = Date.now();
+  const outcome = await auth.authenticate(req.headers.authorization, req.socket.remoteAddress ?? 'unknown');
+  const identity = outcome.kind === 'ok' ? outcome.identity : null;
   res.once('finish', () => {
     const fields = {
       method,
@@ -19,11 +24,22 @@ export function authenticateRequest(req: IncomingMessage, res: ServerResponse, a
       status: res.statusCode,
       ms: Date.now() - started,
       user: identity?.name,
-      credentials: identity ? undefined : req.headers.authorization === undefined ? 'none' : 'rejected',
+      credentials: outcome.kind === 'ok' ? undefined : outcome.kind === 'missing' ? 'none' : outcome.kind,
     };
     log.debug(fields, 'request');
   });
-  if (identity === null) {
+  if (outcome.kind === 'throttled') {
+    sendJson(
+      res,
+      429,
+      {
+        error: 'too many failed logins',
+        message: `too many failed logins: try again in ${outcome.retryAfterSeconds} s`,
+        retry_after_seconds: outcome.retryAfterSeconds,
+      },
+      { 'retry-after': String(outcome.retryAfterSeconds) },
+    );
+  } else if (identity === null) {
     sendJson(res, 401, { error: 'unauthorized', message: 'basic or bearer credentials are required' }, { 'www-authenticate': WWW_AUTHENTICATE });
   }
   return identity;

@@ -4,16 +4,16 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { type ControlPlaneKeys, keyFromSeed } from '@nebula/bus-auth';
 import { type Database, type Kysely, migrateToLatest } from '@nebula/db';
 import { handleOpsRequest, type Logger } from '@nebula/service-kit';
-import type { AuthSettings, Identity } from '../auth.ts';
+import { Authenticator, type AuthSettings, type Identity } from '../auth.ts';
 import { OutboxRelay } from '../db/outbox-relay.ts';
 import { RetentionJob, type RetentionOptions } from '../db/retention.ts';
 import { API_ERROR_STATUS, apiErrorOf, RETRY_AFTER_SECONDS } from '../errors.ts';
-import { AttemptThrottle } from '../hosts/attempt-throttle.ts';
 import { natsHostBus } from '../hosts/host-bus.ts';
 import { createHostEnrolment } from '../hosts/host-enrolment.ts';
 import { RevocationPusher } from '../hosts/revocation-pusher.ts';
 import { jetStreamPublisher } from '../publisher.ts';
 import { type Context, configureSse } from '../trpc.ts';
+import { AttemptThrottle } from './attempt-throttle.ts';
 import { authenticateRequest } from './auth-stage.ts';
 import { createEnrolmentRoute, isEnrolmentPath } from './enrolment-route.ts';
 import { openApiDocument } from './openapi.ts';
@@ -45,6 +45,12 @@ export interface ApiServerOptions {
   nc: NatsConnection;
   log: Logger;
   auth: AuthSettings;
+  /**
+   * Failed logins (wrong credentials; none at all does not count) per source address and minute
+   * (default 20), and per user name and minute (default 10), before 429; how long a proven user
+   * credential is remembered (default 5 s).
+   */
+  logins?: { maxFailuresPerSource?: number; maxFailuresPerUser?: number; cacheMs?: number };
   port?: number;
   host?: string;
   maxBodyBytes?: number;
@@ -142,7 +148,17 @@ async function listen(server: Server, port: number, host: string): Promise<numbe
 }
 
 export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer> {
-  const { db, log, auth } = opts;
+  const { db, log } = opts;
+  const logins = opts.logins ?? {};
+  const auth = new Authenticator({
+    settings: opts.auth,
+    db,
+    throttle: {
+      perSource: new AttemptThrottle({ maxFailures: logins.maxFailuresPerSource ?? 20, windowMs: 60_000 }),
+      perUser: new AttemptThrottle({ maxFailures: logins.maxFailuresPerUser ?? 10, windowMs: 60_000 }),
+    },
+    cacheMs: logins.cacheMs,
+  });
   const maxBody = opts.maxBodyBytes ?? 1024 * 1024;
   const settings = {
     offlineAfterMissedHeartbeats: opts.offlineAfterMissedHeartbeats ?? 3,
@@ -179,6 +195,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     log,
     identity: identities.get(req) ?? null,
     settings,
+    auth,
     stopping: stopping.signal,
     hostEnrolment,
     origin: originOf(req),
@@ -200,7 +217,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     if (path === '/health' || path === '/healthz') return void serveOps(req, res, ops);
     if (isEnrolmentPath(path)) return enrolmentRoute(req, res, path);
 
-    const identity = authenticateRequest(req, res, auth, log, path);
+    const identity = await authenticateRequest(req, res, auth, log, path);
     if (identity === null) return;
     identities.set(req, identity);
     if (path === '/metrics') return void serveOps(req, res, ops);

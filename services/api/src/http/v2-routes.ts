@@ -1,8 +1,11 @@
 import { TRPCError } from '@trpc/server';
 import { ZodError } from 'zod';
 import { API_ERROR_STATUS, ApiError, fieldErrors, RETRY_AFTER_SECONDS } from '../errors.ts';
-import type { appRouter } from '../routers/_app.ts';
 import { isPlainObject, type JsonBody } from './body.ts';
+import type { Caller, Handler, RouteMethods, V2Response } from './v2-types.ts';
+import { userGroupsRoute, usersRoute } from './v2-users.ts';
+
+export type { V2Response } from './v2-types.ts';
 
 /**
  * The original Nebula's REST routes under /api/v2, with its exact status codes and bodies (create 200,
@@ -13,19 +16,6 @@ import { isPlainObject, type JsonBody } from './body.ts';
  * Routes of ours (roll, pull, rollback, history, rollouts, hosts) are served by the generated handler; this
  * table knows them only to answer 405 for a wrong method.
  */
-type Caller = ReturnType<typeof appRouter.createCaller>;
-
-export interface V2Response {
-  status: number;
-  body: unknown;
-  headers?: Record<string, string>;
-}
-
-type Handler = (caller: Caller, name: string, body: JsonBody) => Promise<V2Response>;
-
-/** 'generated': served by trpc-to-openapi. */
-type RouteMethods = Record<string, Handler | 'generated'>;
-
 const ROLLOUT_HEADER = 'x-nebula-rollout-id';
 
 function withRollout(status: number, doc: { rollout_id: string }): V2Response {
@@ -62,6 +52,8 @@ function route(segments: string[]): { methods: RouteMethods; name: string } | nu
   if (a === 'hosts' && b === 'join_tokens') return { name: '', methods: c === undefined ? { GET: 'generated', POST: 'generated' } : { DELETE: 'generated' } };
   if (a === 'hosts' && b !== undefined && c === 'revoke') return { name: b, methods: { POST: 'generated' } };
   if (a === 'hosts' && c === undefined) return { name: b ?? '', methods: { GET: 'generated' } };
+  if (a === 'users') return usersRoute(b, c);
+  if (a === 'user_groups') return userGroupsRoute(b, c);
   if (a !== 'apps') return null;
   if (b === undefined) return { name: '', methods: { GET: async (caller) => ({ status: 200, body: await caller.apps.list() }) } };
   if (c === undefined) {

@@ -3,12 +3,15 @@ import { appsRouter } from './apps.ts';
 import { hostsRouter } from './hosts.ts';
 import { rolloutsRouter } from './rollouts.ts';
 import { statusRouter } from './status.ts';
+import { userGroupsRouter, usersRouter } from './users.ts';
 
 export const appRouter = router({
   status: statusRouter,
   apps: appsRouter,
   rollouts: rolloutsRouter,
   hosts: hostsRouter,
+  users: usersRouter,
+  userGroups: userGroupsRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -1,7 +1,9 @@
-import { appConfigPatchSchema, appConfigSchema, appNameSchema, envVarsSchema, rolloutSummarySchema } from '@nebula/contracts';
+import { type AppConfig, appConfigPatchSchema, appConfigSchema, appNameSchema, envVarsSchema, rolloutSummarySchema } from '@nebula/contracts';
 import { listRollouts } from '@nebula/db';
 import { z } from 'zod';
-import { type ChangeRequest, diffConfigs, planChange } from '../changes.ts';
+import { requireAccess, requirePrivilegeFor, visibleConfig } from '../access/guard.ts';
+import type { Identity } from '../auth.ts';
+import { type ChangeRequest, diffConfigs, type FieldChange, type PlannedChange, planChange } from '../changes.ts';
 import { type AppState, changeApp, createApp, deleteApp, findLiveApp, getRevisionConfig, listLiveAppNames, listPublishFailures } from '../db/apps.ts';
 import { listRevisionPage } from '../db/history.ts';
 import { AppNotFoundError, RevisionNotFoundError } from '../errors.ts';
@@ -32,6 +34,29 @@ export function toDoc(app: AppState): AppDoc {
   return { app_name: app.name, app_id: app.revision, incarnation: app.incarnation, rollout_id: app.rolloutId, ...app.config };
 }
 
+/**
+ * Who may do what (access/guard.ts): reads need "ro" on the app, changes "rw"; a change whose
+ * resulting config is privileged (privileged, devices, the host network, bind mounts) also needs
+ * privileged_allowed, so a deployer cannot swap the image of a privileged app an admin set up.
+ * stop, start, restart, roll and pull keep the config as it is and need only "rw".
+ */
+function plannedBy(identity: Identity, name: string, planned: PlannedChange): PlannedChange {
+  requirePrivilegeFor(identity, name, planned.config);
+  return planned;
+}
+
+/** A change of env_vars stays listed for a reader without "rw", with its values hidden. */
+function visibleChanges(identity: Identity, app: string, changes: FieldChange[]): FieldChange[] {
+  return changes.map((c) => {
+    if (c.field !== 'env_vars') return c;
+    const hide = (v: unknown) => (v === undefined ? undefined : visibleConfig(identity, app, { env_vars: v as AppConfig['env_vars'] }).env_vars);
+    const out: FieldChange = { field: c.field };
+    if (c.from !== undefined) out.from = hide(c.from);
+    if (c.to !== undefined) out.to = hide(c.to);
+    return out;
+  });
+}
+
 function opts(ctx: Context & { identity: { name: string } }) {
   return {
     actor: ctx.identity.name,
@@ -54,6 +79,7 @@ function action(kind: 'stop' | 'start' | 'restart' | 'roll' | 'pull', summary: s
     .input(nameInput)
     .output(appDocSchema)
     .mutation(async ({ ctx, input }) => {
+      requireAccess(ctx.identity, 'apps', input.name, 'rw');
       const req: ChangeRequest = { kind };
       const r = await changeApp(ctx.db, input.name, (current) => planChange(input.name, current, req), opts(ctx));
       return toDoc(r.app);
@@ -76,12 +102,13 @@ export const appsRouter = router({
     // the revisions that could never be published (dead letters; the newest ten).
     .output(appDocSchema.safeExtend({ rollout: rolloutSummarySchema.nullable(), publish_errors: z.array(publishErrorSchema) }))
     .query(async ({ ctx, input }) => {
+      requireAccess(ctx.identity, 'apps', input.name, 'ro');
       const app = await findLiveApp(ctx.db, input.name);
       if (!app) throw new AppNotFoundError(input.name);
       const latest = await listRollouts(ctx.db, input.name, { offlineAfterMissed: ctx.settings.offlineAfterMissedHeartbeats, limit: 1 });
       const failures = await listPublishFailures(ctx.db, app.incarnation);
       const publish_errors = failures.map((f) => ({ app_id: f.revision, rollout_id: f.rolloutId, error: f.error, failed_at: f.failedAt.toISOString() }));
-      return { ...toDoc(app), rollout: latest.rollouts[0] ?? null, publish_errors };
+      return { ...visibleConfig(ctx.identity, app.name, toDoc(app)), rollout: latest.rollouts[0] ?? null, publish_errors };
     }),
 
   create: authedProcedure
@@ -98,6 +125,8 @@ export const appsRouter = router({
     .output(appDocSchema)
     .mutation(async ({ ctx, input }) => {
       const { name, ...config } = input;
+      requireAccess(ctx.identity, 'apps', name, 'rw');
+      requirePrivilegeFor(ctx.identity, name, config);
       const r = await createApp(ctx.db, name, config, opts(ctx));
       return toDoc(r.app);
     }),
@@ -115,6 +144,7 @@ export const appsRouter = router({
     .input(nameInput)
     .output(z.object({ rollout_id: z.string() }))
     .mutation(async ({ ctx, input }) => {
+      requireAccess(ctx.identity, 'apps', input.name, 'rw');
       const r = await deleteApp(ctx.db, input.name, opts(ctx));
       return { rollout_id: r.rolloutId };
     }),
@@ -140,7 +170,8 @@ export const appsRouter = router({
     .output(appDocSchema)
     .mutation(async ({ ctx, input }) => {
       const { name, ...config } = input;
-      const r = await changeApp(ctx.db, name, (current) => planChange(name, current, { kind: 'update', config }), opts(ctx));
+      requireAccess(ctx.identity, 'apps', name, 'rw');
+      const r = await changeApp(ctx.db, name, (current) => plannedBy(ctx.identity, name, planChange(name, current, { kind: 'update', config })), opts(ctx));
       return toDoc(r.app);
     }),
 
@@ -159,7 +190,8 @@ export const appsRouter = router({
     .output(appDocSchema)
     .mutation(async ({ ctx, input }) => {
       const { name, ...patch } = input;
-      const r = await changeApp(ctx.db, name, (current) => planChange(name, current, { kind: 'patch', patch }), opts(ctx));
+      requireAccess(ctx.identity, 'apps', name, 'rw');
+      const r = await changeApp(ctx.db, name, (current) => plannedBy(ctx.identity, name, planChange(name, current, { kind: 'patch', patch })), opts(ctx));
       return toDoc(r.app);
     }),
 
@@ -178,6 +210,7 @@ export const appsRouter = router({
     .input(z.strictObject({ name: appNameSchema, revision: z.number().int().positive().pipe(z.number()) }))
     .output(appDocSchema)
     .mutation(async ({ ctx, input }) => {
+      requireAccess(ctx.identity, 'apps', input.name, 'rw');
       // The target revision is read inside the change's transaction, under the app's row lock.
       const r = await changeApp(
         ctx.db,
@@ -185,7 +218,7 @@ export const appsRouter = router({
         async (current, state, trx) => {
           const to = await getRevisionConfig(trx, state.incarnation, input.revision);
           if (to === null) throw new RevisionNotFoundError(input.name, input.revision);
-          return planChange(input.name, current, { kind: 'rollback', to });
+          return plannedBy(ctx.identity, input.name, planChange(input.name, current, { kind: 'rollback', to }));
         },
         opts(ctx),
       );
@@ -234,6 +267,7 @@ export const appsRouter = router({
       }),
     )
     .query(async ({ ctx, input }) => {
+      requireAccess(ctx.identity, 'apps', input.name, 'ro');
       const app = await findLiveApp(ctx.db, input.name);
       if (!app) throw new AppNotFoundError(input.name);
       const page = await listRevisionPage(ctx.db, app.incarnation, { limit: input.limit, before: input.before });
@@ -243,7 +277,7 @@ export const appsRouter = router({
         actor: r.actor,
         created_at: r.createdAt.toISOString(),
         rollout_id: r.rolloutId,
-        changes: diffConfigs(page.rows[i + 1]?.config ?? page.previousConfig, r.config),
+        changes: visibleChanges(ctx.identity, app.name, diffConfigs(page.rows[i + 1]?.config ?? page.previousConfig, r.config)),
       }));
       return { app_name: app.name, incarnation: app.incarnation, revisions, next: page.next };
     }),

@@ -2,6 +2,7 @@ import { appNameSchema, type RolloutProgress, rolloutHostStateSchema, rolloutLis
 import { getRolloutProgress, listRollouts, type RolloutProgressOptions } from '@nebula/db';
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
+import { requireAccess } from '../access/guard.ts';
 import { findLiveApp } from '../db/apps.ts';
 import { AppNotFoundError, apiErrorOf, RolloutNotFoundError } from '../errors.ts';
 import { authedProcedure, type Context, router } from '../trpc.ts';
@@ -79,6 +80,7 @@ export const rolloutsRouter = router({
       const { id, ...rest } = input;
       const p = await getRolloutProgress(ctx.db, id, progressOptions(ctx, rest));
       if (!p) throw new RolloutNotFoundError(id);
+      requireAccess(ctx.identity, 'apps', p.app, 'ro');
       return p;
     }),
 
@@ -95,6 +97,7 @@ export const rolloutsRouter = router({
     .input(z.strictObject({ name: appNameSchema, limit: z.coerce.number().int().min(1).max(100).default(20), before: z.uuid().optional() }))
     .output(rolloutListSchema)
     .query(async ({ ctx, input }) => {
+      requireAccess(ctx.identity, 'apps', input.name, 'ro');
       const list = await listRollouts(ctx.db, input.name, {
         offlineAfterMissed: ctx.settings.offlineAfterMissedHeartbeats,
         limit: input.limit,
@@ -120,6 +123,11 @@ export const rolloutsRouter = router({
       });
       // Thrown inside the stream, past the error-mapping middleware: give the code here.
       if (!p) throw new TRPCError({ code: 'FORBIDDEN', message: `rollout "${id}" does not exist`, cause: new RolloutNotFoundError(id) });
+      try {
+        requireAccess(ctx.identity, 'apps', p.app, 'ro');
+      } catch (err) {
+        throw new TRPCError({ code: 'FORBIDDEN', message: (err as Error).message, cause: err });
+      }
       const text = JSON.stringify(p);
       if (text !== last) {
         last = text;

@@ -1,5 +1,5 @@
 /**
- * Failed joins and renewals per source address, over a sliding window: after `maxFailures` in
+ * Failed attempts (joins and renewals, logins) per key (a source address, a user name), over a sliding window: after `maxFailures` in
  * `windowMs`, the address is refused (429) until its oldest failure leaves the window. Successes
  * do not count and do not clear failures. Pure bookkeeping: the caller passes the time, so tests
  * need no clock.
