@@ -8,33 +8,28 @@ cd "$NEBULA_ROOT"
 bash tools/stack.sh up
 bash tools/images/build.sh
 
-# Auth of the API (AUTH_ENABLED defaults to true). The API refuses to start with auth on and no
-# credential at all, so when none is given `npm start` makes a local admin: user "admin" with a random
-# password kept in .stack/api-admin-password (git-ignored, mode 600) and printed below.
-auth_enabled="$(printf '%s' "${AUTH_ENABLED:-true}" | tr '[:upper:]' '[:lower:]')"
-case "$auth_enabled" in
-  false|0|no)
-    auth_note="disabled (AUTH_ENABLED=$AUTH_ENABLED): anyone who can reach the API can change apps" ;;
-  *)
-    if [ -z "${BASIC_AUTH_USER:-}${BASIC_AUTH_PASSWORD:-}${AUTH_TOKEN:-}" ]; then
-      secret_file=.stack/api-admin-password
-      if [ ! -s "$secret_file" ]; then
-        mkdir -p .stack
-        (umask 077 && head -c 24 /dev/urandom | base64 | tr -d '/+=\n' >"$secret_file")
-      fi
-      export BASIC_AUTH_USER=admin
-      BASIC_AUTH_PASSWORD="$(cat "$secret_file")"
-      export BASIC_AUTH_PASSWORD
-      auth_note="basic, local admin (none was configured): user admin, password $BASIC_AUTH_PASSWORD
+# The API's local admin. The API refuses to start without one (and with AUTH_ENABLED=false), so
+# when none is given `npm start` makes one: user "admin" with a random password kept in
+# .stack/api-admin-password (git-ignored, mode 600) and printed below. Users with narrower rights
+# are made with `nebula users` and `nebula groups`.
+if [ -z "${BASIC_AUTH_USER:-}${BASIC_AUTH_PASSWORD:-}${AUTH_TOKEN:-}" ]; then
+  secret_file=.stack/api-admin-password
+  if [ ! -s "$secret_file" ]; then
+    mkdir -p .stack
+    (umask 077 && head -c 24 /dev/urandom | base64 | tr -d '/+=\n' >"$secret_file")
+  fi
+  export BASIC_AUTH_USER=admin
+  BASIC_AUTH_PASSWORD="$(cat "$secret_file")"
+  export BASIC_AUTH_PASSWORD
+  auth_note="basic, local admin (none was configured): user admin, password $BASIC_AUTH_PASSWORD
                (kept in $secret_file; set BASIC_AUTH_USER/BASIC_AUTH_PASSWORD or AUTH_TOKEN to choose your own)
                e.g. curl -u admin:$BASIC_AUTH_PASSWORD http://127.0.0.1:${API_PORT:-8080}/api/v2/apps"
-    else
-      auth_note=""
-      [ -n "${BASIC_AUTH_USER:-}" ] && auth_note="basic (user ${BASIC_AUTH_USER}, password from BASIC_AUTH_PASSWORD)"
-      [ -n "${AUTH_TOKEN:-}" ] && auth_note="${auth_note:+$auth_note + }bearer token (from AUTH_TOKEN)"
-      [ -z "$auth_note" ] && auth_note="incomplete: BASIC_AUTH_USER and BASIC_AUTH_PASSWORD must be set together (the API will say so)"
-    fi ;;
-esac
+else
+  auth_note=""
+  [ -n "${BASIC_AUTH_USER:-}" ] && auth_note="basic (user ${BASIC_AUTH_USER}, password from BASIC_AUTH_PASSWORD)"
+  [ -n "${AUTH_TOKEN:-}" ] && auth_note="${auth_note:+$auth_note + }bearer token (from AUTH_TOKEN)"
+  [ -z "$auth_note" ] && auth_note="incomplete: BASIC_AUTH_USER and BASIC_AUTH_PASSWORD must be set together (the API will say so)"
+fi
 
 # The worker's host id: HOST_ID, else the machine id (never the hostname). A machine without one (a
 # minimal container image has an empty /etc/machine-id) gets a random id, kept in .stack/host-id so
