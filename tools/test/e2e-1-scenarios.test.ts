@@ -232,4 +232,13 @@ report.case(test, 'scenario', '6. change image', 'PUT a new docker_image; every 
   await waitApplied(h, rolloutIdOf(changed), all);
 });
 
+test("no credential in any log line of the run (the admin's, the join token, every NATS seed and JWT)", () => {
+  const scan = h.secretsInLogs();
+  assert.equal(scan.findings, []);
+  // It looked: the services' logs, and the run's keys (each host's seed and JWT, the bus's).
+  assert.ok(scan.logs >= h.hosts.length + 2, `${scan.logs} logs`);
+  assert.ok(scan.logBytes > 10_000, `${scan.logBytes} bytes of logs`);
+  assert.ok(scan.secrets >= 5 + 2 * h.hosts.length, `${scan.secrets} secrets`);
+});
+
 test.run();

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { checkBoundaries, importsOf } from '../src/check-boundaries.ts';
+import { keysIn, secretsIn } from '../src/e2e/secret-scan.ts';
 import { parseUvuSummary } from '../src/run-tests.ts';
 
 function write(root: string, path: string, text: string) {
@@ -135,6 +136,20 @@ test('uvu summaries are summed; crashes and odd exits count as failures', () => 
   assert.equal(parseUvuSummary(out, 1), { passed: 4, failed: 1, skipped: 1 });
   assert.equal(parseUvuSummary('Error: boom', 1), { passed: 0, failed: 1, skipped: 0 });
   assert.equal(parseUvuSummary('Total: 1\nPassed: 1\nSkipped: 0', 7), { passed: 1, failed: 1, skipped: 0 });
+});
+
+test('the log scan finds each secret and the keys of a creds file, and nothing else', () => {
+  const seed = `SU${'A'.repeat(56)}`;
+  const jwt = 'eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiJVQUJDRCJ9.c2lnbmF0dXJlLXBhcnQ';
+  const keys = keysIn('api.creds', `-----BEGIN NATS USER JWT-----\n${jwt}\n------END NATS USER JWT------\n\n-----BEGIN USER NKEY SEED-----\n${seed}\n`);
+  assert.equal(
+    keys.map((k) => k.label),
+    ['api.creds: seed', 'api.creds: jwt'],
+  );
+  const secrets = [...keys, { label: 'password', value: 'pw-123456789' }, { label: 'short', value: 'abc' }];
+  assert.equal(secretsIn('{"msg":"request","user":"admin"} abc', secrets), [], 'a short secret is not looked for');
+  assert.equal(secretsIn(`{"creds":"${seed}"} {"password":"pw-123456789"}`, secrets), ['api.creds: seed', 'password']);
+  assert.equal(secretsIn(`jwt ${jwt}`, secrets), ['api.creds: jwt']);
 });
 
 test.run();

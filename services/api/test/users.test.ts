@@ -31,7 +31,14 @@ const as = (user: keyof typeof PASSWORDS) => basicHeader(user, PASSWORDS[user]);
 
 test.before(async () => {
   env = await startEnv();
-  api = await spawnApi({ DATABASE_URL: env.dbUrl, ...env.busVars, BASIC_AUTH_USER: ADMIN.user, BASIC_AUTH_PASSWORD: ADMIN.password, AUTH_TOKEN: TOKEN, LOG_LEVEL: 'debug' });
+  api = await spawnApi({
+    DATABASE_URL: env.dbUrl,
+    ...env.busVars,
+    BASIC_AUTH_USER: ADMIN.user,
+    BASIC_AUTH_PASSWORD: ADMIN.password,
+    AUTH_TOKEN: TOKEN,
+    LOG_LEVEL: 'debug',
+  });
 });
 test.after(async () => {
   await api?.stop();
@@ -227,7 +234,11 @@ test('a deployer without privileged_allowed: privileged configs refused with a 4
     assert.equal((p.body as { privileged_fields: string[] }).privileged_fields, fields);
   }
   assert.equal((await call('GET', '/api/v2/apps/priv')).body, { app_exists: false }, 'nothing stored');
-  assert.is((await call('POST', '/api/v2/apps/priv', { auth: as('deployer'), body: { docker_image: 'nginx:1', volumes: ['data:/data'] } })).status, 200, 'a named volume is fine');
+  assert.is(
+    (await call('POST', '/api/v2/apps/priv', { auth: as('deployer'), body: { docker_image: 'nginx:1', volumes: ['data:/data'] } })).status,
+    200,
+    'a named volume is fine',
+  );
 
   // An ordinary change by the deployer, recorded as its own.
   assert.is((await call('PATCH', '/api/v2/apps/web/update', { auth: as('deployer'), body: { docker_image: 'nginx:2' } })).status, 202);
@@ -242,7 +253,11 @@ test('a deployer without privileged_allowed: privileged configs refused with a 4
   const swap = await call('PATCH', '/api/v2/apps/web/update', { auth: as('deployer'), body: { docker_image: 'evil:1' } });
   assert.is(swap.status, 403);
   assert.equal((swap.body as { privileged_fields: string[] }).privileged_fields, ['privileged']);
-  assert.is((await call('POST', '/api/v2/apps/web/rollback', { auth: as('deployer'), body: { revision: 3 } })).status, 403, 'a rollback to a privileged revision too');
+  assert.is(
+    (await call('POST', '/api/v2/apps/web/rollback', { auth: as('deployer'), body: { revision: 3 } })).status,
+    403,
+    'a rollback to a privileged revision too',
+  );
   assert.is((await call('POST', '/api/v2/apps/web/stop', { auth: as('deployer') })).status, 202);
   assert.is(((await call('GET', '/api/v2/apps/web')).body as { docker_image: string }).docker_image, 'nginx:2');
 

@@ -28,6 +28,7 @@ import { type InfraContainer, removeRunImages, removeRunInfra, removeStaleInfra,
 import { processAlive, REPO_ROOT, type ReadyCheck, ServiceProcess } from './processes.ts';
 import type { Report } from './report.ts';
 import { RestClient } from './rest.ts';
+import { type LogScan, runSecrets, scanLogs } from './secret-scan.ts';
 
 const exec = promisify(execFile);
 
@@ -107,6 +108,11 @@ export interface Harness {
   cli(args: string[], opts?: { stdin?: string; api?: number; timeoutMs?: number }): Promise<CliResult>;
   /** The typed tRPC client (`@nebula/client`) of replica `i`. */
   client(i?: number): NebulaClient;
+  /**
+   * Credentials found in the logs of every process of the run so far (secret-scan.ts): the admin's,
+   * the join token, every NATS seed and JWT of the bus and of the hosts. Empty when none leaked.
+   */
+  secretsInLogs(): LogScan;
   /** Hosts online, as the API tells (from the heartbeats the notifier wrote). */
   onlineHosts(): Promise<number>;
   close(): Promise<void>;
@@ -332,6 +338,7 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
       cli: (args, o = {}) => runCli(apiUrl(o.api ?? 0), auth, args, o),
       client: (i = 0) => createNebulaClient({ url: apiUrl(i), username: auth.user, password: auth.password }),
       onlineHosts,
+      secretsInLogs: () => scanLogs(logDir, runSecrets(logDir, auth, [joinToken])),
       close,
     };
     return harness;
