@@ -5,7 +5,7 @@ import { type AppMessage, appMessageSchema, isNewer, streams } from '@nebula/con
 import { decode, InvalidMessageError, isMissedHeartbeats } from '@nebula/messaging';
 import type { Logger } from '@nebula/service-kit';
 import { z } from 'zod';
-import { type ConvergeContext, convergeApp } from './converge.ts';
+import { type ConvergeContext, convergeApp, policyRefusal } from './converge.ts';
 import { ConvergeTimeoutError, EngineUnavailableError, errorText, isRetryable, OperationAbortedError, SupersededError } from './errors.ts';
 import { abortableSleep } from './executor.ts';
 import { type AppMessageGate, readNewestRevision } from './message-gate.ts';
@@ -28,7 +28,8 @@ import { buildResult, publishResult } from './reporting.ts';
  *                      ├─ past the deadline ─▶ aborted: failed result naming what hung, nak
  *                      ├─ retryable ──▶ failed result (once per cause), nak(backoff)
  *                      │                (engine/registry unreachable; applied result once it works)
- *                      └─ permanent ──▶ failed result, term     (unknown image, port taken...)
+ *                      └─ permanent ──▶ failed result, term     (unknown image, port taken, refused
+ *                                                                by the host's policy before any pull...)
  *
  * stop(): no new fetch; the message in hand is finished (acked or nak'd) before it resolves.
  *
@@ -341,8 +342,9 @@ export class AppRunner {
       Math.max(100, Math.min(this.opts.ackWaitMs / 3, this.opts.stuckAfterMs / 2)),
     );
     try {
-      if (this.opts.maxRestartWaitSeconds > 0 && RESTARTING.has(msg.action) && !m.info.redelivered) {
-        // Spreads the restarts of a fleet over time, as the original did.
+      if (this.opts.maxRestartWaitSeconds > 0 && RESTARTING.has(msg.action) && !m.info.redelivered && policyRefusal(this.ctx.policy, msg) === null) {
+        // Spreads the restarts of a fleet over time, as the original did (a revision the host's
+        // policy refuses restarts nothing: it is refused at once).
         await abortableSleep(Math.random() * this.opts.maxRestartWaitSeconds * 1000, ac.signal, 'the random wait before a restart');
       }
       const out = await convergeApp(this.ctx, msg, { progress: working, signal: ac.signal });

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { appNameSchema, hostIdSchema } from '@nebula/contracts';
 import { ConfigError, envVar } from '@nebula/service-kit';
 import { z } from 'zod';
+import { DEFAULT_DOCKER_SOCKETS, type HostPolicy, normalisePath } from './planner/host-policy.ts';
 
 /** `APP_NAME=a,b,c`: the apps this host serves (its "pod"). Empty or unset: none yet. */
 const appList = z
@@ -18,6 +19,35 @@ const appList = z
 /** Host ids are part of subjects and container labels: a longer one is refused, never cut. */
 const HOST_ID_MAX = 63;
 const hostIdEnv = z.string().max(HOST_ID_MAX, `is longer than ${HOST_ID_MAX} characters (host ids are not cut: choose a shorter one)`).pipe(hostIdSchema);
+
+/** Comma-separated absolute paths, normalised, each once; an issue naming a relative one. */
+function absolutePaths(s: string, problem: (path: string) => string, ctx: z.RefinementCtx): string[] {
+  const list = s
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x.length > 0);
+  for (const p of list) if (!p.startsWith('/')) ctx.addIssue({ code: 'custom', message: problem(p) });
+  return [...new Set(list.map(normalisePath))];
+}
+
+/** Empty or unset: none. */
+const bindRoots = z
+  .string()
+  .default('')
+  .transform((s, ctx) => absolutePaths(s, (p) => `"${p}" is not an absolute path (bind roots are absolute host paths, comma-separated)`, ctx));
+
+const TRUE_WORDS = new Set(['true', '1', 'yes']);
+const FALSE_WORDS = new Set(['false', '0', 'no']);
+/** `true` (any device), `false` (none) or a comma-separated list of host device paths. */
+const deviceSetting = z
+  .string()
+  .default('false')
+  .transform((s, ctx): boolean | string[] => {
+    const word = s.trim().toLowerCase();
+    if (TRUE_WORDS.has(word)) return true;
+    if (FALSE_WORDS.has(word)) return false;
+    return absolutePaths(s, (p) => `"${p}" is neither true, false nor an absolute host device path (e.g. /dev/ttyUSB0; several comma-separated)`, ctx);
+  });
 
 const seconds = (fallback: number, min = 0) =>
   z.coerce
@@ -83,6 +113,15 @@ export const workerEnvSchema = z.object({
   UNHEALTHY_RESTART_MAX_BACKOFF_SECONDS: seconds(300, 0.1),
   /** After a successful apply, remove the app's images no longer used (the previous one is kept for rollback). */
   REMOVE_OLD_IMAGES: envVar.bool(true),
+  /** Host policy (see README "Host policy"): what an app config may do to this host. All refused by default. */
+  WORKER_ALLOW_PRIVILEGED: envVar.bool(false),
+  /** `true` (any), `false` (none) or the host device paths allowed, comma-separated (`/dev/ttyUSB0,/dev/dri/renderD128`). */
+  WORKER_ALLOW_DEVICES: deviceSetting,
+  WORKER_ALLOW_HOST_NETWORK: envVar.bool(false),
+  /** Absolute paths, comma-separated: a bind mount's source must be one of them or lie under one. Empty: no bind mount. */
+  WORKER_ALLOWED_BIND_ROOTS: bindRoots,
+  /** A bind of the engine's socket (or of a directory holding it: `/`, `/var`, `/run`...), even under an allowed root. */
+  WORKER_ALLOW_DOCKER_SOCKET: envVar.bool(false),
   METRICS_PORT: envVar.port(8081),
   LOG_LEVEL: envVar.logLevel(),
 });
@@ -112,4 +151,34 @@ export function resolveHostId(env: Pick<WorkerEnv, 'HOST_ID' | 'MACHINE_ID_FILE'
     );
   }
   return parsed.data;
+}
+
+/**
+ * The host policy of the environment. The engine's own socket (DOCKER_HOST, when a unix socket
+ * elsewhere than usual) counts as a Docker socket too.
+ */
+export function hostPolicyFromEnv(
+  env: Pick<
+    WorkerEnv,
+    | 'WORKER_ALLOW_PRIVILEGED'
+    | 'WORKER_ALLOW_DEVICES'
+    | 'WORKER_ALLOW_HOST_NETWORK'
+    | 'WORKER_ALLOWED_BIND_ROOTS'
+    | 'WORKER_ALLOW_DOCKER_SOCKET'
+    | 'DOCKER_HOST'
+  >,
+): HostPolicy {
+  const sockets = [...DEFAULT_DOCKER_SOCKETS];
+  if (env.DOCKER_HOST.startsWith('unix://')) {
+    const path = env.DOCKER_HOST.slice('unix://'.length);
+    if (path.startsWith('/')) sockets.push(normalisePath(path));
+  }
+  return {
+    allowPrivileged: env.WORKER_ALLOW_PRIVILEGED,
+    allowDevices: env.WORKER_ALLOW_DEVICES,
+    allowHostNetwork: env.WORKER_ALLOW_HOST_NETWORK,
+    allowedBindRoots: env.WORKER_ALLOWED_BIND_ROOTS,
+    allowDockerSocket: env.WORKER_ALLOW_DOCKER_SOCKET,
+    dockerSockets: [...new Set(sockets)],
+  };
 }

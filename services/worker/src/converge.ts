@@ -1,7 +1,8 @@
 import type { AppMessage, ContainerState } from '@nebula/contracts';
 import type { Logger } from '@nebula/service-kit';
-import { isRetryable } from './errors.ts';
+import { HostPolicyError, isRetryable } from './errors.ts';
 import { type ApplyOutcome, applyAppPlan, type ExecutorOptions } from './executor.ts';
+import { type HostPolicy, policyViolations, type Violation } from './planner/host-policy.ts';
 import { actionPulls, desiredFromMessage, type HostContext, isEmptyPlan, planHost } from './planner/plan-host.ts';
 import { containerStates } from './reporting.ts';
 import type { ContainerRuntime } from './runtime/container-runtime.ts';
@@ -11,6 +12,10 @@ export interface ConvergeContext {
   host: HostContext;
   exec: ExecutorOptions;
   log: Logger;
+  /** What this host lets a revision do (see planner/host-policy.ts). */
+  policy: HostPolicy;
+  /** Called with the violations of each revision refused by the policy (the worker counts them). */
+  onRefused?: (app: string, violations: readonly Violation[]) => void;
 }
 
 export interface ConvergeOutcome {
@@ -21,9 +26,25 @@ export interface ConvergeOutcome {
   containers: ContainerState[];
 }
 
+/** Whether the message makes containers run: a delete, a stop or a stopped config only removes or stops them. */
+function runsContainers(m: AppMessage): boolean {
+  return m.action !== 'delete' && m.action !== 'stop' && m.config.running;
+}
+
+/**
+ * The refusal of a revision by the host's policy, or null. Only a revision that runs containers is
+ * checked: stopping or deleting an app is always allowed, whatever its config.
+ */
+export function policyRefusal(policy: HostPolicy, m: AppMessage): HostPolicyError | null {
+  if (!runsContainers(m)) return null;
+  const violations = policyViolations(m.config, policy);
+  return violations.length === 0 ? null : new HostPolicyError(violations);
+}
+
 /**
  * Brings one app on this host to what a message asks: pull (when the action pulls, or the image
- * is missing), observe, plan, apply. `adopt` is the start-up mode: keep what matches, no re-pull.
+ * is missing), observe, plan, apply; nothing of it when the host's policy refuses the revision
+ * (a HostPolicyError, permanent). `adopt` is the start-up mode: keep what matches, no re-pull.
  */
 export async function convergeApp(
   ctx: ConvergeContext,
@@ -35,7 +56,13 @@ export async function convergeApp(
   const signal = opts.signal;
   const call = { signal };
   const image = m.config.docker_image;
-  const needsImage = m.action !== 'delete' && m.action !== 'stop' && m.config.running;
+  const needsImage = runsContainers(m);
+  // Before any pull or container change: a refused revision leaves the app's containers as they are.
+  const refused = policyRefusal(ctx.policy, m);
+  if (refused !== null) {
+    ctx.onRefused?.(m.app, refused.violations);
+    throw refused;
+  }
   let pullMs = 0;
   let imageId: string | null = null;
   let imageDigest: string | null = null;

@@ -1,3 +1,5 @@
+import { refusalText, type Violation } from './planner/host-policy.ts';
+
 /**
  * Named errors of the worker. Each says whether trying again later can help: the consumer maps
  * `retryable` to `nak(delay)` and everything else to `term()` plus a `failed` result.
@@ -59,6 +61,21 @@ export class NameConflictError extends WorkerError {
 export class ContainerConfigError extends WorkerError {
   override name = 'ContainerConfigError';
   readonly retryable = false;
+}
+
+/**
+ * The revision asks for what this host's policy refuses (privileged, devices, the host network, a
+ * bind mount outside the allowed roots, the Docker socket). Checked before any pull or container
+ * change; the same config is refused again, so it is not retried (a later revision may pass).
+ */
+export class HostPolicyError extends WorkerError {
+  override name = 'HostPolicyError';
+  readonly retryable = false;
+  readonly violations: readonly Violation[];
+  constructor(violations: readonly Violation[]) {
+    super(refusalText(violations));
+    this.violations = violations;
+  }
 }
 
 /** A new container did not come up (exited, unhealthy, or not running in time) during a roll. */

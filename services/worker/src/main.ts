@@ -1,7 +1,7 @@
 import { availableParallelism, hostname, totalmem } from 'node:os';
 import { hostIdFromHostname } from '@nebula/contracts';
 import { ConfigError, createMetricsRegistry, runService, startOpsServer } from '@nebula/service-kit';
-import { resolveHostId, workerEnvSchema } from './config.ts';
+import { hostPolicyFromEnv, resolveHostId, workerEnvSchema } from './config.ts';
 import { joinBus } from './identity/join-bus.ts';
 import { createDockerClient, pingDocker } from './runtime/docker-client.ts';
 import { DockerRuntime } from './runtime/docker-runtime.ts';
@@ -82,6 +82,7 @@ await runService({
         maxParallelStarts: env.MAX_PARALLEL_STARTS,
         unhealthyRestartMaxBackoffMs: env.UNHEALTHY_RESTART_MAX_BACKOFF_SECONDS * 1000,
         removeOldImages: env.REMOVE_OLD_IMAGES,
+        hostPolicy: hostPolicyFromEnv(env),
       },
     });
     // /health answers from the start: 503 with `worker: false` while it waits for the streams (which

@@ -9,10 +9,11 @@ import type { Logger } from '@nebula/service-kit';
 import { Counter, Registry } from 'prom-client';
 import { AppRunner, type RunnerOptions } from './app-runner.ts';
 import { type ConvergeContext, convergeApp } from './converge.ts';
-import { WorkerError } from './errors.ts';
+import { HostPolicyError, WorkerError } from './errors.ts';
 import { applyAppPlan, type ExecutorOptions } from './executor.ts';
 import { createAppMessageGate, type RejectReason, readNewestRevision } from './message-gate.ts';
 import { nextRestartAllowedAt, type RestartRecord, reconcileDelay } from './planner/backoff.ts';
+import { DEFAULT_HOST_POLICY, describePolicy, type HostPolicy } from './planner/host-policy.ts';
 import { imagesToRemove, noteImage, type SeenImage } from './planner/image-gc.ts';
 import { type HostContext, planDrift, planHost, unservedApps } from './planner/plan-host.ts';
 import { buildResult, containerStates, publishHeartbeat, publishResult } from './reporting.ts';
@@ -52,6 +53,8 @@ export interface WorkerOptions extends RunnerOptions, ExecutorOptions {
   unhealthyRestartMaxBackoffMs: number;
   /** Remove an app's replaced images after a successful apply (the previous one is kept). */
   removeOldImages: boolean;
+  /** What a revision may do to this host; default: no privileged, devices, host network, bind mount or Docker socket. */
+  hostPolicy: HostPolicy;
 }
 
 /** What a heartbeat says about the drift repaired for one app since the worker started. */
@@ -91,6 +94,7 @@ export const DEFAULT_OPTIONS: WorkerOptions = {
   maxContainersPerApp: 100,
   unhealthyRestartMaxBackoffMs: 300_000,
   removeOldImages: true,
+  hostPolicy: DEFAULT_HOST_POLICY,
 };
 
 /** Defaults applied and checked once (a zero or negative interval would spin). */
@@ -117,6 +121,9 @@ export function compileOptions(partial: Partial<WorkerOptions> = {}): WorkerOpti
   for (const k of ['stopTimeoutSeconds', 'maxRestartWaitSeconds', 'rollSettleMs', 'pollMs'] as const) {
     if (!(o[k] >= 0)) throw new RangeError(`worker option ${k} must not be negative`);
   }
+  const p = o.hostPolicy;
+  const paths = [...p.allowedBindRoots, ...p.dockerSockets, ...(Array.isArray(p.allowDevices) ? p.allowDevices : [])];
+  for (const path of paths) if (!path.startsWith('/')) throw new RangeError(`worker option hostPolicy: ${JSON.stringify(path)} is not an absolute path`);
   return o;
 }
 
@@ -137,7 +144,7 @@ export interface WorkerDeps {
    * credential); called when a consumer is missing. A host never creates one itself.
    */
   provision(apps: readonly string[]): Promise<void>;
-  /** Where the worker's own metrics go (`nebula_worker_messages_rejected_total`); default a registry of its own. */
+  /** Where the worker's own metrics go (`nebula_worker_messages_rejected_total`, `nebula_worker_policy_refusals_total`); default a registry of its own. */
   registry?: Registry;
 }
 
@@ -178,7 +185,17 @@ export function createWorker(deps: WorkerDeps): Worker {
   const { hostId, runtime, log } = deps;
   const apps = [...new Set(deps.apps)];
   const host: HostContext = { hostId, cores: deps.hostFacts.cores, memory_mb: deps.hostFacts.memory_mb, maxContainersPerApp: opts.maxContainersPerApp };
-  const ctx: ConvergeContext = { runtime, host, exec: opts, log };
+  const registry = deps.registry ?? new Registry();
+  const refusals = new Counter({
+    name: 'nebula_worker_policy_refusals_total',
+    help: "Revisions refused by this host's policy (WORKER_ALLOW_*), per rule they break",
+    labelNames: ['rule', 'app'],
+    registers: [registry],
+  });
+  const onRefused: ConvergeContext['onRefused'] = (app, violations) => {
+    for (const rule of new Set(violations.map((v) => v.rule))) refusals.inc({ rule, app });
+  };
+  const ctx: ConvergeContext = { runtime, host, exec: opts, log, policy: opts.hostPolicy, onRefused };
   let state: WorkerState = 'created';
   let js: JetStreamClient;
   let jsm: JetStreamManager;
@@ -194,7 +211,7 @@ export function createWorker(deps: WorkerDeps): Worker {
     name: 'nebula_worker_messages_rejected_total',
     help: 'App messages not applied: reason "signature" (not signed by the control plane key pinned at join)',
     labelNames: ['reason'],
-    registers: [deps.registry ?? new Registry()],
+    registers: [registry],
   });
   const rejected: Record<RejectReason, number> = { signature: 0 };
   const gate = createAppMessageGate({
@@ -240,6 +257,12 @@ export function createWorker(deps: WorkerDeps): Worker {
     try {
       await adoptNow(runner);
     } catch (err) {
+      if (err instanceof HostPolicyError) {
+        // The policy does not change while the worker runs: trying again would be refused again. The
+        // app's containers stay as they are; a later revision that passes is applied as usual.
+        log.error({ app: runner.app, err }, "adoption refused by this host's policy: the app's containers are left as they are");
+        return;
+      }
       // The consumer delivers the revision again if it is not acked yet, and the reconcile loop
       // tries the adoption again (the revision may have been acked in an earlier life).
       const r = reconciles.get(runner.app);
@@ -495,6 +518,10 @@ export function createWorker(deps: WorkerDeps): Worker {
     async start() {
       if (state !== 'created') throw new Error(`worker cannot start when ${state}`);
       state = 'starting';
+      log.info(
+        { hostPolicy: describePolicy(opts.hostPolicy) },
+        'host policy: what app configs may do to this host (WORKER_ALLOW_*, WORKER_ALLOWED_BIND_ROOTS)',
+      );
       try {
         await refuseEmptyAppList();
       } catch (err) {

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { ConfigError, loadEnv } from '@nebula/service-kit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { resolveHostId, workerEnvSchema } from '../src/config.ts';
+import { hostPolicyFromEnv, resolveHostId, workerEnvSchema } from '../src/config.ts';
+import { DEFAULT_HOST_POLICY } from '../src/planner/host-policy.ts';
 
 /** The worker's environment: a host id that stays the same across restarts, never cut. */
 const dir = mkdtempSync(join(tmpdir(), 'worker-config-'));
@@ -59,6 +60,52 @@ test('the new limits have their defaults', () => {
   assert.is(env.MAX_PARALLEL_STARTS, 8);
   assert.is(env.REMOVE_UNSERVED, false);
   assert.is(env.REMOVE_OLD_IMAGES, true);
+});
+
+test('host policy: everything refused by default; each setting opts in', () => {
+  assert.equal(hostPolicyFromEnv(loadEnv(workerEnvSchema, {})), DEFAULT_HOST_POLICY);
+  const p = hostPolicyFromEnv(
+    loadEnv(workerEnvSchema, {
+      WORKER_ALLOW_PRIVILEGED: 'true',
+      WORKER_ALLOW_DEVICES: '/dev/ttyUSB0, /dev/dri/../dri/renderD128,/dev/ttyUSB0',
+      WORKER_ALLOW_HOST_NETWORK: 'yes',
+      WORKER_ALLOWED_BIND_ROOTS: '/srv/data/, /mnt/media',
+      WORKER_ALLOW_DOCKER_SOCKET: '1',
+    }),
+  );
+  assert.equal(p, {
+    allowPrivileged: true,
+    allowDevices: ['/dev/ttyUSB0', '/dev/dri/renderD128'],
+    allowHostNetwork: true,
+    allowedBindRoots: ['/srv/data', '/mnt/media'],
+    allowDockerSocket: true,
+    dockerSockets: DEFAULT_HOST_POLICY.dockerSockets,
+  });
+  assert.is(loadEnv(workerEnvSchema, { WORKER_ALLOW_DEVICES: 'true' }).WORKER_ALLOW_DEVICES, true);
+  assert.is(loadEnv(workerEnvSchema, { WORKER_ALLOW_DEVICES: 'FALSE' }).WORKER_ALLOW_DEVICES, false);
+  // The engine's own socket, when DOCKER_HOST names one elsewhere, is a Docker socket too.
+  const own = hostPolicyFromEnv(loadEnv(workerEnvSchema, { DOCKER_HOST: 'unix:///srv/engine//docker.sock' }));
+  assert.equal(own.dockerSockets, [...DEFAULT_HOST_POLICY.dockerSockets, '/srv/engine/docker.sock']);
+  assert.equal(hostPolicyFromEnv(loadEnv(workerEnvSchema, { DOCKER_HOST: 'tcp://10.0.0.2:2376' })).dockerSockets, DEFAULT_HOST_POLICY.dockerSockets);
+});
+
+test('host policy: a relative bind root or device, or a word that is not a boolean, is a ConfigError naming the variable', () => {
+  for (const [name, value, message] of [
+    ['WORKER_ALLOWED_BIND_ROOTS', '/srv/data,srv/other', /WORKER_ALLOWED_BIND_ROOTS: "srv\/other" is not an absolute path/],
+    ['WORKER_ALLOW_DEVICES', 'ttyUSB0', /WORKER_ALLOW_DEVICES: "ttyUSB0" is neither true, false nor an absolute host device path/],
+    ['WORKER_ALLOW_PRIVILEGED', 'sure', /WORKER_ALLOW_PRIVILEGED/],
+    ['WORKER_ALLOW_DOCKER_SOCKET', 'on', /WORKER_ALLOW_DOCKER_SOCKET/],
+    ['WORKER_ALLOW_HOST_NETWORK', 'maybe', /WORKER_ALLOW_HOST_NETWORK/],
+  ] as const) {
+    try {
+      loadEnv(workerEnvSchema, { [name]: value });
+      assert.unreachable(`${name}=${value} accepted`);
+    } catch (err) {
+      assert.instance(err, ConfigError, `${name}=${value}`);
+      assert.equal((err as ConfigError).variables, [name]);
+      assert.match((err as Error).message, message);
+    }
+  }
 });
 
 test.run();
