@@ -15,7 +15,7 @@ import { buildImage, ECHO, hostStates, hostsView, pushAs, rolloutIdOf, sleep, wa
  */
 const test = suite('e2e faults: hardening');
 const report = new Report('tools/test/e2e-5-hardening.test.ts');
-const APPS = ['drift', 'skew', 'lost', 'twin', 'empty', 'frozen', 'stall'];
+const APPS = ['drift', 'skew', 'lost', 'twin', 'empty', 'frozen', 'stall', 'priv'];
 let h: Harness;
 let all: string[];
 
@@ -319,6 +319,24 @@ report.case(
     } finally {
       await proxy.close();
     }
+  },
+);
+
+report.case(
+  test,
+  'fault',
+  'a privileged app an admin set, on hosts with the default policy',
+  'the admin may create it (the API allows it to admins); every host refuses it before any pull: a failed result naming the rule and the setting that would allow it, no container',
+  async (r) => {
+    const t = Date.now();
+    const res = await h.rest.expect(200, 'POST', '/api/v2/apps/priv', { body: { docker_image: ECHO, privileged: true, starting_ports: [{ '9200': '80' }] } });
+    const p = await waitProgress(h, rolloutIdOf(res), 'every host refuses it', (x) => x.failed === all.length, 30_000);
+    r.converged('refused on every host', Date.now() - t);
+    assert.is(p.failures.length, all.length);
+    for (const f of p.failures) {
+      assert.match(f.error ?? '', /refused by this host's policy: privileged \(privileged: true; allow with WORKER_ALLOW_PRIVILEGED=true\)/);
+    }
+    for (const host of h.hosts) assert.equal(await containersOn(host, 'priv'), [], `${host.name} runs none of it`);
   },
 );
 
