@@ -113,7 +113,8 @@ export function apiClient(url: string, token: string): ApiClient {
     async call<T>(method: string, path: string, body?: unknown) {
       const res = await fetch(`${url}${path}`, {
         method,
-        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        // Every change is JSON, with a body or not (the API refuses others).
+        headers: { authorization: `Bearer ${token}`, ...(method === 'GET' ? {} : { 'content-type': 'application/json' }) },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
       const text = await res.text();

@@ -5,4 +5,5 @@ export * from './host-signer.ts';
 export * from './nats-server.ts';
 export * from './ports.ts';
 export * from './stalling-registry.ts';
+export * from './test-ca.ts';
 export * from './wait.ts';

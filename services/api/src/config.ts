@@ -2,6 +2,7 @@ import { DEFAULT_OFFLINE_AFTER_MISSED_HEARTBEATS } from '@nebula/contracts';
 import { dbEnvShape } from '@nebula/db';
 import { envVar } from '@nebula/service-kit';
 import { z } from 'zod';
+import { parseOrigin } from './http/cross-site.ts';
 
 const optionalSecret = z.string().min(1).optional();
 
@@ -20,6 +21,30 @@ export const apiEnvSchema = z.object({
   BUS_KEYS_FILE: z.string().min(1),
   /** The URL hosts reach this API at, for the command a join token prints (default: the request's origin). */
   API_PUBLIC_URL: z.url().optional(),
+  /** PEM files (paths) of the certificate (chain) and private key to serve HTTPS with; both or neither (tls-config.ts). */
+  API_TLS_CERT: z.string().min(1).optional(),
+  API_TLS_KEY: z.string().min(1).optional(),
+  /**
+   * Origins (`https://console.example.com`, comma-separated) whose pages may send changes, besides
+   * the API's own and API_PUBLIC_URL's (see http/cross-site.ts). Default: none.
+   */
+  API_ALLOWED_ORIGINS: z
+    .string()
+    .default('')
+    .transform((v, ctx) => {
+      const entries = v
+        .split(',')
+        .map((e) => e.trim())
+        .filter((e) => e !== '');
+      const origins: string[] = [];
+      entries.forEach((e, i) => {
+        const origin = parseOrigin(e);
+        if (origin === null)
+          ctx.addIssue({ code: 'custom', message: `entry ${i + 1} is not an origin: scheme://host[:port], e.g. https://console.example.com` });
+        else origins.push(origin);
+      });
+      return origins;
+    }),
   /** How long a host's NATS credential is valid; the host renews it before. */
   HOST_CREDENTIAL_TTL_HOURS: z.coerce
     .number()

@@ -6,6 +6,7 @@ import { authSettings, describeAuth } from './auth.ts';
 import { readConfigFile, readControlPlaneKeys } from './bus-keys.ts';
 import { apiEnvSchema } from './config.ts';
 import { createApiServer } from './http/server.ts';
+import { apiTlsFromEnv } from './tls-config.ts';
 
 await runService({
   name: 'api',
@@ -17,6 +18,8 @@ await runService({
     // The bus identity: read once, checked now (a config error names the variable; no value is logged).
     const keys = readControlPlaneKeys(env.BUS_KEYS_FILE, 'BUS_KEYS_FILE');
     const creds = readConfigFile(env.NATS_CREDS, 'NATS_CREDS');
+    // HTTPS when API_TLS_CERT and API_TLS_KEY are set (both or neither; checked to be a pair now).
+    const tls = apiTlsFromEnv(env);
     const tlsCa = env.NATS_TLS_CA === undefined ? undefined : readConfigFile(env.NATS_TLS_CA, 'NATS_TLS_CA');
     const servers = env.NATS_URL;
     // Refuses plaintext to a server outside loopback (InsecureBusError names NATS_URL).
@@ -35,6 +38,8 @@ await runService({
       log,
       auth,
       logins: { maxFailuresPerSource: env.API_LOGIN_MAX_FAILURES_PER_MINUTE, maxFailuresPerUser: env.API_LOGIN_MAX_FAILURES_PER_USER_PER_MINUTE },
+      tls,
+      allowedOrigins: env.API_ALLOWED_ORIGINS,
       port: env.API_PORT,
       host: env.API_HOST,
       maxBodyBytes: env.API_MAX_BODY_BYTES,
@@ -52,7 +57,8 @@ await runService({
         maxFailuresPerMinute: env.HOST_JOIN_MAX_FAILURES_PER_MINUTE,
       },
     });
-    log.info({ port: api.port }, `api listening on http://${env.API_HOST}:${api.port}`);
+    const scheme = tls ? 'https' : 'http';
+    log.info({ port: api.port, scheme }, `api listening on ${scheme}://${env.API_HOST}:${api.port}`);
     return {
       async stop() {
         await api.close();

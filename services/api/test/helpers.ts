@@ -188,10 +188,9 @@ export async function http(
   const headers: Record<string, string> = { ...opts.headers };
   if (opts.auth !== null) headers.authorization = opts.auth ?? basicHeader();
   let body: string | undefined;
-  if (opts.body !== undefined) {
-    body = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
-    headers['content-type'] ??= 'application/json';
-  }
+  if (opts.body !== undefined) body = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
+  // Every change is JSON, with a body or not (the API refuses others: http/cross-site.ts).
+  if (!['GET', 'HEAD', 'OPTIONS'].includes(method)) headers['content-type'] ??= 'application/json';
   const res = await fetch(base + path, { method, headers, body });
   const text = await res.text();
   const type = res.headers.get('content-type') ?? '';

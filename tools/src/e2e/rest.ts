@@ -64,10 +64,9 @@ export class RestClient {
         req.auth === 'bearer' ? `Bearer ${this.auth.token}` : `Basic ${Buffer.from(`${this.auth.user}:${this.auth.password}`).toString('base64')}`;
     }
     let body: string | undefined;
-    if (req.body !== undefined) {
-      body = typeof req.body === 'string' ? req.body : JSON.stringify(req.body);
-      headers['content-type'] ??= 'application/json';
-    }
+    if (req.body !== undefined) body = typeof req.body === 'string' ? req.body : JSON.stringify(req.body);
+    // Every change is JSON, with a body or not (the API refuses others), as the original's SDK sends it.
+    if (!['GET', 'HEAD', 'OPTIONS'].includes(method)) headers['content-type'] ??= 'application/json';
     const res = await fetch(base + path, { method, headers, body, signal: AbortSignal.timeout(req.timeoutMs ?? 15_000) });
     const text = await res.text();
     let parsed: unknown;

@@ -4,6 +4,7 @@ import { RETRY_AFTER_SECONDS } from '../errors.ts';
 import { appRouter } from '../routers/_app.ts';
 import type { Context, Meta } from '../trpc.ts';
 import { isPlainObject, parseJson } from './body.ts';
+import { SAFE_METHODS } from './cross-site.ts';
 import { sendJson } from './respond.ts';
 import type { OnProcedureError } from './trpc-route.ts';
 import { handleV2 } from './v2-routes.ts';
@@ -57,8 +58,9 @@ export function createRestRoute(contextFor: (req: IncomingMessage) => Context, o
     }
     const r = req as IncomingMessage & { body?: unknown };
     r.body = json.kind === 'json' ? json.value : undefined;
-    // Bodyless actions (curl -X POST, the SDK's empty bodies) need no content type.
-    if (json.kind === 'empty') req.headers['content-type'] = 'application/json';
+    // The cross-site stage let only application/json changes through (any case, any parameters);
+    // the library wants it spelled exactly.
+    if (!SAFE_METHODS.has(method)) req.headers['content-type'] = 'application/json';
     await generated(r, res);
   };
 }

@@ -1,5 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { type ControlPlaneKeys, keyFromSeed } from '@nebula/bus-auth';
 import { type Database, type Kysely, migrateToLatest } from '@nebula/db';
@@ -15,7 +14,10 @@ import { jetStreamPublisher } from '../publisher.ts';
 import { type Context, configureSse } from '../trpc.ts';
 import { AttemptThrottle } from './attempt-throttle.ts';
 import { authenticateRequest } from './auth-stage.ts';
+import { parseOrigin } from './cross-site.ts';
+import { createCrossSiteStage } from './cross-site-stage.ts';
 import { createEnrolmentRoute, isEnrolmentPath } from './enrolment-route.ts';
+import { createListener, listen, type Scheme, type ServerTls, schemeOf } from './listener.ts';
 import { openApiDocument } from './openapi.ts';
 import { createOps, type Ops } from './ops.ts';
 import { readGuardedBody } from './request-guard.ts';
@@ -27,13 +29,13 @@ import { WatchSlots } from './watch-slots.ts';
 /**
  * The API's HTTP server, a pipeline of stages:
  *
- *   request ─▶ /health? ─▶ auth ─▶ /metrics? ─▶ body guard ─▶ route ─────────────▶ answer (JSON)
- *              open (ops)  401 JSON            413 JSON       /openapi.json
- *              /api/v2/hosts/join|renew ─▶ enrolment-route.ts (the token or the host's signature
- *                                          authenticates; failures throttled per address)
- *                          + WWW-Authenticate                 /trpc/<procedure>    (trpc-route.ts)
- *                                                             /api/v2/...          (rest-route.ts)
- *                                                             else 404
+ *   request ─▶ /health? ─▶ cross-site ─┬▶ auth ─▶ /metrics? ─▶ body guard ─▶ route ────────────▶ answer (JSON)
+ *              open (ops)  403/415 JSON │  401 JSON            413 JSON       /openapi.json
+ *                          (changes:    │  + WWW-Authenticate                 /trpc/<procedure>  (trpc-route.ts)
+ *                          JSON only,   │                                     /api/v2/...        (rest-route.ts)
+ *                          no other     │                                     else 404
+ *                          site; see    └▶ /api/v2/hosts/join|renew ─▶ enrolment-route.ts (the token or the
+ *                          cross-site.ts)  host's signature authenticates; failures throttled per address)
  *   a stage that throws ─▶ 500 JSON, logged once (answerUnexpected)
  *
  * Each stage answers the request itself when it stops it; bodies are read once, by the guard.
@@ -51,6 +53,13 @@ export interface ApiServerOptions {
    * credential is remembered (default 5 s).
    */
   logins?: { maxFailuresPerSource?: number; maxFailuresPerUser?: number; cacheMs?: number };
+  /** Serve HTTPS with this certificate and key (API_TLS_CERT, API_TLS_KEY); plain HTTP without. */
+  tls?: ServerTls | undefined;
+  /**
+   * Origins (`https://console.example.com`) whose pages may send changes besides the API's own
+   * (API_ALLOWED_ORIGINS, normalised by parseOrigin); the origin of `hosts.publicUrl` is always one.
+   */
+  allowedOrigins?: readonly string[];
   port?: number;
   host?: string;
   maxBodyBytes?: number;
@@ -133,18 +142,23 @@ async function startRelay(opts: ApiServerOptions): Promise<OutboxRelay> {
   return new OutboxRelay({ databaseUrl: opts.databaseUrl, publisher, log: opts.log, ...opts.relay });
 }
 
-/** `http://<Host>` of the request, for join commands; a Host header that is not a plain host[:port] is not echoed. */
-function originOf(req: IncomingMessage): string | undefined {
+/** `<scheme>://<Host>` of the request, for join commands; a Host header that is not a plain host[:port] is not echoed. */
+function originOf(req: IncomingMessage, scheme: Scheme): string | undefined {
   const host = req.headers.host;
-  return host && /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/.test(host) ? `http://${host}` : undefined;
+  return host && /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/.test(host) ? `${scheme}://${host}` : undefined;
 }
 
-async function listen(server: Server, port: number, host: string): Promise<number> {
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  return (server.address() as AddressInfo).port;
+/** The allow list of the cross-site stage: API_ALLOWED_ORIGINS and the origin of API_PUBLIC_URL (the API's own, seen from outside). */
+function allowedOriginsOf(opts: ApiServerOptions): Set<string> {
+  const list = new Set<string>();
+  for (const o of opts.allowedOrigins ?? []) {
+    const origin = parseOrigin(o);
+    if (origin === null) throw new Error(`allowedOrigins: not an origin (scheme://host[:port]): ${o}`);
+    list.add(origin);
+  }
+  const publicUrl = opts.hosts?.publicUrl;
+  if (publicUrl !== undefined && URL.canParse(publicUrl)) list.add(new URL(publicUrl).origin);
+  return list;
 }
 
 export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer> {
@@ -159,6 +173,8 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     },
     cacheMs: logins.cacheMs,
   });
+  const scheme = schemeOf(opts.tls);
+  const crossSite = createCrossSiteStage({ scheme, allowedOrigins: allowedOriginsOf(opts), log });
   const maxBody = opts.maxBodyBytes ?? 1024 * 1024;
   const settings = {
     offlineAfterMissedHeartbeats: opts.offlineAfterMissedHeartbeats ?? 3,
@@ -198,7 +214,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     auth,
     stopping: stopping.signal,
     hostEnrolment,
-    origin: originOf(req),
+    origin: originOf(req, scheme),
   });
   const logUnexpected: OnProcedureError = ({ error, path }) => {
     if (error.code === 'INTERNAL_SERVER_ERROR') log.error({ err: error.cause ?? error, path }, 'unexpected error in a procedure');
@@ -215,6 +231,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     const method = req.method ?? 'GET';
     if (path === '/health' || path === '/healthz') return void serveOps(req, res, ops);
+    if (crossSite(req, res, path)) return;
     if (isEnrolmentPath(path)) return enrolmentRoute(req, res, path);
 
     const identity = await authenticateRequest(req, res, auth, log, path);
@@ -234,11 +251,9 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     return sendJson(res, 404, { error: 'not found' });
   }
 
-  const server = createServer((req, res) => {
+  const server = createListener(opts.tls, (req, res) => {
     handle(req, res).catch((err: unknown) => answerUnexpected(log, req, res, err));
   });
-  // Keep-alive sockets would hold close() open in tests and on shutdown.
-  server.keepAliveTimeout = 5000;
   const port = await listen(server, opts.port ?? 0, opts.host ?? '127.0.0.1');
   relay.start();
   retention?.start();
@@ -248,7 +263,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   return {
     server,
     port,
-    url: `http://127.0.0.1:${port}`,
+    url: `${scheme}://127.0.0.1:${port}`,
     relay,
     revocations,
     async close() {
