@@ -1,27 +1,21 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { type ControlPlaneKeys, keyFromSeed } from '@nebula/bus-auth';
 import { type Database, type Kysely, migrateToLatest } from '@nebula/db';
-import { handleOpsRequest, type Logger } from '@nebula/service-kit';
+import type { Logger } from '@nebula/service-kit';
 import { Authenticator, type AuthSettings, type Identity } from '../auth.ts';
 import { OutboxRelay } from '../db/outbox-relay.ts';
 import { RetentionJob, type RetentionOptions } from '../db/retention.ts';
-import { API_ERROR_STATUS, apiErrorOf, RETRY_AFTER_SECONDS } from '../errors.ts';
-import { natsHostBus } from '../hosts/host-bus.ts';
-import { createHostEnrolment } from '../hosts/host-enrolment.ts';
-import { RevocationPusher } from '../hosts/revocation-pusher.ts';
+import type { RevocationPusher } from '../hosts/revocation-pusher.ts';
 import { jetStreamPublisher } from '../publisher.ts';
 import { type Context, configureSse } from '../trpc.ts';
 import { AttemptThrottle } from './attempt-throttle.ts';
-import { authenticateRequest } from './auth-stage.ts';
 import { parseOrigin } from './cross-site.ts';
 import { createCrossSiteStage } from './cross-site-stage.ts';
-import { createEnrolmentRoute, isEnrolmentPath } from './enrolment-route.ts';
+import { createHostsStage } from './hosts-stage.ts';
 import { createListener, listen, type Scheme, type ServerTls, schemeOf } from './listener.ts';
-import { openApiDocument } from './openapi.ts';
-import { createOps, type Ops } from './ops.ts';
-import { readGuardedBody } from './request-guard.ts';
-import { methodNotAllowed, sendJson } from './respond.ts';
+import { createOps } from './ops.ts';
+import { createPipeline } from './pipeline.ts';
 import { createRestRoute } from './rest-route.ts';
 import { createTrpcRoute, type OnProcedureError } from './trpc-route.ts';
 import { WatchSlots } from './watch-slots.ts';
@@ -37,6 +31,9 @@ import { WatchSlots } from './watch-slots.ts';
  *                          site; see    └▶ /api/v2/hosts/join|renew ─▶ enrolment-route.ts (the token or the
  *                          cross-site.ts)  host's signature authenticates; failures throttled per address)
  *   a stage that throws ─▶ 500 JSON, logged once (answerUnexpected)
+ *
+ * pipeline.ts puts the stages in this order; hosts-stage.ts builds the hosts' part (enrolment,
+ * revocations); createApiServer only assembles them and owns start and close.
  *
  * Each stage answers the request itself when it stops it; bodies are read once, by the guard.
  */
@@ -105,32 +102,6 @@ export interface ApiServer {
   close(): Promise<void>;
 }
 
-function isUnder(path: string, prefix: string): boolean {
-  return path === prefix || path.startsWith(`${prefix}/`);
-}
-
-/** The ops stage: true when it answered (health, metrics, or 405 on them). */
-function serveOps(req: IncomingMessage, res: ServerResponse, ops: Ops): boolean {
-  if (handleOpsRequest(req, res, ops)) return true;
-  methodNotAllowed(res, 'GET');
-  return true;
-}
-
-/**
- * The error-mapping stage for what a route threw instead of answering: an expected failure (the
- * database not answering, outside a procedure) gets its status; anything else is logged once, 500.
- */
-function answerUnexpected(log: Logger, req: IncomingMessage, res: ServerResponse, err: unknown): void {
-  const expected = apiErrorOf(err);
-  if (expected) {
-    const headers: Record<string, string> = expected.retryable ? { 'retry-after': String(RETRY_AFTER_SECONDS) } : {};
-    sendJson(res, API_ERROR_STATUS[expected.code], { message: expected.message, ...expected.body }, headers);
-    return;
-  }
-  log.error({ err, method: req.method, path: (req.url ?? '').split('?')[0] }, 'unexpected error handling a request');
-  sendJson(res, 500, { error: 'internal server error' });
-}
-
 async function startRelay(opts: ApiServerOptions): Promise<OutboxRelay> {
   const publisher = jetStreamPublisher(opts.nc, keyFromSeed(opts.keys.message_signing_seed));
   try {
@@ -161,20 +132,33 @@ function allowedOriginsOf(opts: ApiServerOptions): Set<string> {
   return list;
 }
 
-export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer> {
-  const { db, log } = opts;
+function authenticatorFor(opts: ApiServerOptions): Authenticator {
   const logins = opts.logins ?? {};
-  const auth = new Authenticator({
+  return new Authenticator({
     settings: opts.auth,
-    db,
+    db: opts.db,
     throttle: {
       perSource: new AttemptThrottle({ maxFailures: logins.maxFailuresPerSource ?? 20, windowMs: 60_000 }),
       perUser: new AttemptThrottle({ maxFailures: logins.maxFailuresPerUser ?? 10, windowMs: 60_000 }),
     },
     cacheMs: logins.cacheMs,
   });
+}
+
+/** Closes the listener: open streams are ended by `stopping`; a socket left by one is not waited for. */
+function closeListener(server: Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+    // A stream that just ended leaves its keep-alive socket behind: do not wait for its timeout.
+    setTimeout(() => server.closeAllConnections(), 1000).unref();
+  });
+}
+
+export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer> {
+  const { db, log } = opts;
+  const auth = authenticatorFor(opts);
   const scheme = schemeOf(opts.tls);
-  const crossSite = createCrossSiteStage({ scheme, allowedOrigins: allowedOriginsOf(opts), log });
   const maxBody = opts.maxBodyBytes ?? 1024 * 1024;
   const settings = {
     offlineAfterMissedHeartbeats: opts.offlineAfterMissedHeartbeats ?? 3,
@@ -184,26 +168,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   await migrateToLatest(db);
   // Ends open subscriptions (server-sent event streams) at close, which would otherwise hold it open.
   const stopping = new AbortController();
-
-  const hostOpts = opts.hosts ?? {};
-  const natsServers = hostOpts.servers ?? [opts.nc.getServer()].map((s) => (s.includes('://') ? s : `nats://${s}`));
-  const bus = natsHostBus({ nc: opts.nc, keys: opts.keys, servers: natsServers, tlsCa: hostOpts.tlsCa, timeoutMs: hostOpts.timeoutMs ?? 5000 });
-  const revocations = new RevocationPusher({ db, bus, log, retryMs: hostOpts.revocationRetryMs ?? 10_000 });
-  const hostEnrolment = createHostEnrolment({
-    db,
-    bus,
-    keys: opts.keys,
-    revocations,
-    log,
-    credentialTtlMs: hostOpts.credentialTtlMs ?? 24 * 3_600_000,
-    publicUrl: hostOpts.publicUrl,
-  });
-  const enrolmentRoute = createEnrolmentRoute({
-    enrolment: hostEnrolment,
-    throttle: new AttemptThrottle({ maxFailures: hostOpts.maxFailuresPerMinute ?? 10, windowMs: 60_000 }),
-    log,
-    maxBodyBytes: Math.min(maxBody, 64 * 1024),
-  });
+  const { hostEnrolment, enrolmentRoute, revocations } = createHostsStage(opts, maxBody);
 
   const identities = new WeakMap<IncomingMessage, Identity>();
   const contextFor = (req: IncomingMessage): Context => ({
@@ -221,39 +186,23 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   };
   configureSse({ pingMs: opts.watch?.pingMs, maxDurationMs: opts.watch?.maxDurationMs });
   const watchSlots = new WatchSlots(opts.watch?.maxPerIdentity ?? 10);
-  const trpcRoute = createTrpcRoute(contextFor, logUnexpected, { maxBatchSize: opts.maxBatchSize ?? 20, watchSlots });
-  const restRoute = createRestRoute(contextFor, logUnexpected);
   const relay = await startRelay(opts);
   const retention = opts.retention === false ? null : new RetentionJob(db, log, opts.retention ?? { retentionDays: 30 });
-  const ops = createOps(db, opts.nc, relay, retention);
 
-  async function handle(req: IncomingMessage, res: ServerResponse) {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    const method = req.method ?? 'GET';
-    if (path === '/health' || path === '/healthz') return void serveOps(req, res, ops);
-    if (crossSite(req, res, path)) return;
-    if (isEnrolmentPath(path)) return enrolmentRoute(req, res, path);
-
-    const identity = await authenticateRequest(req, res, auth, log, path);
-    if (identity === null) return;
-    identities.set(req, identity);
-    if (path === '/metrics') return void serveOps(req, res, ops);
-
-    const raw = await readGuardedBody(req, res, maxBody);
-    if (raw === null) return;
-
-    if (path === '/openapi.json') {
-      if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(res, 'GET');
-      return sendJson(res, 200, openApiDocument());
-    }
-    if (isUnder(path, '/trpc')) return trpcRoute(req, res, path, raw, identity);
-    if (isUnder(path, '/api/v2')) return restRoute(req, res, path, raw);
-    return sendJson(res, 404, { error: 'not found' });
-  }
-
-  const server = createListener(opts.tls, (req, res) => {
-    handle(req, res).catch((err: unknown) => answerUnexpected(log, req, res, err));
-  });
+  const server = createListener(
+    opts.tls,
+    createPipeline({
+      log,
+      ops: createOps(db, opts.nc, relay, retention),
+      crossSite: createCrossSiteStage({ scheme, allowedOrigins: allowedOriginsOf(opts), log }),
+      enrolmentRoute,
+      auth,
+      identities,
+      maxBodyBytes: maxBody,
+      trpcRoute: createTrpcRoute(contextFor, logUnexpected, { maxBatchSize: opts.maxBatchSize ?? 20, watchSlots }),
+      restRoute: createRestRoute(contextFor, logUnexpected),
+    }),
+  );
   const port = await listen(server, opts.port ?? 0, opts.host ?? '127.0.0.1');
   relay.start();
   retention?.start();
@@ -269,12 +218,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     async close() {
       stopping.abort();
       await revocations.stop();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-        // A stream that just ended leaves its keep-alive socket behind: do not wait for its timeout.
-        setTimeout(() => server.closeAllConnections(), 1000).unref();
-      });
+      await closeListener(server);
       await relay.stop();
       await retention?.stop();
     },
