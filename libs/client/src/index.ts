@@ -72,6 +72,10 @@ export type JoinTokenCreated = Answer<NebulaClient['hosts']['joinTokens']['creat
 export type HostRevoked = Answer<NebulaClient['hosts']['revoke']['mutate']>;
 /** An app with its latest rollout, as `apps.get` answers it. */
 export type AppWithRollout = Answer<NebulaClient['apps']['get']['query']>;
+/** A user as the API answers it: whether a password and a token are set, never them. */
+export type UserDoc = Answer<NebulaClient['users']['get']['query']>;
+/** A user group: members, per-app (device group, cron job) "ro"/"rw", admin and the other switches. */
+export type UserGroup = Answer<NebulaClient['userGroups']['get']['query']>;
 /** An app as the actions answer it. */
 export type AppDoc = Answer<NebulaClient['apps']['stop']['mutate']>;
 

@@ -1,9 +1,11 @@
 import { createNebulaClient } from '@nebula/client';
 import { parseCommandLine, USAGE } from './command-line.ts';
 import { appsCommands } from './commands/apps.ts';
+import { groupsCommands } from './commands/groups.ts';
 import { hostsCommands } from './commands/hosts.ts';
 import { joinTokenCommands } from './commands/join-tokens.ts';
 import { rolloutsCommands } from './commands/rollouts.ts';
+import { usersCommands } from './commands/users.ts';
 import { type Connection, resolveConnection } from './connection.ts';
 import type { Command, Ctx, Io } from './context.ts';
 import { describeError, EXIT } from './errors.ts';
@@ -18,7 +20,14 @@ export type { Io } from './context.ts';
  * (see errors.ts EXIT). One file of commands per resource under commands/, as the API has one router
  * per resource; everything they touch comes in through `Io` (context.ts), so tests run it in-process too.
  */
-const COMMANDS: Record<string, Command> = { ...appsCommands, ...rolloutsCommands, ...hostsCommands, ...joinTokenCommands };
+const COMMANDS: Record<string, Command> = {
+  ...appsCommands,
+  ...rolloutsCommands,
+  ...hostsCommands,
+  ...joinTokenCommands,
+  ...usersCommands,
+  ...groupsCommands,
+};
 
 /** Runs one command line; resolves to the exit code. */
 export async function run(argv: string[], io: Io): Promise<number> {

@@ -1,12 +1,13 @@
 import { parseArgs } from 'node:util';
 import { parseDuration } from './duration.ts';
 import { UsageError } from './errors.ts';
+import { parseGroupFlags } from './group-flags.ts';
 
 /**
  * The command line: the usage text, the options every command takes, and parseCommandLine, which
  * checks a command line completely before anything is sent (a wrong one is a UsageError, exit 2).
  */
-export const USAGE = `nebula: apps, rollouts and hosts of a Nebula API
+export const USAGE = `nebula: apps, rollouts, hosts, users and user groups of a Nebula API
 
 usage: nebula <command> [arguments] [options]
 
@@ -36,6 +37,30 @@ hosts
                                          to start a worker with it
   hosts join-token list                  tokens: expiry, uses left, apps (never the secret)
   hosts join-token delete <id>           no host can join with it any more
+users (admins only)
+  users list                             users: password set, token set, created
+  users get <user>                       one user (whether a password and a token are set)
+  users create <user> [--password-stdin | --token-stdin]
+                                         the password (or token) from stdin, or typed without
+                                         echo when stdin is a terminal; a missing one is made
+                                         at random and never shown
+  users update <user> --password-stdin | --token-stdin
+  users refresh <user>                   a new random token on stdout (shown only now; the
+                                         old one stops working)
+  users delete <user>                    also takes it out of every group
+groups (user groups; admins only)
+  groups list                            groups: members, apps, admin
+  groups get <group>
+  groups create <group> [flags]          --member <user>, --app <app>=ro|rw, --device-group
+                                         <name>=ro|rw, --cron-job <name>=ro|rw (each repeatable),
+                                         --admin, --pruning-allowed, --privileged-allowed
+  groups update <group> [flags]          the create flags (--member: the whole member list;
+                                         --app and the like set entries, keep the others), and
+                                         --add-member <user>, --remove-member <user>,
+                                         --app-remove <app>, --device-group-remove <name>,
+                                         --cron-job-remove <name>, --no-admin,
+                                         --no-pruning-allowed, --no-privileged-allowed
+  groups delete <group>
 
 options
   --wait                 (create, update and every action) watch the rollout until complete
@@ -45,11 +70,13 @@ options
   --url <url>            the API (env NEBULA_URL, default http://127.0.0.1:8080)
   --user <u> --password <p>   basic auth (env NEBULA_USER, NEBULA_PASSWORD)
   --token <t>            bearer token (env NEBULA_TOKEN)
-  -h, --help             this help
+  -h, --help, help       this help
 
 Without credentials, the local admin of \`npm start\` (.stack/api-admin-password) is used when present.
-Exit codes: 0 ok, 1 API or input error, 2 usage error, 3 a watched rollout ended without every
-expected host applying it (failed, offline, superseded, or no host at all), 4 --timeout passed.
+Passwords and tokens of users are never arguments: --password-stdin, --token-stdin.
+Exit codes: 0 ok, 1 API or input error (access denied too), 2 usage error, 3 a watched rollout
+ended without every expected host applying it (failed, offline, superseded, or no host at all),
+4 --timeout passed.
 `;
 
 export const OPTIONS = {
@@ -65,12 +92,28 @@ export const OPTIONS = {
   limit: { type: 'string' },
   before: { type: 'string' },
   after: { type: 'string' },
-  app: { type: 'string' },
+  app: { type: 'string', multiple: true },
   status: { type: 'string' },
   ttl: { type: 'string' },
   uses: { type: 'string' },
   apps: { type: 'string' },
   description: { type: 'string' },
+  'password-stdin': { type: 'boolean' },
+  'token-stdin': { type: 'boolean' },
+  member: { type: 'string', multiple: true },
+  'add-member': { type: 'string', multiple: true },
+  'remove-member': { type: 'string', multiple: true },
+  'app-remove': { type: 'string', multiple: true },
+  'device-group': { type: 'string', multiple: true },
+  'device-group-remove': { type: 'string', multiple: true },
+  'cron-job': { type: 'string', multiple: true },
+  'cron-job-remove': { type: 'string', multiple: true },
+  admin: { type: 'boolean' },
+  'no-admin': { type: 'boolean' },
+  'pruning-allowed': { type: 'boolean' },
+  'no-pruning-allowed': { type: 'boolean' },
+  'privileged-allowed': { type: 'boolean' },
+  'no-privileged-allowed': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -79,6 +122,18 @@ export type Values = ParsedArgs['values'];
 
 export const ACTIONS = ['stop', 'start', 'restart', 'roll', 'pull', 'delete'] as const;
 export type Action = (typeof ACTIONS)[number];
+const GROUP_CREATE_OPTIONS = ['member', 'app', 'device-group', 'cron-job', 'admin', 'pruning-allowed', 'privileged-allowed'] as const;
+const GROUP_UPDATE_OPTIONS = [
+  ...GROUP_CREATE_OPTIONS,
+  'add-member',
+  'remove-member',
+  'app-remove',
+  'device-group-remove',
+  'cron-job-remove',
+  'no-admin',
+  'no-pruning-allowed',
+  'no-privileged-allowed',
+] as const;
 /** Options each command takes besides the connection ones, --json and --help. */
 const COMMAND_OPTIONS: Record<string, Array<keyof typeof OPTIONS>> = {
   'apps list': [],
@@ -97,6 +152,17 @@ const COMMAND_OPTIONS: Record<string, Array<keyof typeof OPTIONS>> = {
   'hosts join-token create': ['ttl', 'uses', 'apps', 'description'],
   'hosts join-token list': [],
   'hosts join-token delete': [],
+  'users list': [],
+  'users get': [],
+  'users create': ['password-stdin', 'token-stdin'],
+  'users update': ['password-stdin', 'token-stdin'],
+  'users refresh': [],
+  'users delete': [],
+  'groups list': [],
+  'groups get': [],
+  'groups create': [...GROUP_CREATE_OPTIONS],
+  'groups update': [...GROUP_UPDATE_OPTIONS],
+  'groups delete': [],
 };
 /** Commands of three words: `<group> <noun> <verb>`. */
 const NESTED = new Set(['hosts join-token']);
@@ -114,7 +180,10 @@ const ARGS: Record<string, string[]> = {
   'hosts get': ['host'],
   'hosts revoke': ['host'],
   'hosts join-token delete': ['id'],
+  ...Object.fromEntries(['get', 'create', 'update', 'refresh', 'delete'].map((v) => [`users ${v}`, ['user']])),
+  ...Object.fromEntries(['get', 'create', 'update', 'delete'].map((v) => [`groups ${v}`, ['group']])),
 };
+const GROUPS = ['apps', 'rollouts', 'hosts', 'users', 'groups'];
 const COMMON = new Set<string>(['url', 'user', 'password', 'token', 'json', 'help']);
 
 export function positiveInt(value: string | undefined, name: string, max: number): number | undefined {
@@ -132,6 +201,17 @@ export interface Parsed {
   timeoutMs?: number;
 }
 
+/** A user's secret comes from standard input, one per call (stdin holds one); never as an argument. */
+function checkUserSecrets(command: string, values: Values): void {
+  if (values['password-stdin'] && values['token-stdin'])
+    throw new UsageError(`"${command}" reads one secret from stdin: give --password-stdin or --token-stdin, and the other in a second call`);
+  if (command === 'users update' && !values['password-stdin'] && !values['token-stdin'])
+    throw new UsageError('"users update" needs --password-stdin or --token-stdin (a new random token: users refresh)');
+  // --password is how the CLI logs in (with --user); it is not the new user's password.
+  if (values.password !== undefined && values.user === undefined)
+    throw new UsageError("--password is the password the CLI logs in with (with --user); the user's own comes from stdin: --password-stdin");
+}
+
 export function parseCommandLine(argv: string[]): Parsed | 'help' {
   let parsed: ParsedArgs;
   try {
@@ -146,11 +226,12 @@ export function parseCommandLine(argv: string[]): Parsed | 'help' {
     throw new UsageError('a command is required');
   }
   const [group, first, ...more] = positionals;
+  if (group === 'help' && positionals.length === 1) return 'help';
   // `hosts join-token create`: the noun and the verb make the command's second word.
   const nested = first !== undefined && NESTED.has(`${group} ${first}`);
   const verb = nested ? (more[0] === undefined ? first : `${first} ${more[0]}`) : first;
   const rest = nested ? more.slice(1) : more;
-  if (group === undefined || !['apps', 'rollouts', 'hosts'].includes(group)) throw new UsageError(`unknown command "${group}" (apps, rollouts, hosts)`);
+  if (group === undefined || !GROUPS.includes(group)) throw new UsageError(`unknown command "${group}" (${GROUPS.join(', ')})`);
   if (values.help && verb === undefined) return 'help';
   const command = `${group} ${verb ?? ''}`.trim();
   const allowed = COMMAND_OPTIONS[command];
@@ -182,6 +263,9 @@ export function parseCommandLine(argv: string[]): Parsed | 'help' {
   );
   if ((command === 'apps create' || command === 'apps update') && values.file === undefined)
     throw new UsageError(`"${command}" needs -f <file> (JSON or YAML; - for stdin)`);
+  if (command === 'hosts list' && (values.app?.length ?? 0) > 1) throw new UsageError('"hosts list" takes one --app');
+  if (command === 'users create' || command === 'users update') checkUserSecrets(command, values);
+  if (command === 'groups create' || command === 'groups update') parseGroupFlags(values, command === 'groups create' ? 'create' : 'update');
   if (values.status !== undefined && values.status !== 'online' && values.status !== 'offline')
     throw new UsageError(`--status must be online or offline (got "${values.status}")`);
   if (values.ttl !== undefined) {

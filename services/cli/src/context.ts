@@ -13,6 +13,10 @@ export interface Io {
   /** Standard output is a terminal: draw the live progress bar. */
   isTTY: boolean;
   readStdin: () => string;
+  /** Standard input is a terminal: a secret is typed at `promptSecret` instead of read from it. */
+  stdinIsTTY?: boolean;
+  /** Asks on the terminal without echoing what is typed (see hidden-prompt.ts). */
+  promptSecret?: (prompt: string) => Promise<string>;
   /** Where the local admin's password is looked for (default: .stack/api-admin-password of the repo). */
   localAdminFile?: string;
 }

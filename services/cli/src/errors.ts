@@ -3,7 +3,8 @@ import { httpStatusOf, isNebulaClientError, nebulaErrorBody } from '@nebula/clie
 /**
  * How the command ends. Scripts branch on these:
  *   0  done
- *   1  the API said no (4xx), could not be reached, or an input file is wrong
+ *   1  the API said no (4xx; "access denied" when the caller lacks the right), could not be reached,
+ *      or an input file or a secret on standard input is wrong
  *   2  the command line itself is wrong (nothing was sent)
  *   3  a watched rollout ended without every expected host applying it: hosts failed, were offline
  *      or superseded, or no host was expected at all (complete is not succeeded)
@@ -17,10 +18,15 @@ export class UsageError extends Error {
   readonly retryable = false;
 }
 
-/** An input file cannot be used (missing, not JSON/YAML, not an object). */
-export class InputFileError extends Error {
-  override name = 'InputFileError';
+/** What the command reads cannot be used: a secret on standard input (empty, more than one line), a cancelled prompt. */
+export class InputError extends Error {
+  override name = 'InputError';
   readonly retryable = false;
+}
+
+/** An input file cannot be used (missing, not JSON/YAML, not an object). */
+export class InputFileError extends InputError {
+  override name = 'InputFileError';
 }
 
 function causeChain(err: unknown): string {
@@ -48,7 +54,7 @@ function isUnreachable(err: unknown): boolean {
 /** The lines to print for a failure, and the exit code. */
 export function describeError(err: unknown, url: string): { lines: string[]; code: number } {
   if (err instanceof UsageError) return { lines: [`error: ${err.message}`, "run 'nebula --help' for usage"], code: EXIT.usage };
-  if (err instanceof InputFileError) return { lines: [`error: ${err.message}`], code: EXIT.api };
+  if (err instanceof InputError) return { lines: [`error: ${err.message}`], code: EXIT.api };
   if (isUnreachable(err)) return { lines: [`error: cannot reach the Nebula API at ${url} (${causeChain(err)})`, 'set --url or NEBULA_URL'], code: EXIT.api };
   if (isNebulaClientError(err)) {
     const inMessage = /\((\d{3})\)/.exec(err.message);
@@ -62,11 +68,13 @@ export function describeError(err: unknown, url: string): { lines: string[]; cod
         code: EXIT.api,
       };
     }
-    const lines = [`error: ${err.message}${status ? ` (HTTP ${status})` : ''}`];
     const body = nebulaErrorBody(err) ?? {};
+    // The API's 403 `{"access_allowed": false}`: the caller may not do this (not an admin, no "rw" on the app...).
+    const denied = body.access_allowed === false;
+    const lines = [`error: ${denied ? 'access denied: ' : ''}${err.message}${status ? ` (HTTP ${status})` : ''}`];
     const { errors, ...flags } = body as { errors?: Record<string, string[]> };
     if (errors && typeof errors === 'object') for (const [field, msgs] of Object.entries(errors)) lines.push(`  ${field}: ${msgs.join('; ')}`);
-    const rest = Object.entries(flags).filter(([k]) => k !== 'missing_parameters');
+    const rest = Object.entries(flags).filter(([k]) => k !== 'missing_parameters' && !(denied && k === 'access_allowed'));
     if (rest.length > 0) lines.push(`  ${JSON.stringify(Object.fromEntries(rest))}`);
     return { lines, code: EXIT.api };
   }

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { run } from './cli.ts';
+import { promptHidden } from './hidden-prompt.ts';
 
 /** `nebula ...`: see cli.ts (USAGE) and the README. */
 process.exitCode = await run(process.argv.slice(2), {
@@ -8,4 +9,6 @@ process.exitCode = await run(process.argv.slice(2), {
   env: process.env,
   isTTY: process.stdout.isTTY === true,
   readStdin: () => readFileSync(0, 'utf8'),
+  stdinIsTTY: process.stdin.isTTY === true,
+  promptSecret: (prompt) => promptHidden(prompt, process.stdin, process.stderr),
 });

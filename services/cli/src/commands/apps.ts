@@ -3,20 +3,8 @@ import { readConfigFile } from '../config-file.ts';
 import { arg, type Command, type Ctx, print, printJson } from '../context.ts';
 import { EXIT } from '../errors.ts';
 import { ago, keyValues, table } from '../format.ts';
+import { mapLimited } from '../map-limited.ts';
 import { afterAction, rolloutCell } from '../rollout-follow.ts';
-
-/** Runs `fn` over `items`, at most `limit` at a time; results in the items' order. */
-async function mapLimited<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  // One iterator shared by the workers: each takes the next item.
-  const pending = items.entries();
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      for (const [i, item] of pending) out[i] = await fn(item);
-    }),
-  );
-  return out;
-}
 
 /** -f of apps create and update; command-line.ts has checked it is there. */
 function configFile(ctx: Ctx): string {

@@ -9,7 +9,7 @@ export const hostsCommands: Record<string, Command> = {
   async 'hosts list'(ctx) {
     const limit = positiveInt(ctx.values.limit, '--limit', 1000);
     const list = await ctx.nebula.hosts.list.query({
-      ...(ctx.values.app ? { app: ctx.values.app } : {}),
+      ...(ctx.values.app?.[0] ? { app: ctx.values.app[0] } : {}),
       ...(ctx.values.status ? { status: ctx.values.status as 'online' | 'offline' } : {}),
       ...(limit ? { limit } : {}),
       ...(ctx.values.after ? { after: ctx.values.after } : {}),
