@@ -12,12 +12,13 @@ import { appNameSchema, hostIdSchema } from './names.ts';
  */
 
 /**
- * The schema version of the messages this code writes and understands (`v` of each payload). A change
- * that a reader of this version could not take as it is (a field renamed, removed or of another
- * meaning) makes a new version; a field added as optional does not. A reader that gets a version newer
- * than its own reports it and leaves the message alone (see `decode` in @nebula/messaging): during an
- * upgrade the control plane is upgraded first, and old workers say "upgrade the worker" rather than
- * guess.
+ * The schema version of the messages this code writes and understands (`v` of each payload). A field
+ * added as optional keeps the version (older readers drop what they do not know: zod objects strip
+ * unknown keys); a change that a reader of this version could not take as it is (a field renamed,
+ * removed, or of another meaning) makes a new one. A reader that gets a version newer than its own
+ * reports it and leaves the message alone (`decode` in @nebula/messaging): it never guesses. So that
+ * old workers and a new control plane work together during an upgrade, a new version is read beside
+ * the old one for a release (the readers accept both) before the writers switch to it.
  */
 export const MESSAGE_VERSION = 1;
 
