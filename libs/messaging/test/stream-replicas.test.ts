@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { streams, subjects } from '@nebula/contracts';
 import { freePort, waitFor } from '@nebula/test-kit';
@@ -81,6 +81,9 @@ test('on a three-server cluster: three copies of each stream, kept at three; one
     assert.is(info.config.num_replicas, 3, key);
     assert.is((info.cluster?.replicas ?? []).length, 2, `${key}: a leader and two replicas`);
   }
+  // A consumer (as the API makes them for hosts) follows its stream's count.
+  await jsm.consumers.add(streams.apps.name, { durable_name: 'h1-web', ack_policy: AckPolicy.Explicit, filter_subject: subjects.app('web') });
+  assert.is((await jsm.consumers.info(streams.apps.name, 'h1-web')).cluster?.replicas?.length, 2, 'a consumer with three copies');
   // Edited by hand down to one copy: the owner brings it back at its next start.
   await jsm.streams.update(streams.results.name, { ...streamConfig('results'), num_replicas: 1 });
   assert.is((await jsm.streams.info(streams.results.name)).config.num_replicas, 1);
