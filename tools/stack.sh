@@ -50,7 +50,8 @@ install_all() {
     "socat:socat" \
     "curl:curl" \
     "openssl:openssl" \
-    "procps:pgrep"
+    "procps:pgrep" \
+    "systemd:systemd-analyze"
 }
 
 wait_for() { # name tries command...

@@ -11,6 +11,17 @@ import { appNameSchema, hostIdSchema } from './names.ts';
  *   workers ──hosts.<host>─────────▶ notifier        (stream HOSTS: heartbeats)
  */
 
+/**
+ * The schema version of the messages this code writes and understands (`v` of each payload). A field
+ * added as optional keeps the version (older readers drop what they do not know: zod objects strip
+ * unknown keys); a change that a reader of this version could not take as it is (a field renamed,
+ * removed, or of another meaning) makes a new one. A reader that gets a version newer than its own
+ * reports it and leaves the message alone (`decode` in @nebula/messaging): it never guesses. So that
+ * old workers and a new control plane work together during an upgrade, a new version is read beside
+ * the old one for a release (the readers accept both) before the writers switch to it.
+ */
+export const MESSAGE_VERSION = 1;
+
 export const APP_ACTIONS = ['create', 'update', 'stop', 'start', 'restart', 'roll', 'pull', 'rollback', 'delete'] as const;
 export const appActionSchema = z.enum(APP_ACTIONS);
 export type AppAction = z.infer<typeof appActionSchema>;
@@ -21,7 +32,7 @@ export type AppAction = z.infer<typeof appActionSchema>;
  * predecessor even though its revision (`app_id`) starts again at 1.
  */
 export const appMessageSchema = z.object({
-  v: z.literal(1),
+  v: z.literal(MESSAGE_VERSION),
   app: appNameSchema,
   /** Id of this incarnation of the app; never reused, grows with every create. */
   incarnation: z.number().int().positive(),
@@ -52,7 +63,7 @@ export type ContainerState = z.infer<typeof containerStateSchema>;
 
 export const RESULT_STATUSES = ['applied', 'failed', 'superseded'] as const;
 export const resultSchema = z.object({
-  v: z.literal(1),
+  v: z.literal(MESSAGE_VERSION),
   app: appNameSchema,
   host: hostIdSchema,
   incarnation: z.number().int().positive(),
@@ -69,7 +80,7 @@ export const resultSchema = z.object({
 export type Result = z.infer<typeof resultSchema>;
 
 export const heartbeatSchema = z.object({
-  v: z.literal(1),
+  v: z.literal(MESSAGE_VERSION),
   host: hostIdSchema,
   apps: z.array(
     z.object({

@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 
 /** A message that can never be processed (bad JSON, wrong shape): terminate it, do not retry. */
 export class InvalidMessageError extends Error {
@@ -6,7 +6,49 @@ export class InvalidMessageError extends Error {
   readonly retryable = false;
 }
 
-/** Parses a NATS payload with a zod schema; `msg.json()` only casts. */
+/**
+ * A message of a schema version newer than the reader's: well formed for all it can tell, but written
+ * by newer code (the control plane or a worker upgraded before this reader). Never processed, like an
+ * invalid one, but the reader says so in its own words ("upgrade the worker"), not "invalid".
+ */
+export class NewerVersionError extends InvalidMessageError {
+  override name = 'NewerVersionError';
+  /** The message's `v`. */
+  readonly version: number;
+  /** The newest version this reader understands. */
+  readonly understood: number;
+  constructor(subject: string, version: number, understood: number) {
+    super(`message on ${subject} has schema version ${version}, newer than this reader understands (${understood})`);
+    this.version = version;
+    this.understood = understood;
+  }
+}
+
+/**
+ * The version a payload announces when it is newer than `understood`: an integer `v` above it. Null
+ * for anything else (no `v`, not a number, not an integer, not newer): the schema judges those, and a
+ * payload that is not even an object is malformed, not newer.
+ */
+export function newerVersion(raw: unknown, understood: number): number | null {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return null;
+  const v: unknown = (raw as { v?: unknown }).v;
+  return typeof v === 'number' && Number.isSafeInteger(v) && v > understood ? v : null;
+}
+
+/** The version a message schema understands: the number of its `v` literal (null for a schema without one). */
+export function understoodVersion(schema: z.ZodType): number | null {
+  if (!(schema instanceof z.ZodObject)) return null;
+  const v: unknown = (schema.shape as Record<string, unknown>).v;
+  if (!(v instanceof z.ZodLiteral) || v.values.size !== 1) return null;
+  const [value] = v.values;
+  return typeof value === 'number' ? value : null;
+}
+
+/**
+ * Parses a NATS payload with a zod schema; `msg.json()` only casts. The one place that tells a
+ * message of a newer schema version (NewerVersionError) from a malformed one (InvalidMessageError):
+ * the version is looked at before the shape, since a newer shape is expected not to fit.
+ */
 export function decode<S extends z.ZodType>(schema: S, data: Uint8Array, subject = '?'): z.output<S> {
   let raw: unknown;
   try {
@@ -14,6 +56,9 @@ export function decode<S extends z.ZodType>(schema: S, data: Uint8Array, subject
   } catch (cause) {
     throw new InvalidMessageError(`message on ${subject} is not JSON`, { cause });
   }
+  const understood = understoodVersion(schema);
+  const newer = understood === null ? null : newerVersion(raw, understood);
+  if (newer !== null && understood !== null) throw new NewerVersionError(subject, newer, understood);
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     const what = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');

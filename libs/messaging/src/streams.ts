@@ -1,5 +1,6 @@
 import { JetStreamApiError, type JetStreamManager, type StreamConfig, type StreamInfo } from '@nats-io/jetstream';
 import { streams } from '@nebula/contracts';
+import { z } from 'zod';
 
 /**
  * Nebula's streams and who owns them (settings and owners live in @nebula/contracts `streams`):
@@ -13,8 +14,21 @@ export type StreamKey = keyof typeof streams;
 
 const ms = (v: number) => v * 1_000_000; // JetStream durations are nanoseconds
 
+/** What an installation chooses about its streams, rather than the code. */
+export interface StreamOptions {
+  /**
+   * Copies of each stream in a NATS cluster (`NATS_STREAM_REPLICAS`, default 1): 3 on a
+   * three-server cluster, so that one server down loses nothing and stops nothing. Always sent, so
+   * that the owner keeps the stream at it (a stream edited by hand to another count is brought back).
+   */
+  replicas?: number;
+}
+
+/** `NATS_STREAM_REPLICAS` of the streams' owners (API, notifier): 1 to 5 (JetStream's most), default 1. */
+export const streamReplicasEnv = z.coerce.number().int().min(1).max(5).default(1);
+
 /** The JetStream config of one of Nebula's streams. */
-export function streamConfig(key: StreamKey): Partial<StreamConfig> & { name: string; subjects: string[] } {
+export function streamConfig(key: StreamKey, opts: StreamOptions = {}): Partial<StreamConfig> & { name: string; subjects: string[] } {
   const s = streams[key];
   const cfg: Partial<StreamConfig> & { name: string; subjects: string[] } = {
     name: s.name,
@@ -25,6 +39,7 @@ export function streamConfig(key: StreamKey): Partial<StreamConfig> & { name: st
     max_age: ms(s.max_age_ms),
     discard: s.discard as StreamConfig['discard'],
     duplicate_window: ms(s.duplicate_window_ms),
+    num_replicas: opts.replicas ?? 1,
   };
   if ('max_msgs_per_subject' in s) cfg.max_msgs_per_subject = s.max_msgs_per_subject;
   if ('allow_direct' in s) cfg.allow_direct = s.allow_direct;
@@ -35,8 +50,8 @@ export function streamConfig(key: StreamKey): Partial<StreamConfig> & { name: st
  * Creates the stream, or brings an existing one to the current settings. Only the stream's owner
  * calls this (on NATS 2.9 `add` of an identical stream is a no-op, so every replica may).
  */
-export async function ensureStream(jsm: JetStreamManager, key: StreamKey): Promise<StreamInfo> {
-  const cfg = streamConfig(key);
+export async function ensureStream(jsm: JetStreamManager, key: StreamKey, opts: StreamOptions = {}): Promise<StreamInfo> {
+  const cfg = streamConfig(key, opts);
   try {
     return await jsm.streams.add(cfg);
   } catch (err) {
@@ -46,8 +61,8 @@ export async function ensureStream(jsm: JetStreamManager, key: StreamKey): Promi
   }
 }
 
-export async function ensureStreams(jsm: JetStreamManager, keys: StreamKey[]): Promise<void> {
-  for (const k of keys) await ensureStream(jsm, k);
+export async function ensureStreams(jsm: JetStreamManager, keys: StreamKey[], opts: StreamOptions = {}): Promise<void> {
+  for (const k of keys) await ensureStream(jsm, k, opts);
 }
 
 /** JetStream's "stream not found". */

@@ -1,5 +1,6 @@
 import { DEFAULT_OFFLINE_AFTER_MISSED_HEARTBEATS } from '@nebula/contracts';
 import { dbEnvShape } from '@nebula/db';
+import { streamReplicasEnv } from '@nebula/messaging';
 import { envVar } from '@nebula/service-kit';
 import { z } from 'zod';
 import { parseOrigin } from './http/cross-site.ts';
@@ -17,6 +18,8 @@ export const apiEnvSchema = z.object({
   NATS_CREDS: z.string().min(1),
   /** PEM of a private CA the NATS servers' certificates are checked against. */
   NATS_TLS_CA: z.string().min(1).optional(),
+  /** Copies of the APPS stream the API keeps in a NATS cluster: 3 on three servers. */
+  NATS_STREAM_REPLICAS: streamReplicasEnv,
   /** JSON file of the control plane's bus keys (ControlPlaneKeys): host credentials, revocations, app message signatures. */
   BUS_KEYS_FILE: z.string().min(1),
   /** The URL hosts reach this API at, for the command a join token prints (default: the request's origin). */

@@ -3,7 +3,7 @@ import type { KeyPair } from '@nats-io/nkeys';
 import { headers, InvalidArgumentError, type NatsConnection, PermissionViolationError } from '@nats-io/transport-node';
 import { SIGNATURE_HEADER, signMessage, verifyMessage } from '@nebula/bus-auth';
 import { streams, subjects } from '@nebula/contracts';
-import { ensureStream, isStreamNotFound } from '@nebula/messaging';
+import { ensureStream, isStreamNotFound, type StreamOptions } from '@nebula/messaging';
 import type { Publisher } from './db/outbox-relay.ts';
 
 export class PublishError extends Error {
@@ -53,12 +53,17 @@ export function publishedSize(payloadBytes: number, msgId: string): number {
  * the first publish and again after any failure, so a JetStream that came back empty gets its
  * stream back.
  */
-export function jetStreamPublisher(nc: NatsConnection, signingKey: KeyPair, timeoutMs = 2000): Publisher & { ensure(): Promise<void> } {
+export function jetStreamPublisher(
+  nc: NatsConnection,
+  signingKey: KeyPair,
+  timeoutMs = 2000,
+  stream: StreamOptions = {},
+): Publisher & { ensure(): Promise<void> } {
   const js = jetstream(nc, { timeout: timeoutMs });
   const publicKey = signingKey.getPublicKey();
   let ensured = false;
   const ensure = async () => {
-    await ensureStream(await jetstreamManager(nc, { timeout: timeoutMs }), 'apps');
+    await ensureStream(await jetstreamManager(nc, { timeout: timeoutMs }), 'apps', stream);
     ensured = true;
   };
   return {

@@ -13,8 +13,9 @@ import type { HostKey } from './host-signature.ts';
  *                                                         ├─ wrong ─▶ bad_signature
  *                                                         └─ valid ─▶ accepted (then decoded)
  */
-export type Rejection = 'bad_subject' | 'unknown_host' | 'revoked_host' | 'unsigned' | 'bad_signature' | 'invalid';
-export const REJECTIONS: readonly Rejection[] = ['bad_subject', 'unknown_host', 'revoked_host', 'unsigned', 'bad_signature', 'invalid'];
+/** After decoding, too: `invalid` (malformed) and `newer_version` (of a newer schema version than this notifier's). */
+export type Rejection = 'bad_subject' | 'unknown_host' | 'revoked_host' | 'unsigned' | 'bad_signature' | 'invalid' | 'newer_version';
+export const REJECTIONS: readonly Rejection[] = ['bad_subject', 'unknown_host', 'revoked_host', 'unsigned', 'bad_signature', 'invalid', 'newer_version'];
 
 /** What the control plane says about a host's key. */
 export type HostKeyState = { state: 'active'; key: HostKey } | { state: 'revoked' } | { state: 'unknown' };

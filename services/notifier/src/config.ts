@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { DEFAULT_OFFLINE_AFTER_MISSED_HEARTBEATS } from '@nebula/contracts';
 import { dbEnvShape } from '@nebula/db';
+import { streamReplicasEnv } from '@nebula/messaging';
 import { envVar } from '@nebula/service-kit';
 import { z } from 'zod';
 import type { NotifierOptions } from './options.ts';
@@ -27,6 +28,8 @@ export const notifierEnvSchema = z.object({
   NATS_CREDS: readablePath('the creds file'),
   /** PEM of a private CA the NATS servers' certificates are checked against. */
   NATS_TLS_CA: readablePath('the CA file').optional(),
+  /** Copies of the RESULTS and HOSTS streams the notifier keeps in a NATS cluster: 3 on three servers. */
+  NATS_STREAM_REPLICAS: streamReplicasEnv,
   /** How often the hosts' registered keys are read again: a revocation takes effect within it. */
   HOST_KEYS_REFRESH_SECONDS: z.coerce.number().min(0.05).max(3600).default(5),
   METRICS_PORT: envVar.port(8082),
@@ -49,5 +52,6 @@ export function optionsFromEnv(env: NotifierEnv): NotifierOptions {
     ackWaitMs: env.NOTIFIER_ACK_WAIT_MS,
     offlineAfterMissed: env.HOST_OFFLINE_AFTER_MISSED_HEARTBEATS,
     hostKeysRefreshMs: Math.round(env.HOST_KEYS_REFRESH_SECONDS * 1000),
+    streamReplicas: env.NATS_STREAM_REPLICAS,
   };
 }

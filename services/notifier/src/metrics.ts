@@ -9,7 +9,7 @@ export interface ConsumerStats {
   written: number;
   /** Rows inserted or changed (duplicates and stale messages change nothing). */
   rowsChanged: number;
-  /** Messages dropped, never written: not from the host they name (see `Rejection`) or invalid. */
+  /** Messages dropped, never written: not from the host they name (see `Rejection`), invalid, or of a newer schema version. */
   rejected: number;
   /** The same, by reason. */
   rejectedBy: Partial<Record<Rejection, number>>;
@@ -37,7 +37,7 @@ export function createNotifierMetrics(registry: Registry, hostCounts: () => Prom
   const rows = new Counter({ name: 'notifier_rows_changed_total', help: 'Rows inserted or changed', labelNames: ['stream'], registers: [registry] });
   const rejected = new Counter({
     name: 'nebula_notifier_messages_rejected_total',
-    help: 'Messages dropped and never written: unsigned, wrongly signed, of an unknown or revoked host, or invalid',
+    help: 'Messages dropped and never written: unsigned, wrongly signed, of an unknown or revoked host, invalid, or of a newer schema version (newer_version)',
     labelNames: ['stream', 'reason'],
     registers: [registry],
   });

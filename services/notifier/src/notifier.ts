@@ -148,8 +148,8 @@ export function createNotifier(deps: NotifierDeps): Notifier {
       try {
         await hostKeys.start();
         const jsm = await jetstreamManager(nc);
-        await ensureStream(jsm, 'results');
-        await ensureStream(jsm, 'hosts');
+        await ensureStream(jsm, 'results', { replicas: options.streamReplicas });
+        await ensureStream(jsm, 'hosts', { replicas: options.streamReplicas });
         const js = jetstream(nc);
         for (const c of consumers) await c.start(js, jsm);
         clock = setInterval(() => void tick(jsm), NOTIFIER_CLOCK_TICK_MS);

@@ -15,6 +15,8 @@ export interface NotifierOptions {
   offlineAfterMissed?: number;
   /** How often the hosts' registered keys are read again (default 5 s): a revocation takes effect within it. */
   hostKeysRefreshMs?: number;
+  /** Copies of the RESULTS and HOSTS streams in a NATS cluster (NATS_STREAM_REPLICAS; default 1, at most 5). */
+  streamReplicas?: number;
   /** Durable consumer names; every replica uses the same ones so they share the work. */
   durables?: { results?: string; heartbeats?: string };
 }
@@ -41,6 +43,7 @@ export function compileOptions(o: NotifierOptions = {}): CompiledOptions {
     maxAckPending: Math.trunc(check('maxAckPending', o.maxAckPending ?? Math.max(1000, 20 * batchSize), batchSize)),
     retryDelayMs: check('retryDelayMs', o.retryDelayMs ?? 1000, 0),
     hostKeysRefreshMs: check('hostKeysRefreshMs', o.hostKeysRefreshMs ?? 5000, 50, 3_600_000),
+    streamReplicas: Math.trunc(check('streamReplicas', o.streamReplicas ?? 1, 1, 5)),
     offlineAfterMissed: check('offlineAfterMissed', o.offlineAfterMissed ?? DEFAULT_OFFLINE_AFTER_MISSED_HEARTBEATS, 1),
     durables: { results: o.durables?.results ?? 'notifier-results', heartbeats: o.durables?.heartbeats ?? 'notifier-hosts' },
   };

@@ -1,5 +1,5 @@
 import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
-import { ensureConsumer, InvalidMessageError, isMissedHeartbeats } from '@nebula/messaging';
+import { ensureConsumer, InvalidMessageError, isMissedHeartbeats, NewerVersionError } from '@nebula/messaging';
 import type { Logger } from '@nebula/service-kit';
 import type { Verdict } from './authenticate.ts';
 import { Batcher } from './batcher.ts';
@@ -14,7 +14,7 @@ import { rateLimited } from './rate-limited.ts';
  * loss.
  *
  *   new ──start()──▶ running: pull ─▶ authenticate ─┬─ not its host's ─▶ ack, count, drop (never written)
- *                      │                             └─ ok ─▶ decode ─┬─ invalid ─▶ term (never retried)
+ *                      │                             └─ ok ─▶ decode ─┬─ invalid, or newer version ─▶ term, count (never retried)
  *                      │                                              └─ ok ─▶ batch ─▶ write (one transaction)
  *                      │                                   ├─ committed ─▶ ack each
  *                      │                                   └─ failed ─▶ retry one by one; still failing ─▶ nak(delay)
@@ -82,6 +82,7 @@ export class StreamConsumer<T> {
   #loop: Promise<void> | null = null;
   #wake: (() => void) | null = null;
   readonly #warnDropped = rateLimited(10_000);
+  readonly #warnNewer = rateLimited(10_000);
 
   constructor(spec: StreamConsumerSpec<T>, opts: CompiledOptions, log: Logger, metrics: NotifierMetrics) {
     this.#spec = spec;
@@ -184,9 +185,21 @@ export class StreamConsumer<T> {
       item = { value: this.#spec.decode(msg), ns: msg.timestampNanos, seq: msg.seq };
     } catch (err) {
       if (!(err instanceof InvalidMessageError)) throw err;
-      this.#log.warn({ err, subject: msg.subject, seq: msg.seq }, 'invalid message terminated');
       // No reason text: NATS 2.9 does not understand `+TERM <reason>` and would redeliver the message.
       msg.term();
+      if (err instanceof NewerVersionError) {
+        // A worker upgraded before the control plane: dropped rather than guessed at. Its next
+        // heartbeat says the same; its result is not recorded.
+        this.#metrics.rejected(this.#spec.label, 'newer_version');
+        this.#warnNewer(String(err.version), (skipped) =>
+          this.#log.warn(
+            { subject: msg.subject, seq: msg.seq, version: err.version, understood: err.understood, skipped },
+            `message schema version ${err.version} is newer than this notifier understands (${err.understood}): terminated, not written. Upgrade the control plane before the workers`,
+          ),
+        );
+        return;
+      }
+      this.#log.warn({ err, subject: msg.subject, seq: msg.seq }, 'invalid message terminated');
       this.#metrics.rejected(this.#spec.label, 'invalid');
       return;
     }

@@ -2,11 +2,19 @@ import { type Consumer, type ConsumerMessages, JetStreamApiError, type JetStream
 import type { KeyPair } from '@nats-io/nkeys';
 import { consumerName } from '@nebula/bus-auth';
 import { type AppMessage, appMessageSchema, isNewer, streams } from '@nebula/contracts';
-import { decode, InvalidMessageError, isMissedHeartbeats } from '@nebula/messaging';
+import { InvalidMessageError, isMissedHeartbeats } from '@nebula/messaging';
 import type { Logger } from '@nebula/service-kit';
 import { z } from 'zod';
 import { type ConvergeContext, convergeApp, policyRefusal } from './converge.ts';
-import { ConvergeTimeoutError, EngineUnavailableError, errorText, isRetryable, OperationAbortedError, SupersededError } from './errors.ts';
+import {
+  ConvergeTimeoutError,
+  EngineUnavailableError,
+  errorText,
+  isRetryable,
+  NewerMessageVersionError,
+  OperationAbortedError,
+  SupersededError,
+} from './errors.ts';
 import { abortableSleep } from './executor.ts';
 import { type AppMessageGate, readNewestRevision } from './message-gate.ts';
 import { buildResult, publishResult } from './reporting.ts';
@@ -18,7 +26,8 @@ import { buildResult, publishResult } from './reporting.ts';
  *
  *   fetch 1 ──▶ signature of the control plane? ──no──▶ not applied, term, counted (no result)
  *                 │
- *               decode ──invalid──▶ failed result, term
+ *               decode ──invalid, or of a newer schema version──▶ failed result, term
+ *                 │          (no result when not even app and revision can be read: logged, counted)
  *                 │
  *                 ├─ a newer revision is waiting, or already applied ──▶ superseded result, ack
  *                 │
@@ -282,7 +291,7 @@ export class AppRunner {
     }
     let msg: AppMessage;
     try {
-      msg = decode(appMessageSchema, m.data, m.subject);
+      msg = this.gate.decode({ subject: m.subject, data: m.data, seq: m.seq });
       if (msg.app !== this.app) throw new InvalidMessageError(`message for app ${msg.app} on ${m.subject}`);
     } catch (err) {
       await this.reject(m, err);
@@ -442,7 +451,8 @@ export class AppRunner {
   }
 
   private async reject(m: JsMsg, err: unknown): Promise<void> {
-    this.log.error({ err, subject: m.subject, seq: m.seq }, 'invalid message: terminated');
+    if (err instanceof NewerMessageVersionError) this.log.error({ err, subject: m.subject, seq: m.seq }, `${err.message}: not applied, terminated`);
+    else this.log.error({ err, subject: m.subject, seq: m.seq }, 'invalid message: terminated');
     let raw: unknown;
     try {
       raw = m.json();

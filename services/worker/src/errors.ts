@@ -119,6 +119,22 @@ export class SupersededError extends WorkerError {
   readonly retryable = false;
 }
 
+/**
+ * An app message written by a newer control plane than this worker understands (see MESSAGE_VERSION):
+ * never applied, reported failed when enough of it can be read to say which revision it is, and
+ * terminated. Not retryable: the same worker never understands it; the upgraded one reads the
+ * stream again at start.
+ */
+export class NewerMessageVersionError extends WorkerError {
+  override name = 'NewerMessageVersionError';
+  readonly retryable = false;
+  readonly version: number;
+  constructor(version: number, understood: number, options?: { cause: unknown }) {
+    super(`message schema version ${version} is newer than this worker understands (${understood}): upgrade the worker`, options);
+    this.version = version;
+  }
+}
+
 /** True when trying the same thing again later may succeed. Unknown errors are not retried. */
 export function isRetryable(err: unknown): boolean {
   return err instanceof WorkerError && err.retryable;

@@ -2,7 +2,17 @@ import type { JetStreamClient } from '@nats-io/jetstream';
 import type { KeyPair } from '@nats-io/nkeys';
 import { headers } from '@nats-io/transport-node';
 import { SIGNATURE_HEADER, signMessage } from '@nebula/bus-auth';
-import { type AppMessage, type ContainerState, type Heartbeat, heartbeatSchema, type Result, resultSchema, stableHash, subjects } from '@nebula/contracts';
+import {
+  type AppMessage,
+  type ContainerState,
+  type Heartbeat,
+  heartbeatSchema,
+  MESSAGE_VERSION,
+  type Result,
+  resultSchema,
+  stableHash,
+  subjects,
+} from '@nebula/contracts';
 import { encode } from '@nebula/messaging';
 import { LABELS, type ObservedContainer } from './runtime/container-runtime.ts';
 
@@ -27,7 +37,7 @@ export interface ResultInput {
 
 export function buildResult(r: ResultInput): Result {
   return resultSchema.parse({
-    v: 1,
+    v: MESSAGE_VERSION,
     app: r.message.app,
     host: r.host,
     incarnation: r.message.incarnation,

@@ -3,13 +3,13 @@ import { readFileSync } from 'node:fs';
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { KeyPair } from '@nats-io/nkeys';
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { AppMessage, HostFacts } from '@nebula/contracts';
+import { type AppMessage, type HostFacts, MESSAGE_VERSION } from '@nebula/contracts';
 import { waitForStreams } from '@nebula/messaging';
 import type { Logger } from '@nebula/service-kit';
 import { Counter, Registry } from 'prom-client';
 import { AppRunner, type RunnerOptions } from './app-runner.ts';
 import { type ConvergeContext, convergeApp } from './converge.ts';
-import { HostPolicyError, WorkerError } from './errors.ts';
+import { HostPolicyError, NewerMessageVersionError, WorkerError } from './errors.ts';
 import { applyAppPlan, type ExecutorOptions } from './executor.ts';
 import { createAppMessageGate, type RejectReason, readNewestRevision } from './message-gate.ts';
 import { nextRestartAllowedAt, type RestartRecord, reconcileDelay } from './planner/backoff.ts';
@@ -163,7 +163,7 @@ export interface Worker {
   reconcile(now?: number): Promise<void>;
   /** Drift repaired per app since start. */
   repairs(): Record<string, RepairStats>;
-  /** App messages not applied because they do not carry the control plane's signature, per reason. */
+  /** App messages not applied, per reason: not the control plane's signature, or of a newer schema version (each counted once per stream sequence). */
   rejected(): Record<RejectReason, number>;
 }
 
@@ -209,11 +209,11 @@ export function createWorker(deps: WorkerDeps): Worker {
 
   const rejectedCounter = new Counter({
     name: 'nebula_worker_messages_rejected_total',
-    help: 'App messages not applied: reason "signature" (not signed by the control plane key pinned at join)',
+    help: 'App messages not applied: reason "signature" (not signed by the control plane key pinned at join), "newer_version" (of a newer schema version than this worker understands: upgrade the worker)',
     labelNames: ['reason'],
     registers: [registry],
   });
-  const rejected: Record<RejectReason, number> = { signature: 0 };
+  const rejected: Record<RejectReason, number> = { signature: 0, newer_version: 0 };
   const gate = createAppMessageGate({
     controlPlaneKey: deps.controlPlaneKey,
     log,
@@ -261,6 +261,11 @@ export function createWorker(deps: WorkerDeps): Worker {
         // The policy does not change while the worker runs: trying again would be refused again. The
         // app's containers stay as they are; a later revision that passes is applied as usual.
         log.error({ app: runner.app, err }, "adoption refused by this host's policy: the app's containers are left as they are");
+        return;
+      }
+      if (err instanceof NewerMessageVersionError) {
+        // This worker will not understand it later either; its consumer reports it failed.
+        log.error({ app: runner.app, err }, `${err.message}: the app's containers are left as they are`);
         return;
       }
       // The consumer delivers the revision again if it is not acked yet, and the reconcile loop
@@ -332,7 +337,11 @@ export function createWorker(deps: WorkerDeps): Worker {
     const applied = runner.state.lastApplied;
     if (applied === null) {
       if (!r.adoptPending) return;
-      const done = await adoptNow(runner);
+      const done = await adoptNow(runner).catch((err: unknown) => {
+        if (!(err instanceof NewerMessageVersionError)) throw err;
+        log.error({ app, err }, `${err.message}: the app's containers are left as they are`);
+        return null;
+      });
       r.adoptPending = false;
       if (done === null) return;
       noteRepair(r.stats, app, [`adopted revision ${done.message.revision} after a failed start (${done.changed} changed)`]);
@@ -442,7 +451,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       log.warn({ err }, 'heartbeat without container states: engine unreachable');
     }
     await publishHeartbeat(js, deps.hostKey, {
-      v: 1,
+      v: MESSAGE_VERSION,
       host: hostId,
       apps: apps.map((app) => {
         const a = runners.get(app)?.state.applied ?? null;

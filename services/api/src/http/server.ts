@@ -74,6 +74,8 @@ export interface ApiServerOptions {
   /** Pruning of expired rows (db/retention.ts; default 30 days, hourly); false: none. */
   retention?: RetentionOptions | false;
   relay?: { lockPollMs?: number; pollMs?: number; maxBackoffMs?: number; streamCheckMs?: number };
+  /** Copies of the APPS stream in a NATS cluster (NATS_STREAM_REPLICAS, default 1). */
+  streamReplicas?: number;
   /** The control plane's bus keys (BUS_KEYS_FILE): app message signatures, host credentials, revocations. */
   keys: ControlPlaneKeys;
   /**
@@ -103,7 +105,7 @@ export interface ApiServer {
 }
 
 async function startRelay(opts: ApiServerOptions): Promise<OutboxRelay> {
-  const publisher = jetStreamPublisher(opts.nc, keyFromSeed(opts.keys.message_signing_seed));
+  const publisher = jetStreamPublisher(opts.nc, keyFromSeed(opts.keys.message_signing_seed), undefined, { replicas: opts.streamReplicas ?? 1 });
   try {
     await publisher.ensure();
   } catch (err) {
