@@ -65,8 +65,10 @@ export type JoinToken = z.infer<typeof joinTokenSchema>;
 /** Answer to a token's creation: the only time the token itself is shown. */
 export const joinTokenCreatedSchema = joinTokenSchema.extend({
   token: z.string(),
-  /** How to start a worker with it. */
+  /** How to start an installed worker with it (`nebula-worker`, deploy/install-worker.sh). */
   command: z.string(),
+  /** How to start the worker image with it: one `docker run` per host. */
+  docker_command: z.string(),
 });
 export type JoinTokenCreated = z.infer<typeof joinTokenCreatedSchema>;
 

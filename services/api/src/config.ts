@@ -48,6 +48,14 @@ export const apiEnvSchema = z.object({
       });
       return origins;
     }),
+  /** The NATS servers as hosts reach them, for the commands a join token prints (default: NATS_URL). */
+  NATS_PUBLIC_URL: z
+    .string()
+    .refine((v) => v.split(',').every((s) => URL.canParse(s.trim())), 'must be a URL or comma-separated URLs')
+    .transform((v) => v.split(',').map((s) => s.trim()))
+    .optional(),
+  /** The worker image the printed `docker run` names. */
+  WORKER_IMAGE: z.string().min(1).default('nebula/worker:latest'),
   /** How long a host's NATS credential is valid; the host renews it before. */
   HOST_CREDENTIAL_TTL_HOURS: z.coerce
     .number()

@@ -55,6 +55,8 @@ await runService({
         tlsCa,
         credentialTtlMs: env.HOST_CREDENTIAL_TTL_HOURS * 3_600_000,
         publicUrl: env.API_PUBLIC_URL,
+        publicNatsServers: env.NATS_PUBLIC_URL,
+        workerImage: env.WORKER_IMAGE,
         maxFailuresPerMinute: env.HOST_JOIN_MAX_FAILURES_PER_MINUTE,
       },
     });

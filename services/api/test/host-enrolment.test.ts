@@ -103,6 +103,20 @@ test('join tokens: created (shown once, with the command to run), listed without
   assert.ok(t.command.includes(`NEBULA_URL=${api.url}`), t.command);
   assert.ok(t.command.includes(`NEBULA_JOIN_TOKEN=${t.token}`));
   assert.ok(t.command.includes('APP_NAME=db,web'));
+  // Ready to paste on a host: the worker image with the socket, the machine id, a volume for its credential, NATS.
+  for (const part of [
+    'docker run -d --restart unless-stopped',
+    '-v /var/run/docker.sock:/var/run/docker.sock',
+    '-v /etc/machine-id:/etc/machine-id:ro',
+    '-v nebula-worker:/var/lib/nebula',
+    `-e NEBULA_URL=${api.url}`,
+    `-e NATS_URL=${env.nats.url}`,
+    `-e NEBULA_JOIN_TOKEN=${t.token}`,
+    '-e APP_NAME=db,web',
+    'nebula/worker:latest',
+  ]) {
+    assert.ok(t.docker_command.includes(part), `${part} in ${t.docker_command}`);
+  }
   // Only the secret's SHA-256 is stored.
   const row = await env.db.selectFrom('join_tokens').selectAll().where('id', '=', t.id).executeTakeFirstOrThrow();
   const secret = t.token.split('.').at(-1) ?? '';

@@ -109,7 +109,7 @@ test('served over https: the URL says so; a client trusting the CA is answered, 
 test('the join command names https:// (the request origin with the scheme the API serves)', async () => {
   const r = await httpsCall(`${api.url}/api/v2/hosts/join_tokens`, { method: 'POST', body: { uses: 1, apps: ['web'] }, caPem: ca.ca });
   assert.is(r.status, 200, r.text);
-  assert.match((r.json as { command: string }).command, new RegExp(`^NEBULA_URL=https://127\\.0\\.0\\.1:${api.port} NEBULA_JOIN_TOKEN=`));
+  assert.match((r.json as { command: string }).command, new RegExp(`^NEBULA_URL=https://127\\.0\\.0\\.1:${api.port} NATS_URL=\\S+ NEBULA_JOIN_TOKEN=`));
 });
 
 test('no answer without the CA, nor over plain http on the same port', async () => {

@@ -59,7 +59,8 @@ test('join-token create prints the token (stdout) and the command to run (stderr
   assert.match(token, /^nebula-join\.[0-9a-f]{32}\.[0-9a-f-]{36}\.[A-Za-z0-9_-]{43}$/);
   assert.match(created.stderr, /2 uses/);
   assert.match(created.stderr, /not shown again/);
-  assert.ok(created.stderr.includes(`NEBULA_URL=${stack.api.url} NEBULA_JOIN_TOKEN=${token} APP_NAME=db,${app} nebula-worker`), created.stderr);
+  assert.match(created.stderr, new RegExp(`NEBULA_URL=${stack.api.url} NATS_URL=\\S+ NEBULA_JOIN_TOKEN=${token} APP_NAME=db,${app} nebula-worker`));
+  assert.match(created.stderr, new RegExp(`docker run -d .* -e NEBULA_JOIN_TOKEN=${token} -e APP_NAME=db,${app} nebula/worker:latest`));
   const id = token.split('.')[2] ?? '';
 
   const list = await ok(['hosts', 'join-token', 'list']);

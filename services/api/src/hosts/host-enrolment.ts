@@ -34,7 +34,7 @@ import {
 } from '../db/host-identities.ts';
 import { BusUnavailableError, EnrolmentRefusedError, HostNotJoinedError, JoinTokenNotFoundError } from '../errors.ts';
 import type { HostBus } from './host-bus.ts';
-import { appsOutside, consumerTuning, hashSecret, isStale, joinCommand, joinRefusal } from './join-rules.ts';
+import { appsOutside, consumerTuning, hashSecret, isStale, joinCommands, joinRefusal } from './join-rules.ts';
 import type { RevocationPusher } from './revocation-pusher.ts';
 
 /**
@@ -60,6 +60,10 @@ export interface HostEnrolmentDeps {
   credentialTtlMs?: number;
   /** The URL hosts reach the API at, for the join command (default: the request's origin). */
   publicUrl?: string | undefined;
+  /** The NATS servers as hosts reach them, for the join command (comma-separated). */
+  publicNatsUrl: string;
+  /** The worker image join commands name (default `nebula/worker:latest`). */
+  workerImage?: string | undefined;
   now?: () => Date;
 }
 
@@ -113,7 +117,14 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
       });
       const token = formatJoinToken({ fingerprint, id, secret });
       log.info({ token_id: id, uses: input.uses, apps, actor }, 'join token created');
-      return { ...toJoinToken(row), token, command: joinCommand(deps.publicUrl ?? origin, token, apps) };
+      const commands = joinCommands({
+        apiUrl: deps.publicUrl ?? origin,
+        natsUrl: deps.publicNatsUrl,
+        token,
+        apps,
+        image: deps.workerImage ?? 'nebula/worker:latest',
+      });
+      return { ...toJoinToken(row), token, ...commands };
     },
 
     listTokens(): Promise<JoinToken[]> {

@@ -83,8 +83,30 @@ export function consumerTuning(asked: z.output<typeof consumerTuningSchema> | un
   };
 }
 
-/** The line a person runs on the new host. Token, URL and app names carry no shell metacharacters. */
-export function joinCommand(apiUrl: string, token: string, apps: readonly string[] | null): string {
-  const appList = apps && apps.length > 0 ? apps.join(',') : '<app,...>';
-  return `NEBULA_URL=${apiUrl} NEBULA_JOIN_TOKEN=${token} APP_NAME=${appList} nebula-worker`;
+/** What a join command needs to name: where hosts reach the API and NATS, the token, the apps, the worker image. */
+export interface JoinCommandInput {
+  apiUrl: string;
+  /** The NATS servers as hosts reach them (comma-separated URLs). */
+  natsUrl: string;
+  token: string;
+  apps: readonly string[] | null;
+  /** The worker image, `nebula/worker:<version>`. */
+  image: string;
+}
+
+/**
+ * The ways to start a worker with a new token, ready to paste: the worker as a container (the Docker
+ * socket to manage containers, the machine id for a host id that survives the container, a volume for
+ * its credentials so a re-created container is the same host), and the installed worker's shell form.
+ */
+export function joinCommands(c: JoinCommandInput): { command: string; docker_command: string } {
+  const appList = c.apps && c.apps.length > 0 ? c.apps.join(',') : '<app,...>';
+  const command = `NEBULA_URL=${c.apiUrl} NATS_URL=${c.natsUrl} NEBULA_JOIN_TOKEN=${c.token} APP_NAME=${appList} nebula-worker`;
+  const docker_command = [
+    'docker run -d --restart unless-stopped --name nebula-worker',
+    '-v /var/run/docker.sock:/var/run/docker.sock -v /etc/machine-id:/etc/machine-id:ro -v nebula-worker:/var/lib/nebula',
+    `-e NEBULA_URL=${c.apiUrl} -e NATS_URL=${c.natsUrl} -e NEBULA_JOIN_TOKEN=${c.token} -e APP_NAME=${appList}`,
+    c.image,
+  ].join(' ');
+  return { command, docker_command };
 }

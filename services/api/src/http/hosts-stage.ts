@@ -31,6 +31,8 @@ export function createHostsStage(opts: ApiServerOptions, maxBody: number): Hosts
     log,
     credentialTtlMs: hostOpts.credentialTtlMs ?? 24 * 3_600_000,
     publicUrl: hostOpts.publicUrl,
+    publicNatsUrl: (hostOpts.publicNatsServers ?? natsServers).join(','),
+    workerImage: hostOpts.workerImage,
   });
   const enrolmentRoute = createEnrolmentRoute({
     enrolment: hostEnrolment,

@@ -90,6 +90,10 @@ export interface ApiServerOptions {
     timeoutMs?: number;
     credentialTtlMs?: number;
     publicUrl?: string | undefined;
+    /** The NATS servers as hosts reach them, for join commands (default: `servers`). */
+    publicNatsServers?: string[] | undefined;
+    /** The worker image join commands name (default `nebula/worker:latest`). */
+    workerImage?: string | undefined;
     maxFailuresPerMinute?: number;
     revocationRetryMs?: number;
   };

@@ -30,7 +30,8 @@ export const joinTokenCommands: Record<string, Command> = {
     ctx.io.err.write(
       `join token ${t.id}: ${t.uses_left === 1 ? 'one use' : `${t.uses_left} uses`}, expires ${t.expires_at}` +
         `${t.apps ? `, apps ${t.apps.join(',')}` : ', any app'}. It is not shown again.\n` +
-        `on the new host, run:\n  ${t.command}\n`,
+        `on each new host, start the worker as a container:\n  ${t.docker_command}\n` +
+        `or, where it is installed (deploy/install-worker.sh), as a process:\n  ${t.command}\n`,
     );
     return EXIT.ok;
   },
