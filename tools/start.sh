@@ -2,11 +2,24 @@
 # `npm start`: installs what is missing, brings the local stack up, then runs the API, the notifier
 # and a worker for this host in the foreground until Ctrl-C (or SIGTERM), which stops all three.
 # Settings come from the environment: `APP_NAME=web,db npm start` runs a worker serving web and db.
+# `FLEET_HOSTS=3 APP_NAME=web npm start` also runs a local fleet: 3 simulated hosts, each in a network
+# namespace of its own with its own Docker engine and a worker serving APP_NAME, joined with a token
+# (tools/src/fleet/; `npm run -s fleet -- status` lists them). Stopping npm start removes them.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$NEBULA_ROOT"
+FLEET_HOSTS="${FLEET_HOSTS:-0}"
+if ! [[ "$FLEET_HOSTS" =~ ^[0-9]{1,3}$ ]]; then
+  echo "FLEET_HOSTS must be a whole number of simulated hosts for the local fleet (at most 64), got \"$FLEET_HOSTS\"" >&2
+  exit 2
+fi
+FLEET_HOSTS=$((10#$FLEET_HOSTS))
+export FLEET_HOSTS
 bash tools/stack.sh up
 bash tools/images/build.sh
+# What a local fleet that did not stop (a crash, a kill -9) left: its workers, engines, namespaces
+# and veths, found by its state file and its own names only. Removed before anything starts.
+if [ -e "${NEBULA_FLEET_DIR:-.stack/fleet}/state.json" ]; then node tools/src/fleet/main.ts cleanup >&2 || true; fi
 
 # The API's local admin. The API refuses to start without one (and with AUTH_ENABLED=false), so
 # when none is given `npm start` makes one: user "admin" with a random password kept in
@@ -47,6 +60,8 @@ stop_all() {
   trap - INT TERM
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait "${pids[@]}" 2>/dev/null || true
+  # The fleet removes its hosts when it stops; if it died instead, what it left goes now.
+  if [ "$FLEET_HOSTS" -gt 0 ]; then node tools/src/fleet/main.ts cleanup >/dev/null 2>&1 || true; fi
 }
 trap 'stop_all; exit 0' INT TERM
 
@@ -80,6 +95,20 @@ node services/worker/src/main.ts &
 pids+=($!)
 unset NEBULA_JOIN_TOKEN
 
+# The local fleet: its own process (tools/src/fleet/main.ts) starts the hosts and their workers,
+# prints their table once they run, and removes them all at SIGTERM. A worker of it that exits is
+# reported and stops nothing; the fleet process failing to start stops npm start, as any service does.
+fleet_note=""
+fleet_stop_note=""
+if [ "$FLEET_HOSTS" -gt 0 ]; then
+  fleet_stop_note=" and removes the local fleet"
+  node tools/src/fleet/main.ts start &
+  pids+=($!)
+  fleet_note="
+    fleet:     $FLEET_HOSTS simulated host(s) starting (fleet-1..$FLEET_HOSTS, apps: ${APP_NAME:-none}); their table follows;
+               npm run -s fleet -- status [--json]"
+fi
+
 cat >&2 <<TEXT
 
   Nebula is running.
@@ -88,8 +117,8 @@ cat >&2 <<TEXT
     worker:    host ${HOST_ID:-$(cat "${MACHINE_ID_FILE:-/etc/machine-id}" 2>/dev/null || echo '(no machine id: set HOST_ID)')}, apps: ${APP_NAME:-none (set APP_NAME=a,b)}
                joined with a one-time token; its credential is kept in $NEBULA_CREDENTIALS_FILE
     NATS:      secured (operator mode); credentials in $BUS_DIR (admin.creds for the nats CLI)
-    stack:     bash tools/stack.sh status
-  Ctrl-C stops the services (the stack keeps running; bash tools/stack.sh down stops it).
+    stack:     bash tools/stack.sh status$fleet_note
+  Ctrl-C stops the services${fleet_stop_note} (the stack keeps running; bash tools/stack.sh down stops it).
 
 TEXT
 

@@ -75,6 +75,8 @@ export const SCOPE_USERS: Record<string, string[]> = {
   data: ['api', 'notifier', 'tools'],
   // The benchmarks (tools/bench) run the real worker code with an in-memory runtime, many per process.
   worker: ['tools'],
+  // Simulated hosts (libs/local-fleet): `npm start`'s local fleet (tools) and the tests' (test-kit), never a service.
+  fleet: ['tools', 'shared'],
 };
 
 interface Project {

@@ -65,6 +65,24 @@ test('each rule fails the check when broken', () => {
     );
 });
 
+test('the simulated hosts (scope:fleet) serve the tools and the test-kit, never a service', () => {
+  const root = fixture({
+    'libs/local-fleet/project.json': JSON.stringify({ name: 'local-fleet', tags: ['scope:fleet', 'type:lib'] }),
+    'libs/local-fleet/package.json': JSON.stringify({ name: '@nebula/local-fleet' }),
+    'libs/test-kit/project.json': JSON.stringify({ name: 'test-kit', tags: ['scope:shared', 'type:lib'] }),
+    'libs/test-kit/package.json': JSON.stringify({ name: '@nebula/test-kit', dependencies: { '@nebula/local-fleet': '0.1.0' } }),
+    'libs/test-kit/src/fleet.ts': "import { startHosts } from '@nebula/local-fleet';",
+    'tools/package.json': JSON.stringify({ name: '@nebula/tools', dependencies: { '@nebula/local-fleet': '0.1.0' } }),
+    'tools/src/fleet/main.ts': "import { startHosts } from '@nebula/local-fleet';",
+    'services/worker/package.json': JSON.stringify({ name: '@nebula/worker', dependencies: { '@nebula/local-fleet': '0.1.0' } }),
+    'services/worker/src/main.ts': "import { startHosts } from '@nebula/local-fleet';",
+  });
+  assert.equal(
+    checkBoundaries(root).map((v) => `${v.file}:${v.line} ${v.message}`),
+    ['services/worker/src/main.ts:1 worker (scope:worker) must not depend on local-fleet (scope:fleet)'],
+  );
+});
+
 test('libs/client may import @nebula/api type-only; a value import is still refused', () => {
   const files = (client: string) => ({
     'libs/client/project.json': JSON.stringify({ name: 'client', tags: ['scope:shared', 'type:lib'] }),
