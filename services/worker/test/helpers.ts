@@ -14,6 +14,18 @@ export const log = createLogger('worker-test', process.env.TEST_LOG ?? 'silent')
 
 export const suffix = () => randomBytes(3).toString('hex');
 
+/** Short intervals and deadlines for workers in tests (the defaults are seconds to minutes). */
+export const FAST_WORKER = {
+  heartbeatIntervalMs: 200,
+  ackWaitMs: 2_000,
+  fetchExpiresMs: 1_000,
+  retryBaseMs: 100,
+  retryMaxMs: 400,
+  rollSettleMs: 0,
+  pollMs: 5,
+  healthCheckIntervalMs: 100,
+} as const;
+
 export function envelope(app: string, revision: number, action: AppAction, config: AppConfigInput, incarnation = 1): AppMessage {
   return {
     v: 1,

@@ -9,7 +9,7 @@ import { DEFAULT_HOST_POLICY, type HostPolicy } from '../src/planner/host-policy
 import { LABELS } from '../src/runtime/container-runtime.ts';
 import { FakeRuntime } from '../src/runtime/fake-runtime.ts';
 import { createWorker, type Worker, type WorkerOptions } from '../src/worker.ts';
-import { collectResults, createStreams, envelope, log, publishApp, startTestBus, suffix, type TestBus } from './helpers.ts';
+import { collectResults, createStreams, envelope, FAST_WORKER, log, publishApp, startTestBus, suffix, type TestBus } from './helpers.ts';
 
 /**
  * The host's policy, enforced by the worker (real nats-server, in-memory engine): a revision it
@@ -20,16 +20,7 @@ import { collectResults, createStreams, envelope, log, publishApp, startTestBus,
 let nats: TestNatsServer;
 let bus: TestBus;
 const workers: Worker[] = [];
-const FAST: Partial<WorkerOptions> = {
-  heartbeatIntervalMs: 200,
-  ackWaitMs: 1_000,
-  fetchExpiresMs: 1_000,
-  retryBaseMs: 100,
-  retryMaxMs: 400,
-  rollSettleMs: 0,
-  pollMs: 5,
-  healthCheckIntervalMs: 100,
-};
+const FAST: Partial<WorkerOptions> = { ...FAST_WORKER, ackWaitMs: 1_000 };
 
 function runtime(): FakeRuntime {
   const rt = new FakeRuntime();

@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { LABELS } from '../src/runtime/container-runtime.ts';
 import { FakeRuntime } from '../src/runtime/fake-runtime.ts';
 import { createWorker, type Worker, type WorkerOptions } from '../src/worker.ts';
-import { collectResults, createStreams, envelope, log, publishApp, publishRaw, startTestBus, suffix, type TestBus } from './helpers.ts';
+import { collectResults, createStreams, envelope, FAST_WORKER, log, publishApp, publishRaw, startTestBus, suffix, type TestBus } from './helpers.ts';
 
 /**
  * An app message of a newer schema version than the worker's (a control plane upgraded first, as it
@@ -19,16 +19,7 @@ import { collectResults, createStreams, envelope, log, publishApp, publishRaw, s
 let nats: TestNatsServer;
 let bus: TestBus;
 const workers: Worker[] = [];
-const FAST: Partial<WorkerOptions> = {
-  heartbeatIntervalMs: 200,
-  ackWaitMs: 2_000,
-  fetchExpiresMs: 1_000,
-  retryBaseMs: 100,
-  retryMaxMs: 400,
-  rollSettleMs: 0,
-  pollMs: 5,
-  healthCheckIntervalMs: 100,
-};
+const FAST: Partial<WorkerOptions> = FAST_WORKER;
 const NEWER = MESSAGE_VERSION + 1;
 const UPGRADE = `message schema version ${NEWER} is newer than this worker understands (${MESSAGE_VERSION}): upgrade the worker`;
 
