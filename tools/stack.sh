@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The local stack: PostgreSQL, NATS with JetStream, the Docker engine and a registry on 127.0.0.1:5000.
+# The local stack: PostgreSQL, NATS with JetStream, the Docker engine and a registry on 127.0.0.1:5000
+# (and Docker Compose v2 installed into .toolchain/, tools/compose.sh).
 #
 #   tools/stack.sh up       install what is missing, start what is not running, wait until each answers
 #   tools/stack.sh down     stop what this script started (PostgreSQL's Debian cluster included)
@@ -11,6 +12,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/tools/nats-server.sh" # NEBULA_NATS_VERSION, NEBULA_NATS_BIN, nebula_nats_install
+source "$ROOT/tools/compose.sh"     # NEBULA_COMPOSE_VERSION, nebula_compose_install
 STATE="${NEBULA_STACK_DIR:-$ROOT/.stack}"
 PG_VERSION=15
 PG_CLUSTER=main
@@ -41,11 +43,15 @@ apt_install() {
 install_all() {
   # NATS is not Debian 12's package (2.9.10) but trixie's 2.10, into .toolchain/ (tools/nats-server.sh).
   nebula_nats_install || die "nats-server $NEBULA_NATS_VERSION could not be installed (see above)"
+  # Compose v2 (trixie's 2.26; Debian 12's docker-compose is v1) into .toolchain/ (tools/compose.sh),
+  # for deploy/compose.yaml and its end-to-end test.
+  nebula_compose_install || die "docker compose $NEBULA_COMPOSE_VERSION could not be installed (see above)"
   apt_install \
     "docker.io:dockerd" \
     "postgresql:/usr/lib/postgresql/$PG_VERSION/bin/postgres" \
     "docker-registry:docker-registry" \
     "busybox-static:/bin/busybox" \
+    "ca-certificates:/etc/ssl/certs/ca-certificates.crt" \
     "iproute2:ip" \
     "socat:socat" \
     "curl:curl" \

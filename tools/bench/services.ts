@@ -45,8 +45,8 @@ function profileArgs(name: string): string[] {
   return ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-name', `${name}-${Date.now()}.cpuprofile`];
 }
 
-export async function startService(name: string, script: string, env: Record<string, string>, port: number): Promise<ServiceProcess> {
-  const proc = spawn(process.execPath, [...profileArgs(name), join(ROOT, script)], {
+export async function startService(name: string, script: string, env: Record<string, string>, port: number, nodeArgs: string[] = []): Promise<ServiceProcess> {
+  const proc = spawn(process.execPath, [...nodeArgs, ...profileArgs(name), join(ROOT, script)], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -229,16 +229,24 @@ export async function joinToken(stack: BenchStack, opts: { uses?: number; apps?:
 }
 
 /**
- * A real worker process (DockerRuntime against the machine's engine) serving `apps`. It joins with
+ * A real worker process (DockerRuntime against the machine's engine) serving `apps`: the TypeScript
+ * source, or `opts.script` with `opts.nodeArgs` (the release bundle, dist/worker/main.js, run with plain
+ * node and the flags of its image). It joins with
  * a one-use token (`NEBULA_URL`, `NEBULA_JOIN_TOKEN`) and keeps its credential in a folder of its own
  * (`NEBULA_CREDENTIALS_FILE`).
  */
-export async function startWorkerProcess(stack: BenchStack, hostId: string, apps: string[], env: Record<string, string> = {}): Promise<ServiceProcess> {
+export async function startWorkerProcess(
+  stack: BenchStack,
+  hostId: string,
+  apps: string[],
+  env: Record<string, string> = {},
+  opts: { script?: string; nodeArgs?: string[] } = {},
+): Promise<ServiceProcess> {
   const port = await freePort();
   const state = mkdtempSync(join(tmpdir(), `nebula-bench-${hostId}-`));
   const w = await startService(
     `worker-${hostId}`,
-    'services/worker/src/main.ts',
+    opts.script ?? 'services/worker/src/main.ts',
     {
       APP_NAME: apps.join(','),
       HOST_ID: hostId,
@@ -250,6 +258,7 @@ export async function startWorkerProcess(stack: BenchStack, hostId: string, apps
       ...env,
     },
     port,
+    opts.nodeArgs,
   );
   stack.extra.push(w);
   return w;

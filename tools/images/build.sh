@@ -4,7 +4,8 @@
 #                      also pushed as 127.0.0.1:5000/nebula/echo:1
 #   nebula/nats:2.10   nats-server 2.10 (the one tools/nats-server.sh installs into .toolchain/), for
 #                      throwaway servers in tests (testcontainers)
-#   nebula/postgres:15 PostgreSQL 15, for throwaway servers in tests (testcontainers)
+#   nebula/postgres:15 PostgreSQL 15, for throwaway servers in tests (testcontainers) and
+#                      deploy/compose.yaml's test (PGDATA on a volume, as the official image)
 # An image is rebuilt only when its inputs changed (label nebula.build-hash).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -94,7 +95,10 @@ build_postgres() {
   mkdir -p "$dir/usr/share/postgresql" && cp -a /usr/share/postgresql/15 "$dir/usr/share/postgresql/"
   for z in UTC Etc/UTC; do [ -e "/usr/share/zoneinfo/$z" ] && put "$dir" "/usr/share/zoneinfo/$z" -L; done
   cp "$HERE/postgres/entrypoint.sh" "$dir/entrypoint.sh"
-  chown -R 999:999 "$dir/tmp"
+  # The official image's volume path, owned by postgres (999): a named volume mounted there starts
+  # with this folder's owner and mode, so PGDATA below it can be created (see postgres/entrypoint.sh).
+  mkdir -p "$dir/var/lib/postgresql/data" && chmod 700 "$dir/var/lib/postgresql/data"
+  chown -R 999:999 "$dir/tmp" "$dir/var/lib/postgresql"
   import "$name" "$hash" "$dir" 'ENTRYPOINT ["/entrypoint.sh"]' "ENV PATH=$pg/bin:/bin TZ=UTC" 'USER 999' 'EXPOSE 5432'
   rm -rf "$dir"
 }

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { type ControlPlaneKeys, createBusSetup, issueUserCreds } from './identity.ts';
@@ -53,10 +53,53 @@ function writeSecret(path: string, text: string, mode = 0o600): void {
   renameSync(tmp, path);
 }
 
-/** `resolverDir`: the accounts folder as the server sees it (default DIR/accounts; another path for a server in a container). */
-export async function ensureBusDirectory(dir: string, opts: { resolverDir?: string } = {}): Promise<BusDirectory> {
+/** The accounts folder a bus's nats.conf names (its `resolver` block), or null when it names none. */
+export function resolverDirOf(natsConf: string): string | null {
+  const m = /^resolver: \{[^\n]*\bdir: ("(?:[^"\\]|\\.)*")/m.exec(natsConf);
+  if (!m?.[1]) return null;
+  try {
+    return JSON.parse(m[1]) as string;
+  } catch {
+    return null;
+  }
+}
+
+export interface BusDirectoryOptions {
+  /** The accounts folder as the server sees it (default DIR/accounts; another path for a server in a container, e.g. on its volume). */
+  resolverDir?: string;
+  /**
+   * The owner given to the files the API and the notifier read (api.creds, notifier.creds,
+   * control-plane.json), at every call: the uid their containers run as (10001 in the release
+   * images). admin.creds and the folder stay the caller's.
+   */
+  serviceOwner?: { uid: number; gid: number };
+}
+
+/**
+ * Makes the bus directory, or keeps the one there. A kept directory whose nats.conf names another
+ * resolver folder than `resolverDir` is refused: its servers would look for the accounts elsewhere,
+ * and the config cannot be made again without new keys.
+ */
+export async function ensureBusDirectory(dir: string, opts: BusDirectoryOptions = {}): Promise<BusDirectory> {
+  const result = await makeBusDirectory(dir, opts);
+  const owner = opts.serviceOwner;
+  if (owner) for (const f of [result.apiCreds, result.notifierCreds, result.controlPlaneKeys]) chownSync(f, owner.uid, owner.gid);
+  return result;
+}
+
+async function makeBusDirectory(dir: string, opts: BusDirectoryOptions): Promise<BusDirectory> {
   const paths = busDirectoryPaths(dir);
-  if (existsSync(paths.controlPlaneKeys) && existsSync(paths.natsConf)) return { ...paths, created: false };
+  if (existsSync(paths.controlPlaneKeys) && existsSync(paths.natsConf)) {
+    if (opts.resolverDir !== undefined) {
+      const has = resolverDirOf(readFileSync(paths.natsConf, 'utf8'));
+      if (has !== opts.resolverDir) {
+        throw new Error(
+          `${paths.natsConf} names the resolver folder ${has ?? '(none)'}, not ${opts.resolverDir}: this bus directory was made for another NATS server (keep its setting, or make a new directory, which means new keys: every host joins again)`,
+        );
+      }
+    }
+    return { ...paths, created: false };
+  }
   mkdirSync(join(dir, 'accounts'), { recursive: true, mode: 0o700 });
   chmodSync(dir, 0o700);
   const setup = await createBusSetup();

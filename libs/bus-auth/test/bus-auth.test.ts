@@ -1,9 +1,10 @@
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { busConnectOptions, ensureBusDirectory, InsecureBusError, plaintextRemoteServers, readControlPlaneKeys } from '../src/index.ts';
+import { busConnectOptions, ensureBusDirectory, InsecureBusError, plaintextRemoteServers, readControlPlaneKeys, resolverDirOf } from '../src/index.ts';
 
 test('plain NATS only on loopback: any other server needs tls:// or a CA', () => {
   assert.equal(plaintextRemoteServers(['nats://127.0.0.1:4222', 'localhost:4222', 'nats://[::1]:4222'], false), []);
@@ -38,6 +39,40 @@ test('a bus directory is made once, its secrets readable by the owner only', asy
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("a bus directory for a server in a container: its resolver folder, the services' files given to their uid", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nebula-bus-'));
+  try {
+    const owner = { uid: 10001, gid: 10002 };
+    const d = await ensureBusDirectory(dir, { resolverDir: '/data/accounts', serviceOwner: owner });
+    assert.is(resolverDirOf(readFileSync(d.natsConf, 'utf8')), '/data/accounts');
+    for (const f of [d.apiCreds, d.notifierCreds, d.controlPlaneKeys]) {
+      const st = statSync(f);
+      assert.equal([st.uid, st.gid, st.mode & 0o777], [owner.uid, owner.gid, 0o600], `${f}: the services' uid, mode 600`);
+    }
+    assert.is(statSync(d.adminCreds).uid, process.getuid?.(), "admin.creds stays the caller's");
+    // Kept with the same folder (the owner applied again); refused with another, naming both.
+    assert.not.ok((await ensureBusDirectory(dir, { resolverDir: '/data/accounts' })).created);
+    try {
+      await ensureBusDirectory(dir, { resolverDir: '/elsewhere' });
+      assert.unreachable('another resolver folder is refused');
+    } catch (err) {
+      assert.match((err as Error).message, /names the resolver folder \/data\/accounts, not \/elsewhere/);
+    }
+    assert.not.ok((await ensureBusDirectory(dir)).created, 'without a resolver folder asked, any is kept');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('resolverDirOf reads back any folder a config was written with', () => {
+  fc.assert(
+    fc.property(fc.string({ unit: 'binary', minLength: 1 }), (p) => {
+      assert.is(resolverDirOf(`operator: x\nresolver: { type: full, dir: ${JSON.stringify(p)}, allow_delete: false }\n`), p);
+    }),
+  );
+  assert.is(resolverDirOf('operator: x\n'), null);
 });
 
 test.run();

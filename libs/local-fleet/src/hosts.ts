@@ -56,6 +56,11 @@ export interface SimulatedHosts {
   dir: string;
   hosts: SimulatedHost[];
   /**
+   * The machine's address on the hosts' bridge (their default gateway): what a host dials to reach
+   * a port the machine listens on, e.g. one a container of the root engine publishes.
+   */
+  gateway: string;
+  /**
    * Makes 127.0.0.1:`port` inside every host reach 127.0.0.1:`port` of the machine, as is done for
    * the registry (e.g. a second registry a test controls). Undone by cleanup().
    */
@@ -267,5 +272,5 @@ export async function startHosts(opts: StartHostsOptions): Promise<SimulatedHost
       50,
     );
   };
-  return { id, dir: root, hosts, relay, cleanup };
+  return { id, dir: root, hosts, gateway: names.gateway, relay, cleanup };
 }

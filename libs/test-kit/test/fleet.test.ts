@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { createServer } from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startFleet, waitFor } from '../src/index.ts';
@@ -15,6 +17,26 @@ test('two hosts, each with its own engine and address, both pulling from the one
       const body = await waitFor(`echo on ${h.name}`, async () => (await (await fetch(`http://${h.address}:8080/`)).json()) as { env: Record<string, string> });
       assert.is(body.env.WHO, String(i), 'each address reaches its own host');
     }
+    // The machine at the gateway: a container on a host reaches a port the machine listens on there.
+    assert.match(execFileSync('ip', ['-n', a.netns, 'route', 'show', 'default']).toString(), `via ${fleet.gateway} `);
+    const server = createServer((_req, res) => res.end('machine')).listen(0, fleet.gateway);
+    try {
+      await new Promise((r) => server.once('listening', r));
+      const port = (server.address() as { port: number }).port;
+      // busybox nc (its static wget crashes here): a plain HTTP/1.0 request.
+      const got = await a.docker(
+        'run',
+        '--rm',
+        '--entrypoint',
+        'sh',
+        'nebula/echo:1',
+        '-c',
+        `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 ${fleet.gateway} ${port}`,
+      );
+      assert.match(got, /\r\n\r\nmachine$/);
+    } finally {
+      server.close();
+    }
     const pulled = await b.docker('pull', '127.0.0.1:5000/nebula/echo:1');
     assert.match(pulled, '127.0.0.1:5000/nebula/echo:1');
     assert.not.match(await a.docker('ps', '--format', '{{.Names}}'), /^$/);
@@ -25,7 +47,6 @@ test('two hosts, each with its own engine and address, both pulling from the one
   } finally {
     await fleet.cleanup();
   }
-  const { execFileSync } = await import('node:child_process');
   assert.not.match(execFileSync('ip', ['netns', 'list']).toString(), `nbt${fleet.id}`);
 });
 

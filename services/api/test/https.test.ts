@@ -221,7 +221,7 @@ test('the API process: API_TLS_CERT + API_TLS_KEY serve https; one alone, an unr
   ] as const) {
     const bad = await spawnApi({ ...base, ...vars }, { waitHealthy: false });
     const code = await bad.exited;
-    assert.is(code, 1, `${what}: exit code as for other start-up config errors (BUS_KEYS_FILE): ${bad.output()}`);
+    assert.is(code, 2, `${what}: exit code 2, as for every config error (runService): ${bad.output()}`);
     assert.match(bad.output(), pattern, what);
     assert.not.ok(bad.output().includes(ca.key.split('\n')[1] ?? '-'), `${what}: no key material in the log`);
   }

@@ -15,12 +15,13 @@ import {
 } from '@nebula/contracts';
 import { encode } from '@nebula/messaging';
 import { LABELS, type ObservedContainer } from './runtime/container-runtime.ts';
+import { naturalCompare } from './text-order.ts';
 
 /** What a result says about the containers of an app. */
 export function containerStates(observed: readonly ObservedContainer[], app: string): ContainerState[] {
   return observed
     .filter((c) => c.labels[LABELS.app] === app)
-    .sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }))
+    .sort((a, b) => naturalCompare(a.name, b.name))
     .map((c) => ({ id: c.id, name: c.name, state: c.state, ...(c.health ? { health: c.health } : {}), image: c.imageId }));
 }
 

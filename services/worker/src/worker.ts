@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { KeyPair } from '@nats-io/nkeys';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -7,6 +6,8 @@ import { type AppMessage, type HostFacts, MESSAGE_VERSION } from '@nebula/contra
 import { waitForStreams } from '@nebula/messaging';
 import type { Logger } from '@nebula/service-kit';
 import { Counter, Registry } from 'prom-client';
+// Imported, not read at run time: the release bundle (tools/src/release) carries it inline.
+import workerPackage from '../package.json' with { type: 'json' };
 import { AppRunner, type RunnerOptions } from './app-runner.ts';
 import { type ConvergeContext, convergeApp } from './converge.ts';
 import { HostPolicyError, NewerMessageVersionError, WorkerError } from './errors.ts';
@@ -69,7 +70,7 @@ export class UnservedContainersError extends WorkerError {
   readonly retryable = false;
 }
 
-const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const PACKAGE_VERSION = workerPackage.version;
 
 export const DEFAULT_OPTIONS: WorkerOptions = {
   ackWaitMs: 30_000,

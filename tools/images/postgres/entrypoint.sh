@@ -1,8 +1,11 @@
 #!/bin/sh
-# Throwaway PostgreSQL for tests: initialises /tmp/pgdata on first start (user postgres, password
-# $POSTGRES_PASSWORD or trust, database $POSTGRES_DB), listens on 5432 on every address.
+# Throwaway PostgreSQL for tests: initialises $PGDATA (default /tmp/pgdata) on first start (user
+# postgres, password $POSTGRES_PASSWORD or trust, database $POSTGRES_DB), listens on 5432 on every
+# address. As the official image: PGDATA may lie on a volume mounted at /var/lib/postgresql/data
+# (owned by the postgres user, 999, in this image, so a new named volume there is too), e.g.
+# PGDATA=/var/lib/postgresql/data/pgdata; a data folder already initialised is kept.
 set -e
-export PGDATA=/tmp/pgdata
+export PGDATA="${PGDATA:-/tmp/pgdata}"
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
   if [ -n "$POSTGRES_PASSWORD" ]; then
     echo "$POSTGRES_PASSWORD" > /tmp/pwfile

@@ -1,6 +1,7 @@
 import { keyFingerprint } from '@nebula/bus-auth';
 import { type HostCredential, hostCredentialSchema, type JoinRequest, type JoinTokenParts, type RenewRequest } from '@nebula/contracts';
 import { WorkerError } from '../errors.ts';
+import { type PostAnswer, PostTimeoutError, postJson } from './http-post.ts';
 
 /**
  * The two calls a host makes to the control plane's HTTP API (see libs/contracts host-join.ts):
@@ -66,21 +67,22 @@ export function httpControlPlaneClient(baseUrl: string, opts: { timeoutMs: numbe
   const url = (path: string) => new URL(path, baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`).toString();
   async function post(path: string, body: unknown): Promise<HostCredential> {
     const target = url(path);
-    let res: Response;
-    let text: string;
+    let res: PostAnswer;
     try {
-      res = await fetch(target, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(opts.timeoutMs),
-      });
-      text = await res.text();
+      res = await postJson(target, body, opts.timeoutMs);
     } catch (err) {
-      const why = err instanceof Error && err.name === 'TimeoutError' ? `no answer within ${opts.timeoutMs / 1000} s` : errorCause(err);
+      const why = err instanceof PostTimeoutError ? err.message : errorCause(err);
       throw new ControlPlaneUnavailableError(`POST ${target}: ${why}`, { cause: err });
     }
+    const text = res.text;
     if (res.status >= 500) throw new ControlPlaneUnavailableError(`POST ${target}: ${describeApiError(res.status, text)}`);
+    if (res.status >= 300 && res.status < 400) {
+      // Not followed: a POST carrying a join token goes only where NEBULA_URL says.
+      throw new ControlPlaneRefusedError(
+        `POST ${target} was redirected (HTTP ${res.status}) to ${res.location ?? '(no location)'}: set NEBULA_URL to the API's address`,
+        res.status,
+      );
+    }
     if (res.status >= 400) throw new ControlPlaneRefusedError(`POST ${target} was refused: ${describeApiError(res.status, text)}`, res.status);
     let json: unknown;
     try {
@@ -99,9 +101,9 @@ export function httpControlPlaneClient(baseUrl: string, opts: { timeoutMs: numbe
   };
 }
 
-/** fetch wraps socket errors ("fetch failed"): the cause says what happened (ECONNREFUSED...). */
+/** A socket error's code says what happened (ECONNREFUSED...). */
 function errorCause(err: unknown): string {
-  const cause = err instanceof Error ? (err.cause as { code?: string; message?: string } | undefined) : undefined;
+  const code = (err as { code?: unknown } | null)?.code;
   const base = err instanceof Error ? err.message : String(err);
-  return cause?.code ? `${base} (${cause.code})` : cause?.message ? `${base} (${cause.message})` : base;
+  return typeof code === 'string' && !base.includes(code) ? `${base} (${code})` : base;
 }

@@ -9,6 +9,7 @@
  * otherwise keeps its other tags, and so stays); an image without any tag left (its tag moved on to
  * a newer push) goes by id. Images it knows nothing about are never touched.
  */
+import { byCodeUnit } from '../text-order.ts';
 
 export interface LocalImage {
   id: string;
@@ -54,5 +55,5 @@ export function imagesToRemove(input: { local: readonly LocalImage[]; apps: read
     if (img.tags.length === 0) out.push({ id: img.id, refs: [img.id] });
     else if (mine.length > 0) out.push({ id: img.id, refs: mine });
   }
-  return out.sort((a, b) => a.id.localeCompare(b.id));
+  return out.sort((a, b) => byCodeUnit(a.id, b.id));
 }

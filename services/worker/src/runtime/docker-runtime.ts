@@ -1,6 +1,7 @@
 import { parseImageReference } from '@nebula/contracts';
 import type Docker from 'dockerode';
 import { abortedError, EngineTimeoutError, PullStalledError, WorkerError } from '../errors.ts';
+import { byCodeUnit } from '../text-order.ts';
 import { classifyEngineError, type EngineCallKind, engineMessage } from './classify-engine-error.ts';
 import {
   type CallOptions,
@@ -474,7 +475,7 @@ export class DockerRuntime implements ContainerRuntime {
         found = await named();
       }
       if (found.length > 1) {
-        const [, ...extra] = [...found].sort((a, b) => a.Created.localeCompare(b.Created) || a.Id.localeCompare(b.Id));
+        const [, ...extra] = [...found].sort((a, b) => byCodeUnit(a.Created, b.Created) || byCodeUnit(a.Id, b.Id));
         // One in use by a container cannot go; the engine then keeps refusing, and says so.
         await Promise.all(
           extra.map((n) =>
