@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ImageReferenceError, parseImageReference } from './image-ref.ts';
+import { rolloutStrategySchema } from './rollout-strategy.ts';
 
 /**
  * The app config: every field of the original Nebula app, with its names and defaults, plus what
@@ -158,6 +159,8 @@ const fields = {
   log_max_size_mb: z.number().int().min(1).max(10_240),
   /** ...and this many files are kept. */
   log_max_files: z.number().int().min(1).max(100),
+  /** How changes reach the app's hosts (waves, bake time, failure budget); null: all at once. Not part of any container. */
+  rollout_strategy: rolloutStrategySchema.nullable(),
 };
 
 export const APP_DEFAULTS = {
@@ -239,6 +242,7 @@ export const appConfigSchema = z
     healthcheck: fields.healthcheck.default(null),
     log_max_size_mb: fields.log_max_size_mb.default(APP_DEFAULTS.log_max_size_mb),
     log_max_files: fields.log_max_files.default(APP_DEFAULTS.log_max_files),
+    rollout_strategy: fields.rollout_strategy.default(null),
   })
   .superRefine(checkPorts);
 

@@ -5,4 +5,5 @@ export * from './image-ref.ts';
 export * from './messages.ts';
 export * from './names.ts';
 export * from './progress.ts';
+export * from './rollout-strategy.ts';
 export * from './users.ts';

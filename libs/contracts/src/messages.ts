@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { appConfigSchema } from './app-config.ts';
+import { type AppConfig, appConfigSchema } from './app-config.ts';
 import { appNameSchema, hostIdSchema } from './names.ts';
 
 /**
@@ -22,6 +22,14 @@ import { appNameSchema, hostIdSchema } from './names.ts';
  */
 export const MESSAGE_VERSION = 1;
 
+/**
+ * App messages of one wave of a rollout (`wave` set) are written as version 2, every other app
+ * message as version 1: a worker from before waves drops the unknown `wave` and would apply a canary
+ * change on every host, so it must refuse the message instead (as newer: "upgrade the worker").
+ * Workers read both.
+ */
+export const WAVE_MESSAGE_VERSION = 2;
+
 export const APP_ACTIONS = ['create', 'update', 'stop', 'start', 'restart', 'roll', 'pull', 'rollback', 'delete'] as const;
 export const appActionSchema = z.enum(APP_ACTIONS);
 export type AppAction = z.infer<typeof appActionSchema>;
@@ -31,8 +39,32 @@ export type AppAction = z.infer<typeof appActionSchema>;
  * is deleted and created again gets a new, larger incarnation, so it is never mistaken for its
  * predecessor even though its revision (`app_id`) starts again at 1.
  */
+/** The revision every host outside a wave runs meanwhile: the app's last good revision. */
+export const waveBaseSchema = z.object({
+  incarnation: z.number().int().positive(),
+  revision: z.number().int().positive(),
+  rollout_id: z.string().min(1),
+  config: appConfigSchema,
+});
+export type WaveBase = z.infer<typeof waveBaseSchema>;
+
+/**
+ * The part of a rollout in waves that one message carries: the revision is for `hosts` (every wave so
+ * far, cumulative), and every other host runs `base` meanwhile (null: the app is new, nothing runs
+ * elsewhere yet). A later wave of the same revision is a new message with a larger `step`; the
+ * message without `wave` that ends a successful rollout is the revision for every host, late joiners
+ * included. Each message is the whole desired state: a worker that restarts needs only the newest.
+ */
+export const waveSchema = z.object({
+  /** 1-based, the wave's number: messages of one revision are ordered by it. */
+  step: z.number().int().positive(),
+  hosts: z.array(hostIdSchema).max(100_000),
+  base: waveBaseSchema.nullable(),
+});
+export type Wave = z.infer<typeof waveSchema>;
+
 export const appMessageSchema = z.object({
-  v: z.literal(MESSAGE_VERSION),
+  v: z.literal([MESSAGE_VERSION, WAVE_MESSAGE_VERSION]),
   app: appNameSchema,
   /** Id of this incarnation of the app; never reused, grows with every create. */
   incarnation: z.number().int().positive(),
@@ -44,12 +76,38 @@ export const appMessageSchema = z.object({
   created_at: z.iso.datetime(),
   /** Who made the change (user name), for history and logs. */
   actor: z.string().optional(),
+  /** Set while the revision goes out in waves: which hosts run it now, and what the others run. */
+  wave: waveSchema.optional(),
 });
 export type AppMessage = z.infer<typeof appMessageSchema>;
 
 /** True when `a` is a newer revision of the app than `b`. */
 export function isNewer(a: { incarnation: number; revision: number }, b: { incarnation: number; revision: number }): boolean {
   return a.incarnation > b.incarnation || (a.incarnation === b.incarnation && a.revision > b.revision);
+}
+
+/**
+ * True when message `a` comes after message `b`: a newer revision, or the same revision at a later
+ * wave (a message without `wave` comes after every wave of its revision).
+ */
+export function isLaterMessage(a: Pick<AppMessage, 'incarnation' | 'revision' | 'wave'>, b: Pick<AppMessage, 'incarnation' | 'revision' | 'wave'>): boolean {
+  if (isNewer(a, b)) return true;
+  if (a.incarnation !== b.incarnation || a.revision !== b.revision) return false;
+  return (a.wave?.step ?? Number.POSITIVE_INFINITY) > (b.wave?.step ?? Number.POSITIVE_INFINITY);
+}
+
+/** What a message asks of one host: the revision itself (`revision`), or its wave's base meanwhile. */
+export function targetOf(m: AppMessage, host: string): 'revision' | 'base' {
+  return m.wave === undefined || m.wave.hosts.includes(host) ? 'revision' : 'base';
+}
+
+/**
+ * An app config as it goes to workers: without `rollout_strategy`, which no worker needs and which a
+ * worker from before it would refuse (the config is a strict object).
+ */
+export function wireConfig(config: AppConfig): Omit<AppConfig, 'rollout_strategy'> {
+  const { rollout_strategy: _strategy, ...rest } = config;
+  return rest;
 }
 
 export const containerStateSchema = z.object({
@@ -182,8 +240,8 @@ export const streams = {
  * made with the revision, so two different changes never share an id, not even after a PostgreSQL
  * failover that lost the last commits and hands out the same `app:incarnation:revision` again.
  */
-export function appMessageId(m: Pick<AppMessage, 'rollout_id'>): string {
-  return m.rollout_id;
+export function appMessageId(m: Pick<AppMessage, 'rollout_id' | 'wave'>): string {
+  return m.wave === undefined ? m.rollout_id : `${m.rollout_id}:wave-${m.wave.step}`;
 }
 
 /**

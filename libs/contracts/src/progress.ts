@@ -15,6 +15,30 @@ export type RolloutHostState = z.infer<typeof rolloutHostStateSchema>;
 
 const isoTime = z.iso.datetime({ offset: true });
 
+/**
+ * Where a rollout is. One in waves (its app has a `rollout_strategy`) has its state kept by the
+ * rollout controller; one all at once is `rolling` until complete, then `succeeded` or `failed`.
+ *
+ *   rolling ⇄ paused            (pause/resume; a failure with on_failure "pause"; auto_promote false)
+ *   rolling|paused ──▶ succeeded | failed (the budget exceeded, no rollback) | aborted (by a person,
+ *                      or superseded by a newer change) | rolled_back (a rollback revision was made)
+ */
+export const ROLLOUT_STATES = ['rolling', 'paused', 'succeeded', 'failed', 'aborted', 'rolled_back'] as const;
+export const rolloutStateSchema = z.enum(ROLLOUT_STATES);
+export type RolloutState = z.infer<typeof rolloutStateSchema>;
+
+/** One wave of a rollout: its cumulative percent, its own hosts (not the earlier waves') and how they did. */
+export const rolloutWaveSchema = z.object({
+  percent: z.number(),
+  /** Hosts in this wave (members placed in it; not counting earlier waves). */
+  hosts: z.number().int().min(0),
+  applied: z.number().int().min(0),
+  failed: z.number().int().min(0),
+  started_at: isoTime.nullable(),
+  finished_at: isoTime.nullable(),
+});
+export type RolloutWave = z.infer<typeof rolloutWaveSchema>;
+
 export const rolloutSummarySchema = z.object({
   id: z.string(),
   app: appNameSchema,
@@ -55,6 +79,14 @@ export const rolloutSummarySchema = z.object({
   last_result_at: isoTime.nullable(),
   /** Apply durations of the hosts that applied it (ms; nearest-rank percentiles), null without any. */
   apply_ms: z.object({ p50: z.number().nullable(), p99: z.number().nullable() }),
+  state: rolloutStateSchema,
+  /** 1-based index of the current wave (the last one once it ended). */
+  wave: z.number().int().min(1),
+  waves: z.array(rolloutWaveSchema),
+  /** Why it stopped short (the budget exceeded and the first errors, aborted by whom, superseded by which rollout); null otherwise. */
+  abort_reason: z.string().nullable(),
+  /** The rollout of the rollback revision made when it failed, when one was made. */
+  rollback_rollout_id: z.string().nullable(),
 });
 export type RolloutSummary = z.infer<typeof rolloutSummarySchema>;
 

@@ -120,6 +120,29 @@ function toSummary(row: SummaryRow): RolloutSummary {
     first_result_at: isoOrNull(row.first_result_at),
     last_result_at: isoOrNull(row.last_result_at),
     apply_ms: { p50: row.p50 === null ? null : Number(row.p50), p99: row.p99 === null ? null : Number(row.p99) },
+    // placeholder until the rollout controller: an all-at-once rollout's state and its one wave
+    ...allAtOnce(row),
+  };
+}
+
+function allAtOnce(row: SummaryRow): Pick<RolloutSummary, 'state' | 'wave' | 'waves' | 'abort_reason' | 'rollback_rollout_id'> {
+  const complete = row.pending === 0 || row.publish_error !== null;
+  const succeeded = row.expected > 0 && row.expected_applied === row.expected;
+  return {
+    state: !complete ? 'rolling' : succeeded ? 'succeeded' : 'failed',
+    wave: 1,
+    waves: [
+      {
+        percent: 100,
+        hosts: row.expected,
+        applied: row.expected_applied,
+        failed: row.failed,
+        started_at: isoOrNull(row.published_at),
+        finished_at: complete ? isoOrNull(row.last_result_at) : null,
+      },
+    ],
+    abort_reason: null,
+    rollback_rollout_id: null,
   };
 }
 

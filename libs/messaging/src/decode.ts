@@ -35,13 +35,16 @@ export function newerVersion(raw: unknown, understood: number): number | null {
   return typeof v === 'number' && Number.isSafeInteger(v) && v > understood ? v : null;
 }
 
-/** The version a message schema understands: the number of its `v` literal (null for a schema without one). */
+/**
+ * The newest version a message schema understands: the largest number of its `v` literal (a schema
+ * may read several), null for a schema without one.
+ */
 export function understoodVersion(schema: z.ZodType): number | null {
   if (!(schema instanceof z.ZodObject)) return null;
   const v: unknown = (schema.shape as Record<string, unknown>).v;
-  if (!(v instanceof z.ZodLiteral) || v.values.size !== 1) return null;
-  const [value] = v.values;
-  return typeof value === 'number' ? value : null;
+  if (!(v instanceof z.ZodLiteral)) return null;
+  const numbers = [...v.values].filter((x): x is number => typeof x === 'number');
+  return numbers.length === 0 ? null : Math.max(...numbers);
 }
 
 /**

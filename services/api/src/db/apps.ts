@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type AppAction, type AppConfig, type AppMessage, appConfigSchema, appMessageId, appMessageSchema, subjects } from '@nebula/contracts';
+import { type AppAction, type AppConfig, type AppMessage, appConfigSchema, appMessageId, appMessageSchema, subjects, wireConfig } from '@nebula/contracts';
 import { type Database, type Kysely, onlineSql, sql, type Transaction } from '@nebula/db';
 import type { PlannedChange } from '../changes.ts';
 import { AppExistsError, AppNotFoundError, MessageTooLargeError } from '../errors.ts';
@@ -131,7 +131,7 @@ async function record(trx: Transaction<Database>, name: string, incarnation: num
     actor: opts.actor,
   });
   const msgId = appMessageId(message);
-  const payload = JSON.stringify(message);
+  const payload = JSON.stringify({ ...message, config: wireConfig(message.config) });
   if (opts.maxMessageBytes !== undefined) {
     // Under the longest id it may go out with: put back in the stream after a loss, it must fit too.
     const size = publishedSize(Buffer.byteLength(payload), republishedMsgId(msgId));

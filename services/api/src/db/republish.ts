@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type AppMessage, appMessageId, appMessageSchema, subjects } from '@nebula/contracts';
+import { type AppMessage, appMessageId, appMessageSchema, subjects, wireConfig } from '@nebula/contracts';
 import type pg from 'pg';
 import { OUTBOX_CHANNEL } from './apps.ts';
 
@@ -70,7 +70,7 @@ export async function republishMissing(client: pg.Client, stored: Set<string>): 
       await client.query('insert into outbox (subject, msg_id, payload) values ($1, $2, $3)', [
         subject,
         republishedMsgId(appMessageId(message)),
-        JSON.stringify(message),
+        JSON.stringify({ ...message, config: wireConfig(message.config) }),
       ]);
       added.push(subject);
     }
