@@ -199,23 +199,28 @@ test('a new incarnation of an app replaces containers of the old one', async () 
   );
 });
 
-test('a roll stops at the first container that does not come up; the rest keep serving', async () => {
+test('a roll stops at the first container that does not come up, and puts the previous revision back', async () => {
   const rt = fakeWithImages();
   const cfg = { docker_image: 'img:1', containers_per: { server: 3 } };
   await converge(rt, message('web', 1, 'create', cfg));
-  const old3 = rt.all().find((c) => c.name === 'web-3')?.id;
-  rt.onStart = (spec) => ({ state: spec.name === 'web-2' ? 'exited' : 'running' });
+  const before = new Map(rt.all().map((c) => [c.name, c.id]));
+  rt.onStart = (spec) => ({ state: spec.name === 'web-2' && spec.labels[LABELS.revision] === '2' ? 'exited' : 'running' });
   const want = desiredFromMessage(message('web', 2, 'roll', cfg), { imageId: 'sha256:aaa' });
   const plan = planHost([want], await rt.listContainers('h1'), HOST);
   await applyAppPlan(rt, plan.apps[0]!, EXEC).then(
     () => assert.unreachable('should fail'),
-    (err: unknown) => assert.instance(err, ContainerFailedError),
+    (err: unknown) => {
+      assert.instance(err, ContainerFailedError);
+      assert.match((err as Error).message, /web-2 did not stay up.*: previous revision 1 put back$/);
+    },
   );
   const byName = new Map(rt.all().map((c) => [c.name, c]));
-  assert.is(byName.get('web-1')?.labels[LABELS.revision], '2');
-  assert.is(byName.get('web-2')?.state, 'exited');
-  assert.is(byName.get('web-3')?.id, old3, 'web-3 untouched');
-  assert.is(byName.get('web-3')?.state, 'running');
+  assert.equal([...byName.keys()].sort(), ['web-1', 'web-2', 'web-3'], 'nothing left set aside');
+  for (const name of ['web-1', 'web-2', 'web-3']) {
+    assert.is(byName.get(name)?.id, before.get(name), `${name}: the previous container`);
+    assert.is(byName.get(name)?.state, 'running');
+    assert.is(byName.get(name)?.labels[LABELS.revision], '1');
+  }
 });
 
 test('a taken port fails the action and leaves no half-made container', async () => {

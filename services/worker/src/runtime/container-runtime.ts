@@ -117,6 +117,11 @@ export interface ContainerRuntime {
   /** Removes (forcefully); a missing container is fine. */
   remove(id: string, opts?: CallOptions): Promise<void>;
   restart(id: string, timeoutSeconds: number, opts?: CallOptions): Promise<void>;
+  /**
+   * Renames a container (the executor sets a replaced one aside under another name until its
+   * successor has settled, and renames it back to put it back). A name taken is a NameConflictError.
+   */
+  rename(id: string, name: string, opts?: CallOptions): Promise<void>;
   inspect(id: string, opts?: CallOptions): Promise<ContainerDetails | null>;
   /**
    * Pulls `image` from its registry (with the registry credentials the runtime was given). A pull

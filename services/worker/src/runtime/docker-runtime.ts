@@ -318,6 +318,15 @@ export class DockerRuntime implements ContainerRuntime {
     }
   }
 
+  async rename(id: string, name: string, opts?: CallOptions): Promise<void> {
+    const what = `rename ${opts?.name ?? id.slice(0, 12)} to ${name}`;
+    try {
+      await this.call(what, opts, (abortSignal) => this.docker.getContainer(id).rename({ name, abortSignal }));
+    } catch (err) {
+      throw classify(err, what);
+    }
+  }
+
   async inspect(id: string, opts?: CallOptions): Promise<ContainerDetails | null> {
     const what = `inspect ${opts?.name ?? id.slice(0, 12)}`;
     let info: Docker.ContainerInspectInfo;

@@ -26,6 +26,20 @@ interface FakeContainer {
   health: HealthStatus;
   imageId: string;
   restartCount: number;
+  exitCode: number | null;
+}
+
+/**
+ * An image whose tag is `exit-<code>` (`web:exit-1`) makes containers whose process exits at once
+ * with that code: a revision that does not come up, for unit tests and many-host simulations.
+ */
+export const EXITING_TAG = /:exit-(\d{1,3})$/;
+
+/** What `onStart` decides for a container: its state, health and, when it exited, its exit code. */
+export interface StartOutcome {
+  state: string;
+  health?: HealthStatus;
+  exitCode?: number;
 }
 
 /**
@@ -43,11 +57,15 @@ export class FakeRuntime implements ContainerRuntime {
   /** Set to simulate an engine or registry that does not answer. */
   engineDown = false;
   registryDown = false;
-  /** Decides the state of a container when it starts (default: running, healthy when checked). */
-  onStart: (spec: ContainerSpec) => { state: string; health?: HealthStatus } = (spec) => ({
-    state: 'running',
-    health: spec.healthcheck ? 'healthy' : undefined,
-  });
+  /**
+   * Decides the state of a container when it starts (default: running, healthy when checked; an
+   * image tagged `exit-<code>` exits at once with that code, see EXITING_TAG).
+   */
+  onStart: (spec: ContainerSpec) => StartOutcome = (spec) => {
+    const exit = EXITING_TAG.exec(spec.image);
+    if (exit) return { state: 'exited', exitCode: Number(exit[1]) };
+    return { state: 'running', health: spec.healthcheck ? 'healthy' : undefined };
+  };
   /** Every mutating call, in order: for tests that check what was (not) touched. */
   readonly calls: Array<{ op: string; id?: string; name?: string; image?: string }> = [];
   /** Pull attempts, failed ones included. */
@@ -57,7 +75,7 @@ export class FakeRuntime implements ContainerRuntime {
   /** Adds a container directly (e.g. one that is not ours), in the given state. */
   seed(spec: ContainerSpec, state = 'running', imageId = 'sha256:seed'): string {
     const id = this.nextId();
-    this.containers.set(id, { id, spec, state, health: undefined, imageId, restartCount: 0 });
+    this.containers.set(id, { id, spec, state, health: undefined, imageId, restartCount: 0, exitCode: state === 'exited' ? 0 : null });
     return id;
   }
 
@@ -145,7 +163,7 @@ export class FakeRuntime implements ContainerRuntime {
     }
     for (const n of spec.networks) if (!this.networks.has(n)) throw new ContainerConfigError(`network ${n} not found`);
     const id = this.nextId();
-    this.containers.set(id, { id, spec, state: 'created', health: undefined, imageId, restartCount: 0 });
+    this.containers.set(id, { id, spec, state: 'created', health: undefined, imageId, restartCount: 0, exitCode: null });
     this.calls.push({ op: 'create', id, name: spec.name });
     return id;
   }
@@ -159,16 +177,34 @@ export class FakeRuntime implements ContainerRuntime {
       const taken = other.spec.ports.find((p) => c.spec.ports.some((q) => q.host === p.host));
       if (taken) throw new PortConflictError(`port ${taken.host} is already allocated`);
     }
+    this.started(c);
+    this.calls.push({ op: 'start', id, name: c.spec.name });
+  }
+
+  private started(c: FakeContainer): void {
     const r = this.onStart(c.spec);
     c.state = r.state;
     c.health = r.health;
-    this.calls.push({ op: 'start', id, name: c.spec.name });
+    c.exitCode = r.state === 'exited' || r.state === 'dead' ? (r.exitCode ?? 0) : null;
+  }
+
+  async rename(id: string, name: string, opts?: CallOptions): Promise<void> {
+    await this.check('rename', opts, opts?.name ?? id);
+    const c = this.containers.get(id);
+    if (c === undefined) throw new ContainerConfigError(`no such container ${id}`);
+    for (const other of this.containers.values()) {
+      if (other !== c && other.spec.name === name) throw new NameConflictError(`container name ${name} is already in use by ${other.id}`);
+    }
+    const from = c.spec.name;
+    c.spec = { ...c.spec, name };
+    this.calls.push({ op: 'rename', id, name: `${from} -> ${name}` });
   }
 
   async stop(id: string, _timeoutSeconds = 0, opts?: CallOptions): Promise<void> {
     await this.check('stop', opts, opts?.name ?? id);
     const c = this.containers.get(id);
     if (c === undefined) return;
+    if (c.state === 'running' || c.state === 'restarting' || c.state === 'paused') c.exitCode = 0;
     c.state = 'exited';
     c.health = undefined;
     this.calls.push({ op: 'stop', id, name: c.spec.name });
@@ -186,9 +222,7 @@ export class FakeRuntime implements ContainerRuntime {
     await this.check('restart', opts, opts?.name ?? id);
     const c = this.containers.get(id);
     if (c === undefined) return;
-    const r = this.onStart(c.spec);
-    c.state = r.state;
-    c.health = r.health;
+    this.started(c);
     c.restartCount += 1;
     this.calls.push({ op: 'restart', id, name: c.spec.name });
   }
@@ -197,7 +231,7 @@ export class FakeRuntime implements ContainerRuntime {
     await this.check('inspect', opts, opts?.name ?? id);
     const c = this.containers.get(id);
     if (c === undefined) return null;
-    return { ...this.observe(c), restarting: c.state === 'restarting', restartCount: c.restartCount, exitCode: c.state === 'exited' ? 0 : null };
+    return { ...this.observe(c), restarting: c.state === 'restarting', restartCount: c.restartCount, exitCode: c.state === 'exited' || c.state === 'dead' ? (c.exitCode ?? 0) : null };
   }
 
   async pull(image: string, opts?: PullOptions): Promise<void> {
