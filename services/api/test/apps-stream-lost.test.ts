@@ -31,6 +31,7 @@ const FAST = {
   retryBaseMs: 100,
   retryMaxMs: 400,
   rollSettleMs: 0,
+  settleMs: 100,
   pollMs: 5,
   healthCheckIntervalMs: 1_000,
   stopTimeoutSeconds: 0,

@@ -46,6 +46,7 @@ const worker = createWorker({
     retryBaseMs: 100,
     retryMaxMs: 400,
     rollSettleMs: 0,
+    settleMs: 100,
     pollMs: 5,
     healthCheckIntervalMs: 1_000,
   },

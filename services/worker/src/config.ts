@@ -101,6 +101,11 @@ export const workerEnvSchema = z.object({
   STUCK_AFTER_SECONDS: seconds(60, 0.1),
   /** A rolled container without healthcheck must stay up this long before the next one. */
   ROLL_SETTLE_SECONDS: seconds(2),
+  /**
+   * After every apply that starts containers, they are watched this long: one that exits, restarts
+   * or turns unhealthy meanwhile puts the previous revision's containers back (failed, not retried). 0: off.
+   */
+  WORKER_SETTLE_SECONDS: seconds(10),
   /** Every served app is re-planned against its last applied revision this often (drift repair). */
   RECONCILE_INTERVAL_SECONDS: seconds(30, 0.1),
   /** A reconcile that fails is tried again after twice the wait each time, up to this. */

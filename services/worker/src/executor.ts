@@ -1,5 +1,5 @@
 import { forEachLimit } from './concurrency.ts';
-import { abortedError, ContainerFailedError, WorkerError } from './errors.ts';
+import { abortedError, ContainerFailedError, EngineUnavailableError, WorkerError } from './errors.ts';
 import type { AppPlan, Step } from './planner/plan-host.ts';
 import { healthBudgetMs, judgeSettle } from './planner/settle.ts';
 import { type ContainerRuntime, type ContainerSpec, LABELS, type ObservedContainer } from './runtime/container-runtime.ts';
@@ -180,9 +180,10 @@ export async function applyAppPlan(
     }
     await watchSettle(runtime, switchover.made, opts, progress, signal);
   } catch (err) {
-    // Aborted (past the deadline, or a newer revision waits): the next convergence re-plans from
-    // what it finds (what was set aside is removed as unrecognised). Any other failure: back.
-    if (signal?.aborted) throw err;
+    // Aborted (past the deadline, or a newer revision waits), or an engine that does not answer
+    // (it would not answer the put back either): the next convergence re-plans from what it finds
+    // (what was set aside is then removed as unrecognised). Any other failure: put back.
+    if (signal?.aborted || err instanceof EngineUnavailableError) throw err;
     throw await switchover.putBack(err);
   }
   await switchover.commit();

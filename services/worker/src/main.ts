@@ -73,6 +73,7 @@ await runService({
         ackWaitMs: env.ACK_WAIT_SECONDS * 1000,
         healthCheckIntervalMs: env.HEALTH_CHECK_INTERVAL_SECONDS * 1000,
         rollSettleMs: env.ROLL_SETTLE_SECONDS * 1000,
+        settleMs: env.WORKER_SETTLE_SECONDS * 1000,
         convergeTimeoutMs: env.CONVERGE_TIMEOUT_SECONDS * 1000,
         stuckAfterMs: env.STUCK_AFTER_SECONDS * 1000,
         reconcileIntervalMs: env.RECONCILE_INTERVAL_SECONDS * 1000,

@@ -82,6 +82,7 @@ export const DEFAULT_OPTIONS: WorkerOptions = {
   stuckAfterMs: 60_000,
   stopTimeoutSeconds: 5,
   rollSettleMs: 2_000,
+  settleMs: 10_000,
   rollTimeoutMs: 60_000,
   pollMs: 250,
   ownNetwork: 'nebula',
@@ -119,8 +120,8 @@ export function compileOptions(partial: Partial<WorkerOptions> = {}): WorkerOpti
   }
   for (const k of ['maxContainersPerApp', 'maxParallelStarts'] as const)
     if (!(Number.isInteger(o[k]) && (o[k] ?? 0) >= 1)) throw new RangeError(`worker option ${k} must be a positive integer`);
-  for (const k of ['stopTimeoutSeconds', 'maxRestartWaitSeconds', 'rollSettleMs', 'pollMs'] as const) {
-    if (!(o[k] >= 0)) throw new RangeError(`worker option ${k} must not be negative`);
+  for (const k of ['stopTimeoutSeconds', 'maxRestartWaitSeconds', 'rollSettleMs', 'pollMs', 'settleMs'] as const) {
+    if (!((o[k] ?? 0) >= 0)) throw new RangeError(`worker option ${k} must not be negative`);
   }
   const p = o.hostPolicy;
   const paths = [...p.allowedBindRoots, ...p.dockerSockets, ...(Array.isArray(p.allowDevices) ? p.allowDevices : [])];

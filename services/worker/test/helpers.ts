@@ -22,6 +22,8 @@ export const FAST_WORKER = {
   retryBaseMs: 100,
   retryMaxMs: 400,
   rollSettleMs: 0,
+  /** Short, but on: the fake runtime's containers that fail do so at start, seen at the first poll. */
+  settleMs: 300,
   pollMs: 5,
   healthCheckIntervalMs: 100,
 } as const;

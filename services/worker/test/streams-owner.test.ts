@@ -24,6 +24,7 @@ const FAST = {
   retryBaseMs: 50,
   retryMaxMs: 400,
   rollSettleMs: 0,
+  settleMs: 300,
   pollMs: 5,
   healthCheckIntervalMs: 100,
 };

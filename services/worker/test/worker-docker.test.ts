@@ -25,6 +25,7 @@ const OPTIONS: Partial<WorkerOptions> = {
   retryMaxMs: 1_000,
   stopTimeoutSeconds: 1,
   rollSettleMs: 300,
+  settleMs: 1_000,
   pollMs: 100,
   healthCheckIntervalMs: 500,
 };

@@ -81,6 +81,7 @@ test('frozen mid-roll: a failed, retryable result naming the hung call within it
       retryMaxMs: 1_000,
       stopTimeoutSeconds: 1,
       rollSettleMs: 1_500,
+      settleMs: 1_000,
       pollMs: 100,
       healthCheckIntervalMs: 500,
     },

@@ -40,6 +40,7 @@ async function spawnWorker(): Promise<{ child: ChildProcess; output: () => strin
       STOP_TIMEOUT_SECONDS: '1',
       ACK_WAIT_SECONDS: '2',
       ROLL_SETTLE_SECONDS: '1',
+      WORKER_SETTLE_SECONDS: '1',
       HEARTBEAT_INTERVAL_SECONDS: '1',
       LOG_LEVEL: 'info',
     },

@@ -28,6 +28,7 @@ const FAST: Partial<WorkerOptions> = {
   retryBaseMs: 100,
   retryMaxMs: 400,
   rollSettleMs: 0,
+  settleMs: 300,
   pollMs: 5,
   healthCheckIntervalMs: 100,
   reconcileIntervalMs: 200,
