@@ -1,7 +1,7 @@
 import { type Consumer, type ConsumerMessages, JetStreamApiError, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import type { KeyPair } from '@nats-io/nkeys';
 import { consumerName } from '@nebula/bus-auth';
-import { type AppMessage, appMessageSchema, isNewer, streams } from '@nebula/contracts';
+import { type AppMessage, appMessageSchema, isNewer, streams, targetOf } from '@nebula/contracts';
 import { InvalidMessageError, isMissedHeartbeats } from '@nebula/messaging';
 import type { Logger } from '@nebula/service-kit';
 import { z } from 'zod';
@@ -18,6 +18,7 @@ import {
 import { abortableSleep } from './executor.ts';
 import { type AppMessageGate, readNewestRevision } from './message-gate.ts';
 import { buildResult, publishResult } from './reporting.ts';
+import { handlingOf, supersession } from './wave-handling.ts';
 
 /**
  * One app on one host: its durable pull consumer on `apps.<app>` (made by the control plane: when it
@@ -59,10 +60,15 @@ export interface RunnerOptions {
 }
 
 export interface AppState {
-  /** The newest revision applied on this host, as (incarnation, revision). */
+  /**
+   * The revision this host runs, as (incarnation, revision): the newest applied, or the base of the
+   * wave it is outside of (what its heartbeats say).
+   */
   applied: { incarnation: number; revision: number } | null;
-  /** That revision itself, so that it can be planned again (drift repair). */
+  /** That revision itself (a base as an `update` of it), so that it can be planned again (drift repair). */
   lastApplied: AppMessage | null;
+  /** The revision this process reported applied: a later message of it (a later wave) is acked quietly. */
+  reported: { incarnation: number; revision: number } | null;
   busy: boolean;
 }
 
@@ -79,7 +85,7 @@ const RESTARTING = new Set(['create', 'update', 'restart', 'roll', 'pull', 'roll
 
 export class AppRunner {
   readonly app: string;
-  readonly state: AppState = { applied: null, lastApplied: null, busy: false };
+  readonly state: AppState = { applied: null, lastApplied: null, reported: null, busy: false };
   private readonly hostId: string;
   private readonly hostKey: KeyPair;
   private readonly gate: AppMessageGate;
@@ -297,14 +303,34 @@ export class AppRunner {
       await this.reject(m, err);
       return;
     }
-    const log = this.log.child({ incarnation: msg.incarnation, revision: msg.revision, action: msg.action });
+    const log = this.log.child({ incarnation: msg.incarnation, revision: msg.revision, action: msg.action, ...(msg.wave ? { wave: msg.wave.step } : {}) });
     const newest = await this.newestWaiting(m);
-    const applied = this.state.applied;
-    if ((newest !== null && isNewer(newest, msg)) || (applied !== null && isNewer(applied, msg))) {
+    const mine = targetOf(msg, this.hostId) === 'revision';
+    const gone = supersession(msg, newest, this.state.applied);
+    if (gone === 'superseded') {
       log.info({ newest: newest ? `${newest.incarnation}/${newest.revision}` : null }, 'superseded by a newer revision');
-      await this.finish(m, 'ack', buildResult({ message: msg, host: this.hostId, status: 'superseded' }), log);
+      // Reported only to a rollout this host is part of; outside its wave the host was never asked.
+      if (mine) await this.finish(m, 'ack', buildResult({ message: msg, host: this.hostId, status: 'superseded' }), log);
+      else await this.quietAck(m, log);
       return;
     }
+    if (gone === 'later') {
+      // A later wave of the same revision waits: it says all this one says, and more.
+      log.info({ wave: newest?.wave?.step ?? 'final' }, 'a later wave of this revision waits: acked, the later one is handled');
+      await this.quietAck(m, log);
+      return;
+    }
+    const handling = handlingOf(msg, this.hostId, this.state);
+    if (handling.kind === 'nothing') {
+      log.info(handling.why);
+      await this.quietAck(m, log);
+      return;
+    }
+    // Outside the wave: the base, converged as at start (keep what matches, no forced pull, no
+    // restart), never reported (this host is not part of the rollout yet).
+    const quiet = handling.kind === 'base';
+    const target = handling.target;
+    if (quiet) log.info({ base: `${target.incarnation}/${target.revision}` }, "outside this wave: keeping the wave's base");
     this.state.busy = true;
     // The convergence's deadline and its abort: every runtime call and wait below listens to it.
     const ac = new AbortController();
@@ -351,15 +377,26 @@ export class AppRunner {
       Math.max(100, Math.min(this.opts.ackWaitMs / 3, this.opts.stuckAfterMs / 2)),
     );
     try {
-      if (this.opts.maxRestartWaitSeconds > 0 && RESTARTING.has(msg.action) && !m.info.redelivered && policyRefusal(this.ctx.policy, msg) === null) {
+      if (
+        !quiet &&
+        this.opts.maxRestartWaitSeconds > 0 &&
+        RESTARTING.has(msg.action) &&
+        !m.info.redelivered &&
+        policyRefusal(this.ctx.policy, msg) === null
+      ) {
         // Spreads the restarts of a fleet over time, as the original did (a revision the host's
         // policy refuses restarts nothing: it is refused at once).
         await abortableSleep(Math.random() * this.opts.maxRestartWaitSeconds * 1000, ac.signal, 'the random wait before a restart');
       }
-      const out = await convergeApp(this.ctx, msg, { progress: working, signal: ac.signal });
-      this.state.applied = { incarnation: msg.incarnation, revision: msg.revision };
-      this.state.lastApplied = msg;
-      this.justApplied = { msg, containers: out.containers };
+      const out = await convergeApp(this.ctx, target, { progress: working, signal: ac.signal, adopt: quiet });
+      this.state.applied = { incarnation: target.incarnation, revision: target.revision };
+      this.state.lastApplied = target;
+      this.justApplied = { msg: target, containers: out.containers };
+      if (quiet) {
+        log.info({ ...out.outcome }, 'base kept');
+        await this.quietAck(m, log);
+        return;
+      }
       log.info({ ...out.outcome, pullMs: Math.round(out.pullMs), applyMs: Math.round(out.applyMs) }, 'applied');
       const result = buildResult({
         message: msg,
@@ -370,12 +407,13 @@ export class AppRunner {
         pullMs: out.pullMs,
         applyMs: out.applyMs,
       });
-      await this.finish(m, 'ack', result, log);
+      if (await this.finish(m, 'ack', result, log)) this.state.reported = { incarnation: msg.incarnation, revision: msg.revision };
     } catch (caught) {
       const why: unknown = ac.signal.aborted ? ac.signal.reason : null;
       if (why instanceof SupersededError) {
         log.warn({ err: caught, reason: why.message }, 'stuck: aborted for a newer revision');
-        await this.finish(m, 'ack', buildResult({ message: msg, host: this.hostId, status: 'superseded' }), log);
+        if (quiet) await this.quietAck(m, log);
+        else await this.finish(m, 'ack', buildResult({ message: msg, host: this.hostId, status: 'superseded' }), log);
         return;
       }
       // Past the deadline: say what hung, not just that time ran out.
@@ -403,7 +441,18 @@ export class AppRunner {
           containers: containers.map((c) => ({ id: c.id, name: c.name, state: c.state, ...(c.health ? { health: c.health } : {}), image: c.imageId })),
         });
       };
-      if (isRetryable(err)) {
+      if (quiet) {
+        // The base is not this host's part of the rollout: nothing is reported either way; the
+        // reconcile keeps what was applied before.
+        if (isRetryable(err)) {
+          const delay = this.backoff(m);
+          log.warn({ err, delayMs: delay }, "keeping the wave's base failed: will retry");
+          m.nak(delay);
+        } else {
+          log.error({ err }, "keeping the wave's base failed");
+          m.term();
+        }
+      } else if (isRetryable(err)) {
         const delay = this.backoff(m);
         log.warn({ err, delayMs: delay, deliveries: m.info.deliveryCount }, 'action failed: will retry');
         await this.reportRetry(msg, err, failed);
@@ -435,19 +484,28 @@ export class AppRunner {
     }
   }
 
-  /** Reports, then acks or terminates. When the report cannot be published, the message comes back. */
-  private async finish(m: JsMsg, how: 'ack' | 'term', result: ReturnType<typeof buildResult>, log: Logger): Promise<void> {
+  /**
+   * Reports, then acks or terminates; true once reported. When the report cannot be published, the
+   * message comes back.
+   */
+  private async finish(m: JsMsg, how: 'ack' | 'term', result: ReturnType<typeof buildResult>, log: Logger): Promise<boolean> {
     try {
       await publishResult(this.js, this.hostKey, result);
     } catch (err) {
       log.warn({ err }, 'could not publish the result: the message will be handled again');
       m.nak(this.backoff(m));
-      return;
+      return false;
     }
     // No reason with +TERM: nats-server 2.9 takes "+TERM <reason>" for an unknown ack and delivers the
     // message again after every ack wait, forever. The reason is in the failed result and the log.
     if (how === 'term') m.term();
     else await m.ackAck().catch((err: unknown) => log.warn({ err }, 'ack not confirmed'));
+    return true;
+  }
+
+  /** Acks without a result: a message this host has nothing to report on. */
+  private async quietAck(m: JsMsg, log: Logger): Promise<void> {
+    await m.ackAck().catch((err: unknown) => log.warn({ err }, 'ack not confirmed'));
   }
 
   private async reject(m: JsMsg, err: unknown): Promise<void> {

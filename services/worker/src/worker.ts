@@ -18,6 +18,7 @@ import { DEFAULT_HOST_POLICY, describePolicy, type HostPolicy } from './planner/
 import { imagesToRemove, noteImage, type SeenImage } from './planner/image-gc.ts';
 import { type HostContext, planDrift, planHost, unservedApps } from './planner/plan-host.ts';
 import { buildResult, containerStates, publishHeartbeat, publishResult } from './reporting.ts';
+import { handlingOf } from './wave-handling.ts';
 import { type ContainerRuntime, LABELS } from './runtime/container-runtime.ts';
 
 /**
@@ -238,21 +239,35 @@ export function createWorker(deps: WorkerDeps): Worker {
     return readNewestRevision(jsm, app, gate);
   }
 
-  /** Adopts the latest revision of the app; returns what it changed. Throws when it fails. */
-  async function adoptNow(runner: AppRunner): Promise<{ message: AppMessage; out: Awaited<ReturnType<typeof convergeApp>>; changed: number } | null> {
+  /**
+   * Adopts the latest revision of the app (for a host outside its wave, the wave's base); returns
+   * what it changed, and whether it was a base (never reported). Throws when it fails.
+   */
+  async function adoptNow(
+    runner: AppRunner,
+  ): Promise<{ message: AppMessage; out: Awaited<ReturnType<typeof convergeApp>>; changed: number; base: boolean } | null> {
     const app = runner.app;
     const latest = await latestRevision(app);
     if (latest === null) {
       log.info({ app }, 'no revision published yet');
       return null;
     }
+    const handling = handlingOf(latest, hostId, { reported: null, applied: null });
+    if (handling.kind === 'nothing') {
+      log.info({ app, incarnation: latest.incarnation, revision: latest.revision }, handling.why);
+      return null;
+    }
+    const target = handling.target;
     // The same deadline as a revision from the stream: a hung engine or registry cannot hold the start.
-    const out = await convergeApp(ctx, latest, { adopt: true, signal: AbortSignal.timeout(opts.convergeTimeoutMs) });
-    runner.state.applied = { incarnation: latest.incarnation, revision: latest.revision };
-    runner.state.lastApplied = latest;
-    recordImages(app, latest.config.docker_image, out.containers);
-    log.info({ app, incarnation: latest.incarnation, revision: latest.revision, ...out.outcome }, 'adopted');
-    return { message: latest, out, changed: out.outcome.created + out.outcome.replaced + out.outcome.removed };
+    const out = await convergeApp(ctx, target, { adopt: true, signal: AbortSignal.timeout(opts.convergeTimeoutMs) });
+    runner.state.applied = { incarnation: target.incarnation, revision: target.revision };
+    runner.state.lastApplied = target;
+    recordImages(app, target.config.docker_image, out.containers);
+    log.info(
+      { app, incarnation: target.incarnation, revision: target.revision, ...(handling.kind === 'base' ? { baseOf: latest.revision } : {}), ...out.outcome },
+      handling.kind === 'base' ? "adopted the wave's base (outside the wave)" : 'adopted',
+    );
+    return { message: target, out, changed: out.outcome.created + out.outcome.replaced + out.outcome.removed, base: handling.kind === 'base' };
   }
 
   async function adopt(runner: AppRunner): Promise<void> {
@@ -347,6 +362,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       r.adoptPending = false;
       if (done === null) return;
       noteRepair(r.stats, app, [`adopted revision ${done.message.revision} after a failed start (${done.changed} changed)`]);
+      if (done.base) return; // outside the wave: nothing to report
       // Its delivery may have been reported failed (and terminated): the newest result says applied.
       const { message, out } = done;
       await publishResult(
@@ -361,7 +377,11 @@ export function createWorker(deps: WorkerDeps): Worker {
           pullMs: out.pullMs,
           applyMs: out.applyMs,
         }),
-      ).catch((err: unknown) => log.warn({ app, err }, 'could not report the adopted revision'));
+      )
+        .then(() => {
+          runner.state.reported = { incarnation: message.incarnation, revision: message.revision };
+        })
+        .catch((err: unknown) => log.warn({ app, err }, 'could not report the adopted revision'));
       return;
     }
     const drift = planDrift(applied, await runtime.listContainers(hostId, { signal: AbortSignal.timeout(opts.convergeTimeoutMs) }), host);

@@ -39,11 +39,14 @@ async function apply(rt: FakeRuntime, m: AppMessage, exec: ExecutorOptions = EXE
   return applyAppPlan(rt, plan.apps[0]!, exec);
 }
 
-const failure = (p: Promise<unknown>) =>
-  p.then(
-    () => assert.unreachable('the apply should fail'),
-    (err: unknown) => err as Error,
-  );
+async function failure(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('the apply should fail');
+}
 const snapshot = (rt: FakeRuntime) =>
   rt
     .all()

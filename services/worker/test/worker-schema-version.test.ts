@@ -1,6 +1,6 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { consumerName } from '@nebula/bus-auth';
-import { MESSAGE_VERSION, streams } from '@nebula/contracts';
+import { MESSAGE_VERSION, streams, WAVE_MESSAGE_VERSION } from '@nebula/contracts';
 import { startNatsServer, type TestNatsServer, waitFor } from '@nebula/test-kit';
 import { Registry } from 'prom-client';
 import { test } from 'uvu';
@@ -20,8 +20,9 @@ let nats: TestNatsServer;
 let bus: TestBus;
 const workers: Worker[] = [];
 const FAST: Partial<WorkerOptions> = FAST_WORKER;
-const NEWER = MESSAGE_VERSION + 1;
-const UPGRADE = `message schema version ${NEWER} is newer than this worker understands (${MESSAGE_VERSION}): upgrade the worker`;
+/** App messages are read in versions 1 and 2 (2: a wave of a rollout); 3 is newer. */
+const NEWER = WAVE_MESSAGE_VERSION + 1;
+const UPGRADE = `message schema version ${NEWER} is newer than this worker understands (${WAVE_MESSAGE_VERSION}): upgrade the worker`;
 
 function runtime(): FakeRuntime {
   const rt = new FakeRuntime();
@@ -38,7 +39,7 @@ async function startWorker(hostId: string, apps: string[], rt: FakeRuntime): Pro
   return { w, registry };
 }
 
-/** A revision as a newer control plane might write it: version 2, and a config this worker cannot read. */
+/** A revision as a newer control plane might write it: version 3, and a config this worker cannot read. */
 function newer(app: string, revision: number): string {
   return JSON.stringify({ ...envelope(app, revision, 'update', { docker_image: 'img:2' }), v: NEWER, config: { image: { ref: 'img:2' } } });
 }
@@ -105,6 +106,21 @@ test('a revision of a newer schema version is reported failed ("upgrade the work
       [3, 'applied'],
     ],
   );
+  results.stop();
+});
+
+test('a version 2 message (a wave of a rollout) is understood and applied by a host of its wave', async () => {
+  const app = `ver-wave-${suffix()}`;
+  const hostId = 'h-ver-wave';
+  const rt = runtime();
+  const results = collectResults(bus.admin, app);
+  await results.subscribed;
+  const { w } = await startWorker(hostId, [app], rt);
+  const m = envelope(app, 1, 'create', { docker_image: 'img:1' });
+  await publishApp(bus, { ...m, v: WAVE_MESSAGE_VERSION, wave: { step: 1, hosts: [hostId], base: null } });
+  const r = await results.waitFor(1);
+  assert.is(r.status, 'applied', r.error ?? '');
+  assert.equal(w.rejected(), { signature: 0, newer_version: 0 });
   results.stop();
 });
 
