@@ -105,7 +105,10 @@ export async function convergeApp(
         'applying plan',
       );
     }
-    outcome = await applyAppPlan(runtime, appPlan, ctx.exec, progress, signal);
+    // Adopting (start-up, drift repair, a wave's base) converges to a revision already applied or
+    // judged good: nothing earlier to put back, so no settle watch (see executor.ts).
+    const exec = opts.adopt === true ? { ...ctx.exec, settleMs: 0 } : ctx.exec;
+    outcome = await applyAppPlan(runtime, appPlan, exec, progress, signal);
   }
   const containers = containerStates(await runtime.listContainers(ctx.host.hostId, call), m.app);
   return { imageDigest, pullMs, applyMs: performance.now() - t1, outcome, containers };

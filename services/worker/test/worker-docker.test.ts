@@ -260,7 +260,7 @@ test('a taken host port fails the revision and leaves nothing half-made', async 
   }
 });
 
-test('a roll stops at a container that turns unhealthy; the others keep serving the old revision', async () => {
+test('a roll stops at a container that turns unhealthy and puts the previous revision back; the others were never touched', async () => {
   const host = newHost();
   const app = `roll-${suffix()}`;
   const port = await freePortRange(2);
@@ -277,10 +277,35 @@ test('a roll stops at a container that turns unhealthy; the others keep serving 
   const r = await results.waitFor(2);
   assert.is(r.status, 'failed');
   assert.match(r.error ?? '', /ContainerFailedError.*unhealthy/);
+  assert.match(r.error ?? '', /: previous revision 1 put back$/);
   const after = await ids(host);
-  assert.is.not(after.get(`${app}-1`), before.get(`${app}-1`), 'the first was rolled');
-  assert.is(after.get(`${app}-2`), before.get(`${app}-2`), 'the second was not touched');
+  assert.equal(after, before, 'the previous containers, by id: the first put back, the second never touched');
+  assert.is((await answers(port)).env.V, '1');
   assert.is((await answers(port + 1)).env.V, '1');
+  results.stop();
+});
+
+test('an update whose process exits at once is reported failed and the previous containers serve again, same containers and port', async () => {
+  const host = newHost();
+  const app = `crash-${suffix()}`;
+  const port = await freePortRange(1);
+  const results = collectResults(nc, app);
+  await startWorker(host, [app]);
+  const cfg: AppConfigInput = { docker_image: ECHO, starting_ports: [{ [String(port)]: '80' }], env_vars: { V: '1' } };
+  await publishApp(bus, envelope(app, 1, 'create', cfg));
+  assert.is((await results.waitFor(1)).status, 'applied');
+  const before = await ids(host);
+  // The echo image runs its arguments instead of the server: `false` exits with code 1 at once.
+  await publishApp(bus, envelope(app, 2, 'update', { ...cfg, env_vars: { V: '2' }, command: ['false'] }));
+  const r = await results.waitFor(2);
+  assert.is(r.status, 'failed');
+  assert.match(r.error ?? '', new RegExp(`^ContainerFailedError: ${app}-1 (exited with code 1|restarted( \\d+ time\\(s\\))?) within 1 s of starting: previous revision 1 put back$`), r.error ?? '');
+  assert.equal(await ids(host), before, 'the previous container, not a new one');
+  assert.equal(
+    r.containers.map((c) => [c.name, c.state]),
+    [[`${app}-1`, 'running']],
+  );
+  assert.is((await answers(port)).env.V, '1');
   results.stop();
 });
 

@@ -242,9 +242,11 @@ test('a container that stays unhealthy is restarted ever less often, not at ever
   const rt = runtime();
   const results = collectResults(nc, app);
   await startWorker(host, [app], rt, { healthCheckIntervalMs: 50, unhealthyRestartMaxBackoffMs: 60_000 });
-  rt.onStart = () => ({ state: 'running', health: 'unhealthy' });
   await publishApp(bus, envelope(app, 1, 'create', { docker_image: 'img:1', healthcheck: { test: ['CMD', 'true'] } }));
   await results.waitFor(1, 'applied');
+  // Healthy through the settle time, unhealthy from then on (restarts included).
+  rt.onStart = () => ({ state: 'running', health: 'unhealthy' });
+  for (const c of rt.containers.values()) c.health = 'unhealthy';
   const restarts = () => rt.calls.filter((x) => x.op === 'restart').length;
   await waitFor('the first two restarts', () => restarts() >= 2, 5_000);
   const since = Date.now();
