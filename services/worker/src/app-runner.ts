@@ -31,6 +31,10 @@ import { handlingOf, supersession } from './wave-handling.ts';
  *                 │          (no result when not even app and revision can be read: logged, counted)
  *                 │
  *                 ├─ a newer revision is waiting, or already applied ──▶ superseded result, ack
+ *                 │                                         (outside its wave: no result)
+ *                 ├─ a later wave of this revision waits, or it was applied and reported here
+ *                 │    already (a later wave) ──▶ ack, no result
+ *                 ├─ outside its wave ──▶ converge to the wave's base (adopt mode), ack, no result
  *                 │
  *                 └─ converge (working() while it runs, until its deadline)
  *                      ├─ ok ─────────▶ applied result, ack
@@ -39,7 +43,9 @@ import { handlingOf, supersession } from './wave-handling.ts';
  *                      ├─ retryable ──▶ failed result (once per cause), nak(backoff)
  *                      │                (engine/registry unreachable; applied result once it works)
  *                      └─ permanent ──▶ failed result, term     (unknown image, port taken, refused
- *                                                                by the host's policy before any pull...)
+ *                                                                by the host's policy before any pull,
+ *                                                                new containers that did not settle:
+ *                                                                the previous ones put back...)
  *
  * stop(): no new fetch; the message in hand is finished (acked or nak'd) before it resolves.
  *
@@ -377,13 +383,7 @@ export class AppRunner {
       Math.max(100, Math.min(this.opts.ackWaitMs / 3, this.opts.stuckAfterMs / 2)),
     );
     try {
-      if (
-        !quiet &&
-        this.opts.maxRestartWaitSeconds > 0 &&
-        RESTARTING.has(msg.action) &&
-        !m.info.redelivered &&
-        policyRefusal(this.ctx.policy, msg) === null
-      ) {
+      if (!quiet && this.opts.maxRestartWaitSeconds > 0 && RESTARTING.has(msg.action) && !m.info.redelivered && policyRefusal(this.ctx.policy, msg) === null) {
         // Spreads the restarts of a fleet over time, as the original did (a revision the host's
         // policy refuses restarts nothing: it is refused at once).
         await abortableSleep(Math.random() * this.opts.maxRestartWaitSeconds * 1000, ac.signal, 'the random wait before a restart');

@@ -15,10 +15,7 @@ import { type AppMessage, isLaterMessage, isNewer, targetOf, type WaveBase } fro
  * roll replaces only containers of older revisions), so that a host that died before reporting its
  * wave is never left unreported.
  */
-export type Handling =
-  | { kind: 'apply'; target: AppMessage }
-  | { kind: 'base'; target: AppMessage }
-  | { kind: 'nothing'; why: string };
+export type Handling = { kind: 'apply'; target: AppMessage } | { kind: 'base'; target: AppMessage } | { kind: 'nothing'; why: string };
 
 type Revision = { incarnation: number; revision: number };
 

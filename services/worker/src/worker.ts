@@ -18,8 +18,8 @@ import { DEFAULT_HOST_POLICY, describePolicy, type HostPolicy } from './planner/
 import { imagesToRemove, noteImage, type SeenImage } from './planner/image-gc.ts';
 import { type HostContext, planDrift, planHost, unservedApps } from './planner/plan-host.ts';
 import { buildResult, containerStates, publishHeartbeat, publishResult } from './reporting.ts';
-import { handlingOf } from './wave-handling.ts';
 import { type ContainerRuntime, LABELS } from './runtime/container-runtime.ts';
+import { handlingOf } from './wave-handling.ts';
 
 /**
  * The worker of one host.

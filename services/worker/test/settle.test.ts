@@ -17,7 +17,16 @@ const HOST: HostContext = { hostId: 'h1', cores: 4, memory_mb: 8192 };
 const EXEC: ExecutorOptions = { stopTimeoutSeconds: 1, rollSettleMs: 0, rollTimeoutMs: 1000, pollMs: 1, ownNetwork: 'nebula', settleMs: 20 };
 
 function message(revision: number, action: AppAction, config: AppConfigInput): AppMessage {
-  return { v: 1, app: 'web', incarnation: 1, revision, action, config: appConfigSchema.parse(config), rollout_id: `r${revision}`, created_at: new Date().toISOString() };
+  return {
+    v: 1,
+    app: 'web',
+    incarnation: 1,
+    revision,
+    action,
+    config: appConfigSchema.parse(config),
+    rollout_id: `r${revision}`,
+    created_at: new Date().toISOString(),
+  };
 }
 
 function fake(): FakeRuntime {

@@ -299,7 +299,11 @@ test('an update whose process exits at once is reported failed and the previous 
   await publishApp(bus, envelope(app, 2, 'update', { ...cfg, env_vars: { V: '2' }, command: ['false'] }));
   const r = await results.waitFor(2);
   assert.is(r.status, 'failed');
-  assert.match(r.error ?? '', new RegExp(`^ContainerFailedError: ${app}-1 (exited with code 1|restarted( \\d+ time\\(s\\))?) within 1 s of starting: previous revision 1 put back$`), r.error ?? '');
+  assert.match(
+    r.error ?? '',
+    new RegExp(`^ContainerFailedError: ${app}-1 (exited with code 1|restarted( \\d+ time\\(s\\))?) within 1 s of starting: previous revision 1 put back$`),
+    r.error ?? '',
+  );
   assert.equal(await ids(host), before, 'the previous container, not a new one');
   assert.equal(
     r.containers.map((c) => [c.name, c.state]),

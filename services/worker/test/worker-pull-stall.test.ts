@@ -83,7 +83,16 @@ test('the worker reports the stalled pull as a retryable failure, then applies t
     runtime,
     hostFacts: { cores: 2, memory_mb: 4096 },
     log,
-    options: { heartbeatIntervalMs: 500, ackWaitMs: 5_000, fetchExpiresMs: 2_000, retryBaseMs: 500, retryMaxMs: 1_000, stopTimeoutSeconds: 1, pollMs: 100, settleMs: 1_000 },
+    options: {
+      heartbeatIntervalMs: 500,
+      ackWaitMs: 5_000,
+      fetchExpiresMs: 2_000,
+      retryBaseMs: 500,
+      retryMaxMs: 1_000,
+      stopTimeoutSeconds: 1,
+      pollMs: 100,
+      settleMs: 1_000,
+    },
   });
   workers.push(w);
   await w.start();

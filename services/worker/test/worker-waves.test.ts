@@ -42,7 +42,15 @@ function runtime(): Fleet {
 
 async function startWorker(hostId: string, app: string, fleet: Fleet): Promise<Worker> {
   const rt = fleet.of(hostId);
-  const w = createWorker({ hostId, apps: [app], ...(await bus.host(hostId, [app], FAST_WORKER)), runtime: rt, hostFacts: { cores: 2, memory_mb: 2048 }, log, options: FAST_WORKER });
+  const w = createWorker({
+    hostId,
+    apps: [app],
+    ...(await bus.host(hostId, [app], FAST_WORKER)),
+    runtime: rt,
+    hostFacts: { cores: 2, memory_mb: 2048 },
+    log,
+    options: FAST_WORKER,
+  });
   workers.push(w);
   await w.start();
   return w;
@@ -71,8 +79,17 @@ const of = (results: Result[], revision: number) =>
     .sort();
 /** Mutating engine calls on one host's containers (their ids), from `since` on. */
 const touched = (rt: Fleet, host: string, ids: Set<string>, since: number) =>
-  rt.of(host).calls.slice(since).filter((c) => c.id !== undefined && ids.has(c.id));
-const idsOf = (rt: Fleet, host: string) => new Set(rt.all().filter((c) => c.labels[LABELS.host] === host).map((c) => c.id));
+  rt
+    .of(host)
+    .calls.slice(since)
+    .filter((c) => c.id !== undefined && ids.has(c.id));
+const idsOf = (rt: Fleet, host: string) =>
+  new Set(
+    rt
+      .all()
+      .filter((c) => c.labels[LABELS.host] === host)
+      .map((c) => c.id),
+  );
 const settle = () => new Promise((r) => setTimeout(r, 600));
 
 test.before(async () => {
@@ -127,10 +144,7 @@ test('waves: each host applies and reports the revision once, in its wave; the o
   await settle();
   assert.equal(of(results.all, 2), [`${a} applied`, `${b} applied`, `${c} applied`], 'one result per host, none superseded');
   assert.equal(touched(rt, a, aAfter, mark[a] ?? 0), []);
-  assert.equal(
-    running(rt, app),
-    [a, b, c].map((h) => `${h} ${app}-1 2 running`).sort(),
-  );
+  assert.equal(running(rt, app), [a, b, c].map((h) => `${h} ${app}-1 2 running`).sort());
   for (const h of [a, b, c]) assert.equal(w[h]?.applied()[app], { incarnation: 1, revision: 2 });
   results.stop();
 });

@@ -48,7 +48,10 @@ export function judgeSettle(observations: readonly SettleObservation[], elapsedM
     if (d === null) continue; // judged above
     if (budget !== null && d.health !== 'healthy') {
       if (elapsedMs < budget) return { kind: 'watch' };
-      return { kind: 'failed', reason: `${name} was not healthy within ${Math.ceil(Math.max(budget, settleMs) / 1000)} s of starting (health ${d.health ?? 'none'})` };
+      return {
+        kind: 'failed',
+        reason: `${name} was not healthy within ${Math.ceil(Math.max(budget, settleMs) / 1000)} s of starting (health ${d.health ?? 'none'})`,
+      };
     }
     if (d.state !== 'running') {
       // created, paused...: not up, and not going to be on its own.

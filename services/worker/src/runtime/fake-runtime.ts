@@ -231,7 +231,12 @@ export class FakeRuntime implements ContainerRuntime {
     await this.check('inspect', opts, opts?.name ?? id);
     const c = this.containers.get(id);
     if (c === undefined) return null;
-    return { ...this.observe(c), restarting: c.state === 'restarting', restartCount: c.restartCount, exitCode: c.state === 'exited' || c.state === 'dead' ? (c.exitCode ?? 0) : null };
+    return {
+      ...this.observe(c),
+      restarting: c.state === 'restarting',
+      restartCount: c.restartCount,
+      exitCode: c.state === 'exited' || c.state === 'dead' ? (c.exitCode ?? 0) : null,
+    };
   }
 
   async pull(image: string, opts?: PullOptions): Promise<void> {
