@@ -69,11 +69,7 @@ export async function planRolloutDryRun(
   strategy: RolloutStrategy | null,
   _opts: { offlineAfterMissedHeartbeats: number },
 ): Promise<{ members: number; waves: Array<{ wave: number; percent: number; hosts: string[] }> }> {
-  const rows = await db
-    .selectFrom('hosts')
-    .select('id')
-    .where(sql<boolean>`${app} = any(apps)`)
-    .execute();
+  const rows = await db.selectFrom('hosts').select('id').where(sql<boolean>`${app} = any(apps)`).execute();
   const members = hostOrder(
     app,
     rows.map((r) => r.id),

@@ -158,7 +158,7 @@ test('GET /api/v2/rollouts/{id} carries state, wave, waves, abort_reason and rol
   assert.ok(Array.isArray(p.waves));
 });
 
-test('?dry_run=true of create, update (POST, PUT, PATCH) and tRPC: the config and the waves\' hosts, nothing written', async () => {
+test("?dry_run=true of create, update (POST, PUT, PATCH) and tRPC: the config and the waves' hosts, nothing written", async () => {
   const name = uniqueName();
   const hosts = ['h-1', 'h-2', 'h-3', 'h-4'].map((h) => `${name}-${h}`);
   await addHosts(name, hosts);
@@ -166,7 +166,11 @@ test('?dry_run=true of create, update (POST, PUT, PATCH) and tRPC: the config an
   const before = await snapshot();
   const c = await req('POST', `/api/v2/apps/${name}?dry_run=true`, { body: { docker_image: 'nginx:1', rollout_strategy: strategy } });
   assert.is(c.status, 200, c.text);
-  const plan = c.body as { dry_run: boolean; config: Record<string, unknown>; plan: { members: number; waves: Array<{ wave: number; percent: number; hosts: string[] }> } };
+  const plan = c.body as {
+    dry_run: boolean;
+    config: Record<string, unknown>;
+    plan: { members: number; waves: Array<{ wave: number; percent: number; hosts: string[] }> };
+  };
   assert.is(plan.dry_run, true);
   assert.is(plan.config.docker_image, 'nginx:1');
   assert.equal((plan.config.rollout_strategy as { waves: number[] }).waves, [25, 50, 100]);
@@ -228,8 +232,20 @@ test('rollout_strategy is checked on every change path: 400 naming the field, no
   await create(name);
   const before = await snapshot();
   const cases: Array<[string, string, object, string, RegExp]> = [
-    ['POST', `/api/v2/apps/${uniqueName()}`, { docker_image: 'nginx', rollout_strategy: { waves: [5, 50] } }, 'rollout_strategy.waves', /last wave must be 100/],
-    ['POST', `/api/v2/apps/${uniqueName()}?dry_run=true`, { docker_image: 'nginx', rollout_strategy: { waves: [50, 20, 100] } }, 'rollout_strategy.waves', /strictly increasing/],
+    [
+      'POST',
+      `/api/v2/apps/${uniqueName()}`,
+      { docker_image: 'nginx', rollout_strategy: { waves: [5, 50] } },
+      'rollout_strategy.waves',
+      /last wave must be 100/,
+    ],
+    [
+      'POST',
+      `/api/v2/apps/${uniqueName()}?dry_run=true`,
+      { docker_image: 'nginx', rollout_strategy: { waves: [50, 20, 100] } },
+      'rollout_strategy.waves',
+      /strictly increasing/,
+    ],
     ['POST', `/api/v2/apps/${name}/update`, { docker_image: 'nginx', rollout_strategy: { waves: [0, 100] } }, 'rollout_strategy.waves.0', /more than 0/],
     ['PATCH', `/api/v2/apps/${name}/update`, { rollout_strategy: { waves: [100], bake: 3 } }, 'rollout_strategy.bake', /unknown field/],
     ['PUT', `/api/v2/apps/${name}/update`, { rollout_strategy: { waves: [10, 100], on_failure: 'explode' } }, 'rollout_strategy.on_failure', /./],
@@ -251,7 +267,7 @@ test('rollout_strategy is checked on every change path: 400 naming the field, no
   assert.is((cleared.body as { rollout_strategy: unknown }).rollout_strategy, null);
 });
 
-test('/openapi.json lists the rollout commands, promote\'s full, dry_run, and the new progress fields', async () => {
+test("/openapi.json lists the rollout commands, promote's full, dry_run, and the new progress fields", async () => {
   const r = await req('GET', '/openapi.json');
   const doc = r.body as {
     paths: Record<string, Record<string, { parameters?: Array<{ name: string; in: string }>; responses: Record<string, unknown> }>>;

@@ -68,7 +68,8 @@ export async function follow(ctx: Ctx, id: string): Promise<{ last: RolloutProgr
 }
 
 export function rolloutState(r: RolloutSummary): string {
-  if (inWaves(r) || r.state === 'paused' || r.state === 'aborted' || r.state === 'rolled_back') return `${stateWords(r.state)} (wave ${r.wave}/${Math.max(r.waves.length, 1)})`;
+  if (inWaves(r) || r.state === 'paused' || r.state === 'aborted' || r.state === 'rolled_back')
+    return `${stateWords(r.state)} (wave ${r.wave}/${Math.max(r.waves.length, 1)})`;
   if (!r.complete) return r.superseded_by ? 'superseded (in progress)' : 'in progress';
   if (r.failed > 0) return 'failed';
   if (r.superseded_by) return 'complete (superseded)';

@@ -57,21 +57,34 @@ test('apps update --waves --bake --max-failed sets the strategy; each flag alone
   assert.is(await strategyOf(app), null);
 });
 
-test('--dry-run prints each wave\'s hosts and changes nothing', async () => {
+test("--dry-run prints each wave's hosts and changes nothing", async () => {
   const app = `api-${suffix()}`;
   const created = await nebula(['apps', 'create', app, '-f', '-'], env, { stdin: 'docker_image: nginx:1\n' });
   assert.is(created.code, 0, created.stderr);
   const hosts = ['a', 'b', 'c', 'd'].map((h) => `${app}-${h}`);
   await stack.db
     .insertInto('hosts')
-    .values(hosts.map((id) => ({ id, apps: [app], running: '[]', cores: 1, memory_mb: 256, worker_version: 'v', heartbeat_interval_seconds: 1, last_seen: new Date() })))
+    .values(
+      hosts.map((id) => ({
+        id,
+        apps: [app],
+        running: '[]',
+        cores: 1,
+        memory_mb: 256,
+        worker_version: 'v',
+        heartbeat_interval_seconds: 1,
+        last_seen: new Date(),
+      })),
+    )
     .execute();
   const before = (await run(['apps', 'history', app, '--json'])).stdout;
   const r = await run(['apps', 'update', app, '--waves', '25,100', '--dry-run']);
   assert.match(r.stdout, /dry run of .*: nothing was changed; the change would go out in waves 25, 100% .* to 4 hosts/);
   assert.match(r.stdout, /wave 1 \(25%\): 1 host: /);
   assert.match(r.stdout, /wave 2 \(100%\): 3 hosts: /);
-  const json = JSON.parse((await run(['apps', 'update', app, '--waves', '25,100', '--dry-run', '--json'])).stdout) as { plan: { waves: Array<{ hosts: string[] }> } };
+  const json = JSON.parse((await run(['apps', 'update', app, '--waves', '25,100', '--dry-run', '--json'])).stdout) as {
+    plan: { waves: Array<{ hosts: string[] }> };
+  };
   assert.equal(json.plan.waves.flatMap((w) => w.hosts).sort(), hosts);
   assert.is((await run(['apps', 'history', app, '--json'])).stdout, before, 'no revision was made');
   assert.is(await strategyOf(app), null);
@@ -82,7 +95,13 @@ test('rollout commands: refused with the state for a rollout that went all at on
   const created = await nebula(['apps', 'create', app, '-f', '-', '--json'], env, { stdin: 'docker_image: nginx:1\n' });
   assert.is(created.code, 0, created.stderr);
   const id = (JSON.parse(created.stdout) as { rollout_id: string }).rollout_id;
-  for (const args of [['pause', id], ['resume', id], ['promote', id, '--full'], ['abort', id], ['retry', id]]) {
+  for (const args of [
+    ['pause', id],
+    ['resume', id],
+    ['promote', id, '--full'],
+    ['abort', id],
+    ['retry', id],
+  ]) {
     const r = await run(['rollouts', ...args], 1);
     assert.match(r.stderr, /\(HTTP 409\)/, r.stderr);
     assert.match(r.stderr, /"state":"(rolling|succeeded|failed)"/, r.stderr);

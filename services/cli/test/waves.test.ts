@@ -74,16 +74,31 @@ function usage(argv: string[]): string {
 test('--waves, --bake, --max-failed: their forms; anything else is a usage error', () => {
   assert.equal(parseWaves('5,25,100'), [5, 25, 100]);
   assert.equal(parseWaves('1.5%, 10%,100'), [1.5, 10, 100]);
-  for (const bad of ['', '5,,100', 'a,100', '-5,100', '5;100']) assert.throws(() => parseWaves(bad), (e: unknown) => e instanceof UsageError, bad);
+  for (const bad of ['', '5,,100', 'a,100', '-5,100', '5;100'])
+    assert.throws(
+      () => parseWaves(bad),
+      (e: unknown) => e instanceof UsageError,
+      bad,
+    );
   assert.is(parseBake('30s'), 30);
   assert.is(parseBake('2m'), 120);
   assert.is(parseBake('45'), 45);
   assert.is(parseBake('0'), 0);
-  for (const bad of ['1.5s', '500ms', 'soon', '-1']) assert.throws(() => parseBake(bad), (e: unknown) => e instanceof UsageError, bad);
+  for (const bad of ['1.5s', '500ms', 'soon', '-1'])
+    assert.throws(
+      () => parseBake(bad),
+      (e: unknown) => e instanceof UsageError,
+      bad,
+    );
   assert.equal(parseMaxFailed('10%'), { max_failed_percent: 10 });
   assert.equal(parseMaxFailed('2.5%'), { max_failed_percent: 2.5 });
   assert.equal(parseMaxFailed('3'), { max_failed_hosts: 3 });
-  for (const bad of ['%', 'ten', '3 hosts', '1.5']) assert.throws(() => parseMaxFailed(bad), (e: unknown) => e instanceof UsageError, bad);
+  for (const bad of ['%', 'ten', '3 hosts', '1.5'])
+    assert.throws(
+      () => parseMaxFailed(bad),
+      (e: unknown) => e instanceof UsageError,
+      bad,
+    );
 });
 
 test('the flags merge into the strategy the app has: what is not given stays; --no-waves clears it', () => {
@@ -118,7 +133,7 @@ test('command lines: the rollout commands, promote --full, apps update with stra
   for (const c of ['pause', 'resume', 'promote', 'abort', 'retry']) {
     const p = parseCommandLine(['rollouts', c, 'abc']);
     assert.ok(p !== 'help');
-    if (p !== 'help') assert.equal([p.command, p.args], [`rollouts ${c}`, { id: 'abc' }]);
+    assert.equal([p.command, p.args], [`rollouts ${c}`, { id: 'abc' }]);
   }
   const full = parseCommandLine(['rollouts', 'promote', 'abc', '--full']);
   assert.ok(full !== 'help' && full.values.full === true);
@@ -192,7 +207,7 @@ test('--wait exits 3 for failed, aborted and rolled back; the reason names the r
   assert.match(failed ?? '', /^0 of 1 hosts applied/);
 });
 
-test('a dry run\'s plan: the strategy in words, each wave\'s hosts (long lists cut)', () => {
+test("a dry run's plan: the strategy in words, each wave's hosts (long lists cut)", () => {
   const hosts = Array.from({ length: 12 }, (_, i) => `h${i}`);
   const d = {
     dry_run: true,
@@ -206,7 +221,10 @@ test('a dry run\'s plan: the strategy in words, each wave\'s hosts (long lists c
     },
   } as unknown as DryRun;
   const lines = planLines('web', d);
-  assert.match(lines[0] ?? '', /dry run of web: nothing was changed; the change would go out in waves 10, 100% \(bake 30s, at most 10% failed, on failure rollback\) to 13 hosts/);
+  assert.match(
+    lines[0] ?? '',
+    /dry run of web: nothing was changed; the change would go out in waves 10, 100% \(bake 30s, at most 10% failed, on failure rollback\) to 13 hosts/,
+  );
   assert.is(lines[1], '  wave 1 (10%): 1 host: h12');
   assert.is(lines[2], '  wave 2 (100%): 12 hosts: h0, h1, h2, h3, h4, h5, h6, h7, and 4 more');
   const none = planLines('web', { dry_run: true, config: { rollout_strategy: null }, plan: { members: 0, waves: [] } } as unknown as DryRun);

@@ -14,7 +14,12 @@ function isCommand(c: string): c is RolloutCommand {
   return (ROLLOUT_COMMANDS as readonly string[]).includes(c);
 }
 
-function input(id: string, command: RolloutCommand, body: JsonBody, query: URLSearchParams): { ok: true; value: Record<string, unknown> } | { ok: false; res: V2Response } {
+function input(
+  id: string,
+  command: RolloutCommand,
+  body: JsonBody,
+  query: URLSearchParams,
+): { ok: true; value: Record<string, unknown> } | { ok: false; res: V2Response } {
   if (body.kind === 'malformed') return { ok: false, res: { status: 400, body: { errors: { '(body)': [body.reason] } } } };
   const fields = body.kind === 'empty' ? {} : body.value;
   if (!isPlainObject(fields)) return { ok: false, res: { status: 400, body: { errors: { '(body)': ['must be a JSON object'] } } } };

@@ -1,5 +1,5 @@
 import { type RolloutProgress, rolloutProgressSchema } from '@nebula/contracts';
-import { commandRollout, findRolloutApp, getRolloutProgress, ROLLOUT_COMMANDS, type RolloutCommand } from '@nebula/db';
+import { commandRollout, findRolloutApp, getRolloutProgress, type ROLLOUT_COMMANDS, type RolloutCommand } from '@nebula/db';
 import { z } from 'zod';
 import { requireAccess } from '../access/guard.ts';
 import type { Identity } from '../auth.ts';

@@ -94,7 +94,11 @@ export const appsCommands: Record<string, Command> = {
     const config = await updateBody(ctx, app);
     const whole = { ...(config as { docker_image: string }), name: app };
     if (ctx.values['dry-run']) {
-      return printPlan(ctx, app, ctx.values.replace ? await ctx.nebula.apps.dryRun.update.mutate(whole) : await ctx.nebula.apps.dryRun.patch.mutate({ ...config, name: app }));
+      return printPlan(
+        ctx,
+        app,
+        ctx.values.replace ? await ctx.nebula.apps.dryRun.update.mutate(whole) : await ctx.nebula.apps.dryRun.patch.mutate({ ...config, name: app }),
+      );
     }
     const doc = ctx.values.replace ? await ctx.nebula.apps.update.mutate(whole) : await ctx.nebula.apps.patch.mutate({ ...config, name: app });
     return afterAction(ctx, app, ctx.values.replace ? 'replaced' : 'updated', doc);

@@ -95,7 +95,10 @@ export const rolloutsCommands: Record<string, Command> = {
       `rollouts ${c}`,
       async (ctx: Ctx) => {
         const id = arg(ctx, 'id');
-        const p = c === 'promote' ? await ctx.nebula.rollouts.promote.mutate({ id, ...(ctx.values.full ? { full: true } : {}) }) : await ctx.nebula.rollouts[c].mutate({ id });
+        const p =
+          c === 'promote'
+            ? await ctx.nebula.rollouts.promote.mutate({ id, ...(ctx.values.full ? { full: true } : {}) })
+            : await ctx.nebula.rollouts[c].mutate({ id });
         if (ctx.json) {
           printJson(ctx, p);
           return EXIT.ok;
