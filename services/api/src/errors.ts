@@ -1,4 +1,4 @@
-import { DatabaseUnavailableError, QueryInputError } from '@nebula/db';
+import { DatabaseUnavailableError, QueryInputError, RolloutConflictError } from '@nebula/db';
 import type { z } from 'zod';
 
 /**
@@ -78,6 +78,20 @@ export class HostNotFoundError extends ApiError {
   readonly body = { host_exists: false };
   constructor(id: string) {
     super(`host "${id}" is not known (it never sent a heartbeat)`);
+  }
+}
+
+/**
+ * A rollout command (pause, resume, promote, abort, retry) its rollout's state does not allow: 409,
+ * with the state it is in and the command, so a script can tell "already paused" from "finished".
+ */
+export class RolloutCommandRefusedError extends ApiError {
+  override name = 'RolloutCommandRefusedError';
+  readonly code = 'CONFLICT';
+  readonly body: Record<string, unknown>;
+  constructor(cause: RolloutConflictError) {
+    super(cause.message, { cause });
+    this.body = { error: cause.message, state: cause.state, command: cause.command };
   }
 }
 
@@ -242,6 +256,7 @@ export function apiErrorOf(err: unknown): ApiError | null {
   if (err instanceof ApiError) return err;
   if (err instanceof QueryInputError) return new InvalidQueryError(err.field, err.message.replace(`${err.field}: `, ''), { cause: err });
   if (err instanceof DatabaseUnavailableError) return new ServiceUnavailableError(err);
+  if (err instanceof RolloutConflictError) return new RolloutCommandRefusedError(err);
   return null;
 }
 

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { parseDuration } from './duration.ts';
 import { UsageError } from './errors.ts';
 import { parseGroupFlags } from './group-flags.ts';
+import { parseStrategyFlags } from './strategy-flags.ts';
 
 /**
  * The command line: the usage text, the options every command takes, and parseCommandLine, which
@@ -14,10 +15,15 @@ usage: nebula <command> [arguments] [options]
 apps
   apps list                              apps with revision, image and latest rollout
   apps get <app>                         one app's config and latest rollout
-  apps create <app> -f <file>            create from a JSON or YAML file (- for stdin)
-  apps update <app> -f <file> [--replace]
+  apps create <app> -f <file> [--dry-run]
+                                         create from a JSON or YAML file (- for stdin)
+  apps update <app> [-f <file>] [--replace] [--waves 5,25,100] [--bake 30s]
+              [--max-failed 10%|N] [--no-waves] [--dry-run]
                                          merge the file into the config (--replace: the file
-                                         becomes the whole config; omitted fields take defaults)
+                                         becomes the whole config; omitted fields take defaults);
+                                         --waves, --bake, --max-failed merge into the app's
+                                         rollout strategy, --no-waves clears it; --dry-run:
+                                         change nothing, print the waves' hosts
   apps stop|start|restart|roll|pull <app>
   apps rollback <app> <revision>         a new revision with the config of <revision>
   apps delete <app>                      workers remove its containers
@@ -26,7 +32,10 @@ apps
 rollouts
   rollouts get <id>                      progress: counts, failures, hosts
   rollouts list <app> [--limit N] [--before <id>]
-  rollouts watch <id> [--timeout T]      live progress until complete
+  rollouts watch <id> [--timeout T]      live progress until complete (waves, state)
+  rollouts pause|resume|abort|retry <id> a rollout in waves: hold it, go on, stop it (and roll
+                                         back, with on_failure rollback), resend to failed hosts
+  rollouts promote <id> [--full]         the next wave now (--full: every remaining wave)
 hosts
   hosts list [--app <app>] [--status online|offline] [--limit N] [--after <id>]
   hosts get <host>
@@ -74,9 +83,9 @@ options
 
 Without credentials, the local admin of \`npm start\` (.stack/api-admin-password) is used when present.
 Passwords and tokens of users are never arguments: --password-stdin, --token-stdin.
-Exit codes: 0 ok, 1 API or input error (access denied too), 2 usage error, 3 a watched rollout
-ended without every expected host applying it (failed, offline, superseded, or no host at all),
-4 --timeout passed.
+Exit codes: 0 ok, 1 API or input error (access denied too; a rollout command its state does not
+allow), 2 usage error, 3 a watched rollout ended without every expected host applying it (failed,
+offline, superseded, or no host at all) or ended failed, aborted or rolled back, 4 --timeout passed.
 `;
 
 export const OPTIONS = {
@@ -114,6 +123,12 @@ export const OPTIONS = {
   'no-pruning-allowed': { type: 'boolean' },
   'privileged-allowed': { type: 'boolean' },
   'no-privileged-allowed': { type: 'boolean' },
+  waves: { type: 'string' },
+  bake: { type: 'string' },
+  'max-failed': { type: 'string' },
+  'no-waves': { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
+  full: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -122,6 +137,10 @@ export type Values = ParsedArgs['values'];
 
 export const ACTIONS = ['stop', 'start', 'restart', 'roll', 'pull', 'delete'] as const;
 export type Action = (typeof ACTIONS)[number];
+/** The rollout commands (as the API's ROLLOUT_COMMANDS). */
+export const ROLLOUT_COMMANDS = ['pause', 'resume', 'promote', 'abort', 'retry'] as const;
+export type RolloutCommand = (typeof ROLLOUT_COMMANDS)[number];
+const STRATEGY_OPTIONS = ['waves', 'bake', 'max-failed', 'no-waves'] as const;
 const GROUP_CREATE_OPTIONS = ['member', 'app', 'device-group', 'cron-job', 'admin', 'pruning-allowed', 'privileged-allowed'] as const;
 const GROUP_UPDATE_OPTIONS = [
   ...GROUP_CREATE_OPTIONS,
@@ -138,14 +157,15 @@ const GROUP_UPDATE_OPTIONS = [
 const COMMAND_OPTIONS: Record<string, Array<keyof typeof OPTIONS>> = {
   'apps list': [],
   'apps get': [],
-  'apps create': ['file', 'wait', 'timeout'],
-  'apps update': ['file', 'replace', 'wait', 'timeout'],
+  'apps create': ['file', 'wait', 'timeout', 'dry-run'],
+  'apps update': ['file', 'replace', 'wait', 'timeout', 'dry-run', ...STRATEGY_OPTIONS],
   'apps rollback': ['wait', 'timeout'],
   'apps history': ['limit', 'before'],
   ...Object.fromEntries(ACTIONS.map((a) => [`apps ${a}`, ['wait', 'timeout']])),
   'rollouts get': ['limit'],
   'rollouts list': ['limit', 'before'],
   'rollouts watch': ['timeout'],
+  ...Object.fromEntries(ROLLOUT_COMMANDS.map((c) => [`rollouts ${c}`, c === 'promote' ? ['full'] : []])),
   'hosts list': ['app', 'status', 'limit', 'after'],
   'hosts get': [],
   'hosts revoke': [],
@@ -177,6 +197,7 @@ const ARGS: Record<string, string[]> = {
   'rollouts get': ['id'],
   'rollouts list': ['app'],
   'rollouts watch': ['id'],
+  ...Object.fromEntries(ROLLOUT_COMMANDS.map((c) => [`rollouts ${c}`, ['id']])),
   'hosts get': ['host'],
   'hosts revoke': ['host'],
   'hosts join-token delete': ['id'],
@@ -261,8 +282,12 @@ export function parseCommandLine(argv: string[]): Parsed | 'help' {
       return [n, value];
     }),
   );
-  if ((command === 'apps create' || command === 'apps update') && values.file === undefined)
-    throw new UsageError(`"${command}" needs -f <file> (JSON or YAML; - for stdin)`);
+  const strategy = command === 'apps update' ? parseStrategyFlags(values) : { kind: 'none' };
+  if (command === 'apps create' && values.file === undefined) throw new UsageError(`"${command}" needs -f <file> (JSON or YAML; - for stdin)`);
+  if (command === 'apps update' && values.file === undefined && strategy.kind === 'none')
+    throw new UsageError(`"${command}" needs -f <file> (JSON or YAML; - for stdin), or --waves, --bake, --max-failed, --no-waves`);
+  if (values.replace && values.file === undefined) throw new UsageError('--replace goes with -f <file>: the file becomes the whole config');
+  if (values['dry-run'] && values.wait) throw new UsageError('--dry-run changes nothing: there is no rollout to --wait for');
   if (command === 'hosts list' && (values.app?.length ?? 0) > 1) throw new UsageError('"hosts list" takes one --app');
   if (command === 'users create' || command === 'users update') checkUserSecrets(command, values);
   if (command === 'groups create' || command === 'groups update') parseGroupFlags(values, command === 'groups create' ? 'create' : 'update');

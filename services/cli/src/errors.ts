@@ -74,7 +74,9 @@ export function describeError(err: unknown, url: string): { lines: string[]; cod
     const lines = [`error: ${denied ? 'access denied: ' : ''}${err.message}${status ? ` (HTTP ${status})` : ''}`];
     const { errors, ...flags } = body as { errors?: Record<string, string[]> };
     if (errors && typeof errors === 'object') for (const [field, msgs] of Object.entries(errors)) lines.push(`  ${field}: ${msgs.join('; ')}`);
-    const rest = Object.entries(flags).filter(([k]) => k !== 'missing_parameters' && !(denied && k === 'access_allowed'));
+    const rest = Object.entries(flags).filter(
+      ([k, v]) => k !== 'missing_parameters' && !(denied && k === 'access_allowed') && !(k === 'error' && v === err.message),
+    );
     if (rest.length > 0) lines.push(`  ${JSON.stringify(Object.fromEntries(rest))}`);
     return { lines, code: EXIT.api };
   }

@@ -33,3 +33,22 @@ export function stillPending(p: RolloutProgress, pending: RolloutHost[] | null):
   const names = pending === null ? '' : pending.length > 0 ? `: ${hostList(pending, p.pending > pending.length && pending.length >= SHOWN, false)}` : '';
   return `${p.pending} of ${p.expected} hosts still pending${names}`;
 }
+
+/** The ends of a rollout that `--wait` reports as not succeeded (exit 3) whatever the hosts did. */
+export const BAD_ENDS: ReadonlySet<RolloutProgress['state']> = new Set(['failed', 'aborted', 'rolled_back']);
+
+/**
+ * Why a watched rollout did not succeed, or null when it did: its end (aborted, rolled back, failed:
+ * with the controller's reason and the rollback's rollout, which `--wait` does not follow: it names
+ * it) and what its hosts did (`shortfall`).
+ */
+export function outcomeOf(p: RolloutProgress): string | null {
+  const hosts = shortfall(p);
+  if (!BAD_ENDS.has(p.state)) return hosts;
+  // All at once, failed: the hosts say it all.
+  if (p.state === 'failed' && p.abort_reason === null && p.rollback_rollout_id === null) return hosts ?? 'it failed';
+  const words = p.state === 'rolled_back' ? 'rolled back' : p.state;
+  const reason = p.abort_reason ? `: ${p.abort_reason}` : '';
+  const rollback = p.rollback_rollout_id ? `; the rollback is rollout ${p.rollback_rollout_id} (nebula rollouts watch ${p.rollback_rollout_id})` : '';
+  return `it was ${words} at wave ${p.wave} of ${Math.max(p.waves.length, 1)}${reason}${rollback}${hosts ? `; ${hosts}` : ''}`;
+}

@@ -2,8 +2,9 @@ import { type AppDoc, type RolloutProgress, type RolloutSummary, watchRollout } 
 import { type Ctx, print, printJson } from './context.ts';
 import { formatDuration } from './duration.ts';
 import { EXIT } from './errors.ts';
-import { shortfall, stillPending } from './outcome.ts';
+import { outcomeOf, stillPending } from './outcome.ts';
 import { doneOf, ProgressView } from './progress-view.ts';
+import { inWaves, stateWords } from './wave-view.ts';
 
 /*
  * Following a rollout to its end (`rollouts watch`, `--wait`), and how a rollout reads in one cell.
@@ -46,8 +47,9 @@ export async function follow(ctx: Ctx, id: string): Promise<{ last: RolloutProgr
       ac.signal,
     );
     v.finish(last);
-    // Complete is not succeeded: hosts that failed, went offline or were superseded, or none at all.
-    const reason = shortfall(last);
+    // Complete is not succeeded: hosts that failed, went offline or were superseded, or none at all;
+    // or the rollout was aborted or rolled back (in waves).
+    const reason = outcomeOf(last);
     if (reason !== null) ctx.io.err.write(`rollout ${id} did not succeed: ${reason}\n`);
     return { last, code: reason === null ? EXIT.ok : EXIT.rolloutFailed };
   } catch (err) {
@@ -66,6 +68,8 @@ export async function follow(ctx: Ctx, id: string): Promise<{ last: RolloutProgr
 }
 
 export function rolloutState(r: RolloutSummary): string {
+  if (inWaves(r) || r.state === 'paused' || r.state === 'aborted' || r.state === 'rolled_back')
+    return `${stateWords(r.state)} (wave ${r.wave}/${Math.max(r.waves.length, 1)})`;
   if (!r.complete) return r.superseded_by ? 'superseded (in progress)' : 'in progress';
   if (r.failed > 0) return 'failed';
   if (r.superseded_by) return 'complete (superseded)';

@@ -3,6 +3,15 @@ import { appRouter } from '../routers/_app.ts';
 
 let cached: OpenAPIObject | null = null;
 
+type Operation = NonNullable<NonNullable<OpenAPIObject['paths']>[string]['post']>;
+
+const DRY_RUN =
+  'true: validate and plan the change without making it; 200 `{"dry_run": true, "config": <the config it would store>, "plan": {"members": N, "waves": [{"wave", "percent", "hosts": [...]}]}}`, nothing written';
+
+function addQueryFlag(op: Operation, name: string, description: string): void {
+  op.parameters = [...(op.parameters ?? []), { name, in: 'query', required: false, description, schema: { type: 'boolean', default: false } }];
+}
+
 /**
  * The OpenAPI 3.1 document of the REST routes, generated from the procedures' meta. PUT on
  * /apps/{name}/update is the same operation as PATCH (the original accepts both); a procedure has one
@@ -20,7 +29,12 @@ export function openApiDocument(): OpenAPIObject {
       bearer: { type: 'http', scheme: 'bearer' },
     },
   });
+  const create = doc.paths?.['/api/v2/apps/{name}'];
   const update = doc.paths?.['/api/v2/apps/{name}/update'];
+  // Query parameters the compat routes read (v2-routes.ts) and the generated document cannot know.
+  for (const op of [create?.post, update?.post, update?.patch]) if (op) addQueryFlag(op, 'dry_run', DRY_RUN);
+  const promote = doc.paths?.['/api/v2/rollouts/{id}/promote']?.post;
+  if (promote) addQueryFlag(promote, 'full', 'true: start every remaining wave now (as `"full": true` in the body)');
   if (update?.patch) update.put = { ...update.patch, operationId: 'apps-patch-put' };
   cached = doc;
   return doc;

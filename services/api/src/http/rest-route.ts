@@ -47,7 +47,8 @@ export function createRestRoute(contextFor: (req: IncomingMessage) => Context, o
       return sendJson(res, 400, { errors: { name: ['malformed percent-encoding in the path'] } });
     }
     const json = parseJson(raw);
-    const match = await handleV2(method, segments, json, appRouter.createCaller(contextFor(req)));
+    const query = new URL(req.url ?? '/', 'http://localhost').searchParams;
+    const match = await handleV2(method, segments, json, appRouter.createCaller(contextFor(req)), query);
     if (match.kind === 'handled') return sendJson(res, match.response.status, match.response.body, match.response.headers);
     if (match.kind === 'none') return sendJson(res, 404, { error: 'not found' });
     // A generated route: hand over the parsed body (the library would re-read the stream).

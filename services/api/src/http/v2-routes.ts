@@ -2,6 +2,8 @@ import { TRPCError } from '@trpc/server';
 import { ZodError } from 'zod';
 import { API_ERROR_STATUS, ApiError, fieldErrors, RETRY_AFTER_SECONDS } from '../errors.ts';
 import { isPlainObject, type JsonBody } from './body.ts';
+import { queryFlag } from './query-flag.ts';
+import { rolloutCommandRoute } from './v2-rollouts.ts';
 import type { Caller, Handler, RouteMethods, V2Response } from './v2-types.ts';
 import { userGroupsRoute, usersRoute } from './v2-users.ts';
 
@@ -14,7 +16,9 @@ export type { V2Response } from './v2-types.ts';
  * procedures (createCaller) and maps their results; it holds no logic of its own.
  *
  * Routes of ours (roll, pull, rollback, history, rollouts, hosts) are served by the generated handler; this
- * table knows them only to answer 405 for a wrong method.
+ * table knows them only to answer 405 for a wrong method. Except the rollout commands (v2-rollouts.ts)
+ * and `?dry_run=true` of create and update (apps.dryRun.*: 200 `{"dry_run": true, "config", "plan"}`,
+ * nothing written), which need the query string the generated handler does not read for a POST.
  */
 const ROLLOUT_HEADER = 'x-nebula-rollout-id';
 
@@ -49,6 +53,7 @@ function route(segments: string[]): { methods: RouteMethods; name: string } | nu
   if (more.length > 0) return null;
   if (a === 'status' && b === undefined) return { name: '', methods: { GET: async (caller) => ({ status: 200, body: await caller.status.get() }) } };
   if (a === 'rollouts' && b !== undefined && c === undefined) return { name: b, methods: { GET: 'generated' } };
+  if (a === 'rollouts' && b !== undefined && c !== undefined) return rolloutCommandRoute(b, c);
   if (a === 'hosts' && b === 'join_tokens') return { name: '', methods: c === undefined ? { GET: 'generated', POST: 'generated' } : { DELETE: 'generated' } };
   if (a === 'hosts' && b !== undefined && c === 'revoke') return { name: b, methods: { POST: 'generated' } };
   if (a === 'hosts' && c === undefined) return { name: b ?? '', methods: { GET: 'generated' } };
@@ -61,10 +66,14 @@ function route(segments: string[]): { methods: RouteMethods; name: string } | nu
       name: b,
       methods: {
         GET: async (caller, name) => ({ status: 200, body: await caller.apps.get({ name }) }),
-        POST: async (caller, name, body) => {
+        POST: async (caller, name, body, query) => {
+          const dry = queryFlag(query, 'dry_run');
+          if (!dry.ok) return dry.res;
           const cfg = configBody(name, body, ['docker_image']);
           if (!cfg.ok) return cfg.res;
-          return withRollout(200, await caller.apps.create({ ...(cfg.value as { docker_image: string }), name }));
+          const input = { ...(cfg.value as { docker_image: string }), name };
+          if (dry.value) return { status: 200, body: await caller.apps.dryRun.create(input) };
+          return withRollout(200, await caller.apps.create(input));
         },
         DELETE: async (caller, name) => {
           const r = await caller.apps.delete({ name });
@@ -75,18 +84,25 @@ function route(segments: string[]): { methods: RouteMethods; name: string } | nu
   }
   if (c === 'stop' || c === 'start' || c === 'restart') return { name: b, methods: { POST: actions[c] } };
   if (c === 'update') {
-    const patch: Handler = async (caller, name, body) => {
+    const patch: Handler = async (caller, name, body, query) => {
+      const dry = queryFlag(query, 'dry_run');
+      if (!dry.ok) return dry.res;
       const cfg = configBody(name, body, true);
       if (!cfg.ok) return cfg.res;
+      if (dry.value) return { status: 200, body: await caller.apps.dryRun.patch({ ...cfg.value, name }) };
       return withRollout(202, await caller.apps.patch({ ...cfg.value, name }));
     };
     return {
       name: b,
       methods: {
-        POST: async (caller, name, body) => {
+        POST: async (caller, name, body, query) => {
+          const dry = queryFlag(query, 'dry_run');
+          if (!dry.ok) return dry.res;
           const cfg = configBody(name, body, ['docker_image']);
           if (!cfg.ok) return cfg.res;
-          return withRollout(202, await caller.apps.update({ ...(cfg.value as { docker_image: string }), name }));
+          const input = { ...(cfg.value as { docker_image: string }), name };
+          if (dry.value) return { status: 200, body: await caller.apps.dryRun.update(input) };
+          return withRollout(202, await caller.apps.update(input));
         },
         PUT: patch,
         PATCH: patch,
@@ -124,7 +140,13 @@ export type V2Match = { kind: 'handled'; response: V2Response } | { kind: 'gener
  * Answers an original route; says 'generated' for ours, 'none' for an unknown path. `segments` are
  * the decoded path segments after /api/v2.
  */
-export async function handleV2(method: string, segments: string[], body: JsonBody, caller: Caller): Promise<V2Match> {
+export async function handleV2(
+  method: string,
+  segments: string[],
+  body: JsonBody,
+  caller: Caller,
+  query: URLSearchParams = new URLSearchParams(),
+): Promise<V2Match> {
   const r = route(segments);
   if (!r) return { kind: 'none' };
   const h = r.methods[method === 'HEAD' ? 'GET' : method];
@@ -136,7 +158,7 @@ export async function handleV2(method: string, segments: string[], body: JsonBod
   }
   if (h === 'generated') return { kind: 'generated' };
   try {
-    return { kind: 'handled', response: await h(caller, r.name, body) };
+    return { kind: 'handled', response: await h(caller, r.name, body, query) };
   } catch (err) {
     const input = body.kind === 'json' ? body.value : undefined;
     const mapped = v2ErrorResponse(err, input);

@@ -10,7 +10,8 @@ export interface V2Response {
   headers?: Record<string, string>;
 }
 
-export type Handler = (caller: Caller, name: string, body: JsonBody) => Promise<V2Response>;
+/** `query`: the request's query parameters (`?dry_run=true`, `?full=true`). */
+export type Handler = (caller: Caller, name: string, body: JsonBody, query: URLSearchParams) => Promise<V2Response>;
 
 /** 'generated': served by trpc-to-openapi. */
 export type RouteMethods = Record<string, Handler | 'generated'>;

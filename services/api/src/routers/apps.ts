@@ -1,13 +1,15 @@
-import { type AppConfig, appConfigPatchSchema, appConfigSchema, appNameSchema, envVarsSchema, rolloutSummarySchema } from '@nebula/contracts';
+import { type AppConfig, appConfigSchema, appNameSchema, rolloutSummarySchema } from '@nebula/contracts';
 import { listRollouts } from '@nebula/db';
 import { z } from 'zod';
 import { requireAccess, requirePrivilegeFor, visibleConfig } from '../access/guard.ts';
 import type { Identity } from '../auth.ts';
-import { type ChangeRequest, diffConfigs, type FieldChange, type PlannedChange, planChange } from '../changes.ts';
+import { type ChangeRequest, diffConfigs, type FieldChange, planChange } from '../changes.ts';
 import { type AppState, changeApp, createApp, deleteApp, findLiveApp, getRevisionConfig, listLiveAppNames, listPublishFailures } from '../db/apps.ts';
 import { listRevisionPage } from '../db/history.ts';
 import { AppNotFoundError, RevisionNotFoundError } from '../errors.ts';
-import { authedProcedure, type Context, router } from '../trpc.ts';
+import { authedProcedure, router } from '../trpc.ts';
+import { dryRunRouter } from './app-dry-run.ts';
+import { changeOptions, configPlanner, createInput, patchInput, plannedBy, updateInput } from './app-inputs.ts';
 
 /**
  * Apps: the original's routes (list, get, create, delete, stop, start, restart, update) plus roll,
@@ -34,17 +36,6 @@ export function toDoc(app: AppState): AppDoc {
   return { app_name: app.name, app_id: app.revision, incarnation: app.incarnation, rollout_id: app.rolloutId, ...app.config };
 }
 
-/**
- * Who may do what (access/guard.ts): reads need "ro" on the app, changes "rw"; a change whose
- * resulting config is privileged (privileged, devices, the host network, bind mounts) also needs
- * privileged_allowed, so a deployer cannot swap the image of a privileged app an admin set up.
- * stop, start, restart, roll and pull keep the config as it is and need only "rw".
- */
-function plannedBy(identity: Identity, name: string, planned: PlannedChange): PlannedChange {
-  requirePrivilegeFor(identity, name, planned.config);
-  return planned;
-}
-
 /** A change of env_vars stays listed for a reader without "rw", with its values hidden. */
 function visibleChanges(identity: Identity, app: string, changes: FieldChange[]): FieldChange[] {
   return changes.map((c) => {
@@ -55,14 +46,6 @@ function visibleChanges(identity: Identity, app: string, changes: FieldChange[])
     if (c.to !== undefined) out.to = hide(c.to);
     return out;
   });
-}
-
-function opts(ctx: Context & { identity: { name: string } }) {
-  return {
-    actor: ctx.identity.name,
-    offlineAfterMissedHeartbeats: ctx.settings.offlineAfterMissedHeartbeats,
-    maxMessageBytes: ctx.settings.maxMessageBytes?.(),
-  };
 }
 
 /** A revision whose message could never be published (the relay dead-lettered it); later ones still go out. */
@@ -81,7 +64,7 @@ function action(kind: 'stop' | 'start' | 'restart' | 'roll' | 'pull', summary: s
     .mutation(async ({ ctx, input }) => {
       requireAccess(ctx.identity, 'apps', input.name, 'rw');
       const req: ChangeRequest = { kind };
-      const r = await changeApp(ctx.db, input.name, (current) => planChange(input.name, current, req), opts(ctx));
+      const r = await changeApp(ctx.db, input.name, (current) => planChange(input.name, current, req), changeOptions(ctx));
       return toDoc(r.app);
     });
 }
@@ -121,13 +104,13 @@ export const appsRouter = router({
         errorResponses: { 400: 'invalid config: {"missing_parameters": ["docker_image"], "errors": {...}}', 403: 'exists already: {"app_exists": true}' },
       },
     })
-    .input(appConfigSchema.safeExtend({ name: appNameSchema }))
+    .input(createInput)
     .output(appDocSchema)
     .mutation(async ({ ctx, input }) => {
       const { name, ...config } = input;
       requireAccess(ctx.identity, 'apps', name, 'rw');
       requirePrivilegeFor(ctx.identity, name, config);
-      const r = await createApp(ctx.db, name, config, opts(ctx));
+      const r = await createApp(ctx.db, name, config, changeOptions(ctx));
       return toDoc(r.app);
     }),
 
@@ -145,7 +128,7 @@ export const appsRouter = router({
     .output(z.object({ rollout_id: z.string() }))
     .mutation(async ({ ctx, input }) => {
       requireAccess(ctx.identity, 'apps', input.name, 'rw');
-      const r = await deleteApp(ctx.db, input.name, opts(ctx));
+      const r = await deleteApp(ctx.db, input.name, changeOptions(ctx));
       return { rollout_id: r.rolloutId };
     }),
 
@@ -166,12 +149,12 @@ export const appsRouter = router({
       },
       successStatus: 202,
     })
-    .input(appConfigSchema.safeExtend({ name: appNameSchema, env_vars: envVarsSchema.default(() => []) }))
+    .input(updateInput)
     .output(appDocSchema)
     .mutation(async ({ ctx, input }) => {
       const { name, ...config } = input;
       requireAccess(ctx.identity, 'apps', name, 'rw');
-      const r = await changeApp(ctx.db, name, (current) => plannedBy(ctx.identity, name, planChange(name, current, { kind: 'update', config })), opts(ctx));
+      const r = await changeApp(ctx.db, name, configPlanner(ctx.identity, name, { kind: 'update', config }), changeOptions(ctx));
       return toDoc(r.app);
     }),
 
@@ -186,12 +169,12 @@ export const appsRouter = router({
       },
       successStatus: 202,
     })
-    .input(appConfigPatchSchema.safeExtend({ name: appNameSchema }).refine((v) => Object.keys(v).length > 1, 'nothing to update: give at least one field'))
+    .input(patchInput)
     .output(appDocSchema)
     .mutation(async ({ ctx, input }) => {
       const { name, ...patch } = input;
       requireAccess(ctx.identity, 'apps', name, 'rw');
-      const r = await changeApp(ctx.db, name, (current) => plannedBy(ctx.identity, name, planChange(name, current, { kind: 'patch', patch })), opts(ctx));
+      const r = await changeApp(ctx.db, name, configPlanner(ctx.identity, name, { kind: 'patch', patch }), changeOptions(ctx));
       return toDoc(r.app);
     }),
 
@@ -220,7 +203,7 @@ export const appsRouter = router({
           if (to === null) throw new RevisionNotFoundError(input.name, input.revision);
           return plannedBy(ctx.identity, input.name, planChange(input.name, current, { kind: 'rollback', to }));
         },
-        opts(ctx),
+        changeOptions(ctx),
       );
       return toDoc(r.app);
     }),
@@ -281,4 +264,7 @@ export const appsRouter = router({
       }));
       return { app_name: app.name, incarnation: app.incarnation, revisions, next: page.next };
     }),
+
+  /** create, update and patch without writing anything: the config they would store and the waves it would go out in. */
+  dryRun: dryRunRouter,
 });

@@ -6,6 +6,7 @@ import { requireAccess } from '../access/guard.ts';
 import { findLiveApp } from '../db/apps.ts';
 import { AppNotFoundError, apiErrorOf, RolloutNotFoundError } from '../errors.ts';
 import { authedProcedure, type Context, router } from '../trpc.ts';
+import { rolloutCommandProcedures } from './rollout-commands.ts';
 
 /**
  * Rollouts: a revision on its way to the hosts that serve the app. Progress is computed when asked
@@ -137,4 +138,6 @@ export const rolloutsRouter = router({
       await pause(everyMs, stop);
     }
   }),
+
+  ...rolloutCommandProcedures,
 });

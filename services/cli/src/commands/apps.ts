@@ -5,11 +5,37 @@ import { EXIT } from '../errors.ts';
 import { ago, keyValues, table } from '../format.ts';
 import { mapLimited } from '../map-limited.ts';
 import { afterAction, rolloutCell } from '../rollout-follow.ts';
+import { mergeStrategy, parseStrategyFlags, type RolloutStrategy } from '../strategy-flags.ts';
+import { type DryRun, planLines } from '../wave-view.ts';
 
 /** -f of apps create and update; command-line.ts has checked it is there. */
 function configFile(ctx: Ctx): string {
   if (ctx.values.file === undefined) throw new Error('internal: no -f <file>');
   return ctx.values.file;
+}
+
+/** A dry run's answer: the plan for people, the answer as is for scripts. */
+function printPlan(ctx: Ctx, app: string, d: DryRun): number {
+  if (ctx.json) printJson(ctx, d);
+  else for (const l of planLines(app, d)) print(ctx, l);
+  return EXIT.ok;
+}
+
+/**
+ * The body of `apps update`: the file (if any), with --waves/--bake/--max-failed merged into the
+ * strategy the file gives, else (a merge) the one the app has, else (--replace) none.
+ */
+async function updateBody(ctx: Ctx, app: string): Promise<Record<string, unknown>> {
+  const file = ctx.values.file === undefined ? {} : readConfigFile(ctx.values.file, app, ctx.io.readStdin);
+  const change = parseStrategyFlags(ctx.values);
+  if (change.kind === 'none') return file;
+  const current =
+    'rollout_strategy' in file
+      ? (file.rollout_strategy as Partial<RolloutStrategy> | null)
+      : ctx.values.replace || change.kind === 'clear'
+        ? null
+        : (await ctx.nebula.apps.get.query({ name: app })).rollout_strategy;
+  return { ...file, rollout_strategy: mergeStrategy(current, change) };
 }
 
 /** `nebula apps ...`: list, get, create, update, the actions, rollback, history. */
@@ -57,16 +83,24 @@ export const appsCommands: Record<string, Command> = {
   async 'apps create'(ctx) {
     const app = arg(ctx, 'app');
     const config = readConfigFile(configFile(ctx), app, ctx.io.readStdin);
-    const doc = await ctx.nebula.apps.create.mutate({ ...(config as { docker_image: string }), name: app });
+    const input = { ...(config as { docker_image: string }), name: app };
+    if (ctx.values['dry-run']) return printPlan(ctx, app, await ctx.nebula.apps.dryRun.create.mutate(input));
+    const doc = await ctx.nebula.apps.create.mutate(input);
     return afterAction(ctx, app, 'created', doc);
   },
 
   async 'apps update'(ctx) {
     const app = arg(ctx, 'app');
-    const config = readConfigFile(configFile(ctx), app, ctx.io.readStdin);
-    const doc = ctx.values.replace
-      ? await ctx.nebula.apps.update.mutate({ ...(config as { docker_image: string }), name: app })
-      : await ctx.nebula.apps.patch.mutate({ ...config, name: app });
+    const config = await updateBody(ctx, app);
+    const whole = { ...(config as { docker_image: string }), name: app };
+    if (ctx.values['dry-run']) {
+      return printPlan(
+        ctx,
+        app,
+        ctx.values.replace ? await ctx.nebula.apps.dryRun.update.mutate(whole) : await ctx.nebula.apps.dryRun.patch.mutate({ ...config, name: app }),
+      );
+    }
+    const doc = ctx.values.replace ? await ctx.nebula.apps.update.mutate(whole) : await ctx.nebula.apps.patch.mutate({ ...config, name: app });
     return afterAction(ctx, app, ctx.values.replace ? 'replaced' : 'updated', doc);
   },
 

@@ -1,12 +1,21 @@
 import type { RolloutProgress } from '@nebula/client';
-import { positiveInt } from '../command-line.ts';
-import { arg, type Command, print, printJson } from '../context.ts';
+import { positiveInt, ROLLOUT_COMMANDS, type RolloutCommand } from '../command-line.ts';
+import { arg, type Command, type Ctx, print, printJson } from '../context.ts';
 import { EXIT } from '../errors.ts';
 import { ago, keyValues, ms, table } from '../format.ts';
 import { doneOf, summaryLine } from '../progress-view.ts';
 import { follow, rolloutState } from '../rollout-follow.ts';
+import { inWaves, stateLine, waveLines } from '../wave-view.ts';
 
-/** `nebula rollouts ...`: get, list, watch. */
+const DONE: Record<RolloutCommand, string> = {
+  pause: 'paused',
+  resume: 'resumed',
+  promote: 'promoted',
+  abort: 'aborted',
+  retry: 'sent again to its failed hosts',
+};
+
+/** `nebula rollouts ...`: get, list, watch, and the commands of a rollout in waves. */
 export const rolloutsCommands: Record<string, Command> = {
   async 'rollouts get'(ctx) {
     const hostsLimit = positiveInt(ctx.values.limit, '--limit', 1000);
@@ -16,6 +25,7 @@ export const rolloutsCommands: Record<string, Command> = {
       return EXIT.ok;
     }
     print(ctx, summaryLine(p));
+    if (inWaves(p)) for (const l of waveLines(p)) print(ctx, l);
     print(
       ctx,
       keyValues([
@@ -78,4 +88,26 @@ export const rolloutsCommands: Record<string, Command> = {
   async 'rollouts watch'(ctx) {
     return (await follow(ctx, arg(ctx, 'id'))).code;
   },
+
+  // A command the rollout's state does not allow is the API's 409: exit 1 with its reason.
+  ...Object.fromEntries(
+    ROLLOUT_COMMANDS.map((c: RolloutCommand) => [
+      `rollouts ${c}`,
+      async (ctx: Ctx) => {
+        const id = arg(ctx, 'id');
+        const p =
+          c === 'promote'
+            ? await ctx.nebula.rollouts.promote.mutate({ id, ...(ctx.values.full ? { full: true } : {}) })
+            : await ctx.nebula.rollouts[c].mutate({ id });
+        if (ctx.json) {
+          printJson(ctx, p);
+          return EXIT.ok;
+        }
+        print(ctx, `rollout ${id} ${c === 'promote' && ctx.values.full ? 'promoted to its last wave' : DONE[c]}: now ${stateLine(p)}`);
+        if (inWaves(p)) for (const l of waveLines(p)) print(ctx, l);
+        ctx.io.err.write(`follow it: nebula rollouts watch ${id}\n`);
+        return EXIT.ok;
+      },
+    ]),
+  ),
 };
