@@ -186,7 +186,7 @@ report.case(
     assert.equal(await versions(8620), only([], '1', '1'));
     const ended = (await command(id, 'resume', 409)) as { state?: string };
     assert.is(ended.state, 'rolled_back');
-    await command('00000000-0000-4000-8000-000000000000', 'pause', 404);
+    await command('00000000-0000-4000-8000-000000000000', 'pause', 403);
   },
 );
 
