@@ -17,16 +17,13 @@
  * the app message; (b) includes the notifier's batching (NOTIFIER_FLUSH_INTERVAL_MS) and the API's
  * query. Hosts are spread over a few child processes so that a 2-core machine can hold them.
  */
-import { type ChildProcess, fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { waitFor } from '@nebula/test-kit';
-import type { HostsCommand, HostsReply } from './fanout-hosts.ts';
 import { cpuShare, natsServerPid, sampleProc } from './proc-stats.ts';
 import { type Cell, csv, fixed, mb, mdTable, type PartResult, ratio } from './report.ts';
-import { type ApiClient, joinToken, requireApi, sleep, startBenchStack, suffix, waitHostsOnline } from './services.ts';
+import { type ApiClient, requireApi, sleep, startBenchStack, suffix, waitHostsOnline } from './services.ts';
+import { processesFor, type SimHostProcess, startSimHosts } from './sim-fleet.ts';
 import { fmtMs, type Summary, summarize } from './stats.ts';
 import { lineChart } from './svg.ts';
 
@@ -62,42 +59,6 @@ interface SizeResult {
   rows: Array<Record<string, Cell>>;
 }
 
-function processesFor(n: number): number {
-  if (n <= 100) return 1;
-  if (n <= 1000) return 2;
-  return 4;
-}
-
-class HostProcess {
-  readonly proc: ChildProcess;
-  private waiters: Array<(m: HostsReply) => void> = [];
-  constructor() {
-    this.proc = fork(join(import.meta.dirname, 'fanout-hosts.ts'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    this.proc.on('message', (m: HostsReply) => {
-      const w = this.waiters;
-      this.waiters = [];
-      for (const f of w) f(m);
-    });
-  }
-  next(): Promise<HostsReply> {
-    return new Promise((resolve, reject) => {
-      this.waiters.push(resolve);
-      this.proc.once('exit', (code) => reject(new Error(`host process exited (${code})`)));
-    });
-  }
-  send(m: HostsCommand): void {
-    this.proc.send(m);
-  }
-  async stop(): Promise<void> {
-    if (this.proc.exitCode !== null) return;
-    const exited = new Promise<void>((r) => this.proc.once('exit', () => r()));
-    this.send({ type: 'stop' });
-    const t = setTimeout(() => this.proc.kill('SIGKILL'), 30_000);
-    await exited;
-    clearTimeout(t);
-  }
-}
-
 /** True once the rollout endpoint says every expected host reported and `n` hosts applied. */
 export function rolloutComplete(body: Record<string, unknown>, n: number): boolean {
   // The extended shape (rolloutProgressSchema): counts and `complete`.
@@ -122,50 +83,15 @@ async function waitComplete(client: ApiClient, id: string, n: number, timeoutMs:
 async function measureSize(n: number, opts: FanoutOptions): Promise<SizeResult> {
   const stack = await startBenchStack();
   const k = processesFor(n);
-  const children: HostProcess[] = [];
+  const children: SimHostProcess[] = [];
   const nc = await connect(stack.nats.connectOptions('admin', { name: 'bench' }));
   try {
     const natsPid = natsServerPid(stack.nats.port);
     const app = `fan-${suffix()}`;
     const created = await stack.client.call('POST', `/api/v2/apps/${app}`, { docker_image: IMAGE, containers_per: { server: 1 }, env_vars: { V: '0' } });
     if (created.status !== 200) throw new Error(`create app: ${created.status} ${JSON.stringify(created.body)}`);
-    const hostIds = Array.from({ length: n }, (_, i) => `sim-${String(i + 1).padStart(5, '0')}`);
-
-    for (let i = 0; i < k; i++) children.push(new HostProcess());
-    await Promise.all(
-      children.map(async (c) => {
-        const m = await c.next();
-        if (m.type !== 'ready') throw new Error(`host process: ${JSON.stringify(m)}`);
-      }),
-    );
-    const jsm = await jetstreamManager(nc);
     const base = sampleProc(natsPid);
-
-    // Start: every host connected, started, and its consumer created.
-    // Every host joins as a worker does: one token for all of them, each its own key and credential.
-    const token = await joinToken(stack, { uses: n, apps: [app] });
-    const t0 = performance.now();
-    const started = children.map((c) => c.next());
-    for (const [i, c] of children.entries()) {
-      c.send({
-        type: 'start',
-        hosts: hostIds.filter((_, j) => j % k === i),
-        app,
-        image: IMAGE,
-        natsUrl: stack.nats.url,
-        nebulaUrl: stack.client.url,
-        joinToken: token,
-        concurrency: 50,
-        options: HOST_OPTIONS,
-      });
-    }
-    const replies = await Promise.all(started);
-    for (const r of replies) {
-      if (r.type !== 'started') throw new Error(`host process: ${JSON.stringify(r)}`);
-      if (r.failed > 0) throw new Error(`${r.failed} hosts did not start: ${r.errors.join('; ')}`);
-    }
-    await waitFor(`${n} consumers on APPS`, async () => (await jsm.streams.info('APPS')).state.consumer_count >= n, 300_000, 50);
-    const startMs = performance.now() - t0;
+    const { startMs } = await startSimHosts(stack, children, { n, app, image: IMAGE, options: HOST_OPTIONS });
     const afterStart = sampleProc(natsPid);
     opts.log(`  ${n} hosts started with their consumers in ${(startMs / 1000).toFixed(1)} s (${k} processes)`);
 

@@ -3,7 +3,7 @@
  *
  *   npm run bench                          every part, full sizes: bench/RESULTS.md
  *   npm run bench -- --quick               smaller sizes, fewer runs: bench/quick/RESULTS.md
- *   npm run bench -- --only fanout         one part (fanout | real-host | api | worker | notifier): bench/quick/
+ *   npm run bench -- --only fanout         one part (fanout | real-host | api | worker | notifier | waves): bench/quick/
  *   npm run bench -- --hosts 1,10,2000     fan-out (and notifier) sizes;  --runs 7: runs per figure;  --out DIR
  *   npm run bench -- --help                this text
  *
@@ -25,9 +25,10 @@ import { cpuTotals, loadAverage } from './proc-stats.ts';
 import { runRealHost } from './real-host.ts';
 import { type PartResult, writeText } from './report.ts';
 import { ROOT } from './services.ts';
+import { runWaves } from './waves.ts';
 import { runWorkerFootprint } from './worker-footprint.ts';
 
-const PARTS = ['fanout', 'real-host', 'api', 'worker', 'notifier'] as const;
+const PARTS = ['fanout', 'real-host', 'api', 'worker', 'notifier', 'waves'] as const;
 type Part = (typeof PARTS)[number];
 
 const { values } = parseArgs({
@@ -106,6 +107,7 @@ const titles: Record<Part, string> = {
   api: '3. API under load',
   worker: '4. Worker footprint',
   notifier: '5. Notifier: signed results of N simulated hosts',
+  waves: '6. Rollouts in waves: 1,000 simulated hosts, waves [1, 10, 100]',
 };
 
 let interrupted = false;
@@ -130,7 +132,9 @@ for (const part of parts) {
             ? await runApiLoad({ runs, durationSeconds: quick ? 3 : 5, log })
             : part === 'worker'
               ? await runWorkerFootprint({ runs, idleWindowSeconds: quick ? 3 : 10, log })
-              : await runNotifierLoad({ sizes: values.hosts ? hostSizes : quick ? [100] : [1000, 5000], runs, log });
+              : part === 'notifier'
+                ? await runNotifierLoad({ sizes: values.hosts ? hostSizes : quick ? [100] : [1000, 5000], runs, log })
+                : await runWaves({ n: values.hosts ? Math.max(...hostSizes) : quick ? 100 : 1000, runs, log });
     sections.push({ title: titles[part], result, seconds: (performance.now() - t0) / 1000 });
   } catch (err) {
     log(`part ${part} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
