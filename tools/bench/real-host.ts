@@ -11,7 +11,7 @@
  *
  * Nebula is the real API, notifier and worker processes (DockerRuntime on the machine's engine).
  * Every side has a 10 s stop grace (the floor's rm -f kills at once; the echo image exits on SIGTERM
- * at once, so no side waits it out), and ROLL_SETTLE_SECONDS=0 matches Swarm's --update-monitor 0s.
+ * at once, so no side waits it out), and ROLL_SETTLE_SECONDS=0 with WORKER_SETTLE_SECONDS=0 match Swarm's --update-monitor 0s.
  * Runs are interleaved side by side (run i of every side before run i+1), after one warm-up run.
  */
 import { createServer } from 'node:net';
@@ -113,7 +113,7 @@ async function measureCount(stack: BenchStack, nc: NatsConnection, count: number
   const floorBase = await freeRange(count);
   const hostId = `bench-${suffix()}`;
   hostIds.push(hostId);
-  await startWorkerProcess(stack, hostId, [app], { STOP_TIMEOUT_SECONDS: String(STOP_GRACE_SECONDS), ROLL_SETTLE_SECONDS: '0' });
+  await startWorkerProcess(stack, hostId, [app], { STOP_TIMEOUT_SECONDS: String(STOP_GRACE_SECONDS), ROLL_SETTLE_SECONDS: '0', WORKER_SETTLE_SECONDS: '0' });
   const created = await stack.client.call('POST', `/api/v2/apps/${app}`, {
     docker_image: IMAGE,
     starting_ports: [{ [String(nebulaBase)]: '80' }],
@@ -258,7 +258,7 @@ export async function runRealHost(opts: RealHostOptions): Promise<PartResult> {
     });
   }
   const markdown = [
-    `The machine's Docker engine, image \`${IMAGE}\` (busybox httpd answering its env), published on 127.0.0.1. Time from the call (API request, \`docker service update\`, first \`docker rm -f\`) until every container answers \`GET /\` with the new value of \`V\` (each container polled every 10 ms on a fresh connection; Swarm's containers and their random host ports are listed with \`docker ps\` on each round). Nebula: real API, notifier and worker processes (worker: DockerRuntime, \`STOP_TIMEOUT_SECONDS=${STOP_GRACE_SECONDS}\`, \`ROLL_SETTLE_SECONDS=0\`); "restart" is an env change with \`rolling_restart: false\` (all at once), "rolling" the same with \`rolling_restart: true\` (one at a time, the path \`roll\` takes). Nebula's app has \`networks: ["bridge"]\`, the networking of the floor's and Swarm's containers (the default also joins the \`nebula\` network; see section 5). Swarm: \`--update-delay 0s --update-monitor 0s --update-order stop-first\`, \`--stop-grace-period ${STOP_GRACE_SECONDS}s\`, publish mode=host. Floor: parallel \`docker rm -f\` + \`docker run\`. Median of ${opts.runs} interleaved runs after a warm-up.`,
+    `The machine's Docker engine, image \`${IMAGE}\` (busybox httpd answering its env), published on 127.0.0.1. Time from the call (API request, \`docker service update\`, first \`docker rm -f\`) until every container answers \`GET /\` with the new value of \`V\` (each container polled every 10 ms on a fresh connection; Swarm's containers and their random host ports are listed with \`docker ps\` on each round). Nebula: real API, notifier and worker processes (worker: DockerRuntime, \`STOP_TIMEOUT_SECONDS=${STOP_GRACE_SECONDS}\`, \`ROLL_SETTLE_SECONDS=0\`, \`WORKER_SETTLE_SECONDS=0\`); "restart" is an env change with \`rolling_restart: false\` (all at once), "rolling" the same with \`rolling_restart: true\` (one at a time, the path \`roll\` takes). Nebula's app has \`networks: ["bridge"]\`, the networking of the floor's and Swarm's containers (the default also joins the \`nebula\` network; see section 5). Swarm: \`--update-delay 0s --update-monitor 0s --update-order stop-first\`, \`--stop-grace-period ${STOP_GRACE_SECONDS}s\`, publish mode=host. Floor: parallel \`docker rm -f\` + \`docker run\`. Median of ${opts.runs} interleaved runs after a warm-up.`,
     '',
     table,
     '',

@@ -11,6 +11,7 @@
  * (three messages instead of one, a controller tick between waves, the results of each wave waited for).
  */
 import type { RolloutProgress } from '@nebula/contracts';
+import { HOST_OPTIONS } from './fanout.ts';
 import { type Cell, csv, fixed, mdTable, type PartResult, ratio } from './report.ts';
 import { type ApiClient, sleep, startBenchStack, suffix, waitHostsOnline } from './services.ts';
 import { processesFor, type SimHostProcess, startSimHosts } from './sim-fleet.ts';
@@ -53,7 +54,7 @@ export async function runWaves(opts: WavesOptions): Promise<PartResult> {
     const app = `waves-${suffix()}`;
     const created = await stack.client.call('POST', `/api/v2/apps/${app}`, { docker_image: IMAGE, containers_per: { server: 1 }, env_vars: { V: '0' } });
     if (created.status !== 200) throw new Error(`create app: ${created.status} ${JSON.stringify(created.body)}`);
-    const { startMs } = await startSimHosts(stack, children, { n, app, image: IMAGE, options: { heartbeatIntervalMs: 30_000 } });
+    const { startMs } = await startSimHosts(stack, children, { n, app, image: IMAGE, options: HOST_OPTIONS });
     opts.log(`  ${n} hosts started in ${(startMs / 1000).toFixed(1)} s (${processesFor(n)} processes)`);
     await waitHostsOnline(stack, n);
     const timeoutMs = 120_000 + n * 50;

@@ -48,7 +48,7 @@ const WORKER = 'nebula-worker';
  */
 const NATS_NAME = 'nats.nebula-e2e.test';
 // Short stop timeout: the echo image's httpd ignores SIGTERM. Heartbeats every 2 s (default 5).
-const WORKER_ENV = { STOP_TIMEOUT_SECONDS: '1', HEARTBEAT_INTERVAL_SECONDS: '2', LOG_LEVEL: 'info' };
+const WORKER_ENV = { STOP_TIMEOUT_SECONDS: '1', HEARTBEAT_INTERVAL_SECONDS: '2', WORKER_SETTLE_SECONDS: '1', LOG_LEVEL: 'info' };
 
 const runId = `${randomBytes(3).toString('hex')}p${process.pid}`;
 const runDir = join(E2E_DIR, `compose-${runId}`);

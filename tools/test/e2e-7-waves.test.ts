@@ -23,7 +23,7 @@ harnessPerFile(
   test,
   report,
   'e2e waves',
-  { hosts: 5, apps: () => APPS, images: ['nebula/echo:1', ECHO], workerEnv: { WORKER_SETTLE_SECONDS: '2' } },
+  { hosts: 5, apps: () => APPS, images: ['nebula/echo:1', ECHO] },
   async (started) => {
     h = started;
     all = h.hosts.map((x) => x.name);

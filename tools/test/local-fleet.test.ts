@@ -57,6 +57,7 @@ function fleetEnv(hosts: number): NodeJS.ProcessEnv {
     HEARTBEAT_INTERVAL_SECONDS: '1',
     STOP_TIMEOUT_SECONDS: '1',
     ROLL_SETTLE_SECONDS: '0.5',
+    WORKER_SETTLE_SECONDS: '1',
     LOG_LEVEL: 'info',
   };
 }

@@ -122,6 +122,8 @@ const WORKER_DEFAULTS: Record<string, string> = {
   STOP_TIMEOUT_SECONDS: '1',
   ACK_WAIT_SECONDS: '5',
   ROLL_SETTLE_SECONDS: '0.5',
+  // New containers are watched this long before an apply counts (default 10 s).
+  WORKER_SETTLE_SECONDS: '1',
   HEARTBEAT_INTERVAL_SECONDS: '1',
   HEALTH_CHECK_INTERVAL_SECONDS: '2',
   LOG_LEVEL: 'info',
