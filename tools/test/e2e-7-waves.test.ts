@@ -19,19 +19,13 @@ let h: Harness;
 let all: string[] = [];
 let CRASH = '';
 
-harnessPerFile(
-  test,
-  report,
-  'e2e waves',
-  { hosts: 5, apps: () => APPS, images: ['nebula/echo:1', ECHO] },
-  async (started) => {
-    h = started;
-    all = h.hosts.map((x) => x.name);
-    CRASH = `127.0.0.1:5000/nebula/e2e-${h.runId}:crash`;
-    await buildImage(CRASH, `FROM ${ECHO}\nENTRYPOINT ["/bin/false"]\n`);
-    await pushAs(CRASH, CRASH);
-  },
-);
+harnessPerFile(test, report, 'e2e waves', { hosts: 5, apps: () => APPS, images: ['nebula/echo:1', ECHO] }, async (started) => {
+  h = started;
+  all = h.hosts.map((x) => x.name);
+  CRASH = `127.0.0.1:5000/nebula/e2e-${h.runId}:crash`;
+  await buildImage(CRASH, `FROM ${ECHO}\nENTRYPOINT ["/bin/false"]\n`);
+  await pushAs(CRASH, CRASH);
+});
 
 const WAVES = [20, 60, 100];
 
