@@ -9,3 +9,6 @@ export * from './notifier-clock.ts';
 export { isUuid, NOTIFIER_CLOCK_SLACK_SECONDS, type OnlineOptions, onlineSql, QueryInputError } from './query-input.ts';
 export * from './rollout-progress.ts';
 export * from './test-database.ts';
+export * from './app-changes.ts';
+export * from './rollout-messages.ts';
+export * from './rollout-transitions.ts';
