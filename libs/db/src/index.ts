@@ -12,3 +12,4 @@ export * from './test-database.ts';
 export * from './app-changes.ts';
 export * from './rollout-messages.ts';
 export * from './rollout-transitions.ts';
+export * from './rollout-commands.ts';
