@@ -1,4 +1,4 @@
-import { createRolloutMetrics } from '../src/rollouts/metrics.ts';
+import type { RolloutStrategyInput } from '@nebula/contracts';
 import { waitFor } from '@nebula/test-kit';
 import { Registry } from 'prom-client';
 import { test } from 'uvu';
@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { applyDecision, loadSnapshot, rolloutStateCounts } from '../src/db/rollouts.ts';
 import { RolloutController } from '../src/rollouts/controller.ts';
 import { decide } from '../src/rollouts/decide.ts';
+import { createRolloutMetrics } from '../src/rollouts/metrics.ts';
 import { log } from './fleet-log.ts';
 import { rolloutFixture } from './rollout-fixture.ts';
 
@@ -25,7 +26,7 @@ async function applyWave(id: string) {
 
 let app = 0;
 /** A fresh app at revision 1 (all at once), then a change in waves (revision 2) on the five hosts. */
-async function wavedChange(strategy: object = WAVES) {
+async function wavedChange(strategy: RolloutStrategyInput = WAVES) {
   const name = `web${++app}`;
   await f.hosts(HOSTS, name);
   const first = await f.create(name, f.config('nginx:1'));
