@@ -6,9 +6,7 @@ import { cumulativeSize, hostOrder, planWaves } from '../src/index.ts';
 const hostId = fc.stringMatching(/^[a-z][a-z0-9-]{0,11}$/);
 const hostSet = fc.uniqueArray(hostId, { maxLength: 300 });
 /** Cumulative percents as a strategy has them: strictly increasing, ending at 100. */
-const wavesArb = fc
-  .uniqueArray(fc.integer({ min: 1, max: 99 }), { maxLength: 6 })
-  .map((ps) => [...ps.sort((a, b) => a - b), 100]);
+const wavesArb = fc.uniqueArray(fc.integer({ min: 1, max: 99 }), { maxLength: 6 }).map((ps) => [...ps.sort((a, b) => a - b), 100]);
 
 test('waves never exceed their percent, except rounding up to one whole host', () => {
   fc.assert(

@@ -155,14 +155,7 @@ export async function rolloutMembers(db: Q, app: string): Promise<string[]> {
     .select('h.id')
     .where(sql<boolean>`${app} = any(h.apps)`)
     .where(({ not, exists, selectFrom }) =>
-      not(
-        exists(
-          selectFrom('host_credentials as c')
-            .select('c.host_id')
-            .whereRef('c.host_id', '=', 'h.id')
-            .where('c.revoked_at', 'is not', null),
-        ),
-      ),
+      not(exists(selectFrom('host_credentials as c').select('c.host_id').whereRef('c.host_id', '=', 'h.id').where('c.revoked_at', 'is not', null))),
     )
     .execute();
   return hostOrder(
@@ -252,7 +245,9 @@ async function record(
         revision,
         action: change.action,
         expected_hosts: hosts,
-        ...(strategy === null ? {} : { strategy: JSON.stringify(strategy), state: 'succeeded', members: [], wave: 1, step: 0, state_changed_at: sql<Date>`now()` }),
+        ...(strategy === null
+          ? {}
+          : { strategy: JSON.stringify(strategy), state: 'succeeded', members: [], wave: 1, step: 0, state_changed_at: sql<Date>`now()` }),
       })
       .execute();
     const m = buildAppMessage(envelope);

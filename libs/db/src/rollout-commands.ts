@@ -115,12 +115,7 @@ async function run(
       }
       const accepted =
         r.pausedReason === 'budget'
-          ? await trx
-              .selectFrom('rollout_hosts')
-              .select('host')
-              .where('rollout_id', '=', r.id)
-              .where('status', '=', 'failed')
-              .execute()
+          ? await trx.selectFrom('rollout_hosts').select('host').where('rollout_id', '=', r.id).where('status', '=', 'failed').execute()
           : [];
       await trx
         .updateTable('rollouts')

@@ -157,7 +157,11 @@ function toSummary(row: SummaryRow, waves: RolloutWave[] | undefined): RolloutSu
   };
 }
 
-function allAtOnce(row: SummaryRow, complete: boolean, succeeded: boolean): Pick<RolloutSummary, 'state' | 'wave' | 'waves' | 'abort_reason' | 'rollback_rollout_id'> {
+function allAtOnce(
+  row: SummaryRow,
+  complete: boolean,
+  succeeded: boolean,
+): Pick<RolloutSummary, 'state' | 'wave' | 'waves' | 'abort_reason' | 'rollback_rollout_id'> {
   return {
     state: !complete ? 'rolling' : succeeded ? 'succeeded' : 'failed',
     wave: 1,

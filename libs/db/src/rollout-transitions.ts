@@ -152,11 +152,7 @@ export async function succeedRollout(trx: Transaction<Database>, r: LockedRollou
 }
 
 export async function pauseRollout(trx: Transaction<Database>, r: LockedRollout, reason: PausedReason): Promise<void> {
-  await trx
-    .updateTable('rollouts')
-    .set({ state: 'paused', paused_reason: reason, state_changed_at: sql<Date>`now()` })
-    .where('id', '=', r.id)
-    .execute();
+  await trx.updateTable('rollouts').set({ state: 'paused', paused_reason: reason, state_changed_at: sql<Date>`now()` }).where('id', '=', r.id).execute();
 }
 
 async function finishWaves(trx: Transaction<Database>, id: string): Promise<void> {
@@ -192,7 +188,11 @@ export interface AbortOptions {
  * base's config, never in waves, its history reason naming this rollout) and state rolled_back. Hosts
  * still applying finish; the rollback revision, later, puts them back with the rest.
  */
-export async function abortRollout(trx: Transaction<Database>, r: LockedRollout, o: AbortOptions): Promise<{ state: RolloutState; rollbackRolloutId: string | null }> {
+export async function abortRollout(
+  trx: Transaction<Database>,
+  r: LockedRollout,
+  o: AbortOptions,
+): Promise<{ state: RolloutState; rollbackRolloutId: string | null }> {
   await finishWaves(trx, r.id);
   if (!o.rollback || r.base === null) {
     const reason = o.rollback ? `${o.reason}; nothing to roll back to (no earlier good revision)` : o.reason;

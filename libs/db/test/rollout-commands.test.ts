@@ -105,7 +105,11 @@ test('abort with on_failure rollback makes the rollback revision; with pause it 
   assert.equal(await commandRollout(db, a.id, 'abort', { actor: 'bob' }), { id: a.id, app: a.app, state: 'rolled_back' });
   const r = await row(a.id);
   assert.is(r.abort_reason, 'aborted by bob');
-  const rb = await db.selectFrom('app_revisions').selectAll().where('rollout_id', '=', r.rollback_rollout_id ?? '').executeTakeFirstOrThrow();
+  const rb = await db
+    .selectFrom('app_revisions')
+    .selectAll()
+    .where('rollout_id', '=', r.rollback_rollout_id ?? '')
+    .executeTakeFirstOrThrow();
   assert.is(rb.action, 'rollback');
   assert.is(rb.actor, 'bob');
   assert.is((rb.config as { docker_image: string }).docker_image, 'nginx:1');
@@ -117,10 +121,21 @@ test('abort with on_failure rollback makes the rollback revision; with pause it 
 
 test('retry: the failed hosts of a paused rollout get the change again, their failures no longer count', async () => {
   const { id, app } = await waved({ ...STRATEGY, on_failure: 'pause' });
-  const [canary] = (await db.selectFrom('rollout_waves').select('counted').where('rollout_id', '=', id).where('wave', '=', 1).executeTakeFirstOrThrow()).counted ?? [];
+  const [canary] =
+    (await db.selectFrom('rollout_waves').select('counted').where('rollout_id', '=', id).where('wave', '=', 1).executeTakeFirstOrThrow()).counted ?? [];
   await db
     .insertInto('rollout_hosts')
-    .values({ rollout_id: id, host: canary ?? '', status: 'failed', error: 'boom', image_digest: null, containers: '[]', pull_ms: 0, apply_ms: 0, reported_at: sql<Date>`now() - interval '1 second'` })
+    .values({
+      rollout_id: id,
+      host: canary ?? '',
+      status: 'failed',
+      error: 'boom',
+      image_digest: null,
+      containers: '[]',
+      pull_ms: 0,
+      apply_ms: 0,
+      reported_at: sql<Date>`now() - interval '1 second'`,
+    })
     .execute();
   await db.updateTable('rollouts').set({ state: 'paused', paused_reason: 'budget' }).where('id', '=', id).execute();
   assert.equal(await commandRollout(db, id, 'retry', opts), { id, app, state: 'rolling' });
@@ -146,7 +161,10 @@ test('dry run: the plan without applying anything', async () => {
   assert.is(plan.members, 5, 'offline hosts are members');
   assert.equal(plan.waves, planWaves(app, await rolloutMembers(db, app), [20, 60, 100]));
   const all = await planRolloutDryRun(db, app, null, opts);
-  assert.equal(all.waves.map((w) => [w.percent, w.hosts.length]), [[100, 4]]);
+  assert.equal(
+    all.waves.map((w) => [w.percent, w.hosts.length]),
+    [[100, 4]],
+  );
   const after = await db.selectFrom('outbox').select(sql<number>`count(*)::int`.as('n')).executeTakeFirstOrThrow();
   assert.is(after.n, before.n);
 });
@@ -157,7 +175,17 @@ test('progress of a rollout in waves: state, wave, waves with their own hosts an
   for (const h of w1[0]?.counted ?? [])
     await db
       .insertInto('rollout_hosts')
-      .values({ rollout_id: id, host: h, status: 'applied', error: null, image_digest: null, containers: '[]', pull_ms: 0, apply_ms: 5, reported_at: sql<Date>`now()` })
+      .values({
+        rollout_id: id,
+        host: h,
+        status: 'applied',
+        error: null,
+        image_digest: null,
+        containers: '[]',
+        pull_ms: 0,
+        apply_ms: 5,
+        reported_at: sql<Date>`now()`,
+      })
       .execute();
   const p = await getRolloutProgress(db, id, { offlineAfterMissed: 3 });
   assert.ok(p);

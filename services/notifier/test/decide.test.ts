@@ -92,10 +92,7 @@ test('a wave never advances while a counted host is pending, nor before its bake
       assert.ok(j.decision.kind !== 'pause' || j.decision.reason === 'promotion');
       const timeout = input.strategy.host_timeout_seconds * 1000;
       for (const h of input.hosts) assert.ok(h.result !== null || input.now >= h.since + timeout, `${h.host} is pending`);
-      const last = Math.max(
-        input.waveStartedAt,
-        ...input.hosts.filter((h) => h.wave === input.wave).map((h) => (h.result ? h.result.at : h.since + timeout)),
-      );
+      const last = Math.max(input.waveStartedAt, ...input.hosts.filter((h) => h.wave === input.wave).map((h) => (h.result ? h.result.at : h.since + timeout)));
       assert.ok(input.now >= last + input.strategy.bake_seconds * 1000, 'baked');
     }),
     { numRuns: 500 },
@@ -112,7 +109,13 @@ test('a paused rollout only waits, or fails with on_failure rollback', () => {
 });
 
 const strategy = rolloutStrategySchema.parse({ waves: [10, 50, 100], bake_seconds: 30, max_failed_hosts: 2, host_timeout_seconds: 60 });
-const host = (h: string, wave: number, result: CountedHost['result'], unhealthy: string | null = null): CountedHost => ({ host: h, wave, since: T0, result, unhealthy });
+const host = (h: string, wave: number, result: CountedHost['result'], unhealthy: string | null = null): CountedHost => ({
+  host: h,
+  wave,
+  since: T0,
+  result,
+  unhealthy,
+});
 const base: DecideInput = { strategy, state: 'rolling', pausedReason: null, wave: 1, waves: 3, waveStartedAt: T0, hosts: [], waived: [], now: T0 };
 
 test('bake: the next wave starts bake_seconds after the last report, not before', () => {
@@ -144,7 +147,10 @@ test('timeouts count as failed and name the hosts; retried results before the re
     onFailure: 'rollback',
     reason: '2 of 2 hosts failed (budget: max_failed_hosts 2): first errors: b: port clash, a: no result within host_timeout_seconds (60 s)',
   });
-  const retried = [host('a', 1, { status: 'applied', at: T0, error: null }), { ...host('b', 1, { status: 'failed', at: T0 + 1000, error: 'x' }), since: T0 + 2000 }];
+  const retried = [
+    host('a', 1, { status: 'applied', at: T0, error: null }),
+    { ...host('b', 1, { status: 'failed', at: T0 + 1000, error: 'x' }), since: T0 + 2000 },
+  ];
   assert.equal(decide({ ...base, hosts: retried, now: T0 + 3000 }).decision, { kind: 'wait' });
   assert.is(decide({ ...base, hosts: retried, now: T0 + 3000 }).failed, 0);
   assert.is(decide({ ...base, hosts: [host('b', 1, { status: 'failed', at: T0, error: 'x' })], waived: ['b'], now: T0 + 30_000 }).failed, 0);

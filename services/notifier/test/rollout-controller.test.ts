@@ -61,7 +61,7 @@ test('the change path: members, the plan, wave 1 started with its message (v 2, 
   assert.not.ok('rollout_strategy' in ((m as unknown as { config: object }).config ?? {}), 'the wire config has no strategy');
 });
 
-test('a good change passes three waves, then the final message without wave makes it everyone\'s', async () => {
+test("a good change passes three waves, then the final message without wave makes it everyone's", async () => {
   const { name, id } = await wavedChange();
   const c = controller();
   for (let wave = 1; wave <= 3; wave++) {
@@ -98,7 +98,11 @@ test('a failed canary stops the rollout and rolls back: a rollback revision whos
   assert.is(r.state, 'rolled_back');
   assert.is(r.abort_reason, `1 of 1 hosts failed (budget: max_failed_hosts 1): first errors: ${canary}: container web-0 exited (code 1)`);
   assert.ok(r.rollback_rollout_id);
-  const rev = await f.db.selectFrom('app_revisions').selectAll().where('rollout_id', '=', r.rollback_rollout_id ?? '').executeTakeFirstOrThrow();
+  const rev = await f.db
+    .selectFrom('app_revisions')
+    .selectAll()
+    .where('rollout_id', '=', r.rollback_rollout_id ?? '')
+    .executeTakeFirstOrThrow();
   assert.is(rev.action, 'rollback');
   assert.is(rev.revision, 3);
   assert.is(rev.actor, 'rollout-controller');
@@ -139,20 +143,20 @@ test('a controller killed mid-rollout (its lock session terminated) is replaced 
   const a = controller();
   const b = controller();
   try {
-  a.start();
-  await waitFor('A active', () => a.state === 'active');
-  b.start();
-  await waitFor('B waiting', () => b.state === 'waiting');
-  await applyWave(id);
-  await waitFor('wave 2 by A', async () => (await f.rollout(id)).wave === 2);
-  // A's session dies: PostgreSQL drops its lock, B takes it.
-  const pid = a.sessionPid;
-  await f.db.executeQuery({ sql: 'select pg_terminate_backend($1)', parameters: [pid], query: { kind: 'SelectQueryNode' } } as never);
-  await waitFor('B active', () => b.state === 'active');
-  await applyWave(id);
-  await waitFor('wave 3', async () => (await f.rollout(id)).wave === 3);
-  await applyWave(id);
-  await waitFor('succeeded', async () => (await f.rollout(id)).state === 'succeeded');
+    a.start();
+    await waitFor('A active', () => a.state === 'active');
+    b.start();
+    await waitFor('B waiting', () => b.state === 'waiting');
+    await applyWave(id);
+    await waitFor('wave 2 by A', async () => (await f.rollout(id)).wave === 2);
+    // A's session dies: PostgreSQL drops its lock, B takes it.
+    const pid = a.sessionPid;
+    await f.db.executeQuery({ sql: 'select pg_terminate_backend($1)', parameters: [pid], query: { kind: 'SelectQueryNode' } } as never);
+    await waitFor('B active', () => b.state === 'active');
+    await applyWave(id);
+    await waitFor('wave 3', async () => (await f.rollout(id)).wave === 3);
+    await applyWave(id);
+    await waitFor('succeeded', async () => (await f.rollout(id)).state === 'succeeded');
   } finally {
     await Promise.all([a.stop(), b.stop()]);
   }
@@ -174,7 +178,7 @@ test('hosts offline at their wave start are not counted and do not block it', as
   assert.is((await f.rollout(id)).state, 'succeeded');
 });
 
-test('timeouts and bake are judged by the controller\'s clock', async () => {
+test("timeouts and bake are judged by the controller's clock", async () => {
   const { id } = await wavedChange({ waves: [20, 100], bake_seconds: 30, host_timeout_seconds: 60, max_failed_hosts: 1, on_failure: 'pause' });
   const started = (await f.waves(id))[0]?.started_at ?? new Date();
   let now = new Date(started.getTime() + 59_000);

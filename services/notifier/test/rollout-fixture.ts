@@ -45,7 +45,17 @@ export async function rolloutFixture() {
     async result(rolloutId: string, host: string, status: 'applied' | 'failed', error: string | null = null) {
       await db
         .insertInto('rollout_hosts')
-        .values({ rollout_id: rolloutId, host, status, error, image_digest: null, containers: '[]', pull_ms: 1, apply_ms: 2, reported_at: sql<Date>`clock_timestamp()` })
+        .values({
+          rollout_id: rolloutId,
+          host,
+          status,
+          error,
+          image_digest: null,
+          containers: '[]',
+          pull_ms: 1,
+          apply_ms: 2,
+          reported_at: sql<Date>`clock_timestamp()`,
+        })
         .onConflict((oc) => oc.columns(['rollout_id', 'host']).doUpdateSet({ status, error, reported_at: sql<Date>`clock_timestamp()` }))
         .execute();
     },
@@ -58,7 +68,16 @@ export async function rolloutFixture() {
     /** The app's outbox messages, oldest first. */
     async messages(app = 'web') {
       const rows = await db.selectFrom('outbox').select(['msg_id', 'payload']).where('subject', '=', `apps.${app}`).orderBy('id').execute();
-      return rows.map((r) => ({ msgId: r.msg_id, ...(r.payload as { v: number; revision: number; action: string; rollout_id: string; wave?: { step: number; hosts: string[]; base: { revision: number } | null } }) }));
+      return rows.map((r) => ({
+        msgId: r.msg_id,
+        ...(r.payload as {
+          v: number;
+          revision: number;
+          action: string;
+          rollout_id: string;
+          wave?: { step: number; hosts: string[]; base: { revision: number } | null };
+        }),
+      }));
     },
     async close() {
       await db.destroy();

@@ -1,11 +1,11 @@
 import type { AppConfig } from '@nebula/contracts';
 import {
-  type ChangeOptions as DbChangeOptions,
   type ChangeResult,
   ChangeTooLargeError,
+  type Database,
+  type ChangeOptions as DbChangeOptions,
   changeApp as dbChangeApp,
   createApp as dbCreateApp,
-  type Database,
   type Kysely,
   LiveAppExistsError,
   LiveAppNotFoundError,

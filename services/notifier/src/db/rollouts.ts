@@ -1,15 +1,5 @@
 import { type ContainerState, ROLLOUT_STATES, type RolloutState, type RolloutStrategy, rolloutStrategySchema } from '@nebula/contracts';
-import {
-  abortRollout,
-  type Database,
-  type Kysely,
-  type LockedRollout,
-  lockRollout,
-  pauseRollout,
-  sql,
-  startWaves,
-  succeedRollout,
-} from '@nebula/db';
+import { abortRollout, type Database, type Kysely, type LockedRollout, lockRollout, pauseRollout, sql, startWaves, succeedRollout } from '@nebula/db';
 import type { CountedHost, Decision } from '../rollouts/decide.ts';
 
 /**

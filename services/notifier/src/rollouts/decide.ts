@@ -82,7 +82,8 @@ export function outcomes(input: Pick<DecideInput, 'strategy' | 'hosts' | 'waived
     const r = h.result !== null && h.result.at >= h.since ? h.result : null;
     if (r === null) {
       const deadline = h.since + timeoutMs;
-      if (input.now >= deadline) out.push({ host: h.host, state: 'failed', at: deadline, error: `no result within host_timeout_seconds (${input.strategy.host_timeout_seconds} s)` });
+      if (input.now >= deadline)
+        out.push({ host: h.host, state: 'failed', at: deadline, error: `no result within host_timeout_seconds (${input.strategy.host_timeout_seconds} s)` });
       else out.push({ host: h.host, state: 'pending' });
     } else if (r.status === 'applied' && h.unhealthy !== null && h.wave === input.wave) {
       out.push({ host: h.host, state: 'failed', at: input.now, error: `after applying: ${h.unhealthy}`, news: true });
