@@ -1,9 +1,10 @@
 import { appConfigSchema } from '@nebula/contracts';
 import { changeApp, createApp, createTestDatabase, type Database, type Kysely, kyselyFor, migrateToLatest, sql } from '@nebula/db';
-import pg from 'pg';
+import { createLogger } from '@nebula/service-kit';
+import { waitFor } from '@nebula/test-kit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { republishMissing } from '../src/db/republish.ts';
+import { OutboxRelay } from '../src/db/outbox-relay.ts';
 
 // After an APPS stream loss, an app whose rollout goes out in waves gets its newest message back as
 // it was: with its wave (the hosts outside it keep the base), not a rebuilt one for every host.
@@ -32,21 +33,35 @@ test('republish puts back the newest message with its wave', async () => {
   const config = appConfigSchema.parse({ docker_image: 'nginx:2', rollout_strategy: { waves: [25, 100] } });
   const r = await changeApp(db, 'web', () => ({ action: 'update', config }), opts);
   await db.updateTable('outbox').set({ published_at: sql<Date>`now()` }).execute();
-  const client = new pg.Client({ connectionString: tdb.url });
-  await client.connect();
+  // The relay finds the subject missing from the (empty) stream and publishes the app's newest message again.
+  const sent: Array<{ msgId: string; payload: unknown }> = [];
+  const relay = new OutboxRelay({
+    databaseUrl: tdb.url,
+    log: createLogger('republish-test', 'silent'),
+    lockPollMs: 20,
+    pollMs: 20,
+    publisher: {
+      async publish(_subject, data, msgId) {
+        sent.push({ msgId, payload: JSON.parse(new TextDecoder().decode(data)) });
+      },
+      storedSubjects: async () => new Set(),
+    },
+  });
+  relay.start();
   try {
-    assert.equal(await republishMissing(client, new Set()), ['apps.web']);
+    await waitFor('the republished message', () => sent.some((m) => m.msgId.includes(':republished:')));
   } finally {
-    await client.end();
+    await relay.stop();
   }
-  const last = await db.selectFrom('outbox').select(['msg_id', 'payload']).orderBy('id', 'desc').executeTakeFirstOrThrow();
-  const p = last.payload as { v: number; rollout_id: string; wave?: { step: number; hosts: string[]; base: { revision: number } | null } };
+  assert.is(relay.republished, 1);
+  const last = sent.find((m) => m.msgId.includes(':republished:'));
+  const p = last?.payload as { v: number; rollout_id: string; wave?: { step: number; hosts: string[]; base: { revision: number } | null } };
   assert.is(p.rollout_id, r.rolloutId);
   assert.is(p.v, 2);
   assert.is(p.wave?.step, 1);
   assert.is(p.wave?.hosts.length, 1);
   assert.is(p.wave?.base?.revision, 1);
-  assert.match(last.msg_id, `${r.rolloutId}:wave-1:republished:`);
+  assert.match(last?.msgId ?? '', `${r.rolloutId}:wave-1:republished:`);
 });
 
 test.after(async () => {
