@@ -7,3 +7,4 @@ export * from './names.ts';
 export * from './progress.ts';
 export * from './rollout-strategy.ts';
 export * from './users.ts';
+export * from './wave-plan.ts';

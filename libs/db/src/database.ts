@@ -25,6 +25,8 @@ export interface AppRevisionsTable {
   actor: string | null;
   rollout_id: string;
   created_at: Generated<Date>;
+  /** Why the revision was made when no person made it (e.g. a rollback by the rollout controller). */
+  reason: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** One per published revision (written by the API). */
@@ -41,6 +43,40 @@ export interface RolloutsTable {
   /** Why the relay could not publish it, when it could not (the outbox row is dead-lettered). */
   publish_error: string | null;
   publish_failed_at: Date | null;
+  /** The app's rollout_strategy when it went out in waves; null: all at once (state derived from results). */
+  strategy: ColumnType<unknown, string | null | undefined, string | null>;
+  /** Rollouts in waves: rolling | paused | succeeded | failed | aborted | rolled_back; null: all at once. */
+  state: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Hosts serving the app when it started (online or not), in rollout order. */
+  members: ColumnType<string[] | null, string[] | null | undefined, string[] | null>;
+  /** The current wave (1-based). */
+  wave: ColumnType<number | null, number | null | undefined, number | null>;
+  /** The `wave.step` of its newest message: grows with every wave started and every retry. */
+  step: ColumnType<number | null, number | null | undefined, number | null>;
+  /** The revision hosts outside the waves run meanwhile (a WaveBase with the full config); null: none. */
+  base: ColumnType<unknown, string | null | undefined, string | null>;
+  /** Why it is paused: manual | promotion | budget. */
+  paused_reason: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Host -> when its failure was retried: its results from before no longer count. */
+  retried: ColumnType<Record<string, string>, string | undefined, string>;
+  /** Hosts whose failures a resume accepted: outside the budget from then on. */
+  waived: ColumnType<string[], string[] | undefined, string[]>;
+  abort_reason: ColumnType<string | null, string | null | undefined, string | null>;
+  rollback_rollout_id: ColumnType<string | null, string | null | undefined, string | null>;
+  state_changed_at: NullableTimestamp;
+}
+
+/** One per planned wave of a rollout in waves (written with the rollout, then by the controller and commands). */
+export interface RolloutWavesTable {
+  rollout_id: string;
+  wave: number;
+  percent: number;
+  /** This wave's own hosts, in rollout order. */
+  hosts: ColumnType<string[], string[], string[]>;
+  /** Its hosts online when it started: the ones in the budget and waited for; null until it starts. */
+  counted: ColumnType<string[] | null, string[] | null | undefined, string[] | null>;
+  started_at: NullableTimestamp;
+  finished_at: NullableTimestamp;
 }
 
 /** Messages committed with a change, published to JetStream by the relay (written by the API). */
@@ -178,6 +214,7 @@ export interface Database {
   apps: AppsTable;
   app_revisions: AppRevisionsTable;
   rollouts: RolloutsTable;
+  rollout_waves: RolloutWavesTable;
   outbox: OutboxTable;
   hosts: HostsTable;
   rollout_hosts: RolloutHostsTable;

@@ -1,4 +1,5 @@
 export { type Insertable, type Kysely, type Selectable, sql, type Transaction, type Updateable } from 'kysely';
+export * from './app-changes.ts';
 export { DatabaseUnavailableError, type DatabaseUnavailableReason, unavailableError } from './bounded-pool.ts';
 export * from './database.ts';
 export * from './db-env.ts';
@@ -8,5 +9,7 @@ export { migrations } from './migrations/index.ts';
 export * from './notifier-clock.ts';
 export { isUuid, NOTIFIER_CLOCK_SLACK_SECONDS, type OnlineOptions, onlineSql, QueryInputError } from './query-input.ts';
 export * from './rollout-commands.ts';
+export * from './rollout-messages.ts';
 export * from './rollout-progress.ts';
+export * from './rollout-transitions.ts';
 export * from './test-database.ts';

@@ -1,4 +1,14 @@
-import type { AppAction, RolloutFailure, RolloutHost, RolloutHostState, RolloutList, RolloutProgress, RolloutSummary } from '@nebula/contracts';
+import type {
+  AppAction,
+  RolloutFailure,
+  RolloutHost,
+  RolloutHostState,
+  RolloutList,
+  RolloutProgress,
+  RolloutState,
+  RolloutSummary,
+  RolloutWave,
+} from '@nebula/contracts';
 import { type Kysely, type RawBuilder, sql } from 'kysely';
 import type { Database } from './database.ts';
 import { checkOnline, clampLimit, iso, isoOrNull, isUuid, type Online, type OnlineOptions, onlineSql, QueryInputError } from './query-input.ts';
@@ -54,6 +64,10 @@ interface SummaryRow {
   p50: number | null;
   p99: number | null;
   superseded_by: string | null;
+  state: string | null;
+  wave: number | null;
+  abort_reason: string | null;
+  rollback_rollout_id: string | null;
 }
 
 /**
@@ -64,7 +78,8 @@ function summariesSql(where: RawBuilder<unknown>, o: Online, tail: RawBuilder<un
   return sql<SummaryRow>`
     select r.id::text as id, r.app, r.incarnation::text as incarnation, r.revision, r.action, r.created_at, r.published_at, r.publish_error,
            c.expected, c.reported, c.applied, c.expected_applied, c.failed, c.superseded, c.pending, c.offline, c.joined,
-           c.first_result_at, c.last_result_at, c.p50, c.p99, s.id::text as superseded_by
+           c.first_result_at, c.last_result_at, c.p50, c.p99, s.id::text as superseded_by,
+           r.state, r.wave, r.abort_reason, r.rollback_rollout_id::text as rollback_rollout_id
       from rollouts r
      cross join lateral (
        select count(*) filter (where x.expected)::int as expected,
@@ -94,7 +109,18 @@ function summariesSql(where: RawBuilder<unknown>, o: Online, tail: RawBuilder<un
      ${tail}`;
 }
 
-function toSummary(row: SummaryRow): RolloutSummary {
+const FINAL_STATES = new Set(['succeeded', 'failed', 'aborted', 'rolled_back']);
+
+/**
+ * One summary. All at once (state null): one wave of 100% whose counts are the rollout's, the state
+ * derived (rolling until complete, then succeeded or failed). In waves: the controller's state and
+ * waves; `complete` once the state is final (members not reached yet are pending until then).
+ */
+function toSummary(row: SummaryRow, waves: RolloutWave[] | undefined): RolloutSummary {
+  const inWaves = row.state !== null;
+  const complete = inWaves ? FINAL_STATES.has(row.state ?? '') : row.pending === 0 || row.publish_error !== null;
+  // Not merely done waiting: every host it was meant for applied it. Nothing to apply it to is no success.
+  const allApplied = row.expected > 0 && row.expected_applied === row.expected;
   return {
     id: row.id,
     app: row.app,
@@ -113,21 +139,29 @@ function toSummary(row: SummaryRow): RolloutSummary {
     offline: row.offline,
     joined: row.joined,
     // A rollout that can never be published waits for nothing more.
-    complete: row.pending === 0 || row.publish_error !== null,
-    // Not merely done waiting: every host it was meant for applied it. Nothing to apply it to is no success.
-    succeeded: row.expected > 0 && row.expected_applied === row.expected,
+    complete,
+    succeeded: inWaves ? row.state === 'succeeded' : allApplied,
     superseded_by: row.superseded_by,
     first_result_at: isoOrNull(row.first_result_at),
     last_result_at: isoOrNull(row.last_result_at),
     apply_ms: { p50: row.p50 === null ? null : Number(row.p50), p99: row.p99 === null ? null : Number(row.p99) },
-    // placeholder until the rollout controller: an all-at-once rollout's state and its one wave
-    ...allAtOnce(row),
+    ...(inWaves
+      ? {
+          state: row.state as RolloutState,
+          wave: Math.max(1, row.wave ?? 1),
+          waves: waves ?? [],
+          abort_reason: row.abort_reason,
+          rollback_rollout_id: row.rollback_rollout_id,
+        }
+      : allAtOnce(row, complete, allApplied)),
   };
 }
 
-function allAtOnce(row: SummaryRow): Pick<RolloutSummary, 'state' | 'wave' | 'waves' | 'abort_reason' | 'rollback_rollout_id'> {
-  const complete = row.pending === 0 || row.publish_error !== null;
-  const succeeded = row.expected > 0 && row.expected_applied === row.expected;
+function allAtOnce(
+  row: SummaryRow,
+  complete: boolean,
+  succeeded: boolean,
+): Pick<RolloutSummary, 'state' | 'wave' | 'waves' | 'abort_reason' | 'rollback_rollout_id'> {
   return {
     state: !complete ? 'rolling' : succeeded ? 'succeeded' : 'failed',
     wave: 1,
@@ -144,6 +178,45 @@ function allAtOnce(row: SummaryRow): Pick<RolloutSummary, 'state' | 'wave' | 'wa
     abort_reason: null,
     rollback_rollout_id: null,
   };
+}
+
+/** The waves of the rollouts in waves among `rows`, with each wave's own hosts' results (one query). */
+async function wavesOf(db: Kysely<Database>, rows: SummaryRow[]): Promise<Map<string, RolloutWave[]>> {
+  const ids = rows.filter((r) => r.state !== null).map((r) => r.id);
+  const out = new Map<string, RolloutWave[]>();
+  if (ids.length === 0) return out;
+  const found = await sql<{
+    rollout_id: string;
+    percent: number;
+    hosts: number;
+    applied: number;
+    failed: number;
+    started_at: Date | null;
+    finished_at: Date | null;
+  }>`
+    select w.rollout_id::text as rollout_id, w.percent, cardinality(w.hosts) as hosts, c.applied, c.failed, w.started_at, w.finished_at
+      from rollout_waves w
+     cross join lateral (
+       select count(*) filter (where rh.status = 'applied')::int as applied,
+              count(*) filter (where rh.status = 'failed')::int as failed
+         from rollout_hosts rh
+        where rh.rollout_id = w.rollout_id and rh.host = any(w.hosts)
+     ) c
+     where w.rollout_id = any(${ids}::uuid[])
+     order by w.rollout_id, w.wave`.execute(db);
+  for (const w of found.rows) {
+    const list = out.get(w.rollout_id) ?? [];
+    list.push({
+      percent: Number(w.percent),
+      hosts: w.hosts,
+      applied: w.applied,
+      failed: w.failed,
+      started_at: isoOrNull(w.started_at),
+      finished_at: isoOrNull(w.finished_at),
+    });
+    out.set(w.rollout_id, list);
+  }
+  return out;
 }
 
 export interface RolloutProgressOptions extends OnlineOptions {
@@ -211,8 +284,9 @@ export async function getRolloutProgress(db: Kysely<Database>, rolloutId: string
     .execute();
   const failures: RolloutFailure[] = failureRows.map((f) => ({ host: f.host, error: f.error, at: iso(f.reported_at) }));
 
+  const waves = await wavesOf(db, [row]);
   return {
-    ...toSummary(row),
+    ...toSummary(row, waves.get(row.id)),
     failures,
     hosts,
     hosts_next: hostRows.rows.length > hostsLimit ? (page.at(-1)?.host ?? null) : null,
@@ -235,8 +309,9 @@ export async function listRollouts(db: Kysely<Database>, app: string, opts: List
     opts.before === undefined ? sql`` : sql`and (r.created_at, r.id) < (select b.created_at, b.id from rollouts b where b.id = ${opts.before}::uuid)`;
   const result = await summariesSql(sql`r.app = ${app} ${cursor}`, o, sql`order by r.created_at desc, r.id desc limit ${limit + 1}`).execute(db);
   const rows = result.rows.slice(0, limit);
+  const waves = await wavesOf(db, rows);
   return {
-    rollouts: rows.map(toSummary),
+    rollouts: rows.map((r) => toSummary(r, waves.get(r.id))),
     next: result.rows.length > limit ? (rows.at(-1)?.id ?? null) : null,
   };
 }

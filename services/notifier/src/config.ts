@@ -42,6 +42,10 @@ export const notifierEnvSchema = z.object({
   NOTIFIER_FLUSH_INTERVAL_MS: z.coerce.number().int().min(1).max(60_000).default(200),
   /** JetStream redelivers a message not acked within this time. */
   NOTIFIER_ACK_WAIT_MS: z.coerce.number().int().min(1000).default(30_000),
+  /** How often the rollout controller judges rollouts in waves (and a waiting replica tries its lock). */
+  ROLLOUT_CONTROLLER_TICK_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
+  /** false: this replica never drives rollouts in waves (another one must). */
+  ROLLOUT_CONTROLLER_ENABLED: envVar.bool(true),
 });
 export type NotifierEnv = z.output<typeof notifierEnvSchema>;
 
@@ -53,5 +57,6 @@ export function optionsFromEnv(env: NotifierEnv): NotifierOptions {
     offlineAfterMissed: env.HOST_OFFLINE_AFTER_MISSED_HEARTBEATS,
     hostKeysRefreshMs: Math.round(env.HOST_KEYS_REFRESH_SECONDS * 1000),
     streamReplicas: env.NATS_STREAM_REPLICAS,
+    rollouts: { enabled: env.ROLLOUT_CONTROLLER_ENABLED, tickMs: env.ROLLOUT_CONTROLLER_TICK_MS, lockPollMs: env.ROLLOUT_CONTROLLER_TICK_MS },
   };
 }

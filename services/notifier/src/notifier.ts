@@ -6,12 +6,15 @@ import { decode, ensureStream, InvalidMessageError } from '@nebula/messaging';
 import type { Logger } from '@nebula/service-kit';
 import { Registry } from 'prom-client';
 import { dbHostKeySource } from './db/host-keys.ts';
+import { rolloutStateCounts } from './db/rollouts.ts';
 import { writeHeartbeats } from './db/write-heartbeats.ts';
 import { writeResults } from './db/write-results.ts';
 import { HostKeyCache, type HostKeySource } from './host-keys.ts';
 import { authenticator } from './message-auth.ts';
 import { type ConsumerStats, createNotifierMetrics, type StreamLabel } from './metrics.ts';
 import { type CompiledOptions, compileOptions, type NotifierOptions } from './options.ts';
+import { RolloutController } from './rollouts/controller.ts';
+import { createRolloutMetrics } from './rollouts/metrics.ts';
 import { StreamConsumer } from './stream-consumer.ts';
 
 /**
@@ -24,6 +27,9 @@ import { StreamConsumer } from './stream-consumer.ts';
  * Every message is checked first: it must carry the signature of the host its subject names, by
  * the key registered for that host (host_credentials, kept in memory, see host-keys.ts); anything
  * else is dropped and counted (see authenticate.ts).
+ *
+ * Beside them runs the rollout controller (rollouts/controller.ts), which drives rollouts in waves:
+ * every replica runs one, and the one holding its advisory lock is active.
  *
  * Replicas share the two durables, so each message is written by one of them; the writes are
  * idempotent upserts, so a redelivery (crash before ack, ack lost) changes nothing. The notifier
@@ -50,6 +56,8 @@ export interface Notifier {
   readonly stats: Record<StreamLabel, ConsumerStats>;
   /** The hosts' keys in memory (its `queries` say how often PostgreSQL was asked). */
   readonly hostKeys: HostKeyCache;
+  /** The rollout controller (null when disabled by options). */
+  readonly rollouts: RolloutController | null;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -116,6 +124,17 @@ export function createNotifier(deps: NotifierDeps): Notifier {
     metrics,
   );
   const consumers = [resultsConsumer, heartbeatsConsumer];
+  const rollouts = options.rollouts.enabled
+    ? new RolloutController({
+        db,
+        log: log.child({ component: 'rollout-controller' }),
+        offlineAfterMissedHeartbeats: options.offlineAfterMissed,
+        metrics: createRolloutMetrics(registry, () => rolloutStateCounts(db)),
+        tickMs: options.rollouts.tickMs,
+        lockPollMs: options.rollouts.lockPollMs,
+        clock: options.rollouts.clock,
+      })
+    : null;
   let state: NotifierState = 'new';
   let stopped: Promise<void> | null = null;
   let clock: NodeJS.Timeout | null = null;
@@ -142,6 +161,7 @@ export function createNotifier(deps: NotifierDeps): Notifier {
     registry,
     stats: metrics.stats,
     hostKeys,
+    rollouts,
     async start() {
       if (state !== 'new') throw new NotifierStateError(`notifier cannot start when ${state}`);
       state = 'starting';
@@ -153,6 +173,7 @@ export function createNotifier(deps: NotifierDeps): Notifier {
         const js = jetstream(nc);
         for (const c of consumers) await c.start(js, jsm);
         clock = setInterval(() => void tick(jsm), NOTIFIER_CLOCK_TICK_MS);
+        rollouts?.start();
         state = 'running';
         log.info({ batchSize: options.batchSize, flushIntervalMs: options.flushIntervalMs, durables: options.durables }, 'consuming results and heartbeats');
       } catch (err) {
@@ -172,7 +193,7 @@ export function createNotifier(deps: NotifierDeps): Notifier {
       state = 'stopping';
       if (clock) clearInterval(clock);
       stopped = (async () => {
-        await Promise.all(consumers.map((c) => c.stop()));
+        await Promise.all([...consumers.map((c) => c.stop()), rollouts?.stop()]);
         hostKeys.stop();
         // Acks are fire-and-forget publishes: make sure they reached the server before saying "stopped".
         if (!nc.isClosed()) await nc.flush().catch(() => undefined);

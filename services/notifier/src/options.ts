@@ -19,9 +19,14 @@ export interface NotifierOptions {
   streamReplicas?: number;
   /** Durable consumer names; every replica uses the same ones so they share the work. */
   durables?: { results?: string; heartbeats?: string };
+  /** The rollout controller (rollouts in waves): on by default; one replica at a time drives it. */
+  rollouts?: { enabled?: boolean; tickMs?: number; lockPollMs?: number; clock?: (() => Date) | undefined };
 }
 
-export type CompiledOptions = Required<Omit<NotifierOptions, 'durables'>> & { durables: { results: string; heartbeats: string } };
+export type CompiledOptions = Required<Omit<NotifierOptions, 'durables' | 'rollouts'>> & {
+  durables: { results: string; heartbeats: string };
+  rollouts: { enabled: boolean; tickMs: number; lockPollMs: number; clock?: (() => Date) | undefined };
+};
 
 export class NotifierOptionsError extends Error {
   override name = 'NotifierOptionsError';
@@ -46,5 +51,11 @@ export function compileOptions(o: NotifierOptions = {}): CompiledOptions {
     streamReplicas: Math.trunc(check('streamReplicas', o.streamReplicas ?? 1, 1, 5)),
     offlineAfterMissed: check('offlineAfterMissed', o.offlineAfterMissed ?? DEFAULT_OFFLINE_AFTER_MISSED_HEARTBEATS, 1),
     durables: { results: o.durables?.results ?? 'notifier-results', heartbeats: o.durables?.heartbeats ?? 'notifier-hosts' },
+    rollouts: {
+      enabled: o.rollouts?.enabled ?? true,
+      tickMs: check('rollouts.tickMs', o.rollouts?.tickMs ?? 1000, 10, 60_000),
+      lockPollMs: check('rollouts.lockPollMs', o.rollouts?.lockPollMs ?? 1000, 10, 60_000),
+      clock: o.rollouts?.clock,
+    },
   };
 }

@@ -7,6 +7,7 @@ import * as outboxDeadLetter from './20261201020000_outbox_dead_letter.ts';
 import * as retentionIndexes from './20261201030000_retention_indexes.ts';
 import * as hostIdentities from './20261202010000_host_identities.ts';
 import * as users from './20261203010000_users.ts';
+import * as rolloutWaves from './20261204010000_rollout_waves.ts';
 
 /**
  * Every migration of the schema, by timestamped name `YYYYMMDDHHMMSS_what` (applied in name order;
@@ -21,4 +22,5 @@ export const migrations: Record<string, Migration> = {
   '20261201030000_retention_indexes': retentionIndexes,
   '20261202010000_host_identities': hostIdentities,
   '20261203010000_users': users,
+  '20261204010000_rollout_waves': rolloutWaves,
 };

@@ -19,7 +19,7 @@ export interface RevisionPage {
 export async function listRevisionPage(db: Kysely<Database>, incarnation: number, opts: { limit: number; before?: number | undefined }): Promise<RevisionPage> {
   let q = db
     .selectFrom('app_revisions')
-    .select(['revision', 'action', 'actor', 'rollout_id', 'created_at', 'config'])
+    .select(['revision', 'action', 'actor', 'rollout_id', 'created_at', 'config', 'reason'])
     .where('incarnation', '=', String(incarnation))
     .orderBy('revision', 'desc')
     .limit(opts.limit + 1);
@@ -32,6 +32,7 @@ export async function listRevisionPage(db: Kysely<Database>, incarnation: number
     rolloutId: r.rollout_id,
     createdAt: r.created_at,
     config: appConfigSchema.parse(r.config),
+    reason: r.reason,
   }));
   const page = rows.slice(0, opts.limit);
   const older = rows[opts.limit];

@@ -242,6 +242,8 @@ export const appsRouter = router({
             actor: z.string().nullable(),
             created_at: z.string(),
             rollout_id: z.string(),
+            /** Why the revision was made when no person asked for it (a rollback after a failed rollout: which one, how many hosts failed, the first errors). */
+            reason: z.string().nullable(),
             changes: z.array(z.object({ field: z.string(), from: z.unknown().optional(), to: z.unknown().optional() })),
           }),
         ),
@@ -260,6 +262,7 @@ export const appsRouter = router({
         actor: r.actor,
         created_at: r.createdAt.toISOString(),
         rollout_id: r.rolloutId,
+        reason: r.reason,
         changes: visibleChanges(ctx.identity, app.name, diffConfigs(page.rows[i + 1]?.config ?? page.previousConfig, r.config)),
       }));
       return { app_name: app.name, incarnation: app.incarnation, revisions, next: page.next };

@@ -142,7 +142,14 @@ export const appsCommands: Record<string, Command> = {
       ctx,
       table(
         ['REVISION', 'ACTION', 'ACTOR', 'WHEN', 'ROLLOUT', 'CHANGES'],
-        h.revisions.map((r) => [r.app_id, r.action, r.actor, ago(r.created_at), r.rollout_id, r.changes.map(change).join(', ')]),
+        h.revisions.map((r) => [
+          r.app_id,
+          r.action,
+          r.actor,
+          ago(r.created_at),
+          r.rollout_id,
+          [r.reason, r.changes.map(change).join(', ')].filter(Boolean).join('; '),
+        ]),
       ),
     );
     if (h.next !== null) ctx.io.err.write(`older: nebula apps history ${ctx.args.app} --before ${h.next}\n`);
