@@ -231,8 +231,10 @@ report.case(
     await h.worker(last).stop();
     const joinerHost = h.hosts.find((x) => x.name === joiner)!;
     await h.worker(joiner).stop();
-    const away = h.extraWorker('worker-joiner-away', joinerHost, { APP_NAME: '' });
+    // Serving every app but this one: its container of the app is removed, and the API no longer counts it.
+    const away = h.extraWorker('worker-joiner-away', joinerHost, { APP_NAME: APPS.filter((a) => a !== 'late').join(',') });
     await away.start();
+    await waitFor(async () => (await hostApps(joiner))?.includes('late') === false, `${joiner} no longer serves late`);
     await waitFor(async () => (await hostStatus(last)) === 'offline', `${last} offline`);
     const id = await change('late', { env_vars: { V: '5' }, rollout_strategy: strategy });
     let p = await inState(id, 'paused');
@@ -254,6 +256,11 @@ report.case(
     await h.worker(joiner).start();
   },
 );
+
+async function hostApps(host: string): Promise<string[] | undefined> {
+  const body = await h.rest.expect<{ hosts: Array<{ id: string; apps: string[] }> }>(200, 'GET', '/api/v2/hosts');
+  return body.hosts.find((x) => x.id === host)?.apps;
+}
 
 async function hostStatus(host: string): Promise<string | undefined> {
   const body = await h.rest.expect<{ hosts: Array<{ id: string; status: string }> }>(200, 'GET', '/api/v2/hosts');
