@@ -12,7 +12,8 @@ import { z } from 'zod';
  * The budget: abort once failed hosts >= `max_failed_hosts`, or once at least `min_hosts_tried` hosts
  * have reported and failed hosts >= `max_failed_percent` of the hosts that reported so far. Hosts are
  * counted, not attempts. A host that got its wave's change and did not report within
- * `host_timeout_seconds` counts as failed. Hosts offline when their wave starts are outside the budget.
+ * `host_timeout_seconds` counts as failed. With neither limit set, no failure is tolerated: the first
+ * failed host stops the rollout. Hosts offline when their wave starts are outside the budget.
  */
 
 export const ROLLOUT_FAILURE_ACTIONS = ['rollback', 'pause'] as const;

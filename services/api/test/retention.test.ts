@@ -28,7 +28,7 @@ test.after(async () => {
 });
 
 test.before.each(async () => {
-  await sql`truncate apps, app_revisions, rollouts, rollout_hosts, outbox, hosts restart identity`.execute(db);
+  await sql`truncate apps, app_revisions, rollouts, rollout_waves, rollout_hosts, outbox, hosts restart identity`.execute(db);
 });
 
 const daysAgo = (d: number) => new Date(Date.now() - d * 86_400_000);
@@ -172,7 +172,7 @@ test('property: whatever the rows, exactly the expired ones are deleted', async 
       fc.array(fc.integer({ min: 0, max: 60 }), { maxLength: 5 }),
       fc.integer({ min: 1, max: 45 }),
       async (rollouts, rows, hostAges, days) => {
-        await sql`truncate apps, app_revisions, rollouts, rollout_hosts, outbox, hosts restart identity`.execute(db);
+        await sql`truncate apps, app_revisions, rollouts, rollout_waves, rollout_hosts, outbox, hosts restart identity`.execute(db);
         const keep = new Set<string>();
         // Off the cutoff by at least an hour either way: `now()` moves between insert and prune.
         const away = (age: number) => Math.abs(age - days) < 0.05;

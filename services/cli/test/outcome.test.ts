@@ -2,6 +2,7 @@ import type { RolloutProgress } from '@nebula/client';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { shortfall, stillPending } from '../src/outcome.ts';
+import { progress as baseProgress } from './progress-fixture.ts';
 
 type Host = RolloutProgress['hosts'][number];
 const host = (id: string, state: Host['state'], expected = true): Host => ({
@@ -14,41 +15,7 @@ const host = (id: string, state: Host['state'], expected = true): Host => ({
   durations_ms: null,
   reported_at: null,
 });
-function progress(over: Partial<RolloutProgress>): RolloutProgress {
-  return {
-    id: 'r1',
-    app: 'web',
-    incarnation: 1,
-    revision: 2,
-    action: 'update',
-    created_at: '2026-01-01T00:00:00.000Z',
-    published_at: null,
-    publish_error: null,
-    state: 'rolling',
-    wave: 1,
-    waves: [],
-    abort_reason: null,
-    rollback_rollout_id: null,
-    expected: 3,
-    reported: 0,
-    applied: 0,
-    failed: 0,
-    superseded: 0,
-    pending: 0,
-    offline: 0,
-    joined: 0,
-    complete: true,
-    succeeded: false,
-    superseded_by: null,
-    first_result_at: null,
-    last_result_at: null,
-    apply_ms: { p50: null, p99: null },
-    failures: [],
-    hosts: [],
-    hosts_next: null,
-    ...over,
-  };
-}
+const progress = (over: Partial<RolloutProgress>) => baseProgress({ expected: 3, pending: 0, complete: true, ...over });
 
 test('shortfall: nothing when it succeeded; else how many applied and what the others are', () => {
   assert.is(shortfall(progress({ succeeded: true })), null);

@@ -2,43 +2,9 @@ import type { RolloutProgress } from '@nebula/client';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { bar, ProgressView } from '../src/progress-view.ts';
+import { progress } from './progress-fixture.ts';
 
 /** The live view's rendering, without an API: bar line rewritten in place, each failure printed once. */
-function progress(over: Partial<RolloutProgress>): RolloutProgress {
-  return {
-    id: 'r1',
-    app: 'web',
-    incarnation: 1,
-    revision: 2,
-    action: 'update',
-    created_at: '2026-01-01T00:00:00.000Z',
-    published_at: null,
-    publish_error: null,
-    state: 'rolling',
-    wave: 1,
-    waves: [],
-    abort_reason: null,
-    rollback_rollout_id: null,
-    expected: 4,
-    reported: 0,
-    applied: 0,
-    failed: 0,
-    superseded: 0,
-    pending: 4,
-    offline: 0,
-    joined: 0,
-    complete: false,
-    succeeded: false,
-    superseded_by: null,
-    first_result_at: null,
-    last_result_at: null,
-    apply_ms: { p50: null, p99: null },
-    failures: [],
-    hosts: [],
-    hosts_next: null,
-    ...over,
-  };
-}
 
 function capture() {
   const chunks: string[] = [];

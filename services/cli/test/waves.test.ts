@@ -1,4 +1,3 @@
-import type { RolloutProgress } from '@nebula/client';
 import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -9,43 +8,9 @@ import { ProgressView, summaryLine } from '../src/progress-view.ts';
 import { rolloutState } from '../src/rollout-follow.ts';
 import { mergeStrategy, parseBake, parseMaxFailed, parseStrategyFlags, parseWaves } from '../src/strategy-flags.ts';
 import { type DryRun, planLines, waveLines } from '../src/wave-view.ts';
+import { progress } from './progress-fixture.ts';
 
 /** Rollouts in waves in the CLI, without an API: the strategy flags, the rollout commands' parsing, the waves' rendering, exit 3. */
-function progress(over: Partial<RolloutProgress>): RolloutProgress {
-  return {
-    id: 'r1',
-    app: 'web',
-    incarnation: 1,
-    revision: 2,
-    action: 'update',
-    created_at: '2026-01-01T00:00:00.000Z',
-    published_at: null,
-    publish_error: null,
-    state: 'rolling',
-    wave: 1,
-    waves: [],
-    abort_reason: null,
-    rollback_rollout_id: null,
-    expected: 4,
-    reported: 0,
-    applied: 0,
-    failed: 0,
-    superseded: 0,
-    pending: 4,
-    offline: 0,
-    joined: 0,
-    complete: false,
-    succeeded: false,
-    superseded_by: null,
-    first_result_at: null,
-    last_result_at: null,
-    apply_ms: { p50: null, p99: null },
-    failures: [],
-    hosts: [],
-    hosts_next: null,
-    ...over,
-  };
-}
 
 const wave = (percent: number, hosts: number, applied: number, failed: number, started: string | null, finished: string | null) => ({
   percent,

@@ -66,7 +66,8 @@ function counts(input: DecideInput): { failed: number; reported: number } {
 function exceeded(s: RolloutStrategy, failed: number, reported: number): boolean {
   const byHosts = s.max_failed_hosts !== null && failed >= s.max_failed_hosts;
   const byPercent = s.max_failed_percent !== null && reported >= s.min_hosts_tried && failed * 100 >= s.max_failed_percent * reported;
-  return failed > 0 && (byHosts || byPercent);
+  const noLimit = s.max_failed_hosts === null && s.max_failed_percent === null;
+  return failed > 0 && (byHosts || byPercent || noLimit);
 }
 
 test('a rolling rollout fails exactly when the budget is exceeded', () => {

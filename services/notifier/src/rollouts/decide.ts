@@ -19,7 +19,8 @@ import type { RolloutStrategy } from '@nebula/contracts';
  *
  * The budget (">="; hosts, not attempts; only with at least one failure): failed >= max_failed_hosts,
  * or reported >= min_hosts_tried and failed * 100 >= max_failed_percent * reported. A strategy with
- * neither limit never aborts on failures: its waves go on. Offline hosts at their wave's start are
+ * neither limit tolerates no failure: the first failed host exceeds it (waves without a budget are
+ * there to stop a bad change early, not to push it on). Offline hosts at their wave's start are
  * not counted: they neither block a wave nor count in the budget.
  */
 
@@ -97,6 +98,7 @@ export function outcomes(input: Pick<DecideInput, 'strategy' | 'hosts' | 'waived
 /** The budget, as the strategy documents it. */
 export function budgetExceeded(s: RolloutStrategy, failed: number, reported: number): boolean {
   if (failed === 0) return false;
+  if (s.max_failed_hosts === null && s.max_failed_percent === null) return true;
   if (s.max_failed_hosts !== null && failed >= s.max_failed_hosts) return true;
   return s.max_failed_percent !== null && reported >= s.min_hosts_tried && failed * 100 >= s.max_failed_percent * reported;
 }
@@ -105,7 +107,7 @@ function budgetText(s: RolloutStrategy): string {
   const parts: string[] = [];
   if (s.max_failed_hosts !== null) parts.push(`max_failed_hosts ${s.max_failed_hosts}`);
   if (s.max_failed_percent !== null) parts.push(`max_failed_percent ${s.max_failed_percent}% once ${s.min_hosts_tried} reported`);
-  return parts.join(', ');
+  return parts.length === 0 ? 'none set: no failure tolerated' : parts.join(', ');
 }
 
 /** "N of M hosts failed (budget ...): first errors: host-a: ..., host-b: ..." */
