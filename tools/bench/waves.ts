@@ -31,9 +31,10 @@ const FINAL = new Set(['succeeded', 'failed', 'aborted', 'rolled_back']);
 async function waitEnded(client: ApiClient, id: string, timeoutMs: number): Promise<{ at: number; progress: RolloutProgress }> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
-    const r = await client.call<RolloutProgress>('GET', `/api/v2/rollouts/${id}?hostsLimit=1`);
+    const r = await client.call<RolloutProgress>('GET', `/api/v2/rollouts/${id}?hosts_limit=1&failures_limit=1`);
     const at = performance.now();
-    if (r.status === 200 && FINAL.has(r.body.state)) return { at, progress: r.body };
+    if (r.status !== 200) throw new Error(`GET /api/v2/rollouts/${id}: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
+    if (FINAL.has(r.body.state)) return { at, progress: r.body };
     if (at > deadline) throw new Error(`rollout ${id} not ended after ${timeoutMs} ms: ${JSON.stringify(r.body).slice(0, 300)}`);
     await sleep(25);
   }

@@ -103,7 +103,12 @@ export function createNotifier(deps: NotifierDeps): Notifier {
       durable: options.durables.results,
       filterSubject: subjects.allResults,
       decode: decodeResult,
-      write: (items) => writeResults(db, items),
+      write: async (items) => {
+        const written = await writeResults(db, items);
+        // Results just written may finish a wave: the controller (when it runs here) looks now, not at its next tick.
+        rollouts?.poke();
+        return written;
+      },
     },
     options,
     log,

@@ -206,5 +206,23 @@ test('a newer change supersedes the active rollout', async () => {
   assert.is(m?.wave?.base?.revision, 1);
 });
 
+test('a poke (results written on this replica) judges the rollouts before the next tick', async () => {
+  const { id } = await wavedChange();
+  // A tick an hour away: only a poke can start the next wave.
+  const c = controller({ tickMs: 3_600_000 });
+  c.start();
+  try {
+    await waitFor('active', () => c.state === 'active');
+    await waitFor('first tick', () => c.ticks >= 1);
+    await applyWave(id);
+    const before = c.ticks;
+    c.poke();
+    await waitFor('wave 2 started by the poke', async () => (await f.rollout(id)).wave === 2);
+    assert.ok(c.ticks > before);
+  } finally {
+    await c.stop();
+  }
+});
+
 test.after(() => f.close());
 test.run();

@@ -35,6 +35,9 @@ export interface RolloutControllerOptions {
   clock?: (() => Date) | undefined;
 }
 
+/** Ticks woken early (poke) are at least this far apart: a stream of results costs a tick per 100 ms at most. */
+const MIN_TICK_GAP_MS = 100;
+
 /** Distinct from the migration (727_001), outbox relay (727_002) and retention locks. */
 export const CONTROLLER_LOCK_ID = 727_010;
 
@@ -68,6 +71,15 @@ export class RolloutController {
   start(): void {
     if (this.#loop) return;
     this.#loop = this.#run();
+  }
+
+  /**
+   * Results came in on this replica: while it holds the lock, judge the active rollouts soon (at least
+   * MIN_TICK_GAP_MS after the last tick) instead of at the next tick. Without it, a wave's end is seen up
+   * to tickMs late. Results written by another replica wait for the tick.
+   */
+  poke(): void {
+    if (this.#state === 'active') this.#wake?.();
   }
 
   async stop(): Promise<void> {
@@ -111,8 +123,11 @@ export class RolloutController {
             while (!this.#stopping) {
               // Only while the lock is still ours: a dead session has lost it to another replica.
               await session.alive();
+              const started = performance.now();
               await this.tick();
               await this.#sleep(this.#o.tickMs);
+              const gap = performance.now() - started;
+              if (gap < MIN_TICK_GAP_MS && !this.#stopping) await new Promise((r) => setTimeout(r, MIN_TICK_GAP_MS - gap));
             }
           },
         );
