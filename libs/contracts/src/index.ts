@@ -8,3 +8,5 @@ export * from './progress.ts';
 export * from './rollout-strategy.ts';
 export * from './users.ts';
 export * from './wave-plan.ts';
+export * from './reports.ts';
+export * from './usage.ts';

@@ -2,6 +2,7 @@ import type { Heartbeat } from '@nebula/contracts';
 import { type Database, type Kysely, sql } from '@nebula/db';
 import { foldInstance, type InstanceState, NO_INSTANCES } from '../instances.ts';
 import { compareReceived, isoMicros, type Received } from '../stream-consumer.ts';
+import { writeReports } from './write-reports.ts';
 
 /** One host's heartbeats, never none. */
 type HostHeartbeats = [Received<Heartbeat>, ...Received<Heartbeat>[]];
@@ -50,7 +51,8 @@ function toState(row: StoredInstances | undefined): InstanceState {
  * worker's `at` is not used, so a worker whose clock is off is judged like any other. A heartbeat
  * older than the row (a redelivery) never replaces it. Each host's heartbeats also pass through the
  * instance fold (instances.ts), which flags two workers sending under one host id; `offlineAfterMissed`
- * sizes its window like the readers' offline window. Returns the rows inserted or changed.
+ * sizes its window like the readers' offline window. The usage samples they carry become host
+ * reports (write-reports.ts), in the same transaction. Returns the host rows inserted or changed.
  */
 export async function writeHeartbeats(db: Kysely<Database>, heartbeats: Received<Heartbeat>[], offlineAfterMissed: number): Promise<number> {
   const byHost = heartbeatsByHost(heartbeats);
@@ -89,6 +91,7 @@ export async function writeHeartbeats(db: Kysely<Database>, heartbeats: Received
         instance: state.current,
         instances: JSON.stringify(Object.fromEntries(Object.entries(state.seen).map(([id, ms]) => [id, new Date(ms).toISOString()]))),
         duplicate_at: state.duplicateAt === null ? null : new Date(state.duplicateAt),
+        usage: h.usage === undefined ? null : JSON.stringify(h.usage),
       };
     });
     const res = await trx
@@ -108,10 +111,13 @@ export async function writeHeartbeats(db: Kysely<Database>, heartbeats: Received
             instance: eb.ref('excluded.instance'),
             instances: eb.ref('excluded.instances'),
             duplicate_at: eb.ref('excluded.duplicate_at'),
+            // A heartbeat without a sample (the first after a restart) keeps the last one.
+            usage: sql`coalesce(excluded.usage, hosts.usage)`,
           }))
           .where('hosts.last_seen', '<', (eb) => eb.ref('excluded.last_seen')),
       )
       .executeTakeFirst();
+    await writeReports(trx, byHost);
     return Number(res.numInsertedOrUpdatedRows ?? 0n);
   });
 }
