@@ -51,7 +51,18 @@ function toHost(row: HostRow, n: number): Host {
 function selectHosts(db: Kysely<Database>, o: Online) {
   return db
     .selectFrom('hosts as h')
-    .select(['h.id', 'h.apps', 'h.running', 'h.cores', 'h.memory_mb', 'h.worker_version', 'h.heartbeat_interval_seconds', 'h.first_seen', 'h.last_seen', 'h.usage'])
+    .select([
+      'h.id',
+      'h.apps',
+      'h.running',
+      'h.cores',
+      'h.memory_mb',
+      'h.worker_version',
+      'h.heartbeat_interval_seconds',
+      'h.first_seen',
+      'h.last_seen',
+      'h.usage',
+    ])
     .select(onlineSql('h', o).as('online'))
     .select(duplicateSql('h', o).as('duplicate'))
     .select(instancesSql('h', o).as('instances'));

@@ -458,7 +458,7 @@ export class DockerRuntime implements ContainerRuntime {
     const what = `stats of ${opts?.name ?? id.slice(0, 12)}`;
     try {
       // stream: false waits for the engine's second reading (about a second), which CPU needs.
-      const raw = await this.call(what, opts, (abortSignal) => 
+      const raw = await this.call(what, opts, (abortSignal) =>
         // dockerode takes the signal (it aborts the request); its types do not say so.
         this.docker.getContainer(id).stats({ stream: false, abortSignal } as { stream: false }),
       );
