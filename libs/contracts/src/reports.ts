@@ -89,7 +89,7 @@ export function parseReportQuery(query: URLSearchParams): ParsedReportQuery {
   if (!r.success) {
     for (const issue of r.error.issues) {
       const key = String(issue.path[0] ?? '(query)');
-      (errors[key] ??= []).push(issue.message);
+      errors[key] = [...(errors[key] ?? []), issue.message];
     }
   }
   if (Object.keys(errors).length > 0 || !r.success) return { ok: false, errors };

@@ -5,7 +5,7 @@ import { UsageError } from './errors.ts';
  * The flags of `nebula reports list` as `reports.list` takes them (the original's query
  * parameters), checked before anything is sent: a bad one is a UsageError (exit 2).
  */
-export type ReportQuery = Exclude<Parameters<NebulaClient['reports']['list']['query']>[0], void | undefined>;
+export type ReportQuery = Extract<Parameters<NebulaClient['reports']['list']['query']>[0], object>;
 const TIME_FILTERS = ['eq', 'gt', 'lt', 'gte', 'lte', 'ne'] as const;
 
 /** `--time`: epoch seconds, or an ISO time (`2026-12-05T10:00:00Z`). */
