@@ -23,7 +23,7 @@ const MAX_ID = (1n << 63n) - 1n;
 export const reportOidSchema = z
   .string()
   .regex(OID, 'must be 24 hex digits, the last_id.$oid of the previous page')
-  .refine((s) => BigInt(`0x${s}`) <= MAX_ID, 'is beyond the largest report id');
+  .refine((s) => !OID.test(s) || BigInt(`0x${s}`) <= MAX_ID, 'is beyond the largest report id');
 
 /** The string form of a report id (bigserial, as PostgreSQL returns it: a decimal string). */
 export function reportOid(id: string | bigint): string {
