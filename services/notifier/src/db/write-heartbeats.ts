@@ -28,6 +28,11 @@ function newestOf(list: HostHeartbeats): Received<Heartbeat> {
   return list.at(-1) ?? list[0]; // the same when there is one
 }
 
+function newestUsage(list: HostHeartbeats): string | null {
+  const u = list.findLast((h) => h.value.usage !== undefined)?.value.usage;
+  return u === undefined ? null : JSON.stringify(u);
+}
+
 interface StoredInstances {
   id: string;
   /** last_seen in microseconds since the epoch (text: beyond a float's exact range). */
@@ -91,7 +96,8 @@ export async function writeHeartbeats(db: Kysely<Database>, heartbeats: Received
         instance: state.current,
         instances: JSON.stringify(Object.fromEntries(Object.entries(state.seen).map(([id, ms]) => [id, new Date(ms).toISOString()]))),
         duplicate_at: state.duplicateAt === null ? null : new Date(state.duplicateAt),
-        usage: h.usage === undefined ? null : JSON.stringify(h.usage),
+        // The newest sample of the batch (its newest heartbeat may carry none: the first after a restart).
+        usage: newestUsage(list),
       };
     });
     const res = await trx
