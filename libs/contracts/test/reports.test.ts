@@ -10,9 +10,7 @@ test('no parameters: the defaults (page of 10, eq)', () => {
 });
 
 test('every parameter, as the Python SDK sends them', () => {
-  const r = q(
-    `page_size=3&last_id=${reportOid(41n)}&hostname=h-1&device_group=g&report_creation_time=1700000000&report_creation_time_filter=gte&updated=True`,
-  );
+  const r = q(`page_size=3&last_id=${reportOid(41n)}&hostname=h-1&device_group=g&report_creation_time=1700000000&report_creation_time_filter=gte&updated=True`);
   assert.equal(r, {
     ok: true,
     value: {

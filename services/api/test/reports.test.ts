@@ -89,7 +89,7 @@ test('a page of 10 by default, by id ascending, in the original shape', async ()
   assert.equal(first.apps_containers, usage(1).containers);
   assert.equal(first.memory_usage, { total: 4096, used: 1024, free: 3072 });
   assert.is(first.root_disk_usage, null);
-  assert.equal((p.data?.[1] as Record<string, unknown>).root_disk_usage, { total: 40960, used: 10240, free: 30720 });
+  assert.equal(p.data?.[1]?.root_disk_usage, { total: 40960, used: 10240, free: 30720 });
   assert.type(first.report_insert_date, 'string');
 });
 

@@ -81,7 +81,11 @@ test('reports list: bad flags are usage errors before anything is sent', () => {
     ['--device-group', 'a', '--device-group', 'b'],
     ['--status', 'online'],
   ]) {
-    assert.throws(() => parseCommandLine(['reports', 'list', ...argv]), (e: unknown) => e instanceof UsageError, argv.join(' '));
+    assert.throws(
+      () => parseCommandLine(['reports', 'list', ...argv]),
+      (e: unknown) => e instanceof UsageError,
+      argv.join(' '),
+    );
   }
 });
 
