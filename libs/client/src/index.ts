@@ -76,6 +76,9 @@ export type AppWithRollout = Answer<NebulaClient['apps']['get']['query']>;
 export type UserDoc = Answer<NebulaClient['users']['get']['query']>;
 /** A user group: members, per-app (device group, cron job) "ro"/"rw", admin and the other switches. */
 export type UserGroup = Answer<NebulaClient['userGroups']['get']['query']>;
+/** A page of host reports (`reports.list`), and one report: usage of the host and of each container. */
+export type ReportPage = Answer<NebulaClient['reports']['list']['query']>;
+export type Report = NonNullable<ReportPage['data']>[number];
 /** An app as the actions answer it. */
 export type AppDoc = Answer<NebulaClient['apps']['stop']['mutate']>;
 

@@ -5,6 +5,8 @@ export * from './image-ref.ts';
 export * from './messages.ts';
 export * from './names.ts';
 export * from './progress.ts';
+export * from './reports.ts';
 export * from './rollout-strategy.ts';
+export * from './usage.ts';
 export * from './users.ts';
 export * from './wave-plan.ts';

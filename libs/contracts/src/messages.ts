@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { type AppConfig, appConfigSchema } from './app-config.ts';
 import { appNameSchema, hostIdSchema } from './names.ts';
+import { hostUsageSchema } from './usage.ts';
 
 /**
  * What crosses NATS. Every payload is versioned (`v`) and parsed with these schemas on receipt:
@@ -165,6 +166,14 @@ export const heartbeatSchema = z.object({
    * with the same HOST_ID (the notifier flags the host). Optional: workers before it send none.
    */
   instance: z.string().min(1).max(64).optional(),
+  /**
+   * The latest usage sample (gathered every WORKER_REPORT_INTERVAL_SECONDS, so several heartbeats
+   * carry the same one): the notifier stores a report per sample. Optional: absent when reporting is
+   * off, and workers before it send none.
+   */
+  usage: hostUsageSchema.optional(),
+  /** The device group the worker follows, for its reports; absent: none. */
+  device_group: z.string().min(1).max(253).optional(),
   /** The worker's clock: for logs only; the notifier judges liveness by the server's time. */
   at: z.iso.datetime(),
 });

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { appActionSchema, containerStateSchema, RESULT_STATUSES } from './messages.ts';
 import { appNameSchema, hostIdSchema } from './names.ts';
+import { hostUsageSchema } from './usage.ts';
 
 /**
  * What the notifier's data tells readers (the API, the CLI): rollout progress and hosts. These are
@@ -159,6 +160,8 @@ export const hostSchema = z.object({
   duplicate: z.boolean(),
   /** Worker processes heard within the offline window (1 normally; 2 for a moment after a restart). */
   instances: z.number().int().min(0),
+  /** The latest usage sample its worker sent (CPU, memory, disk, per container); null: none yet (or reporting off). */
+  usage: hostUsageSchema.nullable(),
 });
 export type Host = z.infer<typeof hostSchema>;
 

@@ -115,6 +115,25 @@ export interface HostsTable {
   instances: ColumnType<Record<string, string>, string | undefined, string>;
   /** When two instances last alternated: two workers with this host id. */
   duplicate_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  /** The latest usage sample (HostUsage) its heartbeats carried; null: none yet. */
+  usage: ColumnType<unknown, string | null | undefined, string | null>;
+}
+
+/** One per usage sample of a host (written by the notifier; pruned by the API's retention). */
+export interface HostReportsTable {
+  id: Generated<string>;
+  host: string;
+  device_group: string | null;
+  /** Server time of the first heartbeat that carried the sample. */
+  created_at: Timestamp;
+  inserted_at: Generated<Date>;
+  /** The worker's time of the sample; with host, unique. */
+  gathered_at: Timestamp;
+  /** The host's running revisions changed since its previous report. */
+  updated: boolean;
+  /** app -> "incarnation:revision" running when it was sent. */
+  revisions: Json<Record<string, string>>;
+  usage: Json<unknown>;
 }
 
 /** One host's result for one rollout (written by the notifier; deleted with its rollout by the API's retention). */
@@ -217,6 +236,7 @@ export interface Database {
   rollout_waves: RolloutWavesTable;
   outbox: OutboxTable;
   hosts: HostsTable;
+  host_reports: HostReportsTable;
   rollout_hosts: RolloutHostsTable;
   notifier_clock: NotifierClockTable;
   join_tokens: JoinTokensTable;

@@ -1,4 +1,4 @@
-import type { Host, HostList, HostStatus } from '@nebula/contracts';
+import type { Host, HostList, HostStatus, HostUsage } from '@nebula/contracts';
 import { type Kysely, sql } from 'kysely';
 import type { Database } from './database.ts';
 import { checkOnline, clampLimit, duplicateSql, instancesSql, iso, type Online, type OnlineOptions, onlineSql } from './query-input.ts';
@@ -23,6 +23,7 @@ interface HostRow {
   online: boolean;
   duplicate: boolean;
   instances: number;
+  usage: unknown;
 }
 
 function toHost(row: HostRow, n: number): Host {
@@ -42,13 +43,26 @@ function toHost(row: HostRow, n: number): Host {
     offline_after: new Date(lastSeen.getTime() + row.heartbeat_interval_seconds * n * 1000).toISOString(),
     duplicate: row.duplicate,
     instances: row.instances,
+    // Written only from heartbeats that passed heartbeatSchema.
+    usage: (typeof row.usage === 'string' ? JSON.parse(row.usage) : (row.usage ?? null)) as HostUsage | null,
   };
 }
 
 function selectHosts(db: Kysely<Database>, o: Online) {
   return db
     .selectFrom('hosts as h')
-    .select(['h.id', 'h.apps', 'h.running', 'h.cores', 'h.memory_mb', 'h.worker_version', 'h.heartbeat_interval_seconds', 'h.first_seen', 'h.last_seen'])
+    .select([
+      'h.id',
+      'h.apps',
+      'h.running',
+      'h.cores',
+      'h.memory_mb',
+      'h.worker_version',
+      'h.heartbeat_interval_seconds',
+      'h.first_seen',
+      'h.last_seen',
+      'h.usage',
+    ])
     .select(onlineSql('h', o).as('online'))
     .select(duplicateSql('h', o).as('duplicate'))
     .select(instancesSql('h', o).as('instances'));

@@ -8,6 +8,7 @@ export * from './migrate.ts';
 export { migrations } from './migrations/index.ts';
 export * from './notifier-clock.ts';
 export { isUuid, NOTIFIER_CLOCK_SLACK_SECONDS, type OnlineOptions, onlineSql, QueryInputError } from './query-input.ts';
+export * from './report-queries.ts';
 export * from './rollout-commands.ts';
 export * from './rollout-messages.ts';
 export * from './rollout-progress.ts';

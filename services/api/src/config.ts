@@ -109,6 +109,8 @@ export const apiEnvSchema = z.object({
     .max(7 * 86_400_000)
     .default(3_600_000),
   /** Rows per table per batch. */
+  /** Host reports (GET /api/v2/reports) older than this are deleted (by the same job, in batches of 10 000). */
+  REPORT_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(7),
   RETENTION_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(1000),
 });
 export type ApiEnv = z.output<typeof apiEnvSchema>;

@@ -47,7 +47,12 @@ await runService({
       relay: { streamCheckMs: env.APPS_STREAM_CHECK_SECONDS * 1000 },
       streamReplicas: env.NATS_STREAM_REPLICAS,
       maxBatchSize: env.API_MAX_BATCH_SIZE,
-      retention: { retentionDays: env.RETENTION_DAYS, intervalMs: env.RETENTION_INTERVAL_MS, batchSize: env.RETENTION_BATCH_SIZE },
+      retention: {
+        retentionDays: env.RETENTION_DAYS,
+        intervalMs: env.RETENTION_INTERVAL_MS,
+        batchSize: env.RETENTION_BATCH_SIZE,
+        reportRetentionDays: env.REPORT_RETENTION_DAYS,
+      },
       watch: { maxPerIdentity: env.API_WATCH_MAX_PER_IDENTITY, maxDurationMs: env.API_WATCH_MAX_DURATION_MS, pingMs: env.API_WATCH_PING_MS },
       keys,
       hosts: {

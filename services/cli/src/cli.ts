@@ -4,6 +4,7 @@ import { appsCommands } from './commands/apps.ts';
 import { groupsCommands } from './commands/groups.ts';
 import { hostsCommands } from './commands/hosts.ts';
 import { joinTokenCommands } from './commands/join-tokens.ts';
+import { reportsCommands } from './commands/reports.ts';
 import { rolloutsCommands } from './commands/rollouts.ts';
 import { usersCommands } from './commands/users.ts';
 import { type Connection, resolveConnection } from './connection.ts';
@@ -25,6 +26,7 @@ const COMMANDS: Record<string, Command> = {
   ...rolloutsCommands,
   ...hostsCommands,
   ...joinTokenCommands,
+  ...reportsCommands,
   ...usersCommands,
   ...groupsCommands,
 };

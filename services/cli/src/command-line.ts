@@ -2,13 +2,14 @@ import { parseArgs } from 'node:util';
 import { parseDuration } from './duration.ts';
 import { UsageError } from './errors.ts';
 import { parseGroupFlags } from './group-flags.ts';
+import { reportQueryOf } from './report-flags.ts';
 import { parseStrategyFlags } from './strategy-flags.ts';
 
 /**
  * The command line: the usage text, the options every command takes, and parseCommandLine, which
  * checks a command line completely before anything is sent (a wrong one is a UsageError, exit 2).
  */
-export const USAGE = `nebula: apps, rollouts, hosts, users and user groups of a Nebula API
+export const USAGE = `nebula: apps, rollouts, hosts, reports, users and user groups of a Nebula API
 
 usage: nebula <command> [arguments] [options]
 
@@ -38,7 +39,8 @@ rollouts
   rollouts promote <id> [--full]         the next wave now (--full: every remaining wave)
 hosts
   hosts list [--app <app>] [--status online|offline] [--limit N] [--after <id>]
-  hosts get <host>
+  hosts get <host>                       what it runs, and its latest usage: CPU, memory, disk,
+                                         each container's CPU and memory
   hosts revoke <host>                    its NATS credential stops working at once; its
                                          results are refused (it must join again, new key)
   hosts join-token create [--ttl 1h] [--uses N] [--apps a,b] [--description <text>]
@@ -46,6 +48,12 @@ hosts
                                          to start a worker with it
   hosts join-token list                  tokens: expiry, uses left, apps (never the secret)
   hosts join-token delete <id>           no host can join with it any more
+reports
+  reports list [--host <host>] [--device-group <g>] [--time <T> [--time-filter eq|gt|lt|gte|lte|ne]]
+               [--updated true|false] [--limit N] [--after <id>]
+                                         host usage reports by id, oldest first (--time: epoch
+                                         seconds or an ISO time; --limit: 10 by default, at most
+                                         1000; --after: the id the previous page said)
 users (admins only)
   users list                             users: password set, token set, created
   users get <user>                       one user (whether a password and a token are set)
@@ -129,6 +137,10 @@ export const OPTIONS = {
   'no-waves': { type: 'boolean' },
   'dry-run': { type: 'boolean' },
   full: { type: 'boolean' },
+  host: { type: 'string' },
+  time: { type: 'string' },
+  'time-filter': { type: 'string' },
+  updated: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -169,6 +181,7 @@ const COMMAND_OPTIONS: Record<string, Array<keyof typeof OPTIONS>> = {
   'hosts list': ['app', 'status', 'limit', 'after'],
   'hosts get': [],
   'hosts revoke': [],
+  'reports list': ['host', 'device-group', 'time', 'time-filter', 'updated', 'limit', 'after'],
   'hosts join-token create': ['ttl', 'uses', 'apps', 'description'],
   'hosts join-token list': [],
   'hosts join-token delete': [],
@@ -204,7 +217,7 @@ const ARGS: Record<string, string[]> = {
   ...Object.fromEntries(['get', 'create', 'update', 'refresh', 'delete'].map((v) => [`users ${v}`, ['user']])),
   ...Object.fromEntries(['get', 'create', 'update', 'delete'].map((v) => [`groups ${v}`, ['group']])),
 };
-const GROUPS = ['apps', 'rollouts', 'hosts', 'users', 'groups'];
+const GROUPS = ['apps', 'rollouts', 'hosts', 'reports', 'users', 'groups'];
 const COMMON = new Set<string>(['url', 'user', 'password', 'token', 'json', 'help']);
 
 export function positiveInt(value: string | undefined, name: string, max: number): number | undefined {
@@ -290,6 +303,7 @@ export function parseCommandLine(argv: string[]): Parsed | 'help' {
   if (values['dry-run'] && values.wait) throw new UsageError('--dry-run changes nothing: there is no rollout to --wait for');
   if (command === 'hosts list' && (values.app?.length ?? 0) > 1) throw new UsageError('"hosts list" takes one --app');
   if (command === 'users create' || command === 'users update') checkUserSecrets(command, values);
+  if (command === 'reports list') reportQueryOf(values);
   if (command === 'groups create' || command === 'groups update') parseGroupFlags(values, command === 'groups create' ? 'create' : 'update');
   if (values.status !== undefined && values.status !== 'online' && values.status !== 'offline')
     throw new UsageError(`--status must be online or offline (got "${values.status}")`);

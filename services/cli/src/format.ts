@@ -27,3 +27,21 @@ export function keyValues(pairs: Array<[string, unknown]>): string {
     .map(([k, v]) => `${`${k}:`.padEnd(width + 1)}  ${v === null || v === undefined || v === '' ? '-' : typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
     .join('\n');
 }
+
+/** Bytes for people: 1.5GiB, 320MiB, 12KiB; "-" when unknown. */
+export function bytes(n: number | null | undefined): string {
+  if (n === null || n === undefined) return '-';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i += 1;
+  }
+  return `${i === 0 ? v : Number(v.toFixed(v < 10 ? 1 : 0))}${units[i]}`;
+}
+
+/** A share as "12.5%"; "-" when unknown. */
+export function percent(n: number | null | undefined): string {
+  return n === null || n === undefined ? '-' : `${Number(n.toFixed(1))}%`;
+}

@@ -84,6 +84,11 @@ export const workerEnvSchema = z.object({
   /** A random delay of up to this many seconds before a restart, to spread a fleet's restarts. */
   MAX_RESTART_WAIT_IN_SECONDS: seconds(0),
   HEARTBEAT_INTERVAL_SECONDS: seconds(5, 0.1),
+  /**
+   * How often the host's usage (CPU, memory, the engine's disk, each container's CPU and memory) is
+   * gathered for reports; heartbeats carry the latest sample. 0: no reports.
+   */
+  WORKER_REPORT_INTERVAL_SECONDS: seconds(60),
   /** The server forgets the consumers of a host gone for this long. */
   CONSUMER_INACTIVE_THRESHOLD_HOURS: seconds(72, 0.001),
   /** SIGTERM, then SIGKILL after this many seconds. */

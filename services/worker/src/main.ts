@@ -68,6 +68,7 @@ await runService({
       log,
       options: {
         heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_SECONDS * 1000,
+        reportIntervalMs: env.WORKER_REPORT_INTERVAL_SECONDS * 1000,
         stopTimeoutSeconds: env.STOP_TIMEOUT_SECONDS,
         maxRestartWaitSeconds: env.MAX_RESTART_WAIT_IN_SECONDS,
         ackWaitMs: env.ACK_WAIT_SECONDS * 1000,

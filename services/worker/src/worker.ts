@@ -19,6 +19,7 @@ import { imagesToRemove, noteImage, type SeenImage } from './planner/image-gc.ts
 import { type HostContext, planDrift, planHost, unservedApps } from './planner/plan-host.ts';
 import { buildResult, containerStates, publishHeartbeat, publishResult } from './reporting.ts';
 import { type ContainerRuntime, LABELS } from './runtime/container-runtime.ts';
+import { UsageGatherer } from './usage.ts';
 import { handlingOf } from './wave-handling.ts';
 
 /**
@@ -57,6 +58,10 @@ export interface WorkerOptions extends RunnerOptions, ExecutorOptions {
   removeOldImages: boolean;
   /** What a revision may do to this host; default: no privileged, devices, host network, bind mount or Docker socket. */
   hostPolicy: HostPolicy;
+  /** Usage is gathered for reports this often; heartbeats carry the latest sample. 0: no reports. */
+  reportIntervalMs: number;
+  /** The deadline of each call a usage sample makes (engine stats, info, statfs). */
+  reportCallTimeoutMs: number;
 }
 
 /** What a heartbeat says about the drift repaired for one app since the worker started. */
@@ -98,6 +103,8 @@ export const DEFAULT_OPTIONS: WorkerOptions = {
   unhealthyRestartMaxBackoffMs: 300_000,
   removeOldImages: true,
   hostPolicy: DEFAULT_HOST_POLICY,
+  reportIntervalMs: 60_000,
+  reportCallTimeoutMs: 10_000,
 };
 
 /** Defaults applied and checked once (a zero or negative interval would spin). */
@@ -116,12 +123,13 @@ export function compileOptions(partial: Partial<WorkerOptions> = {}): WorkerOpti
     'reconcileIntervalMs',
     'reconcileMaxBackoffMs',
     'unhealthyRestartMaxBackoffMs',
+    'reportCallTimeoutMs',
   ] as const) {
     if (!(o[k] > 0)) throw new RangeError(`worker option ${k} must be positive (got ${o[k]})`);
   }
   for (const k of ['maxContainersPerApp', 'maxParallelStarts'] as const)
     if (!(Number.isInteger(o[k]) && (o[k] ?? 0) >= 1)) throw new RangeError(`worker option ${k} must be a positive integer`);
-  for (const k of ['stopTimeoutSeconds', 'maxRestartWaitSeconds', 'rollSettleMs', 'pollMs', 'settleMs'] as const) {
+  for (const k of ['stopTimeoutSeconds', 'maxRestartWaitSeconds', 'rollSettleMs', 'pollMs', 'settleMs', 'reportIntervalMs'] as const) {
     if (!((o[k] ?? 0) >= 0)) throw new RangeError(`worker option ${k} must not be negative`);
   }
   const p = o.hostPolicy;
@@ -160,6 +168,8 @@ export interface Worker {
   applied(): Record<string, { incarnation: number; revision: number } | null>;
   /** Publishes a heartbeat now. */
   heartbeat(): Promise<void>;
+  /** Gathers a usage sample now (also on its own timer when reports are on); the next heartbeats carry it. */
+  gatherUsage(): Promise<void>;
   /** Restarts the unhealthy containers whose backoff has passed, now (also on its own timer). */
   checkHealth(): Promise<void>;
   /** Reconciles every app whose turn has come, now (also on its own timer); see `reconcileTick`. */
@@ -463,6 +473,11 @@ export function createWorker(deps: WorkerDeps): Worker {
     }
   }
 
+  const usage = new UsageGatherer({ runtime, hostId, cores: host.cores, callTimeoutMs: opts.reportCallTimeoutMs });
+  async function gatherUsage(): Promise<void> {
+    await usage.gather();
+  }
+
   // This process's nonce in every heartbeat: another worker with the same host id shows as a second one.
   const instance = randomUUID();
   async function heartbeat(): Promise<void> {
@@ -491,6 +506,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       worker_version: opts.version,
       interval_seconds: opts.heartbeatIntervalMs / 1000,
       instance,
+      ...(usage.latest !== null ? { usage: usage.latest } : {}),
       at: new Date().toISOString(),
     });
   }
@@ -538,6 +554,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       return Object.fromEntries(apps.map((a) => [a, runners.get(a)?.state.applied ?? null]));
     },
     heartbeat,
+    gatherUsage,
     checkHealth: restartUnhealthy,
     reconcile: reconcileTick,
     repairs() {
@@ -583,6 +600,11 @@ export function createWorker(deps: WorkerDeps): Worker {
         await reconcileTick();
         if (imagesPending) await removeOldImages();
       });
+      if (opts.reportIntervalMs > 0) {
+        every(opts.reportIntervalMs, 'usage report', gatherUsage);
+        // The first sample at once (in the background: it takes a second or so); the next heartbeat carries it.
+        void gatherUsage().catch((err: unknown) => log.warn({ err }, 'usage report failed'));
+      }
       await heartbeat().catch((err: unknown) => log.warn({ err }, 'first heartbeat failed'));
       log.info({ host: hostId, apps, cores: host.cores, memory_mb: host.memory_mb }, 'worker running');
     },

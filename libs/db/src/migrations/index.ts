@@ -8,6 +8,7 @@ import * as retentionIndexes from './20261201030000_retention_indexes.ts';
 import * as hostIdentities from './20261202010000_host_identities.ts';
 import * as users from './20261203010000_users.ts';
 import * as rolloutWaves from './20261204010000_rollout_waves.ts';
+import * as hostReports from './20261205010000_host_reports.ts';
 
 /**
  * Every migration of the schema, by timestamped name `YYYYMMDDHHMMSS_what` (applied in name order;
@@ -23,4 +24,5 @@ export const migrations: Record<string, Migration> = {
   '20261202010000_host_identities': hostIdentities,
   '20261203010000_users': users,
   '20261204010000_rollout_waves': rolloutWaves,
+  '20261205010000_host_reports': hostReports,
 };

@@ -1,6 +1,7 @@
 import type { Database } from '@nebula/db';
 import type { Logger } from '@nebula/service-kit';
 import { type Kysely, sql } from 'kysely';
+import { pruneExpiredReports, type ReportPruneOptions } from './report-retention.ts';
 
 /**
  * Retention: rows that only record the past are deleted once older than `retentionDays`, so the
@@ -11,6 +12,7 @@ import { type Kysely, sql } from 'kysely';
  *   rollout_hosts  with their rollout
  *   hosts          not seen since the cutoff (long offline; a host that comes back is recreated by
  *                  its next heartbeat)
+ *   host_reports   older than their own, shorter cutoff (report-retention.ts)
  *
  * Apps and their revisions stay (history). Each run deletes at most `batchSize` rows per table, in
  * one transaction under a transaction-level advisory lock: one replica prunes at a time, the others
@@ -78,7 +80,7 @@ export async function pruneExpired(db: Kysely<Database>, opts: PruneOptions): Pr
   });
 }
 
-export interface RetentionOptions extends PruneOptions {
+export interface RetentionOptions extends PruneOptions, Partial<ReportPruneOptions> {
   /** Between runs (default 1 h); the first run is one interval after start, at most a minute. */
   intervalMs?: number;
   /** Batches per run at most, when there is a backlog (default 20). */
@@ -94,12 +96,12 @@ export class RetentionJob {
   #running: Promise<void> | null = null;
   #stopped = false;
   /** Rows deleted since start, per table. */
-  readonly pruned: PruneCounts = { outbox: 0, rollouts: 0, rollout_hosts: 0, hosts: 0 };
+  readonly pruned: PruneCounts & { host_reports: number } = { outbox: 0, rollouts: 0, rollout_hosts: 0, hosts: 0, host_reports: 0 };
 
   constructor(db: Kysely<Database>, log: Logger, opts: RetentionOptions) {
     this.#db = db;
     this.#log = log;
-    this.#opts = { batchSize: 1000, intervalMs: 3_600_000, maxBatchesPerRun: 20, ...opts };
+    this.#opts = { batchSize: 1000, intervalMs: 3_600_000, maxBatchesPerRun: 20, reportRetentionDays: 7, reportBatchSize: 10_000, ...opts };
   }
 
   start(): void {
@@ -117,8 +119,27 @@ export class RetentionJob {
     this.#timer.unref();
   }
 
-  /** One run: batches until one is not full (or the cap); another replica pruning ends it. */
+  /** One run: batches until one is not full (or the cap); another replica pruning ends it. Then the reports, alike. */
   async runOnce(): Promise<void> {
+    await this.#pruneRows();
+    await this.#pruneReports();
+  }
+
+  async #pruneReports(): Promise<void> {
+    try {
+      for (let i = 0; i < this.#opts.maxBatchesPerRun && !this.#stopped; i++) {
+        const n = await pruneExpiredReports(this.#db, this.#opts);
+        if (n === null) return;
+        this.pruned.host_reports += n;
+        if (n > 0) this.#log.info({ pruned: { host_reports: n }, reportRetentionDays: this.#opts.reportRetentionDays }, 'pruned expired reports');
+        if (n < this.#opts.reportBatchSize) return;
+      }
+    } catch (err) {
+      this.#log.warn({ err }, 'pruning expired reports failed; retrying at the next interval');
+    }
+  }
+
+  async #pruneRows(): Promise<void> {
     try {
       for (let i = 0; i < this.#opts.maxBatchesPerRun && !this.#stopped; i++) {
         const counts = await pruneExpired(this.#db, this.#opts);

@@ -3,6 +3,7 @@ import { ZodError } from 'zod';
 import { API_ERROR_STATUS, ApiError, fieldErrors, RETRY_AFTER_SECONDS } from '../errors.ts';
 import { isPlainObject, type JsonBody } from './body.ts';
 import { queryFlag } from './query-flag.ts';
+import { reportsRoute } from './v2-reports.ts';
 import { rolloutCommandRoute } from './v2-rollouts.ts';
 import type { Caller, Handler, RouteMethods, V2Response } from './v2-types.ts';
 import { userGroupsRoute, usersRoute } from './v2-users.ts';
@@ -57,6 +58,7 @@ function route(segments: string[]): { methods: RouteMethods; name: string } | nu
   if (a === 'hosts' && b === 'join_tokens') return { name: '', methods: c === undefined ? { GET: 'generated', POST: 'generated' } : { DELETE: 'generated' } };
   if (a === 'hosts' && b !== undefined && c === 'revoke') return { name: b, methods: { POST: 'generated' } };
   if (a === 'hosts' && c === undefined) return { name: b ?? '', methods: { GET: 'generated' } };
+  if (a === 'reports' && b === undefined) return reportsRoute();
   if (a === 'users') return usersRoute(b, c);
   if (a === 'user_groups') return userGroupsRoute(b, c);
   if (a !== 'apps') return null;

@@ -1,6 +1,7 @@
 import { router } from '../trpc.ts';
 import { appsRouter } from './apps.ts';
 import { hostsRouter } from './hosts.ts';
+import { reportsRouter } from './reports.ts';
 import { rolloutsRouter } from './rollouts.ts';
 import { statusRouter } from './status.ts';
 import { userGroupsRouter, usersRouter } from './users.ts';
@@ -10,6 +11,7 @@ export const appRouter = router({
   apps: appsRouter,
   rollouts: rolloutsRouter,
   hosts: hostsRouter,
+  reports: reportsRouter,
   users: usersRouter,
   userGroups: userGroupsRouter,
 });

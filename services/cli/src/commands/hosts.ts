@@ -3,6 +3,7 @@ import { positiveInt } from '../command-line.ts';
 import { arg, type Command, print, printJson } from '../context.ts';
 import { EXIT } from '../errors.ts';
 import { ago, keyValues, table } from '../format.ts';
+import { usageView } from '../usage-view.ts';
 
 /** `nebula hosts ...`: list, get, revoke (join tokens: join-tokens.ts). */
 export const hostsCommands: Record<string, Command> = {
@@ -82,6 +83,8 @@ export const hostsCommands: Record<string, Command> = {
         ),
       );
     }
+    print(ctx, '');
+    print(ctx, h.usage ? usageView(h.usage) : 'usage: none reported yet (the worker reports every WORKER_REPORT_INTERVAL_SECONDS; 0: off)');
     return EXIT.ok;
   },
 

@@ -2,6 +2,7 @@ import type { Heartbeat } from '@nebula/contracts';
 import { type Database, type Kysely, sql } from '@nebula/db';
 import { foldInstance, type InstanceState, NO_INSTANCES } from '../instances.ts';
 import { compareReceived, isoMicros, type Received } from '../stream-consumer.ts';
+import { writeReports } from './write-reports.ts';
 
 /** One host's heartbeats, never none. */
 type HostHeartbeats = [Received<Heartbeat>, ...Received<Heartbeat>[]];
@@ -27,6 +28,11 @@ function newestOf(list: HostHeartbeats): Received<Heartbeat> {
   return list.at(-1) ?? list[0]; // the same when there is one
 }
 
+function newestUsage(list: HostHeartbeats): string | null {
+  const u = list.findLast((h) => h.value.usage !== undefined)?.value.usage;
+  return u === undefined ? null : JSON.stringify(u);
+}
+
 interface StoredInstances {
   id: string;
   /** last_seen in microseconds since the epoch (text: beyond a float's exact range). */
@@ -50,7 +56,8 @@ function toState(row: StoredInstances | undefined): InstanceState {
  * worker's `at` is not used, so a worker whose clock is off is judged like any other. A heartbeat
  * older than the row (a redelivery) never replaces it. Each host's heartbeats also pass through the
  * instance fold (instances.ts), which flags two workers sending under one host id; `offlineAfterMissed`
- * sizes its window like the readers' offline window. Returns the rows inserted or changed.
+ * sizes its window like the readers' offline window. The usage samples they carry become host
+ * reports (write-reports.ts), in the same transaction. Returns the host rows inserted or changed.
  */
 export async function writeHeartbeats(db: Kysely<Database>, heartbeats: Received<Heartbeat>[], offlineAfterMissed: number): Promise<number> {
   const byHost = heartbeatsByHost(heartbeats);
@@ -89,6 +96,8 @@ export async function writeHeartbeats(db: Kysely<Database>, heartbeats: Received
         instance: state.current,
         instances: JSON.stringify(Object.fromEntries(Object.entries(state.seen).map(([id, ms]) => [id, new Date(ms).toISOString()]))),
         duplicate_at: state.duplicateAt === null ? null : new Date(state.duplicateAt),
+        // The newest sample of the batch (its newest heartbeat may carry none: the first after a restart).
+        usage: newestUsage(list),
       };
     });
     const res = await trx
@@ -108,10 +117,13 @@ export async function writeHeartbeats(db: Kysely<Database>, heartbeats: Received
             instance: eb.ref('excluded.instance'),
             instances: eb.ref('excluded.instances'),
             duplicate_at: eb.ref('excluded.duplicate_at'),
+            // A heartbeat without a sample (the first after a restart) keeps the last one.
+            usage: sql`coalesce(excluded.usage, hosts.usage)`,
           }))
           .where('hosts.last_seen', '<', (eb) => eb.ref('excluded.last_seen')),
       )
       .executeTakeFirst();
+    await writeReports(trx, byHost);
     return Number(res.numInsertedOrUpdatedRows ?? 0n);
   });
 }

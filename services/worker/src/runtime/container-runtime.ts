@@ -106,6 +106,15 @@ export interface ImageSummary {
   inUse: boolean;
 }
 
+/** One container's usage, from the engine's stats (null: a figure the engine did not give). */
+export interface ContainerStats {
+  /** Percent of one core (200: two cores busy), over the engine's own sampling window. */
+  cpuPercent: number | null;
+  /** Memory in use, without the page cache the kernel can take back. */
+  memoryBytes: number | null;
+  memoryLimitBytes: number | null;
+}
+
 export interface ContainerRuntime {
   /** Containers carrying `io.nebula.owner=nebula` and `io.nebula.host=<hostId>`, in any state. */
   listContainers(hostId: string, opts?: CallOptions): Promise<ObservedContainer[]>;
@@ -137,6 +146,13 @@ export interface ContainerRuntime {
    * Never forced: an image a container uses, or one gone meanwhile, is left and `false` returned.
    */
   removeImage(ref: string, opts?: CallOptions): Promise<boolean>;
+  /**
+   * One sample of a container's stats (not a stream; the engine takes about a second to measure
+   * CPU). Null when the container is gone.
+   */
+  containerStats(id: string, opts?: CallOptions): Promise<ContainerStats | null>;
+  /** The engine's data root (`DockerRootDir` of its info), whose file system reports show. */
+  dataRoot(opts?: CallOptions): Promise<string>;
   /** Creates a bridge network when it is missing. */
   ensureNetwork(name: string, opts?: CallOptions): Promise<void>;
   ping(): Promise<boolean>;

@@ -8,6 +8,7 @@ import {
   type ContainerDetails,
   type ContainerRuntime,
   type ContainerSpec,
+  type ContainerStats,
   type HealthStatus,
   type ImageInfo,
   type ImageSummary,
@@ -17,6 +18,7 @@ import {
   type PullOptions,
 } from './container-runtime.ts';
 import type { RegistryCredentials } from './registry-auth.ts';
+import { type RawStats, statsFigures } from './stats-figures.ts';
 
 interface DockerodeError extends Error {
   statusCode?: number;
@@ -452,6 +454,32 @@ export class DockerRuntime implements ContainerRuntime {
    * name within this process, and duplicates made by another process meanwhile are reduced to the
    * oldest one (every racer picks the same).
    */
+  async containerStats(id: string, opts?: CallOptions): Promise<ContainerStats | null> {
+    const what = `stats of ${opts?.name ?? id.slice(0, 12)}`;
+    try {
+      // stream: false waits for the engine's second reading (about a second), which CPU needs.
+      const raw = await this.call(what, opts, (abortSignal) =>
+        // dockerode takes the signal (it aborts the request); its types do not say so.
+        this.docker.getContainer(id).stats({ stream: false, abortSignal } as { stream: false }),
+      );
+      return statsFigures(raw as RawStats);
+    } catch (err) {
+      if (notFound(err)) return null;
+      throw classify(err, what);
+    }
+  }
+
+  async dataRoot(opts?: CallOptions): Promise<string> {
+    try {
+      const info = (await this.call('info', opts, (abortSignal) =>
+        (this.docker as unknown as { info(o: { abortSignal: AbortSignal }): Promise<unknown> }).info({ abortSignal }),
+      )) as { DockerRootDir?: string };
+      return info.DockerRootDir ?? '/var/lib/docker';
+    } catch (err) {
+      throw classify(err, 'info');
+    }
+  }
+
   async ensureNetwork(name: string, opts?: CallOptions): Promise<void> {
     let shared = this.ensuring.get(name);
     if (shared === undefined) {

@@ -12,6 +12,7 @@ import type {
   ContainerDetails,
   ContainerRuntime,
   ContainerSpec,
+  ContainerStats,
   HealthStatus,
   ImageInfo,
   ImageSummary,
@@ -272,6 +273,30 @@ export class FakeRuntime implements ContainerRuntime {
     for (const r of refs) this.images.delete(r);
     if (refs.length > 0) this.calls.push({ op: 'removeImage', image: ref });
     return refs.length > 0;
+  }
+
+  /**
+   * Per container id: what its stats say (default: a running container uses 1.5 % CPU and 32 MiB of
+   * a 1 GiB limit; a stopped one no CPU and no memory). Set entries to simulate load.
+   */
+  readonly stats = new Map<string, ContainerStats>();
+  /** What `dataRoot` answers (reports show the disk of that path). */
+  dataRootPath = '/';
+
+  async containerStats(id: string, opts?: CallOptions): Promise<ContainerStats | null> {
+    await this.check('stats', opts);
+    const c = this.containers.get(id);
+    if (c === undefined) return null;
+    const set = this.stats.get(id);
+    if (set !== undefined) return set;
+    return c.state === 'running'
+      ? { cpuPercent: 1.5, memoryBytes: 32 * 1024 * 1024, memoryLimitBytes: 1024 * 1024 * 1024 }
+      : { cpuPercent: null, memoryBytes: null, memoryLimitBytes: null };
+  }
+
+  async dataRoot(opts?: CallOptions): Promise<string> {
+    await this.check('info', opts);
+    return this.dataRootPath;
   }
 
   async ensureNetwork(name: string, opts?: CallOptions): Promise<void> {
