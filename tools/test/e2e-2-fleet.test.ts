@@ -22,9 +22,16 @@ const SERVES = [
 ];
 let h: Harness;
 
-harnessPerFile(test, report, 'e2e fleet', { apps: (i) => SERVES[i]!, images: ['nebula/echo:1', ECHO] }, async (started) => {
-  h = started;
-});
+// Host usage every 2 s (default 60 s), for the reports case.
+harnessPerFile(
+  test,
+  report,
+  'e2e fleet',
+  { apps: (i) => SERVES[i]!, images: ['nebula/echo:1', ECHO], workerEnv: { WORKER_REPORT_INTERVAL_SECONDS: '2' } },
+  async (started) => {
+    h = started;
+  },
+);
 
 /** The CLI's --json output: one document, or NDJSON (one per change) when it follows a rollout: the last. */
 function lastJson(stdout: string): unknown {
@@ -519,5 +526,83 @@ report.case(
     assert.ok((await progressOf(h, rolloutIdOf(ok))).complete);
   },
 );
+
+report.case(
+  test,
+  'scenario',
+  'host reports from every host, paged and filtered',
+  'each host sends usage samples (CPU, memory, the engine data root, its containers); GET /api/v2/reports pages them by last_id with page_size, without a report twice or out of order; hostname= keeps one host; report_creation_time with gt/lte splits them; updated=True only the reports after a revision change; a bad parameter is a 400 naming it; nebula hosts get shows the latest usage',
+  async () => {
+    type Page = {
+      data: Array<{
+        _id: { $oid: string };
+        hostname: string;
+        report_creation_time: number;
+        updated: boolean;
+        apps_containers: unknown[];
+        memory_usage: { total: number };
+      }> | null;
+      last_id: { $oid: string } | null;
+    };
+    const hosts = h.hosts.map((x) => x.name);
+    // Two samples from every host.
+    await waitFor(async () => {
+      for (const name of hosts) {
+        const p = await h.rest.expect<Page>(200, 'GET', `/api/v2/reports?hostname=${name}&page_size=2`);
+        if ((p.data?.length ?? 0) < 2) return false;
+      }
+      return true;
+    }, 'two reports from every host');
+    const seen: string[] = [];
+    let last: string | null = null;
+    for (let page = 0; page < 50; page++) {
+      const p: Page = await h.rest.expect<Page>(200, 'GET', `/api/v2/reports?page_size=3${last ? `&last_id=${last}` : ''}`);
+      if (p.data === null) {
+        assert.is(p.last_id, null, 'an empty page has no last_id');
+        break;
+      }
+      assert.ok(p.data.length <= 3);
+      for (const r of p.data) seen.push(r._id.$oid);
+      last = p.last_id!.$oid;
+      assert.is(last, p.data.at(-1)!._id.$oid);
+    }
+    assert.ok(seen.length >= 2 * hosts.length, `${seen.length} reports paged`);
+    assert.equal([...seen].sort(), seen, 'in id order');
+    assert.is(new Set(seen).size, seen.length, 'none twice');
+    const one = await h.rest.expect<Page>(200, 'GET', `/api/v2/reports?hostname=${hosts[0]}&page_size=1000`);
+    assert.ok(one.data!.every((r) => r.hostname === hosts[0]));
+    const first = one.data![0]!;
+    assert.ok(first.memory_usage.total > 0, 'memory figures');
+    const t = first.report_creation_time;
+    const after = await h.rest.expect<Page>(
+      200,
+      'GET',
+      `/api/v2/reports?hostname=${hosts[0]}&page_size=1000&report_creation_time=${t}&report_creation_time_filter=gt`,
+    );
+    const upTo = await h.rest.expect<Page>(
+      200,
+      'GET',
+      `/api/v2/reports?hostname=${hosts[0]}&page_size=1000&report_creation_time=${t}&report_creation_time_filter=lte`,
+    );
+    assert.ok((after.data ?? []).every((r) => r.report_creation_time > t));
+    assert.ok((upTo.data ?? []).every((r) => r.report_creation_time <= t));
+    const updated = await h.rest.expect<Page>(200, 'GET', '/api/v2/reports?updated=True&page_size=1000');
+    assert.ok((updated.data ?? []).every((r) => r.updated));
+    const bad = await h.rest.expect<{ errors: Record<string, unknown> }>(400, 'GET', '/api/v2/reports?report_creation_time_filter=sometimes');
+    assert.ok('report_creation_time_filter' in bad.errors, JSON.stringify(bad));
+    const shown = await h.cli(['hosts', 'get', hosts[0]!]);
+    assert.is(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, /memory/i);
+  },
+);
+
+async function waitFor(ok: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await ok()) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out: ${what}`);
+}
 
 test.run();
