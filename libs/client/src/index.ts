@@ -76,6 +76,10 @@ export type AppWithRollout = Answer<NebulaClient['apps']['get']['query']>;
 export type UserDoc = Answer<NebulaClient['users']['get']['query']>;
 /** A user group: members, per-app (device group, cron job) "ro"/"rw", admin and the other switches. */
 export type UserGroup = Answer<NebulaClient['userGroups']['get']['query']>;
+/** A cron job as the API answers it (the original's fields, timezone, timeout_seconds). */
+export type CronJob = Answer<NebulaClient['cronJobs']['get']['query']>;
+/** A cron job's runs, newest first. */
+export type CronJobRuns = Answer<NebulaClient['cronJobs']['runs']['query']>;
 /** An app as the actions answer it. */
 export type AppDoc = Answer<NebulaClient['apps']['stop']['mutate']>;
 

@@ -1,4 +1,5 @@
 import type { Migration } from 'kysely';
+import * as cronJobs from './20261205010000_cron_jobs.ts';
 import * as appsRevisionsOutbox from './20261128010000_apps_revisions_outbox.ts';
 import * as hostsResults from './20261128010100_hosts_results.ts';
 import * as notifierClock from './20261128030000_notifier_clock.ts';
@@ -23,4 +24,5 @@ export const migrations: Record<string, Migration> = {
   '20261202010000_host_identities': hostIdentities,
   '20261203010000_users': users,
   '20261204010000_rollout_waves': rolloutWaves,
+  '20261205010000_cron_jobs': cronJobs,
 };

@@ -1,5 +1,6 @@
 import { router } from '../trpc.ts';
 import { appsRouter } from './apps.ts';
+import { cronJobsRouter } from './cron-jobs.ts';
 import { hostsRouter } from './hosts.ts';
 import { rolloutsRouter } from './rollouts.ts';
 import { statusRouter } from './status.ts';
@@ -12,6 +13,7 @@ export const appRouter = router({
   hosts: hostsRouter,
   users: usersRouter,
   userGroups: userGroupsRouter,
+  cronJobs: cronJobsRouter,
 });
 
 export type AppRouter = typeof appRouter;
