@@ -234,13 +234,7 @@ function dayMatches(s: CronSchedule, day: number, weekday: number): boolean {
 
 /** Whether the wall-clock time matches the schedule. */
 export function matchesWallClock(s: CronSchedule, w: WallClock): boolean {
-  return (
-    s.seconds.has(w.second) &&
-    s.minutes.has(w.minute) &&
-    s.hours.has(w.hour) &&
-    s.months.has(w.month) &&
-    dayMatches(s, w.day, w.weekday)
-  );
+  return s.seconds.has(w.second) && s.minutes.has(w.minute) && s.hours.has(w.hour) && s.months.has(w.month) && dayMatches(s, w.day, w.weekday);
 }
 
 /** Whether the instant `ms` (its whole second) is a run time of the schedule in `timeZone`. */

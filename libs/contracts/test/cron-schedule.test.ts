@@ -18,7 +18,11 @@ function fieldArb(min: number, max: number): fc.Arbitrary<string> {
   const range = fc.tuple(v, v).map(([a, b]) => `${Math.min(a, b)}-${Math.max(a, b)}`);
   const step = fc.tuple(fc.constantFrom('*', `${min}`, `${min}-${max}`), fc.integer({ min: 1, max: Math.max(1, max - min) })).map(([r, s]) => `${r}/${s}`);
   const single = fc.oneof(v.map(String), range, step);
-  return fc.oneof(fc.constant('*'), single, fc.array(single, { minLength: 1, maxLength: 3 }).map((l) => l.join(',')));
+  return fc.oneof(
+    fc.constant('*'),
+    single,
+    fc.array(single, { minLength: 1, maxLength: 3 }).map((l) => l.join(',')),
+  );
 }
 
 const scheduleArb = fc
@@ -54,9 +58,7 @@ test('next runs: strictly increasing, all after `from`, each matching the schedu
 
 test('in UTC no run is skipped: every matching second between `from` and the last run is listed', () => {
   // Minute-level and second-level schedules, checked second by second over the span they cover.
-  const dense = fc
-    .tuple(fc.boolean(), fieldArb(0, 59), fieldArb(0, 59))
-    .map(([secs, a, b]) => (secs ? `${a} ${b} * * * *` : `${a} * * * *`));
+  const dense = fc.tuple(fc.boolean(), fieldArb(0, 59), fieldArb(0, 59)).map(([secs, a, b]) => (secs ? `${a} ${b} * * * *` : `${a} * * * *`));
   fc.assert(
     fc.property(dense, fromArb, (text, from) => {
       const s = parseCronSchedule(text);

@@ -77,7 +77,11 @@ test('the original routes: create 200 with defaults, exists 403, list, get, POST
   const patched = await req('PATCH', `/api/v2/cron_jobs/${name}/update`, { body: { running: false, timezone: 'Europe/Paris' } });
   assert.is(patched.status, 202, patched.text);
   assert.equal(
-    [(patched.body as Record<string, unknown>).cron_job_id, (patched.body as Record<string, unknown>).running, (patched.body as Record<string, unknown>).schedule],
+    [
+      (patched.body as Record<string, unknown>).cron_job_id,
+      (patched.body as Record<string, unknown>).running,
+      (patched.body as Record<string, unknown>).schedule,
+    ],
     [3, false, '0 3 * * *'],
   );
   const put = await req('PUT', `/api/v2/cron_jobs/${name}/update`, { body: { schedule: '0 0 * * * *' } });
@@ -211,16 +215,48 @@ test('runs: an empty list at first, then newest first in the documented shape, l
   await env.db
     .insertInto('cron_job_runs')
     .values([
-      { incarnation: job.incarnation, cron_job_id: 1, host_id: 'h1', started_at: '2030-01-01T00:00:00Z', finished_at: '2030-01-01T00:00:02Z', exit_code: 0, log_tail: 'ok\n' },
-      { incarnation: job.incarnation, cron_job_id: 1, host_id: 'h2', started_at: '2030-01-01T00:00:10Z', finished_at: '2030-01-01T01:00:10Z', exit_code: 137, timed_out: true },
+      {
+        incarnation: job.incarnation,
+        cron_job_id: 1,
+        host_id: 'h1',
+        started_at: '2030-01-01T00:00:00Z',
+        finished_at: '2030-01-01T00:00:02Z',
+        exit_code: 0,
+        log_tail: 'ok\n',
+      },
+      {
+        incarnation: job.incarnation,
+        cron_job_id: 1,
+        host_id: 'h2',
+        started_at: '2030-01-01T00:00:10Z',
+        finished_at: '2030-01-01T01:00:10Z',
+        exit_code: 137,
+        timed_out: true,
+      },
       { incarnation: job.incarnation, cron_job_id: 1, host_id: 'h1', started_at: '2030-01-01T00:00:20Z' },
     ])
     .execute();
   const runs = (await req('GET', `/api/v2/cron_jobs/${name}/runs`)).body as { runs: Array<Record<string, unknown>> };
   assert.equal(runs.runs, [
     { host_id: 'h1', cron_job_id: 1, started_at: '2030-01-01T00:00:20.000Z', finished_at: null, exit_code: null, timed_out: false, log_tail: null },
-    { host_id: 'h2', cron_job_id: 1, started_at: '2030-01-01T00:00:10.000Z', finished_at: '2030-01-01T01:00:10.000Z', exit_code: 137, timed_out: true, log_tail: null },
-    { host_id: 'h1', cron_job_id: 1, started_at: '2030-01-01T00:00:00.000Z', finished_at: '2030-01-01T00:00:02.000Z', exit_code: 0, timed_out: false, log_tail: 'ok\n' },
+    {
+      host_id: 'h2',
+      cron_job_id: 1,
+      started_at: '2030-01-01T00:00:10.000Z',
+      finished_at: '2030-01-01T01:00:10.000Z',
+      exit_code: 137,
+      timed_out: true,
+      log_tail: null,
+    },
+    {
+      host_id: 'h1',
+      cron_job_id: 1,
+      started_at: '2030-01-01T00:00:00.000Z',
+      finished_at: '2030-01-01T00:00:02.000Z',
+      exit_code: 0,
+      timed_out: false,
+      log_tail: 'ok\n',
+    },
   ]);
   assert.is(((await req('GET', `/api/v2/cron_jobs/${name}/runs?limit=1`)).body as { runs: unknown[] }).runs.length, 1);
   // A job made again under the name starts with no runs (they belong to the deleted one).

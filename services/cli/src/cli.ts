@@ -1,6 +1,7 @@
 import { createNebulaClient } from '@nebula/client';
 import { parseCommandLine, USAGE } from './command-line.ts';
 import { appsCommands } from './commands/apps.ts';
+import { cronCommands } from './commands/cron.ts';
 import { groupsCommands } from './commands/groups.ts';
 import { hostsCommands } from './commands/hosts.ts';
 import { joinTokenCommands } from './commands/join-tokens.ts';
@@ -25,6 +26,7 @@ const COMMANDS: Record<string, Command> = {
   ...rolloutsCommands,
   ...hostsCommands,
   ...joinTokenCommands,
+  ...cronCommands,
   ...usersCommands,
   ...groupsCommands,
 };

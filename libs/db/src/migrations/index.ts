@@ -1,5 +1,4 @@
 import type { Migration } from 'kysely';
-import * as cronJobs from './20261205010000_cron_jobs.ts';
 import * as appsRevisionsOutbox from './20261128010000_apps_revisions_outbox.ts';
 import * as hostsResults from './20261128010100_hosts_results.ts';
 import * as notifierClock from './20261128030000_notifier_clock.ts';
@@ -9,6 +8,7 @@ import * as retentionIndexes from './20261201030000_retention_indexes.ts';
 import * as hostIdentities from './20261202010000_host_identities.ts';
 import * as users from './20261203010000_users.ts';
 import * as rolloutWaves from './20261204010000_rollout_waves.ts';
+import * as cronJobs from './20261205010000_cron_jobs.ts';
 
 /**
  * Every migration of the schema, by timestamped name `YYYYMMDDHHMMSS_what` (applied in name order;
