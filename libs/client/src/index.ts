@@ -79,6 +79,10 @@ export type UserGroup = Answer<NebulaClient['userGroups']['get']['query']>;
 /** A page of host reports (`reports.list`), and one report: usage of the host and of each container. */
 export type ReportPage = Answer<NebulaClient['reports']['list']['query']>;
 export type Report = NonNullable<ReportPage['data']>[number];
+/** A cron job as the API answers it (the original's fields, timezone, timeout_seconds). */
+export type CronJob = Answer<NebulaClient['cronJobs']['get']['query']>;
+/** A cron job's runs, newest first. */
+export type CronJobRuns = Answer<NebulaClient['cronJobs']['runs']['query']>;
 /** An app as the actions answer it. */
 export type AppDoc = Answer<NebulaClient['apps']['stop']['mutate']>;
 

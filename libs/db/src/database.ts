@@ -224,6 +224,31 @@ export interface UserGroupsTable {
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
+/** One row per incarnation of a cron job (written by the API); `config` is a CronJobConfig. */
+export interface CronJobsTable {
+  incarnation: Generated<string>; // bigserial: pg returns int8 as string
+  name: string;
+  /** 1, +1 per update; a re-created job starts above the deleted one's. */
+  cron_job_id: number;
+  config: Json<unknown>;
+  created_at: Generated<Date>;
+  updated_at: Timestamp;
+  deleted_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+}
+
+/** One run of a cron job on a host (written from the hosts' reports, by the part that runs the jobs). */
+export interface CronJobRunsTable {
+  id: Generated<string>;
+  incarnation: string;
+  cron_job_id: number;
+  host_id: string;
+  started_at: Timestamp;
+  finished_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  exit_code: ColumnType<number | null, number | null | undefined, number | null>;
+  timed_out: ColumnType<boolean, boolean | undefined, boolean>;
+  log_tail: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
 /**
  * The whole PostgreSQL schema. The API and the notifier share one database; each table has one
  * writer (noted on its interface). The one exception is retention (services/api/src/db/retention.ts):
@@ -244,6 +269,8 @@ export interface Database {
   revoked_keys: RevokedKeysTable;
   users: UsersTable;
   user_groups: UserGroupsTable;
+  cron_jobs: CronJobsTable;
+  cron_job_runs: CronJobRunsTable;
 }
 
 /**

@@ -44,6 +44,24 @@ export class AppExistsError extends ApiError {
   }
 }
 
+export class CronJobNotFoundError extends ApiError {
+  override name = 'CronJobNotFoundError';
+  readonly code = 'FORBIDDEN';
+  readonly body = { cron_job_exists: false };
+  constructor(job: string) {
+    super(`cron job "${job}" does not exist`);
+  }
+}
+
+export class CronJobExistsError extends ApiError {
+  override name = 'CronJobExistsError';
+  readonly code = 'FORBIDDEN';
+  readonly body = { cron_job_exists: true };
+  constructor(job: string, options?: ErrorOptions) {
+    super(`cron job "${job}" already exists`, options);
+  }
+}
+
 /** Restart (and roll) only make sense for a running app, as in the original. */
 export class NotRunningError extends ApiError {
   override name = 'NotRunningError';
@@ -258,6 +276,24 @@ export function apiErrorOf(err: unknown): ApiError | null {
   if (err instanceof DatabaseUnavailableError) return new ServiceUnavailableError(err);
   if (err instanceof RolloutConflictError) return new RolloutCommandRefusedError(err);
   return null;
+}
+
+/** The fields whose absence the original names in `{"missing_parameters": [...]}` (apps: the image; cron jobs: image and schedule). */
+const NAMED_REQUIRED = ['docker_image', 'schedule'] as const;
+
+/**
+ * The original's extra keys for an input zod refused, which its SDK and scripts look for:
+ * `missing_parameters` naming a required field the input lacks, `schedule_valid: false` for a cron
+ * schedule given but not valid. Empty for any other refusal.
+ */
+export function compatZodBody(input: unknown, issues: readonly z.core.$ZodIssue[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return out;
+  const given = input as Record<string, unknown>;
+  const missing = NAMED_REQUIRED.filter((f) => given[f] === undefined && issues.some((i) => i.path[0] === f));
+  if (missing.length > 0) out.missing_parameters = missing;
+  if (given.schedule !== undefined && issues.some((i) => i.path[0] === 'schedule')) out.schedule_valid = false;
+  return out;
 }
 
 /** Field names come from the request: `__proto__` or `constructor` must be keys like any other. */

@@ -5,7 +5,7 @@ import type { OpenApiMeta } from 'trpc-to-openapi';
 import { ZodError } from 'zod';
 import { requireAdmin } from './access/guard.ts';
 import type { Authenticator, Identity } from './auth.ts';
-import { ApiError, apiErrorOf, fieldErrors } from './errors.ts';
+import { ApiError, apiErrorOf, compatZodBody, fieldErrors } from './errors.ts';
 import type { HostEnrolment } from './hosts/host-enrolment.ts';
 
 /**
@@ -38,10 +38,6 @@ export type Meta = OpenApiMeta & {
   /** REST status on success (202 for actions, as the original answers them). */
   successStatus?: number;
 };
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /**
  * Server-sent events of subscriptions (`rollouts.watch`): a ping comment every `ping.intervalMs`
@@ -78,11 +74,8 @@ const t = initTRPC
       let extra: Record<string, unknown> = {};
       if (cause instanceof ApiError) extra = { ...cause.body };
       else if (cause instanceof ZodError) {
-        extra = { errors: fieldErrors(cause.issues) };
-        // The original's answer for a missing image, which its SDK and scripts look for.
-        if (isObject(input) && input.docker_image === undefined && cause.issues.some((i) => i.path[0] === 'docker_image')) {
-          extra.missing_parameters = ['docker_image'];
-        }
+        // The original's answers for a missing image or schedule and a bad schedule, then every field's errors.
+        extra = { ...compatZodBody(input, cause.issues), errors: fieldErrors(cause.issues) };
       }
       return {
         message: error.code === 'INTERNAL_SERVER_ERROR' ? 'internal server error' : shape.message,

@@ -1,6 +1,7 @@
 import { createNebulaClient } from '@nebula/client';
 import { parseCommandLine, USAGE } from './command-line.ts';
 import { appsCommands } from './commands/apps.ts';
+import { cronCommands } from './commands/cron.ts';
 import { groupsCommands } from './commands/groups.ts';
 import { hostsCommands } from './commands/hosts.ts';
 import { joinTokenCommands } from './commands/join-tokens.ts';
@@ -27,6 +28,7 @@ const COMMANDS: Record<string, Command> = {
   ...hostsCommands,
   ...joinTokenCommands,
   ...reportsCommands,
+  ...cronCommands,
   ...usersCommands,
   ...groupsCommands,
 };

@@ -9,7 +9,7 @@ import { parseStrategyFlags } from './strategy-flags.ts';
  * The command line: the usage text, the options every command takes, and parseCommandLine, which
  * checks a command line completely before anything is sent (a wrong one is a UsageError, exit 2).
  */
-export const USAGE = `nebula: apps, rollouts, hosts, reports, users and user groups of a Nebula API
+export const USAGE = `nebula: apps, rollouts, hosts, reports, cron jobs, users and user groups of a Nebula API
 
 usage: nebula <command> [arguments] [options]
 
@@ -54,6 +54,19 @@ reports
                                          host usage reports by id, oldest first (--time: epoch
                                          seconds or an ISO time; --limit: 10 by default, at most
                                          1000; --after: the id the previous page said)
+cron (cron jobs: an image run at a schedule by the hosts of the device groups that list it)
+  cron list                              cron jobs with schedule, image, running, cron_job_id
+  cron get <job>                         one job's config
+  cron create <job> [-f <file>] [--schedule <cron>] [--image <image>]
+                                         from a JSON or YAML file (- for stdin) and/or the flags
+                                         (they win over the file); image and schedule required.
+                                         Schedule: 5 fields (minute hour day month weekday), or 6
+                                         with a leading second; time zone: the file's timezone
+                                         (default UTC)
+  cron update <job> [-f <file>] [--schedule <cron>] [--image <image>] [--replace]
+                                         merge into the config (--replace: the whole config)
+  cron delete <job>                      admins only
+  cron runs <job> [--limit N]            its runs on every host, newest first: exit code, time
 users (admins only)
   users list                             users: password set, token set, created
   users get <user>                       one user (whether a password and a token are set)
@@ -141,6 +154,8 @@ export const OPTIONS = {
   time: { type: 'string' },
   'time-filter': { type: 'string' },
   updated: { type: 'string' },
+  schedule: { type: 'string' },
+  image: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -196,6 +211,12 @@ const COMMAND_OPTIONS: Record<string, Array<keyof typeof OPTIONS>> = {
   'groups create': [...GROUP_CREATE_OPTIONS],
   'groups update': [...GROUP_UPDATE_OPTIONS],
   'groups delete': [],
+  'cron list': [],
+  'cron get': [],
+  'cron create': ['file', 'schedule', 'image'],
+  'cron update': ['file', 'schedule', 'image', 'replace'],
+  'cron delete': [],
+  'cron runs': ['limit'],
 };
 /** Commands of three words: `<group> <noun> <verb>`. */
 const NESTED = new Set(['hosts join-token']);
@@ -216,8 +237,9 @@ const ARGS: Record<string, string[]> = {
   'hosts join-token delete': ['id'],
   ...Object.fromEntries(['get', 'create', 'update', 'refresh', 'delete'].map((v) => [`users ${v}`, ['user']])),
   ...Object.fromEntries(['get', 'create', 'update', 'delete'].map((v) => [`groups ${v}`, ['group']])),
+  ...Object.fromEntries(['get', 'create', 'update', 'delete', 'runs'].map((v) => [`cron ${v}`, ['job']])),
 };
-const GROUPS = ['apps', 'rollouts', 'hosts', 'reports', 'users', 'groups'];
+const GROUPS = ['apps', 'rollouts', 'hosts', 'reports', 'cron', 'users', 'groups'];
 const COMMON = new Set<string>(['url', 'user', 'password', 'token', 'json', 'help']);
 
 export function positiveInt(value: string | undefined, name: string, max: number): number | undefined {
@@ -299,7 +321,18 @@ export function parseCommandLine(argv: string[]): Parsed | 'help' {
   if (command === 'apps create' && values.file === undefined) throw new UsageError(`"${command}" needs -f <file> (JSON or YAML; - for stdin)`);
   if (command === 'apps update' && values.file === undefined && strategy.kind === 'none')
     throw new UsageError(`"${command}" needs -f <file> (JSON or YAML; - for stdin), or --waves, --bake, --max-failed, --no-waves`);
-  if (values.replace && values.file === undefined) throw new UsageError('--replace goes with -f <file>: the file becomes the whole config');
+  if (command === 'cron create' && values.file === undefined && (values.schedule === undefined || values.image === undefined))
+    throw new UsageError(`"${command}" needs -f <file> (JSON or YAML; - for stdin), or --schedule and --image`);
+  if (command === 'cron update' && values.file === undefined && values.schedule === undefined && values.image === undefined)
+    throw new UsageError(`"${command}" needs -f <file> (JSON or YAML; - for stdin), --schedule or --image`);
+  if (command === 'cron update' && values.replace && values.file === undefined && (values.schedule === undefined || values.image === undefined))
+    throw new UsageError('--replace makes the body the whole config: give -f <file>, or both --schedule and --image');
+  if (command === 'cron runs') positiveInt(values.limit, '--limit', 1000);
+  for (const flag of ['schedule', 'image'] as const) {
+    if (values[flag] !== undefined && values[flag].trim() === '') throw new UsageError(`--${flag} must not be empty`);
+  }
+  if (values.replace && values.file === undefined && command !== 'cron update')
+    throw new UsageError('--replace goes with -f <file>: the file becomes the whole config');
   if (values['dry-run'] && values.wait) throw new UsageError('--dry-run changes nothing: there is no rollout to --wait for');
   if (command === 'hosts list' && (values.app?.length ?? 0) > 1) throw new UsageError('"hosts list" takes one --app');
   if (command === 'users create' || command === 'users update') checkUserSecrets(command, values);

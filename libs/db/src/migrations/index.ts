@@ -9,6 +9,7 @@ import * as hostIdentities from './20261202010000_host_identities.ts';
 import * as users from './20261203010000_users.ts';
 import * as rolloutWaves from './20261204010000_rollout_waves.ts';
 import * as hostReports from './20261205010000_host_reports.ts';
+import * as cronJobs from './20261205020000_cron_jobs.ts';
 
 /**
  * Every migration of the schema, by timestamped name `YYYYMMDDHHMMSS_what` (applied in name order;
@@ -25,4 +26,5 @@ export const migrations: Record<string, Migration> = {
   '20261203010000_users': users,
   '20261204010000_rollout_waves': rolloutWaves,
   '20261205010000_host_reports': hostReports,
+  '20261205020000_cron_jobs': cronJobs,
 };

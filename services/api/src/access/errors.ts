@@ -17,9 +17,9 @@ export class AccessDeniedError extends ApiError {
 /** A privileged config from a caller whose groups lack privileged_allowed: 403 naming the fields. */
 export class PrivilegedNotAllowedError extends AccessDeniedError {
   override name = 'PrivilegedNotAllowedError';
-  constructor(app: string, fields: string[]) {
+  constructor(name: string, fields: string[], kind = 'app') {
     super(
-      `app "${app}": ${fields.join(', ')} ${fields.length === 1 ? 'makes' : 'make'} the config privileged (host devices, the host network, bind mounts or privileged mode): that needs a group with privileged_allowed, or admin`,
+      `${kind} "${name}": ${fields.join(', ')} ${fields.length === 1 ? 'makes' : 'make'} the config privileged (host devices, the host network, bind mounts or privileged mode): that needs a group with privileged_allowed, or admin`,
       { privileged_fields: fields },
     );
   }

@@ -1,7 +1,7 @@
 import type { AccessLevel, AppConfig } from '@nebula/contracts';
 import type { Identity } from '../auth.ts';
 import { AccessDeniedError, PrivilegedNotAllowedError } from './errors.ts';
-import { allows, mayRunPrivileged, privilegedFields, type ResourceKind, redactEnv } from './permissions.ts';
+import { allows, mayRunPrivileged, type PrivilegeFields, privilegedFields, type ResourceKind, redactEnv } from './permissions.ts';
 
 /**
  * The checks procedures make, each throwing the original's 403 `{"access_allowed": false}`. A caller
@@ -20,14 +20,14 @@ export function requireAccess(identity: Identity, kind: ResourceKind, name: stri
   }
 }
 
-/** A config that the caller may not run: privileged fields without privileged_allowed (or admin). */
-export function requirePrivilegeFor(identity: Identity, app: string, config: AppConfig): void {
+/** A config that the caller may not run: privileged fields without privileged_allowed (or admin). Apps' and cron jobs' alike. */
+export function requirePrivilegeFor(identity: Identity, name: string, config: PrivilegeFields, kind: ResourceKind = 'apps'): void {
   if (mayRunPrivileged(identity.permissions)) return;
   const fields = privilegedFields(config);
-  if (fields.length > 0) throw new PrivilegedNotAllowedError(app, fields);
+  if (fields.length > 0) throw new PrivilegedNotAllowedError(name, fields, WORD[kind]);
 }
 
-/** The config with env values only for a caller with "rw" on the app. */
-export function visibleConfig<T extends { env_vars: AppConfig['env_vars'] }>(identity: Identity, app: string, config: T): T {
-  return allows(identity.permissions, 'apps', app, 'rw') ? config : redactEnv(config);
+/** The config with env values only for a caller with "rw" on the app (or cron job). */
+export function visibleConfig<T extends { env_vars: AppConfig['env_vars'] }>(identity: Identity, name: string, config: T, kind: ResourceKind = 'apps'): T {
+  return allows(identity.permissions, kind, name, 'rw') ? config : redactEnv(config);
 }

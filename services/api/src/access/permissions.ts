@@ -8,7 +8,8 @@ import type { AccessLevel, AppConfig, UserGroupDoc } from '@nebula/contracts';
  *   apps[name] = "ro"      read the app (config without env values, history, rollouts)
  *   apps[name] = "rw"      read it with its env values, and change it ("rw" includes "ro", a fix of
  *                          the original, where a "rw" user could change an app it could not read)
- *   privileged_allowed     a config that is privileged, has devices, the host network or bind mounts
+ *   cron_jobs[name]        the same for a cron job (deleting one needs admin, as in the original)
+ *   privileged_allowed     a config (of an app or a cron job) that is privileged, has devices, the host network or bind mounts
  *   pruning_allowed        image prunes
  *
  * Lists (app names, hosts) and /status need only a valid login, as in the original.
@@ -80,7 +81,9 @@ export function mayRunPrivileged(p: Permissions): boolean {
 }
 
 /** The fields of a config that make it privileged (sorted; empty: an ordinary config). */
-export function privilegedFields(config: Pick<AppConfig, 'privileged' | 'devices' | 'networks' | 'volumes'>): string[] {
+export type PrivilegeFields = Pick<AppConfig, 'privileged' | 'devices' | 'networks' | 'volumes'>;
+
+export function privilegedFields(config: PrivilegeFields): string[] {
   const out: string[] = [];
   if (config.devices.length > 0) out.push('devices');
   if (config.networks.includes('host')) out.push('networks');

@@ -14,7 +14,7 @@ function addQueryFlag(op: Operation, name: string, description: string): void {
 
 /**
  * The OpenAPI 3.1 document of the REST routes, generated from the procedures' meta. PUT on
- * /apps/{name}/update is the same operation as PATCH (the original accepts both); a procedure has one
+ * /apps/{name}/update (and /cron_jobs/{name}/update) is the same operation as PATCH (the original accepts both); a procedure has one
  * method, so the document gets a copy.
  */
 export function openApiDocument(): OpenAPIObject {
@@ -22,7 +22,7 @@ export function openApiDocument(): OpenAPIObject {
   const doc = generateOpenApiDocument(appRouter, {
     title: 'Nebula API',
     version: '2',
-    description: 'Apps, revisions and rollouts. Paths under /api/v2 are compatible with the original Nebula manager; tRPC is served under /trpc.',
+    description: 'Apps, revisions, rollouts and cron jobs. Paths under /api/v2 are compatible with the original Nebula manager; tRPC is served under /trpc.',
     baseUrl: '/',
     securitySchemes: {
       basic: { type: 'http', scheme: 'basic' },
@@ -36,6 +36,8 @@ export function openApiDocument(): OpenAPIObject {
   const promote = doc.paths?.['/api/v2/rollouts/{id}/promote']?.post;
   if (promote) addQueryFlag(promote, 'full', 'true: start every remaining wave now (as `"full": true` in the body)');
   if (update?.patch) update.put = { ...update.patch, operationId: 'apps-patch-put' };
+  const cronUpdate = doc.paths?.['/api/v2/cron_jobs/{name}/update'];
+  if (cronUpdate?.patch) cronUpdate.put = { ...cronUpdate.patch, operationId: 'cronJobs-patch-put' };
   cached = doc;
   return doc;
 }

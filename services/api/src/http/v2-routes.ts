@@ -1,9 +1,10 @@
 import { TRPCError } from '@trpc/server';
 import { ZodError } from 'zod';
-import { API_ERROR_STATUS, ApiError, fieldErrors, RETRY_AFTER_SECONDS } from '../errors.ts';
+import { API_ERROR_STATUS, ApiError, compatZodBody, fieldErrors, RETRY_AFTER_SECONDS } from '../errors.ts';
 import { isPlainObject, type JsonBody } from './body.ts';
 import { queryFlag } from './query-flag.ts';
 import { reportsRoute } from './v2-reports.ts';
+import { cronJobsRoute } from './v2-cron-jobs.ts';
 import { rolloutCommandRoute } from './v2-rollouts.ts';
 import type { Caller, Handler, RouteMethods, V2Response } from './v2-types.ts';
 import { userGroupsRoute, usersRoute } from './v2-users.ts';
@@ -61,6 +62,7 @@ function route(segments: string[]): { methods: RouteMethods; name: string } | nu
   if (a === 'reports' && b === undefined) return reportsRoute();
   if (a === 'users') return usersRoute(b, c);
   if (a === 'user_groups') return userGroupsRoute(b, c);
+  if (a === 'cron_jobs') return cronJobsRoute(b, c);
   if (a !== 'apps') return null;
   if (b === undefined) return { name: '', methods: { GET: async (caller) => ({ status: 200, body: await caller.apps.list() }) } };
   if (c === undefined) {
@@ -125,12 +127,7 @@ export function v2ErrorResponse(err: unknown, input: unknown): V2Response | null
     return { status: API_ERROR_STATUS[cause.code], body: cause.body, headers };
   }
   if (cause instanceof ZodError) {
-    const body: Record<string, unknown> = {};
-    if (isPlainObject(input) && input.docker_image === undefined && cause.issues.some((i) => i.path[0] === 'docker_image')) {
-      body.missing_parameters = ['docker_image'];
-    }
-    body.errors = fieldErrors(cause.issues);
-    return { status: 400, body };
+    return { status: 400, body: { ...compatZodBody(input, cause.issues), errors: fieldErrors(cause.issues) } };
   }
   if (err.code === 'UNAUTHORIZED') return { status: 401, body: { error: 'unauthorized' } };
   return null;

@@ -1,5 +1,6 @@
 import { router } from '../trpc.ts';
 import { appsRouter } from './apps.ts';
+import { cronJobsRouter } from './cron-jobs.ts';
 import { hostsRouter } from './hosts.ts';
 import { reportsRouter } from './reports.ts';
 import { rolloutsRouter } from './rollouts.ts';
@@ -14,6 +15,7 @@ export const appRouter = router({
   reports: reportsRouter,
   users: usersRouter,
   userGroups: userGroupsRouter,
+  cronJobs: cronJobsRouter,
 });
 
 export type AppRouter = typeof appRouter;
