@@ -442,6 +442,10 @@ test('/openapi.json documents every REST route', async () => {
     '/api/v2/apps/{name}/rollouts': ['get'],
     '/api/v2/hosts': ['get'],
     '/api/v2/hosts/{id}': ['get'],
+    '/api/v2/reports': ['get'],
+    '/api/v2/rollouts/{id}/pause': ['post'],
+    '/api/v2/users': ['get'],
+    '/api/v2/cron_jobs': ['get'],
   })) {
     for (const m of methods) assert.ok(doc.paths[path]?.[m], `${m} ${path}`);
   }

@@ -1,4 +1,6 @@
+import { REPORT_PAGE_SIZE, REPORT_TIME_FILTERS, reportPageSchema } from '@nebula/contracts';
 import { generateOpenApiDocument, type OpenAPIObject } from 'trpc-to-openapi';
+import { z } from 'zod';
 import { appRouter } from '../routers/_app.ts';
 
 let cached: OpenAPIObject | null = null;
@@ -10,6 +12,44 @@ const DRY_RUN =
 
 function addQueryFlag(op: Operation, name: string, description: string): void {
   op.parameters = [...(op.parameters ?? []), { name, in: 'query', required: false, description, schema: { type: 'boolean', default: false } }];
+}
+
+/**
+ * `GET /api/v2/reports` is served by the compat adapter (v2-reports.ts), which reads the original's
+ * query string (`True`/`False`, epoch seconds, a hex `last_id`): no procedure meta describes it, so it
+ * is written here, its answer from the shared schema.
+ */
+function reportsOperation(): Operation {
+  const q = (name: string, description: string, schema: Record<string, unknown>) => ({ name, in: 'query' as const, required: false, description, schema });
+  return {
+    operationId: 'reports-list',
+    tags: ['reports'],
+    summary: 'Host usage reports, oldest first, paged by id (the original shape)',
+    parameters: [
+      q('page_size', `reports per page (default ${REPORT_PAGE_SIZE.default}, at most ${REPORT_PAGE_SIZE.max})`, {
+        type: 'integer',
+        minimum: 1,
+        maximum: REPORT_PAGE_SIZE.max,
+      }),
+      q('last_id', 'the `last_id.$oid` of the previous page: only reports after it', { type: 'string', pattern: '^[0-9a-fA-F]{24}$' }),
+      q('hostname', 'only this host', { type: 'string' }),
+      q('device_group', 'only this device group', { type: 'string' }),
+      q('report_creation_time', 'epoch seconds, compared with report_creation_time_filter', { type: 'integer', minimum: 0 }),
+      q('report_creation_time_filter', 'how report_creation_time compares (default eq)', { type: 'string', enum: [...REPORT_TIME_FILTERS] }),
+      q('updated', 'only reports after (True) or without (False) a change of the running revisions', {
+        type: 'string',
+        enum: ['True', 'False', 'true', 'false'],
+      }),
+    ],
+    responses: {
+      '200': {
+        description: '`{"data": [...], "last_id": {"$oid": ...}}`; an empty page is `{"data": null, "last_id": null}`',
+        content: { 'application/json': { schema: z.toJSONSchema(reportPageSchema, { io: 'output', unrepresentable: 'any' }) as Record<string, unknown> } },
+      },
+      '400': { description: 'a bad, unknown or repeated parameter: `{"errors": {"<parameter>": [...]}}`' },
+      '401': { description: 'no login' },
+    },
+  } as Operation;
 }
 
 /**
@@ -36,6 +76,7 @@ export function openApiDocument(): OpenAPIObject {
   const promote = doc.paths?.['/api/v2/rollouts/{id}/promote']?.post;
   if (promote) addQueryFlag(promote, 'full', 'true: start every remaining wave now (as `"full": true` in the body)');
   if (update?.patch) update.put = { ...update.patch, operationId: 'apps-patch-put' };
+  if (doc.paths) doc.paths['/api/v2/reports'] = { get: reportsOperation() };
   const cronUpdate = doc.paths?.['/api/v2/cron_jobs/{name}/update'];
   if (cronUpdate?.patch) cronUpdate.put = { ...cronUpdate.patch, operationId: 'cronJobs-patch-put' };
   cached = doc;
