@@ -28,7 +28,7 @@ test.after(async () => {
 });
 
 test.before.each(async () => {
-  await sql`truncate apps, app_revisions, rollouts, rollout_waves, rollout_hosts, outbox, hosts restart identity`.execute(db);
+  await sql`truncate apps, app_revisions, rollouts, rollout_waves, rollout_hosts, outbox, hosts, cron_jobs, cron_job_runs restart identity`.execute(db);
 });
 
 const daysAgo = (d: number) => new Date(Date.now() - d * 86_400_000);
@@ -99,7 +99,7 @@ test('expired rows go; unpublished rows, recent rows and the rollout of a live a
   await host('recent', 29);
 
   const counts = await pruneExpired(db, { retentionDays: 30 });
-  assert.equal(counts, { outbox: 1, rollouts: 2, rollout_hosts: 2, hosts: 1 });
+  assert.equal(counts, { outbox: 1, rollouts: 2, rollout_hosts: 2, hosts: 1, cron_job_runs: 0, cron_jobs: 0 });
   assert.equal(await ids('rollouts'), [r2, r3, fresh].sort());
   assert.not.ok((await ids('rollouts')).includes(r1) || (await ids('rollouts')).includes(g2));
   const results = await db.selectFrom('rollout_hosts').select(['rollout_id', 'host']).execute();
@@ -111,7 +111,50 @@ test('expired rows go; unpublished rows, recent rows and the rollout of a live a
   assert.not.ok((await ids('outbox')).includes(o1));
   assert.equal(await ids('hosts'), ['recent']);
 
-  assert.equal(await pruneExpired(db, { retentionDays: 30 }), { outbox: 0, rollouts: 0, rollout_hosts: 0, hosts: 0 }, 'nothing left');
+  assert.equal(
+    await pruneExpired(db, { retentionDays: 30 }),
+    { outbox: 0, rollouts: 0, rollout_hosts: 0, hosts: 0, cron_job_runs: 0, cron_jobs: 0 },
+    'nothing left',
+  );
+});
+
+async function cronJob(name: string, deletedDaysAgo: number | null): Promise<string> {
+  const row = await db
+    .insertInto('cron_jobs')
+    .values({ name, cron_job_id: 1, config: '{}', deleted_at: deletedDaysAgo === null ? null : daysAgo(deletedDaysAgo) })
+    .returning('incarnation')
+    .executeTakeFirstOrThrow();
+  return row.incarnation;
+}
+
+async function cronRun(incarnation: string, ageDays: number): Promise<void> {
+  await db
+    .insertInto('cron_job_runs')
+    .values({ incarnation, cron_job_id: 1, host_id: 'h', started_at: daysAgo(ageDays) })
+    .execute();
+}
+
+test('cron job runs older than the cutoff go, and jobs deleted before it with their runs; live jobs stay', async () => {
+  const live = await cronJob('nightly', null);
+  const deleted = await cronJob('weekly', 40);
+  const recentlyDeleted = await cronJob('hourly', 5);
+  await cronRun(live, 40); // expired
+  await cronRun(live, 5); // recent
+  await cronRun(deleted, 5); // goes with its job
+  await cronRun(recentlyDeleted, 5);
+  const counts = await pruneExpired(db, { retentionDays: 30 });
+  assert.is(counts?.cron_job_runs, 1);
+  assert.is(counts?.cron_jobs, 1);
+  const jobs = await db.selectFrom('cron_jobs').select('name').orderBy('name').execute();
+  assert.equal(
+    jobs.map((j) => j.name),
+    ['hourly', 'nightly'],
+  );
+  const runs = await db.selectFrom('cron_job_runs').select('incarnation').orderBy('incarnation').execute();
+  assert.equal(
+    runs.map((r) => r.incarnation),
+    [live, recentlyDeleted],
+  );
 });
 
 test('one replica at a time: while another session holds the lock, a run prunes nothing', async () => {

@@ -13,6 +13,8 @@ import { pruneExpiredReports, type ReportPruneOptions } from './report-retention
  *   hosts          not seen since the cutoff (long offline; a host that comes back is recreated by
  *                  its next heartbeat)
  *   host_reports   older than their own, shorter cutoff (report-retention.ts)
+ *   cron_job_runs  started before the cutoff
+ *   cron_jobs      deleted before the cutoff (their remaining runs go with them)
  *
  * Apps and their revisions stay (history). Each run deletes at most `batchSize` rows per table, in
  * one transaction under a transaction-level advisory lock: one replica prunes at a time, the others
@@ -32,6 +34,8 @@ export interface PruneCounts {
   rollouts: number;
   rollout_hosts: number;
   hosts: number;
+  cron_job_runs: number;
+  cron_jobs: number;
 }
 
 /**
@@ -69,11 +73,24 @@ export async function pruneExpired(db: Kysely<Database>, opts: PruneOptions): Pr
           select h.id from hosts h, cutoff where h.last_seen < cutoff.at order by h.last_seen limit ${batch})
           and last_seen < (select at from cutoff)
         returning 1
+      ),
+      gone_cron_runs as (
+        delete from cron_job_runs where id in (
+          select c.id from cron_job_runs c, cutoff where c.started_at < cutoff.at order by c.started_at limit ${batch})
+        returning 1
+      ),
+      gone_cron_jobs as (
+        -- Its runs go by the foreign key's cascade (counted with them only when older than the cutoff).
+        delete from cron_jobs where incarnation in (
+          select j.incarnation from cron_jobs j, cutoff where j.deleted_at < cutoff.at order by j.deleted_at limit ${batch})
+        returning 1
       )
       select (select count(*) from gone_outbox)::int as outbox,
              (select count(*) from gone_rollouts)::int as rollouts,
              (select count(*) from gone_results)::int as rollout_hosts,
-             (select count(*) from gone_hosts)::int as hosts`.execute(trx);
+             (select count(*) from gone_hosts)::int as hosts,
+             (select count(*) from gone_cron_runs)::int as cron_job_runs,
+             (select count(*) from gone_cron_jobs)::int as cron_jobs`.execute(trx);
     const [counts] = r.rows;
     if (!counts) throw new Error('retention: the delete query returned no row of counts');
     return counts;
@@ -96,7 +113,15 @@ export class RetentionJob {
   #running: Promise<void> | null = null;
   #stopped = false;
   /** Rows deleted since start, per table. */
-  readonly pruned: PruneCounts & { host_reports: number } = { outbox: 0, rollouts: 0, rollout_hosts: 0, hosts: 0, host_reports: 0 };
+  readonly pruned: PruneCounts & { host_reports: number } = {
+    outbox: 0,
+    rollouts: 0,
+    rollout_hosts: 0,
+    hosts: 0,
+    cron_job_runs: 0,
+    cron_jobs: 0,
+    host_reports: 0,
+  };
 
   constructor(db: Kysely<Database>, log: Logger, opts: RetentionOptions) {
     this.#db = db;
@@ -145,9 +170,9 @@ export class RetentionJob {
         const counts = await pruneExpired(this.#db, this.#opts);
         if (counts === null) return;
         for (const k of Object.keys(counts) as Array<keyof PruneCounts>) this.pruned[k] += counts[k];
-        const total = counts.outbox + counts.rollouts + counts.rollout_hosts + counts.hosts;
+        const total = Object.values(counts).reduce((a, n) => a + n, 0);
         if (total > 0) this.#log.info({ pruned: counts, retentionDays: this.#opts.retentionDays }, 'pruned expired rows');
-        const full = Math.max(counts.outbox, counts.rollouts, counts.hosts) >= this.#opts.batchSize;
+        const full = Math.max(counts.outbox, counts.rollouts, counts.hosts, counts.cron_job_runs, counts.cron_jobs) >= this.#opts.batchSize;
         if (!full) return;
       }
     } catch (err) {
