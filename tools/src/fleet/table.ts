@@ -1,3 +1,4 @@
+import { formatTable } from '../text-table.ts';
 /** What `npm start` and `fleet status` print of the local fleet, pure. */
 
 export interface HostRow {
@@ -10,19 +11,11 @@ export interface HostRow {
   worker: 'running' | 'exited';
 }
 
-/** Columns padded to their widest cell, two spaces apart; no trailing spaces. */
-export function renderTable(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd();
-  return [line(header), ...rows.map(line)].join('\n');
-}
+/** The fleet's tables are the release's: one formatter (../text-table.ts). */
+export { formatTable as renderTable } from '../text-table.ts';
 
 export function hostsTable(rows: HostRow[]): string {
-  return renderTable(
+  return formatTable(
     ['HOST ID', 'ADDRESS', 'APPS', 'ENGINE', 'WORKER'],
     rows.map((r) => [r.host_id, r.address, r.apps.length > 0 ? r.apps.join(',') : '-', r.engine, r.worker]),
   );

@@ -4,6 +4,7 @@
  * command line, and the table `npm run release` prints.
  */
 import { createHash } from 'node:crypto';
+import { formatTable as formatTableOf } from '../text-table.ts';
 
 export const SERVICES = ['api', 'notifier', 'worker', 'cli'] as const;
 export type Service = (typeof SERVICES)[number];
@@ -112,19 +113,10 @@ export function formatBytes(n: number): string {
   return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-/** Columns padded to their widest cell; a header line first. */
-export function formatTable(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd();
-  return [line(header), ...rows.map(line)].join('\n');
-}
+export { formatTable } from '../text-table.ts';
 
 export function releaseTable(rows: ReleaseRow[]): string {
-  return formatTable(
+  return formatTableOf(
     ['image', 'tags', 'id', 'size', 'result'],
     rows.map((r) => [r.image, r.tags.join(', '), r.id.replace(/^sha256:/, '').slice(0, 12), formatBytes(r.sizeBytes), r.built ? 'built' : 'reused']),
   );
