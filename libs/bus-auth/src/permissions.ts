@@ -1,15 +1,16 @@
-import { stableHash, streams, subjects } from '@nebula/contracts';
+import { groupSubjects, stableHash, streams, subjects } from '@nebula/contracts';
 
 /**
  * Who may do what on the bus, one pure function per role. Everything not listed is refused by the
  * server (a permissions violation, which the server logs and counts):
  *
- *   api       publishes apps.>, manages the APPS stream and every consumer on it (the hosts' too:
+ *   api       publishes apps.> and groups.>, manages the APPS and GROUPS streams and every consumer on it (the hosts' too:
  *             the control plane creates them, never the host)
- *   notifier  manages RESULTS and HOSTS and its consumers on them; publishes nothing else
+ *   notifier  manages RESULTS, HOSTS and EVENTS and its consumers on them; publishes nothing else
  *   host      reads its own consumers on APPS (info, pull, ack), the newest revision of its own apps
- *             (direct get by subject), the three streams' info; publishes only its results and its
- *             heartbeat; receives only on its own inbox prefix, so no host reads another's replies
+ *             (direct get by subject), the streams' info; with a device group, its consumer on GROUPS
+ *             and the group's newest message; publishes only its results, its heartbeat and its
+ *             events (`events.<host>.>`); receives only on its own inbox prefix, so no host reads another's replies
  *
  * A host cannot create, change, purge or delete a stream or a consumer. What it still can do is make
  * the server answer on a subject it chose (a reply subject): that is why app messages are signed.
@@ -22,6 +23,11 @@ export interface BusPermissions {
 /** A durable name per host and app; the hash keeps `a_b`+`c` and `a`+`b_c` apart. */
 export function consumerName(hostId: string, app: string): string {
   return `w_${hostId}_${app}_${stableHash([hostId, app]).slice(0, 16)}`;
+}
+
+/** A host's durable consumer on GROUPS for the device group it follows. */
+export function groupConsumerName(hostId: string, group: string): string {
+  return `g_${hostId}_${group}_${stableHash([hostId, group, 'group']).slice(0, 16)}`;
 }
 
 /** A host's replies arrive under this prefix only (the client's `inboxPrefix`). */
@@ -49,19 +55,27 @@ const STREAM_NAMES = ['$JS.API.STREAM.NAMES', '$JS.API.STREAM.LIST'];
 
 export function apiPermissions(): BusPermissions {
   return {
-    pub: { allow: [subjects.allApps, ACCOUNT_INFO, ...STREAM_NAMES, ...streamAdmin(streams.apps.name)] },
+    pub: {
+      allow: [subjects.allApps, subjects.allGroups, ACCOUNT_INFO, ...STREAM_NAMES, ...streamAdmin(streams.apps.name), ...streamAdmin(streams.groups.name)],
+    },
     sub: { allow: ['_INBOX.>'] },
   };
 }
 
 export function notifierPermissions(): BusPermissions {
   return {
-    pub: { allow: [ACCOUNT_INFO, ...STREAM_NAMES, ...streamAdmin(streams.results.name), ...streamAdmin(streams.hosts.name)] },
+    pub: {
+      allow: [ACCOUNT_INFO, ...STREAM_NAMES, ...streamAdmin(streams.results.name), ...streamAdmin(streams.hosts.name), ...streamAdmin(streams.events.name)],
+    },
     sub: { allow: ['_INBOX.>'] },
   };
 }
 
-export function hostPermissions(hostId: string, apps: readonly string[]): BusPermissions {
+/**
+ * A host that follows a device group also reads its consumer on GROUPS and the group's newest
+ * message, and publishes its events (`events.<host>.>`: group results, cron runs, prunes).
+ */
+export function hostPermissions(hostId: string, apps: readonly string[], deviceGroup?: string | null): BusPermissions {
   const apps_ = streams.apps.name;
   const perApp = [...new Set(apps)].sort().flatMap((app) => {
     const c = consumerName(hostId, app);
@@ -73,9 +87,20 @@ export function hostPermissions(hostId: string, apps: readonly string[]): BusPer
       subjects.result(app, hostId),
     ];
   });
+  const groups_ = streams.groups.name;
+  const perGroup =
+    deviceGroup === undefined || deviceGroup === null
+      ? []
+      : [
+          `$JS.API.CONSUMER.INFO.${groups_}.${groupConsumerName(hostId, deviceGroup)}`,
+          `$JS.API.CONSUMER.MSG.NEXT.${groups_}.${groupConsumerName(hostId, deviceGroup)}`,
+          `$JS.ACK.${groups_}.${groupConsumerName(hostId, deviceGroup)}.>`,
+          `$JS.API.DIRECT.GET.${groups_}.${groupSubjects.group(deviceGroup)}`,
+          groupSubjects.hostEvents(hostId),
+        ];
   return {
     pub: {
-      allow: [ACCOUNT_INFO, ...Object.values(streams).map((s) => `$JS.API.STREAM.INFO.${s.name}`), ...perApp, subjects.heartbeat(hostId)],
+      allow: [ACCOUNT_INFO, ...Object.values(streams).map((s) => `$JS.API.STREAM.INFO.${s.name}`), ...perApp, ...perGroup, subjects.heartbeat(hostId)],
     },
     sub: { allow: [`${hostInboxPrefix(hostId)}.>`] },
   };

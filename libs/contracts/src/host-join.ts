@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { deviceGroupNameSchema } from './device-groups.ts';
 import { appNameSchema, hostIdSchema } from './names.ts';
 
 /**
@@ -87,6 +88,8 @@ export const joinRequestSchema = z.object({
   host_id: hostIdSchema,
   public_key: userPublicKeySchema,
   apps: z.array(appNameSchema).max(1000),
+  /** The device group the host follows (DEVICE_GROUP): the control plane makes its consumer on GROUPS too. */
+  device_group: deviceGroupNameSchema.optional(),
   consumer: consumerTuningSchema.optional(),
 });
 export type JoinRequest = z.infer<typeof joinRequestSchema>;
@@ -94,6 +97,8 @@ export type JoinRequest = z.infer<typeof joinRequestSchema>;
 export const renewRequestSchema = z.object({
   host_id: hostIdSchema,
   apps: z.array(appNameSchema).max(1000),
+  /** As at join: the group it follows. Its apps are in `apps` (the host asks for what its group names). */
+  device_group: deviceGroupNameSchema.optional(),
   consumer: consumerTuningSchema.optional(),
   /** The host's time of the request: the API refuses one more than 24 hours off (a replay). */
   at: z.iso.datetime(),
@@ -107,7 +112,9 @@ export const RENEW_SUBJECT = 'nebula.hosts.renew';
 
 export function renewSigningBytes(r: Omit<RenewRequest, 'signature'>): Uint8Array {
   const apps = [...r.apps].sort().join(',');
-  return new TextEncoder().encode(`${r.host_id}\n${apps}\n${r.at}\n${JSON.stringify(r.consumer ?? {})}`);
+  // Without a group the bytes are those of a worker from before groups, so both still verify.
+  const group = r.device_group === undefined ? '' : `\ngroup:${r.device_group}`;
+  return new TextEncoder().encode(`${r.host_id}\n${apps}\n${r.at}\n${JSON.stringify(r.consumer ?? {})}${group}`);
 }
 
 export const hostCredentialSchema = z.object({
@@ -117,6 +124,8 @@ export const hostCredentialSchema = z.object({
   expires_at: z.string(),
   /** The apps it has consumers and rights for. */
   apps: z.array(z.string()),
+  /** The device group it has a consumer and rights for (absent: none). */
+  device_group: z.string().nullable().optional(),
   /** The control plane's message signing key (`N...`): app messages not signed by it are not applied. */
   control_plane_key: z.string(),
 });

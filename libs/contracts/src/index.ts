@@ -1,6 +1,7 @@
 export * from './app-config.ts';
 export * from './cron-jobs.ts';
 export * from './cron-schedule.ts';
+export * from './device-groups.ts';
 export * from './hash.ts';
 export * from './host-join.ts';
 export * from './image-ref.ts';

@@ -186,6 +186,9 @@ export const subjects = {
   allResults: 'results.>',
   heartbeat: (host: string) => `hosts.${host}`,
   allHeartbeats: 'hosts.>',
+  /** Device groups' messages (`groups.<g>`) and the hosts' events about them: see device-groups.ts. */
+  allGroups: 'groups.>',
+  allEvents: 'events.>',
 } as const;
 
 /**
@@ -202,6 +205,10 @@ export const subjects = {
  *   RESULTS  owner notifier  a week of results; when full the oldest go (discard old): a result is
  *                            only read by the notifier, which has long consumed it by then.
  *   HOSTS    owner notifier  the latest heartbeat per host, a day at most; discard old.
+ *   GROUPS   owner api       every device group's newest messages (`groups.<g>`), kept forever,
+ *                            discard new, as APPS.
+ *   EVENTS   owner notifier  a week of host events (`events.<host>.group|cron|prune.<name>`):
+ *                            group results, cron runs, prunes; discard old, as RESULTS.
  */
 export const streams = {
   apps: {
@@ -239,6 +246,31 @@ export const streams = {
     max_msgs: 1_000_000,
     max_bytes: 256 * 1024 * 1024,
     max_age_ms: 24 * 3_600_000,
+    discard: 'old',
+    duplicate_window_ms: 2 * 60_000,
+  },
+  groups: {
+    name: 'GROUPS',
+    owner: 'api',
+    subjects: [subjects.allGroups],
+    storage: 'file',
+    max_msgs_per_subject: 16,
+    max_msgs: 1_000_000,
+    max_bytes: 256 * 1024 * 1024,
+    max_age_ms: 0,
+    discard: 'new',
+    duplicate_window_ms: 10 * 60_000,
+    /** A host reads its group's newest message by `$JS.API.DIRECT.GET.GROUPS.groups.<g>`. */
+    allow_direct: true,
+  },
+  events: {
+    name: 'EVENTS',
+    owner: 'notifier',
+    subjects: [subjects.allEvents],
+    storage: 'file',
+    max_msgs: 10_000_000,
+    max_bytes: 1024 * 1024 * 1024,
+    max_age_ms: 7 * 24 * 3_600_000,
     discard: 'old',
     duplicate_window_ms: 2 * 60_000,
   },

@@ -1,6 +1,6 @@
 import { AckPolicy, type ConsumerConfig, DeliverPolicy, JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream';
-import { consumerName } from '@nebula/bus-auth';
-import { streams, subjects } from '@nebula/contracts';
+import { consumerName, groupConsumerName } from '@nebula/bus-auth';
+import { groupSubjects, streams, subjects } from '@nebula/contracts';
 import { type EnsureConsumerOutcome, ensureConsumer } from './consumers.ts';
 
 /**
@@ -49,4 +49,33 @@ export async function deleteHostConsumers(jsm: JetStreamManager, hostId: string,
       if (!(err instanceof JetStreamApiError && err.code === 10014)) throw err;
     });
   }
+}
+
+/**
+ * A host's durable consumer on GROUPS for its device group: the group's newest message first (a
+ * host that was away converges to the group as it is now), then every later one.
+ */
+export function hostGroupConsumerConfig(hostId: string, group: string, tuning: HostConsumerTuning): Partial<ConsumerConfig> & { durable_name: string } {
+  return {
+    ...hostConsumerConfig(hostId, 'unused', tuning),
+    durable_name: groupConsumerName(hostId, group),
+    filter_subject: groupSubjects.group(group),
+  };
+}
+
+export async function ensureHostGroupConsumer(
+  jsm: JetStreamManager,
+  hostId: string,
+  group: string,
+  tuning: HostConsumerTuning,
+): Promise<EnsureConsumerOutcome> {
+  return (await ensureConsumer(jsm, streams.groups.name, hostGroupConsumerConfig(hostId, group, tuning), ['ack_wait', 'max_ack_pending', 'inactive_threshold']))
+    .outcome;
+}
+
+/** Removes a host's group consumer (a host that left the group, or was revoked). A missing one is fine. */
+export async function deleteHostGroupConsumer(jsm: JetStreamManager, hostId: string, group: string): Promise<void> {
+  await jsm.consumers.delete(streams.groups.name, groupConsumerName(hostId, group)).catch((err: unknown) => {
+    if (!(err instanceof JetStreamApiError && err.code === 10014)) throw err;
+  });
 }

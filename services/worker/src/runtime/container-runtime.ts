@@ -13,6 +13,8 @@ export const LABELS = {
   revision: 'io.nebula.revision',
   configHash: 'io.nebula.config-hash',
   index: 'io.nebula.index',
+  /** On a cron job's run containers instead of `app` (the app planner owns only containers with an app). */
+  cronJob: 'io.nebula.cron-job',
 } as const;
 export const OWNER = 'nebula';
 
