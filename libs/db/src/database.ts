@@ -61,6 +61,10 @@ export interface RolloutsTable {
   retried: ColumnType<Record<string, string>, string | undefined, string>;
   /** Hosts whose failures a resume accepted: outside the budget from then on. */
   waived: ColumnType<string[], string[] | undefined, string[]>;
+  /** 'app', or 'group' for a device group change (then `app` is the group's name, `revision` its message's seq). */
+  kind: ColumnType<'app' | 'group', 'app' | 'group' | undefined, 'app' | 'group'>;
+  /** The group of a 'group' rollout; null for an app's. */
+  device_group: ColumnType<string | null, string | null | undefined, string | null>;
   abort_reason: ColumnType<string | null, string | null | undefined, string | null>;
   rollback_rollout_id: ColumnType<string | null, string | null | undefined, string | null>;
   state_changed_at: NullableTimestamp;
@@ -117,6 +121,8 @@ export interface HostsTable {
   duplicate_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   /** The latest usage sample (HostUsage) its heartbeats carried; null: none yet. */
   usage: ColumnType<unknown, string | null | undefined, string | null>;
+  /** The device group its newest heartbeat says it follows; null: none. */
+  device_group: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** One per usage sample of a host (written by the notifier; pruned by the API's retention). */

@@ -10,6 +10,7 @@ import * as users from './20261203010000_users.ts';
 import * as rolloutWaves from './20261204010000_rollout_waves.ts';
 import * as hostReports from './20261205010000_host_reports.ts';
 import * as cronJobs from './20261205020000_cron_jobs.ts';
+import * as groupColumns from './20261206000000_group_columns.ts';
 
 /**
  * Every migration of the schema, by timestamped name `YYYYMMDDHHMMSS_what` (applied in name order;
@@ -27,4 +28,5 @@ export const migrations: Record<string, Migration> = {
   '20261204010000_rollout_waves': rolloutWaves,
   '20261205010000_host_reports': hostReports,
   '20261205020000_cron_jobs': cronJobs,
+  '20261206000000_group_columns': groupColumns,
 };
