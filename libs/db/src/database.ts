@@ -192,6 +192,8 @@ export interface HostCredentialsTable {
   /** When its current NATS credential expires. */
   expires_at: Timestamp;
   revoked_at: NullableTimestamp;
+  /** The device group its credential and consumer on GROUPS are for (its DEVICE_GROUP at the last renewal); null: none. */
+  device_group: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** Keys the servers refuse (written by the API): the NEBULA account's revocations. */
@@ -242,6 +244,23 @@ export interface CronJobsTable {
   deleted_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
+/** One row per incarnation of a device group (written by the API). */
+export interface DeviceGroupsTable {
+  incarnation: Generated<string>; // bigserial: pg returns int8 as string
+  name: string;
+  /** The original's counter: 1, +1 per change of the lists; a re-created group starts above the deleted one's. */
+  device_group_id: number;
+  /** 1, +1 per prune (same rule at re-creation). */
+  prune_id: number;
+  /** +1 per group message (change, prune, listed cron job updated, delete). */
+  seq: number;
+  apps: ColumnType<string[], string[] | undefined, string[]>;
+  cron_jobs: ColumnType<string[], string[] | undefined, string[]>;
+  created_at: Generated<Date>;
+  updated_at: Timestamp;
+  deleted_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+}
+
 /** One run of a cron job on a host (written from the hosts' reports, by the part that runs the jobs). */
 export interface CronJobRunsTable {
   id: Generated<string>;
@@ -277,6 +296,7 @@ export interface Database {
   user_groups: UserGroupsTable;
   cron_jobs: CronJobsTable;
   cron_job_runs: CronJobRunsTable;
+  device_groups: DeviceGroupsTable;
 }
 
 /**

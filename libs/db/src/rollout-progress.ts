@@ -100,7 +100,7 @@ function summariesSql(where: RawBuilder<unknown>, o: Online, tail: RawBuilder<un
       left join lateral (
         -- The newest later revision of the app, across incarnations (a re-created app supersedes too).
         select n.id from rollouts n
-         where n.app = r.app
+         where n.app = r.app and n.kind = r.kind
            and (n.incarnation > r.incarnation or (n.incarnation = r.incarnation and n.revision > r.revision))
          order by n.incarnation desc, n.revision desc, n.created_at desc
          limit 1
@@ -300,14 +300,21 @@ export interface ListRolloutsOptions extends OnlineOptions {
   before?: string;
 }
 
-/** An app's rollouts, newest first, each with its summary. */
-export async function listRollouts(db: Kysely<Database>, app: string, opts: ListRolloutsOptions): Promise<RolloutList> {
+/**
+ * An app's rollouts (`kind: 'group'`: a device group's), newest first, each with its summary. An app
+ * and a group may share a name: `kind` keeps their rollouts apart.
+ */
+export async function listRollouts(db: Kysely<Database>, app: string, opts: ListRolloutsOptions & { kind?: 'app' | 'group' }): Promise<RolloutList> {
   const o = checkOnline(opts);
   const limit = clampLimit(opts.limit, 20, 100);
   if (opts.before !== undefined && !isUuid(opts.before)) throw new QueryInputError('before', 'must be a rollout id (uuid)');
   const cursor =
     opts.before === undefined ? sql`` : sql`and (r.created_at, r.id) < (select b.created_at, b.id from rollouts b where b.id = ${opts.before}::uuid)`;
-  const result = await summariesSql(sql`r.app = ${app} ${cursor}`, o, sql`order by r.created_at desc, r.id desc limit ${limit + 1}`).execute(db);
+  const result = await summariesSql(
+    sql`r.app = ${app} and r.kind = ${opts.kind ?? 'app'} ${cursor}`,
+    o,
+    sql`order by r.created_at desc, r.id desc limit ${limit + 1}`,
+  ).execute(db);
   const rows = result.rows.slice(0, limit);
   const waves = await wavesOf(db, rows);
   return {

@@ -62,6 +62,41 @@ export class CronJobExistsError extends ApiError {
   }
 }
 
+export class DeviceGroupNotFoundError extends ApiError {
+  override name = 'DeviceGroupNotFoundError';
+  readonly code = 'FORBIDDEN';
+  readonly body = { device_group_exists: false };
+  constructor(group: string) {
+    super(`device group "${group}" does not exist`);
+  }
+}
+
+export class DeviceGroupExistsError extends ApiError {
+  override name = 'DeviceGroupExistsError';
+  readonly code = 'FORBIDDEN';
+  readonly body = { device_group_exists: true };
+  constructor(group: string, options?: ErrorOptions) {
+    super(`device group "${group}" already exists`, options);
+  }
+}
+
+/**
+ * An app or a cron job that live device groups name cannot be deleted (our choice: the original
+ * removed it silently and left its containers on the group's hosts): 409, naming the groups, and
+ * nothing changed.
+ */
+export class InDeviceGroupsError extends ApiError {
+  override name = 'InDeviceGroupsError';
+  readonly code = 'CONFLICT';
+  readonly body: Record<string, unknown>;
+  readonly groups: string[];
+  constructor(kind: 'app' | 'cron job', name: string, groups: string[]) {
+    super(`${kind} ${name} is in device groups ${groups.join(', ')}: remove it from them first`);
+    this.groups = groups;
+    this.body = { error: this.message, device_groups: groups };
+  }
+}
+
 /** Restart (and roll) only make sense for a running app, as in the original. */
 export class NotRunningError extends ApiError {
   override name = 'NotRunningError';

@@ -49,9 +49,9 @@ export function publishedSize(payloadBytes: number, msgId: string): number {
  * Publishes to JetStream with a message id (duplicates within the stream's window are dropped),
  * signed with the control plane's message key (header Nebula-Signature over subject and body): a
  * worker applies only messages that verify against the key it pinned at join.
- * The API owns the APPS stream: it is ensured (created, or brought to the current settings) before
+ * The API owns the APPS and GROUPS streams: they are ensured (created, or brought to the current settings) before
  * the first publish and again after any failure, so a JetStream that came back empty gets its
- * stream back.
+ * streams back.
  */
 export function jetStreamPublisher(
   nc: NatsConnection,
@@ -63,7 +63,10 @@ export function jetStreamPublisher(
   const publicKey = signingKey.getPublicKey();
   let ensured = false;
   const ensure = async () => {
-    await ensureStream(await jetstreamManager(nc, { timeout: timeoutMs }), 'apps', stream);
+    const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
+    await ensureStream(jsm, 'apps', stream);
+    // Device groups' messages (groups.<g>) go through the same outbox and relay.
+    await ensureStream(jsm, 'groups', stream);
     ensured = true;
   };
   return {

@@ -2,6 +2,7 @@ import type { AppConfig } from '@nebula/contracts';
 import {
   type ChangeResult,
   ChangeTooLargeError,
+  changeAppIn,
   type Database,
   type ChangeOptions as DbChangeOptions,
   changeApp as dbChangeApp,
@@ -11,8 +12,9 @@ import {
   LiveAppNotFoundError,
   type Planner,
 } from '@nebula/db';
-import { AppExistsError, AppNotFoundError, MessageTooLargeError } from '../errors.ts';
+import { AppExistsError, AppNotFoundError, InDeviceGroupsError, MessageTooLargeError } from '../errors.ts';
 import { publishedSize } from '../publisher.ts';
+import { groupsNaming, lockGroupMembership } from './device-groups.ts';
 
 /**
  * The API's side of the change code, which lives in @nebula/db (app-changes.ts) so that the
@@ -66,7 +68,28 @@ export async function changeApp(db: Db, name: string, plan: Planner, opts: Chang
   }
 }
 
-/** Delete: a last revision carrying the last config (so workers know what to remove), then gone. */
-export function deleteApp(db: Db, name: string, opts: ChangeOptions): Promise<ChangeResult> {
-  return changeApp(db, name, (current) => ({ action: 'delete', config: current }), opts);
+/**
+ * Delete: a last revision carrying the last config (so workers know what to remove), then gone.
+ * Refused (InDeviceGroupsError, nothing written) while a live device group names the app: the
+ * membership lock is taken before the app's row, as every group change takes it, so no group can
+ * come to name the app between the check and the delete.
+ */
+export async function deleteApp(db: Db, name: string, opts: ChangeOptions): Promise<ChangeResult> {
+  try {
+    return await db.transaction().execute(async (trx) => {
+      await lockGroupMembership(trx);
+      return changeAppIn(
+        trx,
+        name,
+        async (current, _state, t) => {
+          const groups = await groupsNaming(t, 'apps', name);
+          if (groups.length > 0) throw new InDeviceGroupsError('app', name, groups);
+          return { action: 'delete', config: current };
+        },
+        withSize(opts),
+      );
+    });
+  } catch (err) {
+    throw apiError(err);
+  }
 }

@@ -1,6 +1,9 @@
 import { type CronJobConfig, type CronJobDoc, type CronJobRun, cronJobConfigSchema } from '@nebula/contracts';
 import { type Database, type Kysely, sql } from '@nebula/db';
-import { CronJobExistsError, CronJobNotFoundError } from '../errors.ts';
+import { CronJobExistsError, CronJobNotFoundError, InDeviceGroupsError } from '../errors.ts';
+import { groupsAfterCronJobChange } from './device-group-changes.ts';
+import { groupsNaming, lockGroupMembership } from './device-groups.ts';
+import type { GroupChangeOptions } from './group-messages.ts';
 
 /**
  * Cron jobs in PostgreSQL. A job is one live row of `cron_jobs` (deleted ones keep their row, with
@@ -68,10 +71,13 @@ export async function createCronJob(db: Db, name: string, config: CronJobConfig)
 /**
  * Replaces the live job's config with `next(current)` and adds 1 to its cron_job_id, in one
  * transaction (the row is locked, so two updates never give the same id). `next` may throw (a
- * refused privilege): nothing is written then.
+ * refused privilege): nothing is written then. Every live device group that names the job gets a
+ * new message with the new config in the same transaction (device-group-changes.ts), under the
+ * membership lock taken first (see lockGroupMembership for why).
  */
-export async function changeCronJob(db: Db, name: string, next: (current: CronJobDoc) => CronJobConfig): Promise<CronJobDoc> {
+export async function changeCronJob(db: Db, name: string, next: (current: CronJobDoc) => CronJobConfig, opts: GroupChangeOptions): Promise<CronJobDoc> {
   return db.transaction().execute(async (trx) => {
+    await lockGroupMembership(trx);
     const r = await trx.selectFrom('cron_jobs').select(COLUMNS).where('name', '=', name).where('deleted_at', 'is', null).forUpdate().executeTakeFirst();
     if (!r) throw new CronJobNotFoundError(name);
     const config = next(toDoc(r));
@@ -82,13 +88,21 @@ export async function changeCronJob(db: Db, name: string, next: (current: CronJo
       .where('deleted_at', 'is', null)
       .returning(COLUMNS)
       .executeTakeFirstOrThrow();
+    await groupsAfterCronJobChange(trx, name, opts);
     return toDoc(u);
   });
 }
 
+/** Refused (InDeviceGroupsError, nothing changed) while a live device group names the job. */
 export async function deleteCronJob(db: Db, name: string): Promise<void> {
-  const r = await db.updateTable('cron_jobs').set({ deleted_at: new Date() }).where('name', '=', name).where('deleted_at', 'is', null).executeTakeFirst();
-  if (r.numUpdatedRows === 0n) throw new CronJobNotFoundError(name);
+  await db.transaction().execute(async (trx) => {
+    await lockGroupMembership(trx);
+    const r = await trx.selectFrom('cron_jobs').select('incarnation').where('name', '=', name).where('deleted_at', 'is', null).forUpdate().executeTakeFirst();
+    if (!r) throw new CronJobNotFoundError(name);
+    const groups = await groupsNaming(trx, 'cron_jobs', name);
+    if (groups.length > 0) throw new InDeviceGroupsError('cron job', name, groups);
+    await trx.updateTable('cron_jobs').set({ deleted_at: new Date() }).where('incarnation', '=', r.incarnation).execute();
+  });
 }
 
 /** The newest `limit` runs of the live job, newest first; CronJobNotFoundError when there is no live job. */

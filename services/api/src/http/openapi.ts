@@ -62,7 +62,8 @@ export function openApiDocument(): OpenAPIObject {
   const doc = generateOpenApiDocument(appRouter, {
     title: 'Nebula API',
     version: '2',
-    description: 'Apps, revisions, rollouts and cron jobs. Paths under /api/v2 are compatible with the original Nebula manager; tRPC is served under /trpc.',
+    description:
+      'Apps, revisions, rollouts, device groups and cron jobs. Paths under /api/v2 are compatible with the original Nebula manager; tRPC is served under /trpc.',
     baseUrl: '/',
     securitySchemes: {
       basic: { type: 'http', scheme: 'basic' },
@@ -79,6 +80,8 @@ export function openApiDocument(): OpenAPIObject {
   if (doc.paths) doc.paths['/api/v2/reports'] = { get: reportsOperation() };
   const cronUpdate = doc.paths?.['/api/v2/cron_jobs/{name}/update'];
   if (cronUpdate?.patch) cronUpdate.put = { ...cronUpdate.patch, operationId: 'cronJobs-patch-put' };
+  const groupUpdate = doc.paths?.['/api/v2/device_groups/{name}/update'];
+  if (groupUpdate?.patch) groupUpdate.put = { ...groupUpdate.patch, operationId: 'deviceGroups-patch-put' };
   cached = doc;
   return doc;
 }

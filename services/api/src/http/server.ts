@@ -114,7 +114,7 @@ async function startRelay(opts: ApiServerOptions): Promise<OutboxRelay> {
     await publisher.ensure();
   } catch (err) {
     // Not fatal: the relay ensures the stream again before it publishes.
-    opts.log.warn({ err }, 'could not ensure the APPS stream at start; will retry before publishing');
+    opts.log.warn({ err }, 'could not ensure the APPS and GROUPS streams at start; will retry before publishing');
   }
   return new OutboxRelay({ databaseUrl: opts.databaseUrl, publisher, log: opts.log, ...opts.relay });
 }

@@ -4,6 +4,7 @@ import { API_ERROR_STATUS, ApiError, compatZodBody, fieldErrors, RETRY_AFTER_SEC
 import { isPlainObject, type JsonBody } from './body.ts';
 import { queryFlag } from './query-flag.ts';
 import { cronJobsRoute } from './v2-cron-jobs.ts';
+import { deviceGroupsRoute, pruneAllRoute } from './v2-device-groups.ts';
 import { reportsRoute } from './v2-reports.ts';
 import { rolloutCommandRoute } from './v2-rollouts.ts';
 import type { Caller, Handler, RouteMethods, V2Response } from './v2-types.ts';
@@ -63,6 +64,8 @@ function route(segments: string[]): { methods: RouteMethods; name: string } | nu
   if (a === 'users') return usersRoute(b, c);
   if (a === 'user_groups') return userGroupsRoute(b, c);
   if (a === 'cron_jobs') return cronJobsRoute(b, c);
+  if (a === 'device_groups') return deviceGroupsRoute(b, c);
+  if (a === 'prune' && b === undefined) return pruneAllRoute();
   if (a !== 'apps') return null;
   if (b === undefined) return { name: '', methods: { GET: async (caller) => ({ status: 200, body: await caller.apps.list() }) } };
   if (c === undefined) {

@@ -1,6 +1,7 @@
 import { router } from '../trpc.ts';
 import { appsRouter } from './apps.ts';
 import { cronJobsRouter } from './cron-jobs.ts';
+import { deviceGroupsRouter } from './device-groups.ts';
 import { hostsRouter } from './hosts.ts';
 import { reportsRouter } from './reports.ts';
 import { rolloutsRouter } from './rollouts.ts';
@@ -16,6 +17,7 @@ export const appRouter = router({
   users: usersRouter,
   userGroups: userGroupsRouter,
   cronJobs: cronJobsRouter,
+  deviceGroups: deviceGroupsRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -121,7 +121,10 @@ export const appsRouter = router({
         path: '/api/v2/apps/{name}',
         tags: ['apps'],
         summary: 'Delete an app: workers remove its containers',
-        errorResponses: FORBIDDEN_MISSING,
+        errorResponses: {
+          ...FORBIDDEN_MISSING,
+          409: 'device groups name it: {"error": "app X is in device groups g1, g2: remove it from them first", "device_groups": [...]}',
+        },
       },
     })
     .input(nameInput)

@@ -14,6 +14,7 @@ import type { Identity } from '../auth.ts';
 import { changeCronJob, createCronJob, deleteCronJob, findLiveCronJob, listCronJobRuns, listLiveCronJobNames } from '../db/cron-jobs.ts';
 import { CronJobNotFoundError } from '../errors.ts';
 import { authedProcedure, router } from '../trpc.ts';
+import { changeOptions } from './app-inputs.ts';
 
 /**
  * Cron jobs: the original's routes under /api/v2 (http/v2-cron-jobs.ts gives their codes and
@@ -22,7 +23,7 @@ import { authedProcedure, router } from '../trpc.ts';
  *   list                  any login
  *   get, runs             "ro" on the job ("rw" includes it; the original's exact match did not)
  *   create, update        "rw"; a config that ends up privileged also needs privileged_allowed
- *   delete                admin
+ *   delete                admin; refused (409) while a device group names the job
  *
  * A caller without the right is refused before the job is looked up, so a 403 `access_allowed`
  * does not say whether the job exists.
@@ -110,7 +111,7 @@ export const cronJobsRouter = router({
       const { name, ...config } = input;
       requireAccess(ctx.identity, 'cron_jobs', name, 'rw');
       requirePrivilegeFor(ctx.identity, name, config, 'cron_jobs');
-      return changeCronJob(ctx.db, name, () => config);
+      return changeCronJob(ctx.db, name, () => config, changeOptions(ctx));
     }),
 
   patch: authedProcedure
@@ -131,11 +132,16 @@ export const cronJobsRouter = router({
       requireAccess(ctx.identity, 'cron_jobs', name, 'rw');
       // Each field is checked alone and none depends on another, so the merge is a valid config;
       // whether it is privileged is a matter of the result (a deployer cannot re-image a privileged job).
-      return changeCronJob(ctx.db, name, (current) => {
-        const next: CronJobConfig = { ...configOf(current), ...patch };
-        requirePrivilegeFor(ctx.identity, name, next, 'cron_jobs');
-        return next;
-      });
+      return changeCronJob(
+        ctx.db,
+        name,
+        (current) => {
+          const next: CronJobConfig = { ...configOf(current), ...patch };
+          requirePrivilegeFor(ctx.identity, name, next, 'cron_jobs');
+          return next;
+        },
+        changeOptions(ctx),
+      );
     }),
 
   delete: authedProcedure
@@ -145,7 +151,10 @@ export const cronJobsRouter = router({
         path: '/api/v2/cron_jobs/{name}',
         tags: ['cron_jobs'],
         summary: 'Delete a cron job (admins only, as in the original); its runs stay listed until retention',
-        errorResponses: FORBIDDEN_MISSING,
+        errorResponses: {
+          ...FORBIDDEN_MISSING,
+          409: 'device groups name it: {"error": "cron job X is in device groups g1, g2: remove it from them first", "device_groups": [...]}',
+        },
       },
     })
     .input(nameInput)
