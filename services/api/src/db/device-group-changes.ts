@@ -34,7 +34,7 @@ async function bump(
   opts: GroupChangeOptions,
   lists: GroupLists = g,
 ): Promise<GroupChangeResult> {
-  const jobs = action === 'delete' ? [] : await resolveMembers(trx, lists);
+  const jobs = action === 'delete' ? [] : await resolveMembers(trx, lists, action === 'update');
   const row = await trx
     .updateTable('device_groups')
     .set({
@@ -61,7 +61,7 @@ export async function createDeviceGroup(db: Db, name: string, lists: GroupLists,
       await lockGroupMembership(trx);
       if (await lockLiveGroup(trx, name)) throw new DeviceGroupExistsError(name);
       const planned = planGroupLists({ apps: [], cron_jobs: [] }, { kind: 'replace', ...lists });
-      const jobs = await resolveMembers(trx, planned);
+      const jobs = await resolveMembers(trx, planned, true);
       const above = (column: 'device_group_id' | 'prune_id' | 'seq') =>
         sql<number>`(select coalesce(max(${sql.ref(column)}), 0) + 1 from device_groups where name = ${name})`;
       const row = await trx

@@ -30,8 +30,17 @@ export interface RecordedGroupMessage {
   expectedHosts: string[];
 }
 
-/** The named cron jobs with their configs, in the group's order; CronJobNotFoundError / AppNotFoundError for the first one missing. */
-export async function resolveMembers(trx: Transaction<Database>, lists: { apps: readonly string[]; cron_jobs: readonly string[] }): Promise<GroupCronJob[]> {
+/**
+ * The named cron jobs with their configs, in the group's order. `strict` (a create or an update, whose
+ * lists the caller gave): CronJobNotFoundError / AppNotFoundError for the first one missing. Otherwise
+ * (a prune, a job's update) one missing is left out: deletes are refused while a group names an app
+ * or job, so that is only a hand-edited database, which must not stop a prune of every group.
+ */
+export async function resolveMembers(
+  trx: Transaction<Database>,
+  lists: { apps: readonly string[]; cron_jobs: readonly string[] },
+  strict: boolean,
+): Promise<GroupCronJob[]> {
   const jobs =
     lists.cron_jobs.length === 0
       ? []
@@ -45,10 +54,13 @@ export async function resolveMembers(trx: Transaction<Database>, lists: { apps: 
   const out: GroupCronJob[] = [];
   for (const name of lists.cron_jobs) {
     const j = byName.get(name);
-    if (!j) throw new CronJobNotFoundError(name);
+    if (!j) {
+      if (strict) throw new CronJobNotFoundError(name);
+      continue;
+    }
     out.push({ name, cron_job_id: j.cron_job_id, config: j.config as GroupCronJob['config'] });
   }
-  if (lists.apps.length > 0) {
+  if (strict && lists.apps.length > 0) {
     const apps = await trx
       .selectFrom('apps')
       .select('name')

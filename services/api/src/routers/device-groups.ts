@@ -1,12 +1,4 @@
-import {
-  appNameSchema,
-  cronJobDocSchema,
-  cronJobNameSchema,
-  deviceGroupConfigSchema,
-  deviceGroupNameSchema,
-  deviceGroupPatchSchema,
-  MAX_GROUP_MEMBERS,
-} from '@nebula/contracts';
+import { appNameSchema, cronJobDocSchema, cronJobNameSchema, deviceGroupConfigSchema, deviceGroupNameSchema, MAX_GROUP_MEMBERS } from '@nebula/contracts';
 import { findLiveApp } from '@nebula/db';
 import { z } from 'zod';
 import { AccessDeniedError } from '../access/errors.ts';
@@ -197,9 +189,12 @@ export const deviceGroupsRouter = router({
       successStatus: 202,
     })
     .input(
-      deviceGroupPatchSchema
-        .safeExtend({
+      // Not the contracts' deviceGroupPatchSchema: under zod 4 `.partial()` keeps each list's default,
+      // so a PUT of `cron_jobs` alone would empty `apps`.
+      z
+        .strictObject({
           name: deviceGroupNameSchema,
+          ...lists,
           add_apps: lists.apps,
           remove_apps: lists.apps,
           add_cron_jobs: lists.cron_jobs,
