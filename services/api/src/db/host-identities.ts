@@ -90,13 +90,14 @@ export async function isKeyRevoked(db: Q, publicKey: string): Promise<boolean> {
 /** A join: the host's row is created, or replaced (new key, apps, expiry; not revoked any more). */
 export async function upsertHostCredential(
   trx: Transaction<Database>,
-  c: { hostId: string; publicKey: string; allowedApps: string[] | null; apps: string[]; tokenId: string; expiresAt: Date },
+  c: { hostId: string; publicKey: string; allowedApps: string[] | null; apps: string[]; deviceGroup: string | null; tokenId: string; expiresAt: Date },
 ): Promise<HostCredentialRow> {
   const values = {
     host_id: c.hostId,
     public_key: c.publicKey,
     allowed_apps: c.allowedApps,
     apps: c.apps,
+    device_group: c.deviceGroup,
     token_id: c.tokenId,
     expires_at: c.expiresAt,
   };
@@ -108,6 +109,7 @@ export async function upsertHostCredential(
         public_key: c.publicKey,
         allowed_apps: c.allowedApps,
         apps: c.apps,
+        device_group: c.deviceGroup,
         token_id: c.tokenId,
         expires_at: c.expiresAt,
         joined_at: sql`now()`,
@@ -119,10 +121,16 @@ export async function upsertHostCredential(
     .executeTakeFirstOrThrow();
 }
 
-export async function recordRenewal(trx: Transaction<Database>, hostId: string, apps: string[], expiresAt: Date): Promise<HostCredentialRow> {
+export async function recordRenewal(
+  trx: Transaction<Database>,
+  hostId: string,
+  apps: string[],
+  deviceGroup: string | null,
+  expiresAt: Date,
+): Promise<HostCredentialRow> {
   return trx
     .updateTable('host_credentials')
-    .set({ apps, expires_at: expiresAt, renewed_at: sql`now()` })
+    .set({ apps, device_group: deviceGroup, expires_at: expiresAt, renewed_at: sql`now()` })
     .where('host_id', '=', hostId)
     .returningAll()
     .executeTakeFirstOrThrow();

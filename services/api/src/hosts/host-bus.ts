@@ -1,15 +1,20 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { type ControlPlaneKeys, pushAccountRevocations } from '@nebula/bus-auth';
-import { deleteHostConsumers, ensureHostConsumers, type HostConsumerTuning } from '@nebula/messaging';
+import { deleteHostConsumers, deleteHostGroupConsumer, ensureHostConsumers, ensureHostGroupConsumer, type HostConsumerTuning } from '@nebula/messaging';
 
 /**
- * What host enrolment needs of NATS, and nothing more: a host's consumers on APPS (the control plane
- * makes them; a host may only read them) and the account's revocation list. Every call has a deadline.
+ * What host enrolment needs of NATS, and nothing more: a host's consumers on APPS and, for a host that
+ * follows a device group, its consumer on GROUPS (the control plane makes them; a host may only read
+ * them), and the account's revocation list. Every call has a deadline.
  */
 export interface HostBus {
   ensureConsumers(hostId: string, apps: readonly string[], tuning: HostConsumerTuning): Promise<void>;
   deleteConsumers(hostId: string, apps: readonly string[]): Promise<void>;
+  /** The host's consumer on GROUPS for `group` (a group that has no message yet is fine: the consumer waits for its first). */
+  ensureGroupConsumer(hostId: string, group: string, tuning: HostConsumerTuning): Promise<void>;
+  /** A missing one is fine. */
+  deleteGroupConsumer(hostId: string, group: string): Promise<void>;
   /** Replaces the servers' revocation list of the NEBULA account (key -> unix seconds). */
   pushRevocations(list: Record<string, number>): Promise<void>;
 }
@@ -33,6 +38,12 @@ export function natsHostBus(opts: NatsHostBusOptions): HostBus {
     },
     async deleteConsumers(hostId, apps) {
       await deleteHostConsumers(await jsm(), hostId, apps);
+    },
+    async ensureGroupConsumer(hostId, group, tuning) {
+      await ensureHostGroupConsumer(await jsm(), hostId, group, tuning);
+    },
+    async deleteGroupConsumer(hostId, group) {
+      await deleteHostGroupConsumer(await jsm(), hostId, group);
     },
     async pushRevocations(list) {
       const tls = opts.tlsCa !== undefined ? { tls: { ca: opts.tlsCa } } : opts.servers.some((s) => s.startsWith('tls://')) ? { tls: {} } : {};

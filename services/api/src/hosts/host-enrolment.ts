@@ -42,7 +42,8 @@ import type { RevocationPusher } from './revocation-pusher.ts';
  *
  *   admin: create token ──▶ join_tokens (sha256 of the secret; expiry; uses; apps)
  *   host:  join ──▶ [tx: lock token row, check (join-rules.ts), spend a use, upsert host_credentials,
- *                    an old key of the host id into revoked_keys, its consumers made on NATS] ──▶ JWT
+ *                    an old key of the host id into revoked_keys, its consumers made on NATS (one per
+ *                    app on APPS; with `device_group`, one on GROUPS)] ──▶ JWT with hostPermissions(host, apps, group)
  *          renew (signed by its key) ──▶ [tx: lock its row, consumers, new expiry] ──▶ JWT
  *   admin: revoke ──▶ [tx: revoked_at, key into revoked_keys] ──▶ consumers deleted, list pushed
  *
@@ -80,22 +81,44 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
     const jwt = await issueUserJwt(keys, {
       name: row.host_id,
       publicKey: row.public_key,
-      permissions: hostPermissions(row.host_id, row.apps),
+      permissions: hostPermissions(row.host_id, row.apps, row.device_group),
       expiresAt: row.expires_at,
     });
-    return { host_id: row.host_id, jwt, expires_at: row.expires_at.toISOString(), apps: row.apps, control_plane_key: controlPlaneKey };
+    return {
+      host_id: row.host_id,
+      jwt,
+      expires_at: row.expires_at.toISOString(),
+      apps: row.apps,
+      device_group: row.device_group,
+      control_plane_key: controlPlaneKey,
+    };
   }
 
-  /** Consumers for `apps`; those of apps the host no longer serves go (best effort: they expire anyway). */
-  async function syncConsumers(hostId: string, apps: string[], before: readonly string[], tuning: ReturnType<typeof consumerTuning>) {
+  /**
+   * Consumers for `apps` and the group (on GROUPS); those of apps the host no longer serves go, and
+   * that of a group it no longer follows (best effort: they expire anyway).
+   */
+  async function syncConsumers(
+    hostId: string,
+    want: { apps: string[]; group: string | null },
+    before: { apps: readonly string[]; group: string | null },
+    tuning: ReturnType<typeof consumerTuning>,
+  ) {
     try {
-      await bus.ensureConsumers(hostId, apps, tuning);
+      await bus.ensureConsumers(hostId, want.apps, tuning);
+      if (want.group !== null) await bus.ensureGroupConsumer(hostId, want.group, tuning);
     } catch (err) {
       throw new BusUnavailableError(`could not create the consumers of host ${hostId}`, { cause: err });
     }
-    const gone = before.filter((a) => !apps.includes(a));
+    const gone = before.apps.filter((a) => !want.apps.includes(a));
     if (gone.length > 0)
       await bus.deleteConsumers(hostId, gone).catch((err: unknown) => log.warn({ err, host: hostId, apps: gone }, 'could not delete old consumers'));
+    if (before.group !== null && before.group !== want.group) {
+      const old = before.group;
+      await bus
+        .deleteGroupConsumer(hostId, old)
+        .catch((err: unknown) => log.warn({ err, host: hostId, device_group: old }, 'could not delete the old group consumer'));
+    }
   }
 
   return {
@@ -145,6 +168,7 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
         );
       }
       const apps = [...new Set(req.apps)].sort();
+      const group = req.device_group ?? null;
       const tuning = consumerTuning(req.consumer);
       const { row, replacedKey } = await db.transaction().execute(async (trx) => {
         const token = await lockJoinToken(trx, parts.id);
@@ -164,16 +188,17 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
           publicKey: req.public_key,
           allowedApps: token.apps,
           apps,
+          deviceGroup: group,
           tokenId: token.id,
           expiresAt: new Date(now().getTime() + ttlMs),
         });
         // The host id joins again with another key (a reinstalled machine): the old key stops working.
         const replacedKey = existing && existing.public_key !== req.public_key ? existing : null;
         if (replacedKey) await revokeKey(trx, { publicKey: replacedKey.public_key, hostId: replacedKey.host_id, expiresAt: replacedKey.expires_at });
-        await syncConsumers(req.host_id, apps, existing?.apps ?? [], tuning);
+        await syncConsumers(req.host_id, { apps, group }, { apps: existing?.apps ?? [], group: existing?.device_group ?? null }, tuning);
         return { row, replacedKey };
       });
-      log.info({ host: req.host_id, apps, token_id: parts.id, replaced_key: replacedKey !== null }, 'host joined');
+      log.info({ host: req.host_id, apps, device_group: group, token_id: parts.id, replaced_key: replacedKey !== null }, 'host joined');
       if (replacedKey) {
         // The join stands; a failed push is retried in the background.
         await deps.revocations.push().catch((err: unknown) => log.warn({ err, host: req.host_id }, 'the replaced key is recorded but not yet revoked on NATS'));
@@ -211,31 +236,38 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
           },
         );
       }
+      // A group that does not exist (yet) is fine: its consumer waits for the group's first message.
+      const group = req.device_group ?? null;
       const row = await db.transaction().execute(async (trx) => {
         // Again under the row lock: a revocation or a new join may have come in meanwhile.
         const cred = await lockHostCredential(trx, req.host_id);
         if (!cred || cred.public_key !== found.public_key || cred.revoked_at) {
           throw new EnrolmentRefusedError('host revoked', `host ${req.host_id} was revoked or joined again with another key meanwhile`);
         }
-        await syncConsumers(req.host_id, apps, cred.apps, consumerTuning(req.consumer));
-        return recordRenewal(trx, req.host_id, apps, new Date(now().getTime() + ttlMs));
+        await syncConsumers(req.host_id, { apps, group }, { apps: cred.apps, group: cred.device_group }, consumerTuning(req.consumer));
+        return recordRenewal(trx, req.host_id, apps, group, new Date(now().getTime() + ttlMs));
       });
-      log.info({ host: req.host_id, apps }, 'host credential renewed');
+      log.info({ host: req.host_id, apps, device_group: group }, 'host credential renewed');
       return credential(row);
     },
 
     /** Idempotent: revoking a revoked host pushes the list and deletes its consumers again. */
     async revoke(hostId: string): Promise<{ host_id: string; revoked_at: string }> {
-      const { revokedAt, apps } = await db.transaction().execute(async (trx) => {
+      const { revokedAt, apps, group } = await db.transaction().execute(async (trx) => {
         const cred = await lockHostCredential(trx, hostId);
         if (!cred) throw new HostNotJoinedError(hostId);
-        return { revokedAt: await recordRevocation(trx, cred), apps: cred.apps };
+        return { revokedAt: await recordRevocation(trx, cred), apps: cred.apps, group: cred.device_group };
       });
       log.info({ host: hostId }, 'host revoked');
       let failure: unknown = null;
       await bus.deleteConsumers(hostId, apps).catch((err: unknown) => {
         failure = err;
       });
+      if (group !== null) {
+        await bus.deleteGroupConsumer(hostId, group).catch((err: unknown) => {
+          failure ??= err;
+        });
+      }
       await deps.revocations.push().catch((err: unknown) => {
         failure ??= err;
       });
