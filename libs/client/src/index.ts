@@ -83,6 +83,12 @@ export type Report = NonNullable<ReportPage['data']>[number];
 export type CronJob = Answer<NebulaClient['cronJobs']['get']['query']>;
 /** A cron job's runs, newest first. */
 export type CronJobRuns = Answer<NebulaClient['cronJobs']['runs']['query']>;
+/** A device group (`deviceGroups.get`): its apps and cron jobs by name, device_group_id, prune_id. */
+export type DeviceGroup = Answer<NebulaClient['deviceGroups']['get']['query']>;
+/** A group as a change answers it: the group, the rollout tracking the change, the hosts expected to apply it. */
+export type DeviceGroupChanged = Answer<NebulaClient['deviceGroups']['update']['mutate']>;
+/** `deviceGroups.info`: the group's apps and cron jobs in full (the original's /info). */
+export type DeviceGroupInfo = Answer<NebulaClient['deviceGroups']['info']['query']>;
 /** An app as the actions answer it. */
 export type AppDoc = Answer<NebulaClient['apps']['stop']['mutate']>;
 

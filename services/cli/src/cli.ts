@@ -2,6 +2,7 @@ import { createNebulaClient } from '@nebula/client';
 import { parseCommandLine, USAGE } from './command-line.ts';
 import { appsCommands } from './commands/apps.ts';
 import { cronCommands } from './commands/cron.ts';
+import { deviceGroupsCommands } from './commands/device-groups.ts';
 import { groupsCommands } from './commands/groups.ts';
 import { hostsCommands } from './commands/hosts.ts';
 import { joinTokenCommands } from './commands/join-tokens.ts';
@@ -29,6 +30,7 @@ const COMMANDS: Record<string, Command> = {
   ...joinTokenCommands,
   ...reportsCommands,
   ...cronCommands,
+  ...deviceGroupsCommands,
   ...usersCommands,
   ...groupsCommands,
 };

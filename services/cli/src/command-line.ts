@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { groupPatchOf, nameList } from './device-group-flags.ts';
 import { parseDuration } from './duration.ts';
 import { UsageError } from './errors.ts';
 import { parseGroupFlags } from './group-flags.ts';
@@ -9,7 +10,7 @@ import { parseStrategyFlags } from './strategy-flags.ts';
  * The command line: the usage text, the options every command takes, and parseCommandLine, which
  * checks a command line completely before anything is sent (a wrong one is a UsageError, exit 2).
  */
-export const USAGE = `nebula: apps, rollouts, hosts, reports, cron jobs, users and user groups of a Nebula API
+export const USAGE = `nebula: apps, rollouts, hosts, reports, device groups, cron jobs, users and user groups of a Nebula API
 
 usage: nebula <command> [arguments] [options]
 
@@ -54,6 +55,23 @@ reports
                                          host usage reports by id, oldest first (--time: epoch
                                          seconds or an ISO time; --limit: 10 by default, at most
                                          1000; --after: the id the previous page said)
+device-groups (alias dg; the apps and cron jobs every host started with DEVICE_GROUP=<group>
+               runs, changed live; not \`groups\`, which is user groups)
+  device-groups list                     groups with apps, cron jobs, device_group_id, prune_id
+  device-groups get <group>
+  device-groups info <group>             its apps and cron jobs in full
+  device-groups create <group> [--apps a,b] [--cron-jobs c,d]
+                                         apps and cron jobs named must exist
+  device-groups update <group> [--apps a,b] [--cron-jobs c] [--add-app <app>] [--remove-app <app>]
+              [--add-cron-job <job>] [--remove-cron-job <job>]
+                                         --apps/--cron-jobs replace that list, the other stays;
+                                         --add-*/--remove-* (repeatable) edit it on the server
+  device-groups delete <group>           its hosts remove its apps and cron jobs
+  device-groups prune <group>            its hosts remove images no container uses (keeping each
+                                         app's current and previous one); pruning_allowed or admin
+  prune                                  prune on every device group
+                                         (changes of groups take --wait and --timeout: follow the
+                                         change host by host, as for apps)
 cron (cron jobs: an image run at a schedule by the hosts of the device groups that list it)
   cron list                              cron jobs with schedule, image, running, cron_job_id
   cron get <job>                         one job's config
@@ -138,6 +156,11 @@ export const OPTIONS = {
   'device-group-remove': { type: 'string', multiple: true },
   'cron-job': { type: 'string', multiple: true },
   'cron-job-remove': { type: 'string', multiple: true },
+  'cron-jobs': { type: 'string' },
+  'add-app': { type: 'string', multiple: true },
+  'remove-app': { type: 'string', multiple: true },
+  'add-cron-job': { type: 'string', multiple: true },
+  'remove-cron-job': { type: 'string', multiple: true },
   admin: { type: 'boolean' },
   'no-admin': { type: 'boolean' },
   'pruning-allowed': { type: 'boolean' },
@@ -217,7 +240,17 @@ const COMMAND_OPTIONS: Record<string, Array<keyof typeof OPTIONS>> = {
   'cron update': ['file', 'schedule', 'image', 'replace'],
   'cron delete': [],
   'cron runs': ['limit'],
+  'device-groups list': [],
+  'device-groups get': [],
+  'device-groups info': [],
+  'device-groups create': ['apps', 'cron-jobs', 'wait', 'timeout'],
+  'device-groups update': ['apps', 'cron-jobs', 'add-app', 'remove-app', 'add-cron-job', 'remove-cron-job', 'wait', 'timeout'],
+  'device-groups delete': ['wait', 'timeout'],
+  'device-groups prune': ['wait', 'timeout'],
+  prune: ['wait', 'timeout'],
 };
+/** Other names of a command group. */
+const ALIASES: Record<string, string> = { dg: 'device-groups' };
 /** Commands of three words: `<group> <noun> <verb>`. */
 const NESTED = new Set(['hosts join-token']);
 /** Positional arguments after the command words. */
@@ -238,8 +271,11 @@ const ARGS: Record<string, string[]> = {
   ...Object.fromEntries(['get', 'create', 'update', 'refresh', 'delete'].map((v) => [`users ${v}`, ['user']])),
   ...Object.fromEntries(['get', 'create', 'update', 'delete'].map((v) => [`groups ${v}`, ['group']])),
   ...Object.fromEntries(['get', 'create', 'update', 'delete', 'runs'].map((v) => [`cron ${v}`, ['job']])),
+  ...Object.fromEntries(['get', 'info', 'create', 'update', 'delete', 'prune'].map((v) => [`device-groups ${v}`, ['group']])),
 };
-const GROUPS = ['apps', 'rollouts', 'hosts', 'reports', 'cron', 'users', 'groups'];
+const GROUPS = ['apps', 'rollouts', 'hosts', 'reports', 'device-groups', 'prune', 'cron', 'users', 'groups'];
+/** Command groups that are a command of their own (no verb). */
+const SINGLE = new Set(['prune']);
 const COMMON = new Set<string>(['url', 'user', 'password', 'token', 'json', 'help']);
 
 export function positiveInt(value: string | undefined, name: string, max: number): number | undefined {
@@ -281,14 +317,19 @@ export function parseCommandLine(argv: string[]): Parsed | 'help' {
     if (values.help) return 'help';
     throw new UsageError('a command is required');
   }
-  const [group, first, ...more] = positionals;
+  const [given, first0, ...more0] = positionals;
+  const group = given === undefined ? undefined : (ALIASES[given] ?? given);
   if (group === 'help' && positionals.length === 1) return 'help';
+  // `nebula prune`: the group is the command; what follows is arguments.
+  const single = group !== undefined && SINGLE.has(group);
+  const first = single ? undefined : first0;
+  const more = single ? [...(first0 === undefined ? [] : [first0]), ...more0] : more0;
   // `hosts join-token create`: the noun and the verb make the command's second word.
   const nested = first !== undefined && NESTED.has(`${group} ${first}`);
   const verb = nested ? (more[0] === undefined ? first : `${first} ${more[0]}`) : first;
   const rest = nested ? more.slice(1) : more;
   if (group === undefined || !GROUPS.includes(group)) throw new UsageError(`unknown command "${group}" (${GROUPS.join(', ')})`);
-  if (values.help && verb === undefined) return 'help';
+  if (values.help && verb === undefined && !single) return 'help';
   const command = `${group} ${verb ?? ''}`.trim();
   const allowed = COMMAND_OPTIONS[command];
   if (!allowed) {
@@ -336,6 +377,11 @@ export function parseCommandLine(argv: string[]): Parsed | 'help' {
   if (values['dry-run'] && values.wait) throw new UsageError('--dry-run changes nothing: there is no rollout to --wait for');
   if (command === 'hosts list' && (values.app?.length ?? 0) > 1) throw new UsageError('"hosts list" takes one --app');
   if (command === 'users create' || command === 'users update') checkUserSecrets(command, values);
+  if (command === 'device-groups update') groupPatchOf(values);
+  if (command === 'device-groups create') {
+    nameList(values.apps, '--apps');
+    nameList(values['cron-jobs'], '--cron-jobs');
+  }
   if (command === 'reports list') reportQueryOf(values);
   if (command === 'groups create' || command === 'groups update') parseGroupFlags(values, command === 'groups create' ? 'create' : 'update');
   if (values.status !== undefined && values.status !== 'online' && values.status !== 'offline')
@@ -346,7 +392,7 @@ export function parseCommandLine(argv: string[]): Parsed | 'help' {
       throw new UsageError(`--ttl must be a duration from 1m to 720h, like 15m, 1h, 24h (got "${values.ttl}")`);
   }
   positiveInt(values.uses, '--uses', 100_000);
-  if (values.apps?.split(',').some((a) => !/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/.test(a.trim()))) {
+  if (!command.startsWith('device-groups') && values.apps?.split(',').some((a) => !/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/.test(a.trim()))) {
     throw new UsageError(`--apps must be app names separated by commas, like web,db (got "${values.apps}")`);
   }
   let timeoutMs: number | undefined;
