@@ -98,9 +98,10 @@ function summariesSql(where: RawBuilder<unknown>, o: Online, tail: RawBuilder<un
          from (${rolloutHostsSql('r', o)}) x
      ) c
       left join lateral (
-        -- The newest later revision of the app, across incarnations (a re-created app supersedes too).
+        -- The newest later revision of the app, across incarnations (a re-created app supersedes too);
+        -- of a device group, its newest later message (an app and a group may share a name).
         select n.id from rollouts n
-         where n.app = r.app
+         where n.app = r.app and n.kind = r.kind
            and (n.incarnation > r.incarnation or (n.incarnation = r.incarnation and n.revision > r.revision))
          order by n.incarnation desc, n.revision desc, n.created_at desc
          limit 1
@@ -294,6 +295,8 @@ export async function getRolloutProgress(db: Kysely<Database>, rolloutId: string
 }
 
 export interface ListRolloutsOptions extends OnlineOptions {
+  /** An app's rollouts (default), or a device group's changes (`app` then names the group). */
+  kind?: 'app' | 'group';
   /** Rollouts per page (default 20, at most 100). */
   limit?: number;
   /** The `next` of the previous page: only rollouts older than this one. */
@@ -307,7 +310,11 @@ export async function listRollouts(db: Kysely<Database>, app: string, opts: List
   if (opts.before !== undefined && !isUuid(opts.before)) throw new QueryInputError('before', 'must be a rollout id (uuid)');
   const cursor =
     opts.before === undefined ? sql`` : sql`and (r.created_at, r.id) < (select b.created_at, b.id from rollouts b where b.id = ${opts.before}::uuid)`;
-  const result = await summariesSql(sql`r.app = ${app} ${cursor}`, o, sql`order by r.created_at desc, r.id desc limit ${limit + 1}`).execute(db);
+  const result = await summariesSql(
+    sql`r.app = ${app} and r.kind = ${opts.kind ?? 'app'} ${cursor}`,
+    o,
+    sql`order by r.created_at desc, r.id desc limit ${limit + 1}`,
+  ).execute(db);
   const rows = result.rows.slice(0, limit);
   const waves = await wavesOf(db, rows);
   return {

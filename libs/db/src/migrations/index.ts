@@ -11,6 +11,8 @@ import * as rolloutWaves from './20261204010000_rollout_waves.ts';
 import * as hostReports from './20261205010000_host_reports.ts';
 import * as cronJobs from './20261205020000_cron_jobs.ts';
 import * as groupColumns from './20261206000000_group_columns.ts';
+import * as hostPrunes from './20261206020000_host_prunes.ts';
+import * as cronJobRunKey from './20261206020100_cron_job_run_key.ts';
 
 /**
  * Every migration of the schema, by timestamped name `YYYYMMDDHHMMSS_what` (applied in name order;
@@ -29,4 +31,6 @@ export const migrations: Record<string, Migration> = {
   '20261205010000_host_reports': hostReports,
   '20261205020000_cron_jobs': cronJobs,
   '20261206000000_group_columns': groupColumns,
+  '20261206020000_host_prunes': hostPrunes,
+  '20261206020100_cron_job_run_key': cronJobRunKey,
 };
