@@ -5,6 +5,7 @@ import { cronCommands } from './commands/cron.ts';
 import { groupsCommands } from './commands/groups.ts';
 import { hostsCommands } from './commands/hosts.ts';
 import { joinTokenCommands } from './commands/join-tokens.ts';
+import { prunesCommands } from './commands/prunes.ts';
 import { reportsCommands } from './commands/reports.ts';
 import { rolloutsCommands } from './commands/rollouts.ts';
 import { usersCommands } from './commands/users.ts';
@@ -29,6 +30,7 @@ const COMMANDS: Record<string, Command> = {
   ...joinTokenCommands,
   ...reportsCommands,
   ...cronCommands,
+  ...prunesCommands,
   ...usersCommands,
   ...groupsCommands,
 };

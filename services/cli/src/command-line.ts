@@ -9,7 +9,7 @@ import { parseStrategyFlags } from './strategy-flags.ts';
  * The command line: the usage text, the options every command takes, and parseCommandLine, which
  * checks a command line completely before anything is sent (a wrong one is a UsageError, exit 2).
  */
-export const USAGE = `nebula: apps, rollouts, hosts, reports, cron jobs, users and user groups of a Nebula API
+export const USAGE = `nebula: apps, rollouts, hosts, reports, cron jobs, prunes, users and user groups of a Nebula API
 
 usage: nebula <command> [arguments] [options]
 
@@ -66,7 +66,13 @@ cron (cron jobs: an image run at a schedule by the hosts of the device groups th
   cron update <job> [-f <file>] [--schedule <cron>] [--image <image>] [--replace]
                                          merge into the config (--replace: the whole config)
   cron delete <job>                      admins only
-  cron runs <job> [--limit N]            its runs on every host, newest first: exit code, time
+  cron runs <job> [--limit N]            its runs on every host, newest first: host, start,
+                                         end, exit code, timed out, the last log line (--json:
+                                         the whole log tail)
+prunes (image prunes of device groups)
+  prunes list [--device-group <g>] [--prune-id N] [--host <host>] [--limit N]
+                                         what each host freed per prune, newest first, and the
+                                         total (needs pruning_allowed, or "ro" on the group)
 users (admins only)
   users list                             users: password set, token set, created
   users get <user>                       one user (whether a password and a token are set)
@@ -156,6 +162,7 @@ export const OPTIONS = {
   updated: { type: 'string' },
   schedule: { type: 'string' },
   image: { type: 'string' },
+  'prune-id': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -217,6 +224,7 @@ const COMMAND_OPTIONS: Record<string, Array<keyof typeof OPTIONS>> = {
   'cron update': ['file', 'schedule', 'image', 'replace'],
   'cron delete': [],
   'cron runs': ['limit'],
+  'prunes list': ['device-group', 'prune-id', 'host', 'limit'],
 };
 /** Commands of three words: `<group> <noun> <verb>`. */
 const NESTED = new Set(['hosts join-token']);
@@ -239,7 +247,7 @@ const ARGS: Record<string, string[]> = {
   ...Object.fromEntries(['get', 'create', 'update', 'delete'].map((v) => [`groups ${v}`, ['group']])),
   ...Object.fromEntries(['get', 'create', 'update', 'delete', 'runs'].map((v) => [`cron ${v}`, ['job']])),
 };
-const GROUPS = ['apps', 'rollouts', 'hosts', 'reports', 'cron', 'users', 'groups'];
+const GROUPS = ['apps', 'rollouts', 'hosts', 'reports', 'cron', 'prunes', 'users', 'groups'];
 const COMMON = new Set<string>(['url', 'user', 'password', 'token', 'json', 'help']);
 
 export function positiveInt(value: string | undefined, name: string, max: number): number | undefined {
@@ -328,6 +336,11 @@ export function parseCommandLine(argv: string[]): Parsed | 'help' {
   if (command === 'cron update' && values.replace && values.file === undefined && (values.schedule === undefined || values.image === undefined))
     throw new UsageError('--replace makes the body the whole config: give -f <file>, or both --schedule and --image');
   if (command === 'cron runs') positiveInt(values.limit, '--limit', 1000);
+  if (command === 'prunes list') {
+    if ((values['device-group']?.length ?? 0) > 1) throw new UsageError('"prunes list" takes one --device-group');
+    positiveInt(values['prune-id'], '--prune-id', 2_147_483_647);
+    positiveInt(values.limit, '--limit', 10_000);
+  }
   for (const flag of ['schedule', 'image'] as const) {
     if (values[flag] !== undefined && values[flag].trim() === '') throw new UsageError(`--${flag} must not be empty`);
   }

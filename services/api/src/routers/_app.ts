@@ -2,6 +2,7 @@ import { router } from '../trpc.ts';
 import { appsRouter } from './apps.ts';
 import { cronJobsRouter } from './cron-jobs.ts';
 import { hostsRouter } from './hosts.ts';
+import { prunesRouter } from './prunes.ts';
 import { reportsRouter } from './reports.ts';
 import { rolloutsRouter } from './rollouts.ts';
 import { statusRouter } from './status.ts';
@@ -16,6 +17,7 @@ export const appRouter = router({
   users: usersRouter,
   userGroups: userGroupsRouter,
   cronJobs: cronJobsRouter,
+  prunes: prunesRouter,
 });
 
 export type AppRouter = typeof appRouter;
