@@ -23,12 +23,12 @@ export const hostsCommands: Record<string, Command> = {
       h.running.map((r) => `${r.app}@${r.revision ?? '-'}(${r.containers.filter((c) => c.state === 'running').length}/${r.containers.length})`).join(' ');
     // Two workers under one host id: a column of its own, shown only when a host of the page has it.
     const dups = list.hosts.filter((h) => h.duplicate);
-    const headers = ['ID', 'STATUS', 'GROUP', 'APPS', 'RUNNING', 'CORES', 'MEMORY', 'VERSION', 'LAST SEEN', ...(dups.length > 0 ? ['DUPLICATE'] : [])];
+    const headers = ['ID', 'STATUS', 'APPS', 'GROUP', 'RUNNING', 'CORES', 'MEMORY', 'VERSION', 'LAST SEEN', ...(dups.length > 0 ? ['DUPLICATE'] : [])];
     const row = (h: Host) => [
       h.id,
       h.status,
-      h.device_group ?? '-',
       h.apps.join(','),
+      h.device_group ?? '-',
       running(h),
       h.cores,
       `${h.memory_mb}MB`,
