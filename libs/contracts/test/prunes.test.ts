@@ -14,7 +14,7 @@ test('valid queries come through as given (limit defaulted)', () => {
         { requiredKeys: [] },
       ),
       (q) => {
-        const r = parsePruneQuery(new URLSearchParams(Object.entries(q).map(([k, v]) => [k, String(v)])));
+        const r = parsePruneQuery(new URLSearchParams(Object.entries(q).map(([k, v]): [string, string] => [k, String(v)])));
         assert.equal(r, { ok: true, value: { limit: PRUNE_LIST_LIMIT.default, ...q } });
       },
     ),
