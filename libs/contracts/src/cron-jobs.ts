@@ -103,5 +103,7 @@ export const cronJobRunSchema = z.object({
   timed_out: z.boolean(),
   /** The last lines of its log. */
   log_tail: z.string().nullable(),
+  /** Why it did not run (image not pulled, refused by the host policy...) or could not be waited for; null: it ran. */
+  error: z.string().nullable(),
 });
 export type CronJobRun = z.output<typeof cronJobRunSchema>;

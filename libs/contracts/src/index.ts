@@ -8,6 +8,7 @@ export * from './image-ref.ts';
 export * from './messages.ts';
 export * from './names.ts';
 export * from './progress.ts';
+export * from './prunes.ts';
 export * from './reports.ts';
 export * from './rollout-strategy.ts';
 export * from './usage.ts';

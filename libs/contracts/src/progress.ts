@@ -162,6 +162,8 @@ export const hostSchema = z.object({
   instances: z.number().int().min(0),
   /** The latest usage sample its worker sent (CPU, memory, disk, per container); null: none yet (or reporting off). */
   usage: hostUsageSchema.nullable(),
+  /** The device group its newest heartbeat says it follows (DEVICE_GROUP); null: none. */
+  device_group: z.string().nullable(),
 });
 export type Host = z.infer<typeof hostSchema>;
 

@@ -272,6 +272,23 @@ export interface CronJobRunsTable {
   exit_code: ColumnType<number | null, number | null | undefined, number | null>;
   timed_out: ColumnType<boolean, boolean | undefined, boolean>;
   log_tail: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The run's container (`<job>-<unix seconds>`); null for runs written before reports carried it. */
+  container: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Why it did not run, or could not be waited for; null for a run that ran (whatever its exit code). */
+  error: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+/** What one host freed for one prune of its device group (written by the notifier; pruned by the API's retention). */
+export interface HostPrunesTable {
+  host: string;
+  device_group: string;
+  prune_id: number;
+  /** bigint: pg returns int8 as string. */
+  bytes_freed: ColumnType<string, number | string, number | string>;
+  images_removed: TextArray;
+  error: string | null;
+  /** Server time of the report. */
+  reported_at: Timestamp;
 }
 
 /**
@@ -297,6 +314,7 @@ export interface Database {
   cron_jobs: CronJobsTable;
   cron_job_runs: CronJobRunsTable;
   device_groups: DeviceGroupsTable;
+  host_prunes: HostPrunesTable;
 }
 
 /**

@@ -24,6 +24,7 @@ interface HostRow {
   duplicate: boolean;
   instances: number;
   usage: unknown;
+  device_group: string | null;
 }
 
 function toHost(row: HostRow, n: number): Host {
@@ -45,6 +46,7 @@ function toHost(row: HostRow, n: number): Host {
     instances: row.instances,
     // Written only from heartbeats that passed heartbeatSchema.
     usage: (typeof row.usage === 'string' ? JSON.parse(row.usage) : (row.usage ?? null)) as HostUsage | null,
+    device_group: row.device_group,
   };
 }
 
@@ -62,6 +64,7 @@ function selectHosts(db: Kysely<Database>, o: Online) {
       'h.first_seen',
       'h.last_seen',
       'h.usage',
+      'h.device_group',
     ])
     .select(onlineSql('h', o).as('online'))
     .select(duplicateSql('h', o).as('duplicate'))

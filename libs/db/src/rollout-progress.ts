@@ -98,7 +98,8 @@ function summariesSql(where: RawBuilder<unknown>, o: Online, tail: RawBuilder<un
          from (${rolloutHostsSql('r', o)}) x
      ) c
       left join lateral (
-        -- The newest later revision of the app, across incarnations (a re-created app supersedes too).
+        -- The newest later revision of the app, across incarnations (a re-created app supersedes too);
+        -- of a device group, its newest later message (an app and a group may share a name).
         select n.id from rollouts n
          where n.app = r.app and n.kind = r.kind
            and (n.incarnation > r.incarnation or (n.incarnation = r.incarnation and n.revision > r.revision))
@@ -294,6 +295,8 @@ export async function getRolloutProgress(db: Kysely<Database>, rolloutId: string
 }
 
 export interface ListRolloutsOptions extends OnlineOptions {
+  /** An app's rollouts (default), or a device group's changes (`app` then names the group). */
+  kind?: 'app' | 'group';
   /** Rollouts per page (default 20, at most 100). */
   limit?: number;
   /** The `next` of the previous page: only rollouts older than this one. */
@@ -304,7 +307,7 @@ export interface ListRolloutsOptions extends OnlineOptions {
  * An app's rollouts (`kind: 'group'`: a device group's), newest first, each with its summary. An app
  * and a group may share a name: `kind` keeps their rollouts apart.
  */
-export async function listRollouts(db: Kysely<Database>, app: string, opts: ListRolloutsOptions & { kind?: 'app' | 'group' }): Promise<RolloutList> {
+export async function listRollouts(db: Kysely<Database>, app: string, opts: ListRolloutsOptions): Promise<RolloutList> {
   const o = checkOnline(opts);
   const limit = clampLimit(opts.limit, 20, 100);
   if (opts.before !== undefined && !isUuid(opts.before)) throw new QueryInputError('before', 'must be a rollout id (uuid)');

@@ -233,12 +233,21 @@ test('runs: an empty list at first, then newest first in the documented shape, l
         exit_code: 137,
         timed_out: true,
       },
-      { incarnation: job.incarnation, cron_job_id: 1, host_id: 'h1', started_at: '2030-01-01T00:00:20Z' },
+      { incarnation: job.incarnation, cron_job_id: 1, host_id: 'h1', started_at: '2030-01-01T00:00:20Z', error: 'image busybox:nope not found' },
     ])
     .execute();
   const runs = (await req('GET', `/api/v2/cron_jobs/${name}/runs`)).body as { runs: Array<Record<string, unknown>> };
   assert.equal(runs.runs, [
-    { host_id: 'h1', cron_job_id: 1, started_at: '2030-01-01T00:00:20.000Z', finished_at: null, exit_code: null, timed_out: false, log_tail: null },
+    {
+      host_id: 'h1',
+      cron_job_id: 1,
+      started_at: '2030-01-01T00:00:20.000Z',
+      finished_at: null,
+      exit_code: null,
+      timed_out: false,
+      log_tail: null,
+      error: 'image busybox:nope not found',
+    },
     {
       host_id: 'h2',
       cron_job_id: 1,
@@ -247,6 +256,7 @@ test('runs: an empty list at first, then newest first in the documented shape, l
       exit_code: 137,
       timed_out: true,
       log_tail: null,
+      error: null,
     },
     {
       host_id: 'h1',
@@ -256,6 +266,7 @@ test('runs: an empty list at first, then newest first in the documented shape, l
       exit_code: 0,
       timed_out: false,
       log_tail: 'ok\n',
+      error: null,
     },
   ]);
   assert.is(((await req('GET', `/api/v2/cron_jobs/${name}/runs?limit=1`)).body as { runs: unknown[] }).runs.length, 1);

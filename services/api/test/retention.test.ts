@@ -28,7 +28,9 @@ test.after(async () => {
 });
 
 test.before.each(async () => {
-  await sql`truncate apps, app_revisions, rollouts, rollout_waves, rollout_hosts, outbox, hosts, cron_jobs, cron_job_runs restart identity`.execute(db);
+  await sql`truncate apps, app_revisions, rollouts, rollout_waves, rollout_hosts, outbox, hosts, cron_jobs, cron_job_runs, host_prunes restart identity`.execute(
+    db,
+  );
 });
 
 const daysAgo = (d: number) => new Date(Date.now() - d * 86_400_000);
@@ -99,7 +101,7 @@ test('expired rows go; unpublished rows, recent rows and the rollout of a live a
   await host('recent', 29);
 
   const counts = await pruneExpired(db, { retentionDays: 30 });
-  assert.equal(counts, { outbox: 1, rollouts: 2, rollout_hosts: 2, hosts: 1, cron_job_runs: 0, cron_jobs: 0 });
+  assert.equal(counts, { outbox: 1, rollouts: 2, rollout_hosts: 2, hosts: 1, cron_job_runs: 0, cron_jobs: 0, host_prunes: 0 });
   assert.equal(await ids('rollouts'), [r2, r3, fresh].sort());
   assert.not.ok((await ids('rollouts')).includes(r1) || (await ids('rollouts')).includes(g2));
   const results = await db.selectFrom('rollout_hosts').select(['rollout_id', 'host']).execute();
@@ -113,7 +115,7 @@ test('expired rows go; unpublished rows, recent rows and the rollout of a live a
 
   assert.equal(
     await pruneExpired(db, { retentionDays: 30 }),
-    { outbox: 0, rollouts: 0, rollout_hosts: 0, hosts: 0, cron_job_runs: 0, cron_jobs: 0 },
+    { outbox: 0, rollouts: 0, rollout_hosts: 0, hosts: 0, cron_job_runs: 0, cron_jobs: 0, host_prunes: 0 },
     'nothing left',
   );
 });
@@ -155,6 +157,21 @@ test('cron job runs older than the cutoff go, and jobs deleted before it with th
     runs.map((r) => r.incarnation),
     [live, recentlyDeleted],
   );
+});
+
+test('prune reports older than the cutoff go; recent ones stay', async () => {
+  const prune = (host: string, pruneId: number, ageDays: number) =>
+    db
+      .insertInto('host_prunes')
+      .values({ host, device_group: 'g', prune_id: pruneId, bytes_freed: 10, images_removed: [], error: null, reported_at: daysAgo(ageDays) })
+      .execute();
+  await prune('h1', 1, 40);
+  await prune('h2', 1, 40);
+  await prune('h1', 2, 5);
+  const counts = await pruneExpired(db, { retentionDays: 30 });
+  assert.is(counts?.host_prunes, 2);
+  const left = await db.selectFrom('host_prunes').select(['host', 'prune_id']).execute();
+  assert.equal(left, [{ host: 'h1', prune_id: 2 }]);
 });
 
 test('one replica at a time: while another session holds the lock, a run prunes nothing', async () => {

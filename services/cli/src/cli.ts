@@ -6,6 +6,7 @@ import { deviceGroupsCommands } from './commands/device-groups.ts';
 import { groupsCommands } from './commands/groups.ts';
 import { hostsCommands } from './commands/hosts.ts';
 import { joinTokenCommands } from './commands/join-tokens.ts';
+import { prunesCommands } from './commands/prunes.ts';
 import { reportsCommands } from './commands/reports.ts';
 import { rolloutsCommands } from './commands/rollouts.ts';
 import { usersCommands } from './commands/users.ts';
@@ -31,6 +32,7 @@ const COMMANDS: Record<string, Command> = {
   ...reportsCommands,
   ...cronCommands,
   ...deviceGroupsCommands,
+  ...prunesCommands,
   ...usersCommands,
   ...groupsCommands,
 };

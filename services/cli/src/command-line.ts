@@ -10,7 +10,7 @@ import { parseStrategyFlags } from './strategy-flags.ts';
  * The command line: the usage text, the options every command takes, and parseCommandLine, which
  * checks a command line completely before anything is sent (a wrong one is a UsageError, exit 2).
  */
-export const USAGE = `nebula: apps, rollouts, hosts, reports, device groups, cron jobs, users and user groups of a Nebula API
+export const USAGE = `nebula: apps, rollouts, hosts, reports, device groups, cron jobs, prunes, users and user groups of a Nebula API
 
 usage: nebula <command> [arguments] [options]
 
@@ -84,7 +84,13 @@ cron (cron jobs: an image run at a schedule by the hosts of the device groups th
   cron update <job> [-f <file>] [--schedule <cron>] [--image <image>] [--replace]
                                          merge into the config (--replace: the whole config)
   cron delete <job>                      admins only
-  cron runs <job> [--limit N]            its runs on every host, newest first: exit code, time
+  cron runs <job> [--limit N]            its runs on every host, newest first: host, start,
+                                         end, exit code, timed out, the last log line (--json:
+                                         the whole log tail)
+prunes (image prunes of device groups)
+  prunes list [--device-group <g>] [--prune-id N] [--host <host>] [--limit N]
+                                         what each host freed per prune, newest first, and the
+                                         total (needs pruning_allowed, or "ro" on the group)
 users (admins only)
   users list                             users: password set, token set, created
   users get <user>                       one user (whether a password and a token are set)
@@ -179,6 +185,7 @@ export const OPTIONS = {
   updated: { type: 'string' },
   schedule: { type: 'string' },
   image: { type: 'string' },
+  'prune-id': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -248,6 +255,7 @@ const COMMAND_OPTIONS: Record<string, Array<keyof typeof OPTIONS>> = {
   'device-groups delete': ['wait', 'timeout'],
   'device-groups prune': ['wait', 'timeout'],
   prune: ['wait', 'timeout'],
+  'prunes list': ['device-group', 'prune-id', 'host', 'limit'],
 };
 /** Other names of a command group. */
 const ALIASES: Record<string, string> = { dg: 'device-groups' };
@@ -273,7 +281,7 @@ const ARGS: Record<string, string[]> = {
   ...Object.fromEntries(['get', 'create', 'update', 'delete', 'runs'].map((v) => [`cron ${v}`, ['job']])),
   ...Object.fromEntries(['get', 'info', 'create', 'update', 'delete', 'prune'].map((v) => [`device-groups ${v}`, ['group']])),
 };
-const GROUPS = ['apps', 'rollouts', 'hosts', 'reports', 'device-groups', 'prune', 'cron', 'users', 'groups'];
+const GROUPS = ['apps', 'rollouts', 'hosts', 'reports', 'device-groups', 'prune', 'prunes', 'cron', 'users', 'groups'];
 /** Command groups that are a command of their own (no verb). */
 const SINGLE = new Set(['prune']);
 const COMMON = new Set<string>(['url', 'user', 'password', 'token', 'json', 'help']);
@@ -369,6 +377,11 @@ export function parseCommandLine(argv: string[]): Parsed | 'help' {
   if (command === 'cron update' && values.replace && values.file === undefined && (values.schedule === undefined || values.image === undefined))
     throw new UsageError('--replace makes the body the whole config: give -f <file>, or both --schedule and --image');
   if (command === 'cron runs') positiveInt(values.limit, '--limit', 1000);
+  if (command === 'prunes list') {
+    if ((values['device-group']?.length ?? 0) > 1) throw new UsageError('"prunes list" takes one --device-group');
+    positiveInt(values['prune-id'], '--prune-id', 2_147_483_647);
+    positiveInt(values.limit, '--limit', 10_000);
+  }
   for (const flag of ['schedule', 'image'] as const) {
     if (values[flag] !== undefined && values[flag].trim() === '') throw new UsageError(`--${flag} must not be empty`);
   }

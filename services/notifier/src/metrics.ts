@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Rejection } from './authenticate.ts';
 
-export type StreamLabel = 'results' | 'heartbeats';
+export type StreamLabel = 'results' | 'heartbeats' | 'events';
 
 /** Plain totals, per consumer, for tests and benchmarks (the same numbers as the Prometheus series). */
 export interface ConsumerStats {
@@ -13,6 +13,8 @@ export interface ConsumerStats {
   rejected: number;
   /** The same, by reason. */
   rejectedBy: Partial<Record<Rejection, number>>;
+  /** Host events only: the same by `<kind>:<reason>` (kind: group, cron, prune, or `?` when the subject has none). */
+  rejectedByKind: Record<string, number>;
   /** Messages whose write failed, nak'ed for redelivery. */
   retried: number;
   batches: number;
@@ -21,11 +23,12 @@ export interface ConsumerStats {
 export interface NotifierMetrics {
   stats: Record<StreamLabel, ConsumerStats>;
   batch(stream: StreamLabel, size: number, seconds: number, rowsChanged: number): void;
-  rejected(stream: StreamLabel, reason: Rejection): void;
+  /** `kind`: of a host event (the subject's third token), a label of its own. */
+  rejected(stream: StreamLabel, reason: Rejection, kind?: string): void;
   retried(stream: StreamLabel, n: number): void;
 }
 
-const emptyStats = (): ConsumerStats => ({ written: 0, rowsChanged: 0, rejected: 0, rejectedBy: {}, retried: 0, batches: 0 });
+const emptyStats = (): ConsumerStats => ({ written: 0, rowsChanged: 0, rejected: 0, rejectedBy: {}, rejectedByKind: {}, retried: 0, batches: 0 });
 
 export function createNotifierMetrics(registry: Registry, hostCounts: () => Promise<{ online: number; offline: number }>): NotifierMetrics {
   const written = new Counter({
@@ -37,8 +40,8 @@ export function createNotifierMetrics(registry: Registry, hostCounts: () => Prom
   const rows = new Counter({ name: 'notifier_rows_changed_total', help: 'Rows inserted or changed', labelNames: ['stream'], registers: [registry] });
   const rejected = new Counter({
     name: 'nebula_notifier_messages_rejected_total',
-    help: 'Messages dropped and never written: unsigned, wrongly signed, of an unknown or revoked host, invalid, or of a newer schema version (newer_version)',
-    labelNames: ['stream', 'reason'],
+    help: 'Messages dropped and never written: unsigned, wrongly signed, of an unknown or revoked host, invalid, or of a newer schema version (newer_version); host events also by kind (group, cron, prune)',
+    labelNames: ['stream', 'reason', 'kind'],
     registers: [registry],
   });
   const retried = new Counter({
@@ -70,7 +73,7 @@ export function createNotifierMetrics(registry: Registry, hostCounts: () => Prom
       }
     },
   });
-  const stats = { results: emptyStats(), heartbeats: emptyStats() };
+  const stats = { results: emptyStats(), heartbeats: emptyStats(), events: emptyStats() };
   return {
     stats,
     batch(stream, n, secs, changed) {
@@ -82,10 +85,16 @@ export function createNotifierMetrics(registry: Registry, hostCounts: () => Prom
       size.observe({ stream }, n);
       seconds.observe({ stream }, secs);
     },
-    rejected(stream, reason) {
+    rejected(stream, reason, kind) {
       stats[stream].rejected += 1;
       stats[stream].rejectedBy[reason] = (stats[stream].rejectedBy[reason] ?? 0) + 1;
-      rejected.inc({ stream, reason });
+      if (kind === undefined) {
+        rejected.inc({ stream, reason });
+      } else {
+        const k = `${kind}:${reason}`;
+        stats[stream].rejectedByKind[k] = (stats[stream].rejectedByKind[k] ?? 0) + 1;
+        rejected.inc({ stream, reason, kind });
+      }
     },
     retried(stream, n) {
       stats[stream].retried += n;

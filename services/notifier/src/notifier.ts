@@ -8,19 +8,23 @@ import { Registry } from 'prom-client';
 import { dbHostKeySource } from './db/host-keys.ts';
 import { rolloutStateCounts } from './db/rollouts.ts';
 import { writeHeartbeats } from './db/write-heartbeats.ts';
+import { writeHostEvents } from './db/write-host-events.ts';
 import { writeResults } from './db/write-results.ts';
+import { decodeHostEvent, type HostEvent, hostEventKindOf } from './host-events.ts';
 import { HostKeyCache, type HostKeySource } from './host-keys.ts';
 import { authenticator } from './message-auth.ts';
 import { type ConsumerStats, createNotifierMetrics, type StreamLabel } from './metrics.ts';
 import { type CompiledOptions, compileOptions, type NotifierOptions } from './options.ts';
+import { rateLimited } from './rate-limited.ts';
 import { RolloutController } from './rollouts/controller.ts';
 import { createRolloutMetrics } from './rollouts/metrics.ts';
 import { StreamConsumer } from './stream-consumer.ts';
 
 /**
- * The notifier: workers' results and heartbeats from JetStream into PostgreSQL.
+ * The notifier: workers' results, heartbeats and host events (group results, cron runs, prunes:
+ * host-events.ts) from JetStream into PostgreSQL.
  *
- *   new ──start()──▶ starting (streams RESULTS and HOSTS ensured, durables bound) ──▶ running
+ *   new ──start()──▶ starting (streams RESULTS, HOSTS and EVENTS ensured, durables bound) ──▶ running
  *                        │ failure: stopped (start() rejects)
  *   running ──stop()──▶ stopping (stop pulling, write and ack what was delivered) ──▶ stopped
  *
@@ -31,7 +35,7 @@ import { StreamConsumer } from './stream-consumer.ts';
  * Beside them runs the rollout controller (rollouts/controller.ts), which drives rollouts in waves:
  * every replica runs one, and the one holding its advisory lock is active.
  *
- * Replicas share the two durables, so each message is written by one of them; the writes are
+ * Replicas share the three durables, so each message is written by one of them; the writes are
  * idempotent upserts, so a redelivery (crash before ack, ack lost) changes nothing. The notifier
  * does not own `db` or `nc`: the caller closes them after stop().
  */
@@ -128,7 +132,30 @@ export function createNotifier(deps: NotifierDeps): Notifier {
     log,
     metrics,
   );
-  const consumers = [resultsConsumer, heartbeatsConsumer];
+  const warnUnplaced = rateLimited(10_000);
+  const eventsConsumer = new StreamConsumer<HostEvent>(
+    {
+      label: 'events',
+      authenticate: authenticator('events', hostKeys),
+      stream: streams.events.name,
+      durable: options.durables.events,
+      filterSubject: subjects.allEvents,
+      decode: decodeHostEvent,
+      kindOf: hostEventKindOf,
+      write: async (items) => {
+        const { changed, dropped } = await writeHostEvents(db, items);
+        // Committed: what it could not place (a run of a job that never was, a result for no rollout of the group) is dropped for good.
+        for (const d of dropped) metrics.rejected('events', d.reason, d.kind);
+        for (const d of dropped)
+          warnUnplaced(`${d.kind}:${d.reason}`, (skipped) => log.warn({ ...d, skipped }, 'host event for an unknown cron job or rollout dropped'));
+        return changed;
+      },
+    },
+    options,
+    log,
+    metrics,
+  );
+  const consumers = [resultsConsumer, heartbeatsConsumer, eventsConsumer];
   const rollouts = options.rollouts.enabled
     ? new RolloutController({
         db,
@@ -175,12 +202,16 @@ export function createNotifier(deps: NotifierDeps): Notifier {
         const jsm = await jetstreamManager(nc);
         await ensureStream(jsm, 'results', { replicas: options.streamReplicas });
         await ensureStream(jsm, 'hosts', { replicas: options.streamReplicas });
+        await ensureStream(jsm, 'events', { replicas: options.streamReplicas });
         const js = jetstream(nc);
         for (const c of consumers) await c.start(js, jsm);
         clock = setInterval(() => void tick(jsm), NOTIFIER_CLOCK_TICK_MS);
         rollouts?.start();
         state = 'running';
-        log.info({ batchSize: options.batchSize, flushIntervalMs: options.flushIntervalMs, durables: options.durables }, 'consuming results and heartbeats');
+        log.info(
+          { batchSize: options.batchSize, flushIntervalMs: options.flushIntervalMs, durables: options.durables },
+          'consuming results, heartbeats and host events',
+        );
       } catch (err) {
         await Promise.all(consumers.map((c) => c.stop()));
         hostKeys.stop();

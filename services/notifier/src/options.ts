@@ -15,16 +15,16 @@ export interface NotifierOptions {
   offlineAfterMissed?: number;
   /** How often the hosts' registered keys are read again (default 5 s): a revocation takes effect within it. */
   hostKeysRefreshMs?: number;
-  /** Copies of the RESULTS and HOSTS streams in a NATS cluster (NATS_STREAM_REPLICAS; default 1, at most 5). */
+  /** Copies of the RESULTS, HOSTS and EVENTS streams in a NATS cluster (NATS_STREAM_REPLICAS; default 1, at most 5). */
   streamReplicas?: number;
   /** Durable consumer names; every replica uses the same ones so they share the work. */
-  durables?: { results?: string; heartbeats?: string };
+  durables?: { results?: string; heartbeats?: string; events?: string };
   /** The rollout controller (rollouts in waves): on by default; one replica at a time drives it. */
   rollouts?: { enabled?: boolean; tickMs?: number; lockPollMs?: number; clock?: (() => Date) | undefined };
 }
 
 export type CompiledOptions = Required<Omit<NotifierOptions, 'durables' | 'rollouts'>> & {
-  durables: { results: string; heartbeats: string };
+  durables: { results: string; heartbeats: string; events: string };
   rollouts: { enabled: boolean; tickMs: number; lockPollMs: number; clock?: (() => Date) | undefined };
 };
 
@@ -50,7 +50,11 @@ export function compileOptions(o: NotifierOptions = {}): CompiledOptions {
     hostKeysRefreshMs: check('hostKeysRefreshMs', o.hostKeysRefreshMs ?? 5000, 50, 3_600_000),
     streamReplicas: Math.trunc(check('streamReplicas', o.streamReplicas ?? 1, 1, 5)),
     offlineAfterMissed: check('offlineAfterMissed', o.offlineAfterMissed ?? DEFAULT_OFFLINE_AFTER_MISSED_HEARTBEATS, 1),
-    durables: { results: o.durables?.results ?? 'notifier-results', heartbeats: o.durables?.heartbeats ?? 'notifier-hosts' },
+    durables: {
+      results: o.durables?.results ?? 'notifier-results',
+      heartbeats: o.durables?.heartbeats ?? 'notifier-hosts',
+      events: o.durables?.events ?? 'notifier-events',
+    },
     rollouts: {
       enabled: o.rollouts?.enabled ?? true,
       tickMs: check('rollouts.tickMs', o.rollouts?.tickMs ?? 1000, 10, 60_000),

@@ -36,6 +36,8 @@ export interface StreamConsumerSpec<T> {
   decode(msg: JsMsg): T;
   /** Writes a batch in one transaction; returns the rows inserted or changed. */
   write(items: Received<T>[]): Promise<number>;
+  /** A label of its own for what a message is, on the rejections counter (host events: group, cron, prune). */
+  kindOf?(subject: string): string;
 }
 
 /**
@@ -173,7 +175,7 @@ export class StreamConsumer<T> {
       // Acked, not termed: nothing about it is worth keeping, and the stream must not fill up with
       // forgeries. The body is never logged: it is what an attacker chose.
       msg.ack();
-      this.#metrics.rejected(this.#spec.label, verdict.reason);
+      this.#metrics.rejected(this.#spec.label, verdict.reason, this.#spec.kindOf?.(msg.subject));
       const { reason, host } = verdict;
       this.#warnDropped(reason, (skipped) =>
         this.#log.warn({ reason, host, subject: msg.subject, seq: msg.seq, skipped }, 'message not signed by the host it names: dropped'),
@@ -190,7 +192,7 @@ export class StreamConsumer<T> {
       if (err instanceof NewerVersionError) {
         // A worker upgraded before the control plane: dropped rather than guessed at. Its next
         // heartbeat says the same; its result is not recorded.
-        this.#metrics.rejected(this.#spec.label, 'newer_version');
+        this.#metrics.rejected(this.#spec.label, 'newer_version', this.#spec.kindOf?.(msg.subject));
         this.#warnNewer(String(err.version), (skipped) =>
           this.#log.warn(
             { subject: msg.subject, seq: msg.seq, version: err.version, understood: err.understood, skipped },
@@ -200,7 +202,7 @@ export class StreamConsumer<T> {
         return;
       }
       this.#log.warn({ err, subject: msg.subject, seq: msg.seq }, 'invalid message terminated');
-      this.#metrics.rejected(this.#spec.label, 'invalid');
+      this.#metrics.rejected(this.#spec.label, 'invalid', this.#spec.kindOf?.(msg.subject));
       return;
     }
     await this.#batcher.add({ msg, item });

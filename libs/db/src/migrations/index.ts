@@ -12,6 +12,8 @@ import * as hostReports from './20261205010000_host_reports.ts';
 import * as cronJobs from './20261205020000_cron_jobs.ts';
 import * as groupColumns from './20261206000000_group_columns.ts';
 import * as deviceGroups from './20261206010000_device_groups.ts';
+import * as hostPrunes from './20261206020000_host_prunes.ts';
+import * as cronJobRunKey from './20261206020100_cron_job_run_key.ts';
 
 /**
  * Every migration of the schema, by timestamped name `YYYYMMDDHHMMSS_what` (applied in name order;
@@ -31,4 +33,6 @@ export const migrations: Record<string, Migration> = {
   '20261205020000_cron_jobs': cronJobs,
   '20261206000000_group_columns': groupColumns,
   '20261206010000_device_groups': deviceGroups,
+  '20261206020000_host_prunes': hostPrunes,
+  '20261206020100_cron_job_run_key': cronJobRunKey,
 };

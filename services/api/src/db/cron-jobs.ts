@@ -111,7 +111,7 @@ export async function listCronJobRuns(db: Db, name: string, limit: number): Prom
   if (!job) throw new CronJobNotFoundError(name);
   const rows = await db
     .selectFrom('cron_job_runs')
-    .select(['host_id', 'cron_job_id', 'started_at', 'finished_at', 'exit_code', 'timed_out', 'log_tail'])
+    .select(['host_id', 'cron_job_id', 'started_at', 'finished_at', 'exit_code', 'timed_out', 'log_tail', 'error'])
     .where('incarnation', '=', job.incarnation)
     .orderBy('started_at', 'desc')
     .orderBy('id', 'desc')
@@ -125,5 +125,6 @@ export async function listCronJobRuns(db: Db, name: string, limit: number): Prom
     exit_code: r.exit_code,
     timed_out: r.timed_out,
     log_tail: r.log_tail,
+    error: r.error,
   }));
 }

@@ -15,6 +15,7 @@ import { pruneExpiredReports, type ReportPruneOptions } from './report-retention
  *   host_reports   older than their own, shorter cutoff (report-retention.ts)
  *   cron_job_runs  started before the cutoff
  *   cron_jobs      deleted before the cutoff (their remaining runs go with them)
+ *   host_prunes    reported before the cutoff
  *
  * Apps and their revisions stay (history). Each run deletes at most `batchSize` rows per table, in
  * one transaction under a transaction-level advisory lock: one replica prunes at a time, the others
@@ -36,6 +37,7 @@ export interface PruneCounts {
   hosts: number;
   cron_job_runs: number;
   cron_jobs: number;
+  host_prunes: number;
 }
 
 /**
@@ -84,13 +86,19 @@ export async function pruneExpired(db: Kysely<Database>, opts: PruneOptions): Pr
         delete from cron_jobs where incarnation in (
           select j.incarnation from cron_jobs j, cutoff where j.deleted_at < cutoff.at order by j.deleted_at limit ${batch})
         returning 1
+      ),
+      gone_prunes as (
+        delete from host_prunes where (host, device_group, prune_id) in (
+          select p.host, p.device_group, p.prune_id from host_prunes p, cutoff where p.reported_at < cutoff.at order by p.reported_at limit ${batch})
+        returning 1
       )
       select (select count(*) from gone_outbox)::int as outbox,
              (select count(*) from gone_rollouts)::int as rollouts,
              (select count(*) from gone_results)::int as rollout_hosts,
              (select count(*) from gone_hosts)::int as hosts,
              (select count(*) from gone_cron_runs)::int as cron_job_runs,
-             (select count(*) from gone_cron_jobs)::int as cron_jobs`.execute(trx);
+             (select count(*) from gone_cron_jobs)::int as cron_jobs,
+             (select count(*) from gone_prunes)::int as host_prunes`.execute(trx);
     const [counts] = r.rows;
     if (!counts) throw new Error('retention: the delete query returned no row of counts');
     return counts;
@@ -120,6 +128,7 @@ export class RetentionJob {
     hosts: 0,
     cron_job_runs: 0,
     cron_jobs: 0,
+    host_prunes: 0,
     host_reports: 0,
   };
 
@@ -172,7 +181,7 @@ export class RetentionJob {
         for (const k of Object.keys(counts) as Array<keyof PruneCounts>) this.pruned[k] += counts[k];
         const total = Object.values(counts).reduce((a, n) => a + n, 0);
         if (total > 0) this.#log.info({ pruned: counts, retentionDays: this.#opts.retentionDays }, 'pruned expired rows');
-        const full = Math.max(counts.outbox, counts.rollouts, counts.hosts, counts.cron_job_runs, counts.cron_jobs) >= this.#opts.batchSize;
+        const full = Math.max(counts.outbox, counts.rollouts, counts.hosts, counts.cron_job_runs, counts.cron_jobs, counts.host_prunes) >= this.#opts.batchSize;
         if (!full) return;
       }
     } catch (err) {

@@ -2,6 +2,7 @@ import { REPORT_PAGE_SIZE, REPORT_TIME_FILTERS, reportPageSchema } from '@nebula
 import { generateOpenApiDocument, type OpenAPIObject } from 'trpc-to-openapi';
 import { z } from 'zod';
 import { appRouter } from '../routers/_app.ts';
+import { prunesOperation } from './v2-prunes.ts';
 
 let cached: OpenAPIObject | null = null;
 
@@ -78,6 +79,7 @@ export function openApiDocument(): OpenAPIObject {
   if (promote) addQueryFlag(promote, 'full', 'true: start every remaining wave now (as `"full": true` in the body)');
   if (update?.patch) update.put = { ...update.patch, operationId: 'apps-patch-put' };
   if (doc.paths) doc.paths['/api/v2/reports'] = { get: reportsOperation() };
+  if (doc.paths) doc.paths['/api/v2/prunes'] = { get: prunesOperation() };
   const cronUpdate = doc.paths?.['/api/v2/cron_jobs/{name}/update'];
   if (cronUpdate?.patch) cronUpdate.put = { ...cronUpdate.patch, operationId: 'cronJobs-patch-put' };
   const groupUpdate = doc.paths?.['/api/v2/device_groups/{name}/update'];

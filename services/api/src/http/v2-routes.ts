@@ -5,6 +5,7 @@ import { isPlainObject, type JsonBody } from './body.ts';
 import { queryFlag } from './query-flag.ts';
 import { cronJobsRoute } from './v2-cron-jobs.ts';
 import { deviceGroupsRoute, pruneAllRoute } from './v2-device-groups.ts';
+import { prunesRoute } from './v2-prunes.ts';
 import { reportsRoute } from './v2-reports.ts';
 import { rolloutCommandRoute } from './v2-rollouts.ts';
 import type { Caller, Handler, RouteMethods, V2Response } from './v2-types.ts';
@@ -61,6 +62,7 @@ function route(segments: string[]): { methods: RouteMethods; name: string } | nu
   if (a === 'hosts' && b !== undefined && c === 'revoke') return { name: b, methods: { POST: 'generated' } };
   if (a === 'hosts' && c === undefined) return { name: b ?? '', methods: { GET: 'generated' } };
   if (a === 'reports' && b === undefined) return reportsRoute();
+  if (a === 'prunes' && b === undefined) return prunesRoute();
   if (a === 'users') return usersRoute(b, c);
   if (a === 'user_groups') return userGroupsRoute(b, c);
   if (a === 'cron_jobs') return cronJobsRoute(b, c);

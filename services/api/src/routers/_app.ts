@@ -3,6 +3,7 @@ import { appsRouter } from './apps.ts';
 import { cronJobsRouter } from './cron-jobs.ts';
 import { deviceGroupsRouter } from './device-groups.ts';
 import { hostsRouter } from './hosts.ts';
+import { prunesRouter } from './prunes.ts';
 import { reportsRouter } from './reports.ts';
 import { rolloutsRouter } from './rollouts.ts';
 import { statusRouter } from './status.ts';
@@ -18,6 +19,7 @@ export const appRouter = router({
   userGroups: userGroupsRouter,
   cronJobs: cronJobsRouter,
   deviceGroups: deviceGroupsRouter,
+  prunes: prunesRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -171,7 +171,7 @@ export const cronJobsRouter = router({
         method: 'GET',
         path: '/api/v2/cron_jobs/{name}/runs',
         tags: ['cron_jobs'],
-        summary: `The job's runs on every host, newest first: {"cron_job_name", "runs": [{host_id, cron_job_id, started_at, finished_at, exit_code, timed_out, log_tail}]} (limit: default ${RUNS_DEFAULT_LIMIT}, at most ${RUNS_MAX_LIMIT})`,
+        summary: `The job's runs on every host, newest first: {"cron_job_name", "runs": [{host_id, cron_job_id, started_at, finished_at, exit_code, timed_out, log_tail, error}]} (limit: default ${RUNS_DEFAULT_LIMIT}, at most ${RUNS_MAX_LIMIT})`,
         errorResponses: FORBIDDEN_MISSING,
       },
     })

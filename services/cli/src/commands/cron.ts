@@ -53,10 +53,12 @@ function runRows(r: CronJobRuns): Array<Array<string | number | null>> {
   return r.runs.map((run) => [
     run.host_id,
     run.started_at,
-    run.finished_at === null ? 'running' : `${Math.round((Date.parse(run.finished_at) - Date.parse(run.started_at)) / 1000)}s`,
-    run.exit_code,
-    run.timed_out ? 'timed out' : '',
-    run.log_tail === null ? '' : (run.log_tail.trimEnd().split('\n').at(-1) ?? ''),
+    run.finished_at ?? 'running',
+    run.finished_at === null ? '' : `${Math.round((Date.parse(run.finished_at) - Date.parse(run.started_at)) / 1000)}s`,
+    run.exit_code ?? '-',
+    run.timed_out ? 'yes' : 'no',
+    // A run that never started says why; one that ran, its last line (the whole tail: --json).
+    run.error !== null ? `error: ${run.error}` : run.log_tail === null ? '' : (run.log_tail.trimEnd().split('\n').at(-1) ?? ''),
   ]);
 }
 
@@ -110,7 +112,13 @@ export const cronCommands: Record<string, Command> = {
     const limit = positiveInt(ctx.values.limit, '--limit', 1000);
     const r = await ctx.nebula.cronJobs.runs.query({ name: arg(ctx, 'job'), ...(limit ? { limit } : {}) });
     if (ctx.json) printJson(ctx, r);
-    else print(ctx, r.runs.length === 0 ? `no runs of ${r.cron_job_name} yet` : table(['HOST', 'STARTED', 'TOOK', 'EXIT', '', 'LAST LOG LINE'], runRows(r)));
+    else
+      print(
+        ctx,
+        r.runs.length === 0
+          ? `no runs of ${r.cron_job_name} yet`
+          : table(['HOST', 'STARTED', 'FINISHED', 'TOOK', 'EXIT', 'TIMED OUT', 'LAST LOG LINE'], runRows(r)),
+      );
     return EXIT.ok;
   },
 };

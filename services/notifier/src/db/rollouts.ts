@@ -28,10 +28,13 @@ export interface RolloutSnapshot {
   now: number;
 }
 
-/** Active rollouts in waves, oldest first (the partial index rollouts_active). */
+/**
+ * Active rollouts in waves, oldest first (the partial index rollouts_active). Apps' only: a device
+ * group change (kind 'group') goes to every host of the group at once, and is never the controller's.
+ */
 export async function listActiveRollouts(db: Kysely<Database>, limit = 1000): Promise<string[]> {
   const rows = await sql<{ id: string }>`
-    select id::text as id from rollouts where state in ('rolling', 'paused') order by created_at limit ${limit}`.execute(db);
+    select id::text as id from rollouts where state in ('rolling', 'paused') and kind = 'app' order by created_at limit ${limit}`.execute(db);
   return rows.rows.map((r) => r.id);
 }
 
@@ -74,7 +77,7 @@ export async function loadSnapshot(db: Kysely<Database>, id: string, now?: Date)
            coalesce(${now ?? null}::timestamptz, now()) as now
       from rollouts r
       join app_revisions v on v.incarnation = r.incarnation and v.revision = r.revision
-     where r.id = ${id}::uuid and r.state in ('rolling', 'paused')`.execute(db);
+     where r.id = ${id}::uuid and r.state in ('rolling', 'paused') and r.kind = 'app'`.execute(db);
   const h = head.rows[0];
   if (!h || h.started_at === null) return null;
   const incarnation = Number(h.incarnation);
@@ -185,7 +188,7 @@ export async function applyDecision(
 /** Rollouts in waves by state, for the gauge. */
 export async function rolloutStateCounts(db: Kysely<Database>): Promise<Record<RolloutState, number>> {
   const rows = await sql<{ state: string; n: number }>`
-    select state, count(*)::int as n from rollouts where state is not null group by state`.execute(db);
+    select state, count(*)::int as n from rollouts where state is not null and kind = 'app' group by state`.execute(db);
   const out = Object.fromEntries(ROLLOUT_STATES.map((s) => [s, 0])) as Record<RolloutState, number>;
   for (const r of rows.rows) if (r.state in out) out[r.state as RolloutState] = r.n;
   return out;

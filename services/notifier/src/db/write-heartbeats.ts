@@ -98,6 +98,8 @@ export async function writeHeartbeats(db: Kysely<Database>, heartbeats: Received
         duplicate_at: state.duplicateAt === null ? null : new Date(state.duplicateAt),
         // The newest sample of the batch (its newest heartbeat may carry none: the first after a restart).
         usage: newestUsage(list),
+        // The group the newest heartbeat follows (none: null): a group change's expected hosts are read from it.
+        device_group: h.device_group ?? null,
       };
     });
     const res = await trx
@@ -119,6 +121,7 @@ export async function writeHeartbeats(db: Kysely<Database>, heartbeats: Received
             duplicate_at: eb.ref('excluded.duplicate_at'),
             // A heartbeat without a sample (the first after a restart) keeps the last one.
             usage: sql`coalesce(excluded.usage, hosts.usage)`,
+            device_group: eb.ref('excluded.device_group'),
           }))
           .where('hosts.last_seen', '<', (eb) => eb.ref('excluded.last_seen')),
       )
