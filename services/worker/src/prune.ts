@@ -32,7 +32,9 @@ export interface PruneOptions {
  * (not counted). An image counts as removed when every reference it was removed by went.
  */
 export async function pruneHostImages(runtime: ContainerRuntime, input: PruneInput, opts: PruneOptions): Promise<PruneOutcome> {
-  const call = () => ({ signal: opts.signal ? AbortSignal.any([opts.signal, AbortSignal.timeout(opts.callTimeoutMs)]) : AbortSignal.timeout(opts.callTimeoutMs) });
+  const call = () => ({
+    signal: opts.signal ? AbortSignal.any([opts.signal, AbortSignal.timeout(opts.callTimeoutMs)]) : AbortSignal.timeout(opts.callTimeoutMs),
+  });
   const local = await runtime.listImages(call());
   const size = new Map(local.map((i) => [i.id, i.size]));
   const out: PruneOutcome = { bytes_freed: 0, images_removed: [] };

@@ -28,38 +28,33 @@ test('the next run time is strictly after now, and a run time of the schedule', 
  */
 test('properties: at most one run per wake, a late wake runs the one missed run, the next time is after now, nothing runs twice after a clock set back', () => {
   fc.assert(
-    fc.property(
-      scheduleArb,
-      zoneArb,
-      fc.array(fc.integer({ min: -2 * 3_600_000, max: 6 * 3_600_000 }), { minLength: 1, maxLength: 30 }),
-      (text, tz, moves) => {
-        const s = parseCronSchedule(text);
-        const next = (after: number) => nextDue(s, tz, after);
-        let now = T0;
-        let state = { due: next(now) as number, lastDue: null as number | null };
-        const fired: number[] = [];
-        // Set once the clock went back further than the window behind the last run (the schedule then restarts).
-        let forgot = false;
-        for (const move of moves) {
-          now += move;
-          if (state.lastDue !== null && state.lastDue - now > CLOCK_BACK_FORGET_MS) forgot = true;
-          const d = decideWake(state, now, next);
-          if (d.fire) {
-            assert.ok(state.due <= now, 'never before its time');
-            fired.push(state.due);
-            assert.equal(d.lastDue, state.due);
-          } else {
-            assert.ok(now < state.due);
-          }
-          assert.ok(d.due !== null && d.due > now, 'the next time is strictly after now');
-          // A clock set back (within the forget window) never makes a time run again.
-          if (!d.fire && state.lastDue !== null && state.lastDue - now <= CLOCK_BACK_FORGET_MS) assert.ok(d.due > state.lastDue);
-          state = { due: d.due, lastDue: d.lastDue };
+    fc.property(scheduleArb, zoneArb, fc.array(fc.integer({ min: -2 * 3_600_000, max: 6 * 3_600_000 }), { minLength: 1, maxLength: 30 }), (text, tz, moves) => {
+      const s = parseCronSchedule(text);
+      const next = (after: number) => nextDue(s, tz, after);
+      let now = T0;
+      let state = { due: next(now) as number, lastDue: null as number | null };
+      const fired: number[] = [];
+      // Set once the clock went back further than the window behind the last run (the schedule then restarts).
+      let forgot = false;
+      for (const move of moves) {
+        now += move;
+        if (state.lastDue !== null && state.lastDue - now > CLOCK_BACK_FORGET_MS) forgot = true;
+        const d = decideWake(state, now, next);
+        if (d.fire) {
+          assert.ok(state.due <= now, 'never before its time');
+          fired.push(state.due);
+          assert.equal(d.lastDue, state.due);
+        } else {
+          assert.ok(now < state.due);
         }
-        // Run times only grow while the clock is not set back beyond the window.
-        if (!forgot) for (let i = 1; i < fired.length; i++) assert.ok((fired[i] ?? 0) > (fired[i - 1] ?? 0));
-      },
-    ),
+        assert.ok(d.due !== null && d.due > now, 'the next time is strictly after now');
+        // A clock set back (within the forget window) never makes a time run again.
+        if (!d.fire && state.lastDue !== null && state.lastDue - now <= CLOCK_BACK_FORGET_MS) assert.ok(d.due > state.lastDue);
+        state = { due: d.due, lastDue: d.lastDue };
+      }
+      // Run times only grow while the clock is not set back beyond the window.
+      if (!forgot) for (let i = 1; i < fired.length; i++) assert.ok((fired[i] ?? 0) > (fired[i - 1] ?? 0));
+    }),
   );
 });
 

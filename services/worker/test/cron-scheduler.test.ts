@@ -37,7 +37,15 @@ function rig(over: { wall?: number } = {}): Rig {
   rt.stopExitCode = 143;
   rt.registry.set('job:1', 'sha256:job1');
   rt.registry.set('job:2', 'sha256:job2');
-  const r: Rig = { clock, rt, s: null as unknown as CronScheduler, reports: [], skips: [], overlaps: [], next: { state: 'running', exitAfterMs: 3000, exitCode: 3, log: 'starting\nhello from cron\n' } };
+  const r: Rig = {
+    clock,
+    rt,
+    s: null as unknown as CronScheduler,
+    reports: [],
+    skips: [],
+    overlaps: [],
+    next: { state: 'running', exitAfterMs: 3000, exitCode: 3, log: 'starting\nhello from cron\n' },
+  };
   rt.onStart = (spec) => {
     const jobName = spec.labels[LABELS.cronJob];
     const others = rt.all().filter((c) => c.labels[LABELS.cronJob] === jobName && c.name !== spec.name && c.state === 'running');
@@ -129,7 +137,10 @@ test('cleanup keeps the newest 3 finished runs of a job', async () => {
   await r.clock.advance(61_000);
   assert.equal(r.reports.length, 12);
   const left = runsOf(r.rt, 'often').map((c) => c.name);
-  assert.equal(left.sort(), [50, 55, 60].map((s) => `often-${T0 / 1000 + s}`));
+  assert.equal(
+    left.sort(),
+    [50, 55, 60].map((s) => `often-${T0 / 1000 + s}`),
+  );
   await r.s.stop();
 });
 
@@ -140,7 +151,10 @@ test('no overlap: a due run while the previous is going is skipped and counted',
   await r.clock.advance(64_000);
   assert.equal(r.overlaps, []);
   // Runs at 10 (until 35: 20 and 30 skipped), 40 (until 65: 50 and 60 skipped).
-  assert.equal(r.reports.map((x) => x.container), [`long-${T0 / 1000 + 10}`]);
+  assert.equal(
+    r.reports.map((x) => x.container),
+    [`long-${T0 / 1000 + 10}`],
+  );
   assert.equal(r.skips, ['long', 'long', 'long', 'long']);
   assert.equal(runsOf(r.rt, 'long').filter((c) => c.state === 'running').length, 1);
   await r.s.stop();
@@ -231,10 +245,16 @@ test('stop: no new runs; it does not wait for a run in flight', async () => {
 test('property: never two runs of a job at once, whatever the schedules, run lengths, clock jumps', async () => {
   await fc.assert(
     fc.asyncProperty(
-      fc.array(fc.record({ schedule: fc.constantFrom('*/2 * * * * *', '*/3 * * * * *', '*/5 * * * * *', '0,1,2 * * * * *'), runMs: fc.integer({ min: 0, max: 12_000 }) }), {
-        minLength: 1,
-        maxLength: 3,
-      }),
+      fc.array(
+        fc.record({
+          schedule: fc.constantFrom('*/2 * * * * *', '*/3 * * * * *', '*/5 * * * * *', '0,1,2 * * * * *'),
+          runMs: fc.integer({ min: 0, max: 12_000 }),
+        }),
+        {
+          minLength: 1,
+          maxLength: 3,
+        },
+      ),
       fc.array(fc.record({ advance: fc.integer({ min: 0, max: 20_000 }), jump: fc.integer({ min: -30_000, max: 120_000 }) }), { maxLength: 6 }),
       async (jobs, steps) => {
         const r = rig();

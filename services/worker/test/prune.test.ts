@@ -39,7 +39,11 @@ test('removes every image no container uses but the current and previous of each
   }
   rt.images.set('tool:latest', 'sha256:t1');
   rt.seed(spec('theirs', 'used:1'), 'exited', 'sha256:u1');
-  const web = [['sha256:w1', 'web:1'], ['sha256:w2', 'web:2'], ['sha256:w3', 'web:3']].reduce<SeenImage[]>((h, [id, ref]) => noteImage(h, { id: id as string, ref: ref as string }), []);
+  const web = [
+    ['sha256:w1', 'web:1'],
+    ['sha256:w2', 'web:2'],
+    ['sha256:w3', 'web:3'],
+  ].reduce<SeenImage[]>((h, [id, ref]) => noteImage(h, { id: id as string, ref: ref as string }), []);
   const out = await pruneHostImages(rt, { apps: [web], protect: ['sha256:k1'] }, { callTimeoutMs: 1000 });
   assert.equal(out, { bytes_freed: 1_100, images_removed: ['sha256:t1', 'sha256:w1'] });
   assert.equal([...rt.images.keys()].sort(), ['keep:1', 'used:1', 'web:2', 'web:3']);

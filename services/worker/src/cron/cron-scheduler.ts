@@ -149,7 +149,10 @@ export function createCronScheduler(deps: CronSchedulerDeps): CronScheduler {
           startedAt,
         );
         if (result === null) return;
-        log.info({ job: job.name, container: result.container, exit_code: result.exit_code, timed_out: result.timed_out, error: result.error }, 'cron run ended');
+        log.info(
+          { job: job.name, container: result.container, exit_code: result.exit_code, timed_out: result.timed_out, error: result.error },
+          'cron run ended',
+        );
         await deps.report(result).catch((err: unknown) => log.warn({ job: job.name, err }, 'could not report a cron run'));
       } catch (err) {
         if (!stopping.signal.aborted) log.error({ job: job.name, err }, 'cron run failed');
@@ -175,7 +178,9 @@ export function createCronScheduler(deps: CronSchedulerDeps): CronScheduler {
       for (const c of old) {
         if ((runStartedSeconds(c) + job.config.timeout_seconds) * 1000 > now()) continue;
         log.warn({ job: job.name, container: c.name }, 'a run left by an earlier worker is past its timeout: stopping it');
-        await runtime.stop(c.id, stopTimeoutSeconds, { signal: AbortSignal.any([stopping.signal, AbortSignal.timeout(callTimeoutMs + stopTimeoutSeconds * 1000)]) });
+        await runtime.stop(c.id, stopTimeoutSeconds, {
+          signal: AbortSignal.any([stopping.signal, AbortSignal.timeout(callTimeoutMs + stopTimeoutSeconds * 1000)]),
+        });
       }
     } catch (err) {
       if (stopping.signal.aborted) return true;
@@ -247,7 +252,10 @@ export function createCronScheduler(deps: CronSchedulerDeps): CronScheduler {
         }
         const slot: Slot = { job, group, schedule, due: nextDue(schedule, job.config.timezone, now()), lastDue: null, timer: null };
         slots.set(job.name, slot);
-        log.info({ job: job.name, group, cron_job_id: job.cron_job_id, next: slot.due === null ? null : new Date(slot.due).toISOString() }, 'cron job scheduled');
+        log.info(
+          { job: job.name, group, cron_job_id: job.cron_job_id, next: slot.due === null ? null : new Date(slot.due).toISOString() },
+          'cron job scheduled',
+        );
         arm(slot);
       }
       cleanup();

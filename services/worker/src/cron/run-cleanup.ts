@@ -1,5 +1,5 @@
-import { byCodeUnit } from '../text-order.ts';
 import type { ObservedContainer } from '../runtime/container-runtime.ts';
+import { byCodeUnit } from '../text-order.ts';
 import { isGoing, runJobOf, runStartedSeconds } from './run-spec.ts';
 
 /** How many finished runs of a listed job stay on a host (their logs, for `docker logs`). */

@@ -3,16 +3,15 @@ import type Docker from 'dockerode';
 import { abortedError, EngineTimeoutError, PullStalledError, WorkerError } from '../errors.ts';
 import { byCodeUnit } from '../text-order.ts';
 import { classifyEngineError, type EngineCallKind, engineMessage } from './classify-engine-error.ts';
-import { demuxLog, tailBytes } from './log-tail.ts';
 import {
   type CallOptions,
   type ContainerDetails,
   type ContainerRuntime,
   type ContainerSpec,
   type ContainerStats,
+  DEFAULT_TAIL_LINES,
   type HealthStatus,
   type ImageInfo,
-  DEFAULT_TAIL_LINES,
   type ImageSummary,
   LABELS,
   type LogsTailOptions,
@@ -20,6 +19,7 @@ import {
   OWNER,
   type PullOptions,
 } from './container-runtime.ts';
+import { demuxLog, tailBytes } from './log-tail.ts';
 import type { RegistryCredentials } from './registry-auth.ts';
 import { type RawStats, statsFigures } from './stats-figures.ts';
 
