@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { imagesToRemove, noteImage, type SeenImage } from '../src/planner/image-gc.ts';
+import { imagesToPrune, imagesToRemove, noteImage, type SeenImage } from '../src/planner/image-gc.ts';
 
 /** Which images go after an apply: property tests of the pure choice. */
 
@@ -90,6 +90,46 @@ test('property: an old untagged image nothing uses or keeps always goes', () => 
         const old = input.apps.some((h) => h.slice(0, -2).some((s) => s.id === img.id));
         if (old && !img.inUse && !kept.has(img.id) && img.tags.length === 0) assert.ok(out.has(img.id), `${img.id} should go`);
       }
+    }),
+  );
+});
+
+test('prune: every unused image goes, ours or not, dangling by id, tagged by all its tags; the current and previous of each app, and protected ones, stay', () => {
+  const h = seen(['sha256:a', 'app:1'], ['sha256:b', 'app:2'], ['sha256:c', 'app:3']);
+  const local = [
+    { id: 'sha256:a', tags: ['app:1'], inUse: false },
+    { id: 'sha256:b', tags: ['app:2'], inUse: false },
+    { id: 'sha256:c', tags: ['app:3'], inUse: false },
+    { id: 'sha256:x', tags: ['x:1', 'x:latest'], inUse: false },
+    { id: 'sha256:y', tags: [], inUse: false },
+    { id: 'sha256:z', tags: ['z:1'], inUse: true },
+    { id: 'sha256:p', tags: ['p:1'], inUse: false },
+  ];
+  assert.equal(imagesToPrune({ local, apps: [h], protect: ['sha256:p'] }), [
+    { id: 'sha256:a', refs: ['app:1'] },
+    { id: 'sha256:x', refs: ['x:1', 'x:latest'] },
+    { id: 'sha256:y', refs: ['sha256:y'] },
+  ]);
+});
+
+test('prune properties: never an image in use, the current or previous of an app, or a protected one; every other image goes, by all its tags or by id', () => {
+  fc.assert(
+    fc.property(inputArb, (input) => {
+      const out = imagesToPrune(input);
+      const kept = new Set([...input.apps.flatMap((h) => h.slice(-2).map((s) => s.id)), ...input.protect]);
+      const ids = out.map((r) => r.id);
+      assert.equal(ids, [...new Set(ids)].sort(), 'each once, in order');
+      for (const img of input.local) {
+        const r = out.find((o) => o.id === img.id);
+        if (img.inUse || kept.has(img.id)) {
+          assert.equal(r, undefined, `${img.id} stays`);
+          continue;
+        }
+        assert.ok(r, `${img.id} goes`);
+        assert.equal(r.refs, img.tags.length === 0 ? [img.id] : [...img.tags].sort());
+      }
+      // Everything imagesToRemove would remove, a prune removes too.
+      for (const r of imagesToRemove(input)) assert.ok(ids.includes(r.id));
     }),
   );
 });

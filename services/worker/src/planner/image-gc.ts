@@ -57,3 +57,23 @@ export function imagesToRemove(input: { local: readonly LocalImage[]; apps: read
   }
   return out.sort((a, b) => byCodeUnit(a.id, b.id));
 }
+
+/**
+ * What a device group's prune removes (pure, property-tested in image-gc.test.ts). Wider than
+ * `imagesToRemove`, on purpose: the operator asked for the disk back, so every local image no
+ * container uses goes (ours or not, seen used or not, dangling or tagged), except the last two
+ * images of each served app (current, and previous for a rollback) and `protect`. An image goes by
+ * all its tags (the engine deletes it with its last one; by id it refuses an image with several);
+ * one without a tag goes by id.
+ */
+export function imagesToPrune(input: { local: readonly LocalImage[]; apps: readonly (readonly SeenImage[])[]; protect?: readonly string[] }): ImageRemoval[] {
+  const keep = new Set<string>(input.protect ?? []);
+  for (const history of input.apps) for (const s of history.slice(-KEPT_PER_APP)) keep.add(s.id);
+  for (const img of input.local) if (img.inUse) keep.add(img.id);
+  const out = new Map<string, ImageRemoval>();
+  for (const img of input.local) {
+    if (keep.has(img.id) || out.has(img.id)) continue;
+    out.set(img.id, { id: img.id, refs: img.tags.length === 0 ? [img.id] : [...new Set(img.tags)].sort(byCodeUnit) });
+  }
+  return [...out.values()].sort((a, b) => byCodeUnit(a.id, b.id));
+}

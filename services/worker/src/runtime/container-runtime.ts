@@ -15,6 +15,8 @@ export const LABELS = {
   index: 'io.nebula.index',
   /** On a cron job's run containers instead of `app` (the app planner owns only containers with an app). */
   cronJob: 'io.nebula.cron-job',
+  /** The job's `cron_job_id` the run was started with. */
+  cronJobId: 'io.nebula.cron-job-id',
 } as const;
 export const OWNER = 'nebula';
 
@@ -50,6 +52,11 @@ export interface ContainerSpec {
   healthcheck: HealthcheckSpec | null;
   /** json-file log rotation; absent: the engine's default logging (unbounded json-file, usually). */
   log?: LogSpec;
+  /**
+   * Absent: `unless-stopped` (an app's containers come back with the engine). `no` for a cron run,
+   * which must end when its process does. Absent from app specs, so their config hash is unchanged.
+   */
+  restartPolicy?: 'no' | 'unless-stopped';
 }
 
 export interface LogSpec {
@@ -106,7 +113,18 @@ export interface ImageSummary {
   tags: string[];
   /** Used by at least one container on the engine (ours or not, in any state). */
   inUse: boolean;
+  /** Bytes, as the engine's image list reports it (layers shared with other images included). */
+  size: number;
 }
+
+/** Which end of a container's log to read: the last `lines` lines, cut to the last `bytes` bytes. */
+export interface LogsTailOptions extends CallOptions {
+  lines?: number | undefined;
+  bytes?: number | undefined;
+}
+
+/** How many lines `logsTail` reads when it is given only a byte limit. */
+export const DEFAULT_TAIL_LINES = 500;
 
 /** One container's usage, from the engine's stats (null: a figure the engine did not give). */
 export interface ContainerStats {
@@ -153,6 +171,11 @@ export interface ContainerRuntime {
    * CPU). Null when the container is gone.
    */
   containerStats(id: string, opts?: CallOptions): Promise<ContainerStats | null>;
+  /**
+   * The end of a container's log, stdout and stderr interleaved as written (UTF-8, a character cut
+   * at the start dropped). Empty when the container is gone.
+   */
+  logsTail(id: string, opts?: LogsTailOptions): Promise<string>;
   /** The engine's data root (`DockerRootDir` of its info), whose file system reports show. */
   dataRoot(opts?: CallOptions): Promise<string>;
   /** Creates a bridge network when it is missing. */

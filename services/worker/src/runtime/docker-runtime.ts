@@ -9,14 +9,17 @@ import {
   type ContainerRuntime,
   type ContainerSpec,
   type ContainerStats,
+  DEFAULT_TAIL_LINES,
   type HealthStatus,
   type ImageInfo,
   type ImageSummary,
   LABELS,
+  type LogsTailOptions,
   type ObservedContainer,
   OWNER,
   type PullOptions,
 } from './container-runtime.ts';
+import { demuxLog, tailBytes } from './log-tail.ts';
 import type { RegistryCredentials } from './registry-auth.ts';
 import { type RawStats, statsFigures } from './stats-figures.ts';
 
@@ -228,7 +231,7 @@ export class DockerRuntime implements ContainerRuntime {
         Binds: spec.volumes,
         Devices: spec.devices.map(parseDevice),
         Privileged: spec.privileged,
-        RestartPolicy: { Name: 'unless-stopped' },
+        RestartPolicy: { Name: spec.restartPolicy ?? 'unless-stopped' },
         NetworkMode: spec.networks[0] ?? 'bridge',
         ...(spec.memoryLimitMb !== null ? { Memory: spec.memoryLimitMb * 1024 * 1024 } : {}),
         ...(spec.cpuLimit !== null ? { NanoCpus: Math.round(spec.cpuLimit * NS_PER_S) } : {}),
@@ -429,7 +432,12 @@ export class DockerRuntime implements ContainerRuntime {
         Promise.all([this.docker.listImages({ abortSignal }), this.docker.listContainers({ all: true, abortSignal })]),
       );
       const used = new Set(containers.map((c) => c.ImageID));
-      return images.map((i) => ({ id: i.Id, tags: (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>'), inUse: used.has(i.Id) }));
+      return images.map((i) => ({
+        id: i.Id,
+        tags: (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>'),
+        inUse: used.has(i.Id),
+        size: Number.isFinite(i.Size) ? i.Size : 0,
+      }));
     } catch (err) {
       throw classify(err, 'list images');
     }
@@ -465,6 +473,23 @@ export class DockerRuntime implements ContainerRuntime {
       return statsFigures(raw as RawStats);
     } catch (err) {
       if (notFound(err)) return null;
+      throw classify(err, what);
+    }
+  }
+
+  /** The engine keeps no byte offset for a log: it reads the last lines, and the bytes are cut from them. */
+  async logsTail(id: string, opts: LogsTailOptions = {}): Promise<string> {
+    const what = `logs of ${opts.name ?? id.slice(0, 12)}`;
+    try {
+      const raw = await this.call(what, opts, (abortSignal) =>
+        // follow: false answers one body (a Buffer); dockerode passes the signal on, its types do not say so.
+        this.docker.getContainer(id).logs({ stdout: true, stderr: true, follow: false, tail: opts.lines ?? DEFAULT_TAIL_LINES, abortSignal } as {
+          follow: false;
+        }),
+      );
+      return tailBytes(demuxLog(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw))), opts.bytes);
+    } catch (err) {
+      if (notFound(err)) return '';
       throw classify(err, what);
     }
   }

@@ -16,9 +16,11 @@ import type {
   HealthStatus,
   ImageInfo,
   ImageSummary,
+  LogsTailOptions,
   ObservedContainer,
   PullOptions,
 } from './container-runtime.ts';
+import { tailBytes, tailLines } from './log-tail.ts';
 
 interface FakeContainer {
   id: string;
@@ -28,6 +30,10 @@ interface FakeContainer {
   imageId: string;
   restartCount: number;
   exitCode: number | null;
+  /** When (on the runtime's `clock`) a running container exits by itself, with `pendingExit`. */
+  exitAt: number | null;
+  pendingExit: number;
+  log: string;
 }
 
 /**
@@ -36,11 +42,23 @@ interface FakeContainer {
  */
 export const EXITING_TAG = /:exit-(\d{1,3})$/;
 
+/** What an image weighs in the fake's image list unless `imageSizes` says otherwise. */
+export const DEFAULT_IMAGE_SIZE = 1_048_576;
+
+function fresh(id: string, spec: ContainerSpec, imageId: string): FakeContainer {
+  return { id, spec, state: 'created', health: undefined, imageId, restartCount: 0, exitCode: null, exitAt: null, pendingExit: 0, log: '' };
+}
+
 /** What `onStart` decides for a container: its state, health and, when it exited, its exit code. */
 export interface StartOutcome {
   state: string;
   health?: HealthStatus;
+  /** The exit code: at once for `exited`; with `exitAfterMs`, when a running container ends. */
   exitCode?: number;
+  /** A `running` container exits by itself this long after its start (on the runtime's `clock`), with `exitCode`: a cron run. */
+  exitAfterMs?: number;
+  /** What the container's process writes (added to its log at each start). */
+  log?: string;
 }
 
 /**
@@ -71,12 +89,16 @@ export class FakeRuntime implements ContainerRuntime {
   readonly calls: Array<{ op: string; id?: string; name?: string; image?: string }> = [];
   /** Pull attempts, failed ones included. */
   pullAttempts = 0;
+  /** The time containers that exit by themselves (`exitAfterMs`) go by; tests with a manual clock set it. */
+  clock: () => number = () => performance.now();
+  /** Per image id, what the image list says it weighs (default DEFAULT_IMAGE_SIZE). */
+  readonly imageSizes = new Map<string, number>();
   private seq = 0;
 
   /** Adds a container directly (e.g. one that is not ours), in the given state. */
   seed(spec: ContainerSpec, state = 'running', imageId = 'sha256:seed'): string {
     const id = this.nextId();
-    this.containers.set(id, { id, spec, state, health: undefined, imageId, restartCount: 0, exitCode: state === 'exited' ? 0 : null });
+    this.containers.set(id, { ...fresh(id, spec, imageId), state, exitCode: state === 'exited' ? 0 : null });
     return id;
   }
 
@@ -151,7 +173,18 @@ export class FakeRuntime implements ContainerRuntime {
     return [...this.containers.values()].map((c) => this.observe(c));
   }
 
+  /** A running container whose time has come exits (lazily: the fake has no timers). */
+  private settle(c: FakeContainer): void {
+    if (c.exitAt !== null && c.state === 'running' && this.clock() >= c.exitAt) {
+      c.state = 'exited';
+      c.health = undefined;
+      c.exitCode = c.pendingExit;
+      c.exitAt = null;
+    }
+  }
+
   private observe(c: FakeContainer): ObservedContainer {
+    this.settle(c);
     return { id: c.id, name: c.spec.name, labels: { ...c.spec.labels }, state: c.state, health: c.health, imageId: c.imageId };
   }
 
@@ -164,7 +197,7 @@ export class FakeRuntime implements ContainerRuntime {
     }
     for (const n of spec.networks) if (!this.networks.has(n)) throw new ContainerConfigError(`network ${n} not found`);
     const id = this.nextId();
-    this.containers.set(id, { id, spec, state: 'created', health: undefined, imageId, restartCount: 0, exitCode: null });
+    this.containers.set(id, fresh(id, spec, imageId));
     this.calls.push({ op: 'create', id, name: spec.name });
     return id;
   }
@@ -187,6 +220,9 @@ export class FakeRuntime implements ContainerRuntime {
     c.state = r.state;
     c.health = r.health;
     c.exitCode = r.state === 'exited' || r.state === 'dead' ? (r.exitCode ?? 0) : null;
+    c.exitAt = r.state === 'running' && r.exitAfterMs !== undefined ? this.clock() + r.exitAfterMs : null;
+    c.pendingExit = r.exitCode ?? 0;
+    c.log += r.log ?? '';
   }
 
   async rename(id: string, name: string, opts?: CallOptions): Promise<void> {
@@ -201,12 +237,17 @@ export class FakeRuntime implements ContainerRuntime {
     this.calls.push({ op: 'rename', id, name: `${from} -> ${name}` });
   }
 
+  /** The exit code of a container stopped while running (Docker's is 143 or 137; 0 kept for the app tests). */
+  stopExitCode = 0;
+
   async stop(id: string, _timeoutSeconds = 0, opts?: CallOptions): Promise<void> {
     await this.check('stop', opts, opts?.name ?? id);
     const c = this.containers.get(id);
     if (c === undefined) return;
-    if (c.state === 'running' || c.state === 'restarting' || c.state === 'paused') c.exitCode = 0;
+    this.settle(c);
+    if (c.state === 'running' || c.state === 'restarting' || c.state === 'paused') c.exitCode = this.stopExitCode;
     c.state = 'exited';
+    c.exitAt = null;
     c.health = undefined;
     this.calls.push({ op: 'stop', id, name: c.spec.name });
   }
@@ -232,8 +273,9 @@ export class FakeRuntime implements ContainerRuntime {
     await this.check('inspect', opts, opts?.name ?? id);
     const c = this.containers.get(id);
     if (c === undefined) return null;
+    const seen = this.observe(c);
     return {
-      ...this.observe(c),
+      ...seen,
       restarting: c.state === 'restarting',
       restartCount: c.restartCount,
       exitCode: c.state === 'exited' || c.state === 'dead' ? (c.exitCode ?? 0) : null,
@@ -261,7 +303,7 @@ export class FakeRuntime implements ContainerRuntime {
     const used = new Set([...this.containers.values()].map((c) => c.imageId));
     const byId = new Map<string, string[]>();
     for (const [ref, id] of this.images) byId.set(id, [...(byId.get(id) ?? []), ref]);
-    return [...byId].map(([id, tags]) => ({ id, tags, inUse: used.has(id) }));
+    return [...byId].map(([id, tags]) => ({ id, tags, inUse: used.has(id), size: this.imageSizes.get(id) ?? DEFAULT_IMAGE_SIZE }));
   }
 
   /** The fake keeps only tags: removing the last tag of an image removes it; an id removes every tag. */
@@ -292,6 +334,13 @@ export class FakeRuntime implements ContainerRuntime {
     return c.state === 'running'
       ? { cpuPercent: 1.5, memoryBytes: 32 * 1024 * 1024, memoryLimitBytes: 1024 * 1024 * 1024 }
       : { cpuPercent: null, memoryBytes: null, memoryLimitBytes: null };
+  }
+
+  async logsTail(id: string, opts: LogsTailOptions = {}): Promise<string> {
+    await this.check('logs', opts, opts.name ?? id);
+    const c = this.containers.get(id);
+    if (c === undefined) return '';
+    return tailBytes(Buffer.from(tailLines(c.log, opts.lines)), opts.bytes);
   }
 
   async dataRoot(opts?: CallOptions): Promise<string> {
