@@ -26,21 +26,23 @@ export const deviceGroupNameSchema = z
 /** At most this many apps or cron jobs per group (a group message names them all). */
 export const MAX_GROUP_MEMBERS = 1_000;
 
+const groupLists = {
+  apps: z.array(appNameSchema).max(MAX_GROUP_MEMBERS),
+  cron_jobs: z.array(cronJobNameSchema).max(MAX_GROUP_MEMBERS),
+};
+
 /** What a group is made of (POST create and POST update: both lists, missing ones empty). */
 export const deviceGroupConfigSchema = z.strictObject({
-  apps: z
-    .array(appNameSchema)
-    .max(MAX_GROUP_MEMBERS)
-    .default(() => []),
-  cron_jobs: z
-    .array(cronJobNameSchema)
-    .max(MAX_GROUP_MEMBERS)
-    .default(() => []),
+  apps: groupLists.apps.default(() => []),
+  cron_jobs: groupLists.cron_jobs.default(() => []),
 });
 export type DeviceGroupConfig = z.output<typeof deviceGroupConfigSchema>;
 
-/** PUT/PATCH update: either list, the other kept. */
-export const deviceGroupPatchSchema = deviceGroupConfigSchema.partial();
+/**
+ * PUT/PATCH update: either list, the other kept. Built from the lists without their defaults: under
+ * zod 4 `.partial()` of the config would keep each default, and a PATCH of one list empty the other.
+ */
+export const deviceGroupPatchSchema = z.strictObject(groupLists).partial();
 
 /** A cron job as a group message carries it: its whole config, so a host needs nothing else. */
 export const groupCronJobSchema = z.object({

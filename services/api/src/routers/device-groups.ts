@@ -189,8 +189,7 @@ export const deviceGroupsRouter = router({
       successStatus: 202,
     })
     .input(
-      // Not the contracts' deviceGroupPatchSchema: under zod 4 `.partial()` keeps each list's default,
-      // so a PUT of `cron_jobs` alone would empty `apps`.
+      // The contracts' deviceGroupPatchSchema (either list, no defaults) plus our list edits.
       z
         .strictObject({
           name: deviceGroupNameSchema,
