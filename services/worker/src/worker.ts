@@ -464,7 +464,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       .map((c) => c.name)
       .sort();
     throw new UnservedContainersError(
-      `no app is served (APP_NAME is empty) but this host runs ${names.length} container(s) of ours, of the app(s) ${gone.join(', ')}: refusing to start. Set APP_NAME to the apps to serve, or REMOVE_UNSERVED=true to remove them`,
+      `no app is served (APP_NAME is empty) but this host runs ${names.length} container(s) of ours, of the app(s) ${gone.join(', ')}: refusing to start. Set APP_NAME to the apps to serve (or DEVICE_GROUP to a device group), or REMOVE_UNSERVED=true to remove them`,
     );
   }
 
