@@ -107,7 +107,10 @@ await runService({
       await ops.close();
       throw err;
     }
-    log.info({ host: hostId, apps: worker.served(), ...(env.DEVICE_GROUP !== undefined ? { device_group: env.DEVICE_GROUP } : {}), port: ops.port }, 'worker started');
+    log.info(
+      { host: hostId, apps: worker.served(), ...(env.DEVICE_GROUP !== undefined ? { device_group: env.DEVICE_GROUP } : {}), port: ops.port },
+      'worker started',
+    );
     return {
       async stop() {
         await worker.stop();
