@@ -5,7 +5,7 @@ import { appSetChange, changesApps } from '../src/app-set.ts';
 
 /** The apps a group message makes a host serve: property tests of the pure set diff. */
 
-const names = fc.uniqueArray(fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f'), { maxLength: 6 });
+const names = fc.uniqueArray(fc.constantFrom<string>('a', 'b', 'c', 'd', 'e', 'f'), { maxLength: 6 });
 const inputArb = fc.record({ fixed: names, served: names, group: names }).map((i) => ({
   ...i,
   // What a host serves always includes APP_NAME's apps.
