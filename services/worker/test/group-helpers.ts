@@ -35,6 +35,7 @@ export interface GroupTestHost {
   provision(apps: readonly string[]): Promise<void>;
   /** The app sets asked for, in order. */
   provisions: string[][];
+  close(): Promise<void>;
 }
 
 export async function startGroupHost(
@@ -72,6 +73,7 @@ export async function startGroupHost(
     hostKey: keyFromSeed(new TextDecoder().decode(seed)),
     publicKey: key.getPublicKey(),
     provisions,
+    close: () => nc.close().catch(() => undefined),
     async provision(apps) {
       provisions.push([...apps]);
       const outside = opts.allowed === undefined ? [] : apps.filter((a) => !opts.allowed?.includes(a)).sort();

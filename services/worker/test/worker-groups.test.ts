@@ -20,6 +20,7 @@ import { collectResults, createStreams, envelope, FAST_WORKER, log, publishApp, 
 let nats: TestNatsServer;
 let bus: TestBus;
 const workers: Worker[] = [];
+const hosts: GroupTestHost[] = [];
 const FAST: Partial<WorkerOptions> = { ...FAST_WORKER, reconnectTimeoutMs: 10_000 };
 
 function runtime(): FakeRuntime {
@@ -44,6 +45,7 @@ async function startWorker(
   const apps = o.apps ?? [];
   const host =
     o.host ?? (await startGroupHost(nats, bus, hostId, group, { apps, ...(o.allowed ? { allowed: o.allowed } : {}), ackWaitMs: FAST_WORKER.ackWaitMs }));
+  hosts.push(host);
   const prunes = o.prunes ?? [];
   const cron: Started['cron'] = [];
   const w = createWorker({
@@ -98,6 +100,8 @@ test.before(async () => {
 
 test.after(async () => {
   for (const w of workers) await w.stop();
+  // Before the server goes: a host connection left open would try to reconnect forever.
+  for (const h of hosts) await h.close();
   await bus.close();
   await nats.cleanup();
 });
@@ -315,6 +319,7 @@ test('cron run reports are signed and published on events.<host>.cron.<job>', as
   const rt = runtime();
   let report: ((r: CronRunReport) => Promise<void>) | null = null;
   const host = await startGroupHost(nats, bus, hostId, g);
+  hosts.push(host);
   const w = createWorker({
     hostId,
     apps: [],
