@@ -41,6 +41,8 @@ Installs (or upgrades) the Nebula worker as the systemd service nebula-worker. R
                         history and the process list: prefer --join-token-stdin
   --join-token-stdin    read the join token from standard input (one line)
   --apps LIST           the apps this host serves, comma-separated (APP_NAME)
+  --device-group NAME   the device group this host follows live (DEVICE_GROUP): its apps and cron
+                        jobs, besides those of --apps
   --host-id ID          this host's id (HOST_ID); default: the worker uses the machine id
   --nats-url URL        the NATS servers (NATS_URL), e.g. tls://nats.example:4222
   --nats-ca FILE        the CA of the NATS servers' certificates: copied to /etc/nebula/nats-ca.pem (NATS_TLS_CA)
@@ -95,6 +97,7 @@ while [ $# -gt 0 ]; do
     --join-token) need_value "$1" $#; set_setting NEBULA_JOIN_TOKEN "$2"; shift 2 ;;
     --join-token-stdin) TOKEN_STDIN=true; shift ;;
     --apps) need_value "$1" $#; set_setting APP_NAME "$2"; shift 2 ;;
+    --device-group) need_value "$1" $#; set_setting DEVICE_GROUP "$2"; shift 2 ;;
     --host-id) need_value "$1" $#; set_setting HOST_ID "$2"; shift 2 ;;
     --nats-url) need_value "$1" $#; set_setting NATS_URL "$2"; shift 2 ;;
     --nats-ca) need_value "$1" $#; NATS_CA="$2"; shift 2 ;;
@@ -187,6 +190,7 @@ for key in "${SETTING_KEYS[@]}"; do
     NEBULA_URL) [[ "$value" =~ ^https?://[A-Za-z0-9._~:/%@+-]+$ ]] || die "--url $value: not an http:// or https:// URL" ;;
     NATS_URL) [[ "$value" =~ ^(nats|tls)://[A-Za-z0-9._~:/%@+-]+$ ]] || die "--nats-url $value: not a nats:// or tls:// URL" ;;
     HOST_ID) [[ "$value" =~ $NAME_RE ]] || die "--host-id $value: letters, digits, _ and - (at most 63, starting with a letter or digit)" ;;
+    DEVICE_GROUP) [[ "$value" =~ $NAME_RE ]] || die "--device-group $value: letters, digits, _ and - (at most 63, starting with a letter or digit)" ;;
     APP_NAME)
       IFS=, read -ra apps <<<"$value"
       for app in "${apps[@]}"; do
@@ -237,7 +241,7 @@ if [ ! -f "$ENV_FILE" ] && [ ! -f "$CREDENTIALS" ]; then
   [[ -v "SETTING_VALUE[NEBULA_URL]" ]] || die "first install: --url is needed (the control plane's API)"
   [[ -v "SETTING_VALUE[NEBULA_JOIN_TOKEN]" ]] || die "first install: a join token is needed (--join-token-stdin; \`nebula hosts join-token create\` makes one)"
 fi
-[[ -v "SETTING_VALUE[APP_NAME]" ]] || [ -f "$ENV_FILE" ] || say "note: no --apps: the host serves no app until APP_NAME is set in $ENV_FILE"
+[[ -v "SETTING_VALUE[APP_NAME]" ]] || [[ -v "SETTING_VALUE[DEVICE_GROUP]" ]] || [ -f "$ENV_FILE" ] || say "note: no --apps nor --device-group: the host serves no app until APP_NAME or DEVICE_GROUP is set in $ENV_FILE"
 
 UNIT_SRC="$SCRIPT_DIR/$UNIT_NAME"
 [ -f "$UNIT_SRC" ] || die "$UNIT_SRC is missing (it ships next to this script)"

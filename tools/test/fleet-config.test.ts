@@ -44,6 +44,7 @@ test('the config: API URL from NEBULA_URL or API_PORT, the local admin, images, 
   assert.equal(c, {
     hosts: 3,
     apps: ['web'],
+    deviceGroup: null,
     images: DEFAULT_FLEET_IMAGES,
     dir: '/repo/.stack/fleet',
     apiUrl: 'http://127.0.0.1:18080',
@@ -52,6 +53,8 @@ test('the config: API URL from NEBULA_URL or API_PORT, the local admin, images, 
   const t = fleetConfig({ NEBULA_URL: 'http://api:8080/', AUTH_TOKEN: 'tok', FLEET_IMAGES: '', NEBULA_FLEET_DIR: '/x' }, '/repo');
   assert.equal([t.apiUrl, t.auth, t.images, t.dir], ['http://api:8080', { kind: 'bearer', token: 'tok' }, [], '/x']);
   configError(() => fleetConfig({ NEBULA_URL: 'not a url' }, '/repo'), 'NEBULA_URL');
+  assert.is(fleetConfig({ DEVICE_GROUP: 'edge' }, '/repo').deviceGroup, 'edge');
+  configError(() => fleetConfig({ DEVICE_GROUP: 'no.dots' }, '/repo'), 'DEVICE_GROUP');
 });
 
 test("a worker's environment: npm start's settings, never the API's credentials or the machine's host id; the host's own over it", () => {

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { appNameSchema, hostIdSchema } from '@nebula/contracts';
+import { appNameSchema, deviceGroupNameSchema, hostIdSchema } from '@nebula/contracts';
 import { ConfigError, envVar } from '@nebula/service-kit';
 import { z } from 'zod';
 import { DEFAULT_DOCKER_SOCKETS, type HostPolicy, normalisePath } from './planner/host-policy.ts';
@@ -15,6 +15,13 @@ const appList = z
       .filter((x) => x.length > 0),
   )
   .pipe(z.array(appNameSchema).refine((a) => new Set(a).size === a.length, 'an app is listed twice'));
+
+/** `DEVICE_GROUP=g`: the device group whose apps and cron jobs this host follows live. Empty or unset: none. */
+const deviceGroup = z
+  .string()
+  .optional()
+  .transform((s) => (s === undefined || s.trim() === '' ? undefined : s.trim()))
+  .pipe(deviceGroupNameSchema.optional());
 
 /** Host ids are part of subjects and container labels: a longer one is refused, never cut. */
 const HOST_ID_MAX = 63;
@@ -58,11 +65,16 @@ const seconds = (fallback: number, min = 0) =>
 
 export const workerEnvSchema = z.object({
   APP_NAME: appList,
+  /** The device group to follow (with or without APP_NAME: the host serves both, APP_NAME's apps whatever the group says). */
+  DEVICE_GROUP: deviceGroup,
   /** Unset: the machine id (see resolveHostId), never the hostname (a container's changes at every run). */
   HOST_ID: hostIdEnv.optional(),
   /** Where the machine id is read from when HOST_ID is unset: the host's, mounted into a worker container. */
   MACHINE_ID_FILE: z.string().default('/etc/machine-id'),
-  /** With APP_NAME empty, the worker refuses to start while it owns containers, unless this is true. */
+  /**
+   * With APP_NAME empty and no DEVICE_GROUP, the worker refuses to start while it owns containers,
+   * unless this is true (with a DEVICE_GROUP, the group's message decides what is unserved).
+   */
   REMOVE_UNSERVED: envVar.bool(false),
   NATS_URL: envVar.url('nats://127.0.0.1:4222'),
   /** PEM file of the CA that signed the NATS servers' certificates (TLS; required outside loopback unless tls:// with a public CA). */

@@ -20,6 +20,7 @@ await runService({
       bus = await joinBus({
         hostId,
         apps: env.APP_NAME,
+        deviceGroup: env.DEVICE_GROUP,
         credentialsFile: env.NEBULA_CREDENTIALS_FILE,
         nebulaUrl: env.NEBULA_URL,
         joinToken: env.NEBULA_JOIN_TOKEN,
@@ -60,7 +61,9 @@ await runService({
     const worker = createWorker({
       hostId,
       apps: env.APP_NAME,
-      // A consumer missing: a renewal makes the control plane create the consumers of APP_NAME.
+      deviceGroup: env.DEVICE_GROUP,
+      // A consumer missing, or the group's apps changed: a renewal makes the control plane create
+      // the consumers of the current app set (APP_NAME and the group's) and grant their rights.
       ...bus.host,
       registry,
       runtime,
@@ -104,7 +107,10 @@ await runService({
       await ops.close();
       throw err;
     }
-    log.info({ host: hostId, apps: env.APP_NAME, port: ops.port }, 'worker started');
+    log.info(
+      { host: hostId, apps: worker.served(), ...(env.DEVICE_GROUP !== undefined ? { device_group: env.DEVICE_GROUP } : {}), port: ops.port },
+      'worker started',
+    );
     return {
       async stop() {
         await worker.stop();

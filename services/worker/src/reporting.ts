@@ -5,9 +5,16 @@ import { SIGNATURE_HEADER, signMessage } from '@nebula/bus-auth';
 import {
   type AppMessage,
   type ContainerState,
+  type CronRunReport,
+  cronRunReportSchema,
+  type GroupResult,
+  groupResultSchema,
+  groupSubjects,
   type Heartbeat,
   heartbeatSchema,
   MESSAGE_VERSION,
+  type PruneReport,
+  pruneReportSchema,
   type Result,
   resultSchema,
   stableHash,
@@ -85,4 +92,31 @@ export async function publishHeartbeat(js: JetStreamClient, hostKey: KeyPair, hb
   const subject = subjects.heartbeat(hb.host);
   const body = utf8.encode(encode(heartbeatSchema.parse(hb)));
   await js.publish(subject, body, { headers: signedHeaders(hostKey, subject, body) });
+}
+
+/**
+ * A host's events about its device group (`events.<host>.group|cron|prune.<name>`), signed like its
+ * results: the notifier drops what does not verify with the host's key or names another host. The
+ * message id makes a re-sent publish (a lost ack) a duplicate the server drops.
+ */
+async function publishEvent(js: JetStreamClient, hostKey: KeyPair, subject: string, body: Uint8Array, msgID: string): Promise<void> {
+  await js.publish(subject, body, { msgID, headers: signedHeaders(hostKey, subject, body) });
+}
+
+export async function publishGroupResult(js: JetStreamClient, hostKey: KeyPair, result: GroupResult): Promise<void> {
+  const r = groupResultSchema.parse(result);
+  const id = `${r.host}:group:${r.device_group}:${r.incarnation}:${r.seq}:${r.status}:${Date.parse(r.at)}`;
+  await publishEvent(js, hostKey, groupSubjects.groupResult(r.host, r.device_group), utf8.encode(encode(r)), id);
+}
+
+export async function publishPruneReport(js: JetStreamClient, hostKey: KeyPair, report: PruneReport): Promise<void> {
+  const r = pruneReportSchema.parse(report);
+  const id = `${r.host}:prune:${r.device_group}:${r.prune_id}:${Date.parse(r.at)}`;
+  await publishEvent(js, hostKey, groupSubjects.prune(r.host, r.device_group), utf8.encode(encode(r)), id);
+}
+
+export async function publishCronRunReport(js: JetStreamClient, hostKey: KeyPair, report: CronRunReport): Promise<void> {
+  const r = cronRunReportSchema.parse(report);
+  const id = `${r.host}:cron:${r.job}:${r.container}:${Date.parse(r.at)}`;
+  await publishEvent(js, hostKey, groupSubjects.cronRun(r.host, r.job), utf8.encode(encode(r)), id);
 }

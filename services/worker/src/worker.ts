@@ -2,23 +2,29 @@ import { randomUUID } from 'node:crypto';
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { KeyPair } from '@nats-io/nkeys';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { type AppMessage, type HostFacts, MESSAGE_VERSION } from '@nebula/contracts';
+import { type AppMessage, type GroupMessage, type HostFacts, MESSAGE_VERSION } from '@nebula/contracts';
 import { waitForStreams } from '@nebula/messaging';
 import type { Logger } from '@nebula/service-kit';
 import { Counter, Registry } from 'prom-client';
 // Imported, not read at run time: the release bundle (tools/src/release) carries it inline.
 import workerPackage from '../package.json' with { type: 'json' };
 import { AppRunner, type RunnerOptions } from './app-runner.ts';
+import { appSetChange } from './app-set.ts';
 import { type ConvergeContext, convergeApp } from './converge.ts';
-import { HostPolicyError, NewerMessageVersionError, WorkerError } from './errors.ts';
+import { type CronScheduler, createCronScheduler } from './cron/cron-scheduler.ts';
+import { errorText, HostPolicyError, NewerMessageVersionError, WorkerError } from './errors.ts';
 import { applyAppPlan, type ExecutorOptions } from './executor.ts';
-import { createAppMessageGate, type RejectReason, readNewestRevision } from './message-gate.ts';
+import { GroupFollower, type GroupHost as GroupHostPart } from './group-follower.ts';
+import { reconnectForNewRights } from './identity/bus-connection.ts';
+import { createAppMessageGate, createGroupMessageGate, type RejectReason, readNewestGroupMessage, readNewestRevision } from './message-gate.ts';
 import { nextRestartAllowedAt, type RestartRecord, reconcileDelay } from './planner/backoff.ts';
 import { DEFAULT_HOST_POLICY, describePolicy, type HostPolicy } from './planner/host-policy.ts';
-import { imagesToRemove, noteImage, type SeenImage } from './planner/image-gc.ts';
 import { type HostContext, planDrift, planHost, unservedApps } from './planner/plan-host.ts';
-import { buildResult, containerStates, publishHeartbeat, publishResult } from './reporting.ts';
+import { pruneHostImages } from './prune.ts';
+import { buildResult, containerStates, publishCronRunReport, publishHeartbeat, publishResult } from './reporting.ts';
 import { type ContainerRuntime, LABELS } from './runtime/container-runtime.ts';
+import { ServedImages } from './served-images.ts';
+import { byCodeUnit } from './text-order.ts';
 import { UsageGatherer } from './usage.ts';
 import { handlingOf } from './wave-handling.ts';
 
@@ -34,9 +40,14 @@ import { handlingOf } from './wave-handling.ts';
  *                         (none served and some ours: refused     reconcile every interval:
  *                          unless removeUnserved)                   re-plan the last applied
  *                                                                   revision, repair drift
+ *                         with a device group: its newest          the group followed live
+ *                          message read first (the apps it          (group-follower.ts): apps
+ *                          names are served too; none yet:          added and removed, cron
+ *                          nothing is called unserved)              jobs, prunes
  *
- * Nothing is kept between runs: the stream (latest revision per app) and the labelled containers
- * are the state. Failures of one app (at adoption or later) never stop the others.
+ * Nothing is kept between runs: the streams (latest revision per app, latest message per group)
+ * and the labelled containers are the state. Failures of one app (at adoption or later) never stop
+ * the others.
  */
 export type WorkerState = 'created' | 'starting' | 'running' | 'draining' | 'stopped';
 
@@ -62,6 +73,8 @@ export interface WorkerOptions extends RunnerOptions, ExecutorOptions {
   reportIntervalMs: number;
   /** The deadline of each call a usage sample makes (engine stats, info, statfs). */
   reportCallTimeoutMs: number;
+  /** After a renewal for a new app set, the connection must be back (with the new rights) within this. */
+  reconnectTimeoutMs: number;
 }
 
 /** What a heartbeat says about the drift repaired for one app since the worker started. */
@@ -105,6 +118,7 @@ export const DEFAULT_OPTIONS: WorkerOptions = {
   hostPolicy: DEFAULT_HOST_POLICY,
   reportIntervalMs: 60_000,
   reportCallTimeoutMs: 10_000,
+  reconnectTimeoutMs: 30_000,
 };
 
 /** Defaults applied and checked once (a zero or negative interval would spin). */
@@ -124,6 +138,7 @@ export function compileOptions(partial: Partial<WorkerOptions> = {}): WorkerOpti
     'reconcileMaxBackoffMs',
     'unhealthyRestartMaxBackoffMs',
     'reportCallTimeoutMs',
+    'reconnectTimeoutMs',
   ] as const) {
     if (!(o[k] > 0)) throw new RangeError(`worker option ${k} must be positive (got ${o[k]})`);
   }
@@ -140,7 +155,10 @@ export function compileOptions(partial: Partial<WorkerOptions> = {}): WorkerOpti
 
 export interface WorkerDeps {
   hostId: string;
+  /** APP_NAME: served whatever the device group says. */
   apps: readonly string[];
+  /** DEVICE_GROUP: the group whose apps (and cron jobs) this host serves too, followed live. */
+  deviceGroup?: string | undefined;
   nc: NatsConnection;
   runtime: ContainerRuntime;
   hostFacts: HostFacts;
@@ -151,10 +169,14 @@ export interface WorkerDeps {
   /** This host's key (its user nkey): its results and heartbeats are signed with it. */
   hostKey: KeyPair;
   /**
-   * Asks the control plane for this host's consumers of these apps (in production a renewal of the
-   * credential); called when a consumer is missing. A host never creates one itself.
+   * Asks the control plane for this host's consumers of these apps, and the rights to them (in
+   * production a renewal of the credential, with the device group); called when a consumer is
+   * missing and when the group changes the app set (the worker then reconnects so the new JWT's
+   * rights apply). A host never creates a consumer itself.
    */
   provision(apps: readonly string[]): Promise<void>;
+  /** The cron scheduler and the image prune a device group drives (default: cron/cron-scheduler.ts, prune.ts). */
+  parts?: { createCronScheduler?: typeof createCronScheduler; pruneHostImages?: typeof pruneHostImages };
   /** Where the worker's own metrics go (`nebula_worker_messages_rejected_total`, `nebula_worker_policy_refusals_total`); default a registry of its own. */
   registry?: Registry;
 }
@@ -164,8 +186,12 @@ export interface Worker {
   start(): Promise<void>;
   /** Stops taking work, finishes the actions in flight. Does not close the NATS connection. */
   stop(): Promise<void>;
-  /** The newest revision applied per app (null: none yet). */
+  /** The newest revision applied per served app (null: none yet). */
   applied(): Record<string, { incarnation: number; revision: number } | null>;
+  /** The apps served now (APP_NAME and the device group's), sorted. */
+  served(): string[];
+  /** The device group message this host converged to last (null: none, or no DEVICE_GROUP). */
+  group(): GroupMessage | null;
   /** Publishes a heartbeat now. */
   heartbeat(): Promise<void>;
   /** Gathers a usage sample now (also on its own timer when reports are on); the next heartbeats carry it. */
@@ -178,6 +204,8 @@ export interface Worker {
   repairs(): Record<string, RepairStats>;
   /** App messages not applied, per reason: not the control plane's signature, or of a newer schema version (each counted once per stream sequence). */
   rejected(): Record<RejectReason, number>;
+  /** Device group messages not applied, per reason (as `rejected`). */
+  rejectedGroupMessages(): Record<RejectReason, number>;
 }
 
 /** The lines joined with `; `, at most `max` characters: the first ones, then how many more. */
@@ -196,7 +224,10 @@ export function summarise(lines: readonly string[], max: number): string {
 export function createWorker(deps: WorkerDeps): Worker {
   const opts = compileOptions(deps.options);
   const { hostId, runtime, log } = deps;
-  const apps = [...new Set(deps.apps)];
+  const fixedApps = [...new Set(deps.apps)];
+  /** The apps served now: APP_NAME, and the device group's once its message is read. */
+  let served: string[] = [...fixedApps];
+  const deviceGroup = deps.deviceGroup;
   const host: HostContext = { hostId, cores: deps.hostFacts.cores, memory_mb: deps.hostFacts.memory_mb, maxContainersPerApp: opts.maxContainersPerApp };
   const registry = deps.registry ?? new Registry();
   const refusals = new Counter({
@@ -217,8 +248,17 @@ export function createWorker(deps: WorkerDeps): Worker {
   /** Per app: when its next reconcile is due, failures in a row, and whether its adoption is owed. */
   const reconciles = new Map<string, { dueAt: number; failures: number; adoptPending: boolean; stats: RepairStats }>();
   const restarts = new Map<string, RestartRecord>();
-  /** Per app: the images its containers ran on, oldest first (see planner/image-gc.ts). */
-  const imageHistory = new Map<string, SeenImage[]>();
+  const images = new ServedImages({
+    runtime,
+    log,
+    busy: () => [...runners.values()].some((r) => r.state.busy),
+    current: () => [...runners.values()].flatMap((r) => (r.state.lastApplied === null ? [] : [r.state.lastApplied.config.docker_image])),
+    removeOldImages: opts.removeOldImages,
+    callTimeoutMs: opts.reportCallTimeoutMs,
+    prune: deps.parts?.pruneHostImages ?? pruneHostImages,
+  });
+  /** Per app: why its adoption failed (cleared once a revision is applied): what a group result says of it. */
+  const adoptErrors = new Map<string, string>();
 
   const rejectedCounter = new Counter({
     name: 'nebula_worker_messages_rejected_total',
@@ -236,13 +276,36 @@ export function createWorker(deps: WorkerDeps): Worker {
     },
   });
 
+  const groupRejectedCounter = new Counter({
+    name: 'nebula_worker_group_messages_rejected_total',
+    help: 'Device group messages not applied: reason "signature" (not signed by the control plane key pinned at join), "newer_version" (of a newer schema version than this worker understands)',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  const groupRejected: Record<RejectReason, number> = { signature: 0, newer_version: 0 };
+  const groupGate = createGroupMessageGate({
+    controlPlaneKey: deps.controlPlaneKey,
+    log,
+    onRejected: (reason) => {
+      groupRejected[reason] += 1;
+      groupRejectedCounter.inc({ reason });
+    },
+  });
+
   /** One request to the control plane at a time: several apps missing their consumer ask once. */
   let provisioning: Promise<void> | null = null;
   function provision(): Promise<void> {
-    provisioning ??= deps.provision(apps).finally(() => {
+    provisioning ??= deps.provision(served).finally(() => {
       provisioning = null;
     });
     return provisioning;
+  }
+
+  /** A renewal for this app set, then a new connection: the JWT's rights apply only from a connect on. */
+  async function regrant(apps: readonly string[]): Promise<void> {
+    await deps.provision(apps);
+    await reconnectForNewRights(deps.nc, opts.reconnectTimeoutMs);
+    log.info({ apps }, 'reconnected with the rights of the new app set');
   }
 
   async function latestRevision(app: string): Promise<AppMessage | null> {
@@ -272,7 +335,8 @@ export function createWorker(deps: WorkerDeps): Worker {
     const out = await convergeApp(ctx, target, { adopt: true, signal: AbortSignal.timeout(opts.convergeTimeoutMs) });
     runner.state.applied = { incarnation: target.incarnation, revision: target.revision };
     runner.state.lastApplied = target;
-    recordImages(app, target.config.docker_image, out.containers);
+    adoptErrors.delete(app);
+    images.record(app, target.config.docker_image, out.containers);
     log.info(
       { app, incarnation: target.incarnation, revision: target.revision, ...(handling.kind === 'base' ? { baseOf: latest.revision } : {}), ...out.outcome },
       handling.kind === 'base' ? "adopted the wave's base (outside the wave)" : 'adopted',
@@ -284,6 +348,7 @@ export function createWorker(deps: WorkerDeps): Worker {
     try {
       await adoptNow(runner);
     } catch (err) {
+      adoptErrors.set(runner.app, errorText(err));
       if (err instanceof HostPolicyError) {
         // The policy does not change while the worker runs: trying again would be refused again. The
         // app's containers stay as they are; a later revision that passes is applied as usual.
@@ -300,55 +365,6 @@ export function createWorker(deps: WorkerDeps): Worker {
       const r = reconciles.get(runner.app);
       if (r) r.adoptPending = true;
       log.warn({ app: runner.app, err }, 'adoption failed: the reconcile loop will try again');
-    }
-  }
-
-  function recordImages(app: string, ref: string, containers: readonly { image?: string | undefined }[]): void {
-    for (const id of new Set(containers.map((c) => c.image).filter((i): i is string => i !== undefined && i !== ''))) {
-      imageHistory.set(app, noteImage(imageHistory.get(app) ?? [], { id, ref }));
-    }
-  }
-
-  /** After a successful apply: images of served apps that nothing uses any more, but the previous one. */
-  /** A removal of old images was put off because an app was busy: the next reconcile tick does it. */
-  let imagesPending = false;
-
-  async function removeOldImages(): Promise<void> {
-    if (!opts.removeOldImages) return;
-    const busy = () => [...runners.values()].some((r) => r.state.busy);
-    // An app in the middle of an apply may be about to use an image it just pulled: wait for a quiet
-    // moment (the reconcile tick tries again while removal is pending).
-    if (busy()) {
-      imagesPending = true;
-      return;
-    }
-    imagesPending = false;
-    const protect: string[] = [];
-    for (const r of runners.values()) {
-      const image = r.state.lastApplied?.config.docker_image;
-      const info = image === undefined ? null : await runtime.imageInfo(image).catch(() => null);
-      if (info) protect.push(info.id);
-    }
-    const local = await runtime.listImages();
-    const doomed = imagesToRemove({ local, apps: [...imageHistory.values()], protect });
-    for (const { id, refs } of doomed) {
-      for (const ref of refs) {
-        if (busy()) {
-          imagesPending = true;
-          return;
-        }
-        try {
-          if (await runtime.removeImage(ref)) log.info({ image: id, ref }, 'removed an image no served app uses any more');
-        } catch (err) {
-          log.warn({ image: id, ref, err }, 'could not remove an old image');
-        }
-      }
-      // Forgotten either way: what is left of it (other tags, a container) is not ours to remove.
-      for (const [app, h] of imageHistory)
-        imageHistory.set(
-          app,
-          h.filter((x) => x.id !== id),
-        );
     }
   }
 
@@ -439,23 +455,24 @@ export function createWorker(deps: WorkerDeps): Worker {
    * with no app served, containers of ours are a reason to refuse to start, unless told.
    */
   async function refuseEmptyAppList(): Promise<void> {
-    if (apps.length > 0 || opts.removeUnserved) return;
+    if (served.length > 0 || opts.removeUnserved) return;
     const observed = await runtime.listContainers(hostId);
-    const gone = unservedApps(observed, apps, hostId);
+    const gone = unservedApps(observed, served, hostId);
     if (gone.length === 0) return;
     const names = observed
       .filter((c) => gone.includes(c.labels[LABELS.app] ?? ''))
       .map((c) => c.name)
       .sort();
     throw new UnservedContainersError(
-      `no app is served (APP_NAME is empty) but this host runs ${names.length} container(s) of ours, of the app(s) ${gone.join(', ')}: refusing to start. Set APP_NAME to the apps to serve, or REMOVE_UNSERVED=true to remove them`,
+      `no app is served (APP_NAME is empty) but this host runs ${names.length} container(s) of ours, of the app(s) ${gone.join(', ')}: refusing to start. Set APP_NAME to the apps to serve (or DEVICE_GROUP to a device group), or REMOVE_UNSERVED=true to remove them`,
     );
   }
 
-  async function removeUnserved(): Promise<void> {
+  /** Removes our containers of every app not in `keep` (by default: the apps served). */
+  async function removeUnserved(keep: readonly string[] = served): Promise<void> {
     try {
       const observed = await runtime.listContainers(hostId);
-      const gone = unservedApps(observed, apps, hostId);
+      const gone = unservedApps(observed, keep, hostId);
       if (gone.length === 0) return;
       const plan = planHost(
         gone.map((app) => ({ app, present: false as const, reason: 'app not served by this host' })),
@@ -490,7 +507,7 @@ export function createWorker(deps: WorkerDeps): Worker {
     await publishHeartbeat(js, deps.hostKey, {
       v: MESSAGE_VERSION,
       host: hostId,
-      apps: apps.map((app) => {
+      apps: served.map((app) => {
         const a = runners.get(app)?.state.applied ?? null;
         const stats = reconciles.get(app)?.stats;
         return {
@@ -507,6 +524,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       interval_seconds: opts.heartbeatIntervalMs / 1000,
       instance,
       ...(usage.latest !== null ? { usage: usage.latest } : {}),
+      ...(deviceGroup !== undefined ? { device_group: deviceGroup } : {}),
       at: new Date().toISOString(),
     });
   }
@@ -546,12 +564,98 @@ export function createWorker(deps: WorkerDeps): Worker {
     timers.push(t);
   }
 
+  function addRunner(app: string): AppRunner {
+    const onApplied = (msg: AppMessage, containers: readonly { image?: string | undefined }[]) => {
+      adoptErrors.delete(msg.app);
+      images.record(msg.app, msg.config.docker_image, containers);
+      void images.removeOld().catch((err: unknown) => log.warn({ err }, 'could not remove old images'));
+    };
+    const runner = new AppRunner({ app, hostId, hostKey: deps.hostKey, gate, provision, js, jsm, ctx, opts, log, onApplied });
+    runners.set(app, runner);
+    reconciles.set(app, { dueAt: Date.now() + opts.reconcileIntervalMs, failures: 0, adoptPending: false, stats: { repairs: 0, last: null } });
+    return runner;
+  }
+
+  const cron: CronScheduler | null =
+    deviceGroup === undefined
+      ? null
+      : (deps.parts?.createCronScheduler ?? createCronScheduler)({
+          hostId,
+          runtime,
+          log: log.child({ device_group: deviceGroup }),
+          hostPolicy: opts.hostPolicy,
+          report: (run) => publishCronRunReport(js, deps.hostKey, run),
+        });
+  let follower: GroupFollower | null = null;
+
+  /** What the group follower changes on this host (see group-follower.ts). */
+  const groupHost: GroupHostPart = {
+    fixedApps,
+    served: () => served,
+    regrant,
+    async addApps(apps) {
+      const added = apps.filter((a) => !runners.has(a)).map(addRunner);
+      served = [...new Set([...served, ...apps])].sort(byCodeUnit);
+      // The first convergence of each added app is what the group result waits for.
+      await Promise.all(added.map(adopt));
+      if (state === 'running') for (const r of added) r.start();
+    },
+    async dropApps(apps) {
+      const gone = new Set(apps);
+      served = served.filter((a) => !gone.has(a));
+      await Promise.all(
+        apps.map(async (app) => {
+          await runners.get(app)?.stop();
+          runners.delete(app);
+          reconciles.delete(app);
+          adoptErrors.delete(app);
+          images.forget(app);
+        }),
+      );
+      await removeUnserved();
+    },
+    appStatus(app) {
+      const error = adoptErrors.get(app);
+      if (!runners.has(app)) return { status: 'failed', error: 'not served by this host' };
+      return error === undefined ? { status: 'applied', error: null } : { status: 'failed', error };
+    },
+    prune: () => images.prune({ pollMs: opts.pollMs, timeoutMs: opts.convergeTimeoutMs }),
+    provisionConsumer: provision,
+  };
+
+  /**
+   * With a device group, before anything is called unserved: the group's newest message (by direct
+   * get), its apps served too. Getting the rights to them needs a renewal and a reconnect; when that
+   * fails, the group follower tries again with the same message.
+   */
+  async function readGroupAtStart(group: string): Promise<{ message: GroupMessage | null; keep: string[] }> {
+    const message = await readNewestGroupMessage(jsm, group, groupGate).catch((err: unknown) => {
+      log.error({ err, device_group: group }, 'the newest message of the device group cannot be read: waiting for the next one');
+      return null;
+    });
+    const wanted = appSetChange({ fixed: fixedApps, served: fixedApps, group: message === null || message.deleted ? [] : message.apps });
+    if (wanted.added.length > 0) {
+      try {
+        await regrant(wanted.next);
+        served = wanted.next;
+      } catch (err) {
+        log.warn({ err, apps: wanted.added }, 'could not get the rights to the device group apps at start: tried again with the group message');
+      }
+    }
+    return { message, keep: wanted.next };
+  }
+
   return {
     get state() {
       return state;
     },
     applied() {
-      return Object.fromEntries(apps.map((a) => [a, runners.get(a)?.state.applied ?? null]));
+      return Object.fromEntries(served.map((a) => [a, runners.get(a)?.state.applied ?? null]));
+    },
+    served: () => [...served],
+    group: () => follower?.current() ?? null,
+    rejectedGroupMessages() {
+      return { ...groupRejected };
     },
     heartbeat,
     gatherUsage,
@@ -570,35 +674,43 @@ export function createWorker(deps: WorkerDeps): Worker {
         { hostPolicy: describePolicy(opts.hostPolicy) },
         'host policy: what app configs may do to this host (WORKER_ALLOW_*, WORKER_ALLOWED_BIND_ROOTS)',
       );
-      try {
-        await refuseEmptyAppList();
-      } catch (err) {
-        state = 'stopped';
-        throw err;
+      // With a device group, what is unserved is decided once its message is read (below).
+      if (deviceGroup === undefined) {
+        try {
+          await refuseEmptyAppList();
+        } catch (err) {
+          state = 'stopped';
+          throw err;
+        }
       }
       jsm = await jetstreamManager(deps.nc);
       js = jetstream(deps.nc);
-      // The API owns APPS and the notifier RESULTS and HOSTS: the worker only waits for them to exist.
-      await waitForStreams(jsm, ['apps', 'results', 'hosts'], { retryMs: opts.retryBaseMs, onWaiting: (msg, fields) => log.warn(fields, msg) });
-      for (const app of apps) {
-        const onApplied = (msg: AppMessage, containers: readonly { image?: string | undefined }[]) => {
-          recordImages(msg.app, msg.config.docker_image, containers);
-          void removeOldImages().catch((err: unknown) => log.warn({ err }, 'could not remove old images'));
-        };
-        runners.set(app, new AppRunner({ app, hostId, hostKey: deps.hostKey, gate, provision, js, jsm, ctx, opts, log, onApplied }));
-        reconciles.set(app, { dueAt: Date.now() + opts.reconcileIntervalMs, failures: 0, adoptPending: false, stats: { repairs: 0, last: null } });
-      }
+      // The API owns APPS and GROUPS, the notifier RESULTS, HOSTS and EVENTS: the worker only waits for them to exist.
+      await waitForStreams(jsm, deviceGroup === undefined ? ['apps', 'results', 'hosts'] : ['apps', 'results', 'hosts', 'groups', 'events'], {
+        retryMs: opts.retryBaseMs,
+        onWaiting: (msg, fields) => log.warn(fields, msg),
+      });
+      const atStart = deviceGroup === undefined ? null : await readGroupAtStart(deviceGroup);
+      for (const app of served) addRunner(app);
       await Promise.all([...runners.values()].map(adopt));
-      await removeUnserved();
+      // A group with no message yet has said nothing: no container of ours is called unserved until it does.
+      if (atStart === null) await removeUnserved();
+      else if (atStart.message !== null) await removeUnserved(atStart.keep);
       if (state !== 'starting') return; // stopped while adopting
       state = 'running';
       for (const r of runners.values()) r.start();
+      if (deviceGroup !== undefined && cron !== null && atStart !== null) {
+        if (atStart.message !== null) cron.update(deviceGroup, atStart.message.deleted ? [] : atStart.message.cron_jobs);
+        follower = new GroupFollower({ hostId, group: deviceGroup, hostKey: deps.hostKey, js, jsm, gate: groupGate, host: groupHost, cron, log, opts });
+        follower.startedWith(atStart.message);
+        follower.start();
+      }
       every(opts.heartbeatIntervalMs, 'heartbeat', heartbeat);
       every(opts.healthCheckIntervalMs, 'health check', restartUnhealthy);
       // Ticks often enough to keep each app's own due time (at most a tenth of the interval late).
       every(Math.min(1_000, Math.max(10, opts.reconcileIntervalMs / 10)), 'reconcile', async () => {
         await reconcileTick();
-        if (imagesPending) await removeOldImages();
+        if (images.pending) await images.removeOld();
       });
       if (opts.reportIntervalMs > 0) {
         every(opts.reportIntervalMs, 'usage report', gatherUsage);
@@ -606,7 +718,10 @@ export function createWorker(deps: WorkerDeps): Worker {
         void gatherUsage().catch((err: unknown) => log.warn({ err }, 'usage report failed'));
       }
       await heartbeat().catch((err: unknown) => log.warn({ err }, 'first heartbeat failed'));
-      log.info({ host: hostId, apps, cores: host.cores, memory_mb: host.memory_mb }, 'worker running');
+      log.info(
+        { host: hostId, apps: served, ...(deviceGroup !== undefined ? { device_group: deviceGroup } : {}), cores: host.cores, memory_mb: host.memory_mb },
+        'worker running',
+      );
     },
     async stop() {
       if (state === 'stopped' || state === 'draining') return;
@@ -616,6 +731,9 @@ export function createWorker(deps: WorkerDeps): Worker {
       }
       state = 'draining';
       for (const t of timers) clearInterval(t);
+      // The group follower first: it may be adding or dropping runners.
+      await follower?.stop();
+      await cron?.stop();
       await Promise.all([...runners.values()].map((r) => r.stop()));
       state = 'stopped';
       log.info('worker stopped; containers keep running');

@@ -53,6 +53,20 @@ test('a host id longer than 63 characters is refused, not cut', () => {
   assert.is(loadEnv(workerEnvSchema, { HOST_ID: 'h'.repeat(63) }).HOST_ID, 'h'.repeat(63));
 });
 
+test('DEVICE_GROUP: optional (empty is none), a group name or a ConfigError naming it; with APP_NAME or without', () => {
+  assert.is(loadEnv(workerEnvSchema, {}).DEVICE_GROUP, undefined);
+  assert.is(loadEnv(workerEnvSchema, { DEVICE_GROUP: ' ' }).DEVICE_GROUP, undefined);
+  const both = loadEnv(workerEnvSchema, { DEVICE_GROUP: 'edge-eu', APP_NAME: 'web' });
+  assert.equal([both.DEVICE_GROUP, both.APP_NAME], ['edge-eu', ['web']]);
+  try {
+    loadEnv(workerEnvSchema, { DEVICE_GROUP: 'a.b' });
+    assert.unreachable('should have failed');
+  } catch (err) {
+    assert.instance(err, ConfigError);
+    assert.equal((err as ConfigError).variables, ['DEVICE_GROUP']);
+  }
+});
+
 test('the new limits have their defaults', () => {
   const env = loadEnv(workerEnvSchema, {});
   assert.is(env.RECONCILE_INTERVAL_SECONDS, 30);

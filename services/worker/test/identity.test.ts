@@ -78,10 +78,11 @@ async function startFakeApi(issuer: ControlPlaneKeys = keys): Promise<FakeApi> {
     res.writeHead(status, { 'content-type': 'application/json' });
     res.end(JSON.stringify(b));
   };
-  const credential = async (hostId: string, publicKey: string, apps: string[]): Promise<HostCredential> => {
+  const credential = async (hostId: string, publicKey: string, apps: string[], group?: string): Promise<HostCredential> => {
     const expiresAt = new Date(Date.now() + api.lifetimeMs);
-    const jwt = await issueUserJwt(issuer, { name: hostId, publicKey, permissions: hostPermissions(hostId, apps), expiresAt });
+    const jwt = await issueUserJwt(issuer, { name: hostId, publicKey, permissions: hostPermissions(hostId, apps, group), expiresAt });
     return {
+      ...(group === undefined ? {} : { device_group: group }),
       host_id: hostId,
       jwt,
       expires_at: (jwtExpiry(jwt) ?? expiresAt).toISOString(),
@@ -100,7 +101,7 @@ async function startFakeApi(issuer: ControlPlaneKeys = keys): Promise<FakeApi> {
         if (r.data.token !== token || used) return send(res, 401, { error: 'invalid join token', message: 'the token is expired, used up or unknown' });
         used = true;
         hosts.set(r.data.host_id, r.data.public_key);
-        return send(res, 200, await credential(r.data.host_id, r.data.public_key, r.data.apps));
+        return send(res, 200, await credential(r.data.host_id, r.data.public_key, r.data.apps, r.data.device_group));
       }
       if (req.url === '/api/v2/hosts/renew') {
         const r = renewRequestSchema.safeParse(raw);
@@ -109,7 +110,7 @@ async function startFakeApi(issuer: ControlPlaneKeys = keys): Promise<FakeApi> {
         const pub = hosts.get(r.data.host_id);
         const { signature, ...unsigned } = r.data;
         if (pub === undefined || !verifyMessage(pub, RENEW_SUBJECT, renewSigningBytes(unsigned), signature)) return send(res, 401, { error: 'bad signature' });
-        return send(res, 200, await credential(r.data.host_id, pub, r.data.apps));
+        return send(res, 200, await credential(r.data.host_id, pub, r.data.apps, r.data.device_group));
       }
       send(res, 404, { error: 'not found' });
     })();
@@ -331,6 +332,30 @@ test('at start with a file: renewed (signed with the host key, the apps of APP_N
     await id.renew();
     assert.is(api.renews.length, 2);
     id.stop();
+  } finally {
+    await api.close();
+  }
+});
+
+test('with a device group: join and every renewal name it (signed), renew(apps) sets the app set later renewals ask for, the file keeps the group', async () => {
+  const api = await startFakeApi();
+  try {
+    const path = file('group');
+    const first = await establishIdentity(config(api, { credentialsFile: path, apps: [], deviceGroup: 'g1' }));
+    assert.is((api.joins[0] as JoinRequest).device_group, 'g1');
+    assert.is(readCredentialFile(path)?.device_group, 'g1');
+    await first.renew(['a', 'b']);
+    await first.renew();
+    first.stop();
+    assert.equal(
+      api.renews.map((r) => [r.apps, r.device_group]),
+      [
+        [['a', 'b'], 'g1'],
+        [['a', 'b'], 'g1'],
+      ],
+      'the current app set, each time with the group (the fake API checks the signature over both)',
+    );
+    assert.equal(readCredentialFile(path)?.apps, ['a', 'b']);
   } finally {
     await api.close();
   }

@@ -3,7 +3,7 @@
  * an error naming its variable.
  */
 import { join } from 'node:path';
-import { appNameSchema } from '@nebula/contracts';
+import { appNameSchema, deviceGroupNameSchema } from '@nebula/contracts';
 
 /** More would mostly measure the machine: each host is an engine (~60 MB) and a worker (~80 MB). */
 export const MAX_FLEET_HOSTS = 64;
@@ -24,6 +24,8 @@ export interface FleetConfig {
   hosts: number;
   /** APP_NAME: what every host serves. */
   apps: string[];
+  /** DEVICE_GROUP: the device group every host follows (its apps served too); null: none. */
+  deviceGroup: string | null;
   images: string[];
   /** Where the state file, the hosts' credentials and the workers' logs go. */
   dir: string;
@@ -45,6 +47,15 @@ export function parseFleetHosts(raw: string | undefined): number {
     throw new FleetConfigError(`FLEET_HOSTS must be a whole number from 0 to ${MAX_FLEET_HOSTS} (got "${raw}")`, 'FLEET_HOSTS');
   }
   return Number(s);
+}
+
+/** Empty or unset: none. */
+export function parseDeviceGroup(raw: string | undefined): string | null {
+  const g = raw?.trim() ?? '';
+  if (g === '') return null;
+  const r = deviceGroupNameSchema.safeParse(g);
+  if (!r.success) throw new FleetConfigError(`DEVICE_GROUP: "${g}" is not a device group name (${r.error.issues[0]?.message ?? 'invalid'})`, 'DEVICE_GROUP');
+  return g;
 }
 
 export function parseApps(raw: string | undefined): string[] {
@@ -77,6 +88,7 @@ export function fleetConfig(env: NodeJS.ProcessEnv, root: string): FleetConfig {
   return {
     hosts: parseFleetHosts(env.FLEET_HOSTS),
     apps: parseApps(env.APP_NAME),
+    deviceGroup: parseDeviceGroup(env.DEVICE_GROUP),
     images: env.FLEET_IMAGES === undefined ? DEFAULT_FLEET_IMAGES : list(env.FLEET_IMAGES),
     dir: fleetDir(env, root),
     apiUrl: apiUrl.replace(/\/+$/, ''),

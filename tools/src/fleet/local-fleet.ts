@@ -103,7 +103,9 @@ function authHeader(auth: ApiAuth): string {
 /** A join token for `uses` hosts serving `apps`, from the API as the local admin. */
 export async function createJoinToken(cfg: FleetConfig, uses: number): Promise<string> {
   if (!cfg.auth) throw new Error('no API credentials to create a join token with: set BASIC_AUTH_USER and BASIC_AUTH_PASSWORD, or AUTH_TOKEN');
-  const body = { ttl_seconds: 600, uses, description: `local fleet of npm start (${uses} hosts)`, ...(cfg.apps.length > 0 ? { apps: cfg.apps } : {}) };
+  // A host following a device group asks for the group's apps too: a token limited to APP_NAME would refuse them.
+  const limited = cfg.apps.length > 0 && cfg.deviceGroup === null;
+  const body = { ttl_seconds: 600, uses, description: `local fleet of npm start (${uses} hosts)`, ...(limited ? { apps: cfg.apps } : {}) };
   const res = await fetch(`${cfg.apiUrl}/api/v2/hosts/join_tokens`, {
     method: 'POST',
     headers: { authorization: authHeader(cfg.auth), 'content-type': 'application/json' },
@@ -252,6 +254,7 @@ export async function startLocalFleet(cfg: FleetConfig, say: Say): Promise<Local
         env: workerEnv(process.env, {
           HOST_ID: host.host_id,
           APP_NAME: host.apps.join(','),
+          ...(cfg.deviceGroup !== null ? { DEVICE_GROUP: cfg.deviceGroup } : {}),
           DOCKER_HOST: host.docker_host,
           NEBULA_URL: cfg.apiUrl,
           NEBULA_JOIN_TOKEN: token,

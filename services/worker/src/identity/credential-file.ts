@@ -25,6 +25,8 @@ export const storedCredentialSchema = z.object({
   /** The control plane's message key (`N...`), pinned at join: app messages must verify against it. */
   control_plane_key: z.string().regex(/^N[A-Z2-7]{55}$/, 'must be a NATS server public key'),
   apps: z.array(z.string()),
+  /** The device group it has a consumer and rights for (null or absent: none; files from before groups have none). */
+  device_group: z.string().nullable().optional(),
 });
 export type StoredCredential = z.infer<typeof storedCredentialSchema>;
 

@@ -22,13 +22,21 @@ import { renewalDelayMs, retryDelayMs } from './renewal.ts';
  *   fingerprint; file written (mode 600); the token is not kept
  *
  *   running: renewed at 2/3 of the JWT's lifetime (backoff on failure), and on demand (a consumer
- *   missing: provision); the NATS connection reads the newest JWT at each (re)connect.
+ *   missing, or the device group changed the app set: provision); the NATS connection reads the
+ *   newest JWT at each (re)connect.
+ *
+ * With a device group (DEVICE_GROUP), join and every renewal name it (the control plane makes the
+ * host's consumer on GROUPS and grants its rights), and the apps asked for are the worker's current
+ * set (APP_NAME and the group's apps): the last set `renew(apps)` was given, APP_NAME until then.
  */
 export type ConsumerTuning = z.infer<typeof consumerTuningSchema>;
 
 export interface HostIdentityConfig {
   hostId: string;
+  /** APP_NAME: the apps asked for at join, and at renewal until the worker names its current set. */
   apps: readonly string[];
+  /** DEVICE_GROUP, named at join and every renewal. */
+  deviceGroup?: string | undefined;
   credentialsFile: string;
   nebulaUrl?: string | undefined;
   joinToken?: string | undefined;
@@ -53,8 +61,11 @@ export interface HostIdentity {
   jwt(): string;
   seed(): Uint8Array;
   expiresAt(): Date | null;
-  /** Renews now, asking for the consumers of the configured apps (what `provision` does). */
-  renew(): Promise<void>;
+  /**
+   * Renews now, asking for the consumers of `apps` (what `provision` does): from then on the set
+   * every renewal asks for. Without it, the set asked for last (APP_NAME at first).
+   */
+  renew(apps?: readonly string[]): Promise<void>;
   /** Renews at two thirds of each JWT's lifetime from now on. */
   startRenewing(): void;
   stop(): void;
@@ -87,6 +98,9 @@ export async function establishIdentity(cfg: HostIdentityConfig): Promise<HostId
   }
 
   let current: StoredCredential = stored;
+  /** The worker's current app set: what every renewal asks for. */
+  let currentApps: string[] = [...cfg.apps];
+  const group = cfg.deviceGroup === undefined ? {} : { device_group: cfg.deviceGroup };
   const hostKey = keyFromSeed(current.seed);
   const seedBytes = new TextEncoder().encode(current.seed);
   const url = cfg.nebulaUrl ?? current.nebula_url;
@@ -102,7 +116,7 @@ export async function establishIdentity(cfg: HostIdentityConfig): Promise<HostId
 
   async function renewOnce(): Promise<void> {
     const at = new Date(now()).toISOString();
-    const unsigned: Omit<RenewRequest, 'signature'> = { host_id: hostId, apps: [...cfg.apps], consumer: cfg.consumer, at };
+    const unsigned: Omit<RenewRequest, 'signature'> = { host_id: hostId, apps: [...currentApps], ...group, consumer: cfg.consumer, at };
     const answer = await client.renew({ ...unsigned, signature: signMessage(hostKey, RENEW_SUBJECT, renewSigningBytes(unsigned)) });
     if (answer.control_plane_key !== current.control_plane_key) {
       // The key pinned at join is the trust anchor: a renewal never replaces it.
@@ -110,11 +124,12 @@ export async function establishIdentity(cfg: HostIdentityConfig): Promise<HostId
     }
     current = { ...current, ...credentialFields(answer, now()), nebula_url: url };
     writeCredentialFile(cfg.credentialsFile, current);
-    log.info({ expiresAt: current.expires_at, apps: current.apps }, 'credential renewed');
+    log.info({ expiresAt: current.expires_at, apps: current.apps, ...group }, 'credential renewed');
   }
 
   /** One renewal at a time: a provision asked while one runs waits for it, then renews again. */
-  function renew(): Promise<void> {
+  function renew(apps?: readonly string[]): Promise<void> {
+    if (apps !== undefined) currentApps = [...new Set(apps)];
     const run = chain.then(renewOnce, renewOnce);
     chain = run.catch(() => undefined);
     return run;
@@ -195,12 +210,13 @@ export async function establishIdentity(cfg: HostIdentityConfig): Promise<HostId
 function credentialFields(
   answer: HostCredential,
   receivedAt: number,
-): Pick<StoredCredential, 'jwt' | 'expires_at' | 'received_at' | 'apps' | 'control_plane_key'> {
+): Pick<StoredCredential, 'jwt' | 'expires_at' | 'received_at' | 'apps' | 'device_group' | 'control_plane_key'> {
   return {
     jwt: answer.jwt,
     expires_at: answer.expires_at,
     received_at: new Date(receivedAt).toISOString(),
     apps: answer.apps,
+    device_group: answer.device_group ?? null,
     control_plane_key: answer.control_plane_key,
   };
 }
@@ -225,6 +241,7 @@ async function join(cfg: HostIdentityConfig, clientFor: (url: string) => Control
       host_id: cfg.hostId,
       public_key: key.getPublicKey(),
       apps: [...cfg.apps],
+      ...(cfg.deviceGroup === undefined ? {} : { device_group: cfg.deviceGroup }),
       consumer: cfg.consumer,
     }),
   );

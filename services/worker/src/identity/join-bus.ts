@@ -9,7 +9,8 @@ export type HostBus = Pick<WorkerDeps, 'nc' | 'controlPlaneKey' | 'hostKey' | 'p
 /**
  * A host on the bus, as the worker's main makes it: its identity (joined with a token, or read from
  * its credentials file and renewed), a connection with its own credential that always presents the
- * newest JWT, and a `provision` that asks the control plane for missing consumers (a renewal).
+ * newest JWT, and a `provision` that asks the control plane for the consumers and rights of the
+ * worker's current app set (a renewal).
  */
 export async function joinBus(
   cfg: HostIdentityConfig & { servers: string[]; tlsCaFile?: string | undefined; connect?: Partial<ConnectionOptions> },
@@ -20,7 +21,7 @@ export async function joinBus(
   return {
     identity,
     nc,
-    host: { nc, controlPlaneKey: identity.controlPlaneKey, hostKey: identity.hostKey, provision: () => identity.renew() },
+    host: { nc, controlPlaneKey: identity.controlPlaneKey, hostKey: identity.hostKey, provision: (apps) => identity.renew(apps) },
     async close() {
       identity.stop();
       await nc.close().catch(() => undefined);
