@@ -584,6 +584,9 @@ export function createWorker(deps: WorkerDeps): Worker {
           runtime,
           log: log.child({ device_group: deviceGroup }),
           hostPolicy: opts.hostPolicy,
+          // A run past its timeout is stopped as the apps' containers are; runs join the apps' own network.
+          stopTimeoutSeconds: opts.stopTimeoutSeconds,
+          ownNetwork: opts.ownNetwork,
           report: (run) => publishCronRunReport(js, deps.hostKey, run),
         });
   let follower: GroupFollower | null = null;
