@@ -4,6 +4,7 @@ import { cronJobsRouter } from './cron-jobs.ts';
 import { hostsRouter } from './hosts.ts';
 import { reportsRouter } from './reports.ts';
 import { rolloutsRouter } from './rollouts.ts';
+import { sessionRouter } from './session.ts';
 import { statusRouter } from './status.ts';
 import { userGroupsRouter, usersRouter } from './users.ts';
 
@@ -16,6 +17,7 @@ export const appRouter = router({
   users: usersRouter,
   userGroups: userGroupsRouter,
   cronJobs: cronJobsRouter,
+  session: sessionRouter,
 });
 
 export type AppRouter = typeof appRouter;
