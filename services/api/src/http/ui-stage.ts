@@ -49,7 +49,16 @@ const SECURITY_HEADERS = {
   'cross-origin-opener-policy': 'same-origin',
 };
 
-export const DEFAULT_UI_DIR = fileURLToPath(new URL('../../ui/dist/', import.meta.url));
+/**
+ * Where the build is: API_UI_DIR when set; else `ui/` beside the release bundle's main.js (the
+ * image's /app/ui); else the source tree's services/api/ui/dist.
+ */
+export function defaultUiDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.API_UI_DIR) return env.API_UI_DIR;
+  const bundled = fileURLToPath(new URL('./ui/', import.meta.url));
+  if (existsSync(join(bundled, 'index.html'))) return bundled;
+  return fileURLToPath(new URL('../../ui/dist/', import.meta.url));
+}
 
 export function isUiPath(path: string): boolean {
   return path === '/ui' || path.startsWith('/ui/');
@@ -69,8 +78,8 @@ export function uiTarget(path: string): { kind: 'asset'; file: string } | { kind
   return { kind: 'missing' };
 }
 
-export function createUiStage(dir: string = DEFAULT_UI_DIR) {
-  return (req: IncomingMessage, res: ServerResponse, path: string): void => {
+export function createUiStage(dir: string = defaultUiDir()) {
+  return (req: IncomingMessage, res: ServerResponse, path: string) => {
     const method = req.method ?? 'GET';
     if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(res, 'GET');
     const target = uiTarget(path);

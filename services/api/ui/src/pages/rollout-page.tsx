@@ -58,7 +58,7 @@ function Legend({ hosts }: { hosts: readonly RolloutHost[] }) {
   for (const h of hosts) counts.set(h.state, (counts.get(h.state) ?? 0) + 1);
   return (
     <ul className="legend" aria-label="Hosts by state">
-      {STATE_ORDER.map((s) => {
+      {STATE_ORDER.filter((s) => s !== 'applying' || counts.has(s)).map((s) => {
         const look = lookOf(s);
         return (
           <li key={s} data-state={s} data-count={counts.get(s) ?? 0}>
