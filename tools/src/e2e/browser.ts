@@ -5,9 +5,10 @@
  * the screenshots of docs/ui/ at the two widths the dashboard is made for.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { REPO_ROOT } from './processes.ts';
 
@@ -40,4 +41,31 @@ export async function screenshotBoth(page: Page, name: string): Promise<void> {
     await page.screenshot({ path: join(SCREENSHOTS_DIR, `${name}-${width}.png`), fullPage: true, animations: 'disabled' });
   }
   await page.setViewportSize(before);
+}
+
+export interface BuiltFile {
+  name: string;
+  bytes: number;
+  gzipBytes: number;
+}
+
+/** The sizes of the built dashboard's files (services/api/ui/dist; source maps left out). */
+export function uiBuildSizes(): BuiltFile[] {
+  const dist = join(REPO_ROOT, 'services/api/ui/dist');
+  const names = [
+    ...readdirSync(join(dist, 'assets'))
+      .filter((f) => !f.endsWith('.map'))
+      .map((f) => join('assets', f)),
+    'index.html',
+  ];
+  return names.map((name) => {
+    const body = readFileSync(join(dist, name));
+    return { name, bytes: body.length, gzipBytes: gzipSync(body).length };
+  });
+}
+
+export function describeSizes(files: BuiltFile[]): string {
+  const kb = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
+  const total = files.reduce((a, f) => ({ bytes: a.bytes + f.bytes, gzip: a.gzip + f.gzipBytes }), { bytes: 0, gzip: 0 });
+  return [...files.map((f) => `  ${f.name}: ${kb(f.bytes)} (${kb(f.gzipBytes)} gzip)`), `  total: ${kb(total.bytes)} (${kb(total.gzip)} gzip)`].join('\n');
 }
