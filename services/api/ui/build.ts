@@ -7,11 +7,16 @@
  *   node services/api/ui/build.ts            build, print the sizes (raw and gzip)
  *   node services/api/ui/build.ts --if-stale build only when a source is newer than dist/index.html
  *
+ *   node services/api/ui/build.ts --out-dir D --json   build into D, print {files, inputs} as JSON
+ *
+ * The release build (tools/src/release/bundle.ts) runs the last form into dist/api/ui and keeps the
+ * inputs' hashes, so a release rebuilds the dashboard only when one of them changed.
+ *
  * @nebula/contracts imports node:crypto for hashes the dashboard never computes: that import is
  * replaced by a stub that throws if it were ever called.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { build, type Plugin } from 'esbuild';
 
@@ -45,12 +50,19 @@ const nodeStub: Plugin = {
 
 export interface BuildResult {
   files: Array<{ name: string; bytes: number; gzipBytes: number }>;
+  /** The files it was built from, relative to the repository (the release build hashes them to know when to build again). */
+  inputs: string[];
 }
 
-export async function buildUi(): Promise<BuildResult> {
-  rmSync(DIST, { recursive: true, force: true });
-  mkdirSync(join(DIST, 'assets'), { recursive: true });
+const ROOT = join(UI, '..', '..', '..');
+
+/** Builds into `outDir` (default services/api/ui/dist; the release build: dist/api/ui). */
+export async function buildUi(opts: { outDir?: string } = {}): Promise<BuildResult> {
+  const dist = opts.outDir ?? DIST;
+  rmSync(dist, { recursive: true, force: true });
+  mkdirSync(join(dist, 'assets'), { recursive: true });
   const out = await build({
+    absWorkingDir: ROOT,
     entryPoints: { main: join(UI, 'src/main.tsx') },
     bundle: true,
     minify: true,
@@ -59,7 +71,7 @@ export async function buildUi(): Promise<BuildResult> {
     target: ['chrome120', 'firefox120', 'safari17'],
     platform: 'browser',
     jsx: 'automatic',
-    outdir: join(DIST, 'assets'),
+    outdir: join(dist, 'assets'),
     entryNames: '[name]-[hash]',
     assetNames: '[name]-[hash]',
     metafile: true,
@@ -74,12 +86,13 @@ export async function buildUi(): Promise<BuildResult> {
   const html = readFileSync(join(UI, 'index.html'), 'utf8')
     .replace('<!-- styles -->', css ? `<link rel="stylesheet" href="/ui/assets/${css}" />` : '')
     .replace('<!-- scripts -->', `<script type="module" src="/ui/assets/${js}"></script>`);
-  writeFileSync(join(DIST, 'index.html'), html);
+  writeFileSync(join(dist, 'index.html'), html);
   const files = [...outputs.filter((f) => !f.endsWith('.map')).map((f) => join('assets', f)), 'index.html'].map((name) => {
-    const body = readFileSync(join(DIST, name));
+    const body = readFileSync(join(dist, name));
     return { name, bytes: body.length, gzipBytes: gzipSync(body).length };
   });
-  return { files };
+  const inputs = [...Object.keys(out.metafile.inputs).filter((p) => !p.includes(':')), relative(ROOT, join(UI, 'index.html'))].sort();
+  return { files, inputs };
 }
 
 export function describeSizes(r: BuildResult): string {
@@ -89,10 +102,15 @@ export function describeSizes(r: BuildResult): string {
 }
 
 if (import.meta.main) {
-  if (process.argv.includes('--if-stale') && !isStale()) {
+  const args = process.argv.slice(2);
+  const at = args.indexOf('--out-dir');
+  const outDir = at >= 0 ? args[at + 1] : undefined;
+  if (at >= 0 && !outDir) throw new Error('--out-dir needs a folder');
+  if (args.includes('--if-stale') && outDir === undefined && !isStale()) {
     console.error('[ui] dashboard up to date (services/api/ui/dist)');
   } else {
-    const r = await buildUi();
-    console.error(`[ui] dashboard built into services/api/ui/dist:\n${describeSizes(r)}`);
+    const r = await buildUi(outDir === undefined ? {} : { outDir });
+    console.error(`[ui] dashboard built into ${outDir ?? 'services/api/ui/dist'}:\n${describeSizes(r)}`);
+    if (args.includes('--json')) process.stdout.write(`${JSON.stringify(r)}\n`);
   }
 }
