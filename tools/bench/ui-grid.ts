@@ -3,7 +3,8 @@
  * signed in) to the first paint of the host grid (the `nebula:grid-first-paint` performance mark
  * of services/api/ui/src/components/host-grid.tsx), in Debian's chromium, and the bundle's size.
  *
- *   bash tools/node.sh tools/bench/ui-grid.ts [--hosts 1000,10000] [--runs 3]
+ *   npm run bench -- --only ui [--hosts 1000,10000] [--runs 3]   the part `ui` (bench/quick/)
+ *   bash tools/node.sh tools/bench/ui-grid.ts [--hosts 1000,10000] [--runs 3]   alone, figures printed
  *
  * The rollout and its hosts are written straight into the bench's PostgreSQL: N hosts online
  * (a long heartbeat interval keeps them so), an app created through the API (its rollout expects
@@ -12,13 +13,18 @@
  */
 import { parseArgs } from 'node:util';
 import { createDb, type Database, type Kysely } from '@nebula/db';
-import { describeSizes, ensureUiBuilt, launchBrowser, uiBuildSizes } from '../src/e2e/browser.ts';
+import { type BuiltFile, describeSizes, ensureUiBuilt, launchBrowser, uiBuildSizes } from '../src/e2e/browser.ts';
+import { csv, mdTable, type PartResult } from './report.ts';
 import { startBenchStack, suffix } from './services.ts';
+import { fmtMs, summarize } from './stats.ts';
 
-const { values } = parseArgs({ options: { hosts: { type: 'string', default: '1000,10000' }, runs: { type: 'string', default: '3' } } });
-const sizes = values.hosts.split(',').map(Number);
-const runs = Number(values.runs);
-const log = (s: string) => console.log(`[ui-grid] ${s}`);
+export interface UiGridOptions {
+  /** Hosts of each rollout (default 1,000 and 10,000). */
+  sizes: number[];
+  /** Counted runs per size (after one warm-up). */
+  runs: number;
+  log(s: string): void;
+}
 
 async function seedHosts(db: Kysely<Database>, app: string, n: number): Promise<string[]> {
   const ids = Array.from({ length: n }, (_, i) => `bench-ui-${n}-${String(i).padStart(5, '0')}`);
@@ -71,9 +77,15 @@ async function seedResults(db: Kysely<Database>, rolloutId: string, ids: string[
       .execute();
 }
 
-async function main(): Promise<void> {
+const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
+
+/** The part `ui` of `npm run bench`: first grid paint per size (median of the runs, min-max) and the bundle's files. */
+export async function runUiGrid(opts: UiGridOptions): Promise<PartResult> {
+  const { sizes, runs, log } = opts;
   log(await ensureUiBuilt());
-  log(`bundle:\n${describeSizes(uiBuildSizes())}`);
+  const files: BuiltFile[] = uiBuildSizes();
+  log(`bundle:\n${describeSizes(files)}`);
+  const samples = new Map<number, number[]>();
   const password = `bench-${suffix()}`;
   const stack = await startBenchStack({ apiEnv: { BASIC_AUTH_USER: 'admin', BASIC_AUTH_PASSWORD: password } });
   const db = createDb(stack.databaseUrl, 4);
@@ -105,14 +117,38 @@ async function main(): Promise<void> {
         if (run > 0) times.push(ms);
         await page.close();
       }
-      times.sort((a, b) => a - b);
-      log(`${n} hosts: first grid paint ${times.map((t) => `${t.toFixed(0)} ms`).join(', ')} (median ${times[Math.floor(times.length / 2)]?.toFixed(0)} ms)`);
+      samples.set(n, times);
+      log(`${n} hosts: first grid paint ${times.map((t) => `${t.toFixed(0)} ms`).join(', ')} (median ${fmtMs(summarize(times))})`);
     }
   } finally {
     await browser.close();
     await db.destroy();
     await stack.stop();
   }
+  const total = files.reduce((a, f) => ({ bytes: a.bytes + f.bytes, gzip: a.gzip + f.gzipBytes }), { bytes: 0, gzip: 0 });
+  const markdown = [
+    `The dashboard's rollout page in Debian's chromium (headless, 1280x900): from opening it in the app (signed in, a client-side navigation) to the first paint of the host grid (performance mark \`nebula:grid-first-paint\`, drawn on a canvas once every page of hosts is read). The rollout's N hosts are written straight into the bench's PostgreSQL (80 % applied, 2 % failed, the rest pending). Median of ${runs} runs after a warm-up (min-max in brackets).`,
+    '',
+    mdTable(
+      ['hosts', 'first grid paint'],
+      sizes.map((n) => [n, fmtMs(summarize(samples.get(n) ?? []))]),
+    ),
+    '',
+    'Bundle (services/api/ui/build.ts, minified):',
+    '',
+    mdTable(
+      ['file', 'raw', 'gzip'],
+      [...files.map((f) => [f.name.replace(/-[A-Z0-9]{8}\./, '-<hash>.'), kib(f.bytes), kib(f.gzipBytes)]), ['total', kib(total.bytes), kib(total.gzip)]],
+    ),
+    '',
+    'Raw runs: [ui-grid.csv](ui-grid.csv).',
+  ].join('\n');
+  const rows = [...samples].flatMap(([hosts, times]) => times.map((ms, run) => ({ hosts, run: run + 1, first_grid_paint_ms: Number(ms.toFixed(1)) })));
+  return { markdown, files: { 'ui-grid.csv': csv(rows) }, targets: [] };
 }
 
-await main();
+if (import.meta.main) {
+  const { values } = parseArgs({ options: { hosts: { type: 'string', default: '1000,10000' }, runs: { type: 'string', default: '3' } } });
+  const r = await runUiGrid({ sizes: values.hosts.split(',').map(Number), runs: Number(values.runs), log: (s) => console.log(`[ui-grid] ${s}`) });
+  console.log(r.markdown);
+}
