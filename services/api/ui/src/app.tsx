@@ -1,9 +1,13 @@
 import { useState } from 'react';
 import { AppPage } from './pages/app-page.tsx';
 import { AppsPage } from './pages/apps-page.tsx';
+import { CronJobPage } from './pages/cron-job-page.tsx';
 import { CronJobsPage } from './pages/cron-jobs-page.tsx';
+import { DeviceGroupPage } from './pages/device-group-page.tsx';
+import { DeviceGroupsPage } from './pages/device-groups-page.tsx';
 import { HostsPage } from './pages/hosts-page.tsx';
 import { LoginPage } from './pages/login-page.tsx';
+import { PrunesPage } from './pages/prunes-page.tsx';
 import { RolloutPage } from './pages/rollout-page.tsx';
 import { Link, type Route, useRoute } from './router.tsx';
 import { type Session, SessionContext } from './session.tsx';
@@ -27,7 +31,10 @@ export function App() {
           <NavLink to={{ page: 'hosts' }} current={route.page === 'hosts'}>
             Hosts
           </NavLink>
-          <NavLink to={{ page: 'cron-jobs' }} current={route.page === 'cron-jobs'}>
+          <NavLink to={{ page: 'device-groups' }} current={route.page === 'device-groups' || route.page === 'device-group' || route.page === 'prunes'}>
+            Device groups
+          </NavLink>
+          <NavLink to={{ page: 'cron-jobs' }} current={route.page === 'cron-jobs' || route.page === 'cron-job'}>
             Cron jobs
           </NavLink>
         </nav>
@@ -66,6 +73,14 @@ function Page({ route }: { route: Route }) {
       return <HostsPage />;
     case 'cron-jobs':
       return <CronJobsPage />;
+    case 'cron-job':
+      return <CronJobPage key={route.name} name={route.name} />;
+    case 'device-groups':
+      return <DeviceGroupsPage />;
+    case 'device-group':
+      return <DeviceGroupPage key={route.name} name={route.name} />;
+    case 'prunes':
+      return <PrunesPage key={route.group} group={route.group} />;
     case 'not-found':
       return (
         <section>

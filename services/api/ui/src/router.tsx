@@ -5,6 +5,8 @@ import { type MouseEvent, type ReactNode, useEffect, useState } from 'react';
  *
  *   /ui                 apps          /ui/apps/<name>     one app
  *   /ui/rollouts/<id>   a rollout     /ui/hosts           hosts        /ui/cron-jobs   cron jobs
+ *   /ui/cron-jobs/<name>  one cron job and its runs
+ *   /ui/device-groups   device groups /ui/device-groups/<name>  one group   /ui/device-groups/<name>/prunes  its prunes
  */
 export type Route =
   | { page: 'apps' }
@@ -12,6 +14,10 @@ export type Route =
   | { page: 'rollout'; id: string }
   | { page: 'hosts' }
   | { page: 'cron-jobs' }
+  | { page: 'cron-job'; name: string }
+  | { page: 'device-groups' }
+  | { page: 'device-group'; name: string }
+  | { page: 'prunes'; group: string }
   | { page: 'not-found'; path: string };
 
 export function parseRoute(path: string): Route {
@@ -22,6 +28,10 @@ export function parseRoute(path: string): Route {
   if (parts[0] === 'rollouts' && parts.length === 2 && parts[1]) return { page: 'rollout', id: parts[1] };
   if (rest === 'hosts') return { page: 'hosts' };
   if (rest === 'cron-jobs') return { page: 'cron-jobs' };
+  if (parts[0] === 'cron-jobs' && parts.length === 2 && parts[1]) return { page: 'cron-job', name: parts[1] };
+  if (rest === 'device-groups') return { page: 'device-groups' };
+  if (parts[0] === 'device-groups' && parts.length === 2 && parts[1]) return { page: 'device-group', name: parts[1] };
+  if (parts[0] === 'device-groups' && parts.length === 3 && parts[1] && parts[2] === 'prunes') return { page: 'prunes', group: parts[1] };
   return { page: 'not-found', path };
 }
 
@@ -37,6 +47,14 @@ export function hrefOf(r: Route): string {
       return '/ui/hosts';
     case 'cron-jobs':
       return '/ui/cron-jobs';
+    case 'cron-job':
+      return `/ui/cron-jobs/${encodeURIComponent(r.name)}`;
+    case 'device-groups':
+      return '/ui/device-groups';
+    case 'device-group':
+      return `/ui/device-groups/${encodeURIComponent(r.name)}`;
+    case 'prunes':
+      return `/ui/device-groups/${encodeURIComponent(r.group)}/prunes`;
     case 'not-found':
       return r.path;
   }

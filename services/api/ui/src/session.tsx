@@ -43,3 +43,23 @@ export function useSession(): Session {
 export function mayWrite(me: Me, app: string): boolean {
   return me.permissions.admin || me.permissions.apps[app] === 'rw';
 }
+
+/** Whether the user may change the device group (its lists, delete; courtesy only: the API checks again). */
+export function mayWriteGroup(me: Me, group: string): boolean {
+  return me.permissions.admin || me.permissions.device_groups[group] === 'rw';
+}
+
+/** Whether the user may prune images (pruning_allowed, or admin). */
+export function mayPrune(me: Me): boolean {
+  return me.permissions.admin || me.permissions.pruning_allowed;
+}
+
+/** Whether the user may create or change the cron job (`rw` on it, or admin). */
+export function mayWriteCronJob(me: Me, job: string): boolean {
+  return me.permissions.admin || me.permissions.cron_jobs[job] === 'rw';
+}
+
+/** Whether the user may create a device group or cron job of a name not known yet: only an admin holds rights on every name. */
+export function mayCreate(me: Me, kind: 'device_groups' | 'cron_jobs'): boolean {
+  return me.permissions.admin || Object.values(me.permissions[kind]).includes('rw');
+}

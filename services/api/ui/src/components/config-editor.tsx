@@ -1,19 +1,26 @@
 import { nebulaErrorBody } from '@nebula/client';
 import { type FormEvent, useId, useState } from 'react';
 import { errorText } from '../lib/use-query.ts';
-import { apiFieldErrors, type FieldError, validateConfigText } from '../lib/validate-config.ts';
+import { apiFieldErrors, type FieldError, type Validated, validateConfigText } from '../lib/validate-config.ts';
 
 /**
  * A JSON editor for an app config, validated with the API's schema as the user types; the errors
  * (and the API's, after a submit) are listed by field right under it, each naming its field.
  */
-export function ConfigEditor(props: { initial: string; submitLabel: string; onSubmit(config: Record<string, unknown>): Promise<void>; label?: string }) {
+export function ConfigEditor(props: {
+  initial: string;
+  submitLabel: string;
+  onSubmit(config: Record<string, unknown>): Promise<void>;
+  label?: string;
+  /** The check as the user types (default: the app config's schema). */
+  validate?: (text: string) => Validated;
+}) {
   const [text, setText] = useState(props.initial);
   const [serverErrors, setServerErrors] = useState<FieldError[]>([]);
   const [failure, setFailure] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const id = useId();
-  const checked = validateConfigText(text);
+  const checked = (props.validate ?? validateConfigText)(text);
   const errors = checked.ok ? serverErrors : checked.errors;
   const submit = async (e: FormEvent) => {
     e.preventDefault();

@@ -1,4 +1,5 @@
 import { appConfigSchema } from '@nebula/contracts';
+import type { z } from 'zod';
 
 /**
  * An app config typed as JSON, checked with the API's own schema (appConfigSchema of
@@ -15,7 +16,11 @@ export interface FieldError {
 
 export type Validated = { ok: true; config: Record<string, unknown> } | { ok: false; errors: FieldError[] };
 
-export function validateConfigText(text: string): Validated {
+/**
+ * `schema`: the app config's (default), or another document's, e.g. cronJobConfigSchema for a cron
+ * job; `what` names it in the messages.
+ */
+export function validateConfigText(text: string, schema: z.ZodType = appConfigSchema, what = 'an app config'): Validated {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -25,11 +30,11 @@ export function validateConfigText(text: string): Validated {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return { ok: false, errors: [{ field: '', path: '', message: 'the config is a JSON object: {"docker_image": "..."}' }] };
   }
-  const r = appConfigSchema.safeParse(value);
+  const r = schema.safeParse(value);
   if (r.success) return { ok: true, config: value as Record<string, unknown> };
   const errors = r.error.issues.flatMap((i): FieldError[] => {
     // An unknown key is reported on the object: name each key as its own field.
-    if (i.code === 'unrecognized_keys') return i.keys.map((k) => ({ field: k, path: '', message: 'not a field of an app config' }));
+    if (i.code === 'unrecognized_keys') return i.keys.map((k) => ({ field: k, path: '', message: `not a field of ${what}` }));
     const [field, ...rest] = i.path.map(String);
     return [{ field: field ?? '', path: rest.join('.'), message: i.message }];
   });

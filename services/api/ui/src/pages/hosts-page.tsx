@@ -4,7 +4,7 @@ import { useQuery } from '../lib/use-query.ts';
 import { Link } from '../router.tsx';
 import { useSession } from '../session.tsx';
 
-/** Hosts: online or offline, last seen, apps with the revision each runs, usage; filter by status and app. Every 5 s. */
+/** Hosts: online or offline, last seen, device group, apps with the revision each runs, usage; filter by status and app. Every 5 s. */
 export function HostsPage() {
   const { client } = useSession();
   const [status, setStatus] = useState<'' | 'online' | 'offline'>('');
@@ -60,6 +60,7 @@ export function HostsPage() {
               <th>Host</th>
               <th>Status</th>
               <th>Last seen</th>
+              <th>Device group</th>
               <th>Apps (revision)</th>
               <th>CPU</th>
               <th>Memory</th>
@@ -72,6 +73,9 @@ export function HostsPage() {
                 <td className="mono">{h.id}</td>
                 <td className={h.status === 'online' ? 'ok-text' : 'failed-text'}>{h.status === 'online' ? '● online' : '⊘ offline'}</td>
                 <td>{new Date(h.last_seen).toLocaleString()}</td>
+                <td data-testid="host-group">
+                  {h.device_group ? <Link to={{ page: 'device-group', name: h.device_group }}>{h.device_group}</Link> : <span className="muted">none</span>}
+                </td>
                 <td>
                   {h.apps.map((a) => {
                     const run = h.running.find((r) => r.app === a);

@@ -19,19 +19,25 @@ export function RolloutPage({ id }: { id: string }) {
   const points = useMemo(() => (p ? appliedOverTime(p.created_at, expectedHosts) : []), [p, expectedHosts]);
   if (r.error && !p) return <p className="error">{r.error}</p>;
   if (!p) return <p className="muted">Loading…</p>;
+  const group = p.kind === 'group';
   return (
     <section>
-      <p className="crumbs">
-        <Link to={{ page: 'apps' }}>Apps</Link> / <Link to={{ page: 'app', name: p.app }}>{p.app}</Link> / rollout
-      </p>
-      <h1>
-        Rollout of {p.app}, revision {p.revision}
-      </h1>
+      {group ? (
+        <p className="crumbs">
+          <Link to={{ page: 'device-groups' }}>Device groups</Link> / <Link to={{ page: 'device-group', name: p.app }}>{p.app}</Link> / change
+        </p>
+      ) : (
+        <p className="crumbs">
+          <Link to={{ page: 'apps' }}>Apps</Link> / <Link to={{ page: 'app', name: p.app }}>{p.app}</Link> / rollout
+        </p>
+      )}
+      <h1>{group ? `Change of device group ${p.app}, message ${p.revision}` : `Rollout of ${p.app}, revision ${p.revision}`}</h1>
       <p>
         <span className={`state state-${p.state}`} data-testid="rollout-state">
           {p.state.replace('_', ' ')}
         </span>{' '}
-        {p.action} · {p.applied} / {p.expected} applied{p.failed > 0 ? ` · ${p.failed} failed` : ''} · {p.complete ? 'complete' : 'in progress'}
+        {p.action.replace('_', ' ')} · {p.applied} / {p.expected} applied{p.failed > 0 ? ` · ${p.failed} failed` : ''} ·{' '}
+        {p.complete ? 'complete' : 'in progress'}
         {r.live ? ' · live' : ''}
         <span className="muted small"> · created {new Date(p.created_at).toLocaleString()}</span>
       </p>
@@ -45,7 +51,7 @@ export function RolloutPage({ id }: { id: string }) {
       {r.error && <p className="error">{r.error}</p>}
       <Legend hosts={expectedHosts} />
       <HostGrid hosts={expectedHosts} />
-      {mayWrite(me, p.app) && p.waves.length > 0 && <Commands p={p} onDone={r.refresh} />}
+      {!group && mayWrite(me, p.app) && p.waves.length > 0 && <Commands p={p} onDone={r.refresh} />}
       {p.waves.length > 0 && <Waves p={p} />}
       <Failures p={p} />
       <AppliedChart points={points} expected={p.expected} />
