@@ -57,6 +57,7 @@ install_all() {
     "curl:curl" \
     "openssl:openssl" \
     "procps:pgrep" \
+    "chromium:/usr/bin/chromium" \
     "systemd:systemd-analyze"
 }
 

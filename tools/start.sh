@@ -17,6 +17,8 @@ FLEET_HOSTS=$((10#$FLEET_HOSTS))
 export FLEET_HOSTS
 bash tools/stack.sh up
 bash tools/images/build.sh
+# The dashboard the API serves at /ui (services/api/ui; built again only when its sources changed).
+node services/api/ui/build.ts --if-stale
 # What a local fleet that did not stop (a crash, a kill -9) left: its workers, engines, namespaces
 # and veths, found by its state file and its own names only. Removed before anything starts.
 if [ -e "${NEBULA_FLEET_DIR:-.stack/fleet}/state.json" ]; then node tools/src/fleet/main.ts cleanup >&2 || true; fi

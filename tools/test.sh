@@ -8,6 +8,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$NEBULA_ROOT"
 bash tools/stack.sh up
 bash tools/images/build.sh
+# The dashboard (services/api/ui) the API serves at /ui, for the browser tests (tools/test/ui-*.test.ts).
+node services/api/ui/build.ts --if-stale
 # Leftovers of an earlier run that was killed: containers the tests labelled, testcontainers' ones.
 docker ps -aq --filter label=io.nebula.test=true --filter label=org.testcontainers=true | xargs -r docker rm -f >/dev/null 2>&1 || true
 export TESTCONTAINERS_RYUK_DISABLED=true

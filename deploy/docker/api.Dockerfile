@@ -31,6 +31,8 @@ LABEL org.opencontainers.image.title="nebula-api" \
 ENV NODE_ENV=production API_PORT=8080
 WORKDIR /app
 COPY main.js main.js.map package.json THIRD_PARTY_LICENSES.txt /app/
+# The dashboard, served at /ui (the API finds ui/ beside main.js).
+COPY ui /app/ui
 
 # Not root: the API only talks to PostgreSQL and NATS over the network. Files it is given
 # (NATS_CREDS, BUS_KEYS_FILE, NATS_TLS_CA) must be readable by uid 10001.

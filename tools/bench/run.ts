@@ -3,8 +3,8 @@
  *
  *   npm run bench                          every part, full sizes: bench/RESULTS.md
  *   npm run bench -- --quick               smaller sizes, fewer runs: bench/quick/RESULTS.md
- *   npm run bench -- --only fanout         one part (fanout | real-host | api | worker | notifier | waves): bench/quick/
- *   npm run bench -- --hosts 1,10,2000     fan-out (and notifier) sizes;  --runs 7: runs per figure;  --out DIR
+ *   npm run bench -- --only fanout         one part (fanout | real-host | api | worker | notifier | waves | ui): bench/quick/
+ *   npm run bench -- --hosts 1,10,2000     fan-out (and notifier, ui) sizes;  --runs 7: runs per figure;  --out DIR
  *   npm run bench -- --help                this text
  *
  * The bus runs secured in every part (services.ts): the services with their own creds, hosts with
@@ -25,10 +25,11 @@ import { cpuTotals, loadAverage } from './proc-stats.ts';
 import { runRealHost } from './real-host.ts';
 import { type PartResult, writeText } from './report.ts';
 import { ROOT } from './services.ts';
+import { runUiGrid } from './ui-grid.ts';
 import { runWaves } from './waves.ts';
 import { runWorkerFootprint } from './worker-footprint.ts';
 
-const PARTS = ['fanout', 'real-host', 'api', 'worker', 'notifier', 'waves'] as const;
+const PARTS = ['fanout', 'real-host', 'api', 'worker', 'notifier', 'waves', 'ui'] as const;
 type Part = (typeof PARTS)[number];
 
 const { values } = parseArgs({
@@ -108,6 +109,7 @@ const titles: Record<Part, string> = {
   worker: '4. Worker footprint',
   notifier: '5. Notifier: signed results of N simulated hosts',
   waves: '6. Rollouts in waves: 1,000 simulated hosts, waves [1, 10, 100]',
+  ui: "7. Dashboard: the rollout page's first grid paint at 1,000 and 10,000 hosts, and the bundle",
 };
 
 let interrupted = false;
@@ -134,7 +136,9 @@ for (const part of parts) {
               ? await runWorkerFootprint({ runs, idleWindowSeconds: quick ? 3 : 10, log })
               : part === 'notifier'
                 ? await runNotifierLoad({ sizes: values.hosts ? hostSizes : quick ? [100] : [1000, 5000], runs, log })
-                : await runWaves({ n: values.hosts ? Math.max(...hostSizes) : quick ? 100 : 1000, runs, log });
+                : part === 'waves'
+                  ? await runWaves({ n: values.hosts ? Math.max(...hostSizes) : quick ? 100 : 1000, runs, log })
+                  : await runUiGrid({ sizes: values.hosts ? hostSizes : quick ? [1000] : [1000, 10_000], runs: quick ? 2 : Math.min(runs, 3), log });
     sections.push({ title: titles[part], result, seconds: (performance.now() - t0) / 1000 });
   } catch (err) {
     log(`part ${part} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
@@ -168,7 +172,7 @@ for (const s of sections) {
   for (const [name, text] of Object.entries(s.result?.files ?? {})) writeText(join(outDir, name), text);
 }
 // What bounds the missed targets: written from profiling sessions (tools/bench/findings.md).
-md.push(readFileSync(join(import.meta.dirname, 'findings.md'), 'utf8').replace(/^## /, '## 6. '));
+md.push(readFileSync(join(import.meta.dirname, 'findings.md'), 'utf8').replace(/^## /, `## ${PARTS.length + 1}. `));
 writeText(join(outDir, 'RESULTS.md'), md.join('\n'));
 log(`wrote ${join(outDir, 'RESULTS.md')} in ${(totalSeconds / 60).toFixed(1)} min`);
 for (const t of targets) log(`${t.met ? 'met   ' : 'MISSED'} ${t.target}: ${t.value}`);

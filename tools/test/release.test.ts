@@ -15,6 +15,7 @@ import { dirname, join } from 'node:path';
 import { ensureBusDirectory } from '@nebula/bus-auth';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { removeRunInfra, startNats, startPostgres } from '../src/e2e/infra.ts';
 import { exec } from '../src/release/exec.ts';
 import { imageTags, type ReleaseRow, SERVICES, type Service, WORKER_RUNTIME } from '../src/release/plan.ts';
 
@@ -70,8 +71,11 @@ function lastJsonLine(out: string): { level: number; variables?: string[]; msg: 
   return JSON.parse(lines[lines.length - 1] ?? '{}');
 }
 
-test('every service has a bundle and an image', () => {
+test('every service has a bundle and an image; the api bundle holds the dashboard (ui/index.html and its hashed assets)', () => {
   assert.equal(built.bundles.map((b) => b.service).sort(), [...SERVICES].sort());
+  const api = built.bundles.find((b) => b.service === 'api');
+  assert.ok(api && existsSync(join(api.dir, 'ui', 'index.html')), 'dist/api/ui/index.html');
+  assert.ok(api && readdirSync(join(api.dir, 'ui', 'assets')).some((f) => /^main-[A-Za-z0-9]+\.js$/.test(f)), 'a hashed main-*.js');
   assert.equal(built.images.map((i) => i.image).sort(), SERVICES.map((s) => `nebula/${s}`).sort());
 });
 
@@ -251,6 +255,73 @@ test('docker stop: node as PID 1 handles SIGTERM and exits 0, even while still s
     assert.match(logs, /shutting down while starting/);
   } finally {
     await docker(['rm', '-f', name]).catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the api image serves the dashboard at /ui/: index.html with the CSP, a hashed asset cached for good (against a real PostgreSQL and a secured NATS)', async () => {
+  const runId = `rel${randomBytes(2).toString('hex')}p${process.pid}`;
+  const dir = mkdtempSync(join(tmpdir(), 'nebula-release-ui-'));
+  const name = `nebula-release-ui-${randomBytes(3).toString('hex')}`;
+  try {
+    const bus = await ensureBusDirectory(join(dir, 'bus'), { resolverDir: '/data/accounts' });
+    const [pg, nats] = await Promise.all([startPostgres(runId), startNats(runId, bus)]);
+    execFileSync('chown', ['-R', '10001:10001', bus.dir], { timeout: 10_000 });
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    await docker([
+      'run',
+      '-d',
+      '--name',
+      name,
+      '--label',
+      LABEL,
+      '--network',
+      'host',
+      '-v',
+      `${bus.dir}:${bus.dir}:ro`,
+      '-e',
+      `NATS_CREDS=${bus.apiCreds}`,
+      '-e',
+      `BUS_KEYS_FILE=${bus.controlPlaneKeys}`,
+      '-e',
+      `NATS_URL=${nats.url}`,
+      '-e',
+      `DATABASE_URL=${pg.url}`,
+      '-e',
+      `AUTH_TOKEN=${randomBytes(16).toString('hex')}`,
+      '-e',
+      `API_PORT=${port}`,
+      '-e',
+      'API_HOST=127.0.0.1',
+      `nebula/api:${VERSION}`,
+    ]);
+    const base = `http://127.0.0.1:${port}`;
+    const until = Date.now() + 60_000;
+    for (;;) {
+      const up = await fetch(`${base}/health`, { signal: AbortSignal.timeout(2000) }).then(
+        (r) => r.ok,
+        () => false,
+      );
+      if (up) break;
+      if (Date.now() > until) throw new Error(`the api did not start: ${await docker(['logs', name])}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const page = await fetch(`${base}/ui/`, { signal: AbortSignal.timeout(5000) });
+    const html = await page.text();
+    assert.is(page.status, 200, html);
+    assert.match(page.headers.get('content-type') ?? '', 'text/html');
+    assert.match(page.headers.get('content-security-policy') ?? '', "script-src 'self'");
+    assert.match(html, '<div id="root">');
+    const asset = /src="(\/ui\/assets\/main-[A-Za-z0-9]+\.js)"/.exec(html)?.[1];
+    assert.ok(asset, `index.html names a hashed script: ${html}`);
+    const js = await fetch(`${base}${asset}`, { signal: AbortSignal.timeout(5000) });
+    assert.is(js.status, 200);
+    assert.match(js.headers.get('content-type') ?? '', 'text/javascript');
+    assert.match(js.headers.get('cache-control') ?? '', 'immutable');
+    assert.ok((await js.arrayBuffer()).byteLength > 10_000, 'the bundle is there');
+  } finally {
+    await docker(['rm', '-f', name]).catch(() => undefined);
+    await removeRunInfra(runId).catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   }
 });

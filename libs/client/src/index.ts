@@ -34,8 +34,15 @@ export type NebulaClient = ReturnType<typeof createTRPCClient<AppRouter>>;
 
 export function authorizationHeader(opts: Pick<NebulaClientOptions, 'username' | 'password' | 'token'>): string | undefined {
   if (opts.token) return `Bearer ${opts.token}`;
-  if (opts.username !== undefined && opts.password !== undefined) return `Basic ${Buffer.from(`${opts.username}:${opts.password}`).toString('base64')}`;
+  if (opts.username !== undefined && opts.password !== undefined) return `Basic ${base64Utf8(`${opts.username}:${opts.password}`)}`;
   return undefined;
+}
+
+/** Base64 of the UTF-8 bytes, without Node's Buffer: the client also runs in the browser (the dashboard). */
+function base64Utf8(text: string): string {
+  let binary = '';
+  for (const byte of new TextEncoder().encode(text)) binary += String.fromCharCode(byte);
+  return btoa(binary);
 }
 
 export function createNebulaClient(opts: NebulaClientOptions): NebulaClient {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { appActionSchema, containerStateSchema, RESULT_STATUSES } from './messages.ts';
+import { APP_ACTIONS, containerStateSchema, RESULT_STATUSES } from './messages.ts';
 import { appNameSchema, hostIdSchema } from './names.ts';
 import { hostUsageSchema } from './usage.ts';
 
@@ -40,12 +40,25 @@ export const rolloutWaveSchema = z.object({
 });
 export type RolloutWave = z.infer<typeof rolloutWaveSchema>;
 
+/** What a device group's change did (its rollout's `action`): the app actions' create, update, delete, and its own. */
+export const GROUP_ACTIONS = ['create', 'update', 'prune', 'delete', 'cron_job'] as const;
+export type GroupAction = (typeof GROUP_ACTIONS)[number];
+/** A rollout's action: an app's, or a device group's change. */
+export const rolloutActionSchema = z.enum([...APP_ACTIONS, 'prune', 'cron_job']);
+export type RolloutAction = z.infer<typeof rolloutActionSchema>;
+export const ROLLOUT_KINDS = ['app', 'group'] as const;
+
 export const rolloutSummarySchema = z.object({
   id: z.string(),
+  /**
+   * `app`: a revision of the app named `app`; `group`: a change of the device group named `app`
+   * (`revision` is then the group's message seq, `incarnation` the group's).
+   */
+  kind: z.enum(ROLLOUT_KINDS).default('app'),
   app: appNameSchema,
   incarnation: z.number().int().positive(),
   revision: z.number().int().positive(),
-  action: appActionSchema,
+  action: rolloutActionSchema,
   created_at: isoTime,
   published_at: isoTime.nullable(),
   /**

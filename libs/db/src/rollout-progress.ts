@@ -1,5 +1,5 @@
 import type {
-  AppAction,
+  RolloutAction,
   RolloutFailure,
   RolloutHost,
   RolloutHostState,
@@ -43,6 +43,7 @@ function rolloutHostsSql(r: string, o: Online): RawBuilder<unknown> {
 
 interface SummaryRow {
   id: string;
+  kind: 'app' | 'group';
   app: string;
   incarnation: string;
   revision: number;
@@ -76,7 +77,7 @@ interface SummaryRow {
  */
 function summariesSql(where: RawBuilder<unknown>, o: Online, tail: RawBuilder<unknown> = sql``): RawBuilder<SummaryRow> {
   return sql<SummaryRow>`
-    select r.id::text as id, r.app, r.incarnation::text as incarnation, r.revision, r.action, r.created_at, r.published_at, r.publish_error,
+    select r.id::text as id, r.kind, r.app, r.incarnation::text as incarnation, r.revision, r.action, r.created_at, r.published_at, r.publish_error,
            c.expected, c.reported, c.applied, c.expected_applied, c.failed, c.superseded, c.pending, c.offline, c.joined,
            c.first_result_at, c.last_result_at, c.p50, c.p99, s.id::text as superseded_by,
            r.state, r.wave, r.abort_reason, r.rollback_rollout_id::text as rollback_rollout_id
@@ -124,10 +125,11 @@ function toSummary(row: SummaryRow, waves: RolloutWave[] | undefined): RolloutSu
   const allApplied = row.expected > 0 && row.expected_applied === row.expected;
   return {
     id: row.id,
+    kind: row.kind,
     app: row.app,
     incarnation: Number(row.incarnation),
     revision: row.revision,
-    action: row.action as AppAction,
+    action: row.action as RolloutAction,
     created_at: iso(row.created_at),
     published_at: isoOrNull(row.published_at),
     publish_error: row.publish_error,

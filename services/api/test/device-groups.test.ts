@@ -1,11 +1,12 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { keyFromSeed, SIGNATURE_HEADER, verifyMessage } from '@nebula/bus-auth';
+import { createNebulaClient, httpStatusOf } from '@nebula/client';
 import { type GroupMessage, groupMessageSchema, streams } from '@nebula/contracts';
 import { waitFor } from '@nebula/test-kit';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ApiServer } from '../src/index.ts';
-import { basicHeader, type HttpResult, http, startEnv, type TestEnv, uniqueName } from './helpers.ts';
+import { ADMIN, basicHeader, type HttpResult, http, startEnv, type TestEnv, uniqueName } from './helpers.ts';
 
 /**
  * Device groups over the real API (PostgreSQL, NATS, security on): the original's routes, codes and
@@ -171,6 +172,38 @@ test('refusals in the original bodies; nothing stored', async () => {
   const bodyless = await req('POST', `/api/v2/device_groups/${g}/update`);
   assert.is(bodyless.status, 400, 'a bodyless POST update does not empty the group');
   assert.equal(((await req('GET', `/api/v2/device_groups/${g}`)).body as Doc).apps, [a]);
+});
+
+test("a group's changes read as rollouts (kind group, prune and cron_job actions too): rollouts.get with ro on the group, deviceGroups.rollouts newest first", async () => {
+  const [a, j] = [await app(), await cron()];
+  const g = GROUP_RO;
+  await host(`${g}-h1`, g);
+  const created = (await req('POST', `/api/v2/device_groups/${g}`, { body: { apps: [a], cron_jobs: [j] } })).body as Doc;
+  const pruned = (await req('POST', `/api/v2/device_groups/${g}/prune`)).body as Doc;
+  assert.is((await req('POST', `/api/v2/cron_jobs/${j}/update`, { body: { docker_image: 'busybox:1.36', schedule: '*/5 * * * *' } })).status, 202);
+  const admin = createNebulaClient({ url: api.url, username: ADMIN.user, password: ADMIN.password });
+  const viewer = createNebulaClient({ url: api.url, username: 'viewer', password: PASSWORDS.viewer });
+  // Before: the summary's action was an app action only, so a prune's rollout failed the output check (500).
+  const p = await viewer.rollouts.get.query({ id: pruned.rollout_id });
+  assert.equal([p.kind, p.app, p.action, p.revision, p.expected], ['group', g, 'prune', 2, 1]);
+  const list = await viewer.deviceGroups.rollouts.query({ name: g });
+  assert.equal(
+    list.rollouts.map((r) => [r.kind, r.action, r.revision]),
+    [
+      ['group', 'cron_job', 3],
+      ['group', 'prune', 2],
+      ['group', 'create', 1],
+    ],
+  );
+  assert.is(list.rollouts[2]?.id, created.rollout_id);
+  // An app's rollout stays kind app; no right on the group: refused before the lookup.
+  const appRollout = (await req('GET', `/api/v2/apps/${a}`)).body as { rollout_id: string };
+  assert.is((await admin.rollouts.get.query({ id: appRollout.rollout_id })).kind, 'app');
+  const pruner = createNebulaClient({ url: api.url, username: 'pruner', password: PASSWORDS.pruner });
+  assert.is(httpStatusOf(await pruner.rollouts.get.query({ id: created.rollout_id }).catch((e: unknown) => e)), 403);
+  assert.is(httpStatusOf(await pruner.deviceGroups.rollouts.query({ name: g }).catch((e: unknown) => e)), 403);
+  assert.is(httpStatusOf(await admin.deviceGroups.rollouts.query({ name: uniqueName('never') }).catch((e: unknown) => e)), 403);
+  await req('DELETE', `/api/v2/device_groups/${g}`);
 });
 
 test('each change writes one group message and one rollout: seq grows, cron jobs in full, expected hosts follow the group and are online', async () => {

@@ -4,6 +4,7 @@ import type { RolloutProgress } from '@nebula/client';
 export function progress(over: Partial<RolloutProgress>): RolloutProgress {
   return {
     id: 'r1',
+    kind: 'app',
     app: 'web',
     incarnation: 1,
     revision: 2,

@@ -7,6 +7,8 @@
  *   package.json              {"type":"module"} and the version
  *   THIRD_PARTY_LICENSES.txt  the license of every package inlined, with its text
  *   build-inputs.json         what it was built from: rebuilt only when one of those files changed
+ *   ui/                       (api only) the dashboard (services/api/ui/build.ts): index.html, assets/;
+ *                             its sources are inputs too, so a change of the UI rebuilds the api's bundle
  *
  * Native addons are never inlined: ssh2's optional crypto binding (`*.node`) and `cpu-features`
  * load inside try/catch and fall back to JavaScript; `pg-native` is only loaded on request (pg.native).
@@ -17,6 +19,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, wri
 import { builtinModules } from 'node:module';
 import { basename, dirname, join, relative } from 'node:path';
 import * as esbuild from 'esbuild';
+import { exec } from './exec.ts';
 import { type BundleManifest, hashOf, type Service, staleInputs } from './plan.ts';
 
 export interface BundleResult {
@@ -30,6 +33,8 @@ export interface BundleResult {
 }
 
 const MANIFEST = 'build-inputs.json';
+/** The dashboard's build script: its settings shape the api's bundle folder (ui/). */
+const UI_BUILD = 'services/api/ui/build.ts';
 
 /** In an ESM bundle, CommonJS code still calls require() and reads __dirname: give it both. */
 const BANNER = [
@@ -161,6 +166,7 @@ function buildKey(root: string, service: Service, version: string): string {
     service,
     version,
     readFileSync(import.meta.filename),
+    ...(service === 'api' ? [readFileSync(join(root, UI_BUILD))] : []),
     JSON.stringify({ ...options(root, service, 'OUT'), plugins: undefined }),
     ...manifests.flatMap((m) => [m, fileHash(root, m) ?? 'missing']),
   ]);
@@ -202,7 +208,22 @@ function thirdPartyLicenses(root: string, inputs: string[]): string {
     const text = file ? readFileSync(join(root, dir, file), 'utf8').trim() : `(the package has no license file; its package.json says ${license})`;
     sections.push(`==== ${pkg.name ?? dir} ${pkg.version ?? ''} (${license}) ====\n\n${text}\n`);
   }
-  return [`Third-party packages inlined into main.js (${sections.length}), each with its license.`, '', ...sections].join('\n');
+  return [
+    `Third-party packages inlined into main.js (for the api also into ui/, the dashboard) (${sections.length}), each with its license.`,
+    '',
+    ...sections,
+  ].join('\n');
+}
+
+/**
+ * The dashboard built into `outDir` by its own script (services/api/ui/build.ts, run as a program:
+ * it belongs to the api's project), returning the files it was built from, relative to the repo.
+ */
+async function buildDashboard(root: string, outDir: string): Promise<string[]> {
+  const out = await exec(process.execPath, [join(root, UI_BUILD), '--out-dir', outDir, '--json'], { timeoutMs: 120_000, cwd: root });
+  const parsed = JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as { inputs?: unknown };
+  if (!Array.isArray(parsed.inputs)) throw new Error(`${UI_BUILD} printed no inputs: ${out}`);
+  return parsed.inputs.map(String);
 }
 
 /** Bundles one service into `<outRoot>/<service>/`, or reuses what is there when none of its inputs changed. */
@@ -210,15 +231,22 @@ export async function bundleService(service: Service, opts: { root: string; outR
   const dir = join(opts.outRoot, service);
   const key = buildKey(opts.root, service, opts.version);
   const reasons = staleInputs(readManifest(dir), key, (p) => fileHash(opts.root, p));
-  const sizes = () => Object.fromEntries(readdirSync(dir).map((f) => [f, statSync(join(dir, f)).size]));
+  const sizes = () =>
+    Object.fromEntries(
+      readdirSync(dir, { recursive: true, encoding: 'utf8' }).flatMap((f) => {
+        const st = statSync(join(dir, f));
+        return st.isFile() ? [[f, st.size]] : [];
+      }),
+    );
   if (reasons.length === 0 && existsSync(join(dir, 'main.js'))) return { service, dir, sizes: sizes(), built: false, reasons };
 
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const result = await esbuild.build(options(opts.root, service, dir));
-  const inputs = Object.keys(result.metafile?.inputs ?? {})
-    .filter((p) => !p.includes(':'))
-    .sort();
+  const serviceInputs = Object.keys(result.metafile?.inputs ?? {}).filter((p) => !p.includes(':'));
+  // The API serves ui/ beside its main.js (services/api/src/http/ui-stage.ts defaultUiDir).
+  const uiInputs = service === 'api' ? await buildDashboard(opts.root, join(dir, 'ui')) : [];
+  const inputs = [...new Set([...serviceInputs, ...uiInputs])].sort();
   writeFileSync(
     join(dir, 'package.json'),
     `${JSON.stringify(

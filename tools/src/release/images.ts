@@ -5,7 +5,7 @@
  * one on the image already (label nebula.build-hash); `revision` and `created` describe the build
  * that made it, so an image reused for a later commit with the same bundle keeps those of its build.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { imageId, imageLabel } from './base-image.ts';
 import { exec } from './exec.ts';
@@ -22,10 +22,22 @@ import {
   type Service,
 } from './plan.ts';
 
+/** The files of a bundle's ui/ folder (the api's dashboard), sorted; none for the other services. */
+export function uiFiles(bundleDir: string): string[] {
+  const ui = join(bundleDir, 'ui');
+  if (!existsSync(ui)) return [];
+  return readdirSync(ui, { recursive: true, encoding: 'utf8' })
+    .filter((f) => statSync(join(ui, f)).isFile())
+    .map((f) => join('ui', f))
+    .sort();
+}
+
 export function imageHash(opts: { root: string; service: Service; bundleDir: string; baseId: string; info: BuildInfo }): string {
   return hashOf([
     readFileSync(join(opts.root, dockerfileFor(opts.service))),
     ...BUNDLE_FILES.flatMap((f) => [f, readFileSync(join(opts.bundleDir, f))]),
+    // The api's image copies ui/ too (the dashboard): a change of it alone makes a new image.
+    ...uiFiles(opts.bundleDir).flatMap((f) => [f, readFileSync(join(opts.bundleDir, f))]),
     opts.baseId,
     opts.info.version,
     opts.info.source,

@@ -40,7 +40,18 @@ export async function authenticateRequest(req: IncomingMessage, res: ServerRespo
       { 'retry-after': String(outcome.retryAfterSeconds) },
     );
   } else if (identity === null) {
-    sendJson(res, 401, { error: 'unauthorized', message: 'basic or bearer credentials are required' }, { 'www-authenticate': WWW_AUTHENTICATE });
+    const challenge: Record<string, string> = challengesBrowser(req.headers) ? { 'www-authenticate': WWW_AUTHENTICATE } : {};
+    sendJson(res, 401, { error: 'unauthorized', message: 'basic or bearer credentials are required' }, challenge);
   }
   return identity;
+}
+
+/**
+ * Whether a 401 carries WWW-Authenticate. Not for a page's own fetch (`Sec-Fetch-Dest: empty`, as
+ * the dashboard's calls): a browser answers a Basic challenge there with its native login prompt,
+ * and holds the call until it is dismissed, where the page wants the 401 to say "wrong password"
+ * itself. Every other caller (curl, SDKs, a browser opening the URL) still gets the challenge.
+ */
+export function challengesBrowser(headers: IncomingMessage['headers']): boolean {
+  return headers['sec-fetch-dest'] !== 'empty';
 }

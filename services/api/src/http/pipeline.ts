@@ -8,6 +8,7 @@ import { openApiDocument } from './openapi.ts';
 import type { Ops } from './ops.ts';
 import { readGuardedBody } from './request-guard.ts';
 import { methodNotAllowed, sendJson } from './respond.ts';
+import { isUiPath } from './ui-stage.ts';
 
 /**
  * The order of the stages (see the picture in server.ts). Each stage answers the request itself when
@@ -25,6 +26,8 @@ export interface PipelineStages {
   maxBodyBytes: number;
   trpcRoute(req: IncomingMessage, res: ServerResponse, path: string, raw: string, identity: Identity): Promise<void>;
   restRoute(req: IncomingMessage, res: ServerResponse, path: string, raw: string): Promise<void>;
+  /** The dashboard's files at /ui (ui-stage.ts), before auth: they hold no data. */
+  ui?(req: IncomingMessage, res: ServerResponse, path: string): void;
 }
 
 function isUnder(path: string, prefix: string): boolean {
@@ -59,6 +62,7 @@ export function createPipeline(s: PipelineStages): (req: IncomingMessage, res: S
     const method = req.method ?? 'GET';
     if (path === '/health' || path === '/healthz') return void serveOps(req, res, s.ops);
     if (s.crossSite(req, res, path)) return;
+    if (s.ui && isUiPath(path)) return s.ui(req, res, path);
     if (isEnrolmentPath(path)) return s.enrolmentRoute(req, res, path);
 
     const identity = await authenticateRequest(req, res, s.auth, s.log, path);

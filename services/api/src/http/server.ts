@@ -18,6 +18,7 @@ import { createOps } from './ops.ts';
 import { createPipeline } from './pipeline.ts';
 import { createRestRoute } from './rest-route.ts';
 import { createTrpcRoute, type OnProcedureError } from './trpc-route.ts';
+import { createUiStage } from './ui-stage.ts';
 import { WatchSlots } from './watch-slots.ts';
 
 /**
@@ -69,6 +70,8 @@ export interface ApiServerOptions {
    * (default 15 s). Duration and ping are process-wide (see configureSse).
    */
   watch?: { maxPerIdentity?: number; maxDurationMs?: number; pingMs?: number };
+  /** The built dashboard served at /ui (default services/api/ui/dist). */
+  uiDir?: string;
   /** Calls per tRPC batch request (default 20). */
   maxBatchSize?: number;
   /** Pruning of expired rows (db/retention.ts; default 30 days, hourly); false: none. */
@@ -207,6 +210,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
       maxBodyBytes: maxBody,
       trpcRoute: createTrpcRoute(contextFor, logUnexpected, { maxBatchSize: opts.maxBatchSize ?? 20, watchSlots }),
       restRoute: createRestRoute(contextFor, logUnexpected),
+      ui: createUiStage(opts.uiDir),
     }),
   );
   const port = await listen(server, opts.port ?? 0, opts.host ?? '127.0.0.1');

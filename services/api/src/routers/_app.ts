@@ -6,6 +6,7 @@ import { hostsRouter } from './hosts.ts';
 import { prunesRouter } from './prunes.ts';
 import { reportsRouter } from './reports.ts';
 import { rolloutsRouter } from './rollouts.ts';
+import { sessionRouter } from './session.ts';
 import { statusRouter } from './status.ts';
 import { userGroupsRouter, usersRouter } from './users.ts';
 
@@ -20,6 +21,7 @@ export const appRouter = router({
   cronJobs: cronJobsRouter,
   deviceGroups: deviceGroupsRouter,
   prunes: prunesRouter,
+  session: sessionRouter,
 });
 
 export type AppRouter = typeof appRouter;

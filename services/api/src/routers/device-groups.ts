@@ -1,5 +1,13 @@
-import { appNameSchema, cronJobDocSchema, cronJobNameSchema, deviceGroupConfigSchema, deviceGroupNameSchema, MAX_GROUP_MEMBERS } from '@nebula/contracts';
-import { findLiveApp } from '@nebula/db';
+import {
+  appNameSchema,
+  cronJobDocSchema,
+  cronJobNameSchema,
+  deviceGroupConfigSchema,
+  deviceGroupNameSchema,
+  MAX_GROUP_MEMBERS,
+  rolloutListSchema,
+} from '@nebula/contracts';
+import { findLiveApp, listRollouts } from '@nebula/db';
 import { z } from 'zod';
 import { AccessDeniedError } from '../access/errors.ts';
 import { requireAccess, visibleConfig } from '../access/guard.ts';
@@ -26,7 +34,7 @@ import { toDoc as appDoc, appDocSchema } from './apps.ts';
  * tracks it host by host (`rollout_id` in the answers). Who may do what:
  *
  *   list                    any login
- *   get, info               "ro" on the group ("rw" includes it; the original's exact match did not)
+ *   get, info, rollouts     "ro" on the group ("rw" includes it; the original's exact match did not)
  *   create, update, delete  "rw" on the group (as the original's mutations)
  *   prune, prune all        pruning_allowed, or admin (as the original)
  *
@@ -137,6 +145,24 @@ export const deviceGroupsRouter = router({
         if (j) jobs.push(visibleConfig(ctx.identity, name, j, 'cron_jobs'));
       }
       return { apps, apps_list: g.apps, cron_jobs: jobs, cron_jobs_list: g.cron_jobs, prune_id: g.prune_id, device_group_id: g.device_group_id };
+    }),
+
+  /** The group's changes (rollouts of kind group), newest first; page with `before`. Ours (tRPC only): the dashboard's group page. */
+  rollouts: authedProcedure
+    .input(z.strictObject({ name: deviceGroupNameSchema, limit: z.coerce.number().int().min(1).max(100).default(20), before: z.uuid().optional() }))
+    .output(rolloutListSchema)
+    .query(async ({ ctx, input }) => {
+      requireAccess(ctx.identity, 'device_groups', input.name, 'ro');
+      const list = await listRollouts(ctx.db, input.name, {
+        kind: 'group',
+        offlineAfterMissed: ctx.settings.offlineAfterMissedHeartbeats,
+        limit: input.limit,
+        before: input.before,
+      });
+      // A deleted group's changes stay listable; a name that never had any is a mistake worth saying.
+      if (list.rollouts.length === 0 && input.before === undefined && !(await findLiveGroup(ctx.db, input.name)))
+        throw new DeviceGroupNotFoundError(input.name);
+      return list;
     }),
 
   create: authedProcedure

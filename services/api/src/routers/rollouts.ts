@@ -3,6 +3,7 @@ import { getRolloutProgress, listRollouts, type RolloutProgressOptions } from '@
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import { requireAccess } from '../access/guard.ts';
+import type { Identity } from '../auth.ts';
 import { findLiveApp } from '../db/apps.ts';
 import { AppNotFoundError, apiErrorOf, RolloutNotFoundError } from '../errors.ts';
 import { authedProcedure, type Context, router } from '../trpc.ts';
@@ -50,6 +51,12 @@ function progressOptions(ctx: Context, input: Omit<ProgressInput, 'id'>): Rollou
   };
 }
 
+/** "ro" on what the rollout changes: its app, or (a group change) its device group. */
+function requireReadOf(ctx: Context & { identity: Identity }, p: RolloutProgress): void {
+  if (p.kind === 'group') requireAccess(ctx.identity, 'device_groups', p.app, 'ro');
+  else requireAccess(ctx.identity, 'apps', p.app, 'ro');
+}
+
 /** Resolves after `ms`, or at once when `signal` aborts. */
 function pause(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -81,7 +88,7 @@ export const rolloutsRouter = router({
       const { id, ...rest } = input;
       const p = await getRolloutProgress(ctx.db, id, progressOptions(ctx, rest));
       if (!p) throw new RolloutNotFoundError(id);
-      requireAccess(ctx.identity, 'apps', p.app, 'ro');
+      requireReadOf(ctx, p);
       return p;
     }),
 
@@ -125,7 +132,7 @@ export const rolloutsRouter = router({
       // Thrown inside the stream, past the error-mapping middleware: give the code here.
       if (!p) throw new TRPCError({ code: 'FORBIDDEN', message: `rollout "${id}" does not exist`, cause: new RolloutNotFoundError(id) });
       try {
-        requireAccess(ctx.identity, 'apps', p.app, 'ro');
+        requireReadOf(ctx, p);
       } catch (err) {
         throw new TRPCError({ code: 'FORBIDDEN', message: (err as Error).message, cause: err });
       }
