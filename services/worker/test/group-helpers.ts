@@ -131,12 +131,13 @@ export function collectHostEvents(nc: NatsConnection, hostId: string, publicKey:
   const results: GroupResult[] = [];
   const prunes: PruneReport[] = [];
   const heartbeats: Heartbeat[] = [];
-  const unverified: string[] = [];
+  // Checked when read: the first heartbeat may arrive before the test knows the host's key.
+  const received: Array<{ subject: string; data: Uint8Array; signature: string | undefined }> = [];
   const subs = [nc.subscribe(`events.${hostId}.>`), nc.subscribe(`hosts.${hostId}`)];
   for (const sub of subs) {
     void (async () => {
       for await (const m of sub) {
-        if (!verifyMessage(publicKey(), m.subject, m.data, m.headers?.get(SIGNATURE_HEADER))) unverified.push(m.subject);
+        received.push({ subject: m.subject, data: m.data, signature: m.headers?.get(SIGNATURE_HEADER) });
         if (m.subject.startsWith(`events.${hostId}.group.`)) results.push(groupResultSchema.parse(m.json()));
         else if (m.subject.startsWith(`events.${hostId}.prune.`)) prunes.push(pruneReportSchema.parse(m.json()));
         else if (m.subject === `hosts.${hostId}`) heartbeats.push(heartbeatSchema.parse(m.json()));
@@ -147,7 +148,10 @@ export function collectHostEvents(nc: NatsConnection, hostId: string, publicKey:
     results,
     prunes,
     heartbeats,
-    unverified,
+    /** Subjects of the messages not signed by the host's key. */
+    get unverified(): string[] {
+      return received.filter((m) => !verifyMessage(publicKey(), m.subject, m.data, m.signature)).map((m) => m.subject);
+    },
     subscribed: nc.flush(),
     stop: () => {
       for (const s of subs) s.unsubscribe();
