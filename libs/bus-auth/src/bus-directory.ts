@@ -1,8 +1,8 @@
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { type ControlPlaneKeys, createBusSetup, issueUserCreds } from './identity.ts';
-import { apiPermissions, notifierPermissions } from './permissions.ts';
+import { type ControlPlaneKeys, createBusSetup, issueUserCreds, jwtPermissions } from './identity.ts';
+import { apiPermissions, type BusPermissions, notifierPermissions } from './permissions.ts';
 
 /**
  * One installation's bus, as files (made once; a second run keeps them, since new keys would lock
@@ -98,6 +98,7 @@ async function makeBusDirectory(dir: string, opts: BusDirectoryOptions): Promise
         );
       }
     }
+    await refreshServiceCreds(paths);
     return { ...paths, created: false };
   }
   mkdirSync(join(dir, 'accounts'), { recursive: true, mode: 0o700 });
@@ -111,6 +112,31 @@ async function makeBusDirectory(dir: string, opts: BusDirectoryOptions): Promise
   writeSecret(paths.natsConf, setup.serverConfig(opts.resolverDir ?? join(dir, 'accounts')), 0o644);
   writeSecret(paths.controlPlaneKeys, `${JSON.stringify(keys, null, 2)}\n`);
   return { ...paths, created: true };
+}
+
+/** The first JWT of a creds file's text. */
+function credsJwt(creds: string): string | null {
+  return /-----BEGIN NATS USER JWT-----\s+(\S+)\s+------END NATS USER JWT------/.exec(creds)?.[1] ?? null;
+}
+
+const sameRights = (a: BusPermissions, b: BusPermissions) =>
+  JSON.stringify([[...a.pub.allow].sort(), [...a.sub.allow].sort()]) === JSON.stringify([[...b.pub.allow].sort(), [...b.sub.allow].sort()]);
+
+/**
+ * A kept directory's service credentials follow the code's rights: after an upgrade that gives the
+ * API or the notifier more (a new stream to manage, a new subject), their creds are issued again
+ * with the same keys (nothing else changes: hosts stay joined). The services read them at start.
+ */
+async function refreshServiceCreds(paths: Omit<BusDirectory, 'created'>): Promise<void> {
+  const keys = readControlPlaneKeys(paths.controlPlaneKeys);
+  for (const [name, file, rights] of [
+    ['api', paths.apiCreds, apiPermissions()],
+    ['notifier', paths.notifierCreds, notifierPermissions()],
+  ] as const) {
+    const jwt = existsSync(file) ? credsJwt(readFileSync(file, 'utf8')) : null;
+    if (jwt !== null && sameRights(jwtPermissions(jwt), rights)) continue;
+    writeSecret(file, (await issueUserCreds(keys, { name, permissions: rights })).creds);
+  }
 }
 
 export function readControlPlaneKeys(path: string): ControlPlaneKeys {

@@ -97,6 +97,12 @@ export async function issueUserJwt(
   );
 }
 
+/** The rights a user JWT grants (its `nats.pub` and `nats.sub`), to compare with what the code grants now. */
+export function jwtPermissions(jwt: string): BusPermissions {
+  const nats = (decode(jwt) as { nats?: { pub?: { allow?: string[] }; sub?: { allow?: string[] } } }).nats ?? {};
+  return { pub: { allow: nats.pub?.allow ?? [] }, sub: { allow: nats.sub?.allow ?? [] } };
+}
+
 /** When a user JWT expires (null: never). */
 export function jwtExpiry(jwt: string): Date | null {
   const exp = decode(jwt).exp;

@@ -1,10 +1,20 @@
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { busConnectOptions, ensureBusDirectory, InsecureBusError, plaintextRemoteServers, readControlPlaneKeys, resolverDirOf } from '../src/index.ts';
+import {
+  busConnectOptions,
+  ensureBusDirectory,
+  InsecureBusError,
+  issueUserCreds,
+  jwtPermissions,
+  notifierPermissions,
+  plaintextRemoteServers,
+  readControlPlaneKeys,
+  resolverDirOf,
+} from '../src/index.ts';
 
 test('plain NATS only on loopback: any other server needs tls:// or a CA', () => {
   assert.equal(plaintextRemoteServers(['nats://127.0.0.1:4222', 'localhost:4222', 'nats://[::1]:4222'], false), []);
@@ -61,6 +71,29 @@ test("a bus directory for a server in a container: its resolver folder, the serv
       assert.match((err as Error).message, /names the resolver folder \/data\/accounts, not \/elsewhere/);
     }
     assert.not.ok((await ensureBusDirectory(dir)).created, 'without a resolver folder asked, any is kept');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a kept bus directory's service credentials are issued again when the code grants them other rights (an upgrade), with the same keys", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nebula-bus-'));
+  try {
+    const first = await ensureBusDirectory(dir);
+    const keys = readFileSync(first.controlPlaneKeys, 'utf8');
+    const apiBefore = readFileSync(first.apiCreds, 'utf8');
+    // The notifier's creds as an older version issued them: without a stream it manages now.
+    const older = { pub: { allow: notifierPermissions().pub.allow.filter((s) => !s.includes('EVENTS')) }, sub: notifierPermissions().sub };
+    writeFileSync(first.notifierCreds, (await issueUserCreds(readControlPlaneKeys(first.controlPlaneKeys), { name: 'notifier', permissions: older })).creds);
+    const jwtOf = (file: string) => /-----BEGIN NATS USER JWT-----\s+(\S+)\s+/.exec(readFileSync(file, 'utf8'))?.[1] ?? '';
+    assert.not.equal(jwtPermissions(jwtOf(first.notifierCreds)), notifierPermissions());
+
+    const again = await ensureBusDirectory(dir);
+    assert.not.ok(again.created);
+    assert.equal(jwtPermissions(jwtOf(again.notifierCreds)), notifierPermissions(), "the notifier's creds carry today's rights");
+    assert.is(readFileSync(again.apiCreds, 'utf8'), apiBefore, "the API's, already right, untouched");
+    assert.is(readFileSync(again.controlPlaneKeys, 'utf8'), keys, 'the keys never change');
+    assert.is(statSync(again.notifierCreds).mode & 0o777, 0o600);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
