@@ -53,22 +53,26 @@ const value = fc.oneof(fc.string(), fc.boolean(), fc.dictionary(fc.string({ maxL
 test("configs rebuilt from the history: undoing each revision's changes gives the revision before it", () => {
   // A random sequence of configs; history says what each changed from the one before (as diffConfigs of the API).
   fc.assert(
-    fc.property(fc.array(fc.dictionary(field, value), { minLength: 1, maxLength: 8 }), (configs) => {
-      const revisions = configs
-        .map((c, i) => {
-          const before = i === 0 ? {} : (configs[i - 1] ?? {});
-          const changes = [...new Set([...Object.keys(before), ...Object.keys(c)])]
-            .filter((f) => JSON.stringify((before as Record<string, unknown>)[f]) !== JSON.stringify((c as Record<string, unknown>)[f]))
-            .map((f) => ({ field: f, from: (before as Record<string, unknown>)[f], to: (c as Record<string, unknown>)[f] }));
-          return { app_id: i + 1, changes };
-        })
-        .reverse();
-      const current = configs[configs.length - 1] ?? {};
-      const rebuilt = configsByRevision(current, revisions);
-      configs.forEach((c, i) => {
-        assert.equal(rebuilt.get(i + 1), { ...c }, `revision ${i + 1}`);
-      });
-    }),
+    fc.property(
+      // Configs reach the UI as JSON: plain objects (fast-check also makes null-prototype ones).
+      fc.array(fc.dictionary(field, value), { minLength: 1, maxLength: 8 }).map((cs) => JSON.parse(JSON.stringify(cs)) as typeof cs),
+      (configs) => {
+        const revisions = configs
+          .map((c, i) => {
+            const before = i === 0 ? {} : (configs[i - 1] ?? {});
+            const changes = [...new Set([...Object.keys(before), ...Object.keys(c)])]
+              .filter((f) => JSON.stringify((before as Record<string, unknown>)[f]) !== JSON.stringify((c as Record<string, unknown>)[f]))
+              .map((f) => ({ field: f, from: (before as Record<string, unknown>)[f], to: (c as Record<string, unknown>)[f] }));
+            return { app_id: i + 1, changes };
+          })
+          .reverse();
+        const current = configs[configs.length - 1] ?? {};
+        const rebuilt = configsByRevision(current, revisions);
+        configs.forEach((c, i) => {
+          assert.equal(rebuilt.get(i + 1), { ...c }, `revision ${i + 1}`);
+        });
+      },
+    ),
   );
 });
 
