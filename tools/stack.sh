@@ -30,7 +30,7 @@ apt_install() {
   local missing=()
   for spec in "$@"; do
     local pkg="${spec%%:*}" bin="${spec#*:}"
-    command -v "$bin" >/dev/null 2>&1 || [ -x "$bin" ] || missing+=("$pkg")
+    command -v "$bin" >/dev/null 2>&1 || [ -e "$bin" ] || missing+=("$pkg")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   log "installing Debian packages: ${missing[*]}"

@@ -1,10 +1,11 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { keyFromSeed } from '@nebula/bus-auth';
+import { createTestDatabase } from '@nebula/db';
 import { ensureStreams } from '@nebula/messaging';
 import { freePort, startNatsServer, type TestNatsServer, waitFor } from '@nebula/test-kit';
 import { writeCredentialFile } from '@nebula/worker';
@@ -75,6 +76,38 @@ async function joinedWorkerEnv(nats: TestNatsServer, hostId: string): Promise<{ 
   return { env: { NEBULA_CREDENTIALS_FILE: file, NEBULA_URL: nebulaUrl }, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/**
+ * A NATS (operator mode, as installed) and for the api and the notifier a database of their own, and
+ * the creds and keys files they read: the service starts as on a fresh machine, whatever earlier tests
+ * did to the stack's shared database and bus.
+ */
+async function ownBus(service: 'api' | 'notifier' | 'worker'): Promise<{ nats: TestNatsServer; env: Record<string, string>; cleanup: () => Promise<void> }> {
+  const nats = await startNatsServer();
+  const dir = mkdtempSync(join(tmpdir(), `nebula-entrypoint-${service}-`));
+  const env: Record<string, string> = { NATS_URL: nats.url };
+  let dropDb = async () => {};
+  if (service !== 'worker') {
+    const db = await createTestDatabase();
+    dropDb = db.drop;
+    env.DATABASE_URL = db.url;
+    env.NATS_CREDS = join(dir, `${service}.creds`);
+    writeFileSync(env.NATS_CREDS, nats.creds[service], { mode: 0o600 });
+  }
+  if (service === 'api') {
+    env.BUS_KEYS_FILE = join(dir, 'control-plane.json');
+    writeFileSync(env.BUS_KEYS_FILE, JSON.stringify(nats.keys), { mode: 0o600 });
+  }
+  return {
+    nats,
+    env,
+    async cleanup() {
+      await nats.cleanup();
+      await dropDb();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 for (const [service, portVar, extra] of [
   ['api', 'API_PORT', { API_HOST: '127.0.0.1', BASIC_AUTH_USER: METRICS_AUTH.user, BASIC_AUTH_PASSWORD: METRICS_AUTH.password }],
   ['notifier', 'METRICS_PORT', {}],
@@ -82,43 +115,33 @@ for (const [service, portVar, extra] of [
 ] as const) {
   test(`${service}: health and metrics answer, SIGTERM stops it cleanly`, async () => {
     const port = await freePort();
-    // The worker gets a NATS of its own with no streams yet, as on a fresh machine where it starts
-    // before the API and the notifier: its /health says so (503) until the owners have made them.
-    const nats = service === 'worker' ? await startNatsServer() : undefined;
-    const joined = nats ? await joinedWorkerEnv(nats, 'entrypoint-test') : undefined;
-    const r = run(`services/${service}/src/main.ts`, {
-      [portVar]: String(port),
-      LOG_LEVEL: 'info',
-      ...BUS_ENV[service],
-      ...extra,
-      ...(nats ? { NATS_URL: nats.url } : {}),
-      ...(joined?.env ?? {}),
-    });
+    // The worker's NATS has no streams yet, as on a fresh machine where it starts before the API and
+    // the notifier: its /health says so (503) until the owners have made them.
+    const own = await ownBus(service);
+    const joined = service === 'worker' ? await joinedWorkerEnv(own.nats, 'entrypoint-test') : undefined;
+    const r = run(`services/${service}/src/main.ts`, { [portVar]: String(port), LOG_LEVEL: 'info', ...extra, ...own.env, ...(joined?.env ?? {}) });
+    // A start that does not come names what the service printed.
+    const waitForService = <T>(what: string, check: () => Promise<T | undefined>) =>
+      waitFor(what, check, 20_000).catch((err: Error) => {
+        throw new Error(`${err.message}; the ${service} printed:\n${r.output()}`);
+      });
     try {
-      if (nats) {
-        const waiting = await waitFor(
-          'worker /health while it waits for the streams',
-          async () => {
-            const res = await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined);
-            return res ? { status: res.status, body: (await res.json()) as { checks: Record<string, boolean>; state: string } } : undefined;
-          },
-          20_000,
-        );
+      if (service === 'worker') {
+        const waiting = await waitForService('worker /health while it waits for the streams', async () => {
+          const res = await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined);
+          return res ? { status: res.status, body: (await res.json()) as { checks: Record<string, boolean>; state: string } } : undefined;
+        });
         assert.is(waiting.status, 503);
         assert.equal(waiting.body.checks.worker, false);
         assert.is(waiting.body.state, 'starting');
-        const nc = await connect(nats.connectOptions('admin'));
+        const nc = await connect(own.nats.connectOptions('admin'));
         await ensureStreams(await jetstreamManager(nc), ['apps', 'results', 'hosts']);
         await nc.close();
       }
-      const health = await waitFor(
-        `${service} /health`,
-        async () => {
-          const res = await fetch(`http://127.0.0.1:${port}/health`);
-          return res.status === 200 ? ((await res.json()) as { ok: boolean }) : undefined;
-        },
-        20_000,
-      );
+      const health = await waitForService(`${service} /health`, async () => {
+        const res = await fetch(`http://127.0.0.1:${port}/health`);
+        return res.status === 200 ? ((await res.json()) as { ok: boolean }) : undefined;
+      });
       assert.is(health.ok, true);
       const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`, { headers: metricsHeaders })).text();
       assert.match(metrics, `process_cpu_user_seconds_total{service="${service}"}`);
@@ -137,7 +160,8 @@ for (const [service, portVar, extra] of [
       assert.ok(lines.some((l) => l.msg === 'stopped'));
     } finally {
       r.proc.kill('SIGKILL');
-      await nats?.cleanup();
+      await r.exited;
+      await own.cleanup();
       joined?.cleanup();
     }
   });
