@@ -44,11 +44,11 @@ export interface CommandOptions {
   offlineAfterMissedHeartbeats?: number;
 }
 
-/** The app of a rollout (for an access check before commanding it), or null. */
-export async function findRolloutApp(db: Kysely<Database>, id: string): Promise<string | null> {
+/** What a rollout changes (for an access check before commanding it): an app, or (kind 'group') a device group's name; null if none. */
+export async function findRolloutSubject(db: Kysely<Database>, id: string): Promise<{ app: string; kind: 'app' | 'group' } | null> {
   if (!isUuid(id)) return null;
-  const r = await db.selectFrom('rollouts').select('app').where('id', '=', id).executeTakeFirst();
-  return r?.app ?? null;
+  const r = await db.selectFrom('rollouts').select(['app', 'kind']).where('id', '=', id).executeTakeFirst();
+  return r ? { app: r.app, kind: r.kind } : null;
 }
 
 /** The state of an all-at-once rollout, for its conflict message: rolling until every online expected host reported. */

@@ -7,7 +7,7 @@ import {
   createApp,
   createTestDatabase,
   type Database,
-  findRolloutApp,
+  findRolloutSubject,
   getRolloutProgress,
   type Kysely,
   kyselyFor,
@@ -71,8 +71,8 @@ async function conflict(p: Promise<unknown>, message: string) {
 
 test('pause and resume; pause twice is a conflict that names the state', async () => {
   const { id, app } = await waved();
-  assert.is(await findRolloutApp(db, id), app);
-  assert.is(await findRolloutApp(db, '00000000-0000-0000-0000-000000000000'), null);
+  assert.equal(await findRolloutSubject(db, id), { app, kind: 'app' });
+  assert.is(await findRolloutSubject(db, '00000000-0000-0000-0000-000000000000'), null);
   assert.is(await commandRollout(db, '00000000-0000-0000-0000-000000000000', 'pause', opts), null);
   assert.equal(await commandRollout(db, id, 'pause', opts), { id, app, state: 'paused' });
   await conflict(commandRollout(db, id, 'pause', opts), 'rollout is paused: cannot pause');

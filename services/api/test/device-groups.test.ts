@@ -335,6 +335,19 @@ test('permissions: ro reads, rw changes, prune needs pruning_allowed; a refused 
   assert.is((await req('POST', '/api/v2/prune', { auth: as('pruner') })).status, 202);
 });
 
+test("a group change's rollout commands need rw on the group (not on an app of its name): ro refused, rw reaches the controller", async () => {
+  const g = GROUP_RW;
+  await req('POST', `/api/v2/device_groups/${g}`, { body: {} });
+  const changed = (await req('PUT', `/api/v2/device_groups/${g}/update`, { body: { apps: [] } })).body as Doc;
+  const viewer = await req('POST', `/api/v2/rollouts/${changed.rollout_id}/pause`, { auth: as('viewer') });
+  assert.is(viewer.status, 403, viewer.text);
+  assert.equal(viewer.body, { access_allowed: false });
+  // The deployer has rw on the group and no right on any app: before, the check was on an app named g (403).
+  const deployer = await req('POST', `/api/v2/rollouts/${changed.rollout_id}/pause`, { auth: as('deployer') });
+  assert.is(deployer.status, 409, deployer.text);
+  assert.is((deployer.body as { command: string }).command, 'pause');
+});
+
 test("an app and a group of one name keep their rollouts apart (the app's latest rollout is its own)", async () => {
   const a = await app();
   await req('POST', `/api/v2/device_groups/${a}`, { body: { apps: [a] } });

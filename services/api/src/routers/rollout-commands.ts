@@ -1,5 +1,5 @@
 import { type RolloutProgress, rolloutProgressSchema } from '@nebula/contracts';
-import { commandRollout, findRolloutApp, getRolloutProgress, type ROLLOUT_COMMANDS, type RolloutCommand } from '@nebula/db';
+import { commandRollout, findRolloutSubject, getRolloutProgress, type ROLLOUT_COMMANDS, type RolloutCommand } from '@nebula/db';
 import { z } from 'zod';
 import { requireAccess } from '../access/guard.ts';
 import type { Identity } from '../auth.ts';
@@ -12,9 +12,9 @@ import { authedProcedure, type Context, type Meta } from '../trpc.ts';
  * hosts of a paused rollout). The rollout controller (libs/db) decides whether the rollout's state
  * allows it; a refusal is 409 `{"error", "state", "command"}` (errors.ts RolloutCommandRefusedError).
  *
- *   look up the rollout's app ──none──▶ 403 {"rollout_exists": false}   (as GET /rollouts/{id})
+ *   look up the rollout's app or group ──none──▶ 403 {"rollout_exists": false}   (as GET /rollouts/{id})
  *        │ found
- *   "rw" on the app? ──no──▶ 403 {"access_allowed": false}
+ *   "rw" on it? ──no──▶ 403 {"access_allowed": false}
  *        │ yes
  *   commandRollout ──refused──▶ 409     ──done──▶ 200 with the progress after the command
  *
@@ -34,9 +34,10 @@ const SUMMARY: Record<RolloutCommand, string> = {
 };
 
 async function run(ctx: Context & { identity: Identity }, id: string, command: RolloutCommand, full?: boolean): Promise<RolloutProgress> {
-  const app = await findRolloutApp(ctx.db, id);
-  if (app === null) throw new RolloutNotFoundError(id);
-  requireAccess(ctx.identity, 'apps', app, 'rw');
+  const subject = await findRolloutSubject(ctx.db, id);
+  if (subject === null) throw new RolloutNotFoundError(id);
+  // A group change is the device group's: "rw" on the group, as for changing it.
+  requireAccess(ctx.identity, subject.kind === 'group' ? 'device_groups' : 'apps', subject.app, 'rw');
   const done = await commandRollout(ctx.db, id, command, { actor: ctx.identity.name, ...(full === undefined ? {} : { full }) });
   // Deleted between the lookup and the command (retention): as missing.
   if (done === null) throw new RolloutNotFoundError(id);
@@ -54,7 +55,7 @@ function meta(command: RolloutCommand): Meta {
       summary: SUMMARY[command],
       errorResponses: {
         400: 'not a rollout id, or a bad parameter',
-        403: 'no such rollout ({"rollout_exists": false}) or no "rw" on its app ({"access_allowed": false})',
+        403: 'no such rollout ({"rollout_exists": false}) or no "rw" on its app or device group ({"access_allowed": false})',
         409: 'the rollout is not in a state that allows it: {"error": ..., "state": ..., "command": ...}',
       },
     },
