@@ -85,24 +85,28 @@ export function jetStreamPublisher(
     },
     async storedSubjects() {
       const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
-      try {
-        const info = await jsm.streams.info(streams.apps.name, { subjects_filter: subjects.allApps });
-        // Only a subject whose newest message is ours counts: a host can make the server store an
-        // answer on apps.<x> (a reply subject), which no worker applies but which would hide the
-        // app's latest revision from a host that joins or restarts. Such a subject counts as
-        // missing, so its latest revision is published again.
-        const ours = new Set<string>();
-        for (const subject of Object.keys(info.state.subjects ?? {})) {
-          const last = await jsm.direct.getMessage(streams.apps.name, { last_by_subj: subject });
-          if (last && verifyMessage(publicKey, last.subject, last.data, last.header?.get(SIGNATURE_HEADER))) ours.add(subject);
+      const ours = new Set<string>();
+      for (const [stream, filter] of [
+        [streams.apps.name, subjects.allApps],
+        [streams.groups.name, subjects.allGroups],
+      ] as const) {
+        try {
+          const info = await jsm.streams.info(stream, { subjects_filter: filter });
+          // Only a subject whose newest message is ours counts: a host can make the server store an
+          // answer on apps.<x> (a reply subject), which no worker applies but which would hide the
+          // app's latest revision from a host that joins or restarts. Such a subject counts as
+          // missing, so its latest revision (or the group's newest message) is published again.
+          for (const subject of Object.keys(info.state.subjects ?? {})) {
+            const last = await jsm.direct.getMessage(stream, { last_by_subj: subject });
+            if (last && verifyMessage(publicKey, last.subject, last.data, last.header?.get(SIGNATURE_HEADER))) ours.add(subject);
+          }
+        } catch (err) {
+          if (!isStreamNotFound(err)) throw err;
+          // Deleted: made again here (the API owns both), empty.
+          await ensure();
         }
-        return ours;
-      } catch (err) {
-        if (!isStreamNotFound(err)) throw err;
-        // Deleted: made again here (the API owns it), empty.
-        await ensure();
-        return new Set<string>();
       }
+      return ours;
     },
   };
 }

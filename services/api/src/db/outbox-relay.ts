@@ -3,6 +3,7 @@ import type { Logger } from '@nebula/service-kit';
 import pg from 'pg';
 import { OUTBOX_CHANNEL } from './apps.ts';
 import { republishMissing } from './republish.ts';
+import { republishMissingGroups } from './republish-groups.ts';
 
 /**
  * Publishes committed outbox rows to JetStream, one replica at a time.
@@ -30,12 +31,13 @@ import { republishMissing } from './republish.ts';
  *
  * check (when active, then every streamCheckMs): the latest revision of every live app whose subject
  * is missing from the stream (APPS deleted, recreated or purged) gets a new outbox row (see
- * republish.ts), which the drain publishes like any other.
+ * republish.ts), and so does the newest message of every live device group missing from GROUPS
+ * (republish-groups.ts); the drain publishes them like any other.
  */
 export interface Publisher {
   /** Rejects with an error whose `retryable` is false when the message can never be published. */
   publish(subject: string, payload: Uint8Array, msgId: string): Promise<void>;
-  /** Subjects whose newest message in the stream is ours (signed by the control plane); creates the stream when it is missing. */
+  /** Subjects of APPS and GROUPS whose newest message is ours (signed by the control plane); creates a stream that is missing. */
   storedSubjects?(): Promise<Set<string>>;
 }
 
@@ -218,16 +220,23 @@ export class OutboxRelay {
       stored = await publisher.storedSubjects();
     } catch (err) {
       // NATS down: nothing to compare with; the drain's retries cover the rows, the next check the rest.
-      log.warn({ err }, 'outbox relay: could not read the APPS stream to compare it with the database');
+      log.warn({ err }, 'outbox relay: could not read the APPS and GROUPS streams to compare them with the database');
       return;
     }
     const added = await republishMissing(client, stored);
+    const groups = await republishMissingGroups(client, stored);
     this.#streamChecks++;
+    this.#republished += added.length + groups.length;
     if (added.length > 0) {
-      this.#republished += added.length;
       log.warn(
         { apps: added.length, subjects: added.slice(0, 20) },
         'outbox relay: the latest revision of live apps was missing from the APPS stream; publishing it again',
+      );
+    }
+    if (groups.length > 0) {
+      log.warn(
+        { device_groups: groups.length, subjects: groups.slice(0, 20) },
+        "outbox relay: live device groups' newest message was missing from the GROUPS stream; publishing it again",
       );
     }
   }
