@@ -7,7 +7,7 @@ import { connect } from '@nats-io/transport-node';
 import { keyFromSeed } from '@nebula/bus-auth';
 import { createTestDatabase } from '@nebula/db';
 import { ensureStreams } from '@nebula/messaging';
-import { freePort, startNatsServer, type TestNatsServer, waitFor } from '@nebula/test-kit';
+import { fatalLogLine, freePort, startNatsServer, type TestNatsServer, waitFor } from '@nebula/test-kit';
 import { writeCredentialFile } from '@nebula/worker';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -40,7 +40,7 @@ for (const [service, variable, bad] of [
   test(`${service}: a wrong ${variable} stops it with a message naming the variable`, async () => {
     const r = run(`services/${service}/src/main.ts`, { ...BUS_ENV[service], [variable]: bad });
     assert.is(await r.exited, 2);
-    const line = JSON.parse(r.output().trim().split('\n').pop()!) as { level: number; variables: string[]; msg: string };
+    const line = fatalLogLine(r.output());
     assert.is(line.level, 60, 'a fatal JSON log line');
     assert.equal(line.variables, [variable]);
     assert.match(line.msg, variable);

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { fatalLogLine } from '@nebula/test-kit';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
@@ -41,7 +42,7 @@ test('a ConfigError thrown by start() exits 2, naming the variable', async () =>
   const svc = start('config-error');
   const { code } = await svc.exited;
   assert.is(code, 2, svc.output());
-  const line = JSON.parse(svc.output().trim().split('\n').pop()!) as { level: number; variables: string[]; msg: string };
+  const line = fatalLogLine(svc.output());
   assert.is(line.level, 60);
   assert.equal(line.variables, ['FIXTURE_VARIABLE']);
   assert.match(line.msg, 'FIXTURE_VARIABLE: cannot read');
