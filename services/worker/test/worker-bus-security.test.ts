@@ -172,6 +172,8 @@ test('a consumer deleted while the worker runs is asked of the control plane aga
   const results = collectResults(admin, app);
   await results.subscribed;
   const { host } = await startWorker('h-gone', [app], rt);
+  // The runner binds its consumer in its loop, which may first run just after start() resolves.
+  await waitFor('the consumer asked for at start', () => host.provisions() >= 1);
   assert.is(host.provisions(), 1, 'asked once at start: the consumer did not exist yet');
   await publishApp(bus, envelope(app, 1, 'create', { docker_image: 'img:1' }));
   await results.waitFor(1, 'applied');
