@@ -2,9 +2,10 @@ import { type Consumer, type ConsumerMessages, JetStreamApiError, type JetStream
 import type { KeyPair } from '@nats-io/nkeys';
 import { consumerName } from '@nebula/bus-auth';
 import { type AppMessage, appMessageSchema, isNewer, streams, targetOf } from '@nebula/contracts';
-import { InvalidMessageError, isMissedHeartbeats } from '@nebula/messaging';
+import { InvalidMessageError } from '@nebula/messaging';
 import type { Logger } from '@nebula/service-kit';
 import { z } from 'zod';
+import { consumeOneByOne } from './consume-loop.ts';
 import { type ConvergeContext, convergeApp, policyRefusal } from './converge.ts';
 import {
   ConvergeTimeoutError,
@@ -213,41 +214,20 @@ export class AppRunner {
     }
   }
 
-  private async run(): Promise<void> {
-    let failures = 0;
-    let consumer: Consumer | null = null;
-    while (!this.stopping) {
-      try {
-        consumer ??= await this.bind();
-        const batch = await consumer.fetch({ max_messages: 1, expires: this.opts.fetchExpiresMs });
+  private run(): Promise<void> {
+    return consumeOneByOne({
+      bind: () => this.bind(),
+      handle: (m) => this.handle(m),
+      stopping: () => this.stopping,
+      onFetch: (batch) => {
         this.batch = batch;
-        try {
-          for await (const m of batch) {
-            if (this.stopping) {
-              m.nak();
-              continue;
-            }
-            await this.handle(m);
-          }
-        } catch (err) {
-          // A long action between two messages of one fetch, a busy second, or the consumer gone with
-          // its stream: look the consumer up again (asking for it when missing) at once, without the
-          // backoff of a real failure.
-          if (!isMissedHeartbeats(err)) throw err;
-          consumer = null;
-        }
-        this.batch = null;
-        failures = 0;
-      } catch (err) {
-        this.batch = null;
-        if (this.stopping) break;
-        failures += 1;
-        consumer = null; // it may have been deleted (or forgotten): check again
-        const delay = Math.min(this.opts.retryMaxMs, this.opts.retryBaseMs * 2 ** Math.min(failures - 1, 10));
-        this.log.warn({ err, delayMs: delay }, 'consuming failed: retrying');
-        await this.sleep(delay);
-      }
-    }
+      },
+      fetchExpiresMs: this.opts.fetchExpiresMs,
+      backoffMs: (n) => Math.min(this.opts.retryMaxMs, this.opts.retryBaseMs * 2 ** Math.min(n - 1, 10)),
+      sleep: (ms) => this.sleep(ms),
+      log: this.log,
+      failure: 'consuming failed: retrying',
+    });
   }
 
   /** The newest revision of the app in the stream, when other messages are waiting behind `m`. */

@@ -2,9 +2,9 @@ import { type Consumer, type ConsumerMessages, JetStreamApiError, type JetStream
 import type { KeyPair } from '@nats-io/nkeys';
 import { groupConsumerName } from '@nebula/bus-auth';
 import { type GroupMessage, type GroupResult, isLaterGroupMessage, MESSAGE_VERSION, type PruneReport, streams } from '@nebula/contracts';
-import { isMissedHeartbeats } from '@nebula/messaging';
 import type { Logger } from '@nebula/service-kit';
 import { appSetChange, changesApps } from './app-set.ts';
+import { consumeOneByOne } from './consume-loop.ts';
 import type { CronScheduler } from './cron/cron-scheduler.ts';
 import { errorText, WorkerError } from './errors.ts';
 import { type GroupMessageGate, readNewestGroupMessage } from './message-gate.ts';
@@ -140,39 +140,20 @@ export class GroupFollower {
     }
   }
 
-  private async run(): Promise<void> {
-    let failures = 0;
-    let consumer: Consumer | null = null;
-    while (!this.stopping) {
-      try {
-        consumer ??= await this.bind();
-        const batch = await consumer.fetch({ max_messages: 1, expires: this.deps.opts.fetchExpiresMs });
+  private run(): Promise<void> {
+    return consumeOneByOne({
+      bind: () => this.bind(),
+      handle: (m) => this.handle(m),
+      stopping: () => this.stopping,
+      onFetch: (batch) => {
         this.batch = batch;
-        try {
-          for await (const m of batch) {
-            if (this.stopping) {
-              m.nak();
-              continue;
-            }
-            await this.handle(m);
-          }
-        } catch (err) {
-          // A reconnect for new rights, or a long convergence between two fetches: bind again at once.
-          if (!isMissedHeartbeats(err)) throw err;
-          consumer = null;
-        }
-        this.batch = null;
-        failures = 0;
-      } catch (err) {
-        this.batch = null;
-        if (this.stopping) break;
-        failures += 1;
-        consumer = null;
-        const delay = this.backoff(failures);
-        this.log.warn({ err, delayMs: delay }, 'consuming the device group failed: retrying');
-        await this.sleep(delay);
-      }
-    }
+      },
+      fetchExpiresMs: this.deps.opts.fetchExpiresMs,
+      backoffMs: (n) => this.backoff(n),
+      sleep: (ms) => this.sleep(ms),
+      log: this.log,
+      failure: 'consuming the device group failed: retrying',
+    });
   }
 
   private backoff(n: number): number {
