@@ -3,7 +3,7 @@
  *
  *   npm run bench                          every part, full sizes: bench/RESULTS.md
  *   npm run bench -- --quick               smaller sizes, fewer runs: bench/quick/RESULTS.md
- *   npm run bench -- --only fanout         one part (fanout | real-host | api | worker | notifier | waves | ui): bench/quick/
+ *   npm run bench -- --only fanout         one part (fanout | real-host | api | worker | notifier | waves | ui | ceiling): bench/quick/
  *   npm run bench -- --hosts 1,10,2000     fan-out (and notifier, ui) sizes;  --runs 7: runs per figure;  --out DIR
  *   npm run bench -- --help                this text
  *
@@ -19,6 +19,7 @@ import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runApiLoad } from './api-load.ts';
+import { runCeiling } from './ceiling.ts';
 import { runFanout } from './fanout.ts';
 import { runNotifierLoad } from './notifier-load.ts';
 import { cpuTotals, loadAverage } from './proc-stats.ts';
@@ -29,7 +30,7 @@ import { runUiGrid } from './ui-grid.ts';
 import { runWaves } from './waves.ts';
 import { runWorkerFootprint } from './worker-footprint.ts';
 
-const PARTS = ['fanout', 'real-host', 'api', 'worker', 'notifier', 'waves', 'ui'] as const;
+const PARTS = ['fanout', 'real-host', 'api', 'worker', 'notifier', 'waves', 'ui', 'ceiling'] as const;
 type Part = (typeof PARTS)[number];
 
 const { values } = parseArgs({
@@ -110,6 +111,7 @@ const titles: Record<Part, string> = {
   notifier: '5. Notifier: signed results of N simulated hosts',
   waves: '6. Rollouts in waves: 1,000 simulated hosts, waves [1, 10, 100]',
   ui: "7. Dashboard: the rollout page's first grid paint at 1,000 and 10,000 hosts, and the bundle",
+  ceiling: '8. The ceiling: durable consumers (hosts) on one nats-server, then on a three-server R3 cluster',
 };
 
 let interrupted = false;
@@ -138,7 +140,9 @@ for (const part of parts) {
                 ? await runNotifierLoad({ sizes: values.hosts ? hostSizes : quick ? [100] : [1000, 5000], runs, log })
                 : part === 'waves'
                   ? await runWaves({ n: values.hosts ? Math.max(...hostSizes) : quick ? 100 : 1000, runs, log })
-                  : await runUiGrid({ sizes: values.hosts ? hostSizes : quick ? [1000] : [1000, 10_000], runs: quick ? 2 : Math.min(runs, 3), log });
+                  : part === 'ui'
+                    ? await runUiGrid({ sizes: values.hosts ? hostSizes : quick ? [1000] : [1000, 10_000], runs: quick ? 2 : Math.min(runs, 3), log })
+                    : await runCeiling({ quick, runs: quick ? 2 : Math.min(runs, 3), log });
     sections.push({ title: titles[part], result, seconds: (performance.now() - t0) / 1000 });
   } catch (err) {
     log(`part ${part} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
