@@ -9,11 +9,19 @@
  */
 import { quantile } from './stats.ts';
 
-export type Topology = 'single' | 'cluster';
+/**
+ * `single`: one server, R1 stream; `cluster`: three servers, R3 stream whose consumers are R3 too
+ * (what the code does today); `cluster-r1`: the same R3 stream with R1 host consumers (a cheaper
+ * variant: a consumer lost with its server is made again when its host asks).
+ */
+export type Topology = 'single' | 'cluster' | 'cluster-r1';
+
+export const TOPOLOGIES: readonly Topology[] = ['single', 'cluster', 'cluster-r1'];
 
 /** Consumer counts to try, smallest first. A `--quick` run stays small enough for a busy 2-core machine. */
 export function planSteps(topology: Topology, quick: boolean): number[] {
   if (topology === 'single') return quick ? [250, 1000] : [1000, 2500, 5000, 10_000, 20_000, 40_000];
+  if (topology === 'cluster-r1') return quick ? [250, 1000] : [1000, 2500, 5000, 10_000, 20_000];
   return quick ? [100, 250] : [500, 1000, 2000, 4000, 8000];
 }
 

@@ -1,7 +1,7 @@
 /**
  * Part "ceiling": how many hosts (durable consumers on APPS, one per host and app, as the API makes
  * them at join) one nats-server holds on this machine, and then a three-server cluster with R3
- * streams; the step where delivery or memory degrades, or something fails, is the ceiling.
+ * streams (R3 consumers, as today; then R1 consumers on the R3 stream); the step where delivery or memory degrades, or something fails, is the ceiling.
  *
  *   start NATS (operator mode) ─▶ APPS stream (R1, or R3 on the cluster) ─▶ server memory, no consumer
  *   per step (planSteps: 1k, 2.5k, 5k ...; consumers are added to the ones of the step before):
@@ -16,13 +16,14 @@
  * The readers stand for hosts with few connections: this measures consumers, not connections (a
  * connection per host is a ceiling of its own: see docs/scale.md). Above CEILING_READ_MAX consumers
  * a sample spread over all of them is read (sampleIndices). Env knobs: CEILING_SINGLE_STEPS,
- * CEILING_CLUSTER_STEPS (comma lists, "" skips that topology), CEILING_READ_MAX (default 20,000).
+ * CEILING_CLUSTER_STEPS, CEILING_CLUSTER_R1_STEPS (comma lists, "" skips that topology),
+ * CEILING_READ_MAX (default 20,000).
  */
 import { type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { consumerName } from '@nebula/bus-auth';
 import { streams, subjects } from '@nebula/contracts';
-import { DEFAULT_HOST_CONSUMER_TUNING, ensureHostConsumer, ensureStream } from '@nebula/messaging';
+import { DEFAULT_HOST_CONSUMER_TUNING, ensureHostConsumer, ensureStream, hostConsumerConfig } from '@nebula/messaging';
 import { type BenchNats, startBenchNats, varz } from './bench-nats.ts';
 import {
   type Delivery,
@@ -35,6 +36,7 @@ import {
   planSteps,
   type StepMeasure,
   sampleIndices,
+  TOPOLOGIES,
   type Topology,
   type Verdict,
 } from './ceiling-plan.ts';
@@ -71,7 +73,14 @@ interface StepRow {
 }
 
 /** Creates consumers [from, to) as the API does at join, CREATE_IN_FLIGHT at a time over one connection per server. */
-async function createConsumers(jsms: JetStreamManager[], app: string, from: number, to: number, log: (s: string) => void): Promise<{ ms: number; error: string | null }> {
+async function createConsumers(
+  jsms: JetStreamManager[],
+  app: string,
+  from: number,
+  to: number,
+  replicas: number | undefined,
+  log: (s: string) => void,
+): Promise<{ ms: number; error: string | null }> {
   let next = from;
   let error: string | null = null;
   let done = 0;
@@ -82,7 +91,8 @@ async function createConsumers(jsms: JetStreamManager[], app: string, from: numb
       const jsm = jsms[w % jsms.length]!;
       for (let i = next++; i < to && error === null; i = next++) {
         try {
-          await ensureHostConsumer(jsm, hostIdOf(i), app, DEFAULT_HOST_CONSUMER_TUNING);
+          if (replicas === undefined) await ensureHostConsumer(jsm, hostIdOf(i), app, DEFAULT_HOST_CONSUMER_TUNING);
+          else await jsm.consumers.add(streams.apps.name, { ...hostConsumerConfig(hostIdOf(i), app, DEFAULT_HOST_CONSUMER_TUNING), num_replicas: replicas });
           done++;
           if (performance.now() - lastLog > 10_000) {
             lastLog = performance.now();
@@ -239,8 +249,9 @@ async function waitUntil(cond: () => boolean, timeoutMs: number, everyMs = 5): P
 async function runTopology(topology: Topology, steps: number[], opts: CeilingOptions): Promise<StepRow[]> {
   const size = topology === 'single' ? 1 : 3;
   const replicas = size;
+  const consumerReplicas = topology === 'cluster-r1' ? 1 : undefined; // undefined: the stream's, as today
   const readMax = Number(process.env.CEILING_READ_MAX ?? 20_000);
-  opts.log(`ceiling: ${topology === 'single' ? 'one server' : `${size}-server cluster, R${replicas}`}, steps ${steps.join(', ')}`);
+  opts.log(`ceiling: ${label(topology)}, steps ${steps.join(', ')}`);
   const nats = await startBenchNats(size);
   const apiConns: NatsConnection[] = [];
   const rows: StepRow[] = [];
@@ -263,7 +274,7 @@ async function runTopology(topology: Topology, steps: number[], opts: CeilingOpt
     const held: StepMeasure[] = [];
     for (const n of steps) {
       opts.log(`  step ${n} consumers: creating ${n - have}`);
-      const created = await createConsumers(jsms, app, have, n, opts.log);
+      const created = await createConsumers(jsms, app, have, n, consumerReplicas, opts.log);
       opts.log(`  step ${n}: ${created.error ? `failed after ${(created.ms / 1000).toFixed(1)} s: ${created.error}` : `created in ${(created.ms / 1000).toFixed(1)} s`}`);
       const measure: StepMeasure = {
         consumers: n,
@@ -373,8 +384,14 @@ async function runTopology(topology: Topology, steps: number[], opts: CeilingOpt
   return rows;
 }
 
+const STEPS_ENV: Record<Topology, string> = { single: 'CEILING_SINGLE_STEPS', cluster: 'CEILING_CLUSTER_STEPS', 'cluster-r1': 'CEILING_CLUSTER_R1_STEPS' };
+
+function label(t: Topology): string {
+  return t === 'single' ? '1 server, R1' : t === 'cluster' ? '3 servers, R3' : '3 servers, R3 stream, R1 consumers';
+}
+
 function stepsFor(topology: Topology, quick: boolean): number[] {
-  const env = process.env[topology === 'single' ? 'CEILING_SINGLE_STEPS' : 'CEILING_CLUSTER_STEPS'];
+  const env = process.env[STEPS_ENV[topology]];
   return env === undefined ? planSteps(topology, quick) : parseSteps(env);
 }
 
@@ -382,11 +399,10 @@ const verdictText = (v: Verdict) => (v.kind === 'held' ? 'held' : `**${v.kind}**
 
 export async function runCeiling(opts: CeilingOptions): Promise<PartResult> {
   const rows: StepRow[] = [];
-  for (const topology of ['single', 'cluster'] as const) {
+  for (const topology of TOPOLOGIES) {
     const steps = stepsFor(topology, opts.quick);
     if (steps.length > 0) rows.push(...(await runTopology(topology, steps, opts)));
   }
-  const label = (t: Topology) => (t === 'single' ? '1 server, R1' : '3 servers, R3');
   const table: Cell[][] = rows.map((r) => {
     const m = r.measure;
     const d = m.delivery;
@@ -415,9 +431,11 @@ export async function runCeiling(opts: CeilingOptions): Promise<PartResult> {
   };
   const L = DEFAULT_LIMITS;
   const markdown = [
-    `Durable consumers on APPS, one per simulated host, created as the API creates a host's consumer at join (\`ensureHostConsumer\`: info, then create; API credentials, ${CREATE_IN_FLIGHT} in flight), added in steps to the consumers of the step before, against nats-server in operator mode: one server with an R1 stream, then three servers joined by routes with an R3 stream (its consumers R3 too). At each step a few reader connections (4 on one server, 2 per server on the cluster) keep one pull request open per consumer, as each worker does (expires ${PULL_EXPIRES_MS / 1000} s, idle heartbeat ${PULL_HEARTBEAT_MS / 1000} s, pulled again after each message), read all consumers (or an even sample above ${Number(process.env.CEILING_READ_MAX ?? 20_000).toLocaleString('en-US')}); then one ~1 KB revision is published ${opts.runs} times after a warm-up, and the figures are medians over those runs. Delivery: per consumer, from the publish to the message's arrival; "all acked": until the server confirmed every consumer's ack (ackAck, as the worker). Server CPU per rollout: nats-server's CPU time (all servers) over that window, minus its idle rate with the readers connected (measured just before). Memory: /varz \`mem\` (RSS), summed over the servers. A step is **failed** when a consumer cannot be created, a server goes down, or a consumer read never gets the message; **degraded** when the p99 exceeds ${L.p99Ms} ms, grows more than ${L.p99GrowthPerConsumer}x faster than the number of consumers (against the best earlier step, above ${L.p99FloorMs} ms), or memory per consumer exceeds ${L.memoryGrowthPerConsumer}x the first step's; the run stops at the first such step. The readers use a few connections: this measures consumers, not one connection per host.`,
+    `Durable consumers on APPS, one per simulated host, created as the API creates a host's consumer at join (\`ensureHostConsumer\`: info, then create; API credentials, ${CREATE_IN_FLIGHT} in flight), added in steps to the consumers of the step before, against nats-server in operator mode: one server with an R1 stream, then three servers joined by routes with an R3 stream (its consumers R3 too, as the code makes them today), then the same cluster with R1 host consumers on the R3 stream (a cheaper variant: a consumer lost with its server would be made again when its host asks). At each step a few reader connections (4 on one server, 2 per server on the cluster) keep one pull request open per consumer, as each worker does (expires ${PULL_EXPIRES_MS / 1000} s, idle heartbeat ${PULL_HEARTBEAT_MS / 1000} s, pulled again after each message), read all consumers (or an even sample above ${Number(process.env.CEILING_READ_MAX ?? 20_000).toLocaleString('en-US')}); then one ~1 KB revision is published ${opts.runs} times after a warm-up, and the figures are medians over those runs. Delivery: per consumer, from the publish to the message's arrival; "all acked": until the server confirmed every consumer's ack (ackAck, as the worker). Server CPU per rollout: nats-server's CPU time (all servers) over that window, minus its idle rate with the readers connected (measured just before). Memory: /varz \`mem\` (RSS), summed over the servers. A step is **failed** when a consumer cannot be created, a server goes down, or a consumer read never gets the message; **degraded** when the p99 exceeds ${L.p99Ms} ms, grows more than ${L.p99GrowthPerConsumer}x faster than the number of consumers (against the best earlier step, above ${L.p99FloorMs} ms), or memory per consumer exceeds ${L.memoryGrowthPerConsumer}x the first step's; the run stops at the first such step. The readers use a few connections: this measures consumers, not one connection per host.`,
     '',
-    ...[ceilingOf('single'), ceilingOf('cluster')].filter((x) => x !== null).map((x) => `- ${x}`),
+    ...TOPOLOGIES.map(ceilingOf)
+      .filter((x) => x !== null)
+      .map((x) => `- ${x}`),
     '',
     mdTable(
       [

@@ -12,6 +12,7 @@ import {
   planSteps,
   type StepMeasure,
   sampleIndices,
+  TOPOLOGIES,
 } from '../bench/ceiling-plan.ts';
 import { replaceSection } from '../bench/report.ts';
 
@@ -32,7 +33,7 @@ function step(consumers: number, over: Partial<StepMeasure> = {}, delivery: Part
 }
 
 test('planSteps: positive and strictly increasing; a quick run is smaller than the full one', () => {
-  for (const t of ['single', 'cluster'] as const) {
+  for (const t of TOPOLOGIES) {
     for (const quick of [true, false]) {
       const s = planSteps(t, quick);
       assert.ok(s.length >= 2);
