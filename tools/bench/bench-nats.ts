@@ -49,7 +49,12 @@ export async function varz(s: BenchNatsServer, timeoutMs = 10_000): Promise<Varz
   const res = await fetch(`http://127.0.0.1:${s.monitorPort}/varz`, { signal: AbortSignal.timeout(timeoutMs) });
   if (!res.ok) throw new Error(`${s.name} /varz: ${res.status}`);
   const v = (await res.json()) as Partial<Varz>;
-  return { mem: Number(v.mem ?? Number.NaN), cpu: Number(v.cpu ?? Number.NaN), connections: Number(v.connections ?? 0), subscriptions: Number(v.subscriptions ?? 0) };
+  return {
+    mem: Number(v.mem ?? Number.NaN),
+    cpu: Number(v.cpu ?? Number.NaN),
+    connections: Number(v.connections ?? 0),
+    subscriptions: Number(v.subscriptions ?? 0),
+  };
 }
 
 async function serviceCreds(keys: ControlPlaneKeys) {
@@ -135,7 +140,8 @@ async function cluster(size: number): Promise<BenchNats> {
         url: `nats://127.0.0.1:${p.client}`,
         monitorPort: p.monitor,
         pid: proc.pid!,
-        down: () => (proc.exitCode !== null || proc.signalCode !== null ? `${name} exited (${proc.exitCode ?? proc.signalCode}): ${entry.output.slice(-500)}` : null),
+        down: () =>
+          proc.exitCode !== null || proc.signalCode !== null ? `${name} exited (${proc.exitCode ?? proc.signalCode}): ${entry.output.slice(-500)}` : null,
       });
     }
     for (const s of servers) {

@@ -26,8 +26,8 @@ import { streams, subjects } from '@nebula/contracts';
 import { DEFAULT_HOST_CONSUMER_TUNING, ensureHostConsumer, ensureStream, hostConsumerConfig } from '@nebula/messaging';
 import { type BenchNats, startBenchNats, varz } from './bench-nats.ts';
 import {
-  type Delivery,
   DEFAULT_LIMITS,
+  type Delivery,
   deliveryOf,
   judgeStep,
   medianOf,
@@ -275,7 +275,9 @@ async function runTopology(topology: Topology, steps: number[], opts: CeilingOpt
     for (const n of steps) {
       opts.log(`  step ${n} consumers: creating ${n - have}`);
       const created = await createConsumers(jsms, app, have, n, consumerReplicas, opts.log);
-      opts.log(`  step ${n}: ${created.error ? `failed after ${(created.ms / 1000).toFixed(1)} s: ${created.error}` : `created in ${(created.ms / 1000).toFixed(1)} s`}`);
+      opts.log(
+        `  step ${n}: ${created.error ? `failed after ${(created.ms / 1000).toFixed(1)} s: ${created.error}` : `created in ${(created.ms / 1000).toFixed(1)} s`}`,
+      );
       const measure: StepMeasure = {
         consumers: n,
         createError: created.error,
@@ -411,7 +413,9 @@ export async function runCeiling(opts: CeilingOptions): Promise<PartResult> {
       m.consumers.toLocaleString('en-US'),
       verdictText(r.verdict),
       `${fixed(m.createMs / 1000, 1)} s (${fixed(r.createdPerSecond, 0)}/s)`,
-      Number.isFinite(m.rssBytes) ? `${fixed(mb(m.rssBytes), 0)}${r.rssPerServerMb.length > 1 ? ` (${r.rssPerServerMb.map((x) => fixed(x, 0)).join(' + ')})` : ''}` : 'n/a',
+      Number.isFinite(m.rssBytes)
+        ? `${fixed(mb(m.rssBytes), 0)}${r.rssPerServerMb.length > 1 ? ` (${r.rssPerServerMb.map((x) => fixed(x, 0)).join(' + ')})` : ''}`
+        : 'n/a',
       fixed(mb(memoryPerConsumer(m) * 1000), 1),
       d.read === 0 ? 'n/a' : `${d.read === m.consumers ? 'all' : `${d.read.toLocaleString('en-US')} sampled`}`,
       `${fixed(d.p50Ms, 0)} / ${fixed(d.p99Ms, 0)} / ${fixed(d.maxMs, 0)}`,

@@ -186,7 +186,13 @@ if (values.update && existsSync(resultsFile)) {
   // Only the sections of the parts that ran change; each says when and how it was written.
   let text = readFileSync(resultsFile, 'utf8');
   const how = `Written by \`npm run bench -- ${process.argv.slice(2).join(' ')}\` on ${startedAt.toISOString()}; ${machine().join('; ').replace(/- /g, '')}; load average ${loadBefore[0].toFixed(2)} at the start, ${loadAfter[0].toFixed(2)} at the end.`;
-  for (const s of sections) text = replaceSection(text, s.title, `${how}\n\n${s.result ? s.result.markdown : `Failed: ${s.error}`}\n\n(${s.seconds.toFixed(0)} s)`, /^## (.*)$/m.exec(findings)?.[1] ?? 'What bounds');
+  for (const s of sections)
+    text = replaceSection(
+      text,
+      s.title,
+      `${how}\n\n${s.result ? s.result.markdown : `Failed: ${s.error}`}\n\n(${s.seconds.toFixed(0)} s)`,
+      /^## (.*)$/m.exec(findings)?.[1] ?? 'What bounds',
+    );
   writeText(resultsFile, text);
 } else {
   writeText(resultsFile, md.join('\n'));

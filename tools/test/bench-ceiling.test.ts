@@ -2,8 +2,8 @@ import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  type Delivery,
   DEFAULT_LIMITS,
+  type Delivery,
   deliveryOf,
   judgeStep,
   medianOf,
@@ -49,7 +49,10 @@ test('planSteps: positive and strictly increasing; a quick run is smaller than t
 test('parseSteps: any order and repeats give the distinct values, ascending; a bad value is refused by name', () => {
   fc.assert(
     fc.property(fc.array(fc.integer({ min: 1, max: 1_000_000 }), { maxLength: 8 }), (vs) => {
-      assert.equal(parseSteps(vs.join(',')), [...new Set(vs)].sort((a, b) => a - b));
+      assert.equal(
+        parseSteps(vs.join(',')),
+        [...new Set(vs)].sort((a, b) => a - b),
+      );
     }),
   );
   assert.equal(parseSteps('10_000, 2500,,'), [2500, 10_000]);
