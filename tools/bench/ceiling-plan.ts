@@ -99,6 +99,8 @@ export interface StepMeasure {
   cpuMsPerRollout: number;
   /** Null while every server runs. */
   serverDown: string | null;
+  /** Null when every rollout of the step could be published and read; else what went wrong. */
+  runError: string | null;
 }
 
 export interface Limits {
@@ -125,6 +127,7 @@ export const memoryPerConsumer = (m: StepMeasure): number => Math.max(0, m.rssBy
 export function judgeStep(earlier: readonly StepMeasure[], m: StepMeasure, limits: Limits = DEFAULT_LIMITS): Verdict {
   if (m.serverDown !== null) return { kind: 'failed', reason: m.serverDown };
   if (m.createError !== null) return { kind: 'failed', reason: `creating consumers: ${m.createError}` };
+  if (m.runError !== null) return { kind: 'failed', reason: m.runError };
   const d = m.delivery;
   if (d.delivered < d.read) return { kind: 'failed', reason: `${d.read - d.delivered} of ${d.read} consumers read never got the message` };
   if (!Number.isFinite(d.p99Ms)) return { kind: 'failed', reason: 'no delivery figure' };

@@ -287,6 +287,7 @@ async function runTopology(topology: Topology, steps: number[], opts: CeilingOpt
         delivery: { read: 0, delivered: 0, p50Ms: Number.NaN, p99Ms: Number.NaN, maxMs: Number.NaN },
         cpuMsPerRollout: Number.NaN,
         serverDown: serversDown(nats),
+        runError: null,
       };
       const row: StepRow = {
         topology,
@@ -335,7 +336,13 @@ async function runTopology(topology: Topology, steps: number[], opts: CeilingOpt
           readers.begin(run);
           const cpu0 = serversCpuMs(nats);
           const t0 = performance.now();
-          await js.publish(subjects.app(app), body(run));
+          try {
+            await js.publish(subjects.app(app), body(run));
+          } catch (err) {
+            // The server did not confirm the revision in time: as far as hosts go, the step failed.
+            measure.runError = `publishing the revision (run ${r}): ${err instanceof Error ? err.message : String(err)} after ${CALL_TIMEOUT_MS} ms`;
+            break;
+          }
           await waitUntil(() => readers.arrived(run).length >= readers.count, timeoutMs);
           await waitUntil(() => readers.acksPending === 0, timeoutMs);
           const t1 = performance.now();
@@ -352,7 +359,7 @@ async function runTopology(topology: Topology, steps: number[], opts: CeilingOpt
           if (d.delivered < d.read) break; // lost: no use in more runs
           await sleep(1000);
         }
-        const rss = await serversRss(nats);
+        const rss = await serversRss(nats).catch(() => nats.servers.map(() => Number.NaN));
         row.rssPerServerMb = rss.map(mb);
         row.runs = deliveries;
         row.ackAllMs = medianOf(ackAll);

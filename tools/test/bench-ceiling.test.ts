@@ -28,6 +28,7 @@ function step(consumers: number, over: Partial<StepMeasure> = {}, delivery: Part
     delivery: { read: consumers, delivered: consumers, p50Ms: consumers / 20, p99Ms: consumers / 10, maxMs: consumers / 10, ...delivery },
     cpuMsPerRollout: consumers / 5,
     serverDown: null,
+    runError: null,
     ...over,
   };
 }
@@ -112,6 +113,7 @@ test('judgeStep: linear growth holds; what fails is named; a worse step never ge
   assert.equal(judgeStep([first], step(5000)), { kind: 'held' });
   assert.is(judgeStep([first], step(5000, { createError: 'timeout' })).kind, 'failed');
   assert.is(judgeStep([first], step(5000, { serverDown: 'n1 exited' })).kind, 'failed');
+  assert.is(judgeStep([first], step(5000, { runError: 'publish: timeout' })).kind, 'failed');
   assert.is(judgeStep([first], step(5000, {}, { delivered: 4999 })).kind, 'failed');
   assert.is(judgeStep([first], step(5000, {}, { p99Ms: 6000 })).kind, 'degraded');
   assert.is(judgeStep([first], step(2000, {}, { p99Ms: 2000 })).kind, 'degraded'); // 10x the per-consumer p99 of 1,000
