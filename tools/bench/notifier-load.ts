@@ -8,6 +8,7 @@
  *   per run: insert rollout ─▶ publish N signed results + forgeries (1 %, ≥ 1 each: signed by another
  *            host, and unsigned; newer than the genuine ones) ─▶ all N rows written and every
  *            forgery counted as rejected ─▶ check no forgery was written
+ *            ─▶ publish N signed heartbeats ─▶ every host's last_seen is the new one
  *
  * The simulated hosts share one connection (the server's admin user) so that the figures are the
  * notifier's, not those of N TLS-less handshakes; what they publish is signed per host all the same.
@@ -98,6 +99,8 @@ export async function runNotifierLoad(opts: NotifierLoadOptions): Promise<PartRe
       const forged = Math.max(1, Math.floor(n / 100));
       const times: number[] = [];
       const cpuPerK: number[] = [];
+      const hbTimes: number[] = [];
+      const hbCpuPerK: number[] = [];
       for (let run = 0; run <= opts.runs; run++) {
         const id = randomUUID();
         const revision = run + 2;
@@ -140,15 +143,58 @@ export async function runNotifierLoad(opts: NotifierLoadOptions): Promise<PartRe
         const failedRows = await db.selectFrom('rollout_hosts').select('host').where('rollout_id', '=', id).where('status', '=', 'failed').execute();
         if (failedRows.length > 0) throw new Error(`${failedRows.length} forged results were written`);
         const messages = n + 2 * forged;
-        opts.log(`  N=${n} run ${run}${run === 0 ? ' (warm-up)' : ''}: ${messages} messages in ${ms.toFixed(0)} ms, notifier CPU ${cpu.toFixed(0)} ms`);
+        // Then one heartbeat round: every host's row has the new last_seen (JetStream's time, this machine's clock).
+        const since = new Date(Date.now() - 1);
+        const hbCpu0 = sampleProc(stack.notifier.pid).cpuMs;
+        const h0 = performance.now();
+        await publishAll(n, 200, (i) => publishAsHost(js, subjects.heartbeat(hosts[i]!.hostId), heartbeatOf(hosts[i]!.hostId, app), hosts[i]!));
+        const seen = async () =>
+          Number(
+            (
+              await db
+                .selectFrom('hosts')
+                .select((eb) => eb.fn.countAll<string>().as('n'))
+                .where('last_seen', '>=', since)
+                .executeTakeFirstOrThrow()
+            ).n,
+          );
+        await waitFor(`${n} heartbeats written`, async () => (await seen()) >= n, 300_000, 20);
+        const hbMs = performance.now() - h0;
+        const hbCpu = sampleProc(stack.notifier.pid).cpuMs - hbCpu0;
+        opts.log(
+          `  N=${n} run ${run}${run === 0 ? ' (warm-up)' : ''}: ${messages} messages in ${ms.toFixed(0)} ms, notifier CPU ${cpu.toFixed(0)} ms; ${n} heartbeats in ${hbMs.toFixed(0)} ms, notifier CPU ${hbCpu.toFixed(0)} ms`,
+        );
         if (run === 0) continue;
         times.push(ms);
         cpuPerK.push((cpu / messages) * 1000);
-        rows.push({ hosts: n, run, messages, forged: 2 * forged, written_ms: ms, notifier_cpu_ms: cpu, messages_per_s: (messages / ms) * 1000 });
+        hbTimes.push(hbMs);
+        hbCpuPerK.push((hbCpu / n) * 1000);
+        rows.push({
+          hosts: n,
+          run,
+          messages,
+          forged: 2 * forged,
+          written_ms: ms,
+          notifier_cpu_ms: cpu,
+          messages_per_s: (messages / ms) * 1000,
+          heartbeats_ms: hbMs,
+          heartbeats_notifier_cpu_ms: hbCpu,
+          heartbeats_per_s: (n / hbMs) * 1000,
+        });
       }
       const t = summarize(times);
       const c = summarize(cpuPerK);
-      table.push([n, fmtMs(t), fixed(((n + 2 * forged) / t.median) * 1000, 0), fixed(c.median, 0), `${2 * forged} per run, all dropped and counted`]);
+      const h = summarize(hbTimes);
+      table.push([
+        n,
+        fmtMs(t),
+        fixed(((n + 2 * forged) / t.median) * 1000, 0),
+        fixed(c.median, 0),
+        `${2 * forged} per run, all dropped and counted`,
+        fmtMs(h),
+        fixed((n / h.median) * 1000, 0),
+        fixed(summarize(hbCpuPerK).median, 0),
+      ]);
     } finally {
       await db.destroy().catch(() => undefined);
       await nc.close().catch(() => undefined);
@@ -156,9 +202,21 @@ export async function runNotifierLoad(opts: NotifierLoadOptions): Promise<PartRe
     }
   }
   const markdown = [
-    `Simulated hosts with keys of their own (registered in host_credentials as the API registers them at join) publish one signed result each per run, plus 1 % forgeries (signed by another host, and unsigned), through one shared connection; the real notifier process checks every signature and writes the results to a throwaway PostgreSQL database. Time from the first publish until every genuine result is written and every forgery counted as rejected; median of ${opts.runs} runs after a warm-up (min-max).`,
+    `Simulated hosts with keys of their own (registered in host_credentials as the API registers them at join) publish one signed result each per run, plus 1 % forgeries (signed by another host, and unsigned), through one shared connection; the real notifier process checks every signature and writes the results to a throwaway PostgreSQL database. Time from the first publish until every genuine result is written and every forgery counted as rejected; then one signed heartbeat per host, until every host's row has it (\`last_seen\`); the notifier batches both (\`NOTIFIER_FLUSH_INTERVAL_MS\`). Median of ${opts.runs} runs after a warm-up (min-max).`,
     '',
-    mdTable(['hosts', 'all written', 'messages/s', 'notifier CPU per 1,000 messages (ms)', 'forgeries'], table),
+    mdTable(
+      [
+        'hosts',
+        'results: all written',
+        'results/s',
+        'notifier CPU per 1,000 results (ms)',
+        'forgeries',
+        'heartbeats: all written',
+        'heartbeats/s',
+        'notifier CPU per 1,000 heartbeats (ms)',
+      ],
+      table,
+    ),
     '',
     'Raw runs: [notifier.csv](notifier.csv).',
   ].join('\n');

@@ -36,3 +36,21 @@ export interface PartResult {
   /** One line per target: met or not, with the number. */
   targets: Array<{ target: string; value: string; met: boolean }>;
 }
+
+/**
+ * `md` with the section `## <heading>` (up to the next `## ` heading) replaced by `body`; a missing
+ * one goes before the first heading containing `before`, else at the end. Other sections are kept
+ * byte for byte: how one part's figures are brought up to date in bench/RESULTS.md.
+ */
+export function replaceSection(md: string, heading: string, body: string, before: string): string {
+  const section = `## ${heading}\n\n${body.trimEnd()}\n\n`;
+  const lines = md.split('\n');
+  const starts: number[] = [];
+  for (let i = 0, at = 0; i < lines.length; at += lines[i]!.length + 1, i++) if (lines[i]!.startsWith('## ')) starts.push(at);
+  const headingAt = (i: number) => md.slice(i, md.indexOf('\n', i) === -1 ? md.length : md.indexOf('\n', i));
+  const own = starts.findIndex((i) => headingAt(i) === `## ${heading}`);
+  if (own !== -1) return md.slice(0, starts[own]) + section + md.slice(starts[own + 1] ?? md.length);
+  const next = starts.find((i) => headingAt(i).includes(before));
+  if (next !== undefined) return md.slice(0, next) + section + md.slice(next);
+  return `${md.trimEnd()}\n\n${section}`.replace(/\n+$/, '\n');
+}

@@ -3,7 +3,9 @@
  *
  *   npm run bench                          every part, full sizes: bench/RESULTS.md
  *   npm run bench -- --quick               smaller sizes, fewer runs: bench/quick/RESULTS.md
- *   npm run bench -- --only fanout         one part (fanout | real-host | api | worker | notifier | waves | ui): bench/quick/
+ *   npm run bench -- --only fanout         one part (fanout | real-host | api | worker | notifier | waves | ui | ceiling): bench/quick/
+ *   npm run bench -- --only ceiling --update   one part at full size, its section (and CSV) replaced in
+ *                                          bench/RESULTS.md, the other sections kept as they are
  *   npm run bench -- --hosts 1,10,2000     fan-out (and notifier, ui) sizes;  --runs 7: runs per figure;  --out DIR
  *   npm run bench -- --help                this text
  *
@@ -14,22 +16,23 @@
  * processes, nats-servers, databases, containers labelled io.nebula.bench=true, the Swarm service.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runApiLoad } from './api-load.ts';
+import { runCeiling } from './ceiling.ts';
 import { runFanout } from './fanout.ts';
 import { runNotifierLoad } from './notifier-load.ts';
 import { cpuTotals, loadAverage } from './proc-stats.ts';
 import { runRealHost } from './real-host.ts';
-import { type PartResult, writeText } from './report.ts';
+import { type PartResult, replaceSection, writeText } from './report.ts';
 import { ROOT } from './services.ts';
 import { runUiGrid } from './ui-grid.ts';
 import { runWaves } from './waves.ts';
 import { runWorkerFootprint } from './worker-footprint.ts';
 
-const PARTS = ['fanout', 'real-host', 'api', 'worker', 'notifier', 'waves', 'ui'] as const;
+const PARTS = ['fanout', 'real-host', 'api', 'worker', 'notifier', 'waves', 'ui', 'ceiling'] as const;
 type Part = (typeof PARTS)[number];
 
 const { values } = parseArgs({
@@ -39,6 +42,7 @@ const { values } = parseArgs({
     runs: { type: 'string' },
     hosts: { type: 'string' },
     out: { type: 'string' },
+    update: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -56,7 +60,7 @@ const parts: Part[] = only.length > 0 ? (only as Part[]) : [...PARTS];
 const quick = values.quick;
 const full = !quick && only.length === 0;
 const runs = values.runs ? Number(values.runs) : quick ? 3 : 5;
-const outDir = values.out ?? join(ROOT, 'bench', full ? '' : 'quick');
+const outDir = values.out ?? join(ROOT, 'bench', full || (values.update && !quick) ? '' : 'quick');
 const hostSizes = values.hosts ? values.hosts.split(',').map(Number) : quick ? [1, 10, 100] : [1, 10, 100, 1000, 5000];
 
 const log = (s: string) => console.log(`[bench] ${s}`);
@@ -110,6 +114,7 @@ const titles: Record<Part, string> = {
   notifier: '5. Notifier: signed results of N simulated hosts',
   waves: '6. Rollouts in waves: 1,000 simulated hosts, waves [1, 10, 100]',
   ui: "7. Dashboard: the rollout page's first grid paint at 1,000 and 10,000 hosts, and the bundle",
+  ceiling: '8. The ceiling: durable consumers (hosts) on one nats-server, then on a three-server R3 cluster',
 };
 
 let interrupted = false;
@@ -138,7 +143,9 @@ for (const part of parts) {
                 ? await runNotifierLoad({ sizes: values.hosts ? hostSizes : quick ? [100] : [1000, 5000], runs, log })
                 : part === 'waves'
                   ? await runWaves({ n: values.hosts ? Math.max(...hostSizes) : quick ? 100 : 1000, runs, log })
-                  : await runUiGrid({ sizes: values.hosts ? hostSizes : quick ? [1000] : [1000, 10_000], runs: quick ? 2 : Math.min(runs, 3), log });
+                  : part === 'ui'
+                    ? await runUiGrid({ sizes: values.hosts ? hostSizes : quick ? [1000] : [1000, 10_000], runs: quick ? 2 : Math.min(runs, 3), log })
+                    : await runCeiling({ quick, runs: quick ? 2 : Math.min(runs, 3), log });
     sections.push({ title: titles[part], result, seconds: (performance.now() - t0) / 1000 });
   } catch (err) {
     log(`part ${part} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
@@ -172,8 +179,24 @@ for (const s of sections) {
   for (const [name, text] of Object.entries(s.result?.files ?? {})) writeText(join(outDir, name), text);
 }
 // What bounds the missed targets: written from profiling sessions (tools/bench/findings.md).
-md.push(readFileSync(join(import.meta.dirname, 'findings.md'), 'utf8').replace(/^## /, `## ${PARTS.length + 1}. `));
-writeText(join(outDir, 'RESULTS.md'), md.join('\n'));
-log(`wrote ${join(outDir, 'RESULTS.md')} in ${(totalSeconds / 60).toFixed(1)} min`);
+const findings = readFileSync(join(import.meta.dirname, 'findings.md'), 'utf8');
+md.push(findings.replace(/^## /, `## ${PARTS.length + 1}. `));
+const resultsFile = join(outDir, 'RESULTS.md');
+if (values.update && existsSync(resultsFile)) {
+  // Only the sections of the parts that ran change; each says when and how it was written.
+  let text = readFileSync(resultsFile, 'utf8');
+  const how = `Written by \`npm run bench -- ${process.argv.slice(2).join(' ')}\` on ${startedAt.toISOString()}; ${machine().join('; ').replace(/- /g, '')}; load average ${loadBefore[0].toFixed(2)} at the start, ${loadAfter[0].toFixed(2)} at the end.`;
+  for (const s of sections)
+    text = replaceSection(
+      text,
+      s.title,
+      `${how}\n\n${s.result ? s.result.markdown : `Failed: ${s.error}`}\n\n(${s.seconds.toFixed(0)} s)`,
+      /^## (.*)$/m.exec(findings)?.[1] ?? 'What bounds',
+    );
+  writeText(resultsFile, text);
+} else {
+  writeText(resultsFile, md.join('\n'));
+}
+log(`wrote ${resultsFile} in ${(totalSeconds / 60).toFixed(1)} min`);
 for (const t of targets) log(`${t.met ? 'met   ' : 'MISSED'} ${t.target}: ${t.value}`);
 process.exit(sections.some((s) => s.result === null) ? 1 : 0);
