@@ -1,3 +1,4 @@
+import type { NatsConnection } from '@nats-io/transport-node';
 import { keyFromSeed } from '@nebula/bus-auth';
 import { appConfigSchema, subjects } from '@nebula/contracts';
 import { changeApp, createApp, migrateToLatest, sql } from '@nebula/db';
@@ -19,16 +20,20 @@ import { natsConnect, silentLog, startEnv, streamMessages, type TestEnv, uniqueN
 const test = suite('outbox relay rounds');
 let env: TestEnv;
 let publisher: Publisher;
+let nc: NatsConnection;
 const opts = { actor: 'alice', offlineAfterMissedHeartbeats: 3 };
 
 test.before(async () => {
   env = await startEnv();
   await migrateToLatest(env.db);
   // The relay's real publisher, on a connection with the api's own rights (as in the API process).
-  const nc = await natsConnect(env.nats, 'api');
+  nc = await natsConnect(env.nats, 'api');
   publisher = jetStreamPublisher(nc, keyFromSeed(env.nats.keys.message_signing_seed));
 });
-test.after(async () => env.close());
+test.after(async () => {
+  await nc.close();
+  await env.close();
+});
 
 /** Apps created, then changed `changes` times each, while no relay runs: their rows wait in the outbox. */
 async function appsWithBacklog(count: number, changes: number): Promise<string[]> {
