@@ -4,10 +4,9 @@ import { appConfigSchema, subjects } from '@nebula/contracts';
 import { changeApp, createApp, migrateToLatest, sql } from '@nebula/db';
 import { waitFor } from '@nebula/test-kit';
 import fc from 'fast-check';
-import pg from 'pg';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { OutboxRelay, type Publisher, selectRound } from '../src/db/outbox-relay.ts';
+import { OutboxRelay, type Publisher, relaySession, selectRound } from '../src/db/outbox-relay.ts';
 import { planRound } from '../src/db/outbox-round.ts';
 import { jetStreamPublisher, PublishError } from '../src/publisher.ts';
 import { natsConnect, silentLog, startEnv, streamMessages, type TestEnv, uniqueName } from './helpers.ts';
@@ -166,7 +165,7 @@ test("a transient failure in the middle of one app's chain: the other apps go on
 });
 
 test('the round query takes the rows planRound says, on any outbox', async () => {
-  const client = new pg.Client({ connectionString: env.dbUrl });
+  const client = relaySession(env.dbUrl, silentLog);
   await client.connect();
   const SUBJECTS = ['apps.q1', 'apps.q2', 'apps.q3', 'groups.q4', 'apps.q5'];
   try {

@@ -80,6 +80,14 @@ interface DeadRow {
   error: string;
 }
 
+/** A session of the relay's own (not from a pool: the advisory lock lives as long as it does), not yet connected. */
+export function relaySession(databaseUrl: string, log: Logger): pg.Client {
+  const client = new pg.Client({ connectionString: databaseUrl, application_name: 'nebula-api-outbox-relay' });
+  // Without a listener a dropped connection would crash the process; the next query fails instead.
+  client.on('error', (err) => log.warn({ err }, 'outbox relay: database connection error'));
+  return client;
+}
+
 /**
  * The rows of the next round (see outbox-round.ts), read on the given session: the oldest pending
  * row of every subject not waiting, the `maxSubjects` oldest of those, and behind each up to
@@ -232,9 +240,7 @@ export class OutboxRelay {
     let retryMs = 100;
     while (!this.#stopping) {
       this.#state = 'connecting';
-      const client = new pg.Client({ connectionString: this.#opts.databaseUrl, application_name: 'nebula-api-outbox-relay' });
-      // Without a listener a dropped connection would crash the process; the next query fails instead.
-      client.on('error', (err) => log.warn({ err }, 'outbox relay: database connection error'));
+      const client = relaySession(this.#opts.databaseUrl, log);
       try {
         await client.connect();
         this.#state = 'waiting';
