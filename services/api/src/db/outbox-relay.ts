@@ -2,6 +2,7 @@ import { type Database, type Kysely, sql } from '@nebula/db';
 import type { Logger } from '@nebula/service-kit';
 import pg from 'pg';
 import { OUTBOX_CHANNEL } from './apps.ts';
+import { planRound, type RoundLimits } from './outbox-round.ts';
 import { republishMissing } from './republish.ts';
 import { republishMissingGroups } from './republish-groups.ts';
 
@@ -15,15 +16,20 @@ import { republishMissingGroups } from './republish-groups.ts';
  *        (PostgreSQL drops the lock with the session: a waiting replica takes over)   pollMs; drain...
  *   any ──stop()──▶ stopped (session ended: lock released)
  *
- * drain, in rounds: the oldest unpublished row of each app (subject), those of apps not backing off,
- * published at once and marked published after JetStream's ack. Order is kept per app only:
+ * drain, in rounds (outbox-round.ts says which rows): the oldest pending rows (up to rowsPerSubject)
+ * of the subjects (apps, device groups; up to subjectsPerRound) whose oldest row is oldest, subjects
+ * backing off left out. The subjects' chains go out concurrently; within a chain each row is published
+ * after the previous one's ack, so order is kept per subject (what hosts rely on), and only per subject:
  *
- *   row of app A ──ack──────────────────▶ published; A's next row in the next round
- *                ──transient failure────▶ stays; A backs off (doubling, up to maxBackoffMs), the
- *                  (NATS down, timeout)     other apps go on
+ *   row of app A ──ack──────────────────▶ published; A's next row of the chain goes out
+ *                ──transient failure────▶ stays, with the rest of A's chain (in order); A backs off
+ *                  (NATS down, timeout)     (doubling, up to maxBackoffMs), the other apps go on
  *                ──permanent failure────▶ dead-lettered (dead_at, error; its rollout gets
- *                  (max payload exceeded,   publish_error), never retried; A's next row goes out
- *                   permissions violation)  as usual: the latest revision wins
+ *                  (max payload exceeded,   publish_error), never retried; A's chain goes on as
+ *                   permissions violation)  usual: the latest revision wins
+ *
+ * Once every chain of the round has ended, the round is marked in one statement (markRound): its
+ * published rows and their rollouts, its dead letters and theirs.
  *
  * The lock session also runs the reads and marks, so a relay that lost its session cannot mark
  * anything. A crash between ack and mark makes the next relay publish the row again: the message id
@@ -51,8 +57,10 @@ export interface OutboxRelayOptions {
   pollMs?: number;
   /** Backoff of one app's transient failures: 100 ms doubling up to this. */
   maxBackoffMs?: number;
-  /** Apps published per round. */
-  batchSize?: number;
+  /** Subjects (apps, device groups) published concurrently per round. */
+  subjectsPerRound?: number;
+  /** Rows of one subject published per round, one after the other's ack. */
+  rowsPerSubject?: number;
   /** How often the stream is compared with what PostgreSQL says is published (0: only on becoming active). */
   streamCheckMs?: number;
 }
@@ -60,11 +68,75 @@ export interface OutboxRelayOptions {
 /** Arbitrary constant, distinct from the migration lock. */
 const RELAY_LOCK_ID = 727_002;
 
-interface OutboxRow {
+export interface OutboxRow {
   id: string;
   subject: string;
   msg_id: string;
   payload: { rollout_id?: string };
+}
+
+interface DeadRow {
+  row: OutboxRow;
+  error: string;
+}
+
+/** A session of the relay's own (not from a pool: the advisory lock lives as long as it does), not yet connected. */
+export function relaySession(databaseUrl: string, log: Logger): pg.Client {
+  const client = new pg.Client({ connectionString: databaseUrl, application_name: 'nebula-api-outbox-relay' });
+  // Without a listener a dropped connection would crash the process; the next query fails instead.
+  client.on('error', (err) => log.warn({ err }, 'outbox relay: database connection error'));
+  return client;
+}
+
+/**
+ * The rows of the next round (see outbox-round.ts), read on the given session: the oldest pending
+ * row of every subject not waiting, the `maxSubjects` oldest of those, and behind each up to
+ * `rowsPerSubject` of its subject's pending rows (index outbox_pending_by_subject serves both steps).
+ */
+export async function selectRound(client: pg.ClientBase, waiting: ReadonlySet<string>, limits: RoundLimits): Promise<OutboxRow[][]> {
+  const { rows } = await client.query<OutboxRow>(
+    `with heads as (
+       select distinct on (subject) subject, id from outbox
+        where published_at is null and dead_at is null and not (subject = any($3::text[]))
+        order by subject, id),
+     chosen as (select subject from heads order by id limit $1)
+     select o.id::text as id, o.subject, o.msg_id, o.payload
+       from chosen c cross join lateral (
+         select id, subject, msg_id, payload from outbox
+          where subject = c.subject and published_at is null and dead_at is null
+          order by id limit $2) o`,
+    [limits.maxSubjects, limits.rowsPerSubject, [...waiting]],
+  );
+  return planRound(rows, waiting, limits);
+}
+
+/**
+ * Marks a round in one statement: its published rows and their rollouts published, its dead letters
+ * dead with their error on their rollouts (unless another row of the same rollout went out). Runs on
+ * the lock session: a relay that lost it marks nothing.
+ */
+export async function markRound(client: pg.ClientBase, published: readonly OutboxRow[], dead: readonly DeadRow[]): Promise<void> {
+  if (published.length === 0 && dead.length === 0) return;
+  // A rollout id that is not a uuid (no rollout has it) matches nothing rather than failing the round.
+  const rolloutId = `case when o.payload->>'rollout_id' ~* '^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$' then (o.payload->>'rollout_id')::uuid end`;
+  await client.query(
+    `with pub as (
+       update outbox o set published_at = now() where o.id = any($1::bigint[])
+       returning ${rolloutId} as rollout_id),
+     dead as (
+       update outbox o set dead_at = now(), error = d.error
+         from unnest($2::bigint[], $3::text[]) as d(id, error)
+        where o.id = d.id
+       returning ${rolloutId} as rollout_id, d.error),
+     rollouts_published as (
+       update rollouts set published_at = now()
+        where id in (select rollout_id from pub) and published_at is null)
+     update rollouts r set publish_error = dead.error, publish_failed_at = now()
+       from dead
+      where r.id = dead.rollout_id and r.published_at is null
+        and not exists (select 1 from pub where pub.rollout_id = r.id)`,
+    [published.map((r) => r.id), dead.map((d) => d.row.id), dead.map((d) => d.error)],
+  );
 }
 
 /** Seconds the oldest row still to be published has waited (0 when none waits); PostgreSQL's clock. */
@@ -96,7 +168,11 @@ export class OutboxRelay {
   #nextCheck = 0;
 
   constructor(opts: OutboxRelayOptions) {
-    this.#opts = { lockPollMs: 1000, pollMs: 1000, maxBackoffMs: 5000, batchSize: 100, streamCheckMs: 30_000, ...opts };
+    this.#opts = { lockPollMs: 1000, pollMs: 1000, maxBackoffMs: 5000, subjectsPerRound: 100, rowsPerSubject: 50, streamCheckMs: 30_000, ...opts };
+    for (const k of ['subjectsPerRound', 'rowsPerSubject'] as const) {
+      const v = this.#opts[k];
+      if (!Number.isInteger(v) || v < 1) throw new RangeError(`OutboxRelay: ${k} must be an integer >= 1 (got ${v})`);
+    }
   }
 
   get state(): RelayState {
@@ -164,9 +240,7 @@ export class OutboxRelay {
     let retryMs = 100;
     while (!this.#stopping) {
       this.#state = 'connecting';
-      const client = new pg.Client({ connectionString: this.#opts.databaseUrl, application_name: 'nebula-api-outbox-relay' });
-      // Without a listener a dropped connection would crash the process; the next query fails instead.
-      client.on('error', (err) => log.warn({ err }, 'outbox relay: database connection error'));
+      const client = relaySession(this.#opts.databaseUrl, log);
       try {
         await client.connect();
         this.#state = 'waiting';
@@ -242,46 +316,39 @@ export class OutboxRelay {
   }
 
   async #drain(client: pg.Client): Promise<void> {
+    const limits = { maxSubjects: this.#opts.subjectsPerRound, rowsPerSubject: this.#opts.rowsPerSubject };
     for (;;) {
       if (this.#stopping) return;
       const now = Date.now();
-      const waiting = [...this.#backoff].filter(([, b]) => b.until > now).map(([subject]) => subject);
-      // The oldest pending row of each app, apps that are backing off left out.
-      const { rows } = await client.query<OutboxRow>(
-        `select id, subject, msg_id, payload from (
-           select distinct on (subject) id, subject, msg_id, payload from outbox
-            where published_at is null and dead_at is null
-            order by subject, id) heads
-          where not (subject = any($2::text[]))
-          order by id limit $1`,
-        [this.#opts.batchSize, waiting],
-      );
-      if (rows.length === 0) return;
-      const outcomes = await Promise.all(rows.map(async (row) => ({ row, o: await this.#publish(row) })));
-      let progressed = false;
-      for (const { row, o } of outcomes) {
-        if (o.kind === 'published') {
-          await client.query('update outbox set published_at = now() where id = $1', [row.id]);
-          if (row.payload.rollout_id) {
-            await client.query('update rollouts set published_at = now() where id = $1 and published_at is null', [row.payload.rollout_id]);
-          }
-          this.#published++;
-          progressed = true;
-        } else if (o.kind === 'dead') {
-          await client.query('update outbox set dead_at = now(), error = $2 where id = $1', [row.id, o.error]);
-          if (row.payload.rollout_id) {
-            await client.query('update rollouts set publish_error = $2, publish_failed_at = now() where id = $1 and published_at is null', [
-              row.payload.rollout_id,
-              o.error,
-            ]);
-          }
-          this.#deadLettered++;
-          progressed = true;
-        }
-      }
-      // Every app that had a row is backing off now: wait for the first backoff to end.
-      if (!progressed) return;
+      const waiting = new Set([...this.#backoff].filter(([, b]) => b.until > now).map(([subject]) => subject));
+      const chains = await selectRound(client, waiting, limits);
+      if (chains.length === 0) return;
+      const settled = await Promise.all(chains.map((chain) => this.#publishChain(chain)));
+      const published = settled.flatMap((s) => s.published);
+      const dead = settled.flatMap((s) => s.dead);
+      await markRound(client, published, dead);
+      this.#published += published.length;
+      this.#deadLettered += dead.length;
+      // Every subject that had a row is backing off now: wait for the first backoff to end.
+      if (published.length + dead.length === 0) return;
     }
+  }
+
+  /**
+   * One subject's rows in order, each published after the previous one's ack. A transient failure
+   * ends the chain (the rest stay pending, in order, for a later round); a dead letter does not.
+   */
+  async #publishChain(chain: OutboxRow[]): Promise<{ published: OutboxRow[]; dead: DeadRow[] }> {
+    const published: OutboxRow[] = [];
+    const dead: DeadRow[] = [];
+    for (const row of chain) {
+      if (this.#stopping) break;
+      const o = await this.#publish(row);
+      if (o.kind === 'published') published.push(row);
+      else if (o.kind === 'dead') dead.push({ row, error: o.error });
+      else break;
+    }
+    return { published, dead };
   }
 
   async #publish(row: OutboxRow): Promise<{ kind: 'published' } | { kind: 'dead'; error: string } | { kind: 'retry' }> {
