@@ -1,0 +1,252 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { jetstreamManager, StorageType } from '@nats-io/jetstream';
+import { createUser } from '@nats-io/nkeys';
+import { type ConnectionOptions, connect, type NatsConnection } from '@nats-io/transport-node';
+import {
+  apiPermissions,
+  busConnectOptions,
+  type ClusterNode,
+  type ControlPlaneKeys,
+  clusterServerConfig,
+  createBusSetup,
+  hostInboxPrefix,
+  hostPermissions,
+  issueUserCreds,
+  notifierPermissions,
+} from '@nebula/bus-auth';
+import type { HostCreds } from './nats-server.ts';
+import { freePort } from './ports.ts';
+import { waitFor } from './wait.ts';
+
+/**
+ * N real nats-servers in one JetStream cluster, in operator mode with one set of keys (as
+ * clusterServerConfig renders them for the local stack), each with its own ports and data:
+ *
+ *   startNatsCluster(3) ──▶ every server up, routes between all, a meta leader, and JetStream
+ *                           ready for the NEBULA account on each server (a probe stream with N
+ *                           copies made and deleted) ──▶ returned
+ *   node.kill() / stop()  ──▶ SIGKILL / SIGTERM; node.start() on the same ports and data, then
+ *                           waits until the server says its streams are current (/healthz)
+ *
+ * Why the probe: on a fresh cluster, every server healthy, the meta leader may still answer "no
+ * suitable peers for placement" for a while (it places copies only on the servers it has heard
+ * from); a test that creates streams with three copies right away was flaky. The cluster is
+ * returned once such a stream can be made.
+ */
+export interface TestNatsNode {
+  name: string;
+  url: string;
+  port: number;
+  monitorPort: number;
+  running(): boolean;
+  /** SIGKILL: the server dies without a word, as a crashed machine's would. */
+  kill(): Promise<void>;
+  /** SIGTERM (lame duck: clients are told to go elsewhere). */
+  stop(): Promise<void>;
+  /** Starts it again with the same ports and data; resolves once /healthz says its streams are current. */
+  start(): Promise<void>;
+  /** /healthz: JetStream on, every stream and consumer of the server current. */
+  healthy(): Promise<boolean>;
+}
+
+export interface TestNatsCluster {
+  nodes: TestNatsNode[];
+  /** Every server's `nats://127.0.0.1:<port>`: the list a service takes as NATS_URL. */
+  urls: string[];
+  keys: ControlPlaneKeys;
+  creds: { api: string; notifier: string; admin: string };
+  /** Connection options with every server of the cluster (`servers` may be narrowed in `extra`). */
+  connectOptions(who: 'api' | 'notifier' | 'admin' | HostCreds, extra?: ConnectionOptions): ConnectionOptions;
+  hostCreds(hostId: string, apps: readonly string[], opts?: { expiresAt?: Date }): Promise<HostCreds>;
+  /** The server whose name is `name` (a stream leader's, from stream info). */
+  node(name: string): TestNatsNode;
+  /** Waits until every running server reports healthy (streams current). */
+  settled(timeoutMs?: number): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+async function freePorts(count: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < count) ports.add(await freePort());
+  return [...ports];
+}
+
+async function httpOk(url: string): Promise<boolean> {
+  try {
+    const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    return r.ok;
+  } catch {
+    return false;
+  }
+}
+
+/** `n` servers (3 unless told); `readyTimeoutMs` bounds the wait for JetStream to place n copies (default 60 s). */
+export async function startNatsCluster(n = 3, opts: { readyTimeoutMs?: number } = {}): Promise<TestNatsCluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'nebula-nats-cluster-'));
+  const setup = await createBusSetup();
+  const keys = setup.keys;
+  const busConfig = setup.serverConfig(join(dir, 'accounts'));
+  const ports = await freePorts(3 * n);
+  const layout: ClusterNode[] = Array.from({ length: n }, (_, i) => ({
+    name: `n${i + 1}`,
+    host: '127.0.0.1',
+    clientPort: ports[3 * i]!,
+    clusterPort: ports[3 * i + 1]!,
+    monitorPort: ports[3 * i + 2]!,
+    storeDir: join(dir, `n${i + 1}`, 'jetstream'),
+    resolverDir: join(dir, `n${i + 1}`, 'accounts'),
+  }));
+  const creds = {
+    api: (await issueUserCreds(keys, { name: 'api', permissions: apiPermissions() })).creds,
+    notifier: (await issueUserCreds(keys, { name: 'notifier', permissions: notifierPermissions() })).creds,
+    admin: (await issueUserCreds(keys, { name: 'admin', permissions: { pub: { allow: ['>'] }, sub: { allow: ['>'] } } })).creds,
+  };
+  const urls = layout.map((l) => `nats://127.0.0.1:${l.clientPort}`);
+
+  const spawners: Array<() => Promise<void>> = [];
+  const nodes: TestNatsNode[] = layout.map((l, i) => {
+    mkdirSync(l.resolverDir, { recursive: true });
+    const conf = join(dir, `${l.name}.conf`);
+    writeFileSync(conf, clusterServerConfig({ busConfig, nodes: layout, index: i, clusterName: 'nebula-test' }));
+    let proc: ChildProcess | null = null;
+    let output = '';
+    const running = () => proc !== null && proc.exitCode === null && proc.signalCode === null;
+    const end = async (signal: NodeJS.Signals) => {
+      const p = proc;
+      if (!p || !running()) return;
+      await new Promise<void>((resolve) => {
+        p.once('exit', () => resolve());
+        p.kill(signal);
+        setTimeout(() => p.kill('SIGKILL'), 10_000).unref();
+      });
+    };
+    const node: TestNatsNode = {
+      name: l.name,
+      url: urls[i]!,
+      port: l.clientPort,
+      monitorPort: l.monitorPort!,
+      running,
+      kill: () => end('SIGKILL'),
+      stop: () => end('SIGTERM'),
+      healthy: () => httpOk(`http://127.0.0.1:${l.monitorPort}/healthz`),
+      async start() {
+        await spawnNode();
+        await waitFor(`${l.name} healthy again`, () => node.healthy(), 60_000, 100);
+      },
+    };
+    async function spawnNode(): Promise<void> {
+      if (running()) return;
+      output = '';
+      const p = spawn('nats-server', ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
+      p.stdout?.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-20_000)));
+      p.stderr?.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-20_000)));
+      proc = p;
+      await waitFor(
+        `${l.name} listening`,
+        () => {
+          if (p.exitCode !== null) throw new Error(`nats-server ${l.name} exited (${p.exitCode}): ${output}`);
+          return httpOk(`http://127.0.0.1:${l.monitorPort}/healthz?js-enabled-only=true`);
+        },
+        30_000,
+        50,
+      ).catch((err: unknown) => {
+        throw new Error(`nats-server ${l.name} did not start: ${output.slice(-2000)}`, { cause: err });
+      });
+    }
+    spawners.push(spawnNode);
+    return node;
+  });
+
+  const connectOptions: TestNatsCluster['connectOptions'] = (who, extra = {}) => {
+    const c = typeof who === 'string' ? creds[who] : who.creds;
+    const inboxPrefix = typeof who === 'string' ? undefined : hostInboxPrefix(who.hostId);
+    return {
+      ...busConnectOptions({ servers: urls, creds: c, name: typeof who === 'string' ? who : who.hostId, ...(inboxPrefix ? { inboxPrefix } : {}) }),
+      ...extra,
+    };
+  };
+  const cluster: TestNatsCluster = {
+    nodes,
+    urls,
+    keys,
+    creds,
+    connectOptions,
+    async hostCreds(hostId, apps, o = {}) {
+      const key = createUser();
+      const issued = await issueUserCreds(keys, {
+        name: hostId,
+        permissions: hostPermissions(hostId, apps),
+        key,
+        ...(o.expiresAt ? { expiresAt: o.expiresAt } : {}),
+      });
+      return { hostId, creds: issued.creds, publicKey: issued.publicKey, seed: new TextDecoder().decode(key.getSeed()) };
+    },
+    node(name) {
+      const found = nodes.find((x) => x.name === name);
+      if (!found) throw new Error(`no server ${name} in the cluster (${nodes.map((x) => x.name).join(', ')})`);
+      return found;
+    },
+    async settled(timeoutMs = 60_000) {
+      await waitFor(
+        'every running server healthy',
+        async () => (await Promise.all(nodes.filter((x) => x.running()).map((x) => x.healthy()))).every(Boolean),
+        timeoutMs,
+        100,
+      );
+    },
+    async cleanup() {
+      for (const x of nodes) await x.kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+
+  try {
+    await Promise.all(spawners.map((spawnNode) => spawnNode()));
+    await untilReady(cluster, n, opts.readyTimeoutMs ?? 60_000);
+  } catch (err) {
+    await cluster.cleanup();
+    throw err;
+  }
+  return cluster;
+}
+
+/**
+ * Every server answers JetStream requests of the NEBULA account by itself (a client on each one
+ * alone: the account is loaded there, a meta leader is known), then a stream with n copies can be
+ * placed (made and deleted again), retried until the deadline.
+ */
+async function untilReady(cluster: TestNatsCluster, n: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const left = () => Math.max(1000, deadline - Date.now());
+  const conns: NatsConnection[] = [];
+  try {
+    for (const node of cluster.nodes) {
+      const nc = await connect(cluster.connectOptions('admin', { servers: [node.url], noRandomize: true, ignoreClusterUpdates: true, timeout: 5000 }));
+      conns.push(nc);
+      await waitFor(`JetStream on ${node.name} for the account`, async () => (await jetstreamManager(nc, { timeout: 2000 })).getAccountInfo(), left(), 100);
+    }
+    const jsm = await jetstreamManager(conns[0]!, { timeout: 5000 });
+    const probe = `READY_PROBE_${Date.now().toString(36)}`;
+    await waitFor(
+      `a stream with ${n} copies placed`,
+      async () => {
+        try {
+          await jsm.streams.add({ name: probe, subjects: [`nebula-ready-probe.${probe}`], num_replicas: n, storage: StorageType.Memory });
+        } catch (err) {
+          // Already made by an earlier try whose answer was lost: good enough.
+          if (!/already in use/i.test(String(err))) throw err;
+        }
+        const info = await jsm.streams.info(probe);
+        return (info.cluster?.replicas?.length ?? 0) === n - 1 && info.cluster?.leader !== undefined;
+      },
+      left(),
+      200,
+    );
+    await jsm.streams.delete(probe);
+  } finally {
+    for (const c of conns) await c.close().catch(() => undefined);
+  }
+}
