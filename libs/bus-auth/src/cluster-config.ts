@@ -81,7 +81,10 @@ export function clusterServerConfig(opts: ClusterConfigOptions): string {
  * N servers on one machine (the local stack, tests): `host`, client ports from `clientPort`, routes
  * from `clusterPort`, monitors from `monitorPort`, each server's data under `dir/<name>`.
  */
-export function localClusterNodes(n: number, base: { dir: string; host?: string; clientPort: number; clusterPort: number; monitorPort?: number }): ClusterNode[] {
+export function localClusterNodes(
+  n: number,
+  base: { dir: string; host?: string; clientPort: number; clusterPort: number; monitorPort?: number },
+): ClusterNode[] {
   if (!Number.isInteger(n) || n < 1) throw new ClusterConfigError(`a cluster of ${n} servers`);
   return Array.from({ length: n }, (_, i) => {
     const name = `n${i + 1}`;

@@ -62,7 +62,14 @@ export function readCredsFile(path: string): string {
  */
 export function busReconnectOptions(): Pick<
   ConnectionOptions,
-  'maxReconnectAttempts' | 'reconnectTimeWait' | 'reconnectJitter' | 'reconnectJitterTLS' | 'noRandomize' | 'ignoreClusterUpdates' | 'pingInterval' | 'maxPingOut'
+  | 'maxReconnectAttempts'
+  | 'reconnectTimeWait'
+  | 'reconnectJitter'
+  | 'reconnectJitterTLS'
+  | 'noRandomize'
+  | 'ignoreClusterUpdates'
+  | 'pingInterval'
+  | 'maxPingOut'
 > {
   return {
     maxReconnectAttempts: -1,

@@ -8,7 +8,8 @@ import { ClusterConfigError, clusterServerConfig, createBusSetup, localClusterNo
 const setup = await createBusSetup();
 const busConfig = setup.serverConfig('/var/lib/nebula/bus/accounts');
 
-const routesOf = (conf: string) => [...(/routes: \[([^\]]*)\]/.exec(conf)?.[1] ?? '').matchAll(/"nats-route:\/\/127\.0\.0\.1:(\d+)"/g)].map((m) => Number(m[1]));
+const routesOf = (conf: string) =>
+  [...(/routes: \[([^\]]*)\]/.exec(conf)?.[1] ?? '').matchAll(/"nats-route:\/\/127\.0\.0\.1:(\d+)"/g)].map((m) => Number(m[1]));
 
 test('server i of N: routes to the N-1 others, never itself; its own name, ports, store and resolver folder; the same operator', () => {
   fc.assert(
@@ -44,7 +45,10 @@ const refused = (e: unknown) => e instanceof ClusterConfigError;
 test('refused: a route outside loopback without TLS, two servers of one name, a bus config without resolver', () => {
   const nodes = localClusterNodes(3, { dir: '/tmp/c', clientPort: 4222, clusterPort: 6222 });
   const remote = nodes.map((n, i) => ({ ...n, host: `10.0.0.${i + 1}` }));
-  assert.throws(() => clusterServerConfig({ busConfig, nodes: remote, index: 0 }), (e: unknown) => e instanceof ClusterConfigError && /TLS/.test(String(e)));
+  assert.throws(
+    () => clusterServerConfig({ busConfig, nodes: remote, index: 0 }),
+    (e: unknown) => e instanceof ClusterConfigError && /TLS/.test(String(e)),
+  );
   const tls = clusterServerConfig({ busConfig, nodes: remote, index: 0, routeTls: { certFile: '/c.pem', keyFile: '/k.pem', caFile: '/ca.pem' } });
   assert.match(tls, '"tls://10.0.0.2:6223", "tls://10.0.0.3:6224"');
   assert.match(tls, 'verify: true');

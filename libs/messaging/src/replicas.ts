@@ -40,6 +40,4 @@ export function clusterSizeOf(info: { cluster?: string | undefined; connect_urls
 }
 
 /** `NATS_STREAM_REPLICAS` of the streams' owners (API, notifier): `auto` (the default) or 1 to 5. */
-export const streamReplicasEnv = z
-  .union([z.literal('auto'), z.coerce.number().int().min(1).max(MAX_REPLICAS)])
-  .default('auto');
+export const streamReplicasEnv = z.union([z.literal('auto'), z.coerce.number().int().min(1).max(MAX_REPLICAS)]).default('auto');

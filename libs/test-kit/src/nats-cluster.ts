@@ -90,12 +90,17 @@ export async function startNatsCluster(n = 3, opts: { readyTimeoutMs?: number } 
   const keys = setup.keys;
   const busConfig = setup.serverConfig(join(dir, 'accounts'));
   const ports = await freePorts(3 * n);
-  const layout: ClusterNode[] = Array.from({ length: n }, (_, i) => ({
+  const port = () => {
+    const p = ports.shift();
+    if (p === undefined) throw new Error('out of free ports');
+    return p;
+  };
+  const layout: Array<ClusterNode & { monitorPort: number }> = Array.from({ length: n }, (_, i) => ({
     name: `n${i + 1}`,
     host: '127.0.0.1',
-    clientPort: ports[3 * i]!,
-    clusterPort: ports[3 * i + 1]!,
-    monitorPort: ports[3 * i + 2]!,
+    clientPort: port(),
+    clusterPort: port(),
+    monitorPort: port(),
     storeDir: join(dir, `n${i + 1}`, 'jetstream'),
     resolverDir: join(dir, `n${i + 1}`, 'accounts'),
   }));
@@ -104,7 +109,8 @@ export async function startNatsCluster(n = 3, opts: { readyTimeoutMs?: number } 
     notifier: (await issueUserCreds(keys, { name: 'notifier', permissions: notifierPermissions() })).creds,
     admin: (await issueUserCreds(keys, { name: 'admin', permissions: { pub: { allow: ['>'] }, sub: { allow: ['>'] } } })).creds,
   };
-  const urls = layout.map((l) => `nats://127.0.0.1:${l.clientPort}`);
+  const urlOf = (l: ClusterNode) => `nats://127.0.0.1:${l.clientPort}`;
+  const urls = layout.map(urlOf);
 
   const spawners: Array<() => Promise<void>> = [];
   const nodes: TestNatsNode[] = layout.map((l, i) => {
@@ -125,9 +131,9 @@ export async function startNatsCluster(n = 3, opts: { readyTimeoutMs?: number } 
     };
     const node: TestNatsNode = {
       name: l.name,
-      url: urls[i]!,
+      url: urlOf(l),
       port: l.clientPort,
-      monitorPort: l.monitorPort!,
+      monitorPort: l.monitorPort,
       running,
       kill: () => end('SIGKILL'),
       stop: () => end('SIGTERM'),
@@ -228,7 +234,9 @@ async function untilReady(cluster: TestNatsCluster, n: number, timeoutMs: number
       conns.push(nc);
       await waitFor(`JetStream on ${node.name} for the account`, async () => (await jetstreamManager(nc, { timeout: 2000 })).getAccountInfo(), left(), 100);
     }
-    const jsm = await jetstreamManager(conns[0]!, { timeout: 5000 });
+    const [first] = conns;
+    if (!first) throw new Error('a cluster of no servers');
+    const jsm = await jetstreamManager(first, { timeout: 5000 });
     const probe = `READY_PROBE_${Date.now().toString(36)}`;
     await waitFor(
       `a stream with ${n} copies placed`,
