@@ -2,8 +2,14 @@
  * The nats.conf of one server of a NATS cluster, from the bus's nats.conf (operator, system
  * account, resolver: the same keys on every server):
  *
- *   server i of N ── routes ──▶ the N-1 others (cluster block)
+ *   server i of N ── routes ──▶ every server of the cluster, itself included (cluster block)
  *                ── its own server_name, client and monitor ports, JetStream store and resolver folder
+ *
+ * Why itself too: a fresh server takes the number of routes it is given as the size of the
+ * JetStream meta group to bootstrap (nats-server bootstrapRaftNode: max(2, routes)). With only the
+ * N-1 others, three servers form a meta group of two and the third stays outside it, so a stream
+ * with three copies is refused ("no suitable peers for placement") until it is added, which can
+ * take minutes. A route to itself is recognised and dropped by the server.
  *
  * Each server keeps the accounts in a folder of its own (an account pushed to one is sent to the
  * others over the system account) and its JetStream data in another. Routes on loopback only unless
@@ -56,7 +62,7 @@ export function clusterServerConfig(opts: ClusterConfigOptions): string {
   const bus = opts.busConfig.replace(RESOLVER_DIR, (_, head: string) => `${head}${q(self.resolverDir)}`);
   const host = (n: ClusterNode) => (n.host.includes(':') ? `[${n.host}]` : n.host);
   const scheme = opts.routeTls ? 'tls' : 'nats-route';
-  const routes = nodes.filter((n) => n !== self).map((n) => q(`${scheme}://${host(n)}:${n.clusterPort}`));
+  const routes = nodes.map((n) => q(`${scheme}://${host(n)}:${n.clusterPort}`));
   const lines = [
     bus.trimEnd(),
     '',

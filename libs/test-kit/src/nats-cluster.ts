@@ -31,10 +31,12 @@ import { waitFor } from './wait.ts';
  *   node.kill() / stop()  ──▶ SIGKILL / SIGTERM; node.start() on the same ports and data, then
  *                           waits until the server says its streams are current (/healthz)
  *
- * Why the probe: on a fresh cluster, every server healthy, the meta leader may still answer "no
- * suitable peers for placement" for a while (it places copies only on the servers it has heard
- * from); a test that creates streams with three copies right away was flaky. The cluster is
- * returned once such a stream can be made.
+ * Why the checks: servers started together sometimes form a JetStream meta group of two, every
+ * server healthy, the third outside it for minutes (a race of servers started at once, seen about
+ * one start in four with nats-server 2.10.27), so a stream with three copies answers "no suitable
+ * peers for placement"; a test that created such streams right away was flaky. A server missing from the
+ * meta group is restarted (it is then added at once), and the cluster is returned once a stream
+ * with N copies can be made.
  */
 export interface TestNatsNode {
   name: string;
@@ -81,6 +83,23 @@ async function httpOk(url: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** The servers in the JetStream meta group, as its leader lists them (itself and its replicas); null without a leader. */
+async function metaMembers(monitorPorts: readonly number[]): Promise<string[] | null> {
+  for (const port of monitorPorts) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/jsz?leader-only=true`, { signal: AbortSignal.timeout(2000) });
+      if (!r.ok) continue;
+      const jsz = (await r.json()) as { meta_cluster?: { leader?: string; replicas?: Array<{ name: string }> } };
+      const meta = jsz.meta_cluster;
+      if (!meta?.leader) continue;
+      return [meta.leader, ...(meta.replicas ?? []).map((x) => x.name)];
+    } catch {
+      // Not this one (not the leader, or not up): the next.
+    }
+  }
+  return null;
 }
 
 /** `n` servers (3 unless told); `readyTimeoutMs` bounds the wait for JetStream to place n copies (default 60 s). */
@@ -211,12 +230,38 @@ export async function startNatsCluster(n = 3, opts: { readyTimeoutMs?: number } 
 
   try {
     await Promise.all(spawners.map((spawnNode) => spawnNode()));
+    await wholeMetaGroup(cluster, opts.readyTimeoutMs ?? 60_000);
     await untilReady(cluster, n, opts.readyTimeoutMs ?? 60_000);
   } catch (err) {
     await cluster.cleanup();
     throw err;
   }
   return cluster;
+}
+
+/** Waits for a meta leader with every server in its group; a server left out for 3 s is restarted. */
+async function wholeMetaGroup(cluster: TestNatsCluster, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const ports = cluster.nodes.map((x) => x.monitorPort);
+  let outSince = new Map<string, number>();
+  for (;;) {
+    const members = await metaMembers(ports);
+    if (members && cluster.nodes.every((x) => members.includes(x.name))) return;
+    if (Date.now() > deadline) throw new Error(`the JetStream meta group is not whole: ${members ? members.join(', ') : 'no leader'}`);
+    if (members) {
+      const now = Date.now();
+      const out = cluster.nodes.filter((x) => !members.includes(x.name));
+      outSince = new Map(out.map((x) => [x.name, outSince.get(x.name) ?? now]));
+      for (const x of out) {
+        if (now - (outSince.get(x.name) ?? now) < 3000) continue;
+        if (process.env.TEST_LOG) process.stderr.write(`[nats-cluster] ${x.name} outside the meta group (${members.join(', ')}): restarted\n`);
+        await x.stop();
+        await x.start();
+        outSince.delete(x.name);
+      }
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /**
