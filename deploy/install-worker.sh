@@ -44,7 +44,7 @@ Installs (or upgrades) the Nebula worker as the systemd service nebula-worker. R
   --device-group NAME   the device group this host follows live (DEVICE_GROUP): its apps and cron
                         jobs, besides those of --apps
   --host-id ID          this host's id (HOST_ID); default: the worker uses the machine id
-  --nats-url URL        the NATS servers (NATS_URL), e.g. tls://nats.example:4222
+  --nats-url URL        the NATS servers (NATS_URL), e.g. tls://nats.example:4222 (several: comma-separated)
   --nats-ca FILE        the CA of the NATS servers' certificates: copied to /etc/nebula/nats-ca.pem (NATS_TLS_CA)
   --set KEY=VALUE       any other worker setting (e.g. WORKER_ALLOW_DEVICES=/dev/ttyUSB0); repeatable
   --root DIR            install under DIR instead of / (for tests and images): systemctl is not called
@@ -188,7 +188,7 @@ for key in "${SETTING_KEYS[@]}"; do
       continue
       ;;
     NEBULA_URL) [[ "$value" =~ ^https?://[A-Za-z0-9._~:/%@+-]+$ ]] || die "--url $value: not an http:// or https:// URL" ;;
-    NATS_URL) [[ "$value" =~ ^(nats|tls)://[A-Za-z0-9._~:/%@+-]+$ ]] || die "--nats-url $value: not a nats:// or tls:// URL" ;;
+    NATS_URL) [[ "$value" =~ ^(nats|tls)://[A-Za-z0-9._~:/%@+-]+(,(nats|tls)://[A-Za-z0-9._~:/%@+-]+)*$ ]] || die "--nats-url $value: not a nats:// or tls:// URL (several: comma-separated)" ;;
     HOST_ID) [[ "$value" =~ $NAME_RE ]] || die "--host-id $value: letters, digits, _ and - (at most 63, starting with a letter or digit)" ;;
     DEVICE_GROUP) [[ "$value" =~ $NAME_RE ]] || die "--device-group $value: letters, digits, _ and - (at most 63, starting with a letter or digit)" ;;
     APP_NAME)

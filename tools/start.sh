@@ -70,6 +70,11 @@ trap 'stop_all; exit 0' INT TERM
 # The bus runs secured (tools/stack.sh made its keys): the API and the notifier connect with their
 # own credentials; the worker joins with a one-time token the first time and keeps its credential.
 BUS_DIR="${NEBULA_BUS_DIR:-/var/lib/nebula/local-bus}"
+# NATS_CLUSTER=3 (tools/stack.sh): the API, the notifier and the worker get the servers' list.
+if [ "${NATS_CLUSTER:-1}" -gt 1 ] && [ -z "${NATS_URL:-}" ]; then
+  NATS_URL="$(seq 1 "$NATS_CLUSTER" | while read -r i; do printf 'nats://127.0.0.1:%s,' $((${NEBULA_NATS_PORT:-4222} + i - 1)); done)"
+  export NATS_URL="${NATS_URL%,}"
+fi
 NATS_CREDS="$BUS_DIR/api.creds" BUS_KEYS_FILE="$BUS_DIR/control-plane.json" node services/api/src/main.ts &
 pids+=($!)
 NATS_CREDS="$BUS_DIR/notifier.creds" node services/notifier/src/main.ts &

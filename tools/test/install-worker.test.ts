@@ -140,6 +140,20 @@ test('without --host-id no HOST_ID is written: the worker uses the machine id', 
   assert.not.ok('HOST_ID' in envOf(root));
 });
 
+test("--nats-url takes a cluster's servers, comma-separated; a list with one that is not a nats:// or tls:// URL is refused", () => {
+  const root = temp('root');
+  const servers = 'tls://n1.example:4222,tls://n2.example:4222,tls://n3.example:4222';
+  first(root, bundle('1.0.0'), ['--nats-url', servers]);
+  assert.is(envOf(root).NATS_URL, servers);
+  const bad = install(
+    temp('root'),
+    ['--bundle', bundle('1.0.0'), '--node', NODE, '--url', 'https://nebula.example', '--nats-url', 'tls://n1.example:4222,http://n2', '--join-token-stdin'],
+    `${TOKEN}\n`,
+  );
+  assert.is(bad.status, 1);
+  assert.match(bad.out, 'not a nats:// or tls:// URL');
+});
+
 test('systemd-analyze verify passes on the installed unit, and fails on a unit whose binary is missing', () => {
   const root = temp('root');
   first(root, bundle('1.2.3'));

@@ -51,3 +51,34 @@ export function busConnectOptions(cfg: BusConnectConfig): ConnectionOptions {
 export function readCredsFile(path: string): string {
   return readFileSync(path, 'utf8');
 }
+
+/**
+ * How every service reconnects, to one server or a cluster: attempts never stop (a service waits
+ * for its bus rather than exiting), the list is tried in a random order and a client learns the
+ * cluster's other servers from the one it reached, so that a fleet does not pile onto the first URL;
+ * the wait between two rounds is jittered so that thousands of hosts losing the same server do not
+ * come back at the same instant. Pings every 15 s (two missed: the connection is dead) find a server
+ * gone without a word (a cut link) within about 30 s, not the client's default 4 minutes.
+ */
+export function busReconnectOptions(): Pick<
+  ConnectionOptions,
+  | 'maxReconnectAttempts'
+  | 'reconnectTimeWait'
+  | 'reconnectJitter'
+  | 'reconnectJitterTLS'
+  | 'noRandomize'
+  | 'ignoreClusterUpdates'
+  | 'pingInterval'
+  | 'maxPingOut'
+> {
+  return {
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 1000,
+    reconnectJitter: 500,
+    reconnectJitterTLS: 1000,
+    noRandomize: false,
+    ignoreClusterUpdates: false,
+    pingInterval: 15_000,
+    maxPingOut: 2,
+  };
+}

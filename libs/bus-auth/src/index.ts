@@ -1,6 +1,7 @@
 export type { KeyObject } from 'node:crypto';
 export * from './account-push.ts';
 export * from './bus-directory.ts';
+export * from './cluster-config.ts';
 export * from './connect-options.ts';
 export * from './identity.ts';
 export * from './permissions.ts';

@@ -1,6 +1,6 @@
 import { JetStreamApiError, type JetStreamManager, type StreamConfig, type StreamInfo } from '@nats-io/jetstream';
 import { streams } from '@nebula/contracts';
-import { z } from 'zod';
+import { chooseReplicas, type ReplicaSetting } from './replicas.ts';
 
 /**
  * Nebula's streams and who owns them (settings and owners live in @nebula/contracts `streams`):
@@ -17,18 +17,21 @@ const ms = (v: number) => v * 1_000_000; // JetStream durations are nanoseconds
 /** What an installation chooses about its streams, rather than the code. */
 export interface StreamOptions {
   /**
-   * Copies of each stream in a NATS cluster (`NATS_STREAM_REPLICAS`, default 1): 3 on a
-   * three-server cluster, so that one server down loses nothing and stops nothing. Always sent, so
-   * that the owner keeps the stream at it (a stream edited by hand to another count is brought back).
+   * Copies of each stream in a NATS cluster (`NATS_STREAM_REPLICAS`; default `auto`, see
+   * chooseReplicas): 3 on a three-server cluster, so that one server down loses nothing and stops
+   * nothing. Always sent, so that the owner keeps the stream at it (a stream edited by hand to
+   * another count is brought back; with `auto`, only up).
    */
-  replicas?: number;
+  replicas?: ReplicaSetting;
+  /** The servers of the cluster, read when the stream is ensured (`clusterSizeOf(nc.info)`); default 1. */
+  clusterSize?: number | (() => number);
 }
 
-/** `NATS_STREAM_REPLICAS` of the streams' owners (API, notifier): 1 to 5 (JetStream's most), default 1. */
-export const streamReplicasEnv = z.coerce.number().int().min(1).max(5).default(1);
-
-/** The JetStream config of one of Nebula's streams. */
-export function streamConfig(key: StreamKey, opts: StreamOptions = {}): Partial<StreamConfig> & { name: string; subjects: string[] } {
+/** The JetStream config of one of Nebula's streams (`auto` here: one copy; ensureStream decides it from the cluster). */
+export function streamConfig(
+  key: StreamKey,
+  opts: { replicas?: ReplicaSetting | undefined } = {},
+): Partial<StreamConfig> & { name: string; subjects: string[] } {
   const s = streams[key];
   const cfg: Partial<StreamConfig> & { name: string; subjects: string[] } = {
     name: s.name,
@@ -39,7 +42,7 @@ export function streamConfig(key: StreamKey, opts: StreamOptions = {}): Partial<
     max_age: ms(s.max_age_ms),
     discard: s.discard as StreamConfig['discard'],
     duplicate_window: ms(s.duplicate_window_ms),
-    num_replicas: opts.replicas ?? 1,
+    num_replicas: typeof opts.replicas === 'number' ? opts.replicas : 1,
   };
   if ('max_msgs_per_subject' in s) cfg.max_msgs_per_subject = s.max_msgs_per_subject;
   if ('allow_direct' in s) cfg.allow_direct = s.allow_direct;
@@ -51,7 +54,7 @@ export function streamConfig(key: StreamKey, opts: StreamOptions = {}): Partial<
  * calls this (on NATS 2.9 `add` of an identical stream is a no-op, so every replica may).
  */
 export async function ensureStream(jsm: JetStreamManager, key: StreamKey, opts: StreamOptions = {}): Promise<StreamInfo> {
-  const cfg = streamConfig(key, opts);
+  const cfg = streamConfig(key, { replicas: await replicasFor(jsm, key, opts) });
   try {
     return await jsm.streams.add(cfg);
   } catch (err) {
@@ -59,6 +62,20 @@ export async function ensureStream(jsm: JetStreamManager, key: StreamKey, opts: 
     if (err instanceof JetStreamApiError && err.code === 10058) return jsm.streams.update(cfg.name, cfg);
     throw err;
   }
+}
+
+/** The copies the stream gets: the setting, or (auto) from the cluster's size and the copies it has now. */
+async function replicasFor(jsm: JetStreamManager, key: StreamKey, opts: StreamOptions): Promise<number> {
+  const setting = opts.replicas ?? 'auto';
+  if (setting !== 'auto') return chooseReplicas(setting, 1);
+  const size = typeof opts.clusterSize === 'function' ? opts.clusterSize() : (opts.clusterSize ?? 1);
+  let existing: number | undefined;
+  try {
+    existing = (await jsm.streams.info(streams[key].name)).config.num_replicas;
+  } catch (err) {
+    if (!isStreamNotFound(err)) throw err;
+  }
+  return chooseReplicas('auto', size, existing);
 }
 
 export async function ensureStreams(jsm: JetStreamManager, keys: StreamKey[], opts: StreamOptions = {}): Promise<void> {

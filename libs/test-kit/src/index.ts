@@ -3,6 +3,7 @@ export * from './clock.ts';
 export * from './fleet.ts';
 export * from './host-signer.ts';
 export * from './log-lines.ts';
+export * from './nats-cluster.ts';
 export * from './nats-server.ts';
 export * from './ports.ts';
 export * from './stalling-registry.ts';

@@ -1,5 +1,5 @@
 import { connect } from '@nats-io/transport-node';
-import { busConnectOptions } from '@nebula/bus-auth';
+import { busConnectOptions, busReconnectOptions } from '@nebula/bus-auth';
 import { createDb, dbOptionsFromEnv } from '@nebula/db';
 import { runService } from '@nebula/service-kit';
 import { authSettings, describeAuth } from './auth.ts';
@@ -30,7 +30,7 @@ await runService({
       onIdleError: (err) => log.warn({ err }, 'database connection lost: reconnecting at the next query'),
     });
     // waitOnFirstConnect: a NATS that is not up yet is waited for, not a failed start.
-    const nc = await connect({ ...natsOptions, maxReconnectAttempts: -1, waitOnFirstConnect: true });
+    const nc = await connect({ ...natsOptions, ...busReconnectOptions(), waitOnFirstConnect: true });
     const api = await createApiServer({
       db,
       databaseUrl: env.DATABASE_URL,

@@ -1,5 +1,5 @@
 import { connect } from '@nats-io/transport-node';
-import { busConnectOptions, readCredsFile } from '@nebula/bus-auth';
+import { busConnectOptions, busReconnectOptions, readCredsFile } from '@nebula/bus-auth';
 import { createDb, dbOptionsFromEnv, migrateToLatest, pingDb } from '@nebula/db';
 import { createMetricsRegistry, runService, startOpsServer } from '@nebula/service-kit';
 import { notifierEnvSchema, optionsFromEnv } from './config.ts';
@@ -23,7 +23,7 @@ await runService({
         tlsCaFile: env.NATS_TLS_CA,
         name: 'nebula-notifier',
       }),
-      maxReconnectAttempts: -1,
+      ...busReconnectOptions(),
     });
     const registry = createMetricsRegistry('notifier');
     const notifier = createNotifier({ db, nc, log, registry, options: optionsFromEnv(env) });

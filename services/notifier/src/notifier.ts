@@ -2,7 +2,7 @@ import { type JetStreamManager, type JsMsg, jetstream, jetstreamManager } from '
 import type { NatsConnection } from '@nats-io/transport-node';
 import { type Heartbeat, heartbeatSchema, type Result, resultSchema, streams, subjects } from '@nebula/contracts';
 import { countHosts, type Database, isUuid, type Kysely, NOTIFIER_CLOCK_TICK_MS, touchNotifierClock } from '@nebula/db';
-import { decode, ensureStream, InvalidMessageError } from '@nebula/messaging';
+import { clusterSizeOf, decode, ensureStream, InvalidMessageError, type StreamOptions } from '@nebula/messaging';
 import type { Logger } from '@nebula/service-kit';
 import { Registry } from 'prom-client';
 import { dbHostKeySource } from './db/host-keys.ts';
@@ -200,9 +200,11 @@ export function createNotifier(deps: NotifierDeps): Notifier {
       try {
         await hostKeys.start();
         const jsm = await jetstreamManager(nc);
-        await ensureStream(jsm, 'results', { replicas: options.streamReplicas });
-        await ensureStream(jsm, 'hosts', { replicas: options.streamReplicas });
-        await ensureStream(jsm, 'events', { replicas: options.streamReplicas });
+        // auto: as many copies as the cluster has servers (up to 3), read from the server's INFO now.
+        const copies: StreamOptions = { replicas: options.streamReplicas, clusterSize: () => clusterSizeOf(nc.info) };
+        await ensureStream(jsm, 'results', copies);
+        await ensureStream(jsm, 'hosts', copies);
+        await ensureStream(jsm, 'events', copies);
         const js = jetstream(nc);
         for (const c of consumers) await c.start(js, jsm);
         clock = setInterval(() => void tick(jsm), NOTIFIER_CLOCK_TICK_MS);

@@ -1,4 +1,5 @@
 import { DEFAULT_OFFLINE_AFTER_MISSED_HEARTBEATS } from '@nebula/contracts';
+import type { ReplicaSetting } from '@nebula/messaging';
 
 export interface NotifierOptions {
   /** Messages per batch, and per pull from JetStream (default 256, at most 5000). */
@@ -15,8 +16,8 @@ export interface NotifierOptions {
   offlineAfterMissed?: number;
   /** How often the hosts' registered keys are read again (default 5 s): a revocation takes effect within it. */
   hostKeysRefreshMs?: number;
-  /** Copies of the RESULTS, HOSTS and EVENTS streams in a NATS cluster (NATS_STREAM_REPLICAS; default 1, at most 5). */
-  streamReplicas?: number;
+  /** Copies of the RESULTS, HOSTS and EVENTS streams in a NATS cluster (NATS_STREAM_REPLICAS; default `auto`: as many as the cluster has servers, up to 3; or 1 to 5). */
+  streamReplicas?: ReplicaSetting;
   /** Durable consumer names; every replica uses the same ones so they share the work. */
   durables?: { results?: string; heartbeats?: string; events?: string };
   /** The rollout controller (rollouts in waves): on by default; one replica at a time drives it. */
@@ -48,7 +49,7 @@ export function compileOptions(o: NotifierOptions = {}): CompiledOptions {
     maxAckPending: Math.trunc(check('maxAckPending', o.maxAckPending ?? Math.max(1000, 20 * batchSize), batchSize)),
     retryDelayMs: check('retryDelayMs', o.retryDelayMs ?? 1000, 0),
     hostKeysRefreshMs: check('hostKeysRefreshMs', o.hostKeysRefreshMs ?? 5000, 50, 3_600_000),
-    streamReplicas: Math.trunc(check('streamReplicas', o.streamReplicas ?? 1, 1, 5)),
+    streamReplicas: o.streamReplicas === undefined || o.streamReplicas === 'auto' ? 'auto' : Math.trunc(check('streamReplicas', o.streamReplicas, 1, 5)),
     offlineAfterMissed: check('offlineAfterMissed', o.offlineAfterMissed ?? DEFAULT_OFFLINE_AFTER_MISSED_HEARTBEATS, 1),
     durables: {
       results: o.durables?.results ?? 'notifier-results',

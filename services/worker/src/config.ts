@@ -76,7 +76,8 @@ export const workerEnvSchema = z.object({
    * unless this is true (with a DEVICE_GROUP, the group's message decides what is unserved).
    */
   REMOVE_UNSERVED: envVar.bool(false),
-  NATS_URL: envVar.url('nats://127.0.0.1:4222'),
+  /** The NATS servers, comma-separated (the cluster's, as the join command names them): tried in a random order. */
+  NATS_URL: envVar.urlList('nats://127.0.0.1:4222'),
   /** PEM file of the CA that signed the NATS servers' certificates (TLS; required outside loopback unless tls:// with a public CA). */
   NATS_TLS_CA: z.string().optional(),
   /** This host's bus identity (key seed, JWT, pinned control plane key): written at join, mode 600. */

@@ -28,7 +28,7 @@ await runService({
         consumer: { ack_wait_seconds: env.ACK_WAIT_SECONDS, inactive_threshold_hours: env.CONSUMER_INACTIVE_THRESHOLD_HOURS },
         timeoutMs: env.NEBULA_API_TIMEOUT_SECONDS * 1000,
         log,
-        servers: [env.NATS_URL],
+        servers: env.NATS_URL,
         tlsCaFile: env.NATS_TLS_CA,
       });
     } catch (err) {

@@ -76,6 +76,22 @@ test('the new limits have their defaults', () => {
   assert.is(env.REMOVE_OLD_IMAGES, true);
 });
 
+test("NATS_URL: one server or a cluster's, comma-separated (as a join command names them)", () => {
+  assert.equal(loadEnv(workerEnvSchema, {}).NATS_URL, ['nats://127.0.0.1:4222']);
+  assert.equal(loadEnv(workerEnvSchema, { NATS_URL: 'tls://n1.example:4222, tls://n2.example:4222,tls://n3.example:4222' }).NATS_URL, [
+    'tls://n1.example:4222',
+    'tls://n2.example:4222',
+    'tls://n3.example:4222',
+  ]);
+  try {
+    loadEnv(workerEnvSchema, { NATS_URL: 'tls://n1.example:4222,not a url' });
+    assert.unreachable('a list with a bad URL is refused');
+  } catch (err) {
+    assert.instance(err, ConfigError);
+    assert.match((err as Error).message, 'NATS_URL');
+  }
+});
+
 test('host policy: everything refused by default; each setting opts in', () => {
   assert.equal(hostPolicyFromEnv(loadEnv(workerEnvSchema, {})), DEFAULT_HOST_POLICY);
   const p = hostPolicyFromEnv(

@@ -2,6 +2,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { type ControlPlaneKeys, keyFromSeed } from '@nebula/bus-auth';
 import { type Database, type Kysely, migrateToLatest } from '@nebula/db';
+import { clusterSizeOf, type ReplicaSetting } from '@nebula/messaging';
 import type { Logger } from '@nebula/service-kit';
 import { Authenticator, type AuthSettings, type Identity } from '../auth.ts';
 import { OutboxRelay } from '../db/outbox-relay.ts';
@@ -77,8 +78,8 @@ export interface ApiServerOptions {
   /** Pruning of expired rows (db/retention.ts; default 30 days, hourly); false: none. */
   retention?: RetentionOptions | false;
   relay?: { lockPollMs?: number; pollMs?: number; maxBackoffMs?: number; streamCheckMs?: number };
-  /** Copies of the APPS stream in a NATS cluster (NATS_STREAM_REPLICAS, default 1). */
-  streamReplicas?: number;
+  /** Copies of the APPS and GROUPS streams in a NATS cluster (NATS_STREAM_REPLICAS; default `auto`: the cluster's servers, up to 3). */
+  streamReplicas?: ReplicaSetting;
   /** The control plane's bus keys (BUS_KEYS_FILE): app message signatures, host credentials, revocations. */
   keys: ControlPlaneKeys;
   /**
@@ -112,7 +113,11 @@ export interface ApiServer {
 }
 
 async function startRelay(opts: ApiServerOptions): Promise<OutboxRelay> {
-  const publisher = jetStreamPublisher(opts.nc, keyFromSeed(opts.keys.message_signing_seed), undefined, { replicas: opts.streamReplicas ?? 1 });
+  const publisher = jetStreamPublisher(opts.nc, keyFromSeed(opts.keys.message_signing_seed), undefined, {
+    replicas: opts.streamReplicas ?? 'auto',
+    // Read at each ensure: the servers the connection's server has routes to now.
+    clusterSize: () => clusterSizeOf(opts.nc.info),
+  });
   try {
     await publisher.ensure();
   } catch (err) {

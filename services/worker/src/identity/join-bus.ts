@@ -1,4 +1,5 @@
 import { type ConnectionOptions, connect, type NatsConnection } from '@nats-io/transport-node';
+import { busReconnectOptions } from '@nebula/bus-auth';
 import type { WorkerDeps } from '../worker.ts';
 import { hostConnectOptions } from './bus-connection.ts';
 import { establishIdentity, type HostIdentity, type HostIdentityConfig } from './host-identity.ts';
@@ -16,7 +17,7 @@ export async function joinBus(
   cfg: HostIdentityConfig & { servers: string[]; tlsCaFile?: string | undefined; connect?: Partial<ConnectionOptions> },
 ): Promise<{ identity: HostIdentity; nc: NatsConnection; host: HostBus; close(): Promise<void> }> {
   const identity = await establishIdentity(cfg);
-  const nc = await connect({ ...hostConnectOptions(identity, { servers: cfg.servers, tlsCaFile: cfg.tlsCaFile }), maxReconnectAttempts: -1, ...cfg.connect });
+  const nc = await connect({ ...hostConnectOptions(identity, { servers: cfg.servers, tlsCaFile: cfg.tlsCaFile }), ...busReconnectOptions(), ...cfg.connect });
   identity.startRenewing();
   return {
     identity,
