@@ -1,6 +1,6 @@
 import { type GroupMessage, groupMessageSchema, groupSubjects, MESSAGE_VERSION } from '@nebula/contracts';
-import { OUTBOX_CHANNEL, republishedMsgId } from '@nebula/db';
 import type pg from 'pg';
+import { originalMsgId, type RepublishRow, republishInTransaction } from './republish.ts';
 
 /**
  * The device groups' counterpart of republishMissing (republish.ts): puts the newest message of every
@@ -18,10 +18,9 @@ import type pg from 'pg';
  * the cron jobs it names and its newest rollout (same seq and rollout id: hosts that applied it see
  * nothing new).
  */
-export async function republishMissingGroups(client: pg.Client, stored: Set<string>): Promise<string[]> {
+export function republishMissingGroups(client: pg.Client, stored: Set<string>): Promise<string[]> {
   const prefix = groupSubjects.group('');
-  await client.query('begin');
-  try {
+  return republishInTransaction(client, async () => {
     const { rows } = await client.query<{
       name: string;
       incarnation: string;
@@ -55,30 +54,19 @@ export async function republishMissingGroups(client: pg.Client, stored: Set<stri
           for update of g skip locked`,
       [prefix, [...stored]],
     );
-    const added: string[] = [];
+    const out: RepublishRow[] = [];
     for (const row of rows) {
-      let payload: string;
-      let msgId: string;
+      const subject = `${prefix}${row.name}`;
       if (row.last_payload !== null && row.last_msg_id !== null) {
-        payload = JSON.stringify(row.last_payload);
-        msgId = row.last_msg_id.split(':republished:')[0] ?? row.last_msg_id;
+        out.push({ subject, msgId: originalMsgId(row.last_msg_id), payload: JSON.stringify(row.last_payload) });
       } else if (row.rollout_id !== null && row.rollout_created_at !== null) {
-        payload = JSON.stringify(await rebuilt(client, row as typeof row & { rollout_id: string; rollout_created_at: Date }));
-        msgId = row.rollout_id;
-      } else {
-        // No rollout for its seq: a hand-edited database; nothing to say that hosts could trust.
-        continue;
+        const message = await rebuilt(client, { ...row, rollout_id: row.rollout_id, rollout_created_at: row.rollout_created_at });
+        out.push({ subject, msgId: row.rollout_id, payload: JSON.stringify(message) });
       }
-      await client.query('insert into outbox (subject, msg_id, payload) values ($1, $2, $3)', [`${prefix}${row.name}`, republishedMsgId(msgId), payload]);
-      added.push(`${prefix}${row.name}`);
+      // Else no rollout for its seq: a hand-edited database; nothing to say that hosts could trust.
     }
-    if (added.length > 0) await client.query('select pg_notify($1, $2)', [OUTBOX_CHANNEL, '']);
-    await client.query('commit');
-    return added;
-  } catch (err) {
-    await client.query('rollback').catch(() => undefined);
-    throw err;
-  }
+    return out;
+  });
 }
 
 /** The group's message from its row: cron jobs in full, in the group's order (a job gone is left out, as a prune does). */

@@ -24,10 +24,9 @@ export { republishedMsgId };
  *
  * Runs on the relay's session, between two drains: nothing publishes while it decides.
  */
-export async function republishMissing(client: pg.Client, stored: Set<string>): Promise<string[]> {
+export function republishMissing(client: pg.Client, stored: Set<string>): Promise<string[]> {
   const prefix = subjects.app('');
-  await client.query('begin');
-  try {
+  return republishInTransaction(client, async () => {
     const { rows } = await client.query<{
       name: string;
       incarnation: string;
@@ -63,7 +62,7 @@ export async function republishMissing(client: pg.Client, stored: Set<string>): 
           for update of a skip locked`,
       [prefix, [...stored]],
     );
-    const added: string[] = [];
+    const out: RepublishRow[] = [];
     for (const row of rows) {
       const subject = `${prefix}${row.name}`;
       let payload: string;
@@ -71,7 +70,7 @@ export async function republishMissing(client: pg.Client, stored: Set<string>): 
       if (row.last_payload !== null && row.last_msg_id !== null) {
         // The newest message as it went out (a republished one keeps its original id as the stem).
         payload = JSON.stringify(row.last_payload);
-        msgId = row.last_msg_id.split(':republished:')[0] ?? row.last_msg_id;
+        msgId = originalMsgId(row.last_msg_id);
       } else {
         // Stored configs were validated on the way in; the envelope is checked again before it goes out.
         const inWaves = (row.state === 'rolling' || row.state === 'paused') && row.step !== null && row.step > 0;
@@ -91,12 +90,40 @@ export async function republishMissing(client: pg.Client, stored: Set<string>): 
         payload = m.payload;
         msgId = m.msgId;
       }
-      await client.query('insert into outbox (subject, msg_id, payload) values ($1, $2, $3)', [subject, republishedMsgId(msgId), payload]);
-      added.push(subject);
+      out.push({ subject, msgId, payload });
     }
-    if (added.length > 0) await client.query('select pg_notify($1, $2)', [OUTBOX_CHANNEL, '']);
+    return out;
+  });
+}
+
+export interface RepublishRow {
+  subject: string;
+  /** The message's own id: it goes out under republishedMsgId of it. */
+  msgId: string;
+  payload: string;
+}
+
+/** The id a message first went out under (a republished one keeps it as its stem). */
+export function originalMsgId(msgId: string): string {
+  return msgId.split(':republished:')[0] ?? msgId;
+}
+
+/**
+ * Runs `pick` (which reads, and locks with skip locked, what is missing) in one transaction on the
+ * relay's session and writes the rows it returns into the outbox under message ids of their own
+ * (JetStream keeps the ids it saw in its duplicate window even across a purge), with a NOTIFY when
+ * there are any. Returns their subjects.
+ */
+export async function republishInTransaction(client: pg.Client, pick: () => Promise<RepublishRow[]>): Promise<string[]> {
+  await client.query('begin');
+  try {
+    const rows = await pick();
+    for (const r of rows) {
+      await client.query('insert into outbox (subject, msg_id, payload) values ($1, $2, $3)', [r.subject, republishedMsgId(r.msgId), r.payload]);
+    }
+    if (rows.length > 0) await client.query('select pg_notify($1, $2)', [OUTBOX_CHANNEL, '']);
     await client.query('commit');
-    return added;
+    return rows.map((r) => r.subject);
   } catch (err) {
     await client.query('rollback').catch(() => undefined);
     throw err;
