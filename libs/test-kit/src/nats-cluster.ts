@@ -3,22 +3,11 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstreamManager, StorageType } from '@nats-io/jetstream';
-import { createUser } from '@nats-io/nkeys';
 import { type ConnectionOptions, connect, type NatsConnection } from '@nats-io/transport-node';
-import {
-  apiPermissions,
-  busConnectOptions,
-  type ClusterNode,
-  type ControlPlaneKeys,
-  clusterServerConfig,
-  createBusSetup,
-  hostInboxPrefix,
-  hostPermissions,
-  issueUserCreds,
-  notifierPermissions,
-} from '@nebula/bus-auth';
+import { busConnectOptions, type ClusterNode, type ControlPlaneKeys, clusterServerConfig, createBusSetup, hostInboxPrefix } from '@nebula/bus-auth';
 import type { HostCreds } from './nats-server.ts';
 import { freePort } from './ports.ts';
+import { issueHostCreds, serviceCreds } from './test-creds.ts';
 import { waitFor } from './wait.ts';
 
 /**
@@ -123,11 +112,7 @@ export async function startNatsCluster(n = 3, opts: { readyTimeoutMs?: number } 
     storeDir: join(dir, `n${i + 1}`, 'jetstream'),
     resolverDir: join(dir, `n${i + 1}`, 'accounts'),
   }));
-  const creds = {
-    api: (await issueUserCreds(keys, { name: 'api', permissions: apiPermissions() })).creds,
-    notifier: (await issueUserCreds(keys, { name: 'notifier', permissions: notifierPermissions() })).creds,
-    admin: (await issueUserCreds(keys, { name: 'admin', permissions: { pub: { allow: ['>'] }, sub: { allow: ['>'] } } })).creds,
-  };
+  const creds = await serviceCreds(keys);
   const urlOf = (l: ClusterNode) => `nats://127.0.0.1:${l.clientPort}`;
   const urls = layout.map(urlOf);
 
@@ -199,16 +184,7 @@ export async function startNatsCluster(n = 3, opts: { readyTimeoutMs?: number } 
     keys,
     creds,
     connectOptions,
-    async hostCreds(hostId, apps, o = {}) {
-      const key = createUser();
-      const issued = await issueUserCreds(keys, {
-        name: hostId,
-        permissions: hostPermissions(hostId, apps),
-        key,
-        ...(o.expiresAt ? { expiresAt: o.expiresAt } : {}),
-      });
-      return { hostId, creds: issued.creds, publicKey: issued.publicKey, seed: new TextDecoder().decode(key.getSeed()) };
-    },
+    hostCreds: (hostId, apps, o = {}) => issueHostCreds(keys, hostId, apps, o),
     node(name) {
       const found = nodes.find((x) => x.name === name);
       if (!found) throw new Error(`no server ${name} in the cluster (${nodes.map((x) => x.name).join(', ')})`);

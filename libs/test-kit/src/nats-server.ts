@@ -2,19 +2,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createUser } from '@nats-io/nkeys';
 import type { ConnectionOptions } from '@nats-io/transport-node';
-import {
-  apiPermissions,
-  busConnectOptions,
-  type ControlPlaneKeys,
-  createBusSetup,
-  hostInboxPrefix,
-  hostPermissions,
-  issueUserCreds,
-  notifierPermissions,
-} from '@nebula/bus-auth';
+import { busConnectOptions, type ControlPlaneKeys, createBusSetup, hostInboxPrefix } from '@nebula/bus-auth';
 import { freePort } from './ports.ts';
+import { issueHostCreds, serviceCreds } from './test-creds.ts';
 
 export interface TestNatsServer {
   /** `nats://127.0.0.1:<port>` */
@@ -78,11 +69,7 @@ export async function startNatsServer(opts: { port?: number; config?: string } =
   writeFileSync(join(dir, 'nats.conf'), `${setup.serverConfig(join(dir, 'accounts'))}\n${opts.config ?? ''}\n`);
   const configArgs = ['-c', join(dir, 'nats.conf')];
   const keys = setup.keys;
-  const creds = {
-    api: (await issueUserCreds(keys, { name: 'api', permissions: apiPermissions() })).creds,
-    notifier: (await issueUserCreds(keys, { name: 'notifier', permissions: notifierPermissions() })).creds,
-    admin: (await issueUserCreds(keys, { name: 'admin', permissions: { pub: { allow: ['>'] }, sub: { allow: ['>'] } } })).creds,
-  };
+  const creds = await serviceCreds(keys);
   let proc: ChildProcess | null = null;
   let output = '';
   const url = `nats://127.0.0.1:${port}`;
@@ -99,16 +86,7 @@ export async function startNatsServer(opts: { port?: number; config?: string } =
         ...extra,
       };
     },
-    async hostCreds(hostId, apps, o = {}) {
-      const key = createUser();
-      const issued = await issueUserCreds(keys, {
-        name: hostId,
-        permissions: hostPermissions(hostId, apps),
-        key,
-        ...(o.expiresAt ? { expiresAt: o.expiresAt } : {}),
-      });
-      return { hostId, creds: issued.creds, publicKey: issued.publicKey, seed: new TextDecoder().decode(key.getSeed()) };
-    },
+    hostCreds: (hostId, apps, o = {}) => issueHostCreds(keys, hostId, apps, o),
     async start() {
       if (proc && proc.exitCode === null) return;
       output = '';

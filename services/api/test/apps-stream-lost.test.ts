@@ -8,7 +8,7 @@ import { createWorker, FakeRuntime, LABELS, type Worker } from '@nebula/worker';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ApiServer } from '../src/index.ts';
-import { http, joinHost, silentLog, startEnv, streamMessages, type TestEnv, uniqueName } from './helpers.ts';
+import { FAST_WORKER, http, joinHost, silentLog, startEnv, streamMessages, type TestEnv, uniqueName } from './helpers.ts';
 
 /**
  * The APPS stream lost while the system runs (real nats-server, PostgreSQL, API and notifier): the
@@ -24,18 +24,6 @@ const conns: NatsConnection[] = [];
 const workers: Worker[] = [];
 let oldHost: Worker;
 const STREAM_CHECK_MS = 300;
-const FAST = {
-  heartbeatIntervalMs: 500,
-  ackWaitMs: 5_000,
-  fetchExpiresMs: 1_000,
-  retryBaseMs: 100,
-  retryMaxMs: 400,
-  rollSettleMs: 0,
-  settleMs: 100,
-  pollMs: 5,
-  healthCheckIntervalMs: 1_000,
-  stopTimeoutSeconds: 0,
-};
 
 const [web, db, gone] = [uniqueName('web'), uniqueName('db'), uniqueName('gone')];
 /** The latest revision of each live app, as PostgreSQL has it. */
@@ -92,7 +80,7 @@ test.before(async () => {
     runtime: rt,
     hostFacts: { cores: 2, memory_mb: 2048 },
     log: silentLog,
-    options: FAST,
+    options: FAST_WORKER,
   });
   workers.push(oldHost);
   await oldHost.start();
@@ -147,7 +135,7 @@ test('APPS deleted: the latest revision of every live app is back, and a fresh w
     runtime: rt,
     hostFacts: { cores: 2, memory_mb: 2048 },
     log: silentLog,
-    options: FAST,
+    options: FAST_WORKER,
   });
   workers.push(w);
   await w.start();

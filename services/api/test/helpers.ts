@@ -256,3 +256,17 @@ export async function spawnApi(vars: Record<string, string>, opts: { waitHealthy
   }
   return p;
 }
+
+/** Worker options with short waits, for the tests that run real worker code (in-memory runtime) beside the API. */
+export const FAST_WORKER = {
+  heartbeatIntervalMs: 500,
+  ackWaitMs: 5_000,
+  fetchExpiresMs: 1_000,
+  retryBaseMs: 100,
+  retryMaxMs: 400,
+  rollSettleMs: 0,
+  settleMs: 100,
+  pollMs: 5,
+  healthCheckIntervalMs: 1_000,
+  stopTimeoutSeconds: 0,
+};

@@ -14,7 +14,7 @@ import { createWorker, FakeRuntime, joinBus, LABELS, type Worker } from '@nebula
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type ApiServer, createApiServer } from '../src/index.ts';
-import { ADMIN, defaultAuth, http, silentLog, uniqueName } from './helpers.ts';
+import { ADMIN, defaultAuth, FAST_WORKER, http, silentLog, uniqueName } from './helpers.ts';
 
 /**
  * The bus without a single point of failure: a three-server NATS cluster (operator mode, one set of
@@ -33,18 +33,6 @@ const test = suite('nats cluster');
 const HOSTS = 6;
 const app = uniqueName('web');
 const hostIds = Array.from({ length: HOSTS }, (_, i) => `${app}-h${i}`);
-const FAST = {
-  heartbeatIntervalMs: 500,
-  ackWaitMs: 5_000,
-  fetchExpiresMs: 1_000,
-  retryBaseMs: 100,
-  retryMaxMs: 400,
-  rollSettleMs: 0,
-  settleMs: 100,
-  pollMs: 5,
-  healthCheckIntervalMs: 1_000,
-  stopTimeoutSeconds: 0,
-};
 /** The services' reconnect options with shorter waits, as a test affords. */
 const RECONNECT: Partial<ConnectionOptions> = { ...busReconnectOptions(), reconnectTimeWait: 200, reconnectJitter: 100, pingInterval: 2_000 };
 
@@ -113,7 +101,7 @@ test.before(async () => {
     const rt = new FakeRuntime();
     for (let i = 1; i <= 5; i++) rt.registry.set(`img:${i}`, `sha256:img${i}`);
     runtimes.push(rt);
-    const w = createWorker({ hostId, apps: [app], ...bus.host, runtime: rt, hostFacts: { cores: 2, memory_mb: 2048 }, log: silentLog, options: FAST });
+    const w = createWorker({ hostId, apps: [app], ...bus.host, runtime: rt, hostFacts: { cores: 2, memory_mb: 2048 }, log: silentLog, options: FAST_WORKER });
     workers.push(w);
     await w.start();
   }

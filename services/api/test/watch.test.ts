@@ -6,7 +6,7 @@ import { createWorker, FakeRuntime, type Worker } from '@nebula/worker';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ApiServer } from '../src/index.ts';
-import { ADMIN, joinHost, silentLog, startEnv, type TestEnv, uniqueName } from './helpers.ts';
+import { ADMIN, FAST_WORKER, joinHost, silentLog, startEnv, type TestEnv, uniqueName } from './helpers.ts';
 
 /**
  * Live progress end to end, in one process: the API, a notifier and four workers (real worker code,
@@ -41,19 +41,6 @@ class GatedRuntime extends FakeRuntime {
   }
 }
 
-const FAST = {
-  heartbeatIntervalMs: 500,
-  ackWaitMs: 5_000,
-  fetchExpiresMs: 1_000,
-  retryBaseMs: 100,
-  retryMaxMs: 400,
-  rollSettleMs: 0,
-  settleMs: 100,
-  pollMs: 5,
-  healthCheckIntervalMs: 1_000,
-  stopTimeoutSeconds: 0,
-};
-
 test.before(async () => {
   env = await startEnv();
   api = await env.startApi();
@@ -71,7 +58,15 @@ test.before(async () => {
     // img:2 exists for every host but the last: its pull fails there (image not found).
     if (hostId !== hostIds[3]) rt.registry.set('img:2', 'sha256:img2');
     runtimes.push(rt);
-    const w = createWorker({ hostId, apps: [app], ...joined.host, runtime: rt, hostFacts: { cores: 2, memory_mb: 2048 }, log: silentLog, options: FAST });
+    const w = createWorker({
+      hostId,
+      apps: [app],
+      ...joined.host,
+      runtime: rt,
+      hostFacts: { cores: 2, memory_mb: 2048 },
+      log: silentLog,
+      options: FAST_WORKER,
+    });
     workers.push(w);
     await w.start();
   }

@@ -18,22 +18,25 @@ import { originalMsgId, type RepublishRow, republishInTransaction } from './repu
  * the cron jobs it names and its newest rollout (same seq and rollout id: hosts that applied it see
  * nothing new).
  */
+/** A live group, its newest rollout (for its seq) and the newest outbox row of its subject (for that seq). */
+interface GroupRow {
+  name: string;
+  incarnation: string;
+  seq: number;
+  device_group_id: number;
+  prune_id: number;
+  apps: string[];
+  cron_jobs: string[];
+  rollout_id: string | null;
+  rollout_created_at: Date | null;
+  last_payload: unknown;
+  last_msg_id: string | null;
+}
+
 export function republishMissingGroups(client: pg.Client, stored: Set<string>): Promise<string[]> {
   const prefix = groupSubjects.group('');
   return republishInTransaction(client, async () => {
-    const { rows } = await client.query<{
-      name: string;
-      incarnation: string;
-      seq: number;
-      device_group_id: number;
-      prune_id: number;
-      apps: string[];
-      cron_jobs: string[];
-      rollout_id: string | null;
-      rollout_created_at: Date | null;
-      last_payload: unknown;
-      last_msg_id: string | null;
-    }>(
+    const { rows } = await client.query<GroupRow>(
       `select g.name, g.incarnation::text as incarnation, g.seq, g.device_group_id, g.prune_id, g.apps, g.cron_jobs,
               ro.id::text as rollout_id, ro.created_at as rollout_created_at, last.payload as last_payload, last.msg_id as last_msg_id
          from device_groups g
@@ -70,20 +73,7 @@ export function republishMissingGroups(client: pg.Client, stored: Set<string>): 
 }
 
 /** The group's message from its row: cron jobs in full, in the group's order (a job gone is left out, as a prune does). */
-async function rebuilt(
-  client: pg.Client,
-  g: {
-    name: string;
-    incarnation: string;
-    seq: number;
-    device_group_id: number;
-    prune_id: number;
-    apps: string[];
-    cron_jobs: string[];
-    rollout_id: string;
-    rollout_created_at: Date;
-  },
-): Promise<GroupMessage> {
+async function rebuilt(client: pg.Client, g: GroupRow & { rollout_id: string; rollout_created_at: Date }): Promise<GroupMessage> {
   const { rows } = await client.query<{ name: string; cron_job_id: number; config: unknown }>(
     'select name, cron_job_id, config from cron_jobs where name = any($1::text[]) and deleted_at is null',
     [g.cron_jobs],
