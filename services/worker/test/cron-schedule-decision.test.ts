@@ -32,44 +32,56 @@ test('properties: at most one run per wake, a late wake runs the one missed run,
       const s = parseCronSchedule(text);
       const next = (after: number) => nextDue(s, tz, after);
       let now = T0;
-      let state = { due: next(now) as number, lastDue: null as number | null };
-      const fired: number[] = [];
+      let state = { due: next(now) as number, lastRun: null as number | null };
+      // The wall times runs started at.
+      const started: number[] = [];
       // Set once the clock went back further than the window behind the last run (the schedule then restarts).
       let forgot = false;
       for (const move of moves) {
         now += move;
-        if (state.lastDue !== null && state.lastDue - now > CLOCK_BACK_FORGET_MS) forgot = true;
+        if (state.lastRun !== null && state.lastRun - now > CLOCK_BACK_FORGET_MS) forgot = true;
         const d = decideWake(state, now, next);
         if (d.fire) {
           assert.ok(state.due <= now, 'never before its time');
-          fired.push(state.due);
-          assert.equal(d.lastDue, state.due);
+          started.push(now);
+          assert.equal(d.lastRun, now);
         } else {
           assert.ok(now < state.due);
         }
         assert.ok(d.due !== null && d.due > now, 'the next time is strictly after now');
         // A clock set back (within the forget window) never makes a time run again.
-        if (!d.fire && state.lastDue !== null && state.lastDue - now <= CLOCK_BACK_FORGET_MS) assert.ok(d.due > state.lastDue);
-        state = { due: d.due, lastDue: d.lastDue };
+        if (!d.fire && state.lastRun !== null && state.lastRun - now <= CLOCK_BACK_FORGET_MS) assert.ok(d.due > state.lastRun);
+        state = { due: d.due, lastRun: d.lastRun };
       }
-      // Run times only grow while the clock is not set back beyond the window.
-      if (!forgot) for (let i = 1; i < fired.length; i++) assert.ok((fired[i] ?? 0) > (fired[i - 1] ?? 0));
+      // Each run starts at a wall time after every earlier run's (a run's container is named by its
+      // start second), unless the clock went back beyond the window.
+      if (!forgot) for (let i = 1; i < started.length; i++) assert.ok((started[i] ?? 0) > (started[i - 1] ?? 0), 'a later run starts later');
     }),
   );
+});
+
+/** What the scheduler's property test found: a late run, then the clock set back to just before it. */
+test('a late run, then the clock set back a moment: the times up to that run are not run again', () => {
+  const s = parseCronSchedule('*/5 * * * * *');
+  const next = (after: number) => nextDue(s, 'UTC', after);
+  const late = decideWake({ due: T0 + 5_000, lastRun: null }, T0 + 10_000, next);
+  assert.equal(late, { fire: true, due: T0 + 15_000, lastRun: T0 + 10_000 });
+  const back = decideWake({ due: late.due as number, lastRun: late.lastRun }, T0 + 9_999, next);
+  assert.equal(back, { fire: false, due: T0 + 15_000, lastRun: T0 + 10_000 });
 });
 
 test('a wake an hour late for a job due every 10 s: one run, the next 10 s boundary after now', () => {
   const s = parseCronSchedule('*/10 * * * * *');
   const next = (after: number) => nextDue(s, 'UTC', after);
-  const d = decideWake({ due: T0 + 10_000, lastDue: T0 }, T0 + 3_600_000 + 3_000, next);
-  assert.equal(d, { fire: true, due: T0 + 3_610_000, lastDue: T0 + 10_000 });
+  const d = decideWake({ due: T0 + 10_000, lastRun: T0 }, T0 + 3_600_000 + 3_000, next);
+  assert.equal(d, { fire: true, due: T0 + 3_610_000, lastRun: T0 + 3_603_000 });
 });
 
 test('a clock set back 30 s after a run: no run, and the time that ran is not due again', () => {
   const s = parseCronSchedule('0 * * * * *');
   const next = (after: number) => nextDue(s, 'UTC', after);
-  const d = decideWake({ due: T0 + 60_000, lastDue: T0 }, T0 - 30_000, next);
-  assert.equal(d, { fire: false, due: T0 + 60_000, lastDue: T0 });
+  const d = decideWake({ due: T0 + 60_000, lastRun: T0 }, T0 - 30_000, next);
+  assert.equal(d, { fire: false, due: T0 + 60_000, lastRun: T0 });
 });
 
 test('timer delays stay within 0 and MAX_TIMER_MS', () => {

@@ -63,7 +63,7 @@ interface Slot {
   group: string;
   schedule: CronSchedule;
   due: number | null;
-  lastDue: number | null;
+  lastRun: number | null;
   timer: unknown;
 }
 
@@ -105,9 +105,9 @@ export function createCronScheduler(deps: CronSchedulerDeps): CronScheduler {
   const wake = (slot: Slot) => {
     slot.timer = null;
     if (stopping.signal.aborted || slots.get(slot.job.name) !== slot || slot.due === null) return;
-    const d = decideWake({ due: slot.due, lastDue: slot.lastDue }, now(), (after) => nextDue(slot.schedule, slot.job.config.timezone, after));
+    const d = decideWake({ due: slot.due, lastRun: slot.lastRun }, now(), (after) => nextDue(slot.schedule, slot.job.config.timezone, after));
     slot.due = d.due;
-    slot.lastDue = d.lastDue;
+    slot.lastRun = d.lastRun;
     if (d.fire) startRun(slot.job, slot.group);
     arm(slot);
   };
@@ -250,7 +250,7 @@ export function createCronScheduler(deps: CronSchedulerDeps): CronScheduler {
           log.error({ job: job.name, schedule: job.config.schedule, err }, 'cron job schedule not understood: not scheduled');
           continue;
         }
-        const slot: Slot = { job, group, schedule, due: nextDue(schedule, job.config.timezone, now()), lastDue: null, timer: null };
+        const slot: Slot = { job, group, schedule, due: nextDue(schedule, job.config.timezone, now()), lastRun: null, timer: null };
         slots.set(job.name, slot);
         log.info(
           { job: job.name, group, cron_job_id: job.cron_job_id, next: slot.due === null ? null : new Date(slot.due).toISOString() },

@@ -6,14 +6,15 @@ import { type CronSchedule, nextRuns } from '@nebula/contracts';
  *   update ──> due = next(now) ──> timer(min(due - now, MAX_TIMER_MS))
  *                                     │ fires at `now`
  *                 now < due (early: │ clamped timer, clock set back) ──> re-arm, no run
- *                 now ≥ due ────────┴──> run once; due = next(now)   (strictly after now)
+ *                 now ≥ due ────────┴──> run once; due = next(now)   (strictly after now); lastRun = now
  *
  * A timer that fires late (a suspended host, a clock set forward, a busy event loop) runs the one
  * run it missed, never one per missed time: the next due time is computed after `now`, not after
  * the missed one. Timers are short (MAX_TIMER_MS) so a clock set forward is noticed within that.
  * A clock set back re-arms without running again what already ran: the next time is sought after
- * the last run's time as well, unless the clock went back further than CLOCK_BACK_FORGET_MS (then
- * the schedule starts afresh from now, as Vixie cron does for large jumps).
+ * the wall time the last run started at as well (a late run stands for every time up to it: that
+ * time counts, not the missed one), unless the clock went back further than CLOCK_BACK_FORGET_MS
+ * (then the schedule starts afresh from now, as Vixie cron does for large jumps).
  */
 
 /** The longest one timer waits: a wall-clock jump is noticed within this. */
@@ -29,8 +30,8 @@ export function nextDue(schedule: CronSchedule, timeZone: string, after: number)
 export interface WakeState {
   /** The run time the timer was armed for. */
   due: number;
-  /** The run time of the last run started (null: none yet). */
-  lastDue: number | null;
+  /** The wall time the last run started at (null: none yet): every run time up to it counts as run. */
+  lastRun: number | null;
 }
 
 export interface WakeDecision {
@@ -38,16 +39,16 @@ export interface WakeDecision {
   fire: boolean;
   /** The next run time to arm for (null: the schedule has no more). */
   due: number | null;
-  lastDue: number | null;
+  lastRun: number | null;
 }
 
 /** What a timer firing at wall-clock `now` does. `next(after)` is nextDue of the job's schedule. */
 export function decideWake(s: WakeState, now: number, next: (after: number) => number | null): WakeDecision {
   if (now < s.due) {
-    const anchor = s.lastDue !== null && s.lastDue - now <= CLOCK_BACK_FORGET_MS ? Math.max(now, s.lastDue) : now;
-    return { fire: false, due: next(anchor), lastDue: s.lastDue };
+    const anchor = s.lastRun !== null && s.lastRun - now <= CLOCK_BACK_FORGET_MS ? Math.max(now, s.lastRun) : now;
+    return { fire: false, due: next(anchor), lastRun: s.lastRun };
   }
-  return { fire: true, due: next(now), lastDue: s.due };
+  return { fire: true, due: next(now), lastRun: now };
 }
 
 /** How long to arm the timer for `due` at `now`: at least 0, at most MAX_TIMER_MS. */
