@@ -6,3 +6,4 @@ export * from './connect-options.ts';
 export * from './identity.ts';
 export * from './permissions.ts';
 export * from './signing.ts';
+export * from './region-config.ts';

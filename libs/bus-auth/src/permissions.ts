@@ -12,12 +12,19 @@ import { groupSubjects, stableHash, streams, subjects } from '@nebula/contracts'
  *             and the group's newest message; publishes only its results, its heartbeat and its
  *             events (`events.<host>.>`); receives only on its own inbox prefix, so no host reads another's replies
  *
+ *   region    the link of a region's leaf server to the hub (see region-config.ts): everything in the
+ *             account but the subjects the region's own streams capture, both ways
+ *
+ * The API and the notifier manage their streams in a region's JetStream domain too (the mirrors,
+ * the region's RESULTS, HOSTS and EVENTS, the consumers of its hosts): `$JS.<domain>.API...`, which
+ * the region's leaf server takes as its own `$JS.API...`.
+ *
  * A host cannot create, change, purge or delete a stream or a consumer. What it still can do is make
  * the server answer on a subject it chose (a reply subject): that is why app messages are signed.
  */
 export interface BusPermissions {
-  pub: { allow: string[] };
-  sub: { allow: string[] };
+  pub: { allow: string[]; deny?: string[] };
+  sub: { allow: string[]; deny?: string[] };
 }
 
 /** A durable name per host and app; the hash keeps `a_b`+`c` and `a`+`b_c` apart. */
@@ -35,8 +42,13 @@ export function hostInboxPrefix(hostId: string): string {
   return `_INBOX_${hostId}`;
 }
 
-/** The JetStream API subjects of one stream's administration: the stream and its consumers. */
+/** The JetStream API subjects of one stream's administration, in this domain and in any other (a region's). */
 function streamAdmin(stream: string): string[] {
+  const local = streamAdminLocal(stream);
+  return [...local, ...local.filter((s) => s.startsWith('$JS.API.')).map((s) => s.replace('$JS.API.', '$JS.*.API.'))];
+}
+
+function streamAdminLocal(stream: string): string[] {
   return [
     `$JS.API.STREAM.*.${stream}`, // CREATE, UPDATE, INFO, DELETE, PURGE
     `$JS.API.STREAM.MSG.*.${stream}`, // GET, DELETE
@@ -52,11 +64,20 @@ function streamAdmin(stream: string): string[] {
 
 const ACCOUNT_INFO = '$JS.API.INFO';
 const STREAM_NAMES = ['$JS.API.STREAM.NAMES', '$JS.API.STREAM.LIST'];
+const DOMAIN_INFO = ['$JS.*.API.INFO', '$JS.*.API.STREAM.NAMES', '$JS.*.API.STREAM.LIST'];
 
 export function apiPermissions(): BusPermissions {
   return {
     pub: {
-      allow: [subjects.allApps, subjects.allGroups, ACCOUNT_INFO, ...STREAM_NAMES, ...streamAdmin(streams.apps.name), ...streamAdmin(streams.groups.name)],
+      allow: [
+        subjects.allApps,
+        subjects.allGroups,
+        ACCOUNT_INFO,
+        ...STREAM_NAMES,
+        ...DOMAIN_INFO,
+        ...streamAdmin(streams.apps.name),
+        ...streamAdmin(streams.groups.name),
+      ],
     },
     sub: { allow: ['_INBOX.>'] },
   };
@@ -65,7 +86,14 @@ export function apiPermissions(): BusPermissions {
 export function notifierPermissions(): BusPermissions {
   return {
     pub: {
-      allow: [ACCOUNT_INFO, ...STREAM_NAMES, ...streamAdmin(streams.results.name), ...streamAdmin(streams.hosts.name), ...streamAdmin(streams.events.name)],
+      allow: [
+        ACCOUNT_INFO,
+        ...STREAM_NAMES,
+        ...DOMAIN_INFO,
+        ...streamAdmin(streams.results.name),
+        ...streamAdmin(streams.hosts.name),
+        ...streamAdmin(streams.events.name),
+      ],
     },
     sub: { allow: ['_INBOX.>'] },
   };
@@ -103,5 +131,22 @@ export function hostPermissions(hostId: string, apps: readonly string[], deviceG
       allow: [ACCOUNT_INFO, ...Object.values(streams).map((s) => `$JS.API.STREAM.INFO.${s.name}`), ...perApp, ...perGroup, subjects.heartbeat(hostId)],
     },
     sub: { allow: [`${hostInboxPrefix(hostId)}.>`] },
+  };
+}
+
+/**
+ * The subjects a region's own streams capture (its hosts' results, heartbeats and events): they
+ * reach the hub only through the hub's streams sourcing the region's, never over the link as they
+ * are published (the hub's streams would store them twice), and the hub's own never go the other
+ * way. App revisions and group messages are not published from a region at all: its APPS and
+ * GROUPS are mirrors.
+ */
+export const REGION_LOCAL_SUBJECTS: readonly string[] = [subjects.allResults, subjects.allHeartbeats, groupSubjects.allEvents];
+
+/** The rights of a region leaf server's link to the hub (what the link user may publish is what flows to the hub). */
+export function regionLinkPermissions(): BusPermissions {
+  return {
+    pub: { allow: ['>'], deny: [...REGION_LOCAL_SUBJECTS, subjects.allApps, subjects.allGroups] },
+    sub: { allow: ['>'], deny: [...REGION_LOCAL_SUBJECTS] },
   };
 }

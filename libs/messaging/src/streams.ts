@@ -1,5 +1,6 @@
 import { JetStreamApiError, type JetStreamManager, type StreamConfig, type StreamInfo } from '@nats-io/jetstream';
 import { streams } from '@nebula/contracts';
+import { hubSources } from './region-streams.ts';
 import { chooseReplicas, type ReplicaSetting } from './replicas.ts';
 
 /**
@@ -25,6 +26,8 @@ export interface StreamOptions {
   replicas?: ReplicaSetting;
   /** The servers of the cluster, read when the stream is ensured (`clusterSizeOf(nc.info)`); default 1. */
   clusterSize?: number | (() => number);
+  /** The regions whose streams of the same name this one sources (RESULTS, HOSTS, EVENTS; see region-streams.ts). */
+  regions?: readonly string[];
 }
 
 /** The JetStream config of one of Nebula's streams (`auto` here: one copy; ensureStream decides it from the cluster). */
@@ -54,7 +57,15 @@ export function streamConfig(
  * calls this (on NATS 2.9 `add` of an identical stream is a no-op, so every replica may).
  */
 export async function ensureStream(jsm: JetStreamManager, key: StreamKey, opts: StreamOptions = {}): Promise<StreamInfo> {
-  const cfg = streamConfig(key, { replicas: await replicasFor(jsm, key, opts) });
+  const cfg: Partial<StreamConfig> & { name: string } = streamConfig(key, { replicas: await replicasFor(jsm, key, opts) });
+  const sources = hubSources(key, opts.regions ?? []);
+  // Sent empty too: a region no longer listed stops being sourced.
+  if (sources.length > 0 || opts.regions !== undefined) cfg.sources = sources;
+  return addOrUpdateStream(jsm, cfg);
+}
+
+/** Creates the stream, or updates it in place when it exists with other settings. */
+export async function addOrUpdateStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }): Promise<StreamInfo> {
   try {
     return await jsm.streams.add(cfg);
   } catch (err) {

@@ -9,3 +9,4 @@ export * from './ports.ts';
 export * from './stalling-registry.ts';
 export * from './test-ca.ts';
 export * from './wait.ts';
+export * from './nats-region.ts';

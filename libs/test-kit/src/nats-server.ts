@@ -22,6 +22,8 @@ export interface TestNatsServer {
   thaw(): void;
   /** The installation's keys, as the control plane holds them (the server runs in operator mode). */
   keys: ControlPlaneKeys;
+  /** The bus's nats.conf text with another resolver folder: for other servers of the same installation (a region's). */
+  busConfig(resolverDir: string): string;
   /** Creds file texts of the services and of an admin user (every right in the NEBULA account). */
   creds: { api: string; notifier: string; admin: string };
   /** Connection options for one of the identities above, or for a host's creds. */
@@ -78,6 +80,7 @@ export async function startNatsServer(opts: { port?: number; config?: string } =
     port,
     keys,
     creds,
+    busConfig: (resolverDir) => setup.serverConfig(resolverDir),
     connectOptions(who, extra = {}) {
       const c = typeof who === 'string' ? creds[who] : who.creds;
       const inboxPrefix = typeof who === 'string' ? undefined : hostInboxPrefix(who.hostId);

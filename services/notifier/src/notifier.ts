@@ -2,7 +2,7 @@ import { type JetStreamManager, type JsMsg, jetstream, jetstreamManager } from '
 import type { NatsConnection } from '@nats-io/transport-node';
 import { type Heartbeat, heartbeatSchema, type Result, resultSchema, streams, subjects } from '@nebula/contracts';
 import { countHosts, type Database, isUuid, type Kysely, NOTIFIER_CLOCK_TICK_MS, touchNotifierClock } from '@nebula/db';
-import { clusterSizeOf, decode, ensureStream, InvalidMessageError, type StreamOptions } from '@nebula/messaging';
+import { clusterSizeOf, decode, ensureStream, InvalidMessageError, keepRegionStreams, type StreamOptions } from '@nebula/messaging';
 import type { Logger } from '@nebula/service-kit';
 import { Registry } from 'prom-client';
 import { dbHostKeySource } from './db/host-keys.ts';
@@ -171,6 +171,18 @@ export function createNotifier(deps: NotifierDeps): Notifier {
   let stopped: Promise<void> | null = null;
   let clock: NodeJS.Timeout | null = null;
   let ticking = false;
+  let regionStreams: { stop(): void } | null = null;
+  // Each region's RESULTS, HOSTS and EVENTS, which the hub's streams source (a region out of reach is retried).
+  const keepRegionEvents = () =>
+    options.regions.length === 0
+      ? null
+      : keepRegionStreams({
+          nc,
+          regions: options.regions,
+          keys: ['results', 'hosts', 'events'],
+          onReady: (region) => log.info({ region }, 'region has its RESULTS, HOSTS and EVENTS streams'),
+          onError: (region, err) => log.warn({ region, err }, 'could not make the RESULTS, HOSTS and EVENTS streams in a region (trying again)'),
+        });
   // While caught up with the heartbeats, say so: readers judge hosts online or offline only up to the
   // notifier's last sign of life (see touchNotifierClock in @nebula/db).
   const tick = async (jsm: JetStreamManager) => {
@@ -201,7 +213,7 @@ export function createNotifier(deps: NotifierDeps): Notifier {
         await hostKeys.start();
         const jsm = await jetstreamManager(nc);
         // auto: as many copies as the cluster has servers (up to 3), read from the server's INFO now.
-        const copies: StreamOptions = { replicas: options.streamReplicas, clusterSize: () => clusterSizeOf(nc.info) };
+        const copies: StreamOptions = { replicas: options.streamReplicas, clusterSize: () => clusterSizeOf(nc.info), regions: options.regions };
         await ensureStream(jsm, 'results', copies);
         await ensureStream(jsm, 'hosts', copies);
         await ensureStream(jsm, 'events', copies);
@@ -209,6 +221,7 @@ export function createNotifier(deps: NotifierDeps): Notifier {
         for (const c of consumers) await c.start(js, jsm);
         clock = setInterval(() => void tick(jsm), NOTIFIER_CLOCK_TICK_MS);
         rollouts?.start();
+        regionStreams = keepRegionEvents();
         state = 'running';
         log.info(
           { batchSize: options.batchSize, flushIntervalMs: options.flushIntervalMs, durables: options.durables },
@@ -230,6 +243,7 @@ export function createNotifier(deps: NotifierDeps): Notifier {
       }
       state = 'stopping';
       if (clock) clearInterval(clock);
+      regionStreams?.stop();
       stopped = (async () => {
         await Promise.all([...consumers.map((c) => c.stop()), rollouts?.stop()]);
         hostKeys.stop();

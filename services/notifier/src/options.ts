@@ -18,13 +18,19 @@ export interface NotifierOptions {
   hostKeysRefreshMs?: number;
   /** Copies of the RESULTS, HOSTS and EVENTS streams in a NATS cluster (NATS_STREAM_REPLICAS; default `auto`: as many as the cluster has servers, up to 3; or 1 to 5). */
   streamReplicas?: ReplicaSetting;
+  /**
+   * The regions (NATS_REGIONS, their names): the hub's RESULTS, HOSTS and EVENTS source theirs, and
+   * the notifier keeps those streams in each region's JetStream domain (default none).
+   */
+  regions?: readonly string[];
   /** Durable consumer names; every replica uses the same ones so they share the work. */
   durables?: { results?: string; heartbeats?: string; events?: string };
   /** The rollout controller (rollouts in waves): on by default; one replica at a time drives it. */
   rollouts?: { enabled?: boolean; tickMs?: number; lockPollMs?: number; clock?: (() => Date) | undefined };
 }
 
-export type CompiledOptions = Required<Omit<NotifierOptions, 'durables' | 'rollouts'>> & {
+export type CompiledOptions = Required<Omit<NotifierOptions, 'durables' | 'rollouts' | 'regions'>> & {
+  regions: string[];
   durables: { results: string; heartbeats: string; events: string };
   rollouts: { enabled: boolean; tickMs: number; lockPollMs: number; clock?: (() => Date) | undefined };
 };
@@ -51,6 +57,7 @@ export function compileOptions(o: NotifierOptions = {}): CompiledOptions {
     hostKeysRefreshMs: check('hostKeysRefreshMs', o.hostKeysRefreshMs ?? 5000, 50, 3_600_000),
     streamReplicas: o.streamReplicas === undefined || o.streamReplicas === 'auto' ? 'auto' : Math.trunc(check('streamReplicas', o.streamReplicas, 1, 5)),
     offlineAfterMissed: check('offlineAfterMissed', o.offlineAfterMissed ?? DEFAULT_OFFLINE_AFTER_MISSED_HEARTBEATS, 1),
+    regions: [...new Set(o.regions ?? [])].sort(),
     durables: {
       results: o.durables?.results ?? 'notifier-results',
       heartbeats: o.durables?.heartbeats ?? 'notifier-hosts',

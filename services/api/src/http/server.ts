@@ -2,7 +2,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { type ControlPlaneKeys, keyFromSeed } from '@nebula/bus-auth';
 import { type Database, type Kysely, migrateToLatest } from '@nebula/db';
-import { clusterSizeOf, type ReplicaSetting } from '@nebula/messaging';
+import { clusterSizeOf, keepRegionStreams, type ReplicaSetting } from '@nebula/messaging';
 import type { Logger } from '@nebula/service-kit';
 import { Authenticator, type AuthSettings, type Identity } from '../auth.ts';
 import { OutboxRelay } from '../db/outbox-relay.ts';
@@ -78,6 +78,11 @@ export interface ApiServerOptions {
   /** Pruning of expired rows (db/retention.ts; default 30 days, hourly); false: none. */
   retention?: RetentionOptions | false;
   relay?: { lockPollMs?: number; pollMs?: number; maxBackoffMs?: number; streamCheckMs?: number };
+  /**
+   * The regions (NATS_REGIONS): each one's JetStream domain gets mirrors of APPS and GROUPS, kept
+   * from here in the background (a region out of reach never holds up the start).
+   */
+  regions?: ReadonlyArray<{ name: string }>;
   /** Copies of the APPS and GROUPS streams in a NATS cluster (NATS_STREAM_REPLICAS; default `auto`: the cluster's servers, up to 3). */
   streamReplicas?: ReplicaSetting;
   /** The control plane's bus keys (BUS_KEYS_FILE): app message signatures, host credentials, revocations. */
@@ -125,6 +130,18 @@ async function startRelay(opts: ApiServerOptions): Promise<OutboxRelay> {
     opts.log.warn({ err }, 'could not ensure the APPS and GROUPS streams at start; will retry before publishing');
   }
   return new OutboxRelay({ databaseUrl: opts.databaseUrl, publisher, log: opts.log, ...opts.relay });
+}
+
+function keepRegionMirrors(opts: ApiServerOptions) {
+  const regions = (opts.regions ?? []).map((r) => r.name);
+  if (regions.length === 0) return null;
+  return keepRegionStreams({
+    nc: opts.nc,
+    regions,
+    keys: ['apps', 'groups'],
+    onReady: (region) => opts.log.info({ region }, 'region has its APPS and GROUPS mirrors'),
+    onError: (region, err) => opts.log.warn({ region, err }, 'could not make the APPS and GROUPS mirrors in a region (trying again)'),
+  });
 }
 
 /** `<scheme>://<Host>` of the request, for join commands; a Host header that is not a plain host[:port] is not echoed. */
@@ -221,6 +238,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   const port = await listen(server, opts.port ?? 0, opts.host ?? '127.0.0.1');
   relay.start();
   retention?.start();
+  const mirrors = keepRegionMirrors(opts);
   // A server restarted from an older account JWT gets the revocation list back (and a push that
   // failed before this replica started is done now).
   revocations.start();
@@ -236,6 +254,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
       await closeListener(server);
       await relay.stop();
       await retention?.stop();
+      mirrors?.stop();
     },
   };
 }
