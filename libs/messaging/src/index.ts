@@ -2,5 +2,6 @@ export * from './consumers.ts';
 export * from './decode.ts';
 export * from './host-consumers.ts';
 export * from './pull.ts';
+export * from './regions.ts';
 export * from './replicas.ts';
 export * from './streams.ts';
