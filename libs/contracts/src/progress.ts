@@ -177,6 +177,8 @@ export const hostSchema = z.object({
   usage: hostUsageSchema.nullable(),
   /** The device group its newest heartbeat says it follows (DEVICE_GROUP); null: none. */
   device_group: z.string().nullable(),
+  /** The region it joined (its join token's); null: the hub, or a host with no credential of its own. */
+  region: z.string().nullable(),
 });
 export type Host = z.infer<typeof hostSchema>;
 

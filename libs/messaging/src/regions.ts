@@ -19,10 +19,12 @@ export interface Region {
 /** A NATS_REGIONS entry that cannot be used; not worth retrying (the configuration is wrong). */
 export class RegionsConfigError extends Error {
   override name = 'RegionsConfigError';
+  /** The entry as written, but for any user or password in a URL (shown as `***`). */
   readonly entry: string;
   constructor(entry: string, reason: string) {
-    super(`NATS_REGIONS entry "${entry}": ${reason}`);
-    this.entry = entry;
+    const shown = entry.replace(/\/\/[^/@]*@/, '//***@');
+    super(`NATS_REGIONS entry "${shown}": ${reason}`);
+    this.entry = shown;
   }
 }
 
@@ -39,6 +41,7 @@ function parseEntry(entry: string): { name: string; server: string } {
   if (url === null || !URL_SCHEMES.has(url.protocol) || url.hostname === '') {
     throw new RegionsConfigError(entry, 'the server must be a nats:// or tls:// URL with a host, e.g. tls://eu.example:4222');
   }
+  if (url.username !== '' || url.password !== '') throw new RegionsConfigError(entry, 'no user or password in the URL: the API signs in with its bus keys');
   return { name, server };
 }
 

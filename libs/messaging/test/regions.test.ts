@@ -50,6 +50,7 @@ test('bad entries are refused, naming the entry', () => {
   refused('eu=', 'eu=', /nats:\/\/ or tls:\/\//);
   refused('nats://a:4222', 'nats://a:4222', /<region>=<url>/);
   refused('=nats://a:4222', '=nats://a:4222', /region name/);
+  refused('eu=nats://me:secret@a:4222', 'eu=nats://***@a:4222', /no user or password/);
 });
 
 test('property: every server of every entry is kept once, under its name, names in order of first appearance', () => {
@@ -72,7 +73,7 @@ test('property: one bad entry anywhere refuses the whole list, naming it', () =>
   const bad = fc.oneof(
     server.map((s) => `hub=${s}`),
     fc.tuple(regionName, fc.domain()).map(([n, h]) => `${n}=https://${h}:4222`),
-    fc.tuple(fc.string({ minLength: 1, maxLength: 40 }).filter((n) => !REGION_NAME.test(n.trim()) && !/[,=]/.test(n) && n.trim() !== ''), server).map(([n, s]) => `${n.trim()}=${s}`),
+    fc.tuple(fc.string({ minLength: 1, maxLength: 40 }).filter((n) => !REGION_NAME.test(n.trim()) && !/[,=@]/.test(n) && n.trim() !== ''), server).map(([n, s]) => `${n.trim()}=${s}`),
   );
   fc.assert(
     fc.property(fc.array(fc.tuple(regionName, server), { maxLength: 5 }), bad, fc.nat(), (good, entry, at) => {

@@ -2,7 +2,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { type ControlPlaneKeys, keyFromSeed } from '@nebula/bus-auth';
 import { type Database, type Kysely, migrateToLatest } from '@nebula/db';
-import { clusterSizeOf, type ReplicaSetting } from '@nebula/messaging';
+import { clusterSizeOf, type Region, type ReplicaSetting } from '@nebula/messaging';
 import type { Logger } from '@nebula/service-kit';
 import { Authenticator, type AuthSettings, type Identity } from '../auth.ts';
 import { OutboxRelay } from '../db/outbox-relay.ts';
@@ -96,6 +96,8 @@ export interface ApiServerOptions {
     publicUrl?: string | undefined;
     /** The NATS servers as hosts reach them, for join commands (default: `servers`). */
     publicNatsServers?: string[] | undefined;
+    /** The regions (NATS_REGIONS) join tokens may name; revocations are pushed to their servers too (default: none). */
+    regions?: Region[];
     /** The worker image join commands name (default `nebula/worker:latest`). */
     workerImage?: string | undefined;
     maxFailuresPerMinute?: number;
