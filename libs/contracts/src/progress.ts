@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { APP_ACTIONS, containerStateSchema, RESULT_STATUSES } from './messages.ts';
 import { appNameSchema, hostIdSchema } from './names.ts';
 import { hostUsageSchema } from './usage.ts';
+import { rolloutRegionsSchema } from './rollout-regions.ts';
 
 /**
  * What the notifier's data tells readers (the API, the CLI): rollout progress and hosts. These are
@@ -121,6 +122,8 @@ export const rolloutFailureSchema = z.object({ host: hostIdSchema, error: z.stri
 export type RolloutFailure = z.infer<typeof rolloutFailureSchema>;
 
 export const rolloutProgressSchema = rolloutSummarySchema.extend({
+  /** The counts per region (`hub`: hosts outside any); they add up to the rollout's. */
+  regions: rolloutRegionsSchema,
   /** Failed hosts, oldest failure first (at most the query's `failuresLimit`; `failed` has the count). */
   failures: z.array(rolloutFailureSchema),
   /** One page of hosts, by host id. */
