@@ -5,7 +5,7 @@ import { groupSubjects, stableHash, streams, subjects } from '@nebula/contracts'
  * server (a permissions violation, which the server logs and counts):
  *
  *   api       publishes apps.> and groups.>, manages the APPS and GROUPS streams and every consumer on it (the hosts' too:
- *             the control plane creates them, never the host)
+ *             the control plane creates them, never the host), and the consumers on them in a region's domain
  *   notifier  manages RESULTS, HOSTS and EVENTS and its consumers on them; publishes nothing else
  *   host      reads its own consumers on APPS (info, pull, ack), the newest revision of its own apps
  *             (direct get by subject), the streams' info; with a device group, its consumer on GROUPS
@@ -53,10 +53,29 @@ function streamAdmin(stream: string): string[] {
 const ACCOUNT_INFO = '$JS.API.INFO';
 const STREAM_NAMES = ['$JS.API.STREAM.NAMES', '$JS.API.STREAM.LIST'];
 
+/**
+ * The consumers of `stream` in any other JetStream domain (`$JS.<domain>.API`): a region's hosts'
+ * consumers on its mirror of the stream, which the API makes through the region's leaf connection.
+ * The consumers only: the regions' streams are the servers' configuration, not the API's.
+ */
+function domainConsumerAdmin(stream: string): string[] {
+  return [`$JS.*.API.CONSUMER.*.${stream}`, `$JS.*.API.CONSUMER.*.${stream}.>`, `$JS.*.API.CONSUMER.DURABLE.CREATE.${stream}.*`];
+}
+
 export function apiPermissions(): BusPermissions {
   return {
     pub: {
-      allow: [subjects.allApps, subjects.allGroups, ACCOUNT_INFO, ...STREAM_NAMES, ...streamAdmin(streams.apps.name), ...streamAdmin(streams.groups.name)],
+      allow: [
+        subjects.allApps,
+        subjects.allGroups,
+        ACCOUNT_INFO,
+        ...STREAM_NAMES,
+        ...streamAdmin(streams.apps.name),
+        ...streamAdmin(streams.groups.name),
+        '$JS.*.API.INFO',
+        ...domainConsumerAdmin(streams.apps.name),
+        ...domainConsumerAdmin(streams.groups.name),
+      ],
     },
     sub: { allow: ['_INBOX.>'] },
   };
