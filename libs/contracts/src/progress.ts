@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { APP_ACTIONS, containerStateSchema, RESULT_STATUSES } from './messages.ts';
 import { appNameSchema, hostIdSchema } from './names.ts';
-import { hostUsageSchema } from './usage.ts';
 import { rolloutRegionsSchema } from './rollout-regions.ts';
+import { hostUsageSchema } from './usage.ts';
 
 /**
  * What the notifier's data tells readers (the API, the CLI): rollout progress and hosts. These are

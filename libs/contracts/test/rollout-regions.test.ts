@@ -3,7 +3,11 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { HUB_DOMAIN, REGION_NAME, ROLLOUT_HOST_STATES, type RolloutHostRegion, rolloutRegions, sumRegions } from '../src/index.ts';
 
-const region = fc.oneof(fc.constant(null), fc.stringMatching(REGION_NAME).filter((n) => n !== HUB_DOMAIN), fc.constantFrom('eu', 'us'));
+const region = fc.oneof(
+  fc.constant(null),
+  fc.stringMatching(REGION_NAME).filter((n) => n !== HUB_DOMAIN),
+  fc.constantFrom('eu', 'us'),
+);
 /** A host of a rollout as the query sees it: a host without a result was expected (the others reported). */
 const host = fc
   .record({ region, expected: fc.boolean(), state: fc.constantFrom(...ROLLOUT_HOST_STATES) })

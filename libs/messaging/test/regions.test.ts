@@ -73,7 +73,12 @@ test('property: one bad entry anywhere refuses the whole list, naming it', () =>
   const bad = fc.oneof(
     server.map((s) => `hub=${s}`),
     fc.tuple(regionName, fc.domain()).map(([n, h]) => `${n}=https://${h}:4222`),
-    fc.tuple(fc.string({ minLength: 1, maxLength: 40 }).filter((n) => !REGION_NAME.test(n.trim()) && !/[,=@]/.test(n) && n.trim() !== ''), server).map(([n, s]) => `${n.trim()}=${s}`),
+    fc
+      .tuple(
+        fc.string({ minLength: 1, maxLength: 40 }).filter((n) => !REGION_NAME.test(n.trim()) && !/[,=@]/.test(n) && n.trim() !== ''),
+        server,
+      )
+      .map(([n, s]) => `${n.trim()}=${s}`),
   );
   fc.assert(
     fc.property(fc.array(fc.tuple(regionName, server), { maxLength: 5 }), bad, fc.nat(), (good, entry, at) => {

@@ -45,7 +45,10 @@ async function token(body: object) {
 }
 
 async function joined(tokenText: string, hostId: string, apps: string[], key: KeyPair = createUser()): Promise<{ cred: HostCredential; key: KeyPair }> {
-  const r = await http(api.url, 'POST', '/api/v2/hosts/join', { body: { token: tokenText, host_id: hostId, public_key: key.getPublicKey(), apps }, auth: null });
+  const r = await http(api.url, 'POST', '/api/v2/hosts/join', {
+    body: { token: tokenText, host_id: hostId, public_key: key.getPublicKey(), apps },
+    auth: null,
+  });
   assert.is(r.status, 200, r.text);
   return { cred: hostCredentialSchema.parse(r.body), key };
 }
@@ -108,11 +111,19 @@ test("a host that joins with a region's token: its credential, its consumer in t
   assert.ok(await inEu.consumers.info(streams.apps.name, consumerName(euHost, app)), "the consumer, asked for in the region's domain");
 
   // Its credential works on the servers, its consumer is there to read.
-  const nc = await connect({ servers: env.nats.url, authenticator: jwtAuthenticator(cred.jwt, key.getSeed()), inboxPrefix: hostInboxPrefix(euHost), reconnect: false });
+  const nc = await connect({
+    servers: env.nats.url,
+    authenticator: jwtAuthenticator(cred.jwt, key.getSeed()),
+    inboxPrefix: hostInboxPrefix(euHost),
+    reconnect: false,
+  });
   conns.push(nc);
   await nc.flush();
 
-  await env.db.insertInto('hosts').values([heartbeatRow(euHost, [app]), heartbeatRow(hubHost, [app])]).execute();
+  await env.db
+    .insertInto('hosts')
+    .values([heartbeatRow(euHost, [app]), heartbeatRow(hubHost, [app])])
+    .execute();
   const one = await http(api.url, 'GET', `/api/v2/hosts/${euHost}`);
   assert.is(one.status, 200, one.text);
   assert.is(hostSchema.parse(one.body).region, 'eu');
@@ -143,11 +154,17 @@ test('a rollout counts per region (hosts with no credential are the hub): the re
   for (const h of [ids.eu1, ids.eu2, ids.eu3]) await joined(euToken, h, [app]);
   await joined((await token({})).token, ids.hub1, [app]);
   // eu3 comes later: it reports without being expected (joined).
-  await env.db.insertInto('hosts').values([ids.eu1, ids.eu2, ids.hub1, ids.bare].map((h) => heartbeatRow(h, [app]))).execute();
+  await env.db
+    .insertInto('hosts')
+    .values([ids.eu1, ids.eu2, ids.hub1, ids.bare].map((h) => heartbeatRow(h, [app])))
+    .execute();
   const created = await http(api.url, 'POST', `/api/v2/apps/${app}`, { body: { docker_image: 'nginx' } });
   assert.is(created.status, 200, created.text);
   const rolloutId = (created.body as { rollout_id: string }).rollout_id;
-  await env.db.insertInto('hosts').values(heartbeatRow(ids.eu3, [app])).execute();
+  await env.db
+    .insertInto('hosts')
+    .values(heartbeatRow(ids.eu3, [app]))
+    .execute();
   const result = (host: string, status: 'applied' | 'failed') => ({
     rollout_id: rolloutId,
     host,
@@ -176,7 +193,7 @@ test('a rollout counts per region (hosts with no credential are the hub): the re
   assert.equal((await client.rollouts.get.query({ id: rolloutId })).regions, p.regions);
 });
 
-test("revocation with a region away: the hub still gets the list (the host is cut off), the call answers 503 and the push is retried; a join there is a 503 and spends nothing", async () => {
+test('revocation with a region away: the hub still gets the list (the host is cut off), the call answers 503 and the push is retried; a join there is a 503 and spends nothing', async () => {
   const withDead = await env.startApi({
     server: {
       hosts: {
@@ -200,12 +217,21 @@ test("revocation with a region away: the hub still gets the list (the host is cu
   });
   assert.is(usJoin.status, 503, usJoin.text);
   assert.match(usJoin.text, /in region us/);
-  const usRow = await env.db.selectFrom('join_tokens').select('uses_left').where('id', '=', (usToken.body as { id: string }).id).executeTakeFirstOrThrow();
+  const usRow = await env.db
+    .selectFrom('join_tokens')
+    .select('uses_left')
+    .where('id', '=', (usToken.body as { id: string }).id)
+    .executeTakeFirstOrThrow();
   assert.is(usRow.uses_left, 1, 'the use is not spent');
 
   const hostId = uniqueName('h-eu');
   const { cred, key } = await joined((await token({ region: 'eu', apps: [app] })).token, hostId, [app]);
-  const nc = await connect({ servers: env.nats.url, authenticator: jwtAuthenticator(cred.jwt, key.getSeed()), inboxPrefix: hostInboxPrefix(hostId), reconnect: false });
+  const nc = await connect({
+    servers: env.nats.url,
+    authenticator: jwtAuthenticator(cred.jwt, key.getSeed()),
+    inboxPrefix: hostInboxPrefix(hostId),
+    reconnect: false,
+  });
   conns.push(nc);
   const closed = nc.closed();
 

@@ -6,8 +6,8 @@ import {
   deleteHostGroupConsumer,
   ensureHostConsumers,
   ensureHostGroupConsumer,
-  HUB_DOMAIN,
   type HostConsumerTuning,
+  HUB_DOMAIN,
   type Region,
 } from '@nebula/messaging';
 

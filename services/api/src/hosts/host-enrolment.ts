@@ -140,7 +140,11 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
   function regionOf(name: string | null | undefined): Region | null {
     if (name === null || name === undefined) return null;
     const region = regions.find((r) => r.name === name);
-    if (!region) throw new UnknownRegionError(name, regions.map((r) => r.name));
+    if (!region)
+      throw new UnknownRegionError(
+        name,
+        regions.map((r) => r.name),
+      );
     return region;
   }
 
@@ -230,10 +234,7 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
         );
         return { row, replacedKey };
       });
-      log.info(
-        { host: req.host_id, apps, device_group: group, region: row.region, token_id: parts.id, replaced_key: replacedKey !== null },
-        'host joined',
-      );
+      log.info({ host: req.host_id, apps, device_group: group, region: row.region, token_id: parts.id, replaced_key: replacedKey !== null }, 'host joined');
       if (replacedKey) {
         // The join stands; a failed push is retried in the background.
         await deps.revocations.push().catch((err: unknown) => log.warn({ err, host: req.host_id }, 'the replaced key is recorded but not yet revoked on NATS'));

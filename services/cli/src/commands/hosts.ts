@@ -23,7 +23,19 @@ export const hostsCommands: Record<string, Command> = {
       h.running.map((r) => `${r.app}@${r.revision ?? '-'}(${r.containers.filter((c) => c.state === 'running').length}/${r.containers.length})`).join(' ');
     // Two workers under one host id: a column of its own, shown only when a host of the page has it.
     const dups = list.hosts.filter((h) => h.duplicate);
-    const headers = ['ID', 'STATUS', 'APPS', 'GROUP', 'REGION', 'RUNNING', 'CORES', 'MEMORY', 'VERSION', 'LAST SEEN', ...(dups.length > 0 ? ['DUPLICATE'] : [])];
+    const headers = [
+      'ID',
+      'STATUS',
+      'APPS',
+      'GROUP',
+      'REGION',
+      'RUNNING',
+      'CORES',
+      'MEMORY',
+      'VERSION',
+      'LAST SEEN',
+      ...(dups.length > 0 ? ['DUPLICATE'] : []),
+    ];
     const row = (h: Host) => [
       h.id,
       h.status,
