@@ -1,7 +1,7 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { createUser, type KeyPair } from '@nats-io/nkeys';
 import { connect, jwtAuthenticator, type NatsConnection } from '@nats-io/transport-node';
-import { consumerName, hostInboxPrefix, signMessage } from '@nebula/bus-auth';
+import { consumerName, groupConsumerName, hostInboxPrefix, signMessage } from '@nebula/bus-auth';
 import { createNebulaClient } from '@nebula/client';
 import {
   type HostCredential,
@@ -109,6 +109,16 @@ test("a host that joins with a region's token: its credential, its consumer in t
   assert.is(row.region, 'eu');
   const inEu = await jetstreamManager(env.nc, { domain: 'eu', timeout: 5000 });
   assert.ok(await inEu.consumers.info(streams.apps.name, consumerName(euHost, app)), "the consumer, asked for in the region's domain");
+  // One that follows a device group: its consumer on GROUPS there too.
+  const grouped = uniqueName('h-eu-g');
+  const group = uniqueName('lobby');
+  const g = await http(api.url, 'POST', '/api/v2/hosts/join', {
+    body: { token: (await token({ region: 'eu' })).token, host_id: grouped, public_key: createUser().getPublicKey(), apps: [], device_group: group },
+    auth: null,
+  });
+  assert.is(g.status, 200, g.text);
+  assert.is(hostCredentialSchema.parse(g.body).region, 'eu');
+  assert.ok(await inEu.consumers.info(streams.groups.name, groupConsumerName(grouped, group)));
 
   // Its credential works on the servers, its consumer is there to read.
   const nc = await connect({
