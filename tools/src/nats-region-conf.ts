@@ -12,8 +12,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { busDirectoryPaths, issueUserCreds, readControlPlaneKeys, regionLinkPermissions, regionServerConfig } from '@nebula/bus-auth';
 
-const usage =
-  'usage: nats-region-conf.ts BUS_DIR OUT_DIR REGION --hub URL[,URL...] [--hub-ca FILE] [--host ADDR] [--client-port P] [--monitor-port P]\n';
+const usage = 'usage: nats-region-conf.ts BUS_DIR OUT_DIR REGION --hub URL[,URL...] [--hub-ca FILE] [--host ADDR] [--client-port P] [--monitor-port P]\n';
 function fail(message: string): never {
   process.stderr.write(`${message}\n${usage}`);
   process.exit(2);
@@ -23,7 +22,13 @@ let parsed: ReturnType<typeof parseArgs<{ allowPositionals: true; options: Recor
 try {
   parsed = parseArgs({
     allowPositionals: true,
-    options: { hub: { type: 'string' }, 'hub-ca': { type: 'string' }, host: { type: 'string' }, 'client-port': { type: 'string' }, 'monitor-port': { type: 'string' } },
+    options: {
+      hub: { type: 'string' },
+      'hub-ca': { type: 'string' },
+      host: { type: 'string' },
+      'client-port': { type: 'string' },
+      'monitor-port': { type: 'string' },
+    },
   });
 } catch (err) {
   fail((err as Error).message);
@@ -31,7 +36,7 @@ try {
 const { positionals, values } = parsed;
 const [busDir, outDir, region] = positionals;
 if (!busDir || !outDir || !region || positionals.length !== 3) fail('three arguments');
-if (!values.hub) fail('--hub: the hub servers\' leaf listeners (tls://hub.example:7422)');
+if (!values.hub) fail("--hub: the hub servers' leaf listeners (tls://hub.example:7422)");
 const port = (name: 'client-port' | 'monitor-port', fallback: number | undefined) => {
   if (values[name] === undefined) return fallback;
   const v = Number(values[name]);

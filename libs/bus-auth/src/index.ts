@@ -5,5 +5,5 @@ export * from './cluster-config.ts';
 export * from './connect-options.ts';
 export * from './identity.ts';
 export * from './permissions.ts';
-export * from './signing.ts';
 export * from './region-config.ts';
+export * from './signing.ts';

@@ -5,7 +5,7 @@ import { groupSubjects, stableHash, streams, subjects } from '@nebula/contracts'
  * server (a permissions violation, which the server logs and counts):
  *
  *   api       publishes apps.> and groups.>, manages the APPS and GROUPS streams and every consumer on it (the hosts' too:
- *             the control plane creates them, never the host)
+ *             the control plane creates them, never the host), and the consumers on them in a region's domain
  *   notifier  manages RESULTS, HOSTS and EVENTS and its consumers on them; publishes nothing else
  *   host      reads its own consumers on APPS (info, pull, ack), the newest revision of its own apps
  *             (direct get by subject), the streams' info; with a device group, its consumer on GROUPS

@@ -1,3 +1,4 @@
+import { HUB_DOMAIN, REGION_NAME } from '@nebula/contracts';
 import { ClusterConfigError } from './cluster-config.ts';
 
 /**
@@ -17,7 +18,7 @@ import { ClusterConfigError } from './cluster-config.ts';
  * The link leaves loopback only over TLS: it carries every app revision and every result, and its
  * user has nearly every right in the account.
  */
-export const HUB_DOMAIN = 'hub';
+export { HUB_DOMAIN };
 
 export interface HubLeafOptions {
   /** Where the hub takes region links (`leafnodes.listen`). */
@@ -52,7 +53,6 @@ export interface RegionServerOptions {
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 const RESOLVER_DIR = /^(resolver: \{[^\n]*\bdir: )("(?:[^"\\]|\\.)*")/m;
-export const REGION_NAME = /^[a-z][a-z0-9-]{0,30}$/;
 const q = (s: string) => JSON.stringify(s);
 const hostOf = (url: string) => {
   try {

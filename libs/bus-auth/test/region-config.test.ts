@@ -1,10 +1,10 @@
+import { HUB_DOMAIN } from '@nebula/contracts';
 import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   ClusterConfigError,
   createBusSetup,
-  HUB_DOMAIN,
   hubLeafConfig,
   REGION_LOCAL_SUBJECTS,
   regionLinkPermissions,
@@ -48,7 +48,11 @@ test('a link off loopback only over TLS, with the CA that signed the hub; bad na
   assert.throws(() => regionServerConfig({ ...base, region: 'eu', hubUrls: ['nats://127.0.0.1:7422'] }), /nats-leaf/);
   assert.throws(() => regionServerConfig({ ...base, region: 'eu', hubUrls: [] }), /no hub URL/);
   for (const bad of ['hub', 'EU', '1eu', 'e_u', ''])
-    assert.throws(() => regionServerConfig({ ...base, region: bad, hubUrls: ['nats-leaf://127.0.0.1:7422'] }), (e: unknown) => e instanceof ClusterConfigError, bad);
+    assert.throws(
+      () => regionServerConfig({ ...base, region: bad, hubUrls: ['nats-leaf://127.0.0.1:7422'] }),
+      (e: unknown) => e instanceof ClusterConfigError,
+      bad,
+    );
   assert.throws(() => hubLeafConfig({ host: '0.0.0.0', port: 7422 }), /without TLS/);
   assert.ok(hubLeafConfig({ host: '127.0.0.1', port: 7422 }).includes('listen: "127.0.0.1:7422"'));
   assert.ok(hubLeafConfig({ host: '0.0.0.0', port: 7422, tls: { certFile: '/c', keyFile: '/k' } }).includes('cert_file: "/c"'));

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { deviceGroupNameSchema } from './device-groups.ts';
-import { appNameSchema, hostIdSchema } from './names.ts';
+import { appNameSchema, hostIdSchema, regionNameSchema } from './names.ts';
 
 /**
  * How a host joins the fleet and keeps its bus credential (served by the API, used by the worker):
@@ -49,6 +49,11 @@ export const joinTokenCreateSchema = z.object({
   /** The apps its hosts may serve (default: any). */
   apps: z.array(appNameSchema).max(1000).optional(),
   description: z.string().max(200).optional(),
+  /**
+   * The region its hosts join (NATS_REGIONS of the API: their consumers are made in that region's
+   * JetStream domain, their workers connect to its leaf servers). Absent or null: the hub.
+   */
+  region: regionNameSchema.nullable().optional(),
 });
 export type JoinTokenCreate = z.input<typeof joinTokenCreateSchema>;
 
@@ -60,6 +65,8 @@ export const joinTokenSchema = z.object({
   uses_left: z.number().int(),
   apps: z.array(z.string()).nullable(),
   description: z.string().nullable(),
+  /** Null: the hub. */
+  region: z.string().nullable(),
 });
 export type JoinToken = z.infer<typeof joinTokenSchema>;
 
@@ -126,6 +133,8 @@ export const hostCredentialSchema = z.object({
   apps: z.array(z.string()),
   /** The device group it has a consumer and rights for (absent: none). */
   device_group: z.string().nullable().optional(),
+  /** The region it joined (its token's; its consumers are in that region's JetStream domain); null: the hub. */
+  region: z.string().nullable().optional(),
   /** The control plane's message signing key (`N...`): app messages not signed by it are not applied. */
   control_plane_key: z.string(),
 });

@@ -10,6 +10,7 @@ export * from './names.ts';
 export * from './progress.ts';
 export * from './prunes.ts';
 export * from './reports.ts';
+export * from './rollout-regions.ts';
 export * from './rollout-strategy.ts';
 export * from './usage.ts';
 export * from './users.ts';

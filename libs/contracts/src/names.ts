@@ -13,6 +13,18 @@ export const appNameSchema = z
 /** Host ids appear in subjects (`results.<app>.<host>`, `hosts.<host>`) and consumer names. */
 export const hostIdSchema = z.string().regex(NAME_PATTERN, 'must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$ (letters, digits, "_" and "-")');
 
+/**
+ * A region: a NATS leaf node (or leaf cluster) whose JetStream domain has the region's name. Lower
+ * case, as domains end up in subjects (`$JS.<domain>.API.>`); `hub` is the hub's own domain.
+ */
+export const REGION_NAME = /^[a-z][a-z0-9-]{0,30}$/;
+export const HUB_DOMAIN = 'hub';
+
+export const regionNameSchema = z
+  .string()
+  .regex(REGION_NAME, 'must match ^[a-z][a-z0-9-]{0,30}$ (lower-case letters, digits and "-")')
+  .refine((n) => n !== HUB_DOMAIN, `"${HUB_DOMAIN}" is the hub's own domain, not a region`);
+
 export type AppName = z.infer<typeof appNameSchema>;
 export type HostId = z.infer<typeof hostIdSchema>;
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { APP_ACTIONS, containerStateSchema, RESULT_STATUSES } from './messages.ts';
 import { appNameSchema, hostIdSchema } from './names.ts';
+import { rolloutRegionsSchema } from './rollout-regions.ts';
 import { hostUsageSchema } from './usage.ts';
 
 /**
@@ -121,6 +122,8 @@ export const rolloutFailureSchema = z.object({ host: hostIdSchema, error: z.stri
 export type RolloutFailure = z.infer<typeof rolloutFailureSchema>;
 
 export const rolloutProgressSchema = rolloutSummarySchema.extend({
+  /** The counts per region (`hub`: hosts outside any); they add up to the rollout's. */
+  regions: rolloutRegionsSchema,
   /** Failed hosts, oldest failure first (at most the query's `failuresLimit`; `failed` has the count). */
   failures: z.array(rolloutFailureSchema),
   /** One page of hosts, by host id. */
@@ -177,6 +180,8 @@ export const hostSchema = z.object({
   usage: hostUsageSchema.nullable(),
   /** The device group its newest heartbeat says it follows (DEVICE_GROUP); null: none. */
   device_group: z.string().nullable(),
+  /** The region it joined (its join token's); null: the hub, or a host with no credential of its own. */
+  region: z.string().nullable(),
 });
 export type Host = z.infer<typeof hostSchema>;
 

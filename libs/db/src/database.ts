@@ -175,6 +175,8 @@ export interface JoinTokensTable {
   /** The apps its hosts may serve; null: any. */
   apps: ColumnType<string[] | null, string[] | null | undefined, string[] | null>;
   description: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The region its hosts join (NATS_REGIONS); null: the hub. */
+  region: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** A host's identity on the bus (written by the API, read by the notifier to check signatures). */
@@ -194,6 +196,8 @@ export interface HostCredentialsTable {
   revoked_at: NullableTimestamp;
   /** The device group its credential and consumer on GROUPS are for (its DEVICE_GROUP at the last renewal); null: none. */
   device_group: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The region it joined (its token's; kept at renewals): its consumers are in that region's JetStream domain. Null: the hub. */
+  region: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** Keys the servers refuse (written by the API): the NEBULA account's revocations. */

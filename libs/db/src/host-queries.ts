@@ -25,6 +25,7 @@ interface HostRow {
   instances: number;
   usage: unknown;
   device_group: string | null;
+  region: string | null;
 }
 
 function toHost(row: HostRow, n: number): Host {
@@ -47,12 +48,15 @@ function toHost(row: HostRow, n: number): Host {
     // Written only from heartbeats that passed heartbeatSchema.
     usage: (typeof row.usage === 'string' ? JSON.parse(row.usage) : (row.usage ?? null)) as HostUsage | null,
     device_group: row.device_group,
+    region: row.region,
   };
 }
 
+/** The region is the host's credential's (the token it joined with); a host without one (service creds) is the hub's. */
 function selectHosts(db: Kysely<Database>, o: Online) {
   return db
     .selectFrom('hosts as h')
+    .leftJoin('host_credentials as hc', 'hc.host_id', 'h.id')
     .select([
       'h.id',
       'h.apps',
@@ -65,6 +69,7 @@ function selectHosts(db: Kysely<Database>, o: Online) {
       'h.last_seen',
       'h.usage',
       'h.device_group',
+      'hc.region',
     ])
     .select(onlineSql('h', o).as('online'))
     .select(duplicateSql('h', o).as('duplicate'))

@@ -2,6 +2,7 @@ import type {
   RolloutAction,
   RolloutFailure,
   RolloutHost,
+  RolloutHostRegion,
   RolloutHostState,
   RolloutList,
   RolloutProgress,
@@ -9,6 +10,7 @@ import type {
   RolloutSummary,
   RolloutWave,
 } from '@nebula/contracts';
+import { rolloutRegions } from '@nebula/contracts';
 import { type Kysely, type RawBuilder, sql } from 'kysely';
 import type { Database } from './database.ts';
 import { checkOnline, clampLimit, iso, isoOrNull, isUuid, type Online, type OnlineOptions, onlineSql, QueryInputError } from './query-input.ts';
@@ -290,10 +292,27 @@ export async function getRolloutProgress(db: Kysely<Database>, rolloutId: string
   const waves = await wavesOf(db, [row]);
   return {
     ...toSummary(row, waves.get(row.id)),
+    regions: rolloutRegions(await regionRows(db, rolloutId, o)),
     failures,
     hosts,
     hosts_next: hostRows.rows.length > hostsLimit ? (page.at(-1)?.host ?? null) : null,
   };
+}
+
+/**
+ * The rollout's hosts grouped by region (their credential's; none: the hub), expectation and state:
+ * a few rows however many hosts, which rolloutRegions (contracts) turns into the counts per region.
+ */
+async function regionRows(db: Kysely<Database>, rolloutId: string, o: Online): Promise<RolloutHostRegion[]> {
+  const found = await sql<{ region: string | null; expected: boolean; state: RolloutHostState; hosts: number }>`
+    select hc.region, x.expected, coalesce(x.status, case when x.online then 'pending' else 'offline' end) as state, count(*)::int as hosts
+      from rollouts r
+     cross join lateral (${rolloutHostsSql('r', o)}) x
+      left join host_credentials hc on hc.host_id = x.host
+     where r.id = ${rolloutId}::uuid
+     group by 1, 2, 3
+     order by 1 nulls first, 2, 3`.execute(db);
+  return found.rows;
 }
 
 export interface ListRolloutsOptions extends OnlineOptions {

@@ -1,7 +1,6 @@
 import { type JetStreamManager, jetstreamManager, type StreamConfig, type StreamSource } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { HUB_DOMAIN } from '@nebula/bus-auth';
-import { streams } from '@nebula/contracts';
+import { HUB_DOMAIN, streams } from '@nebula/contracts';
 import { addOrUpdateStream, type StreamKey, streamConfig } from './streams.ts';
 
 /**

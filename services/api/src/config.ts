@@ -1,6 +1,6 @@
 import { DEFAULT_OFFLINE_AFTER_MISSED_HEARTBEATS } from '@nebula/contracts';
 import { dbEnvShape } from '@nebula/db';
-import { streamReplicasEnv } from '@nebula/messaging';
+import { regionsEnv, streamReplicasEnv } from '@nebula/messaging';
 import { envVar } from '@nebula/service-kit';
 import { z } from 'zod';
 import { parseOrigin } from './http/cross-site.ts';
@@ -54,6 +54,14 @@ export const apiEnvSchema = z.object({
     .refine((v) => v.split(',').every((s) => URL.canParse(s.trim())), 'must be a URL or comma-separated URLs')
     .transform((v) => v.split(',').map((s) => s.trim()))
     .optional(),
+  /**
+   * Regions: NATS leaf nodes (or leaf clusters), each with a JetStream domain named like the region,
+   * as `name=url` entries, comma-separated; a name again adds a server:
+   * `eu=tls://10.0.0.2:4222,eu=tls://10.0.0.3:4222,us=tls://us.example:4222`. Join tokens may name
+   * one; its hosts' consumers are made in its domain, and revocations are pushed to its servers too.
+   * Default: none (every host in the hub's domain).
+   */
+  NATS_REGIONS: regionsEnv,
   /** The worker image the printed `docker run` names. */
   WORKER_IMAGE: z.string().min(1).default('nebula/worker:latest'),
   /** How long a host's NATS credential is valid; the host renews it before. */

@@ -175,6 +175,21 @@ export class MessageTooLargeError extends ApiError {
   }
 }
 
+/** A join token for a region the API's NATS_REGIONS does not name: 400, with the regions it knows. */
+export class UnknownRegionError extends ApiError {
+  override name = 'UnknownRegionError';
+  readonly code = 'BAD_REQUEST';
+  readonly body: Record<string, unknown>;
+  constructor(region: string, known: readonly string[]) {
+    super(
+      known.length === 0
+        ? `region "${region}" is not known: this API has no regions (NATS_REGIONS); leave region out for the hub`
+        : `region "${region}" is not known: the API's regions (NATS_REGIONS) are ${known.join(', ')}; leave region out for the hub`,
+    );
+    this.body = { error: 'unknown region', region, regions: [...known], errors: { region: [this.message] } };
+  }
+}
+
 /** A config that is wrong as a whole (e.g. after merging a PATCH into the current one). */
 export class InvalidConfigError extends ApiError {
   override name = 'InvalidConfigError';

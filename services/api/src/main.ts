@@ -1,5 +1,5 @@
 import { connect } from '@nats-io/transport-node';
-import { busConnectOptions, busReconnectOptions } from '@nebula/bus-auth';
+import { busConnectOptions, busReconnectOptions, InsecureBusError, plaintextRemoteServers } from '@nebula/bus-auth';
 import { createDb, dbOptionsFromEnv } from '@nebula/db';
 import { runService } from '@nebula/service-kit';
 import { authSettings, describeAuth } from './auth.ts';
@@ -24,6 +24,14 @@ await runService({
     const servers = env.NATS_URL;
     // Refuses plaintext to a server outside loopback (InsecureBusError names NATS_URL).
     const natsOptions = busConnectOptions({ servers, creds, tlsCaFile: env.NATS_TLS_CA, name: 'nebula-api' });
+    // The regions' servers get the revocation list over a system user connection: TLS as well.
+    const plainRegions = plaintextRemoteServers(
+      env.NATS_REGIONS.flatMap((r) => r.servers),
+      env.NATS_TLS_CA !== undefined,
+    );
+    if (plainRegions.length > 0) {
+      throw new InsecureBusError(`NATS_REGIONS ${plainRegions.join(', ')} is outside loopback without TLS: use tls:// (and NATS_TLS_CA for a private CA)`);
+    }
     const { max, ...timeouts } = dbOptionsFromEnv(env);
     const db = createDb(env.DATABASE_URL, max, {
       ...timeouts,
@@ -61,6 +69,7 @@ await runService({
         credentialTtlMs: env.HOST_CREDENTIAL_TTL_HOURS * 3_600_000,
         publicUrl: env.API_PUBLIC_URL,
         publicNatsServers: env.NATS_PUBLIC_URL,
+        regions: env.NATS_REGIONS,
         workerImage: env.WORKER_IMAGE,
         maxFailuresPerMinute: env.HOST_JOIN_MAX_FAILURES_PER_MINUTE,
       },

@@ -98,7 +98,7 @@ test('join tokens: created (shown once, with the command to run), listed without
   const t = await createToken({ ttl_seconds: 600, uses: 3, apps: ['web', 'db'], description: 'rack 4' });
   const fp = keyFingerprint(keyFromSeed(env.nats.keys.message_signing_seed).getPublicKey());
   assert.match(t.token, new RegExp(`^nebula-join\\.${fp}\\.${t.id}\\.[A-Za-z0-9_-]{43}$`));
-  assert.equal([t.uses_left, t.apps, t.description, t.created_by], [3, ['db', 'web'], 'rack 4', ADMIN.user]);
+  assert.equal([t.uses_left, t.apps, t.description, t.created_by, t.region], [3, ['db', 'web'], 'rack 4', ADMIN.user, null]);
   assert.ok(Math.abs(Date.parse(t.expires_at) - Date.now() - 600_000) < 60_000);
   assert.ok(t.command.includes(`NEBULA_URL=${api.url}`), t.command);
   assert.ok(t.command.includes(`NEBULA_JOIN_TOKEN=${t.token}`));
@@ -144,6 +144,11 @@ test('join tokens: created (shown once, with the command to run), listed without
   assert.is((await http(api.url, 'GET', '/api/v2/hosts/join_tokens', { auth: null })).status, 401);
   assert.is((await http(api.url, 'POST', '/api/v2/hosts/join_tokens', { body: { ttl_seconds: 1 } })).status, 400);
   assert.is((await http(api.url, 'POST', '/api/v2/hosts/join_tokens', { body: { apps: ['no spaces'] } })).status, 400);
+  // This API has no regions (NATS_REGIONS): any region is unknown, and the answer says so.
+  const region = await http(api.url, 'POST', '/api/v2/hosts/join_tokens', { body: { region: 'eu' } });
+  assert.is(region.status, 400, region.text);
+  assert.equal((region.body as { regions: string[] }).regions, []);
+  assert.match(region.text, /this API has no regions/);
 });
 
 test('join: a host with its own key gets a credential that works on the real server, and pulls its signed app messages', async () => {
@@ -153,6 +158,7 @@ test('join: a host with its own key gets a credential that works on the real ser
   const { cred, key } = await joined(t.token, hostId, [app]);
   assert.is(cred.host_id, hostId);
   assert.equal(cred.apps, [app]);
+  assert.is(cred.region, null, 'a token without a region: the hub');
   assert.is(cred.control_plane_key, keyFromSeed(env.nats.keys.message_signing_seed).getPublicKey());
   assert.ok(Math.abs(Date.parse(cred.expires_at) - Date.now() - 24 * 3_600_000) < 60_000, 'expires in 24 h');
   assert.ok(await consumerExists(hostId, app), 'its consumer was made by the API');

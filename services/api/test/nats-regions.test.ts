@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ConnectionOptions, connect, type NatsConnection } from '@nats-io/transport-node';
@@ -76,7 +76,15 @@ const figures: string[] = [];
 
 const region = (name: string) => net.regions.find((r) => r.name === name) as TestRegion;
 const inRegion = (name: string) => hosts.filter((h) => h.region.name === name);
-const imageOf = (rt: FakeRuntime) => [...new Set(rt.all().filter((c) => c.labels[LABELS.app] === app && c.state === 'running').map((c) => c.imageId))].join(',');
+const imageOf = (rt: FakeRuntime) =>
+  [
+    ...new Set(
+      rt
+        .all()
+        .filter((c) => c.labels[LABELS.app] === app && c.state === 'running')
+        .map((c) => c.imageId),
+    ),
+  ].join(',');
 
 test.before(async () => {
   net = await startNatsRegions(REGIONS);
@@ -94,8 +102,12 @@ test.before(async () => {
     maxBodyBytes: 64 * 1024,
     relay: { lockPollMs: 100, pollMs: 200, maxBackoffMs: 300 },
     keys: net.hub.keys,
-    hosts: { servers: [net.hub.url], revocationRetryMs: 200, tlsCa: undefined },
-    regions: net.regions.map((r) => ({ name: r.name, servers: [r.url] })),
+    hosts: {
+      servers: [net.hub.url],
+      revocationRetryMs: 200,
+      tlsCa: readFileSync(net.caFile, 'utf8'),
+      regions: net.regions.map((r) => ({ name: r.name, servers: [r.url] })),
+    },
   });
   notifier = createNotifier({ db, nc: notifierNc, log: silentLog, options: { flushIntervalMs: 50, retryDelayMs: 200, regions: [...REGIONS] } });
   await notifier.start();
@@ -125,7 +137,15 @@ test.before(async () => {
       const rt = new GatedRuntime();
       for (let n = 1; n <= 3; n++) rt.registry.set(`img:${n}`, `sha256:img${n}`);
       hosts.push({ id, region: r, rt });
-      const w = createWorker({ hostId: id, apps: [app], ...bus.host, runtime: rt, hostFacts: { cores: 2, memory_mb: 2048 }, log: silentLog, options: FAST_WORKER });
+      const w = createWorker({
+        hostId: id,
+        apps: [app],
+        ...bus.host,
+        runtime: rt,
+        hostFacts: { cores: 2, memory_mb: 2048 },
+        log: silentLog,
+        options: FAST_WORKER,
+      });
       workers.push(w);
       await w.start();
     }
@@ -173,12 +193,30 @@ test('a region cut off in the middle of a rollout keeps what it runs, converges 
   const cutAt = Date.now();
   for (const h of eu) h.rt.release();
   await waitFor('eu hosts run revision 2 (cut off)', async () => eu.every((h) => imageOf(h.rt) === 'sha256:img2'), 60_000, 50);
-  await waitFor('us applied revision 2', () => appliedBy(r2.rollout_id, us.map((h) => h.id)), 60_000, 100);
+  await waitFor(
+    'us applied revision 2',
+    () =>
+      appliedBy(
+        r2.rollout_id,
+        us.map((h) => h.id),
+      ),
+    60_000,
+    100,
+  );
 
   // Revision 3 while eu is cut off: us applies it; eu keeps running revision 2, and its results have not arrived.
   const r3 = await nebula.apps.patch.mutate({ name: app, docker_image: 'img:3' });
   const r3Published = Date.now();
-  await waitFor('us applied revision 3 with eu cut off', () => appliedBy(r3.rollout_id, us.map((h) => h.id)), 60_000, 100);
+  await waitFor(
+    'us applied revision 3 with eu cut off',
+    () =>
+      appliedBy(
+        r3.rollout_id,
+        us.map((h) => h.id),
+      ),
+    60_000,
+    100,
+  );
   figures.push(`revision 3 applied on us's ${PER_REGION} hosts ${Date.now() - r3Published} ms after the change, eu cut off`);
   const during = await rollout(r2.rollout_id);
   for (const h of eu) {

@@ -44,10 +44,11 @@ hosts
                                          each container's CPU and memory
   hosts revoke <host>                    its NATS credential stops working at once; its
                                          results are refused (it must join again, new key)
-  hosts join-token create [--ttl 1h] [--uses N] [--apps a,b] [--description <text>]
+  hosts join-token create [--ttl 1h] [--uses N] [--apps a,b] [--description <text>] [--region <r>]
                                          a token for new hosts (shown once) and the command
-                                         to start a worker with it
-  hosts join-token list                  tokens: expiry, uses left, apps (never the secret)
+                                         to start a worker with it (--region: its hosts join
+                                         that region of the API's NATS_REGIONS; default the hub)
+  hosts join-token list                  tokens: expiry, uses left, apps, region (never the secret)
   hosts join-token delete <id>           no host can join with it any more
 reports
   reports list [--host <host>] [--device-group <g>] [--time <T> [--time-filter eq|gt|lt|gte|lte|ne]]
@@ -152,6 +153,7 @@ export const OPTIONS = {
   uses: { type: 'string' },
   apps: { type: 'string' },
   description: { type: 'string' },
+  region: { type: 'string' },
   'password-stdin': { type: 'boolean' },
   'token-stdin': { type: 'boolean' },
   member: { type: 'string', multiple: true },
@@ -227,7 +229,7 @@ const COMMAND_OPTIONS: Record<string, Array<keyof typeof OPTIONS>> = {
   'hosts get': [],
   'hosts revoke': [],
   'reports list': ['host', 'device-group', 'time', 'time-filter', 'updated', 'limit', 'after'],
-  'hosts join-token create': ['ttl', 'uses', 'apps', 'description'],
+  'hosts join-token create': ['ttl', 'uses', 'apps', 'description', 'region'],
   'hosts join-token list': [],
   'hosts join-token delete': [],
   'users list': [],

@@ -29,10 +29,10 @@ test.after(async () => {
 });
 
 test('command line: the join-token commands and their options', () => {
-  const p = parseCommandLine(['hosts', 'join-token', 'create', '--ttl', '2h', '--uses', '3', '--apps', 'web,db', '--description', 'rack 4']);
+  const p = parseCommandLine(['hosts', 'join-token', 'create', '--ttl', '2h', '--uses', '3', '--apps', 'web,db', '--description', 'rack 4', '--region', 'eu']);
   assert.ok(p !== 'help');
   assert.is(p.command, 'hosts join-token create');
-  assert.equal([p.values.ttl, p.values.uses, p.values.apps, p.values.description], ['2h', '3', 'web,db', 'rack 4']);
+  assert.equal([p.values.ttl, p.values.uses, p.values.apps, p.values.description, p.values.region], ['2h', '3', 'web,db', 'rack 4', 'eu']);
   const d = parseCommandLine(['hosts', 'join-token', 'delete', 'abc']);
   assert.ok(d !== 'help');
   assert.equal([d.command, d.args.id], ['hosts join-token delete', 'abc']);
@@ -64,8 +64,8 @@ test('join-token create prints the token (stdout) and the command to run (stderr
   const id = token.split('.')[2] ?? '';
 
   const list = await ok(['hosts', 'join-token', 'list']);
-  assert.match(list.stdout, /ID\s+STATE\s+USES LEFT\s+APPS/);
-  assert.match(list.stdout, new RegExp(`${id}\\s+valid\\s+2\\s+db,${app}`));
+  assert.match(list.stdout, /ID\s+STATE\s+USES LEFT\s+APPS\s+REGION/);
+  assert.match(list.stdout, new RegExp(`${id}\\s+valid\\s+2\\s+db,${app}\\s+hub\\s`));
   assert.match(list.stdout, /rack 4/);
   assert.not.ok(list.stdout.includes(token.split('.')[3] ?? '-'), 'no secret in the list');
   const listed = JSON.parse((await ok(['hosts', 'join-token', 'list', '--json'])).stdout) as { join_tokens: Array<{ id: string }> };

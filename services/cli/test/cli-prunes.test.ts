@@ -109,7 +109,7 @@ test('hosts list and get show the device group the heartbeats name', async () =>
       device_group: g,
     })
     .execute();
-  assert.match((await ok(['hosts', 'list'])).stdout, new RegExp(`${h}\\s+\\S+\\s+-\\s+${g}`));
+  assert.match((await ok(['hosts', 'list'])).stdout, new RegExp(`${h}\\s+\\S+\\s+-\\s+${g}\\s+hub\\s`), 'no credential: the hub');
   assert.match((await ok(['hosts', 'get', h])).stdout, new RegExp(`device group:\\s+${g}`));
   assert.is(JSON.parse((await ok(['hosts', 'get', h, '--json'])).stdout).device_group, g);
 });

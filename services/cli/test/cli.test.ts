@@ -197,6 +197,22 @@ test('rollouts list / get and hosts list / get', async () => {
   const one = await json<{ id: string; status: string; cores: number }>(['hosts', 'get', hosts[0]!]);
   assert.equal([one.id, one.status, one.cores], [hosts[0], 'online', 2]);
   assert.match((await ok(['hosts', 'get', hosts[0]!])).stdout, /worker version:/);
+  assert.not.match(get.stdout, /REGION/, 'only the hub: no table per region');
+
+  // A host of region eu (its credential's) that reported without being expected: a table per region.
+  const far = `${app}-eu`;
+  await stack.db
+    .insertInto('host_credentials')
+    .values({ host_id: far, public_key: `U${far}`, apps: [app], region: 'eu', expires_at: new Date(Date.now() + 3_600_000) })
+    .execute();
+  await stack.db
+    .insertInto('rollout_hosts')
+    .values({ rollout_id: id, host: far, status: 'applied', containers: '[]', pull_ms: 0, apply_ms: 1, reported_at: new Date() })
+    .execute();
+  const byRegion = await ok(['rollouts', 'get', id]);
+  assert.match(byRegion.stdout, /REGION\s+EXPECTED\s+APPLIED\s+FAILED\s+PENDING\s+OFFLINE\s+SUPERSEDED\s+JOINED/);
+  assert.match(byRegion.stdout, /^hub\s+3\s+2\s+1\s+0\s+0\s+0\s+0$/m);
+  assert.match(byRegion.stdout, /^eu\s+0\s+1\s+0\s+0\s+0\s+0\s+1$/m);
 });
 
 test('API errors: exit 1 with what is wrong (4xx body, refused credentials, unreachable API)', async () => {

@@ -25,6 +25,7 @@ export function progress(over: Partial<RolloutProgress>): RolloutProgress {
     pending: 4,
     offline: 0,
     joined: 0,
+    regions: { hub: { expected: 4, reported: 0, applied: 0, failed: 0, superseded: 0, pending: 4, offline: 0, joined: 0 } },
     complete: false,
     succeeded: false,
     superseded_by: null,

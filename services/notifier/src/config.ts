@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { DEFAULT_OFFLINE_AFTER_MISSED_HEARTBEATS } from '@nebula/contracts';
 import { dbEnvShape } from '@nebula/db';
-import { streamReplicasEnv } from '@nebula/messaging';
+import { regionsEnv, streamReplicasEnv } from '@nebula/messaging';
 import { envVar } from '@nebula/service-kit';
 import { z } from 'zod';
 import type { NotifierOptions } from './options.ts';
@@ -30,6 +30,11 @@ export const notifierEnvSchema = z.object({
   NATS_TLS_CA: readablePath('the CA file').optional(),
   /** Copies of the RESULTS and HOSTS streams the notifier keeps in a NATS cluster: 3 on three servers. */
   NATS_STREAM_REPLICAS: streamReplicasEnv,
+  /**
+   * The regions, as the API takes them (`eu=tls://10.0.0.2:4222,us=...`): the hub's RESULTS, HOSTS
+   * and EVENTS source each region's, which the notifier keeps in the region's JetStream domain.
+   */
+  NATS_REGIONS: regionsEnv,
   /** How often the hosts' registered keys are read again: a revocation takes effect within it. */
   HOST_KEYS_REFRESH_SECONDS: z.coerce.number().min(0.05).max(3600).default(5),
   METRICS_PORT: envVar.port(8082),
@@ -57,6 +62,7 @@ export function optionsFromEnv(env: NotifierEnv): NotifierOptions {
     offlineAfterMissed: env.HOST_OFFLINE_AFTER_MISSED_HEARTBEATS,
     hostKeysRefreshMs: Math.round(env.HOST_KEYS_REFRESH_SECONDS * 1000),
     streamReplicas: env.NATS_STREAM_REPLICAS,
+    regions: env.NATS_REGIONS.map((r) => r.name),
     rollouts: { enabled: env.ROLLOUT_CONTROLLER_ENABLED, tickMs: env.ROLLOUT_CONTROLLER_TICK_MS, lockPollMs: env.ROLLOUT_CONTROLLER_TICK_MS },
   };
 }

@@ -14,6 +14,7 @@ import * as groupColumns from './20261206000000_group_columns.ts';
 import * as deviceGroups from './20261206010000_device_groups.ts';
 import * as hostPrunes from './20261206020000_host_prunes.ts';
 import * as cronJobRunKey from './20261206020100_cron_job_run_key.ts';
+import * as regions from './20261207010000_regions.ts';
 
 /**
  * Every migration of the schema, by timestamped name `YYYYMMDDHHMMSS_what` (applied in name order;
@@ -35,4 +36,5 @@ export const migrations: Record<string, Migration> = {
   '20261206010000_device_groups': deviceGroups,
   '20261206020000_host_prunes': hostPrunes,
   '20261206020100_cron_job_run_key': cronJobRunKey,
+  '20261207010000_regions': regions,
 };

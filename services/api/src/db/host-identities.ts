@@ -20,12 +20,22 @@ export function toJoinToken(r: JoinTokenRow): JoinToken {
     uses_left: r.uses_left,
     apps: r.apps,
     description: r.description,
+    region: r.region,
   };
 }
 
 export async function insertJoinToken(
   db: Q,
-  t: { id: string; secretHash: string; createdBy: string; expiresAt: Date; uses: number; apps: string[] | null; description: string | null },
+  t: {
+    id: string;
+    secretHash: string;
+    createdBy: string;
+    expiresAt: Date;
+    uses: number;
+    apps: string[] | null;
+    description: string | null;
+    region: string | null;
+  },
 ): Promise<JoinTokenRow> {
   return db
     .insertInto('join_tokens')
@@ -37,6 +47,7 @@ export async function insertJoinToken(
       uses_left: t.uses,
       apps: t.apps,
       description: t.description,
+      region: t.region,
     })
     .returningAll()
     .executeTakeFirstOrThrow();
@@ -46,7 +57,7 @@ export async function insertJoinToken(
 export async function listJoinTokens(db: Q): Promise<JoinToken[]> {
   const rows = await db
     .selectFrom('join_tokens')
-    .select(['id', 'created_at', 'created_by', 'expires_at', 'uses_left', 'apps', 'description'])
+    .select(['id', 'created_at', 'created_by', 'expires_at', 'uses_left', 'apps', 'description', 'region'])
     .orderBy('created_at', 'desc')
     .orderBy('id')
     .limit(1000)
@@ -87,10 +98,19 @@ export async function isKeyRevoked(db: Q, publicKey: string): Promise<boolean> {
   return r !== undefined;
 }
 
-/** A join: the host's row is created, or replaced (new key, apps, expiry; not revoked any more). */
+/** A join: the host's row is created, or replaced (new key, apps, region, expiry; not revoked any more). */
 export async function upsertHostCredential(
   trx: Transaction<Database>,
-  c: { hostId: string; publicKey: string; allowedApps: string[] | null; apps: string[]; deviceGroup: string | null; tokenId: string; expiresAt: Date },
+  c: {
+    hostId: string;
+    publicKey: string;
+    allowedApps: string[] | null;
+    apps: string[];
+    deviceGroup: string | null;
+    region: string | null;
+    tokenId: string;
+    expiresAt: Date;
+  },
 ): Promise<HostCredentialRow> {
   const values = {
     host_id: c.hostId,
@@ -98,6 +118,7 @@ export async function upsertHostCredential(
     allowed_apps: c.allowedApps,
     apps: c.apps,
     device_group: c.deviceGroup,
+    region: c.region,
     token_id: c.tokenId,
     expires_at: c.expiresAt,
   };
@@ -110,6 +131,7 @@ export async function upsertHostCredential(
         allowed_apps: c.allowedApps,
         apps: c.apps,
         device_group: c.deviceGroup,
+        region: c.region,
         token_id: c.tokenId,
         expires_at: c.expiresAt,
         joined_at: sql`now()`,

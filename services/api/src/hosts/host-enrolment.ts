@@ -13,6 +13,7 @@ import {
   renewSigningBytes,
 } from '@nebula/contracts';
 import type { Database, Kysely } from '@nebula/db';
+import type { Region } from '@nebula/messaging';
 import type { Logger } from '@nebula/service-kit';
 import type { z } from 'zod';
 import {
@@ -32,7 +33,7 @@ import {
   upsertHostCredential,
   useJoinToken,
 } from '../db/host-identities.ts';
-import { BusUnavailableError, EnrolmentRefusedError, HostNotJoinedError, JoinTokenNotFoundError } from '../errors.ts';
+import { BusUnavailableError, EnrolmentRefusedError, HostNotJoinedError, JoinTokenNotFoundError, UnknownRegionError } from '../errors.ts';
 import type { HostBus } from './host-bus.ts';
 import { appsOutside, consumerTuning, hashSecret, isStale, joinCommands, joinRefusal } from './join-rules.ts';
 import type { RevocationPusher } from './revocation-pusher.ts';
@@ -40,12 +41,16 @@ import type { RevocationPusher } from './revocation-pusher.ts';
 /**
  * Hosts as principals on the bus: join tokens, joins, renewals and revocations.
  *
- *   admin: create token ──▶ join_tokens (sha256 of the secret; expiry; uses; apps)
+ *   admin: create token ──▶ join_tokens (sha256 of the secret; expiry; uses; apps; region)
  *   host:  join ──▶ [tx: lock token row, check (join-rules.ts), spend a use, upsert host_credentials,
  *                    an old key of the host id into revoked_keys, its consumers made on NATS (one per
  *                    app on APPS; with `device_group`, one on GROUPS)] ──▶ JWT with hostPermissions(host, apps, group)
  *          renew (signed by its key) ──▶ [tx: lock its row, consumers, new expiry] ──▶ JWT
  *   admin: revoke ──▶ [tx: revoked_at, key into revoked_keys] ──▶ consumers deleted, list pushed
+ *
+ * A token may name a region (one of `regions`, NATS_REGIONS): its hosts' rows carry it, from the join
+ * on (renewals keep it; a join with another token takes that one's), and their consumers are made
+ * in that region's JetStream domain. No region: the hub.
  *
  * The consumers are made inside the join's transaction: when NATS cannot make them, the join fails
  * (503) and nothing is kept, the token's use included. A revocation is recorded first and pushed
@@ -65,6 +70,8 @@ export interface HostEnrolmentDeps {
   publicNatsUrl: string;
   /** The worker image join commands name (default `nebula/worker:latest`). */
   workerImage?: string | undefined;
+  /** The regions tokens may name (NATS_REGIONS); a region's join commands name its servers. Default: none. */
+  regions?: readonly Region[];
   now?: () => Date;
 }
 
@@ -76,6 +83,7 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
   const ttlMs = deps.credentialTtlMs ?? 24 * 3_600_000;
   const controlPlaneKey = keyFromSeed(keys.message_signing_seed).getPublicKey();
   const fingerprint = keyFingerprint(controlPlaneKey);
+  const regions = deps.regions ?? [];
 
   async function credential(row: HostCredentialRow): Promise<HostCredential> {
     const jwt = await issueUserJwt(keys, {
@@ -90,35 +98,54 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
       expires_at: row.expires_at.toISOString(),
       apps: row.apps,
       device_group: row.device_group,
+      region: row.region,
       control_plane_key: controlPlaneKey,
     };
   }
 
   /**
-   * Consumers for `apps` and the group (on GROUPS); those of apps the host no longer serves go, and
-   * that of a group it no longer follows (best effort: they expire anyway).
+   * Consumers for `apps` and the group (on GROUPS), in the region's domain; those of apps the host no
+   * longer serves go, and that of a group it no longer follows, and all of them in a region it left
+   * (best effort: they expire anyway).
    */
   async function syncConsumers(
     hostId: string,
-    want: { apps: string[]; group: string | null },
-    before: { apps: readonly string[]; group: string | null },
+    want: { apps: string[]; group: string | null; region: string | null },
+    before: { apps: readonly string[]; group: string | null; region: string | null },
     tuning: ReturnType<typeof consumerTuning>,
   ) {
     try {
-      await bus.ensureConsumers(hostId, want.apps, tuning);
-      if (want.group !== null) await bus.ensureGroupConsumer(hostId, want.group, tuning);
+      await bus.ensureConsumers(hostId, want.region, want.apps, tuning);
+      if (want.group !== null) await bus.ensureGroupConsumer(hostId, want.region, want.group, tuning);
     } catch (err) {
-      throw new BusUnavailableError(`could not create the consumers of host ${hostId}`, { cause: err });
+      const where = want.region === null ? '' : ` in region ${want.region}`;
+      throw new BusUnavailableError(`could not create the consumers of host ${hostId}${where}`, { cause: err });
     }
-    const gone = before.apps.filter((a) => !want.apps.includes(a));
-    if (gone.length > 0)
-      await bus.deleteConsumers(hostId, gone).catch((err: unknown) => log.warn({ err, host: hostId, apps: gone }, 'could not delete old consumers'));
-    if (before.group !== null && before.group !== want.group) {
+    const moved = before.region !== want.region;
+    const gone = moved ? [...before.apps] : before.apps.filter((a) => !want.apps.includes(a));
+    const region = before.region;
+    if (gone.length > 0) {
+      await bus
+        .deleteConsumers(hostId, region, gone)
+        .catch((err: unknown) => log.warn({ err, host: hostId, region, apps: gone }, 'could not delete old consumers'));
+    }
+    if (before.group !== null && (moved || before.group !== want.group)) {
       const old = before.group;
       await bus
-        .deleteGroupConsumer(hostId, old)
-        .catch((err: unknown) => log.warn({ err, host: hostId, device_group: old }, 'could not delete the old group consumer'));
+        .deleteGroupConsumer(hostId, region, old)
+        .catch((err: unknown) => log.warn({ err, host: hostId, region, device_group: old }, 'could not delete the old group consumer'));
     }
+  }
+
+  function regionOf(name: string | null | undefined): Region | null {
+    if (name === null || name === undefined) return null;
+    const region = regions.find((r) => r.name === name);
+    if (!region)
+      throw new UnknownRegionError(
+        name,
+        regions.map((r) => r.name),
+      );
+    return region;
   }
 
   return {
@@ -126,6 +153,7 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
     fingerprint,
 
     async createToken(input: z.output<typeof joinTokenCreateSchema>, actor: string, origin: string): Promise<JoinTokenCreated> {
+      const region = regionOf(input.region);
       const id = randomUUID();
       const secret = randomBytes(32).toString('base64url');
       const apps = input.apps ? [...new Set(input.apps)].sort() : null;
@@ -137,12 +165,14 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
         uses: input.uses,
         apps,
         description: input.description ?? null,
+        region: region?.name ?? null,
       });
       const token = formatJoinToken({ fingerprint, id, secret });
-      log.info({ token_id: id, uses: input.uses, apps, actor }, 'join token created');
+      log.info({ token_id: id, uses: input.uses, apps, region: region?.name ?? null, actor }, 'join token created');
       const commands = joinCommands({
         apiUrl: deps.publicUrl ?? origin,
-        natsUrl: deps.publicNatsUrl,
+        // A region's hosts reach only its leaf servers.
+        natsUrl: region ? region.servers.join(',') : deps.publicNatsUrl,
         token,
         apps,
         image: deps.workerImage ?? 'nebula/worker:latest',
@@ -189,16 +219,22 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
           allowedApps: token.apps,
           apps,
           deviceGroup: group,
+          region: token.region,
           tokenId: token.id,
           expiresAt: new Date(now().getTime() + ttlMs),
         });
         // The host id joins again with another key (a reinstalled machine): the old key stops working.
         const replacedKey = existing && existing.public_key !== req.public_key ? existing : null;
         if (replacedKey) await revokeKey(trx, { publicKey: replacedKey.public_key, hostId: replacedKey.host_id, expiresAt: replacedKey.expires_at });
-        await syncConsumers(req.host_id, { apps, group }, { apps: existing?.apps ?? [], group: existing?.device_group ?? null }, tuning);
+        await syncConsumers(
+          req.host_id,
+          { apps, group, region: token.region },
+          { apps: existing?.apps ?? [], group: existing?.device_group ?? null, region: existing?.region ?? null },
+          tuning,
+        );
         return { row, replacedKey };
       });
-      log.info({ host: req.host_id, apps, device_group: group, token_id: parts.id, replaced_key: replacedKey !== null }, 'host joined');
+      log.info({ host: req.host_id, apps, device_group: group, region: row.region, token_id: parts.id, replaced_key: replacedKey !== null }, 'host joined');
       if (replacedKey) {
         // The join stands; a failed push is retried in the background.
         await deps.revocations.push().catch((err: unknown) => log.warn({ err, host: req.host_id }, 'the replaced key is recorded but not yet revoked on NATS'));
@@ -244,7 +280,8 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
         if (!cred || cred.public_key !== found.public_key || cred.revoked_at) {
           throw new EnrolmentRefusedError('host revoked', `host ${req.host_id} was revoked or joined again with another key meanwhile`);
         }
-        await syncConsumers(req.host_id, { apps, group }, { apps: cred.apps, group: cred.device_group }, consumerTuning(req.consumer));
+        const region = cred.region;
+        await syncConsumers(req.host_id, { apps, group, region }, { apps: cred.apps, group: cred.device_group, region }, consumerTuning(req.consumer));
         return recordRenewal(trx, req.host_id, apps, group, new Date(now().getTime() + ttlMs));
       });
       log.info({ host: req.host_id, apps, device_group: group }, 'host credential renewed');
@@ -253,18 +290,18 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
 
     /** Idempotent: revoking a revoked host pushes the list and deletes its consumers again. */
     async revoke(hostId: string): Promise<{ host_id: string; revoked_at: string }> {
-      const { revokedAt, apps, group } = await db.transaction().execute(async (trx) => {
+      const { revokedAt, apps, group, region } = await db.transaction().execute(async (trx) => {
         const cred = await lockHostCredential(trx, hostId);
         if (!cred) throw new HostNotJoinedError(hostId);
-        return { revokedAt: await recordRevocation(trx, cred), apps: cred.apps, group: cred.device_group };
+        return { revokedAt: await recordRevocation(trx, cred), apps: cred.apps, group: cred.device_group, region: cred.region };
       });
       log.info({ host: hostId }, 'host revoked');
       let failure: unknown = null;
-      await bus.deleteConsumers(hostId, apps).catch((err: unknown) => {
+      await bus.deleteConsumers(hostId, region, apps).catch((err: unknown) => {
         failure = err;
       });
       if (group !== null) {
-        await bus.deleteGroupConsumer(hostId, group).catch((err: unknown) => {
+        await bus.deleteGroupConsumer(hostId, region, group).catch((err: unknown) => {
           failure ??= err;
         });
       }

@@ -21,7 +21,8 @@ export function createHostsStage(opts: ApiServerOptions, maxBody: number): Hosts
   const { db, log } = opts;
   const hostOpts = opts.hosts ?? {};
   const natsServers = hostOpts.servers ?? [opts.nc.getServer()].map((s) => (s.includes('://') ? s : `nats://${s}`));
-  const bus = natsHostBus({ nc: opts.nc, keys: opts.keys, servers: natsServers, tlsCa: hostOpts.tlsCa, timeoutMs: hostOpts.timeoutMs ?? 5000 });
+  const regions = hostOpts.regions ?? [];
+  const bus = natsHostBus({ nc: opts.nc, keys: opts.keys, servers: natsServers, regions, tlsCa: hostOpts.tlsCa, timeoutMs: hostOpts.timeoutMs ?? 5000 });
   const revocations = new RevocationPusher({ db, bus, log, retryMs: hostOpts.revocationRetryMs ?? 10_000 });
   const hostEnrolment = createHostEnrolment({
     db,
@@ -33,6 +34,7 @@ export function createHostsStage(opts: ApiServerOptions, maxBody: number): Hosts
     publicUrl: hostOpts.publicUrl,
     publicNatsUrl: (hostOpts.publicNatsServers ?? natsServers).join(','),
     workerImage: hostOpts.workerImage,
+    regions,
   });
   const enrolmentRoute = createEnrolmentRoute({
     enrolment: hostEnrolment,

@@ -2,7 +2,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { type ControlPlaneKeys, keyFromSeed } from '@nebula/bus-auth';
 import { type Database, type Kysely, migrateToLatest } from '@nebula/db';
-import { clusterSizeOf, keepRegionStreams, type ReplicaSetting } from '@nebula/messaging';
+import { clusterSizeOf, keepRegionStreams, type Region, type ReplicaSetting } from '@nebula/messaging';
 import type { Logger } from '@nebula/service-kit';
 import { Authenticator, type AuthSettings, type Identity } from '../auth.ts';
 import { OutboxRelay } from '../db/outbox-relay.ts';
@@ -78,11 +78,6 @@ export interface ApiServerOptions {
   /** Pruning of expired rows (db/retention.ts; default 30 days, hourly); false: none. */
   retention?: RetentionOptions | false;
   relay?: { lockPollMs?: number; pollMs?: number; maxBackoffMs?: number; streamCheckMs?: number };
-  /**
-   * The regions (NATS_REGIONS): each one's JetStream domain gets mirrors of APPS and GROUPS, kept
-   * from here in the background (a region out of reach never holds up the start).
-   */
-  regions?: ReadonlyArray<{ name: string }>;
   /** Copies of the APPS and GROUPS streams in a NATS cluster (NATS_STREAM_REPLICAS; default `auto`: the cluster's servers, up to 3). */
   streamReplicas?: ReplicaSetting;
   /** The control plane's bus keys (BUS_KEYS_FILE): app message signatures, host credentials, revocations. */
@@ -101,6 +96,12 @@ export interface ApiServerOptions {
     publicUrl?: string | undefined;
     /** The NATS servers as hosts reach them, for join commands (default: `servers`). */
     publicNatsServers?: string[] | undefined;
+    /**
+     * The regions (NATS_REGIONS) join tokens may name; revocations are pushed to their servers too,
+     * and each one's JetStream domain gets mirrors of APPS and GROUPS, kept from here in the
+     * background (a region out of reach never holds up the start). Default: none.
+     */
+    regions?: Region[];
     /** The worker image join commands name (default `nebula/worker:latest`). */
     workerImage?: string | undefined;
     maxFailuresPerMinute?: number;
@@ -133,7 +134,7 @@ async function startRelay(opts: ApiServerOptions): Promise<OutboxRelay> {
 }
 
 function keepRegionMirrors(opts: ApiServerOptions) {
-  const regions = (opts.regions ?? []).map((r) => r.name);
+  const regions = (opts.hosts?.regions ?? []).map((r) => r.name);
   if (regions.length === 0) return null;
   return keepRegionStreams({
     nc: opts.nc,

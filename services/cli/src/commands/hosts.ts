@@ -23,12 +23,25 @@ export const hostsCommands: Record<string, Command> = {
       h.running.map((r) => `${r.app}@${r.revision ?? '-'}(${r.containers.filter((c) => c.state === 'running').length}/${r.containers.length})`).join(' ');
     // Two workers under one host id: a column of its own, shown only when a host of the page has it.
     const dups = list.hosts.filter((h) => h.duplicate);
-    const headers = ['ID', 'STATUS', 'APPS', 'GROUP', 'RUNNING', 'CORES', 'MEMORY', 'VERSION', 'LAST SEEN', ...(dups.length > 0 ? ['DUPLICATE'] : [])];
+    const headers = [
+      'ID',
+      'STATUS',
+      'APPS',
+      'GROUP',
+      'REGION',
+      'RUNNING',
+      'CORES',
+      'MEMORY',
+      'VERSION',
+      'LAST SEEN',
+      ...(dups.length > 0 ? ['DUPLICATE'] : []),
+    ];
     const row = (h: Host) => [
       h.id,
       h.status,
       h.apps.join(','),
       h.device_group ?? '-',
+      h.region ?? 'hub',
       running(h),
       h.cores,
       `${h.memory_mb}MB`,
@@ -56,6 +69,7 @@ export const hostsCommands: Record<string, Command> = {
       keyValues([
         ['id', h.id],
         ['status', h.status],
+        ['region', h.region ?? 'hub'],
         ...(h.duplicate ? [['duplicate', `yes: ${h.instances} workers send heartbeats as ${h.id}; give each its own HOST_ID`] as [string, unknown]] : []),
         ['device group', h.device_group ?? 'none'],
         ['apps', h.apps.join(', ')],

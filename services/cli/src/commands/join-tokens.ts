@@ -21,6 +21,7 @@ export const joinTokenCommands: Record<string, Command> = {
       ...(uses ? { uses } : {}),
       ...(apps && apps.length > 0 ? { apps } : {}),
       ...(ctx.values.description !== undefined ? { description: ctx.values.description } : {}),
+      ...(ctx.values.region !== undefined ? { region: ctx.values.region } : {}),
     });
     if (ctx.json) {
       printJson(ctx, t);
@@ -29,7 +30,7 @@ export const joinTokenCommands: Record<string, Command> = {
     print(ctx, t.token);
     ctx.io.err.write(
       `join token ${t.id}: ${t.uses_left === 1 ? 'one use' : `${t.uses_left} uses`}, expires ${t.expires_at}` +
-        `${t.apps ? `, apps ${t.apps.join(',')}` : ', any app'}. It is not shown again.\n` +
+        `${t.apps ? `, apps ${t.apps.join(',')}` : ', any app'}${t.region ? `, region ${t.region}` : ''}. It is not shown again.\n` +
         `on each new host, start the worker as a container:\n  ${t.docker_command}\n` +
         `or, where it is installed (deploy/install-worker.sh), as a process:\n  ${t.command}\n`,
     );
@@ -49,12 +50,13 @@ export const joinTokenCommands: Record<string, Command> = {
       join_tokens.length === 0
         ? 'no join tokens'
         : table(
-            ['ID', 'STATE', 'USES LEFT', 'APPS', 'EXPIRES', 'CREATED BY', 'DESCRIPTION'],
+            ['ID', 'STATE', 'USES LEFT', 'APPS', 'REGION', 'EXPIRES', 'CREATED BY', 'DESCRIPTION'],
             join_tokens.map((t) => [
               t.id,
               state(t),
               t.uses_left,
               t.apps?.join(',') ?? '(any)',
+              t.region ?? 'hub',
               `${t.expires_at} (${ago(t.expires_at)})`,
               t.created_by,
               t.description ?? '',

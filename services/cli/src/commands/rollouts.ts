@@ -35,6 +35,18 @@ export const rolloutsCommands: Record<string, Command> = {
         ['last result', p.last_result_at],
       ]),
     );
+    // Per region once there is one besides the hub (a fleet without regions sees what it always saw).
+    const regions = Object.entries(p.regions);
+    if (regions.some(([name]) => name !== 'hub')) {
+      print(ctx, '');
+      print(
+        ctx,
+        table(
+          ['REGION', 'EXPECTED', 'APPLIED', 'FAILED', 'PENDING', 'OFFLINE', 'SUPERSEDED', 'JOINED'],
+          regions.map(([name, c]) => [name, c.expected, c.applied, c.failed, c.pending, c.offline, c.superseded, c.joined]),
+        ),
+      );
+    }
     if (p.failures.length > 0) {
       print(ctx, '\nfailures:');
       for (const f of p.failures) print(ctx, `  ${f.host}: ${f.error ?? 'failed'}`);
