@@ -8,7 +8,7 @@ import { createDb, createTestDatabase, type Database, type Kysely } from '@nebul
 import { createNotifier, type Notifier } from '@nebula/notifier';
 import { createLogger } from '@nebula/service-kit';
 import { startNatsRegions, type TestRegion, type TestRegions, waitFor } from '@nebula/test-kit';
-import { createWorker, FakeRuntime, joinBus, LABELS, type PullOptions, type Worker } from '@nebula/worker';
+import { createWorker, FakeRuntime, joinBus, LABELS, type Worker } from '@nebula/worker';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type ApiServer, createApiServer } from '../src/index.ts';
@@ -30,35 +30,10 @@ const PER_REGION = 3;
 const REGIONS = ['eu', 'us'] as const;
 const RECONNECT: Partial<ConnectionOptions> = { ...busReconnectOptions(), reconnectTimeWait: 200, reconnectJitter: 100, pingInterval: 2_000 };
 
-/** Pulls of `held` wait until `release()`: a registry slow enough to cut the link in the middle of a rollout. */
-class GatedRuntime extends FakeRuntime {
-  held: string | null = null;
-  waiting = 0;
-  private open: Promise<void> = Promise.resolve();
-  private release_: () => void = () => undefined;
-  hold(image: string) {
-    this.held = image;
-    this.open = new Promise((r) => {
-      this.release_ = r;
-    });
-  }
-  release() {
-    this.held = null;
-    this.release_();
-  }
-  override async pull(image: string, opts?: PullOptions): Promise<void> {
-    if (image === this.held) {
-      this.waiting += 1;
-      await this.open;
-    }
-    return super.pull(image, opts);
-  }
-}
-
 interface Host {
   id: string;
   region: TestRegion;
-  rt: GatedRuntime;
+  rt: FakeRuntime;
 }
 
 let net: TestRegions;
@@ -134,7 +109,7 @@ test.before(async () => {
         connect: RECONNECT,
       });
       buses.push(bus);
-      const rt = new GatedRuntime();
+      const rt = new FakeRuntime();
       for (let n = 1; n <= 3; n++) rt.registry.set(`img:${n}`, `sha256:img${n}`);
       hosts.push({ id, region: r, rt });
       const w = createWorker({
@@ -186,12 +161,12 @@ test('a region cut off in the middle of a rollout keeps what it runs, converges 
   await waitFor('revision 1 applied in both regions', () => appliedBy(created.rollout_id, all), 60_000, 100);
 
   // Revision 2 reaches eu (its hosts start pulling), then eu's link goes down before any of them ends.
-  for (const h of eu) h.rt.hold('img:2');
+  for (const h of eu) h.rt.holdPulls('img:2');
   const r2 = await nebula.apps.patch.mutate({ name: app, docker_image: 'img:2' });
-  await waitFor('eu hosts pulling revision 2', async () => eu.every((h) => h.rt.waiting > 0), 60_000, 50);
+  await waitFor('eu hosts pulling revision 2', async () => eu.every((h) => h.rt.pullsHeld > 0), 60_000, 50);
   region('eu').cut();
   const cutAt = Date.now();
-  for (const h of eu) h.rt.release();
+  for (const h of eu) h.rt.releasePulls();
   await waitFor('eu hosts run revision 2 (cut off)', async () => eu.every((h) => imageOf(h.rt) === 'sha256:img2'), 60_000, 50);
   await waitFor(
     'us applied revision 2',

@@ -23,24 +23,9 @@ const workers: Worker[] = [];
 const hosts: Array<{ close(): Promise<void> }> = [];
 const app = uniqueName('web');
 const hostIds = [0, 1, 2, 3].map((i) => `${app}-h${i}`);
-const runtimes: GatedRuntime[] = [];
+const runtimes: FakeRuntime[] = [];
 
 /** Holds pulls until released: lets a test see a rollout part-way without relying on timing. */
-class GatedRuntime extends FakeRuntime {
-  private gate: Promise<void> = Promise.resolve();
-  private open: () => void = () => undefined;
-  hold(): void {
-    this.gate = new Promise((resolve) => (this.open = resolve));
-  }
-  release(): void {
-    this.open();
-  }
-  override async pull(image: string): Promise<void> {
-    await this.gate;
-    return super.pull(image);
-  }
-}
-
 test.before(async () => {
   env = await startEnv();
   api = await env.startApi();
@@ -53,7 +38,7 @@ test.before(async () => {
     // Each worker joined through the API, with its own key and credential.
     const joined = await joinHost(api.url, env.nats, hostId, [app]);
     hosts.push(joined);
-    const rt = new GatedRuntime();
+    const rt = new FakeRuntime();
     rt.registry.set('img:1', 'sha256:img1');
     // img:2 exists for every host but the last: its pull fails there (image not found).
     if (hostId !== hostIds[3]) rt.registry.set('img:2', 'sha256:img2');
@@ -75,7 +60,7 @@ test.before(async () => {
 });
 
 test.after(async () => {
-  for (const rt of runtimes) rt.release();
+  for (const rt of runtimes) rt.releasePulls();
   for (const w of workers) await w.stop().catch(() => undefined);
   for (const h of hosts) await h.close();
   await notifier?.stop();
@@ -84,13 +69,13 @@ test.after(async () => {
 });
 
 test('rollouts.watch pushes progress while four workers apply a revision, and ends when complete', async () => {
-  runtimes[2]!.hold();
+  runtimes[2]!.holdPulls();
   const created = await nebula.apps.create.mutate({ name: app, docker_image: 'img:1', containers_per: { server: 2 } });
   const seen: RolloutProgress[] = [];
   const last = await watchRollout(nebula, created.rollout_id, (p) => {
     seen.push(p);
     // The held host cannot have reported: release it once some progress has been pushed.
-    if (seen.length === 1) runtimes[2]!.release();
+    if (seen.length === 1) runtimes[2]!.releasePulls();
   });
   assert.ok(seen.length >= 2, `progress pushed more than once: ${seen.length}`);
   assert.is(seen[0]!.complete, false);

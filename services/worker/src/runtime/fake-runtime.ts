@@ -282,7 +282,32 @@ export class FakeRuntime implements ContainerRuntime {
     };
   }
 
+  /**
+   * Pulls of `image` (or of every image) wait until releasePulls(), as behind a slow registry: for
+   * tests that act while a rollout is under way on a host. `pullsHeld` counts the pulls that waited.
+   */
+  holdPulls(image: string | null = null): void {
+    let release: () => void = () => undefined;
+    const open = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    this.pullGate = { image, open, release };
+  }
+
+  releasePulls(): void {
+    this.pullGate?.release();
+    this.pullGate = null;
+  }
+
+  pullsHeld = 0;
+  private pullGate: { image: string | null; open: Promise<void>; release: () => void } | null = null;
+
   async pull(image: string, opts?: PullOptions): Promise<void> {
+    const gate = this.pullGate;
+    if (gate !== null && (gate.image === null || gate.image === image)) {
+      this.pullsHeld += 1;
+      await gate.open;
+    }
     await this.check('pull', opts, image);
     this.pullAttempts += 1;
     if (this.registryDown) throw new RegistryUnavailableError(`registry of ${image} does not answer`);
