@@ -49,6 +49,8 @@ interface FakeApi {
   renews: RenewRequest[];
   /** ok; refuse: 4xx; wrong-key: another control plane key; hang: never answers. */
   mode: 'ok' | 'wrong-key' | 'hang';
+  /** The next this many joins are answered 503, as by an API shedding load (its database busy). */
+  busyJoins: number;
   lifetimeMs: number;
   token: string;
   close(): Promise<void>;
@@ -64,6 +66,7 @@ async function startFakeApi(issuer: ControlPlaneKeys = keys): Promise<FakeApi> {
     joins: [],
     renews: [],
     mode: 'ok',
+    busyJoins: 0,
     lifetimeMs: 3_600_000,
     token,
     close: async () => undefined,
@@ -96,6 +99,10 @@ async function startFakeApi(issuer: ControlPlaneKeys = keys): Promise<FakeApi> {
       if (api.mode === 'hang') return; // never answers
       if (req.url === '/api/v2/hosts/join') {
         api.joins.push(raw);
+        if (api.busyJoins > 0) {
+          api.busyJoins -= 1;
+          return send(res, 503, { error: 'service unavailable: the database is not answering: try again shortly' });
+        }
         const r = joinRequestSchema.safeParse(raw);
         if (!r.success) return send(res, 400, { errors: { '(body)': [r.error.issues[0]?.message] } });
         if (r.data.token !== token || used) return send(res, 401, { error: 'invalid join token', message: 'the token is expired, used up or unknown' });
@@ -204,6 +211,7 @@ test("a used token is refused with the API's message; nothing is written", async
       assert.not.ok((err as Error).message.includes(api.token), 'the token is not in the error');
     }
     assert.is(readCredentialFile(path), null);
+    assert.is(api.joins.length, 2, 'a refusal is not tried again');
   } finally {
     await api.close();
   }
@@ -379,14 +387,39 @@ test('the API unreachable at start: a valid JWT is used and renewal retried in t
   );
 });
 
-test('every call has a deadline: an API that never answers fails the join with a retryable error', async () => {
+test('every call has a deadline: an API that never answers fails the join with a retryable error (after its tries)', async () => {
   const api = await startFakeApi();
   api.mode = 'hang';
   try {
     await rejects(
-      establishIdentity(config(api, { credentialsFile: file('hang'), timeoutMs: 300 })),
+      establishIdentity(config(api, { credentialsFile: file('hang'), timeoutMs: 300, joinAttempts: 2 })),
       (err: Error) => err instanceof ControlPlaneUnavailableError && err.retryable && /no answer within 0.3 s/.test(err.message),
     );
+  } finally {
+    await api.close();
+  }
+});
+
+test('a join the API answers 503 (busy) is tried again, and joins once it is taken; past its tries, the error', async () => {
+  const api = await startFakeApi();
+  try {
+    api.busyJoins = 2;
+    const id = await establishIdentity(config(api, { credentialsFile: file('busy') }));
+    assert.is(api.joins.length, 3, 'two 503s, then the join');
+    assert.ok(readCredentialFile(file('busy')) !== null);
+    id.stop();
+    const other = await startFakeApi();
+    try {
+      other.busyJoins = 10;
+      await rejects(
+        establishIdentity(config(other, { credentialsFile: file('busy-out'), joinAttempts: 3 })),
+        (err: Error) => err instanceof ControlPlaneUnavailableError && /503|database is not answering/.test(err.message),
+      );
+      assert.is(other.joins.length, 3, 'three tries');
+      assert.is(readCredentialFile(file('busy-out')), null, 'nothing written');
+    } finally {
+      await other.close();
+    }
   } finally {
     await api.close();
   }

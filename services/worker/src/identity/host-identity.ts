@@ -45,6 +45,12 @@ export interface HostIdentityConfig {
   timeoutMs: number;
   retryBaseMs?: number;
   retryMaxMs?: number;
+  /**
+   * Tries of the join when the control plane answers it is busy or away (a 5xx, no answer within
+   * `timeoutMs`): a fleet that joins at once rides out a control plane that sheds load, instead of
+   * every worker failing its start. A refusal (4xx) is never tried again. Default 5.
+   */
+  joinAttempts?: number;
   log: Logger;
   /** The control plane's HTTP API (default: over fetch at the URL). */
   client?: (url: string) => ControlPlaneClient;
@@ -234,17 +240,29 @@ async function join(cfg: HostIdentityConfig, clientFor: (url: string) => Control
   const token = parseJoinToken(cfg.joinToken);
   if (token === null) throw new ConfigError('NEBULA_JOIN_TOKEN is not a join token (nebula-join.<fingerprint>.<id>.<secret>)', ['NEBULA_JOIN_TOKEN']);
   const key = createUser();
-  const answer = checkJoinAnswer(
-    token,
-    await clientFor(cfg.nebulaUrl).join({
-      token: cfg.joinToken,
-      host_id: cfg.hostId,
-      public_key: key.getPublicKey(),
-      apps: [...cfg.apps],
-      ...(cfg.deviceGroup === undefined ? {} : { device_group: cfg.deviceGroup }),
-      consumer: cfg.consumer,
-    }),
-  );
+  const request = {
+    token: cfg.joinToken,
+    host_id: cfg.hostId,
+    public_key: key.getPublicKey(),
+    apps: [...cfg.apps],
+    ...(cfg.deviceGroup === undefined ? {} : { device_group: cfg.deviceGroup }),
+    consumer: cfg.consumer,
+  };
+  const client = clientFor(cfg.nebulaUrl);
+  const attempts = Math.max(1, cfg.joinAttempts ?? 5);
+  let answered: HostCredential | undefined;
+  for (let attempt = 1; answered === undefined; attempt++) {
+    try {
+      answered = await client.join(request);
+    } catch (err) {
+      // A join the API could not take spent no use of the token (it is one transaction): try again.
+      if (!(err instanceof WorkerError && err.retryable) || attempt >= attempts) throw err;
+      const delay = retryDelayMs(attempt, cfg.retryBaseMs ?? 1_000, Math.min(cfg.retryMaxMs ?? 60_000, 15_000));
+      cfg.log.warn({ err, attempt, retryInMs: delay }, 'join failed: the control plane is busy or away, trying again');
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+  const answer = checkJoinAnswer(token, answered);
   const cred: StoredCredential = {
     v: 1,
     host_id: cfg.hostId,
