@@ -4,17 +4,18 @@ import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { type ConnectionOptions, connect, type NatsConnection } from '@nats-io/transport-node';
 import { busReconnectOptions } from '@nebula/bus-auth';
-import { createNebulaClient, type NebulaClient, type RolloutProgress } from '@nebula/client';
+import type { NebulaClient, RolloutProgress } from '@nebula/client';
 import { streams } from '@nebula/contracts';
-import { createDb, createTestDatabase, type Database, type Kysely } from '@nebula/db';
-import { createNotifier, type Notifier } from '@nebula/notifier';
+import type { Database, Kysely } from '@nebula/db';
+import type { Notifier } from '@nebula/notifier';
 import { createLogger } from '@nebula/service-kit';
 import { startNatsCluster, type TestNatsCluster, type TestNatsNode, waitFor } from '@nebula/test-kit';
 import { createWorker, FakeRuntime, joinBus, LABELS, type Worker } from '@nebula/worker';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type ApiServer, createApiServer } from '../src/index.ts';
-import { ADMIN, defaultAuth, FAST_WORKER, http, silentLog, uniqueName } from './helpers.ts';
+import type { ApiServer } from '../src/index.ts';
+import { type InProcessControlPlane, startControlPlane } from './control-plane.ts';
+import { FAST_WORKER, http, silentLog, uniqueName } from './helpers.ts';
 
 /**
  * The bus without a single point of failure: a three-server NATS cluster (operator mode, one set of
@@ -37,7 +38,7 @@ const hostIds = Array.from({ length: HOSTS }, (_, i) => `${app}-h${i}`);
 const RECONNECT: Partial<ConnectionOptions> = { ...busReconnectOptions(), reconnectTimeWait: 200, reconnectJitter: 100, pingInterval: 2_000 };
 
 let cluster: TestNatsCluster;
-let tdb: Awaited<ReturnType<typeof createTestDatabase>>;
+let cp: InProcessControlPlane;
 let db: Kysely<Database>;
 let api: ApiServer;
 let apiNc: NatsConnection;
@@ -60,25 +61,11 @@ const connectAs = async (who: 'api' | 'notifier' | 'admin') => {
 
 test.before(async () => {
   cluster = await startNatsCluster(3);
-  tdb = await createTestDatabase();
-  db = createDb(tdb.url, 5);
   admin = await connectAs('admin');
   apiNc = await connectAs('api');
-  api = await createApiServer({
-    db,
-    databaseUrl: tdb.url,
-    nc: apiNc,
-    log: silentLog,
-    auth: defaultAuth,
-    maxBodyBytes: 64 * 1024,
-    relay: { lockPollMs: 100, pollMs: 200, maxBackoffMs: 300 },
-    keys: cluster.keys,
-    hosts: { servers: cluster.urls, revocationRetryMs: 200 },
-  });
   notifierNc = await connectAs('notifier');
-  notifier = createNotifier({ db, nc: notifierNc, log: silentLog, options: { flushIntervalMs: 50, retryDelayMs: 200 } });
-  await notifier.start();
-  nebula = createNebulaClient({ url: api.url, username: ADMIN.user, password: ADMIN.password });
+  cp = await startControlPlane({ apiNc, notifierNc, keys: cluster.keys, hosts: { servers: cluster.urls, revocationRetryMs: 200 } });
+  ({ db, api, notifier, nebula } = cp);
   for (const hostId of hostIds) {
     const token = await http(api.url, 'POST', '/api/v2/hosts/join_tokens', { body: { uses: 1, apps: [app] } });
     assert.is(token.status, 200, token.text);
@@ -111,11 +98,8 @@ test.before(async () => {
 test.after(async () => {
   for (const w of workers) await w.stop().catch(() => undefined);
   for (const h of hosts) await h.close().catch(() => undefined);
-  await notifier?.stop().catch(() => undefined);
-  await api?.close().catch(() => undefined);
+  await cp?.close();
   for (const c of conns) await c.close().catch(() => undefined);
-  await db?.destroy();
-  await tdb?.drop();
   await cluster?.cleanup();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
   if (figures.length > 0) process.stdout.write(`\n[figures] ${figures.join('; ')}\n`);

@@ -3,16 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ConnectionOptions, connect, type NatsConnection } from '@nats-io/transport-node';
 import { busReconnectOptions } from '@nebula/bus-auth';
-import { createNebulaClient, type NebulaClient, type RolloutProgress } from '@nebula/client';
-import { createDb, createTestDatabase, type Database, type Kysely } from '@nebula/db';
-import { createNotifier, type Notifier } from '@nebula/notifier';
+import type { NebulaClient, RolloutProgress } from '@nebula/client';
 import { createLogger } from '@nebula/service-kit';
 import { startNatsRegions, type TestRegion, type TestRegions, waitFor } from '@nebula/test-kit';
 import { createWorker, FakeRuntime, joinBus, LABELS, type Worker } from '@nebula/worker';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type ApiServer, createApiServer } from '../src/index.ts';
-import { ADMIN, defaultAuth, FAST_WORKER, http, silentLog, uniqueName } from './helpers.ts';
+import { type InProcessControlPlane, startControlPlane } from './control-plane.ts';
+import { FAST_WORKER, http, silentLog, uniqueName } from './helpers.ts';
 
 /**
  * Regions: a hub (the API's and the notifier's NATS server, JetStream domain `hub`) and two regions,
@@ -37,10 +35,7 @@ interface Host {
 }
 
 let net: TestRegions;
-let tdb: Awaited<ReturnType<typeof createTestDatabase>>;
-let db: Kysely<Database>;
-let api: ApiServer;
-let notifier: Notifier;
+let cp: InProcessControlPlane;
 let nebula: NebulaClient;
 const conns: NatsConnection[] = [];
 const hosts: Host[] = [];
@@ -63,19 +58,12 @@ const imageOf = (rt: FakeRuntime) =>
 
 test.before(async () => {
   net = await startNatsRegions(REGIONS);
-  tdb = await createTestDatabase();
-  db = createDb(tdb.url, 5);
   const apiNc = await connect(net.hub.connectOptions('api', { ...RECONNECT, name: 'test-api' }));
   const notifierNc = await connect(net.hub.connectOptions('notifier', { ...RECONNECT, name: 'test-notifier' }));
   conns.push(apiNc, notifierNc);
-  api = await createApiServer({
-    db,
-    databaseUrl: tdb.url,
-    nc: apiNc,
-    log: silentLog,
-    auth: defaultAuth,
-    maxBodyBytes: 64 * 1024,
-    relay: { lockPollMs: 100, pollMs: 200, maxBackoffMs: 300 },
+  cp = await startControlPlane({
+    apiNc,
+    notifierNc,
     keys: net.hub.keys,
     hosts: {
       servers: [net.hub.url],
@@ -83,10 +71,10 @@ test.before(async () => {
       tlsCa: readFileSync(net.caFile, 'utf8'),
       regions: net.regions.map((r) => ({ name: r.name, servers: [r.url] })),
     },
+    notifier: { regions: [...REGIONS] },
   });
-  notifier = createNotifier({ db, nc: notifierNc, log: silentLog, options: { flushIntervalMs: 50, retryDelayMs: 200, regions: [...REGIONS] } });
-  await notifier.start();
-  nebula = createNebulaClient({ url: api.url, username: ADMIN.user, password: ADMIN.password });
+  nebula = cp.nebula;
+  const api = cp.api;
   for (const r of net.regions) {
     for (let i = 0; i < PER_REGION; i++) {
       const id = `${app}-${r.name}${i}`;
@@ -132,11 +120,8 @@ test.before(async () => {
 test.after(async () => {
   for (const w of workers) await w.stop().catch(() => undefined);
   for (const b of buses) await b.close().catch(() => undefined);
-  await notifier?.stop().catch(() => undefined);
-  await api?.close().catch(() => undefined);
+  await cp?.close();
   for (const c of conns) await c.close().catch(() => undefined);
-  await db?.destroy();
-  await tdb?.drop();
   await net?.cleanup();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
   if (figures.length > 0) process.stdout.write(`\n[figures] ${figures.join('; ')}\n`);
