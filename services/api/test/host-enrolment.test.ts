@@ -200,6 +200,15 @@ test('a one-time token is refused the second time; two hosts racing for it: exac
   assert.is(rows.length, 1);
   const left = await env.db.selectFrom('join_tokens').select('uses_left').where('id', '=', race.id).executeTakeFirstOrThrow();
   assert.is(left.uses_left, 0);
+
+  // A three-use token raced by six hosts: three join; the others get nothing, no consumer left either.
+  const three = await createToken({ uses: 3 });
+  const six = Array.from({ length: 6 }, () => uniqueName('s'));
+  const raced = await Promise.all(six.map((h) => join({ token: three.token, host_id: h, public_key: createUser().getPublicKey(), apps: ['web'] })));
+  assert.equal(raced.map((r) => r.status).sort(), [200, 200, 200, 403, 403, 403]);
+  for (const [i, h] of six.entries()) assert.is(await consumerExists(h, 'web'), raced[i]?.status === 200, `${h}: a consumer only for a host that joined`);
+  const threeLeft = await env.db.selectFrom('join_tokens').select('uses_left').where('id', '=', three.id).executeTakeFirstOrThrow();
+  assert.is(threeLeft.uses_left, 0);
 });
 
 test('refused joins: expired token, apps outside the token, bad token text, wrong secret, bad body; nothing spent', async () => {

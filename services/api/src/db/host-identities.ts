@@ -71,12 +71,30 @@ export async function deleteJoinToken(db: Q, id: string): Promise<boolean> {
 }
 
 /** The token's row, locked until the transaction ends: two joins racing for its last use queue here. */
-export async function lockJoinToken(trx: Transaction<Database>, id: string): Promise<JoinTokenRow | undefined> {
-  return trx.selectFrom('join_tokens').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+export async function getJoinToken(db: Q, id: string): Promise<JoinTokenRow | undefined> {
+  return db.selectFrom('join_tokens').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-export async function useJoinToken(trx: Transaction<Database>, id: string): Promise<void> {
-  await trx.updateTable('join_tokens').set({ uses_left: sql`uses_left - 1` }).where('id', '=', id).execute();
+/**
+ * Spends one use of the token if it still has one and has not expired: false when another join
+ * took the last use meanwhile. Its row stays locked only until the caller's transaction ends, so
+ * the joins of a fleet sharing one token wait for each other only for this statement and the commit.
+ */
+export async function spendJoinToken(trx: Transaction<Database>, id: string, now: Date): Promise<boolean> {
+  const r = await trx
+    .updateTable('join_tokens')
+    .set({ uses_left: sql`uses_left - 1` })
+    .where('id', '=', id)
+    .where('uses_left', '>', 0)
+    .where('expires_at', '>', now)
+    .returning('id')
+    .executeTakeFirst();
+  return r !== undefined;
+}
+
+/** Joins of one host id wait for each other (a transaction-level advisory lock: no row may exist yet). */
+export async function lockHostJoin(trx: Transaction<Database>, hostId: string): Promise<void> {
+  await sql`select pg_advisory_xact_lock(hashtextextended(${`host-join:${hostId}`}, 0))`.execute(trx);
 }
 
 export async function getHostCredential(db: Q, hostId: string): Promise<HostCredentialRow | undefined> {

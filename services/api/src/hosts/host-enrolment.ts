@@ -19,19 +19,20 @@ import type { z } from 'zod';
 import {
   deleteJoinToken,
   getHostCredential,
+  getJoinToken,
   type HostCredentialRow,
   hostOfKey,
   insertJoinToken,
   isKeyRevoked,
   listJoinTokens,
   lockHostCredential,
-  lockJoinToken,
+  lockHostJoin,
   recordRenewal,
   recordRevocation,
   revokeKey,
+  spendJoinToken,
   toJoinToken,
   upsertHostCredential,
-  useJoinToken,
 } from '../db/host-identities.ts';
 import { BusUnavailableError, EnrolmentRefusedError, HostNotJoinedError, JoinTokenNotFoundError, UnknownRegionError } from '../errors.ts';
 import type { HostBus } from './host-bus.ts';
@@ -42,9 +43,10 @@ import type { RevocationPusher } from './revocation-pusher.ts';
  * Hosts as principals on the bus: join tokens, joins, renewals and revocations.
  *
  *   admin: create token ──▶ join_tokens (sha256 of the secret; expiry; uses; apps; region)
- *   host:  join ──▶ [tx: lock token row, check (join-rules.ts), spend a use, upsert host_credentials,
+ *   host:  join ──▶ [tx: read + check the token (join-rules.ts), lock the host id, upsert host_credentials,
  *                    an old key of the host id into revoked_keys, its consumers made on NATS (one per
- *                    app on APPS; with `device_group`, one on GROUPS)] ──▶ JWT with hostPermissions(host, apps, group)
+ *                    app on APPS; with `device_group`, one on GROUPS), then spend a use (a conditional
+ *                    UPDATE: none left, the join is undone)] ──▶ JWT with hostPermissions(host, apps, group)
  *          renew (signed by its key) ──▶ [tx: lock its row, consumers, new expiry] ──▶ JWT
  *   admin: revoke ──▶ [tx: revoked_at, key into revoked_keys] ──▶ consumers deleted, list pushed
  *
@@ -148,6 +150,18 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
     return region;
   }
 
+  /** Best effort: a consumer left behind expires anyway (its inactive threshold). */
+  async function dropNewConsumers(hostId: string, made: { apps: string[]; group: string | null; region: string | null }) {
+    await bus
+      .deleteConsumers(hostId, made.region, made.apps)
+      .catch((err: unknown) => log.warn({ err, host: hostId }, 'could not delete the consumers of an undone join'));
+    if (made.group !== null) {
+      await bus
+        .deleteGroupConsumer(hostId, made.region, made.group)
+        .catch((err: unknown) => log.warn({ err, host: hostId }, 'could not delete the group consumer of an undone join'));
+    }
+  }
+
   return {
     controlPlaneKey,
     fingerprint,
@@ -201,9 +215,12 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
       const group = req.device_group ?? null;
       const tuning = consumerTuning(req.consumer);
       const { row, replacedKey } = await db.transaction().execute(async (trx) => {
-        const token = await lockJoinToken(trx, parts.id);
+        // The token is checked here and spent last: its row is locked only from the spending to
+        // the commit, not across the NATS calls, so a fleet joining with one token joins in parallel.
+        const token = await getJoinToken(trx, parts.id);
         const refusal = joinRefusal(token, parts.secret, apps, now());
         if (refusal || !token) throw refusal;
+        await lockHostJoin(trx, req.host_id);
         if (await isKeyRevoked(trx, req.public_key)) {
           throw new EnrolmentRefusedError('key revoked', 'this public key was revoked: generate a new key pair and join again');
         }
@@ -212,7 +229,6 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
           throw new EnrolmentRefusedError('key of another host', `this public key is registered for host ${owner}: every host needs a key of its own`);
         }
         const existing = await lockHostCredential(trx, req.host_id);
-        await useJoinToken(trx, token.id);
         const row = await upsertHostCredential(trx, {
           hostId: req.host_id,
           publicKey: req.public_key,
@@ -232,6 +248,12 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
           { apps: existing?.apps ?? [], group: existing?.device_group ?? null, region: existing?.region ?? null },
           tuning,
         );
+        if (!(await spendJoinToken(trx, token.id, now()))) {
+          // Another join took its last use meanwhile: this one is undone (the consumers of a host
+          // that had none are removed; those of a host that joined before stay, as its credential does).
+          if (existing === undefined) await dropNewConsumers(req.host_id, { apps, group, region: token.region });
+          throw new EnrolmentRefusedError('token used', 'join token already used: create a new one (nebula hosts join-token create)');
+        }
         return { row, replacedKey };
       });
       log.info({ host: req.host_id, apps, device_group: group, region: row.region, token_id: parts.id, replaced_key: replacedKey !== null }, 'host joined');
