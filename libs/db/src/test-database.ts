@@ -20,8 +20,22 @@ export async function createTestDatabase(): Promise<{ url: string; name: string;
     async drop() {
       const c = new pg.Client({ connectionString: ADMIN_URL });
       await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
+      try {
+        // An autovacuum worker on the new database has no role that `nebula` may signal, so FORCE
+        // refuses (42501) while it runs; it finishes in moments, so the drop is tried again.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+            return;
+          } catch (err) {
+            const code = (err as { code?: string }).code;
+            if (attempt >= 20 || (code !== '42501' && code !== '55006')) throw err;
+            await new Promise((r) => setTimeout(r, 250));
+          }
+        }
+      } finally {
+        await c.end();
+      }
     },
   };
 }
