@@ -70,7 +70,7 @@ export async function deleteJoinToken(db: Q, id: string): Promise<boolean> {
   return Number(r.numDeletedRows) > 0;
 }
 
-/** The token's row, locked until the transaction ends: two joins racing for its last use queue here. */
+/** The token's row (not locked: spendJoinToken decides a race for its last use). */
 export async function getJoinToken(db: Q, id: string): Promise<JoinTokenRow | undefined> {
   return db.selectFrom('join_tokens').selectAll().where('id', '=', id).executeTakeFirst();
 }

@@ -12,7 +12,7 @@ import {
   type RenewRequest,
   renewSigningBytes,
 } from '@nebula/contracts';
-import type { Database, Kysely } from '@nebula/db';
+import type { Database, Kysely, Transaction } from '@nebula/db';
 import type { Region } from '@nebula/messaging';
 import type { Logger } from '@nebula/service-kit';
 import type { z } from 'zod';
@@ -43,20 +43,25 @@ import type { RevocationPusher } from './revocation-pusher.ts';
  * Hosts as principals on the bus: join tokens, joins, renewals and revocations.
  *
  *   admin: create token ──▶ join_tokens (sha256 of the secret; expiry; uses; apps; region)
- *   host:  join ──▶ [tx: read + check the token (join-rules.ts), lock the host id, upsert host_credentials,
- *                    an old key of the host id into revoked_keys, its consumers made on NATS (one per
- *                    app on APPS; with `device_group`, one on GROUPS), then spend a use (a conditional
- *                    UPDATE: none left, the join is undone)] ──▶ JWT with hostPermissions(host, apps, group)
- *          renew (signed by its key) ──▶ [tx: lock its row, consumers, new expiry] ──▶ JWT
+ *   host:  join ──▶ read + check the token (join-rules.ts) and the key ──▶ its consumers made on NATS
+ *                   (one per app on APPS; with `device_group`, one on GROUPS; no database connection
+ *                   held) ──▶ [tx: lock the host id, check again, upsert host_credentials, an old key
+ *                   of the host id into revoked_keys, then spend a use (a conditional UPDATE: none
+ *                   left, the join is refused)] ──▶ old consumers deleted ──▶ JWT with
+ *                   hostPermissions(host, apps, group)
+ *          renew (signed by its key) ──▶ consumers ──▶ [tx: lock its row, new expiry] ──▶ JWT
  *   admin: revoke ──▶ [tx: revoked_at, key into revoked_keys] ──▶ consumers deleted, list pushed
  *
  * A token may name a region (one of `regions`, NATS_REGIONS): its hosts' rows carry it, from the join
  * on (renewals keep it; a join with another token takes that one's), and their consumers are made
  * in that region's JetStream domain. No region: the hub.
  *
- * The consumers are made inside the join's transaction: when NATS cannot make them, the join fails
- * (503) and nothing is kept, the token's use included. A revocation is recorded first and pushed
- * after; a push that fails is retried (RevocationPusher) and the call answers 503.
+ * The consumers are made before the transaction and outside it, so a fleet joining at once holds
+ * database connections only for its short transactions: when NATS cannot make them, the join fails
+ * (503) and nothing is written, the token's use included; when the transaction fails, the consumers
+ * of a host that had none are removed (a host that finds its consumer missing asks for it again).
+ * A revocation is recorded first and pushed after; a push that fails is retried (RevocationPusher)
+ * and the call answers 503.
  */
 export interface HostEnrolmentDeps {
   db: Kysely<Database>;
@@ -78,6 +83,24 @@ export interface HostEnrolmentDeps {
 }
 
 export type HostEnrolment = ReturnType<typeof createHostEnrolment>;
+
+/** What a host's consumers are for: its apps, its device group, the region whose domain holds them. */
+interface ConsumerSet {
+  apps: readonly string[];
+  group: string | null;
+  region: string | null;
+}
+
+/** A revoked key, or one registered for another host id, cannot join. */
+async function refuseKey(db: Kysely<Database> | Transaction<Database>, hostId: string, publicKey: string): Promise<void> {
+  if (await isKeyRevoked(db, publicKey)) {
+    throw new EnrolmentRefusedError('key revoked', 'this public key was revoked: generate a new key pair and join again');
+  }
+  const owner = await hostOfKey(db, publicKey);
+  if (owner !== undefined && owner !== hostId) {
+    throw new EnrolmentRefusedError('key of another host', `this public key is registered for host ${owner}: every host needs a key of its own`);
+  }
+}
 
 export function createHostEnrolment(deps: HostEnrolmentDeps) {
   const { db, bus, keys, log } = deps;
@@ -106,16 +129,11 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
   }
 
   /**
-   * Consumers for `apps` and the group (on GROUPS), in the region's domain; those of apps the host no
-   * longer serves go, and that of a group it no longer follows, and all of them in a region it left
-   * (best effort: they expire anyway).
+   * Consumers for `apps` and the group (on GROUPS), in the region's domain (idempotent). Made before
+   * the database is written and outside its transactions, so a join holds no connection across
+   * the NATS calls.
    */
-  async function syncConsumers(
-    hostId: string,
-    want: { apps: string[]; group: string | null; region: string | null },
-    before: { apps: readonly string[]; group: string | null; region: string | null },
-    tuning: ReturnType<typeof consumerTuning>,
-  ) {
+  async function makeConsumers(hostId: string, want: ConsumerSet, tuning: ReturnType<typeof consumerTuning>) {
     try {
       await bus.ensureConsumers(hostId, want.region, want.apps, tuning);
       if (want.group !== null) await bus.ensureGroupConsumer(hostId, want.region, want.group, tuning);
@@ -123,6 +141,13 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
       const where = want.region === null ? '' : ` in region ${want.region}`;
       throw new BusUnavailableError(`could not create the consumers of host ${hostId}${where}`, { cause: err });
     }
+  }
+
+  /**
+   * After the commit: those of apps the host no longer serves go, and that of a group it no longer
+   * follows, and all of them in a region it left (best effort: they expire anyway).
+   */
+  async function dropOldConsumers(hostId: string, want: ConsumerSet, before: ConsumerSet) {
     const moved = before.region !== want.region;
     const gone = moved ? [...before.apps] : before.apps.filter((a) => !want.apps.includes(a));
     const region = before.region;
@@ -151,7 +176,7 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
   }
 
   /** Best effort: a consumer left behind expires anyway (its inactive threshold). */
-  async function dropNewConsumers(hostId: string, made: { apps: string[]; group: string | null; region: string | null }) {
+  async function dropNewConsumers(hostId: string, made: ConsumerSet) {
     await bus
       .deleteConsumers(hostId, made.region, made.apps)
       .catch((err: unknown) => log.warn({ err, host: hostId }, 'could not delete the consumers of an undone join'));
@@ -214,48 +239,53 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
       const apps = [...new Set(req.apps)].sort();
       const group = req.device_group ?? null;
       const tuning = consumerTuning(req.consumer);
-      const { row, replacedKey } = await db.transaction().execute(async (trx) => {
-        // The token is checked here and spent last: its row is locked only from the spending to
-        // the commit, not across the NATS calls, so a fleet joining with one token joins in parallel.
-        const token = await getJoinToken(trx, parts.id);
-        const refusal = joinRefusal(token, parts.secret, apps, now());
-        if (refusal || !token) throw refusal;
-        await lockHostJoin(trx, req.host_id);
-        if (await isKeyRevoked(trx, req.public_key)) {
-          throw new EnrolmentRefusedError('key revoked', 'this public key was revoked: generate a new key pair and join again');
-        }
-        const owner = await hostOfKey(trx, req.public_key);
-        if (owner !== undefined && owner !== req.host_id) {
-          throw new EnrolmentRefusedError('key of another host', `this public key is registered for host ${owner}: every host needs a key of its own`);
-        }
-        const existing = await lockHostCredential(trx, req.host_id);
-        const row = await upsertHostCredential(trx, {
-          hostId: req.host_id,
-          publicKey: req.public_key,
-          allowedApps: token.apps,
-          apps,
-          deviceGroup: group,
-          region: token.region,
-          tokenId: token.id,
-          expiresAt: new Date(now().getTime() + ttlMs),
+      // Checked first without locks, so a join that is refused makes nothing on NATS.
+      const first = await getJoinToken(db, parts.id);
+      const refusal = joinRefusal(first, parts.secret, apps, now());
+      if (refusal || !first) throw refusal;
+      await refuseKey(db, req.host_id, req.public_key);
+      const want: ConsumerSet = { apps, group, region: first.region };
+      const hadRow = (await getHostCredential(db, req.host_id)) !== undefined;
+      await makeConsumers(req.host_id, want, tuning);
+      let committed: { row: HostCredentialRow; replacedKey: HostCredentialRow | null; before: ConsumerSet };
+      try {
+        committed = await db.transaction().execute(async (trx) => {
+          // Again under the host id's lock (joins of one host id wait for each other here): the
+          // token may have been spent or deleted, or the key revoked or taken, meanwhile.
+          await lockHostJoin(trx, req.host_id);
+          const token = await getJoinToken(trx, parts.id);
+          const again = joinRefusal(token, parts.secret, apps, now());
+          if (again || !token) throw again;
+          await refuseKey(trx, req.host_id, req.public_key);
+          const existing = await lockHostCredential(trx, req.host_id);
+          const row = await upsertHostCredential(trx, {
+            hostId: req.host_id,
+            publicKey: req.public_key,
+            allowedApps: token.apps,
+            apps,
+            deviceGroup: group,
+            region: token.region,
+            tokenId: token.id,
+            expiresAt: new Date(now().getTime() + ttlMs),
+          });
+          // The host id joins again with another key (a reinstalled machine): the old key stops working.
+          const replacedKey = existing && existing.public_key !== req.public_key ? existing : null;
+          if (replacedKey) await revokeKey(trx, { publicKey: replacedKey.public_key, hostId: replacedKey.host_id, expiresAt: replacedKey.expires_at });
+          // Spent last (a conditional UPDATE): the token's row is locked only from here to the commit.
+          if (!(await spendJoinToken(trx, token.id, now()))) {
+            throw new EnrolmentRefusedError('token used', 'join token already used: create a new one (nebula hosts join-token create)');
+          }
+          const before = { apps: existing?.apps ?? [], group: existing?.device_group ?? null, region: existing?.region ?? null };
+          return { row, replacedKey, before };
         });
-        // The host id joins again with another key (a reinstalled machine): the old key stops working.
-        const replacedKey = existing && existing.public_key !== req.public_key ? existing : null;
-        if (replacedKey) await revokeKey(trx, { publicKey: replacedKey.public_key, hostId: replacedKey.host_id, expiresAt: replacedKey.expires_at });
-        await syncConsumers(
-          req.host_id,
-          { apps, group, region: token.region },
-          { apps: existing?.apps ?? [], group: existing?.device_group ?? null, region: existing?.region ?? null },
-          tuning,
-        );
-        if (!(await spendJoinToken(trx, token.id, now()))) {
-          // Another join took its last use meanwhile: this one is undone (the consumers of a host
-          // that had none are removed; those of a host that joined before stay, as its credential does).
-          if (existing === undefined) await dropNewConsumers(req.host_id, { apps, group, region: token.region });
-          throw new EnrolmentRefusedError('token used', 'join token already used: create a new one (nebula hosts join-token create)');
-        }
-        return { row, replacedKey };
-      });
+      } catch (err) {
+        // Nothing was written: the consumers of a host that had none are removed (those of a host
+        // that joined before stay, as its credential does; a host that finds one missing asks again).
+        if (!hadRow && (await getHostCredential(db, req.host_id).catch(() => undefined)) === undefined) await dropNewConsumers(req.host_id, want);
+        throw err;
+      }
+      const { row, replacedKey, before } = committed;
+      await dropOldConsumers(req.host_id, want, before);
       log.info({ host: req.host_id, apps, device_group: group, region: row.region, token_id: parts.id, replaced_key: replacedKey !== null }, 'host joined');
       if (replacedKey) {
         // The join stands; a failed push is retried in the background.
@@ -296,16 +326,26 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
       }
       // A group that does not exist (yet) is fine: its consumer waits for the group's first message.
       const group = req.device_group ?? null;
-      const row = await db.transaction().execute(async (trx) => {
-        // Again under the row lock: a revocation or a new join may have come in meanwhile.
-        const cred = await lockHostCredential(trx, req.host_id);
-        if (!cred || cred.public_key !== found.public_key || cred.revoked_at) {
-          throw new EnrolmentRefusedError('host revoked', `host ${req.host_id} was revoked or joined again with another key meanwhile`);
-        }
-        const region = cred.region;
-        await syncConsumers(req.host_id, { apps, group, region }, { apps: cred.apps, group: cred.device_group, region }, consumerTuning(req.consumer));
-        return recordRenewal(trx, req.host_id, apps, group, new Date(now().getTime() + ttlMs));
-      });
+      const want: ConsumerSet = { apps, group, region: found.region };
+      await makeConsumers(req.host_id, want, consumerTuning(req.consumer));
+      let renewed: { row: HostCredentialRow; before: ConsumerSet };
+      try {
+        renewed = await db.transaction().execute(async (trx) => {
+          // Again under the row lock: a revocation or a new join may have come in meanwhile.
+          const cred = await lockHostCredential(trx, req.host_id);
+          if (!cred || cred.public_key !== found.public_key || cred.revoked_at || cred.region !== found.region) {
+            throw new EnrolmentRefusedError('host revoked', `host ${req.host_id} was revoked or joined again with another key meanwhile`);
+          }
+          const before = { apps: cred.apps, group: cred.device_group, region: cred.region };
+          return { row: await recordRenewal(trx, req.host_id, apps, group, new Date(now().getTime() + ttlMs)), before };
+        });
+      } catch (err) {
+        // Revoked meanwhile: what this renewal made goes too (best effort; its credential is refused anyway).
+        if (err instanceof EnrolmentRefusedError) await dropNewConsumers(req.host_id, want);
+        throw err;
+      }
+      const { row, before } = renewed;
+      await dropOldConsumers(req.host_id, want, before);
       log.info({ host: req.host_id, apps, device_group: group }, 'host credential renewed');
       return credential(row);
     },
