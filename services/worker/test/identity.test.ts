@@ -32,7 +32,7 @@ import {
 } from '../src/identity/control-plane-client.ts';
 import { CredentialFileError, readCredentialFile, writeCredentialFile } from '../src/identity/credential-file.ts';
 import { CredentialExpiredError, establishIdentity, type HostIdentityConfig } from '../src/identity/host-identity.ts';
-import { renewalDelayMs, retryDelayMs } from '../src/identity/renewal.ts';
+import { joinRetryDelayMs, renewalDelayMs, retryDelayMs } from '../src/identity/renewal.ts';
 import { log } from './helpers.ts';
 
 /**
@@ -481,6 +481,27 @@ test('renewalDelayMs: at two thirds of the lifetime, never negative; retryDelayM
     [1, 2, 3, 4, 5, 50].map((n) => retryDelayMs(n, 100, 1_000)),
     [100, 200, 400, 800, 1_000, 1_000],
   );
+});
+
+test('joinRetryDelayMs: between half and all of the backoff, and spread: a fleet does not come back in one instant', () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 60 }),
+      fc.integer({ min: 1, max: 5_000 }),
+      fc.integer({ min: 1, max: 60_000 }),
+      fc.double({ min: 0, max: 1, noNaN: true }),
+      (attempt, base, max, r) => {
+        const full = retryDelayMs(attempt, base, max);
+        const d = joinRetryDelayMs(attempt, base, max, r);
+        return d >= Math.floor(full / 2) && d <= full;
+      },
+    ),
+  );
+  // 1,000 hosts turned away at once: their next tries spread over the second half of the backoff.
+  const delays = Array.from({ length: 1_000 }, (_, i) => joinRetryDelayMs(3, 1_000, 15_000, i / 1_000));
+  assert.is(Math.min(...delays), 2_000);
+  assert.ok(Math.max(...delays) >= 3_990);
+  assert.ok(new Set(delays.map((d) => Math.floor(d / 100))).size >= 20, 'spread over at least 20 slots of 100 ms');
 });
 
 test("the host's connection: its own inbox prefix, and no plaintext outside loopback", () => {

@@ -105,15 +105,13 @@ export async function lockHostCredential(trx: Transaction<Database>, hostId: str
   return trx.selectFrom('host_credentials').selectAll().where('host_id', '=', hostId).forUpdate().executeTakeFirst();
 }
 
-/** The host id a public key is registered for (another host's key cannot be taken over). */
-export async function hostOfKey(db: Q, publicKey: string): Promise<string | undefined> {
-  const r = await db.selectFrom('host_credentials').select('host_id').where('public_key', '=', publicKey).executeTakeFirst();
-  return r?.host_id;
-}
-
-export async function isKeyRevoked(db: Q, publicKey: string): Promise<boolean> {
-  const r = await db.selectFrom('revoked_keys').select('public_key').where('public_key', '=', publicKey).executeTakeFirst();
-  return r !== undefined;
+/** In one round trip: whether the key was revoked, and the host id it is registered for (another host's key cannot be taken over). */
+export async function keyStanding(db: Q, publicKey: string): Promise<{ revoked: boolean; owner: string | null }> {
+  const r = await sql<{ revoked: boolean; owner: string | null }>`
+    select exists (select 1 from revoked_keys where public_key = ${publicKey}) as revoked,
+           (select host_id from host_credentials where public_key = ${publicKey} limit 1) as owner`.execute(db);
+  const row = r.rows[0];
+  return { revoked: row?.revoked === true, owner: row?.owner ?? null };
 }
 
 /** A join: the host's row is created, or replaced (new key, apps, region, expiry; not revoked any more). */

@@ -21,9 +21,8 @@ import {
   getHostCredential,
   getJoinToken,
   type HostCredentialRow,
-  hostOfKey,
   insertJoinToken,
-  isKeyRevoked,
+  keyStanding,
   listJoinTokens,
   lockHostCredential,
   lockHostJoin,
@@ -43,9 +42,9 @@ import type { RevocationPusher } from './revocation-pusher.ts';
  * Hosts as principals on the bus: join tokens, joins, renewals and revocations.
  *
  *   admin: create token ──▶ join_tokens (sha256 of the secret; expiry; uses; apps; region)
- *   host:  join ──▶ read + check the token (join-rules.ts) and the key ──▶ its consumers made on NATS
+ *   host:  join ──▶ read + check the token (join-rules.ts) ──▶ its consumers made on NATS
  *                   (one per app on APPS; with `device_group`, one on GROUPS; no database connection
- *                   held) ──▶ [tx: lock the host id, check again, upsert host_credentials, an old key
+ *                   held) ──▶ [tx: lock the host id, check the key, upsert host_credentials, an old key
  *                   of the host id into revoked_keys, then spend a use (a conditional UPDATE: none
  *                   left, the join is refused)] ──▶ old consumers deleted ──▶ JWT with
  *                   hostPermissions(host, apps, group)
@@ -93,11 +92,11 @@ interface ConsumerSet {
 
 /** A revoked key, or one registered for another host id, cannot join. */
 async function refuseKey(db: Kysely<Database> | Transaction<Database>, hostId: string, publicKey: string): Promise<void> {
-  if (await isKeyRevoked(db, publicKey)) {
+  const { revoked, owner } = await keyStanding(db, publicKey);
+  if (revoked) {
     throw new EnrolmentRefusedError('key revoked', 'this public key was revoked: generate a new key pair and join again');
   }
-  const owner = await hostOfKey(db, publicKey);
-  if (owner !== undefined && owner !== hostId) {
+  if (owner !== null && owner !== hostId) {
     throw new EnrolmentRefusedError('key of another host', `this public key is registered for host ${owner}: every host needs a key of its own`);
   }
 }
@@ -239,24 +238,21 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
       const apps = [...new Set(req.apps)].sort();
       const group = req.device_group ?? null;
       const tuning = consumerTuning(req.consumer);
-      // Checked first without locks, so a join that is refused makes nothing on NATS.
+      // Checked first without locks, so a join with a bad token makes nothing on NATS.
       const first = await getJoinToken(db, parts.id);
       const refusal = joinRefusal(first, parts.secret, apps, now());
       if (refusal || !first) throw refusal;
-      await refuseKey(db, req.host_id, req.public_key);
       const want: ConsumerSet = { apps, group, region: first.region };
       const hadRow = (await getHostCredential(db, req.host_id)) !== undefined;
       await makeConsumers(req.host_id, want, tuning);
       let committed: { row: HostCredentialRow; replacedKey: HostCredentialRow | null; before: ConsumerSet };
       try {
         committed = await db.transaction().execute(async (trx) => {
-          // Again under the host id's lock (joins of one host id wait for each other here): the
-          // token may have been spent or deleted, or the key revoked or taken, meanwhile.
+          // Under the host id's lock (joins of one host id wait for each other here). The token
+          // may have been spent, deleted or expired meanwhile: spendJoinToken finds that.
           await lockHostJoin(trx, req.host_id);
-          const token = await getJoinToken(trx, parts.id);
-          const again = joinRefusal(token, parts.secret, apps, now());
-          if (again || !token) throw again;
           await refuseKey(trx, req.host_id, req.public_key);
+          const token = first;
           const existing = await lockHostCredential(trx, req.host_id);
           const row = await upsertHostCredential(trx, {
             hostId: req.host_id,
@@ -273,7 +269,10 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
           if (replacedKey) await revokeKey(trx, { publicKey: replacedKey.public_key, hostId: replacedKey.host_id, expiresAt: replacedKey.expires_at });
           // Spent last (a conditional UPDATE): the token's row is locked only from here to the commit.
           if (!(await spendJoinToken(trx, token.id, now()))) {
-            throw new EnrolmentRefusedError('token used', 'join token already used: create a new one (nebula hosts join-token create)');
+            throw new EnrolmentRefusedError(
+              'token used',
+              'join token already used (or deleted or expired meanwhile): create a new one (nebula hosts join-token create)',
+            );
           }
           const before = { apps: existing?.apps ?? [], group: existing?.device_group ?? null, region: existing?.region ?? null };
           return { row, replacedKey, before };

@@ -6,7 +6,7 @@ import type { z } from 'zod';
 import { WorkerError } from '../errors.ts';
 import { type ControlPlaneClient, ControlPlaneKeyMismatchError, checkJoinAnswer, httpControlPlaneClient } from './control-plane-client.ts';
 import { CredentialFileError, readCredentialFile, type StoredCredential, writeCredentialFile } from './credential-file.ts';
-import { renewalDelayMs, retryDelayMs } from './renewal.ts';
+import { joinRetryDelayMs, renewalDelayMs, retryDelayMs } from './renewal.ts';
 
 /**
  * How a worker gets and keeps its bus identity:
@@ -48,7 +48,8 @@ export interface HostIdentityConfig {
   /**
    * Tries of the join when the control plane answers it is busy or away (a 5xx, no answer within
    * `timeoutMs`): a fleet that joins at once rides out a control plane that sheds load, instead of
-   * every worker failing its start. A refusal (4xx) is never tried again. Default 5.
+   * every worker failing its start (the waits jittered: joinRetryDelayMs). A refusal (4xx) is never
+   * tried again. Default 8 (about a minute of waits at the default base).
    */
   joinAttempts?: number;
   log: Logger;
@@ -249,7 +250,7 @@ async function join(cfg: HostIdentityConfig, clientFor: (url: string) => Control
     consumer: cfg.consumer,
   };
   const client = clientFor(cfg.nebulaUrl);
-  const attempts = Math.max(1, cfg.joinAttempts ?? 5);
+  const attempts = Math.max(1, cfg.joinAttempts ?? 8);
   let answered: HostCredential | undefined;
   for (let attempt = 1; answered === undefined; attempt++) {
     try {
@@ -257,7 +258,7 @@ async function join(cfg: HostIdentityConfig, clientFor: (url: string) => Control
     } catch (err) {
       // A join the API could not take spent no use of the token (it is one transaction): try again.
       if (!(err instanceof WorkerError && err.retryable) || attempt >= attempts) throw err;
-      const delay = retryDelayMs(attempt, cfg.retryBaseMs ?? 1_000, Math.min(cfg.retryMaxMs ?? 60_000, 15_000));
+      const delay = joinRetryDelayMs(attempt, cfg.retryBaseMs ?? 1_000, Math.min(cfg.retryMaxMs ?? 60_000, 15_000), Math.random());
       cfg.log.warn({ err, attempt, retryInMs: delay }, 'join failed: the control plane is busy or away, trying again');
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
