@@ -58,6 +58,9 @@ async function startOne(c: StartCommand, hostId: string): Promise<void> {
     joinToken: c.joinToken,
     consumer: { ...(c.options.ackWaitMs !== undefined ? { ack_wait_seconds: c.options.ackWaitMs / 1000 } : {}) },
     timeoutMs: 60_000,
+    // A real worker that runs out of join tries exits and its unit starts it again
+    // (Restart=on-failure): a simulated one keeps trying instead, jittered as the worker's own.
+    joinAttempts: 30,
     log,
   });
   for (let attempt = 1; ; attempt++) {
