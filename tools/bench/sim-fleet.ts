@@ -73,7 +73,9 @@ export async function startSimHosts(stack: BenchStack, children: SimHostProcess[
   const nc = await connect(stack.nats.connectOptions('admin', { name: 'bench-hosts' }));
   try {
     const jsm = await jetstreamManager(nc);
-    const token = await joinToken(stack, { uses: o.n, apps: [o.app] });
+    // Twice the hosts: a join the API finishes after its host gave up waiting (60 s) takes a use,
+    // and the host's next try takes another.
+    const token = await joinToken(stack, { uses: 2 * o.n, apps: [o.app] });
     const t0 = performance.now();
     const started = children.map((c) => c.next());
     for (const [i, c] of children.entries()) {
