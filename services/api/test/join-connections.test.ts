@@ -24,7 +24,7 @@ let enrolment: HostEnrolment;
 let tokenText: string;
 const calls: string[] = [];
 let open: () => void = () => undefined;
-let gate = new Promise<void>((r) => {
+const gate = new Promise<void>((r) => {
   open = r;
 });
 
@@ -76,7 +76,6 @@ test('two joins reach NATS at once and a query answers meanwhile, with one datab
   assert.equal([a.host_id, b.host_id], ['h-1', 'h-2']);
   const left = await db.selectFrom('join_tokens').select('uses_left').executeTakeFirstOrThrow();
   assert.is(left.uses_left, 0);
-  gate = Promise.resolve();
 });
 
 test.run();

@@ -239,10 +239,10 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
       const group = req.device_group ?? null;
       const tuning = consumerTuning(req.consumer);
       // Checked first without locks, so a join with a bad token makes nothing on NATS.
-      const first = await getJoinToken(db, parts.id);
-      const refusal = joinRefusal(first, parts.secret, apps, now());
-      if (refusal || !first) throw refusal;
-      const want: ConsumerSet = { apps, group, region: first.region };
+      const token = await getJoinToken(db, parts.id);
+      const refusal = joinRefusal(token, parts.secret, apps, now());
+      if (refusal || !token) throw refusal;
+      const want: ConsumerSet = { apps, group, region: token.region };
       const hadRow = (await getHostCredential(db, req.host_id)) !== undefined;
       await makeConsumers(req.host_id, want, tuning);
       let committed: { row: HostCredentialRow; replacedKey: HostCredentialRow | null; before: ConsumerSet };
@@ -252,7 +252,6 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
           // may have been spent, deleted or expired meanwhile: spendJoinToken finds that.
           await lockHostJoin(trx, req.host_id);
           await refuseKey(trx, req.host_id, req.public_key);
-          const token = first;
           const existing = await lockHostCredential(trx, req.host_id);
           const row = await upsertHostCredential(trx, {
             hostId: req.host_id,
@@ -328,10 +327,12 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
       const want: ConsumerSet = { apps, group, region: found.region };
       await makeConsumers(req.host_id, want, consumerTuning(req.consumer));
       let renewed: { row: HostCredentialRow; before: ConsumerSet };
+      let revokedMeanwhile = false;
       try {
         renewed = await db.transaction().execute(async (trx) => {
           // Again under the row lock: a revocation or a new join may have come in meanwhile.
           const cred = await lockHostCredential(trx, req.host_id);
+          revokedMeanwhile = !cred || cred.revoked_at !== null;
           if (!cred || cred.public_key !== found.public_key || cred.revoked_at || cred.region !== found.region) {
             throw new EnrolmentRefusedError('host revoked', `host ${req.host_id} was revoked or joined again with another key meanwhile`);
           }
@@ -339,8 +340,9 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
           return { row: await recordRenewal(trx, req.host_id, apps, group, new Date(now().getTime() + ttlMs)), before };
         });
       } catch (err) {
-        // Revoked meanwhile: what this renewal made goes too (best effort; its credential is refused anyway).
-        if (err instanceof EnrolmentRefusedError) await dropNewConsumers(req.host_id, want);
+        // Revoked meanwhile: what this renewal made goes too (best effort; its credential is refused
+        // anyway). Joined again meanwhile: the consumers are the new join's too, and stay.
+        if (revokedMeanwhile) await dropNewConsumers(req.host_id, want);
         throw err;
       }
       const { row, before } = renewed;
