@@ -15,6 +15,7 @@ import * as deviceGroups from './20261206010000_device_groups.ts';
 import * as hostPrunes from './20261206020000_host_prunes.ts';
 import * as cronJobRunKey from './20261206020100_cron_job_run_key.ts';
 import * as regions from './20261207010000_regions.ts';
+import * as publishFailuresIndex from './20261208010000_publish_failures_index.ts';
 
 /**
  * Every migration of the schema, by timestamped name `YYYYMMDDHHMMSS_what` (applied in name order;
@@ -37,4 +38,5 @@ export const migrations: Record<string, Migration> = {
   '20261206020000_host_prunes': hostPrunes,
   '20261206020100_cron_job_run_key': cronJobRunKey,
   '20261207010000_regions': regions,
+  '20261208010000_publish_failures_index': publishFailuresIndex,
 };
