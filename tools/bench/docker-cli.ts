@@ -3,9 +3,18 @@ import { promisify } from 'node:util';
 
 const exec = promisify(execFile);
 
+/** A docker CLI call the engine does not answer in this long fails the part instead of hanging it. */
+const DOCKER_DEADLINE_MS = 5 * 60_000;
+
 export async function docker(...args: string[]): Promise<string> {
-  const { stdout } = await exec('docker', args, { maxBuffer: 64 * 1024 * 1024 });
-  return stdout.trim();
+  try {
+    const { stdout } = await exec('docker', args, { maxBuffer: 64 * 1024 * 1024, timeout: DOCKER_DEADLINE_MS });
+    return stdout.trim();
+  } catch (err) {
+    if ((err as { killed?: boolean }).killed)
+      throw new Error(`docker ${args.slice(0, 3).join(' ')}... did not answer within ${DOCKER_DEADLINE_MS / 1000} s: the engine is stuck`);
+    throw err;
+  }
 }
 
 /** Host ports published by running containers matching a docker ps filter. */
