@@ -175,6 +175,11 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
   }
 
   /** Best effort: a consumer left behind expires anyway (its inactive threshold). */
+  /** The consumers a host's credential row stands for. */
+  function consumersOf(row: Pick<HostCredentialRow, 'apps' | 'device_group' | 'region'>): ConsumerSet {
+    return { apps: row.apps, group: row.device_group, region: row.region };
+  }
+
   async function dropNewConsumers(hostId: string, made: ConsumerSet) {
     await bus
       .deleteConsumers(hostId, made.region, made.apps)
@@ -273,7 +278,7 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
               'join token already used (or deleted or expired meanwhile): create a new one (nebula hosts join-token create)',
             );
           }
-          const before = { apps: existing?.apps ?? [], group: existing?.device_group ?? null, region: existing?.region ?? null };
+          const before = existing ? consumersOf(existing) : { apps: [], group: null, region: null };
           return { row, replacedKey, before };
         });
       } catch (err) {
@@ -327,22 +332,23 @@ export function createHostEnrolment(deps: HostEnrolmentDeps) {
       const want: ConsumerSet = { apps, group, region: found.region };
       await makeConsumers(req.host_id, want, consumerTuning(req.consumer));
       let renewed: { row: HostCredentialRow; before: ConsumerSet };
-      let revokedMeanwhile = false;
       try {
         renewed = await db.transaction().execute(async (trx) => {
           // Again under the row lock: a revocation or a new join may have come in meanwhile.
           const cred = await lockHostCredential(trx, req.host_id);
-          revokedMeanwhile = !cred || cred.revoked_at !== null;
           if (!cred || cred.public_key !== found.public_key || cred.revoked_at || cred.region !== found.region) {
             throw new EnrolmentRefusedError('host revoked', `host ${req.host_id} was revoked or joined again with another key meanwhile`);
           }
-          const before = { apps: cred.apps, group: cred.device_group, region: cred.region };
-          return { row: await recordRenewal(trx, req.host_id, apps, group, new Date(now().getTime() + ttlMs)), before };
+          return { row: await recordRenewal(trx, req.host_id, apps, group, new Date(now().getTime() + ttlMs)), before: consumersOf(cred) };
         });
       } catch (err) {
-        // Revoked meanwhile: what this renewal made goes too (best effort; its credential is refused
-        // anyway). Joined again meanwhile: the consumers are the new join's too, and stay.
-        if (revokedMeanwhile) await dropNewConsumers(req.host_id, want);
+        if (err instanceof EnrolmentRefusedError) {
+          // Revoked meanwhile: what this renewal made goes (best effort; its credential is refused
+          // anyway). Joined again: the new join's consumers stay, only what it does not serve goes.
+          const current = await getHostCredential(db, req.host_id).catch(() => undefined);
+          if (!current || current.revoked_at) await dropNewConsumers(req.host_id, want);
+          else await dropOldConsumers(req.host_id, consumersOf(current), want);
+        }
         throw err;
       }
       const { row, before } = renewed;
