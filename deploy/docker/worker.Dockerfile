@@ -47,10 +47,13 @@ ENV NODE_ENV=production \
     DOCKER_HOST=unix:///var/run/docker.sock \
     MALLOC_ARENA_MAX=1 \
     MALLOC_TRIM_THRESHOLD_=65536 \
-    MALLOC_TOP_PAD_=0
+    MALLOC_TOP_PAD_=0 \
+    MALLOC_MMAP_THRESHOLD_=16384
 VOLUME ["/var/lib/nebula"]
 WORKDIR /app
 COPY main.js main.js.map package.json THIRD_PARTY_LICENSES.txt /app/
+# Modules main.js loads on first call only (dockerode's BuildKit session, the ssh:// transport).
+COPY lazy /app/lazy
 
 # Root, unlike the api and the notifier: the worker drives the host's Docker engine through its
 # socket, which is root-equivalent anyway (whoever can talk to it can start a privileged container).

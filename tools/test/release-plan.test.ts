@@ -1,9 +1,11 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { lddPaths } from '../src/release/base-image.ts';
-import { escapeNonAscii, packageDirOf } from '../src/release/bundle.ts';
-import { type BundleManifest, dockerBuildArgs, formatTable, HASH_LABEL, hashOf, imageTags, staleInputs } from '../src/release/plan.ts';
+import { escapeNonAscii, lazyFileOf, packageDirOf } from '../src/release/bundle.ts';
+import { type BundleManifest, dockerBuildArgs, formatTable, HASH_LABEL, hashOf, imageTags, staleInputs, WORKER_RUNTIME } from '../src/release/plan.ts';
 
 test('hashOf: moving bytes between parts, or changing any part, changes the hash', () => {
   fc.assert(
@@ -103,6 +105,26 @@ test('escapeNonAscii: ASCII only, and the same string once read back as JavaScri
     }),
   );
   assert.is(escapeNonAscii('/(ns|µs)/g'), '/(ns|\\u00b5s)/g');
+});
+
+test('lazyFileOf: one file per package and module, scoped packages without their slash', () => {
+  assert.is(lazyFileOf('node_modules/dockerode/lib/session.js'), 'dockerode-session.cjs');
+  assert.is(lazyFileOf('node_modules/docker-modem/lib/ssh.js'), 'docker-modem-ssh.cjs');
+  assert.is(lazyFileOf('node_modules/a/node_modules/@scope/pkg/x.cjs'), '@scope-pkg-x.cjs');
+});
+
+test('the systemd unit runs the worker with the runtime settings of its image (WORKER_RUNTIME)', () => {
+  const unit = readFileSync(join(import.meta.dirname, '..', '..', 'deploy', 'nebula-worker.service'), 'utf8');
+  const values = (key: string) => [...unit.matchAll(new RegExp(`^${key}=(.*)$`, 'gm'))].flatMap((m) => (m[1] ?? '').trim().split(/\s+/));
+  const [node, ...args] = values('ExecStart');
+  assert.is(node, '/opt/nebula/node/bin/node');
+  assert.equal(args, [...WORKER_RUNTIME.nodeArgs, '/opt/nebula/worker/current/main.js']);
+  assert.equal(
+    values('Environment').sort(),
+    Object.entries(WORKER_RUNTIME.env)
+      .map(([k, v]) => `${k}=${v}`)
+      .sort(),
+  );
 });
 
 test.run();

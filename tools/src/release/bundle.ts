@@ -4,6 +4,7 @@
  *   main.js                   ESM for Node 24, every dependency inlined: runs with plain `node main.js`
  *                             from a folder with no node_modules (no type stripping, no devDependencies)
  *   main.js.map               its source map (sources included); `node --enable-source-maps` uses it
+ *   lazy/                     (worker only) modules main.js loads on first call, each with its map (LAZY)
  *   package.json              {"type":"module"} and the version
  *   THIRD_PARTY_LICENSES.txt  the license of every package inlined, with its text
  *   build-inputs.json         what it was built from: rebuilt only when one of those files changed
@@ -60,15 +61,25 @@ const stubNativeAddons: esbuild.Plugin = {
 };
 
 /**
- * Modules inlined but evaluated only when first called, not at start: each exports one function,
- * and what they load is large and seldom needed (dockerode's BuildKit session: @grpc/grpc-js,
- * protobufjs; docker-modem's ssh:// transport: ssh2). About 1.4 MB of code a worker never runs
- * unless DOCKER_HOST is ssh://, kept out of its resident memory.
+ * Modules kept out of main.js, each in a file of its own (lazy/<package>-<module>.cjs, CommonJS with
+ * its dependencies inlined) that main.js loads when one of them is first called: each exports one
+ * function, and what they load is large and seldom needed (dockerode's BuildKit session:
+ * @grpc/grpc-js, protobufjs; docker-modem's ssh:// transport: ssh2). About 1.4 MB of code a worker
+ * never runs unless DOCKER_HOST is ssh://; inlined, even unevaluated, V8 would hold its text for as
+ * long as the process runs (a script's source stays with its functions).
  */
 const LAZY: Array<{ importer: RegExp; request: string }> = [
   { importer: /node_modules\/dockerode\/lib\/docker\.js$/, request: './session' },
   { importer: /node_modules\/docker-modem\/lib\/modem\.js$/, request: './ssh' },
 ];
+/** The bundle's folder of lazily loaded modules. */
+export const LAZY_DIR = 'lazy';
+/** lazy/ file of a module, by its path relative to the repo: node_modules/dockerode/lib/session.js ─▶ dockerode-session.cjs. */
+export function lazyFileOf(input: string): string {
+  const pkg = packageDirOf(input);
+  const name = pkg === null ? 'module' : pkg.slice(pkg.lastIndexOf('node_modules/') + 'node_modules/'.length).replace('/', '-');
+  return `${name}-${basename(input).replace(/\.[cm]?js$/, '')}.cjs`;
+}
 
 const lazyModules: esbuild.Plugin = {
   name: 'lazy-modules',
@@ -78,11 +89,12 @@ const lazyModules: esbuild.Plugin = {
       const real = await build.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: 'real' });
       if (real.errors.length > 0) return { errors: real.errors };
       // A path relative to the repo: the bundle names no folder of the machine that built it.
-      return { path: relative(build.initialOptions.absWorkingDir ?? '.', real.path), namespace: 'lazy', pluginData: real.path };
+      return { path: relative(build.initialOptions.absWorkingDir ?? '.', real.path), namespace: 'lazy' };
     });
+    // What the stand-in requires is the lazy/ file beside main.js, at run time (bundleLazy builds it).
+    build.onResolve({ filter: new RegExp(`^\\./${LAZY_DIR}/`) }, (args) => ({ path: args.path, external: true }));
     build.onLoad({ filter: /.*/, namespace: 'lazy' }, (args) => ({
-      contents: `module.exports = function lazy(...args) { return require(${JSON.stringify(`./${basename(args.pluginData as string)}`)}).apply(this, args); };`,
-      resolveDir: dirname(args.pluginData as string),
+      contents: `module.exports = function lazy(...args) { return require(${JSON.stringify(`./${LAZY_DIR}/${lazyFileOf(args.path)}`)}).apply(this, args); };`,
       loader: 'js',
     }));
   },
@@ -209,7 +221,7 @@ function thirdPartyLicenses(root: string, inputs: string[]): string {
     sections.push(`==== ${pkg.name ?? dir} ${pkg.version ?? ''} (${license}) ====\n\n${text}\n`);
   }
   return [
-    `Third-party packages inlined into main.js (for the api also into ui/, the dashboard) (${sections.length}), each with its license.`,
+    `Third-party packages inlined into main.js and lazy/ (for the api also into ui/, the dashboard) (${sections.length}), each with its license.`,
     '',
     ...sections,
   ].join('\n');
@@ -224,6 +236,27 @@ async function buildDashboard(root: string, outDir: string): Promise<string[]> {
   const parsed = JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as { inputs?: unknown };
   if (!Array.isArray(parsed.inputs)) throw new Error(`${UI_BUILD} printed no inputs: ${out}`);
   return parsed.inputs.map(String);
+}
+
+/**
+ * The lazy/ files of a bundle: each module main.js left to load later (its `lazy:` inputs), bundled
+ * on its own as CommonJS with the same plugins. Returns the files they were built from.
+ */
+async function bundleLazy(root: string, service: Service, dir: string, mainInputs: string[]): Promise<string[]> {
+  const inputs: string[] = [];
+  for (const input of mainInputs.filter((p) => p.startsWith('lazy:'))) {
+    const entry = input.slice('lazy:'.length);
+    const result = await esbuild.build({
+      ...options(root, service, dir),
+      entryPoints: [join(root, entry)],
+      outfile: join(dir, LAZY_DIR, lazyFileOf(entry)),
+      format: 'cjs',
+      banner: undefined,
+      plugins: [stubNativeAddons, asciiOnly],
+    });
+    inputs.push(...Object.keys(result.metafile?.inputs ?? {}));
+  }
+  return inputs;
 }
 
 /** Bundles one service into `<outRoot>/<service>/`, or reuses what is there when none of its inputs changed. */
@@ -243,7 +276,8 @@ export async function bundleService(service: Service, opts: { root: string; outR
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const result = await esbuild.build(options(opts.root, service, dir));
-  const serviceInputs = Object.keys(result.metafile?.inputs ?? {}).filter((p) => !p.includes(':'));
+  const lazyInputs = await bundleLazy(opts.root, service, dir, Object.keys(result.metafile?.inputs ?? {}));
+  const serviceInputs = [...Object.keys(result.metafile?.inputs ?? {}), ...lazyInputs].filter((p) => !p.includes(':'));
   // The API serves ui/ beside its main.js (services/api/src/http/ui-stage.ts defaultUiDir).
   const uiInputs = service === 'api' ? await buildDashboard(opts.root, join(dir, 'ui')) : [];
   const inputs = [...new Set([...serviceInputs, ...uiInputs])].sort();

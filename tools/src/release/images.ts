@@ -8,6 +8,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { imageId, imageLabel } from './base-image.ts';
+import { LAZY_DIR } from './bundle.ts';
 import { exec } from './exec.ts';
 import {
   BUNDLE_FILES,
@@ -22,22 +23,27 @@ import {
   type Service,
 } from './plan.ts';
 
-/** The files of a bundle's ui/ folder (the api's dashboard), sorted; none for the other services. */
-export function uiFiles(bundleDir: string): string[] {
-  const ui = join(bundleDir, 'ui');
-  if (!existsSync(ui)) return [];
-  return readdirSync(ui, { recursive: true, encoding: 'utf8' })
-    .filter((f) => statSync(join(ui, f)).isFile())
-    .map((f) => join('ui', f))
-    .sort();
+/**
+ * The files of a bundle's folders, sorted: ui/ (the api's dashboard) and lazy/ (the worker's modules
+ * loaded on first call); none for a bundle without them.
+ */
+export function folderFiles(bundleDir: string): string[] {
+  return ['ui', LAZY_DIR].flatMap((folder) => {
+    const at = join(bundleDir, folder);
+    if (!existsSync(at)) return [];
+    return readdirSync(at, { recursive: true, encoding: 'utf8' })
+      .filter((f) => statSync(join(at, f)).isFile())
+      .map((f) => join(folder, f))
+      .sort();
+  });
 }
 
 export function imageHash(opts: { root: string; service: Service; bundleDir: string; baseId: string; info: BuildInfo }): string {
   return hashOf([
     readFileSync(join(opts.root, dockerfileFor(opts.service))),
     ...BUNDLE_FILES.flatMap((f) => [f, readFileSync(join(opts.bundleDir, f))]),
-    // The api's image copies ui/ too (the dashboard): a change of it alone makes a new image.
-    ...uiFiles(opts.bundleDir).flatMap((f) => [f, readFileSync(join(opts.bundleDir, f))]),
+    // The api's image copies ui/ too (the dashboard), the worker's lazy/: a change of them alone makes a new image.
+    ...folderFiles(opts.bundleDir).flatMap((f) => [f, readFileSync(join(opts.bundleDir, f))]),
     opts.baseId,
     opts.info.version,
     opts.info.source,

@@ -19,9 +19,9 @@ export const HASH_LABEL = 'nebula.build-hash';
 export const BUNDLE_FILES = ['main.js', 'main.js.map', 'package.json', 'THIRD_PARTY_LICENSES.txt'] as const;
 
 /**
- * How the worker's image runs Node (deploy/docker/worker.Dockerfile says the same; release.test.ts
- * checks they agree, and the footprint benchmark runs the bundle so). An idle agent on every host,
- * so memory before speed:
+ * How the worker's image runs Node (deploy/docker/worker.Dockerfile and deploy/nebula-worker.service say
+ * the same; release.test.ts and release-plan.test.ts check they agree, and the footprint benchmark
+ * runs the bundle so). An idle agent on every host, so memory before speed:
  *   --max-semi-space-size=1      young generation of 1 MB semi-spaces instead of up to 16
  *   --optimize-for-size          V8's size-over-speed heuristics
  *   --max-opt=1                  no optimising compiler above Sparkplug (its code and zones; the worker
@@ -30,12 +30,16 @@ export const BUNDLE_FILES = ['main.js', 'main.js.map', 'package.json', 'THIRD_PA
  *   MALLOC_ARENA_MAX=1, MALLOC_TRIM_THRESHOLD_=65536, MALLOC_TOP_PAD_=0
  *                                one malloc arena, trimmed back: without them what compiling and
  *                                converging allocated stayed resident, 8-10 MB in one run of two
+ *   MALLOC_MMAP_THRESHOLD_=16384 blocks of 16 KB and more in mappings of their own, given back when
+ *                                freed: V8 parses and compiles in such blocks (its peak at start
+ *                                was ~15 MB), and in the one arena what was freed under a block still
+ *                                in use stayed resident: idle 79-80 MB without it, 69 with it
  * Measured with the footprint benchmark (tools/bench/worker-footprint.ts): idle ~110 MB resident
- * with Node's defaults, ~77 with these.
+ * with Node's defaults, ~69 with these.
  */
 export const WORKER_RUNTIME = {
   nodeArgs: ['--max-semi-space-size=1', '--optimize-for-size', '--max-opt=1', '--heap-growing-percent=10'],
-  env: { MALLOC_ARENA_MAX: '1', MALLOC_TRIM_THRESHOLD_: '65536', MALLOC_TOP_PAD_: '0' },
+  env: { MALLOC_ARENA_MAX: '1', MALLOC_TRIM_THRESHOLD_: '65536', MALLOC_TOP_PAD_: '0', MALLOC_MMAP_THRESHOLD_: '16384' },
 } as const;
 
 export const imageName = (service: Service): string => `nebula/${service}`;
