@@ -111,6 +111,31 @@ test('each bundle runs with plain node (no type stripping) from a folder with no
   }
 });
 
+test("the worker's lazy modules (BuildKit session, ssh:// transport) sit in lazy/, not in main.js, and load from a folder with no node_modules", () => {
+  const worker = built.bundles.find((b) => b.service === 'worker');
+  assert.ok(worker);
+  const files = readdirSync(join(worker.dir, 'lazy')).filter((f) => f.endsWith('.cjs'));
+  assert.equal(files.sort(), ['docker-modem-ssh.cjs', 'dockerode-session.cjs']);
+  const main = readFileSync(join(worker.dir, 'main.js'), 'utf8');
+  for (const f of files) assert.ok(main.includes(`"./lazy/${f}"`), `main.js loads lazy/${f}`);
+  // ssh2's identification string and grpc-js's user agent: the code itself is not inlined.
+  assert.not.ok(main.includes('SSH-2.0-ssh2js'), 'no ssh2 in main.js');
+  assert.not.ok(main.includes('grpc-node-js'), 'no @grpc/grpc-js in main.js');
+  const dir = mkdtempSync(join(tmpdir(), 'nebula-bundle-lazy-'));
+  try {
+    cpSync(worker.dir, dir, { recursive: true });
+    const r = spawnSync(process.execPath, ['-e', `for (const f of ${JSON.stringify(files)}) process.stdout.write(typeof require('./lazy/' + f) + ' ')`], {
+      cwd: dir,
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    assert.is(r.status, 0, r.stderr);
+    assert.is(r.stdout.trim(), 'function function');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('images: OCI labels, both tags on one image, a health check on /health, the user; the worker as its runtime settings say', async () => {
   for (const service of SERVICES) {
     const [versioned, latest] = imageTags(service, VERSION) as [string, string];
