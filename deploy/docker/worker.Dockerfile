@@ -76,4 +76,4 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
 # young-generation semi-spaces, V8's size heuristics, no optimising tier above Sparkplug, a slowly
 # growing old generation, one malloc arena trimmed back (MALLOC_* above). Idle ~77 MB resident
 # instead of ~110.
-ENTRYPOINT ["node", "--max-semi-space-size=1", "--optimize-for-size", "--max-opt=1", "--heap-growing-percent=10", "/app/main.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=1", "--optimize-for-size", "--max-opt=1", "--heap-growing-percent=10", "--flush-baseline-code", "--bytecode-old-age=2", "/app/main.js"]
