@@ -64,9 +64,9 @@ const stubNativeAddons: esbuild.Plugin = {
  * Modules kept out of main.js, each in a file of its own (lazy/<package>-<module>.cjs, CommonJS with
  * its dependencies inlined) that main.js loads when one of them is first called: each exports one
  * function, and what they load is large and seldom needed (dockerode's BuildKit session:
- * @grpc/grpc-js, protobufjs; docker-modem's ssh:// transport: ssh2). About 1.4 MB of code a worker
- * never runs unless DOCKER_HOST is ssh://; inlined, even unevaluated, V8 would hold its text for as
- * long as the process runs (a script's source stays with its functions).
+ * @grpc/grpc-js, protobufjs; docker-modem's ssh:// transport: ssh2). About 0.8 MB of minified code
+ * a worker never runs unless DOCKER_HOST is ssh:// or a build asks for a session; inlined, even
+ * unevaluated, V8 would hold its text for as long as the process runs (a script keeps its source).
  */
 const LAZY: Array<{ importer: RegExp; request: string }> = [
   { importer: /node_modules\/dockerode\/lib\/docker\.js$/, request: './session' },
