@@ -14,7 +14,7 @@
  * notifier checks every one of them.
  *
  * (a) counts results, which a worker publishes (and has acked by JetStream) right before it acks
- * the app message; (b) includes the notifier's batching (NOTIFIER_FLUSH_INTERVAL_MS) and the API's
+ * the app message; (b) includes the notifier's batched writes (NOTIFIER_FLUSH_INTERVAL_MS apart at most) and the API's
  * query. Hosts are spread over a few child processes so that a 2-core machine can hold them.
  */
 import { readFileSync } from 'node:fs';

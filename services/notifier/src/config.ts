@@ -44,7 +44,7 @@ export const notifierEnvSchema = z.object({
   /** Messages per batch (one transaction) and per pull. */
   NOTIFIER_BATCH_SIZE: z.coerce.number().int().min(1).max(5000).default(256),
   /** A batch that is not full is written this long after its first message. */
-  NOTIFIER_FLUSH_INTERVAL_MS: z.coerce.number().int().min(1).max(60_000).default(200),
+  NOTIFIER_FLUSH_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(50),
   /** JetStream redelivers a message not acked within this time. */
   NOTIFIER_ACK_WAIT_MS: z.coerce.number().int().min(1000).default(30_000),
   /** How often the rollout controller judges rollouts in waves (and a waiting replica tries its lock). */

@@ -4,7 +4,10 @@ import type { ReplicaSetting } from '@nebula/messaging';
 export interface NotifierOptions {
   /** Messages per batch, and per pull from JetStream (default 256, at most 5000). */
   batchSize?: number;
-  /** A batch that is not full is written this long after its first message (default 200 ms). */
+  /**
+   * Writes start at most this often (default 50 ms) unless a batch is full: a message that arrives
+   * when none started for that long is written at once, the next ones with the next start.
+   */
   flushIntervalMs?: number;
   /** How long JetStream waits for an ack before redelivering (default 30 s). */
   ackWaitMs?: number;
@@ -50,7 +53,7 @@ export function compileOptions(o: NotifierOptions = {}): CompiledOptions {
   const batchSize = Math.trunc(check('batchSize', o.batchSize ?? 256, 1, 5000));
   return {
     batchSize,
-    flushIntervalMs: check('flushIntervalMs', o.flushIntervalMs ?? 200, 1, 60_000),
+    flushIntervalMs: check('flushIntervalMs', o.flushIntervalMs ?? 50, 0, 60_000),
     ackWaitMs: check('ackWaitMs', o.ackWaitMs ?? 30_000, 1000),
     maxAckPending: Math.trunc(check('maxAckPending', o.maxAckPending ?? Math.max(1000, 20 * batchSize), batchSize)),
     retryDelayMs: check('retryDelayMs', o.retryDelayMs ?? 1000, 0),
