@@ -17,13 +17,10 @@ export interface BatcherOptions<T> {
   maxSize: number;
   maxWaitMs: number;
   write(items: T[]): Promise<void>;
-  /** The clock, in ms (performance.now by default). */
-  now?: () => number;
 }
 
 export class Batcher<T> {
   readonly #opts: BatcherOptions<T>;
-  readonly #now: () => number;
   #buffer: T[] = [];
   #timer: NodeJS.Timeout | null = null;
   #writing = false;
@@ -39,7 +36,6 @@ export class Batcher<T> {
     if (!(opts.maxSize >= 1)) throw new RangeError('maxSize must be at least 1');
     if (!(opts.maxWaitMs >= 0)) throw new RangeError('maxWaitMs must be 0 or more');
     this.#opts = opts;
-    this.#now = opts.now ?? (() => performance.now());
   }
 
   /** Items waiting for a write. */
@@ -69,7 +65,7 @@ export class Batcher<T> {
   #schedule(afterWrite = false): void {
     if (this.#writing || this.#buffer.length === 0) return;
     const urgent = this.#written < this.#urgentUpTo;
-    const wait = urgent ? 0 : Math.max(0, this.#lastStart + this.#opts.maxWaitMs - this.#now());
+    const wait = urgent ? 0 : Math.max(0, this.#lastStart + this.#opts.maxWaitMs - performance.now());
     if (this.#timer !== null) {
       if (!urgent) return; // the next start is set already
       clearTimeout(this.#timer);
@@ -84,7 +80,7 @@ export class Batcher<T> {
     if (this.#writing || this.#buffer.length === 0) return;
     this.#writing = true;
     const items = this.#buffer.splice(0, this.#opts.maxSize);
-    this.#lastStart = this.#now();
+    this.#lastStart = performance.now();
     try {
       await this.#opts.write(items);
     } catch {
