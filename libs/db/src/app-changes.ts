@@ -464,24 +464,12 @@ export interface RevisionRow {
   reason: string | null;
 }
 
+/** A revision of an incarnation that could never be published (dead-lettered). */
 export interface PublishFailure {
   revision: number;
   rolloutId: string;
   error: string;
   failedAt: Date;
-}
-
-/** Revisions of an incarnation that could never be published (dead-lettered), newest first. */
-export async function listPublishFailures(db: Q, incarnation: number, limit = 10): Promise<PublishFailure[]> {
-  const rows = await db
-    .selectFrom('rollouts')
-    .select(['revision', 'id', 'publish_error', 'publish_failed_at'])
-    .where('incarnation', '=', String(incarnation))
-    .where('publish_error', 'is not', null)
-    .orderBy('revision', 'desc')
-    .limit(limit)
-    .execute();
-  return rows.map((r) => ({ revision: r.revision, rolloutId: r.id, error: r.publish_error ?? '', failedAt: r.publish_failed_at ?? new Date(0) }));
 }
 
 export { envelopeOf };

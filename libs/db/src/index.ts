@@ -1,5 +1,6 @@
 export { type Insertable, type Kysely, type Selectable, sql, type Transaction, type Updateable } from 'kysely';
 export * from './app-changes.ts';
+export * from './app-view.ts';
 export { DatabaseUnavailableError, type DatabaseUnavailableReason, unavailableError } from './bounded-pool.ts';
 export * from './database.ts';
 export * from './db-env.ts';

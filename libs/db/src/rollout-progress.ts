@@ -43,7 +43,7 @@ function rolloutHostsSql(r: string, o: Online): RawBuilder<unknown> {
       left join hosts h on h.id = coalesce(e.host, rh.host)`;
 }
 
-interface SummaryRow {
+export interface SummaryRow {
   id: string;
   kind: 'app' | 'group';
   app: string;
@@ -313,6 +313,20 @@ async function regionRows(db: Kysely<Database>, rolloutId: string, o: Online): P
      group by 1, 2, 3
      order by 1 nulls first, 2, 3`.execute(db);
   return found.rows;
+}
+
+/**
+ * The summary columns of the newest rollout of the app whose name is `app` (an SQL expression, so
+ * another query can take it as a lateral join: an app with its latest rollout in one statement).
+ */
+export function latestRolloutSql(app: RawBuilder<unknown>, o: Online): RawBuilder<SummaryRow> {
+  return summariesSql(sql`r.app = ${app} and r.kind = 'app'`, o, sql`order by r.created_at desc, r.id desc limit 1`);
+}
+
+/** The summary of a row of `latestRolloutSql` (its waves read when it goes out in waves). */
+export async function summaryOfRow(db: Kysely<Database>, row: SummaryRow): Promise<RolloutSummary> {
+  const waves = await wavesOf(db, [row]);
+  return toSummary(row, waves.get(row.id));
 }
 
 export interface ListRolloutsOptions extends OnlineOptions {

@@ -8,9 +8,12 @@ import {
   createTestDatabase,
   type Database,
   deleteApp,
+  findLiveApp,
+  getLiveAppView,
   type Kysely,
   kyselyFor,
   listLiveAppNames,
+  listRollouts,
   migrateToLatest,
   sql,
 } from '../src/index.ts';
@@ -136,6 +139,44 @@ test('all at once: a delete in one statement ends the app; a message too large w
   assert.equal(w.app, { revision: 2, config: cfg('nginx:1'), deleted: true });
   assert.is(w.revision.action, 'delete');
   assert.not.ok((await listLiveAppNames(db)).includes('gone'));
+});
+
+test('the view of an app (one statement) is the app, its latest rollout as listed, its dead letters', async () => {
+  const online = { offlineAfterMissed: 3 };
+  await hosts('seen');
+  await createApp(db, 'seen', cfg('nginx:1'), opts);
+  const view = async (app: string) => {
+    const v = await getLiveAppView(db, app, online);
+    assert.ok(v, app);
+    assert.equal(v.app, await findLiveApp(db, app));
+    assert.equal(v.rollout, (await listRollouts(db, app, { ...online, limit: 1 })).rollouts[0]);
+    return v;
+  };
+  assert.equal((await view('seen')).publishFailures, []);
+  // Results of two hosts, one failed; then a change in waves, still rolling (its waves read too).
+  const first = await db.selectFrom('rollouts').select('id').where('app', '=', 'seen').executeTakeFirstOrThrow();
+  await db
+    .insertInto('rollout_hosts')
+    .values([
+      { rollout_id: first.id, host: 'seen-h1', status: 'applied', apply_ms: 120, reported_at: sql<Date>`now()` },
+      { rollout_id: first.id, host: 'seen-h2', status: 'failed', error: 'pull: no such image', reported_at: sql<Date>`now()` },
+    ])
+    .execute();
+  assert.is((await view('seen')).rollout?.failed, 1);
+  const waved = await changeApp(db, 'seen', () => ({ action: 'update', config: cfg('nginx:2', STRATEGY) }), opts);
+  assert.is((await view('seen')).rollout?.waves.length, 2);
+  // Dead letters, newest first; at most ten.
+  for (let i = 0; i < 11; i++) await changeApp(db, 'seen', () => ({ action: 'update', config: cfg(`nginx:${i + 3}`) }), opts);
+  await sql`update rollouts set publish_error = 'too large: ' || revision, publish_failed_at = now() where app = 'seen' and revision > 2`.execute(db);
+  const v = await view('seen');
+  assert.equal(
+    v.publishFailures.map((f) => [f.revision, f.error]),
+    Array.from({ length: 10 }, (_, i) => [13 - i, `too large: ${13 - i}`]),
+  );
+  const failedAt = await db.selectFrom('rollouts').select('publish_failed_at').where('app', '=', 'seen').where('revision', '=', 13).executeTakeFirstOrThrow();
+  assert.equal(v.publishFailures[0]?.failedAt, failedAt.publish_failed_at);
+  assert.is.not(v.rollout?.id, waved.rolloutId);
+  assert.is(await getLiveAppView(db, 'nobody', online), null);
 });
 
 test.after(async () => {

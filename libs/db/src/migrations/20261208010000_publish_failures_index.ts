@@ -1,7 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 
 /**
- * The revisions of an incarnation that could never be published (`listPublishFailures`, read by
+ * The revisions of an incarnation that could never be published (`getLiveAppView`, read by
  * every `GET /api/v2/apps/<name>`): partial, so it holds only the dead letters. Without it each read
  * of an app scanned every rollout of every app.
  */

@@ -1,10 +1,9 @@
 import { type AppConfig, appConfigSchema, appNameSchema, rolloutSummarySchema } from '@nebula/contracts';
-import { listRollouts } from '@nebula/db';
 import { z } from 'zod';
 import { requireAccess, requirePrivilegeFor, visibleConfig } from '../access/guard.ts';
 import type { Identity } from '../auth.ts';
 import { type ChangeRequest, diffConfigs, type FieldChange, planChange } from '../changes.ts';
-import { type AppState, changeApp, createApp, deleteApp, findLiveApp, getRevisionConfig, listLiveAppNames, listPublishFailures } from '../db/apps.ts';
+import { type AppState, changeApp, createApp, deleteApp, findLiveApp, getLiveAppView, getRevisionConfig, listLiveAppNames } from '../db/apps.ts';
 import { listRevisionPage } from '../db/history.ts';
 import { AppNotFoundError, RevisionNotFoundError } from '../errors.ts';
 import { authedProcedure, router } from '../trpc.ts';
@@ -86,12 +85,15 @@ export const appsRouter = router({
     .output(appDocSchema.safeExtend({ rollout: rolloutSummarySchema.nullable(), publish_errors: z.array(publishErrorSchema) }))
     .query(async ({ ctx, input }) => {
       requireAccess(ctx.identity, 'apps', input.name, 'ro');
-      const app = await findLiveApp(ctx.db, input.name);
-      if (!app) throw new AppNotFoundError(input.name);
-      const latest = await listRollouts(ctx.db, input.name, { offlineAfterMissed: ctx.settings.offlineAfterMissedHeartbeats, limit: 1 });
-      const failures = await listPublishFailures(ctx.db, app.incarnation);
-      const publish_errors = failures.map((f) => ({ app_id: f.revision, rollout_id: f.rolloutId, error: f.error, failed_at: f.failedAt.toISOString() }));
-      return { ...visibleConfig(ctx.identity, app.name, toDoc(app)), rollout: latest.rollouts[0] ?? null, publish_errors };
+      const view = await getLiveAppView(ctx.db, input.name, { offlineAfterMissed: ctx.settings.offlineAfterMissedHeartbeats });
+      if (!view) throw new AppNotFoundError(input.name);
+      const publish_errors = view.publishFailures.map((f) => ({
+        app_id: f.revision,
+        rollout_id: f.rolloutId,
+        error: f.error,
+        failed_at: f.failedAt.toISOString(),
+      }));
+      return { ...visibleConfig(ctx.identity, view.app.name, toDoc(view.app)), rollout: view.rollout, publish_errors };
     }),
 
   create: authedProcedure
