@@ -158,8 +158,17 @@ test('the view of an app (one statement) is the app, its latest rollout as liste
   await db
     .insertInto('rollout_hosts')
     .values([
-      { rollout_id: first.id, host: 'seen-h1', status: 'applied', apply_ms: 120, reported_at: sql<Date>`now()` },
-      { rollout_id: first.id, host: 'seen-h2', status: 'failed', error: 'pull: no such image', reported_at: sql<Date>`now()` },
+      { rollout_id: first.id, host: 'seen-h1', status: 'applied', containers: '[]', pull_ms: 10, apply_ms: 120, reported_at: sql<Date>`now()` },
+      {
+        rollout_id: first.id,
+        host: 'seen-h2',
+        status: 'failed',
+        error: 'pull: no such image',
+        containers: '[]',
+        pull_ms: 10,
+        apply_ms: 0,
+        reported_at: sql<Date>`now()`,
+      },
     ])
     .execute();
   assert.is((await view('seen')).rollout?.failed, 1);
