@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type AppAction, type AppConfig, appConfigSchema, hostOrder, planWaves, type RolloutStrategy, type WaveBase } from '@nebula/contracts';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Database } from './database.ts';
+import { prepared } from './prepared.ts';
 import { onlineSql } from './query-input.ts';
 import { buildAppMessage, envelopeOf, insertOutboxMessage, OUTBOX_CHANNEL, type RevisionEnvelope, republishedMsgId } from './rollout-messages.ts';
 import { lockRollout, startWaves, supersedeActiveRollouts } from './rollout-transitions.ts';
@@ -136,7 +137,7 @@ export async function findLiveApp(db: Q, name: string): Promise<AppState | null>
  * transaction writes) and whether the app has a rollout going out (which the change supersedes).
  */
 async function lockLiveApp(trx: Transaction<Database>, name: string) {
-  return trx
+  const q = trx
     .selectFrom('apps')
     .select([
       'incarnation',
@@ -148,7 +149,8 @@ async function lockLiveApp(trx: Transaction<Database>, name: string) {
     .where('name', '=', name)
     .where('deleted_at', 'is', null)
     .forUpdate()
-    .executeTakeFirst();
+    .compile();
+  return (await trx.executeQuery(prepared(q))).rows[0];
 }
 
 async function expectedHosts(trx: Transaction<Database>, app: string, missed: number): Promise<string[]> {
@@ -218,7 +220,7 @@ function checkMessageSize(name: string, m: { payload: string; msgId: string }, o
  * The common change, in one statement: the next revision of a live app with no rollout going out,
  * all at once. The apps row, the revision, its rollout with the expected hosts, the outbox row and
  * the relay's wake-up, as `record` writes them after the apps UPDATE, but one round trip under the
- * row lock instead of six. `now` is the transaction's clock: the revision's created_at (its
+ * row lock instead of six, prepared. `now` is the transaction's clock: the revision's created_at (its
  * default) and so the message's, as `record` reads it back.
  */
 async function recordAllAtOnce(
@@ -240,7 +242,7 @@ async function recordAllAtOnce(
   });
   checkMessageSize(name, m, opts);
   const config = JSON.stringify(change.config);
-  const { rows } = await sql<{ hosts: string[]; apps: number }>`
+  const statement = sql<{ hosts: string[]; apps: number }>`
     with app_row as (
       update apps set revision = ${revision}, config = ${config}::jsonb, updated_at = now() ${change.action === 'delete' ? sql`, deleted_at = now()` : sql``}
        where incarnation = ${incarnation}::bigint
@@ -260,8 +262,8 @@ async function recordAllAtOnce(
       insert into outbox (subject, msg_id, payload) values (${m.subject}, ${m.msgId}, ${m.payload}::jsonb)
     )
     select e.ids as hosts, (select count(*) from app_row)::int as apps, pg_notify(${OUTBOX_CHANNEL}, '')::text as woken
-      from expected e`.execute(trx);
-  const row = rows[0];
+      from expected e`;
+  const row = (await trx.executeQuery(prepared(statement.compile(trx)))).rows[0];
   if (row?.apps !== 1) throw new Error(`app ${name} (incarnation ${incarnation}) vanished under its own row lock`);
   return { rolloutId, hosts: row.hosts };
 }

@@ -2,6 +2,7 @@ import { appConfigSchema, type RolloutSummary } from '@nebula/contracts';
 import { type Kysely, sql } from 'kysely';
 import type { AppState, PublishFailure } from './app-changes.ts';
 import type { Database } from './database.ts';
+import { prepared } from './prepared.ts';
 import { checkOnline, type OnlineOptions } from './query-input.ts';
 import { latestRolloutSql, type SummaryRow, summaryOfRow } from './rollout-progress.ts';
 
@@ -25,13 +26,15 @@ type ViewRow = { [K in keyof SummaryRow]: SummaryRow[K] | null } & {
 
 /**
  * A live app with its latest rollout and its dead letters in one statement (the most frequent read,
- * `GET /api/v2/apps/<name>`): what `findLiveApp` and `listRollouts(..., { limit: 1 })`
+ * `GET /api/v2/apps/<name>`, a prepared statement): what `findLiveApp` and `listRollouts(..., { limit: 1 })`
  * return, with the dead letters, one round trip instead of three. Null when no live app has the name.
  * Times in the dead letters' JSON are cut to milliseconds, as the driver reads a timestamp.
  */
 export async function getLiveAppView(db: Kysely<Database>, name: string, opts: OnlineOptions): Promise<AppView | null> {
   const o = checkOnline(opts);
-  const { rows } = await sql<ViewRow>`
+  const { rows } = await db.executeQuery(
+    prepared(
+      sql<ViewRow>`
     select a.incarnation::text as app_incarnation, a.name as app_name, a.revision as app_revision, a.config as app_config,
            a.updated_at as app_updated_at, v.rollout_id::text as app_rollout_id, f.failures, latest.*
       from apps a
@@ -44,7 +47,9 @@ export async function getLiveAppView(db: Kysely<Database>, name: string, opts: O
                 order by revision desc limit 10) p
      ) f
       left join lateral (${latestRolloutSql(sql.ref('a.name'), o)}) latest on true
-     where a.name = ${name} and a.deleted_at is null`.execute(db);
+     where a.name = ${name} and a.deleted_at is null`.compile(db),
+    ),
+  );
   const row = rows[0];
   if (!row) return null;
   return {

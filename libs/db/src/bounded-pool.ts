@@ -1,5 +1,6 @@
 import type { PostgresCursor, PostgresPool, PostgresPoolClient, PostgresQueryResult } from 'kysely';
 import type pg from 'pg';
+import { preparedName } from './prepared.ts';
 
 /**
  * PostgreSQL could not answer in time, or not at all: the pool's waiters are full, a connection could
@@ -91,7 +92,20 @@ class GuardedClient implements PostgresPoolClient {
   query<R>(sqlOrCursor: string | PostgresCursor<R>, parameters?: ReadonlyArray<unknown>): Promise<PostgresQueryResult<R>> | PostgresCursor<R> {
     if (isCursor(sqlOrCursor)) return (this.#client as unknown as { query(c: unknown): PostgresCursor<R> }).query(sqlOrCursor);
     if (this.#broken) return Promise.reject(this.#broken);
-    return (this.#client.query(sqlOrCursor, parameters as unknown[]) as unknown as Promise<PostgresQueryResult<R>>).catch((err: unknown) => {
+    const values = parameters as unknown[];
+    const name = preparedName(sqlOrCursor);
+    const run = name === undefined ? this.#client.query(sqlOrCursor, values) : this.#client.query({ name, text: sqlOrCursor, values });
+    return (run as unknown as Promise<PostgresQueryResult<R>>).catch((err: unknown) => {
+      if (
+        name !== undefined &&
+        (err as { code?: unknown }).code === '0A000' &&
+        /cached plan must not change result type/.test(String((err as Error).message))
+      ) {
+        // "cached plan must not change result type": a migration changed a table under a prepared
+        // statement. This connection keeps the stale statement: it goes, the next is prepared anew.
+        this.#broken = new DatabaseUnavailableError('connection-lost', 'database unavailable: the schema changed under a prepared statement', { cause: err });
+        throw this.#broken;
+      }
       const unavailable = unavailableError(err, 'query');
       if (!unavailable) throw err;
       if (unavailable.reason !== 'statement-timeout') this.#broken = unavailable;
