@@ -5,7 +5,7 @@ import type { Database } from './database.ts';
 import { prepared } from './prepared.ts';
 import { onlineSql } from './query-input.ts';
 import { buildAppMessage, envelopeOf, insertOutboxMessage, OUTBOX_CHANNEL, type RevisionEnvelope, republishedMsgId } from './rollout-messages.ts';
-import { lockRollout, startWaves, supersedeActiveRollouts } from './rollout-transitions.ts';
+import { ACTIVE_ROLLOUT_STATES, lockRollout, startWaves, supersedeActiveRollouts } from './rollout-transitions.ts';
 
 /**
  * Apps and their revisions: the change code the API and the notifier's rollout controller share. Every
@@ -144,7 +144,9 @@ async function lockLiveApp(trx: Transaction<Database>, name: string) {
       'revision',
       'config',
       sql<Date>`now()`.as('now'),
-      sql<boolean>`exists (select 1 from rollouts r where r.app = apps.name and r.state in ('rolling', 'paused'))`.as('active'),
+      sql<boolean>`exists (select 1 from rollouts r where r.app = apps.name and r.state in (${sql.join(ACTIVE_ROLLOUT_STATES.map((st) => sql.lit(st)))}))`.as(
+        'active',
+      ),
     ])
     .where('name', '=', name)
     .where('deleted_at', 'is', null)
@@ -411,16 +413,29 @@ export async function changeAppIn(trx: Transaction<Database>, name: string, plan
   const incarnation = Number(row.incarnation);
   const change = await plan(toConfig(row.config), { incarnation, revision: row.revision }, trx);
   const revision = row.revision + 1;
-  if (!row.active && strategyOf(change, opts) === null) {
-    const r = await recordAllAtOnce(trx, { name, incarnation, revision, change, opts, now: row.now });
-    return {
-      app: { incarnation, name, revision, config: change.config, rolloutId: r.rolloutId, updatedAt: row.now },
-      action: change.action,
-      rolloutId: r.rolloutId,
-      expectedHosts: r.hosts,
-    };
-  }
-  const updated = await trx
+  const r =
+    !row.active && strategyOf(change, opts) === null
+      ? await recordAllAtOnce(trx, { name, incarnation, revision, change, opts, now: row.now })
+      : await updateAndRecord(trx, name, incarnation, revision, change, opts);
+  return {
+    // updated_at is now(): the transaction's clock, read with the lock.
+    app: { incarnation, name, revision, config: change.config, rolloutId: r.rolloutId, updatedAt: row.now },
+    action: change.action,
+    rolloutId: r.rolloutId,
+    expectedHosts: r.hosts,
+  };
+}
+
+/** Any other change: the apps row, then the statements of `record`. */
+async function updateAndRecord(
+  trx: Transaction<Database>,
+  name: string,
+  incarnation: number,
+  revision: number,
+  change: RevisionChange,
+  opts: ChangeOptions,
+): Promise<{ rolloutId: string; hosts: string[] }> {
+  await trx
     .updateTable('apps')
     .set({
       revision,
@@ -429,15 +444,9 @@ export async function changeAppIn(trx: Transaction<Database>, name: string, plan
       ...(change.action === 'delete' ? { deleted_at: sql<Date>`now()` } : {}),
     })
     .where('incarnation', '=', String(incarnation))
-    .returning('updated_at')
+    .returning('incarnation')
     .executeTakeFirstOrThrow();
-  const r = await record(trx, name, incarnation, revision, change, opts);
-  return {
-    app: { incarnation, name, revision, config: change.config, rolloutId: r.rolloutId, updatedAt: updated.updated_at },
-    action: change.action,
-    rolloutId: r.rolloutId,
-    expectedHosts: r.hosts,
-  };
+  return record(trx, name, incarnation, revision, change, opts);
 }
 
 /** Delete: a last revision carrying the last config (so workers know what to remove), then gone. */

@@ -8,7 +8,7 @@ export * from './host-queries.ts';
 export * from './migrate.ts';
 export { migrations } from './migrations/index.ts';
 export * from './notifier-clock.ts';
-export { MAX_PREPARED, prepared } from './prepared.ts';
+export { prepared } from './prepared.ts';
 export { isUuid, NOTIFIER_CLOCK_SLACK_SECONDS, type OnlineOptions, onlineSql, QueryInputError } from './query-input.ts';
 export * from './report-queries.ts';
 export * from './rollout-commands.ts';
